@@ -1,0 +1,280 @@
+// The checked, normalized, frozen model that `config/` produces and every module downstream reads.
+// Plain data only (JSON-serializable), so /config_dump can print it and the content hash covers it.
+
+export type Severity = 'error' | 'warning' | 'info';
+
+/** One thing wrong (or worth saying) about the input. Errors disable the resource they concern. */
+export interface Problem {
+  severity: Severity;
+  /** Stable, kebab-case code, e.g. `mirror-and-mirrors`. */
+  code: string;
+  message: string;
+  file?: string;
+  line?: number;
+  column?: number;
+  /** `VirtualService default/nginx` */
+  resource?: string;
+  /** `spec.http[0].route[1].weight` */
+  path?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matching
+
+/** Istio's StringMatch. `regex` is RE2 syntax with full-string semantics. */
+export type StringMatch =
+  | { kind: 'exact'; value: string }
+  | { kind: 'prefix'; value: string }
+  | { kind: 'regex'; value: string };
+
+/** A header/query condition: a StringMatch, or mere presence (Istio's empty match `{}`). */
+export type ValueMatch = StringMatch | { kind: 'present' };
+
+export interface HeaderCondition {
+  /** Lower-cased header name (or query parameter name, case kept). */
+  name: string;
+  match: ValueMatch;
+}
+
+/** One HTTPMatchRequest. All set conditions must hold (AND). */
+export interface RouteMatch {
+  name?: string;
+  uri?: StringMatch;
+  scheme?: StringMatch;
+  method?: StringMatch;
+  authority?: StringMatch;
+  headers: HeaderCondition[];
+  withoutHeaders: HeaderCondition[];
+  queryParams: HeaderCondition[];
+  /** Applies to `uri` only, as in Istio. */
+  ignoreUriCase: boolean;
+  /** Listener port this match is restricted to. */
+  port?: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Route actions
+
+export interface HeaderOps {
+  set: Record<string, string>;
+  add: Record<string, string>;
+  remove: string[];
+}
+
+export interface HeadersPolicy {
+  request: HeaderOps;
+  response: HeaderOps;
+}
+
+/** A destination resolved to its cluster (Istio/Envoy name `outbound|port|subset|host`). */
+export interface ClusterRef {
+  cluster: string;
+  host: string;
+  subset: string;
+  port: number;
+}
+
+export interface WeightedDestination extends ClusterRef {
+  /** Relative weight, > 0. A lone destination has weight 100. */
+  weight: number;
+  headers: HeadersPolicy;
+}
+
+export interface MirrorTarget extends ClusterRef {
+  /** 0..100, float. Absent in the YAML means 100. */
+  percentage: number;
+}
+
+export interface Rewrite {
+  uri?: string;
+  uriRegex?: { match: string; rewrite: string };
+  authority?: string;
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  perTryTimeoutMs?: number;
+  /** Envoy retry_on tokens and bare status codes, e.g. ['connect-failure', '503']. */
+  retryOn: string[];
+}
+
+export interface FaultPolicy {
+  delay?: { fixedDelayMs: number; percentage: number };
+  abort?: { httpStatus: number; percentage: number };
+}
+
+export interface Redirect {
+  uri?: string;
+  authority?: string;
+  port?: number;
+  scheme?: string;
+  redirectCode: number;
+}
+
+export interface DirectResponse {
+  status: number;
+  body?: string;
+}
+
+export type RouteAction =
+  | { kind: 'route'; destinations: WeightedDestination[] }
+  | { kind: 'redirect'; redirect: Redirect }
+  | { kind: 'directResponse'; response: DirectResponse };
+
+export interface Route {
+  /** `name` of the HTTPRoute, or `<vs-name>.<index>` when absent. */
+  name: string;
+  /** `VirtualService ns/name` that defined it. */
+  source: string;
+  /** Index in `spec.http`. */
+  index: number;
+  /** OR of matches; empty means match everything. */
+  matches: RouteMatch[];
+  action: RouteAction;
+  mirrors: MirrorTarget[];
+  rewrite?: Rewrite;
+  /** Route timeout; undefined = none (Istio's default for sidecars). */
+  timeoutMs?: number;
+  retries: RetryPolicy;
+  fault?: FaultPolicy;
+  headers: HeadersPolicy;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listeners and virtual hosts
+
+export interface VirtualHost {
+  /** The service's canonical host (FQDN for short names). */
+  host: string;
+  /** Every Host/:authority value that selects this virtual host, lower-case, with and without port. */
+  domains: string[];
+  port: number;
+  routes: Route[];
+  /** True when routes come from a VirtualService; false for the implicit "all endpoints" route. */
+  fromVirtualService: boolean;
+}
+
+export interface Listener {
+  port: number;
+  /** Protocol of the ServiceEntry port (HTTP, HTTP2, GRPC, TCP...). */
+  protocol: string;
+  virtualHosts: VirtualHost[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clusters and endpoints
+
+export type LbPolicy = 'LEAST_REQUEST' | 'ROUND_ROBIN' | 'RANDOM' | 'PASSTHROUGH' | 'CONSISTENT_HASH';
+
+export interface ConsistentHash {
+  httpHeaderName?: string;
+  httpCookie?: { name: string; path?: string; ttlMs?: number };
+  useSourceIp?: boolean;
+  httpQueryParameterName?: string;
+}
+
+export interface ConnectionPoolSettings {
+  /** tcp.maxConnections per endpoint pool (Istio: per cluster; we apply it per endpoint). */
+  maxConnections?: number;
+  connectTimeoutMs?: number;
+  /** http.http1MaxPendingRequests */
+  maxPendingRequests?: number;
+  /** http.http2MaxRequests: max requests in flight to the cluster. */
+  maxRequests?: number;
+  maxRequestsPerConnection?: number;
+  idleTimeoutMs?: number;
+  maxRetries?: number;
+}
+
+export interface OutlierDetectionSettings {
+  consecutive5xxErrors?: number;
+  consecutiveGatewayErrors?: number;
+  intervalMs: number;
+  baseEjectionTimeMs: number;
+  maxEjectionPercent: number;
+  minHealthPercent: number;
+}
+
+export interface TrafficPolicy {
+  loadBalancer: LbPolicy;
+  consistentHash?: ConsistentHash;
+  connectionPool: ConnectionPoolSettings;
+  outlierDetection?: OutlierDetectionSettings;
+}
+
+export interface Endpoint {
+  /** IP address or DNS name. */
+  address: string;
+  port: number;
+  labels: Record<string, string>;
+  weight: number;
+  /** `ServiceEntry ns/name` or `WorkloadEntry ns/name`. */
+  source: string;
+}
+
+export interface Cluster {
+  /** `outbound|port|subset|host` */
+  name: string;
+  host: string;
+  port: number;
+  subset: string;
+  /** Service namespace (for telemetry labels). */
+  namespace: string;
+  policy: TrafficPolicy;
+  endpoints: Endpoint[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shadowgate's own settings (not Istio's): kind `MirrorPolicy`, apiVersion `shadowgate.dev/v1alpha1`.
+
+export interface MirrorSettings {
+  /** Per-shadow timeout; Istio has none, which lets hung mirrors pile up. */
+  timeoutMs: number;
+  /** Per-request body bytes a shadow may buffer ahead of its upstream. */
+  maxBodyBytes: number;
+  /** Total shadow body bytes buffered across all shadows in flight. */
+  maxTotalBodyBytes: number;
+  /** Shadows in flight across the process. */
+  maxInFlight: number;
+  /** Envoy's classic `-shadow` Host suffix (off by default, as Istio 1.28+). */
+  hostSuffix: boolean;
+  /** Header set on every shadow request; empty string disables. */
+  markerHeader: string;
+}
+
+export interface Settings {
+  mirror: MirrorSettings;
+}
+
+export const DEFAULT_SETTINGS: Settings = Object.freeze({
+  mirror: Object.freeze({
+    timeoutMs: 5_000,
+    maxBodyBytes: 1024 * 1024,
+    maxTotalBodyBytes: 64 * 1024 * 1024,
+    maxInFlight: 1_000,
+    hostSuffix: false,
+    markerHeader: 'x-shadowgate-mirror',
+  }),
+}) as Settings;
+
+// ---------------------------------------------------------------------------------------------
+// The snapshot
+
+export interface ResourceSummary {
+  kind: string;
+  namespace: string;
+  name: string;
+  file?: string;
+  /** False when an error disabled it. */
+  accepted: boolean;
+}
+
+export interface Snapshot {
+  /** sha256 over the normalized content (not over problems or file positions). */
+  hash: string;
+  listeners: Listener[];
+  clusters: Record<string, Cluster>;
+  settings: Settings;
+  resources: ResourceSummary[];
+  problems: Problem[];
+}
