@@ -1,0 +1,70 @@
+// The `shadowgate` command: a thin typed layer over node:util parseArgs; heavy modules load lazily per command.
+import { parseArgs } from 'node:util';
+
+const USAGE = `Usage: shadowgate <command> [options]
+
+Commands:
+  validate -f PATH...            check Istio resources and print their problems
+  serve -f PATH... [options]     route, balance and mirror live HTTP traffic
+
+Options for validate:
+  -f, --filename PATH            file or directory (repeatable)
+  -o, --output text|json         output format (default text)
+
+Options for serve:
+  -f, --filename PATH            file or directory (repeatable); watched and hot-reloaded
+  --bind ADDRESS                 address for service ports (default 0.0.0.0)
+  --admin HOST:PORT              admin listener (default 127.0.0.1:15000)
+  --shadow-timeout DURATION      per-shadow timeout (default 5s)
+  --shadow-max-body BYTES        body bytes buffered per shadow (default 1048576)
+  --shadow-max-total BYTES       body bytes buffered across shadows (default 67108864)
+  --shadow-max-in-flight N       shadows in flight (default 1000)
+  --shadow-host-suffix           append "-shadow" to the shadow's Host, as classic Envoy
+  --drain-timeout DURATION       time to finish requests on SIGTERM (default 10s)
+  --access-log PATH|-|off        JSON access log destination (default -: stdout)
+
+  -h, --help                     show this help
+`;
+
+export class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const out = (s: string) => process.stdout.write(`${s}\n`);
+  try {
+    switch (command) {
+      case 'validate': {
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            filename: { type: 'string', short: 'f', multiple: true },
+            output: { type: 'string', short: 'o', default: 'text' },
+          },
+        });
+        const files = values.filename ?? [];
+        if (files.length === 0) throw new UsageError('validate needs at least one -f PATH');
+        if (values.output !== 'text' && values.output !== 'json') throw new UsageError('--output must be text or json');
+        const { runValidate } = await import('./validate.js');
+        return runValidate({ files, output: values.output }, out);
+      }
+      case 'serve': {
+        const { runServe } = await import('./serve.js');
+        return await runServe(rest);
+      }
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        out(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`shadowgate: ${(err as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,1 @@
+export async function runServe(_argv: string[]): Promise<number> { return 2; }

@@ -1,0 +1,26 @@
+// Public surface of config/: text in, a checked immutable snapshot out. Pure: no sockets, no clock, no files.
+import type { Problem, Snapshot } from './model.js';
+import { parseSource, type RawResource, type SourceText } from './parse.js';
+import { buildSnapshot } from './snapshot.js';
+
+export * from './model.js';
+export { parseDurationMs } from './duration.js';
+export { clusterName, hostAliases, resolveHost } from './hosts.js';
+export { formatProblem, formatPath } from './problems.js';
+export type { SourceText } from './parse.js';
+
+/** Parses every source and builds one snapshot from all the resources in them, in order. */
+export function loadSnapshot(sources: readonly SourceText[], extraProblems: readonly Problem[] = []): Snapshot {
+  const raw: RawResource[] = [];
+  const problems: Problem[] = [...extraProblems];
+  for (const src of sources) {
+    const r = parseSource(src);
+    raw.push(...r.resources);
+    problems.push(...r.problems);
+  }
+  return buildSnapshot(raw, problems);
+}
+
+export function hasErrors(snapshot: Snapshot): boolean {
+  return snapshot.problems.some((p) => p.severity === 'error');
+}

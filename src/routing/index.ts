@@ -1,0 +1,16 @@
+// Public surface of routing: request → virtual host → route → destination, mirrors and rewrites.
+
+export { RouteTable } from './route-table.js';
+export { CompiledVirtualHost } from './virtual-host.js';
+export {
+  CompiledRoute,
+  compiledRoute,
+  rewriteAuthority,
+  rewritePath,
+  type RouteMatchResult,
+} from './compiled-route.js';
+export type { HeaderMap, RequestFacts } from './facts.js';
+export { pickDestination } from './weighted.js';
+export { mirrorFires, selectMirrors } from './mirrors.js';
+export { applyHeaderOps } from './header-ops.js';
+export { regexError } from './regex.js';

@@ -1,0 +1,45 @@
+// Where resources come from on a laptop: files and directories named with -f, as `kubectl apply -f` reads them.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Problem, SourceText } from '../config/index.js';
+
+const RESOURCE_FILE = /\.(ya?ml|json)$/i;
+
+export interface ReadResult {
+  sources: SourceText[];
+  /** Every file read (for watching). */
+  files: string[];
+  problems: Problem[];
+}
+
+/** Expands directories (every *.yaml, *.yml, *.json directly inside, sorted) and reads every file. */
+export function readSources(paths: readonly string[]): ReadResult {
+  const out: ReadResult = { sources: [], files: [], problems: [] };
+  for (const path of paths) {
+    let isDir = false;
+    try {
+      isDir = statSync(path).isDirectory();
+    } catch (err) {
+      out.problems.push({ severity: 'error', code: 'unreadable-file', file: path, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+      continue;
+    }
+    const files = isDir
+      ? readdirSync(path)
+          .filter((name) => RESOURCE_FILE.test(name))
+          .sort()
+          .map((name) => join(path, name))
+      : [path];
+    if (isDir && files.length === 0) {
+      out.problems.push({ severity: 'warning', code: 'empty-directory', file: path, message: 'no *.yaml, *.yml or *.json file in this directory' });
+    }
+    for (const file of files) {
+      try {
+        out.sources.push({ path: file, text: readFileSync(file, 'utf8') });
+        out.files.push(file);
+      } catch (err) {
+        out.problems.push({ severity: 'error', code: 'unreadable-file', file, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+      }
+    }
+  }
+  return out;
+}

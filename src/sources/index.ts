@@ -1,0 +1,2 @@
+// Public surface of sources/: where resources come from.
+export { readSources, type ReadResult } from './files.js';

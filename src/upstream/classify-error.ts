@@ -1,0 +1,37 @@
+// Turns an error thrown by an undici request into the outcome kind that outlier detection and retries use.
+import type { FailureKind } from './types.js';
+
+// Errors raised before a connection exists: nothing was sent, so the request is always safe to retry.
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const CANCEL_CODES = new Set(['UND_ERR_ABORTED', 'ABORT_ERR']);
+
+/**
+ * Classifies an error from `dispatcher.request()`/`dispatch()`. Looks through `cause` chains because
+ * fetch-style wrappers hide the socket error one level down. Anything unrecognised is a `reset`: the
+ * exchange broke after (or while) it started, which is what a reset means to Envoy.
+ */
+export function classifyUpstreamError(err: unknown): FailureKind {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e !== null && typeof e === 'object'; depth++) {
+    const { code, name } = e as { code?: unknown; name?: unknown };
+    if (typeof code === 'string') {
+      if (CONNECT_CODES.has(code)) return 'connect-failure';
+      if (TIMEOUT_CODES.has(code)) return 'timeout';
+      if (CANCEL_CODES.has(code)) return 'cancelled';
+      if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE') return 'reset';
+    }
+    if (name === 'AbortError') return 'cancelled';
+    if (name === 'TimeoutError') return 'timeout';
+    e = (e as { cause?: unknown }).cause;
+  }
+  return 'reset';
+}

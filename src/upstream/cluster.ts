@@ -1,0 +1,223 @@
+// One cluster (`outbound|port|subset|host`): its endpoints, balancer, circuit breakers and outlier detector.
+import type { Cluster, LbPolicy } from '../config/model.js';
+import { type Balancer, createBalancer } from './balancer.js';
+import type { ConnectBackoffOptions } from './connect-backoff.js';
+import { Host } from './host.js';
+import { OutlierDetector } from './outlier.js';
+import { poolShape, shapeKey } from './pool-options.js';
+import type { ClusterCounters, ClusterStats, NotPicked, Outcome, PickResult } from './types.js';
+
+export interface ClusterDeps {
+  random: () => number;
+  now: () => number;
+  backoff: ConnectBackoffOptions | undefined;
+}
+
+const UH: NotPicked = Object.freeze({ ok: false, flag: 'UH' });
+const UO: NotPicked = Object.freeze({ ok: false, flag: 'UO' });
+
+/** Istio sets these limits only when > 0; 0 or absent means unlimited. */
+function limit(n: number | undefined): number | undefined {
+  return n !== undefined && Number.isFinite(n) && n > 0 ? n : undefined;
+}
+
+export class UpstreamCluster {
+  hosts: Host[] = [];
+  /** JSON of the last config applied; an equal one is a no-op. */
+  fingerprint = '';
+  lbPolicy: LbPolicy = 'LEAST_REQUEST';
+  /** Requests in flight, including those still waiting for a connection. */
+  active = 0;
+  readonly counters: ClusterCounters = { picked: 0, overflow: 0, noHealthyUpstream: 0, ejections: 0, ejectionsOverflow: 0 };
+  /** What was wrong with the last config applied (bad endpoints, bad outlier settings). */
+  problems: string[] = [];
+  private balancer!: Balancer;
+  private outlier: OutlierDetector | undefined;
+  private maxRequests: number | undefined;
+  private maxPending: number | undefined;
+  private maxConnections: number | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly deps: ClusterDeps,
+  ) {}
+
+  /**
+   * Applies a config. Endpoints with the same address, port and pool shape keep their Host (pool, live
+   * connections, health, active count); the Hosts returned have left and must be drained by the caller.
+   */
+  apply(cluster: Cluster, fingerprint: string): Host[] {
+    const problems: string[] = [];
+    const pool = cluster.policy.connectionPool;
+    const shape = poolShape(pool);
+    const sk = shapeKey(shape);
+    let outlier: OutlierDetector | undefined;
+    if (cluster.policy.outlierDetection) {
+      try {
+        outlier = new OutlierDetector(cluster.policy.outlierDetection);
+      } catch (err) {
+        problems.push(`outlierDetection ignored: ${(err as Error).message}`);
+      }
+    }
+
+    const old = new Map(this.hosts.map((h) => [h.key, h]));
+    const seen = new Map<string, number>();
+    const hosts: Host[] = [];
+    for (const e of cluster.endpoints) {
+      const base = `${e.address}|${e.port}|${sk}`;
+      // The same address may be listed twice (two WorkloadEntries); each listing is its own host, as in Envoy.
+      const n = seen.get(base) ?? 0;
+      seen.set(base, n + 1);
+      const key = n === 0 ? base : `${base}#${n}`;
+      const prev = old.get(key);
+      if (prev) {
+        old.delete(key);
+        prev.refreshEndpoint(e);
+        hosts.push(prev);
+        continue;
+      }
+      try {
+        hosts.push(new Host(key, e, shape, this.deps.backoff, this.deps.now));
+      } catch (err) {
+        // A bad endpoint fails only itself; the rest of the cluster still serves.
+        problems.push(`endpoint ${e.address}:${e.port} skipped: ${(err as Error).message}`);
+      }
+    }
+
+    this.hosts = hosts;
+    this.fingerprint = fingerprint;
+    this.lbPolicy = cluster.policy.loadBalancer;
+    this.balancer = createBalancer(
+      cluster.policy.loadBalancer,
+      this.deps.random,
+      hosts.map((h) => h.weight),
+    );
+    this.outlier = outlier;
+    this.maxRequests = limit(pool.maxRequests);
+    this.maxPending = limit(pool.maxPendingRequests);
+    this.maxConnections = shape.maxConnections;
+    this.problems = problems;
+    const gone = [...old.values()];
+    for (const h of gone) h.retired = true;
+    return gone;
+  }
+
+  pick(hashKey: string | undefined): PickResult {
+    const now = this.deps.now();
+    const hosts = this.hosts;
+    let healthy = 0;
+    let usable = 0;
+    for (const h of hosts) {
+      this.outlier?.refresh(h, now);
+      if (h.ejected) continue;
+      healthy++;
+      if (h.dialable(now)) usable++;
+    }
+    let candidates: readonly Host[];
+    if (this.outlier?.panics(healthy, hosts.length)) {
+      // Panic ignores ejection, not connect backoff: a refused dial is certain to fail again.
+      candidates = hosts.filter((h) => h.dialable(now));
+    } else if (usable === hosts.length) {
+      candidates = hosts;
+    } else {
+      candidates = hosts.filter((h) => !h.ejected && h.dialable(now));
+    }
+    if (candidates.length === 0) {
+      this.counters.noHealthyUpstream++;
+      return UH;
+    }
+    if (this.maxRequests !== undefined && this.active >= this.maxRequests) {
+      this.counters.overflow++;
+      return UO;
+    }
+    const h = this.balancer.choose(candidates, hashKey);
+    if (
+      this.maxPending !== undefined &&
+      this.maxConnections !== undefined &&
+      h.active >= this.maxConnections &&
+      this.pendingRequests() >= this.maxPending
+    ) {
+      this.counters.overflow++;
+      return UO;
+    }
+
+    this.active++;
+    this.counters.picked++;
+    const probe = h.acquire();
+    let done = false;
+    return {
+      ok: true,
+      endpoint: h.endpoint,
+      dispatcher: h.pool,
+      origin: h.origin,
+      onDone: (outcome: Outcome) => {
+        if (done) return;
+        done = true;
+        this.finish(h, probe, outcome);
+      },
+    };
+  }
+
+  private finish(h: Host, probe: boolean, outcome: Outcome): void {
+    this.active--;
+    h.active--;
+    if (probe && h.probing) {
+      // The probe got an answer without a new dial (a surviving keep-alive socket): the host is back.
+      if (outcome.kind === 'response') h.connected();
+      else h.probing = false;
+    }
+    // A host that left the config no longer counts toward anyone's ejection percentages.
+    if (!h.retired) this.outlier?.record(h, outcome, this.hosts, this.deps.now(), this.counters);
+  }
+
+  /** Requests waiting for a connection: with one request per connection, those beyond maxConnections. */
+  private pendingRequests(): number {
+    const max = this.maxConnections;
+    if (max === undefined) return 0;
+    let pending = 0;
+    for (const h of this.hosts) if (h.active > max) pending += h.active - max;
+    return pending;
+  }
+
+  stats(): ClusterStats {
+    const now = this.deps.now();
+    let healthy = 0;
+    for (const h of this.hosts) {
+      this.outlier?.refresh(h, now);
+      if (!h.ejected) healthy++;
+    }
+    return {
+      name: this.name,
+      lbPolicy: this.lbPolicy,
+      activeRequests: this.active,
+      pendingRequests: this.pendingRequests(),
+      panic: this.outlier?.panics(healthy, this.hosts.length) ?? false,
+      counters: { ...this.counters },
+      problems: [...this.problems],
+      endpoints: this.hosts.map((h) => {
+        const p = h.pool.stats;
+        return {
+          address: h.endpoint.address,
+          port: h.endpoint.port,
+          weight: h.weight,
+          activeRequests: h.active,
+          ejected: h.ejected,
+          ejectedForMs: h.ejected ? Math.max(0, h.ejectedUntil - now) : 0,
+          ejections: h.ejections,
+          consecutive5xx: h.consecutive5xx,
+          consecutiveGatewayErrors: h.consecutiveGateway,
+          connectFailures: h.connectFailures,
+          backoffForMs: h.connectFailures > 0 ? Math.max(0, h.backoffUntil - now) : 0,
+          pool: {
+            connected: p.connected,
+            free: p.free,
+            pending: p.pending,
+            queued: p.queued,
+            running: p.running,
+            size: p.size,
+          },
+        };
+      }),
+    };
+  }
+}

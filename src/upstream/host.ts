@@ -1,0 +1,97 @@
+// One endpoint of one cluster: its undici pool and the health state that must outlive config updates.
+import { Pool } from 'undici';
+import type { Endpoint } from '../config/model.js';
+import { backoffDelay, type ConnectBackoffOptions } from './connect-backoff.js';
+import { hashString } from './hash.js';
+import { originOf, type PoolShape, poolOptions } from './pool-options.js';
+
+export class Host {
+  readonly origin: string;
+  readonly pool: Pool;
+  /** Consistent-hash seed, fixed per address so a key maps to the same endpoint across updates. */
+  readonly seed: number;
+  /** Refreshed on every update: labels and weight may change without touching the pool. */
+  endpoint: Endpoint;
+  /** Envoy requires weights >= 1; a missing or zero weight counts as 1. */
+  weight: number;
+  active = 0;
+  /** Set once the endpoint left the config: its pool drains and its outcomes no longer count. */
+  retired = false;
+
+  // Outlier detection (see outlier.ts).
+  consecutive5xx = 0;
+  consecutiveGateway = 0;
+  ejected = false;
+  ejectedUntil = 0;
+  ejections = 0;
+  /** Envoy's eject-time backoff: ejection lasts base × this; grows per ejection, shrinks while healthy. */
+  ejectMultiplier = 0;
+  lastUnejectAt: number | undefined;
+
+  // Connect backoff (see connect-backoff.ts).
+  connectFailures = 0;
+  backoffUntil = 0;
+  /** True while the one request allowed through after a backoff is finding out whether it connects. */
+  probing = false;
+
+  constructor(
+    readonly key: string,
+    endpoint: Endpoint,
+    shape: PoolShape,
+    private readonly backoff: ConnectBackoffOptions | undefined,
+    private readonly now: () => number,
+  ) {
+    this.endpoint = endpoint;
+    this.weight = weightOf(endpoint);
+    this.origin = originOf(endpoint.address, endpoint.port);
+    this.seed = hashString(`${endpoint.address}:${endpoint.port}`);
+    this.pool = new Pool(this.origin, poolOptions(shape));
+    // Pool events, not request outcomes, drive the backoff: one refused dial fails every request queued
+    // behind it, and that is one failure, not N.
+    this.pool.on('connect', () => this.connected());
+    this.pool.on('connectionError', () => this.connectFailed());
+  }
+
+  /** A new config brought the same address and pool shape: keep the pool and health, take the new data. */
+  refreshEndpoint(endpoint: Endpoint): void {
+    this.endpoint = endpoint;
+    this.weight = weightOf(endpoint);
+  }
+
+  connected(): void {
+    this.connectFailures = 0;
+    this.backoffUntil = 0;
+    this.probing = false;
+  }
+
+  connectFailed(): void {
+    this.probing = false;
+    if (!this.backoff) return;
+    this.connectFailures++;
+    this.backoffUntil = this.now() + backoffDelay(this.backoff, this.connectFailures);
+  }
+
+  /**
+   * Whether connect backoff lets a request through now. After the backoff passes, one request probes
+   * the endpoint; the rest keep skipping it until that probe connects or fails.
+   */
+  dialable(now: number): boolean {
+    if (this.connectFailures === 0) return true;
+    if (this.probing || now < this.backoffUntil) return false;
+    return true;
+  }
+
+  /** Called when a request is sent here; claims the probe slot if the endpoint is recovering. */
+  acquire(): boolean {
+    this.active++;
+    if (this.connectFailures > 0 && !this.probing) {
+      this.probing = true;
+      return true;
+    }
+    return false;
+  }
+}
+
+function weightOf(e: Endpoint): number {
+  return Number.isFinite(e.weight) && e.weight >= 1 ? e.weight : 1;
+}

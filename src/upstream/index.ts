@@ -1,0 +1,17 @@
+// Public surface of upstream/: per-cluster connection pools, load balancing, circuit breaking, outlier detection.
+export { ClusterManager, type ClusterManagerOptions } from './cluster-manager.js';
+export { classifyUpstreamError } from './classify-error.js';
+export { type ConnectBackoffOptions, DEFAULT_CONNECT_BACKOFF } from './connect-backoff.js';
+export { DEFAULT_CONSECUTIVE_5XX, DEFAULT_MAX_EJECTION_TIME_MS } from './outlier.js';
+export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from './pool-options.js';
+export type {
+  ClusterCounters,
+  ClusterStats,
+  EndpointStats,
+  FailureKind,
+  NotPicked,
+  Outcome,
+  Picked,
+  PickFlag,
+  PickResult,
+} from './types.js';

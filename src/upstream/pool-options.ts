@@ -1,0 +1,57 @@
+// Maps Istio's connectionPool settings onto undici Pool options, once per endpoint pool.
+import type { Pool } from 'undici';
+import type { ConnectionPoolSettings } from '../config/model.js';
+
+/** Envoy's cluster connect_timeout default. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * Idle keep-alive when idleTimeoutMs is unset. Envoy/Istio default to 1h, but Node servers close idle
+ * sockets after 5s and pools here never retry, so reusing a socket the server is closing would turn
+ * into a reset the client sees. undici's own default (4s) stays under Node's 5s.
+ */
+export const DEFAULT_IDLE_TIMEOUT_MS = 4_000;
+
+/** Istio treats 0 as "unset" for these fields; so do we. */
+function positive(n: number | undefined): number | undefined {
+  return n !== undefined && Number.isFinite(n) && n > 0 ? Math.floor(n) : undefined;
+}
+
+/** The settings that shape a pool; two endpoints with equal keys can share nothing else. */
+export interface PoolShape {
+  maxConnections: number | undefined;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxRequestsPerConnection: number | undefined;
+}
+
+export function poolShape(s: ConnectionPoolSettings): PoolShape {
+  return {
+    maxConnections: positive(s.maxConnections),
+    connectTimeoutMs: positive(s.connectTimeoutMs) ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    idleTimeoutMs: positive(s.idleTimeoutMs) ?? DEFAULT_IDLE_TIMEOUT_MS,
+    maxRequestsPerConnection: positive(s.maxRequestsPerConnection),
+  };
+}
+
+export function shapeKey(s: PoolShape): string {
+  return `${s.maxConnections ?? '-'}/${s.connectTimeoutMs}/${s.idleTimeoutMs}/${s.maxRequestsPerConnection ?? '-'}`;
+}
+
+export function poolOptions(s: PoolShape): Pool.Options {
+  return {
+    // null = no cap (undici's default); Istio's default maxConnections is 2^32-1, effectively the same.
+    connections: s.maxConnections ?? null,
+    connectTimeout: s.connectTimeoutMs,
+    // One request per connection at a time: HTTP/1.1 pipelining makes a slow answer stall the rest.
+    pipelining: 1,
+    keepAliveTimeout: s.idleTimeoutMs,
+    // Servers' `Keep-Alive: timeout=` hints may shorten the idle time but never stretch it past ours.
+    keepAliveMaxTimeout: s.idleTimeoutMs,
+    // undici counts requests per socket and closes it after this many: Envoy's max_requests_per_connection.
+    ...(s.maxRequestsPerConnection !== undefined ? { maxRequestsPerClient: s.maxRequestsPerConnection } : {}),
+  };
+}
+
+export function originOf(address: string, port: number): string {
+  return address.includes(':') && !address.startsWith('[') ? `http://[${address}]:${port}` : `http://${address}:${port}`;
+}
