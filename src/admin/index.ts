@@ -1,0 +1,2 @@
+// Public surface of admin/.
+export { type AdminSource, AdminServer } from './server.js';

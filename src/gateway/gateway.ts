@@ -1,0 +1,181 @@
+// The composition root: wires sources → config → routing/upstream/mirror → proxy and admin, and owns the
+// lifecycle (load, hot reload as a whole-snapshot swap, drain on shutdown).
+import { AdminServer } from '../admin/index.js';
+import { DEFAULT_SETTINGS, formatProblem, hasErrors, loadSnapshot, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
+import { ShadowWriter } from '../mirror/index.js';
+import { ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
+import { RouteTable } from '../routing/index.js';
+import { readSources, watchSources } from '../sources/index.js';
+import { type AccessLog, Metrics } from '../telemetry/index.js';
+import { ClusterManager } from '../upstream/index.js';
+
+export interface GatewayOptions {
+  files: string[];
+  /** Address the service ports listen on. */
+  bind: string;
+  /** `host:port` of the admin listener (`port` 0 picks one). */
+  admin: string;
+  /** Flags win over the ShadowgateConfig resource. */
+  mirrorOverrides?: Partial<MirrorSettings>;
+  drainTimeoutMs?: number;
+  accessLog: AccessLog;
+  watch?: boolean;
+  random?: () => number;
+  /** Operational messages (problems, reloads); stderr by default. */
+  log?: (line: string) => void;
+}
+
+export interface ReloadResult {
+  result: 'applied' | 'unchanged' | 'rejected';
+  hash: string;
+  problems: Problem[];
+}
+
+export function parseHostPort(text: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) throw new Error(`${what} must be HOST:PORT, not "${text}"`);
+  return { host: m[1] ?? m[2] ?? '', port };
+}
+
+export class Gateway {
+  readonly metrics = new Metrics();
+  readonly primaryClusters: ClusterManager;
+  /** Shadows never share a connection with the primary: a separate manager, separate pools. */
+  readonly shadowClusters: ClusterManager;
+  readonly shadows: ShadowWriter;
+  readonly handler: ProxyHandler;
+  readonly listeners: ListenerSet;
+  private readonly admin: AdminServer;
+  private state: RoutingState | undefined;
+  private lastRejected: { at: string; problems: Problem[] } | undefined;
+  private loadedAt = '';
+  private bound = false;
+  private draining = false;
+  private stopWatching: (() => void) | undefined;
+  adminAddress = '';
+  private readonly log: (line: string) => void;
+
+  private constructor(private readonly opts: GatewayOptions) {
+    this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
+    const random = opts.random ?? Math.random;
+    this.primaryClusters = new ClusterManager({ random });
+    this.shadowClusters = new ClusterManager({ random });
+    this.shadows = new ShadowWriter(this.shadowClusters, this.metrics, { ...DEFAULT_SETTINGS.mirror, ...opts.mirrorOverrides });
+    this.handler = new ProxyHandler({
+      state: () => this.state!,
+      primary: this.primaryClusters,
+      shadows: this.shadows,
+      metrics: this.metrics,
+      accessLog: opts.accessLog,
+      random,
+    });
+    this.listeners = new ListenerSet(this.handler, opts.bind);
+    this.admin = new AdminServer({
+      isReady: () => this.bound && !this.draining && this.state !== undefined,
+      configDump: () => this.configDump(),
+      metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
+    });
+  }
+
+  /** Loads the config (bad resources are left out and reported), binds every port, then serves. */
+  static async start(opts: GatewayOptions): Promise<Gateway> {
+    const gw = new Gateway(opts);
+    const admin = parseHostPort(opts.admin, '--admin');
+    gw.adminAddress = await gw.admin.listen(admin.host, admin.port);
+    const snapshot = gw.load();
+    for (const p of snapshot.problems) if (p.severity !== 'info') gw.log(formatProblem(p));
+    await gw.apply(snapshot);
+    gw.metrics.reloads.inc({ result: 'applied' });
+    if (opts.watch !== false) gw.stopWatching = watchSources(opts.files, () => void gw.reload());
+    return gw;
+  }
+
+  get snapshot(): Snapshot {
+    return this.state!.snapshot;
+  }
+
+  /** Addresses of the service listeners, `host:port`. */
+  addresses(): string[] {
+    return this.listeners.addresses();
+  }
+
+  private load(): Snapshot {
+    const read = readSources(this.opts.files);
+    return loadSnapshot(read.sources, read.problems);
+  }
+
+  /** Re-reads every source; a config with errors is refused and the last good one keeps serving. */
+  async reload(): Promise<ReloadResult> {
+    if (this.draining) return { result: 'unchanged', hash: this.state?.snapshot.hash ?? '', problems: [] };
+    const snapshot = this.load();
+    const current = this.state!.snapshot;
+    if (hasErrors(snapshot)) {
+      const problems = snapshot.problems.filter((p) => p.severity === 'error');
+      this.lastRejected = { at: new Date().toISOString(), problems };
+      this.metrics.reloads.inc({ result: 'rejected' });
+      this.log(`shadowgate: reload rejected, still serving config ${current.hash.slice(0, 12)}:`);
+      for (const p of problems) this.log(`  ${formatProblem(p)}`);
+      return { result: 'rejected', hash: current.hash, problems };
+    }
+    this.lastRejected = undefined;
+    if (snapshot.hash === current.hash) {
+      this.metrics.reloads.inc({ result: 'unchanged' });
+      return { result: 'unchanged', hash: current.hash, problems: snapshot.problems };
+    }
+    await this.apply(snapshot);
+    this.metrics.reloads.inc({ result: 'applied' });
+    this.log(`shadowgate: config ${snapshot.hash.slice(0, 12)} applied (${this.addresses().join(', ')})`);
+    for (const p of snapshot.problems) if (p.severity === 'warning') this.log(`  ${formatProblem(p)}`);
+    return { result: 'applied', hash: snapshot.hash, problems: snapshot.problems };
+  }
+
+  /** Swaps the whole routing state at once; requests in flight keep the state they started with. */
+  private async apply(snapshot: Snapshot): Promise<void> {
+    const table = RouteTable.build(snapshot.listeners);
+    this.primaryClusters.update(snapshot.clusters);
+    this.shadowClusters.update(snapshot.clusters);
+    this.shadows.configure({ ...snapshot.settings.mirror, ...this.opts.mirrorOverrides });
+    this.state = { snapshot, table };
+    this.loadedAt = new Date().toISOString();
+    for (const severity of ['error', 'warning', 'info'] as const) {
+      this.metrics.configProblems.set({ severity }, snapshot.problems.filter((p) => p.severity === severity).length);
+    }
+    const failures = await this.listeners.reconcile(snapshot.listeners.map((l) => l.port));
+    for (const f of failures) this.log(`shadowgate: error: cannot listen on ${this.opts.bind}:${f.port}: ${f.error}`);
+    this.bound = failures.length === 0;
+  }
+
+  private configDump(): unknown {
+    const s = this.state?.snapshot;
+    return {
+      hash: s?.hash,
+      loaded_at: this.loadedAt,
+      ready: this.bound && !this.draining,
+      draining: this.draining,
+      listeners: s?.listeners,
+      clusters: s?.clusters,
+      settings: s ? { mirror: { ...s.settings.mirror, ...this.opts.mirrorOverrides } } : undefined,
+      resources: s?.resources,
+      problems: s?.problems,
+      last_rejected_reload: this.lastRejected ?? null,
+      upstream: { primary: this.primaryClusters.stats(), shadow: this.shadowClusters.stats() },
+      shadows_in_flight: this.shadows.shadowsInFlight,
+    };
+  }
+
+  /** SIGTERM: /ready turns 503, listeners stop accepting, in-flight requests finish (bounded), then everything closes. */
+  async shutdown(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    this.handler.draining = true;
+    this.stopWatching?.();
+    this.listeners.stopAccepting();
+    const drainMs = this.opts.drainTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.handler.idle(), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
+    clearTimeout(timer);
+    await this.listeners.forceClose();
+    await Promise.allSettled([this.primaryClusters.destroy(), this.shadowClusters.destroy(), this.admin.close(), this.opts.accessLog.close()]);
+  }
+}

@@ -1,0 +1,2 @@
+// Public surface of gateway/: the composition root.
+export { Gateway, type GatewayOptions, parseHostPort, type ReloadResult } from './gateway.js';

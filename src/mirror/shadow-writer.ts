@@ -1,0 +1,167 @@
+// Writes shadow requests fire-and-forget: own pools, own timeout, bounded body buffers and in-flight count,
+// and a counted reason for every shadow it gives up. Nothing here can delay or fail the primary.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { MirrorSettings, MirrorTarget } from '../config/index.js';
+import { BodyQueue, type BodySink, type RequestBodyTee } from '../proxy/body.js';
+import type { AbandonReason, Metrics } from '../telemetry/index.js';
+import { type ClusterManager, classifyUpstreamError } from '../upstream/index.js';
+import { ByteBudget } from './byte-budget.js';
+
+export interface ShadowRequest {
+  method: string;
+  /** Path and query, after rewrites. */
+  path: string;
+  /** Headers as sent to the primary (after header operations). */
+  headers: Record<string, string | string[]>;
+  authority: string;
+  /** Downstream client address, appended to x-forwarded-for as Envoy does for shadows. */
+  clientAddress: string;
+}
+
+/** What the access log says about a shadow when the primary finishes. */
+export interface ShadowHandle {
+  cluster: string;
+  outcome: string;
+  /** Settles when the shadow is finished or abandoned; never rejects. */
+  done: Promise<void>;
+}
+
+/** `nginx:8000` → `nginx-shadow:8000` (Envoy inserts the suffix before the port). */
+export function shadowHost(authority: string): string {
+  const m = /^(\[[^\]]*\]|[^:]*)(:\d+)?$/.exec(authority);
+  if (!m) return `${authority}-shadow`;
+  return `${m[1]}-shadow${m[2] ?? ''}`;
+}
+
+export class ShadowWriter {
+  private inFlight = 0;
+  readonly budget: ByteBudget;
+
+  constructor(
+    private readonly clusters: ClusterManager,
+    private readonly metrics: Metrics,
+    private settings: MirrorSettings,
+  ) {
+    this.budget = new ByteBudget(settings.maxTotalBodyBytes, (used) => metrics.shadowBufferedBytes.set(used));
+  }
+
+  configure(settings: MirrorSettings): void {
+    this.settings = settings;
+    this.budget.max = settings.maxTotalBodyBytes;
+  }
+
+  get shadowsInFlight(): number {
+    return this.inFlight;
+  }
+
+  /** Starts one shadow. `body` is the primary's tee, or undefined for a bodyless request. */
+  start(target: MirrorTarget, req: ShadowRequest, body: RequestBodyTee | undefined): ShadowHandle {
+    const s = this.settings;
+    const destination = target.cluster;
+    const handle: ShadowHandle = { cluster: destination, outcome: 'in_flight', done: Promise.resolve() };
+    this.metrics.shadowsSampled.inc({ destination });
+    const abandon = (reason: AbandonReason) => {
+      handle.outcome = `abandoned:${reason}`;
+      this.metrics.shadowAbandoned.inc({ destination, reason });
+    };
+    if (this.inFlight >= s.maxInFlight) {
+      abandon('too_many_in_flight');
+      return handle;
+    }
+    const picked = this.clusters.pick(target.cluster);
+    if (!picked.ok) {
+      abandon('no_endpoint');
+      return handle;
+    }
+
+    const controller = new AbortController();
+    let reason: AbandonReason | undefined;
+    const giveUp = (why: AbandonReason) => {
+      if (reason) return;
+      reason = why;
+      controller.abort(new Error(`shadow abandoned: ${why}`));
+    };
+
+    let queue: BodyQueue | undefined;
+    if (body) {
+      const budget = this.budget;
+      const q = new BodyQueue((n) => budget.release(n));
+      queue = q;
+      const sink: BodySink = {
+        push: (chunk) => {
+          if (reason) return false;
+          if (q.bytes + chunk.length > s.maxBodyBytes) {
+            giveUp('body_too_large');
+            budget.release(q.clear());
+            q.fail(new Error('shadow body bound'));
+            return false;
+          }
+          if (!budget.take(chunk.length)) {
+            giveUp('buffer_full');
+            budget.release(q.clear());
+            q.fail(new Error('shadow buffer budget'));
+            return false;
+          }
+          q.push(chunk);
+          return true;
+        },
+        end: () => q.end(),
+        fail: (err) => {
+          giveUp('primary_aborted');
+          budget.release(q.clear());
+          q.fail(err);
+        },
+      };
+      if (!body.addSink(sink)) {
+        picked.onDone({ kind: 'cancelled' });
+        abandon('body_too_large');
+        return handle;
+      }
+    }
+
+    const headers: Record<string, string | string[]> = { ...req.headers };
+    const host = s.hostSuffix ? shadowHost(req.authority) : req.authority;
+    headers.host = host;
+    const xff = headers['x-forwarded-for'];
+    headers['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${req.clientAddress}` : req.clientAddress;
+    if (s.markerHeader) headers[s.markerHeader] = 'true';
+
+    this.inFlight++;
+    this.metrics.shadowsInFlight.inc();
+    const started = performance.now();
+    const timer = setTimeout(() => giveUp('timeout'), s.timeoutMs);
+    timer.unref();
+
+    handle.done = (async () => {
+      try {
+        const res = await picked.dispatcher.request({
+          path: req.path,
+          method: req.method as 'GET',
+          headers: headers as IncomingHttpHeaders,
+          // undici takes any async iterable as a body (its types list only streams).
+          body: (queue ?? null) as Readable | null,
+          signal: controller.signal,
+        });
+        // The shadow's answer never reaches the user; read it to the end so the connection is reused.
+        for await (const _ of res.body) {
+          // discard
+        }
+        picked.onDone({ kind: 'response', status: res.statusCode });
+        handle.outcome = String(res.statusCode);
+        this.metrics.shadowRequests.inc({ destination, response_code: String(res.statusCode) });
+        this.metrics.shadowDuration.observe({ destination }, performance.now() - started);
+      } catch (err) {
+        const kind = reason ? (reason === 'timeout' ? 'timeout' : 'cancelled') : classifyUpstreamError(err);
+        picked.onDone({ kind } as Parameters<typeof picked.onDone>[0]);
+        abandon(reason ?? (kind === 'connect-failure' ? 'connect_error' : kind === 'timeout' ? 'timeout' : 'upstream_reset'));
+      } finally {
+        clearTimeout(timer);
+        if (queue) this.budget.release(queue.clear());
+        this.inFlight--;
+        this.metrics.shadowsInFlight.dec();
+      }
+    })();
+    return handle;
+  }
+}

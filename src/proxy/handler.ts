@@ -1,0 +1,377 @@
+// The data path. A request passes these phases, in order; each says what it does by default.
+//   1. accept   — request id (kept or generated), context; Node answers 400/431 to malformed requests.
+//   2. route    — virtual host by listener port and Host, first matching route; none: 404 NR.
+//   3. fault    — Istio fault injection: delay (DI), abort (FI). Aborted requests are not mirrored.
+//   4. local    — redirect and directResponse answer here, unmirrored.
+//   5. prepare  — pick the destination by weight, rewrite uri/authority, header operations (destination, then route).
+//   6. mirror   — one random number per request decides every mirror; shadows take a bounded copy of the body.
+//   7. forward  — primary attempts with Istio's retries and timeouts; the answer streams back.
+//   8. log      — one access-log line and the metrics, when the downstream response is done.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Cluster, Route, Snapshot, WeightedDestination } from '../config/index.js';
+import type { ShadowHandle, ShadowWriter } from '../mirror/index.js';
+import { applyHeaderOps, pickDestination, type RouteTable, selectMirrors } from '../routing/index.js';
+import type { AccessLog, Metrics } from '../telemetry/index.js';
+import { type ClusterManager, classifyUpstreamError } from '../upstream/index.js';
+import { RequestBodyTee } from './body.js';
+import { localReply, type ResponseFlag } from './errors.js';
+import { firstValue, forwardableHeaders, type HeaderRecord, responseHeaders } from './headers.js';
+import { type AttemptFailure, backoffMs, retriableFailure, retriableStatus } from './retry.js';
+
+/** What one request reads of the gateway's state; swapped whole on reload, kept by requests in flight. */
+export interface RoutingState {
+  snapshot: Snapshot;
+  table: RouteTable;
+}
+
+export interface ProxyDeps {
+  state(): RoutingState;
+  primary: ClusterManager;
+  shadows: ShadowWriter;
+  metrics: Metrics;
+  accessLog: AccessLog;
+  random?: () => number;
+}
+
+/** Bytes of request body kept to replay on a retry (Envoy's default per-request buffer limit). */
+const RETRY_BUFFER_BYTES = 1024 * 1024;
+const PRIMARY_HIGH_WATER = 64 * 1024;
+
+/** The per-request context every phase reads and writes (Pingora's CTX). */
+class RequestContext {
+  readonly started = performance.now();
+  readonly startTime = new Date();
+  requestId = '';
+  routeName = '';
+  cluster = '';
+  subset = '';
+  upstreamHost = '';
+  flags: ResponseFlag[] = [];
+  status = 0;
+  bytesSent = 0;
+  upstreamTimeMs: number | undefined;
+  mirrors: ShadowHandle[] = [];
+  tee: RequestBodyTee | undefined;
+  downstreamClosed = false;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly port: number,
+  ) {}
+}
+
+class TimeoutSignal extends Error {
+  constructor(readonly scope: 'route' | 'per-try') {
+    super(`${scope} timeout`);
+  }
+}
+
+export class ProxyHandler {
+  private readonly random: () => number;
+  /** Requests being served (for draining). */
+  inFlight = 0;
+  draining = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly deps: ProxyDeps) {
+    this.random = deps.random ?? Math.random;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, port: number): void {
+    const ctx = new RequestContext(req, res, port);
+    this.inFlight++;
+    res.on('close', () => {
+      if (!res.writableFinished) ctx.downstreamClosed = true;
+      this.finish(ctx);
+    });
+    if (this.draining) res.shouldKeepAlive = false;
+    this.serve(ctx).catch((err: unknown) => {
+      // A bug must cost one request, never the process.
+      process.stderr.write(`shadowgate: internal error serving ${req.method} ${req.url}: ${(err as Error)?.stack ?? err}\n`);
+      if (!res.headersSent) this.reply(ctx, 500, 'internal error');
+      else res.destroy();
+    });
+  }
+
+  /** Resolves when no request is in flight. */
+  idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async serve(ctx: RequestContext): Promise<void> {
+    const { req } = ctx;
+    // 1. accept
+    const idHeader = firstValue(req.headers['x-request-id']);
+    ctx.requestId = idHeader || randomUUID();
+
+    // 2. route
+    const state = this.deps.state();
+    const authority = req.headers.host ?? '';
+    const vhost = state.table.findVirtualHost(ctx.port, authority);
+    const matched = vhost?.match({
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      authority,
+      scheme: 'http',
+      headers: req.headersDistinct,
+      port: ctx.port,
+    });
+    if (!matched) return this.localFailure(ctx, 'NR');
+    const { route, compiled, matchIndex } = matched;
+    ctx.routeName = route.name;
+
+    // 3. fault
+    if (route.fault?.delay && this.random() * 100 < route.fault.delay.percentage) {
+      ctx.flags.push('DI');
+      await new Promise((r) => setTimeout(r, route.fault!.delay!.fixedDelayMs));
+      if (ctx.downstreamClosed) return;
+    }
+    if (route.fault?.abort && this.random() * 100 < route.fault.abort.percentage) {
+      ctx.flags.push('FI');
+      return this.reply(ctx, route.fault.abort.httpStatus, 'fault filter abort');
+    }
+
+    // 4. local answers
+    const action = route.action;
+    if (action.kind === 'directResponse') {
+      return this.reply(ctx, action.response.status, action.response.body ?? '', action.response.body ? 'text/plain' : undefined);
+    }
+    if (action.kind === 'redirect') return this.redirect(ctx, route, authority);
+
+    // 5. prepare
+    const random = this.random();
+    const dest = pickDestination(action.destinations, random);
+    if (!dest) return this.localFailure(ctx, 'NC');
+    ctx.cluster = dest.cluster;
+    ctx.subset = dest.subset;
+    const path = compiled.rewritePath(matchIndex, req.url ?? '/');
+    const upstreamAuthority = compiled.rewriteAuthority(authority, dest);
+    let headers: HeaderRecord = forwardableHeaders(req.headers);
+    headers = applyHeaderOps(headers, dest.headers.request);
+    headers = applyHeaderOps(headers, route.headers.request);
+    headers['x-request-id'] = ctx.requestId;
+    headers.host = upstreamAuthority;
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (hasBody) ctx.tee = new RequestBodyTee(req, { replayLimit: RETRY_BUFFER_BYTES, highWater: PRIMARY_HIGH_WATER });
+
+    // 6. mirror (never for upgrades or CONNECT: a shadow cannot take over a connection)
+    if (route.mirrors.length > 0 && !req.headers.upgrade && req.method !== 'CONNECT') {
+      for (const target of selectMirrors(route.mirrors, random)) {
+        ctx.mirrors.push(
+          this.deps.shadows.start(
+            target,
+            { method: req.method ?? 'GET', path, headers, authority: upstreamAuthority, clientAddress: req.socket.remoteAddress ?? '' },
+            ctx.tee,
+          ),
+        );
+      }
+    }
+
+    // 7. forward
+    await this.forward(ctx, route, dest, state.snapshot.clusters[dest.cluster], path, headers);
+  }
+
+  private async forward(
+    ctx: RequestContext,
+    route: Route,
+    dest: WeightedDestination,
+    cluster: Cluster | undefined,
+    path: string,
+    headers: HeaderRecord,
+  ): Promise<void> {
+    const { req, res } = ctx;
+    const retries = route.retries;
+    const hashKey = cluster?.policy.consistentHash ? this.hashKey(ctx, cluster) : undefined;
+    const routeDeadline = route.timeoutMs !== undefined ? performance.now() + route.timeoutMs : undefined;
+    let attempt = 0;
+    let lastFailure: ResponseFlag | undefined;
+
+    for (;;) {
+      if (ctx.downstreamClosed) return;
+      const picked = this.deps.primary.pick(dest.cluster, hashKey);
+      if (!picked.ok) {
+        if (attempt > 0 && lastFailure) ctx.flags.push('URX');
+        return this.localFailure(ctx, picked.flag === 'NC' ? 'NC' : picked.flag);
+      }
+      ctx.upstreamHost = `${picked.endpoint.address}:${picked.endpoint.port}`;
+      const body = ctx.tee ? ctx.tee.attachPrimary() : null;
+      if (body === undefined) {
+        // The body outgrew the retry buffer: this attempt cannot be replayed.
+        picked.onDone({ kind: 'cancelled' });
+        return this.localFailure(ctx, lastFailure ?? 'UF');
+      }
+      const controller = new AbortController();
+      const onDownstreamClose = () => controller.abort(new Error('downstream closed'));
+      res.once('close', onDownstreamClose);
+      const timers: NodeJS.Timeout[] = [];
+      if (routeDeadline !== undefined) {
+        timers.push(setTimeout(() => controller.abort(new TimeoutSignal('route')), Math.max(0, routeDeadline - performance.now())));
+      }
+      if (retries.perTryTimeoutMs !== undefined) {
+        timers.push(setTimeout(() => controller.abort(new TimeoutSignal('per-try')), retries.perTryTimeoutMs));
+      }
+      const attemptStarted = performance.now();
+      let committed = false;
+      try {
+        const up = await picked.dispatcher.request({
+          path,
+          method: (req.method ?? 'GET') as 'GET',
+          headers,
+          // undici takes any async iterable as a body (its types list only streams).
+          body: body as Readable | null,
+          signal: controller.signal,
+        });
+        const status = up.statusCode;
+        if (attempt < retries.attempts && retriableStatus(retries, status) && (!ctx.tee || ctx.tee.replayable)) {
+          up.body.resume();
+          up.body.on('error', () => {});
+          picked.onDone({ kind: 'response', status });
+          lastFailure = undefined;
+          attempt++;
+          await this.backoff(attempt);
+          continue;
+        }
+        committed = true;
+        ctx.upstreamTimeMs = performance.now() - attemptStarted;
+        ctx.status = status;
+        let out = responseHeaders(up.headers);
+        out = applyHeaderOps(out, dest.headers.response);
+        out = applyHeaderOps(out, route.headers.response);
+        if (this.draining) out.connection = 'close';
+        res.writeHead(status, out);
+        up.body.on('data', (chunk: Buffer) => {
+          ctx.bytesSent += chunk.length;
+        });
+        // The primary has its answer: the rest of the request body only matters to the shadows.
+        try {
+          await pipeline(up.body, res);
+          picked.onDone({ kind: 'response', status });
+        } catch (err) {
+          picked.onDone(ctx.downstreamClosed ? { kind: 'cancelled' } : { kind: 'reset' });
+          if (!ctx.downstreamClosed) ctx.flags.push('UC');
+          if (!res.destroyed) res.destroy();
+          void err;
+        }
+        ctx.tee?.detachPrimary();
+        return;
+      } catch (err) {
+        if (committed) throw err;
+        const reason = controller.signal.reason;
+        const failure: AttemptFailure | 'cancelled' =
+          reason instanceof TimeoutSignal ? 'timeout' : ctx.downstreamClosed ? 'cancelled' : toFailure(classifyUpstreamError(err));
+        picked.onDone({ kind: failure });
+        if (failure === 'cancelled') return;
+        if (reason instanceof TimeoutSignal && reason.scope === 'route') return this.localFailure(ctx, 'UT');
+        lastFailure = failure === 'connect-failure' ? 'UF' : failure === 'timeout' ? 'UT' : 'UC';
+        if (attempt < retries.attempts && retriableFailure(retries, failure) && (!ctx.tee || ctx.tee.replayable)) {
+          attempt++;
+          await this.backoff(attempt);
+          continue;
+        }
+        if (attempt > 0) ctx.flags.push('URX');
+        return this.localFailure(ctx, lastFailure);
+      } finally {
+        for (const t of timers) clearTimeout(t);
+        res.off('close', onDownstreamClose);
+      }
+    }
+  }
+
+  private backoff(attempt: number): Promise<void> {
+    const ms = backoffMs(attempt, this.random());
+    return ms < 1 ? Promise.resolve() : new Promise((r) => setTimeout(r, ms));
+  }
+
+  private hashKey(ctx: RequestContext, cluster: Cluster): string | undefined {
+    const h = cluster.policy.consistentHash!;
+    const { req } = ctx;
+    if (h.httpHeaderName) return firstValue(req.headers[h.httpHeaderName]);
+    if (h.useSourceIp) return req.socket.remoteAddress;
+    if (h.httpQueryParameterName) {
+      const q = new URL(req.url ?? '/', 'http://x').searchParams.get(h.httpQueryParameterName);
+      return q ?? undefined;
+    }
+    if (h.httpCookie) {
+      const cookie = req.headers.cookie ?? '';
+      const m = cookie.split(/;\s*/).find((c) => c.startsWith(`${h.httpCookie!.name}=`));
+      return m?.slice(h.httpCookie.name.length + 1);
+    }
+    return undefined;
+  }
+
+  private redirect(ctx: RequestContext, route: Route, authority: string): void {
+    if (route.action.kind !== 'redirect') return;
+    const r = route.action.redirect;
+    const original = ctx.req.url ?? '/';
+    const [origPath, query] = original.includes('?') ? [original.slice(0, original.indexOf('?')), original.slice(original.indexOf('?'))] : [original, ''];
+    let host = r.authority ?? authority;
+    if (r.port !== undefined) host = `${host.replace(/:\d+$/, '')}:${r.port}`;
+    const location = `${r.scheme ?? 'http'}://${host}${r.uri ?? origPath}${r.uri?.includes('?') ? '' : query}`;
+    ctx.res.setHeader('location', location);
+    this.reply(ctx, r.redirectCode, '');
+  }
+
+  private localFailure(ctx: RequestContext, flag: ResponseFlag): void {
+    ctx.flags.push(flag);
+    const r = localReply(flag);
+    this.reply(ctx, r.status, r.body);
+  }
+
+  private reply(ctx: RequestContext, status: number, body: string, contentType = 'text/plain'): void {
+    const { res } = ctx;
+    ctx.status = status;
+    if (res.headersSent || res.destroyed) return;
+    // Nothing more of the body is needed by the primary; shadows (if any) keep reading it.
+    ctx.tee?.detachPrimary();
+    const buf = Buffer.from(body);
+    ctx.bytesSent = buf.length;
+    const headers: Record<string, string | number> = { 'content-length': buf.length, 'x-request-id': ctx.requestId };
+    if (buf.length > 0) headers['content-type'] = contentType;
+    if (this.draining) headers.connection = 'close';
+    res.writeHead(status, headers);
+    res.end(buf);
+  }
+
+  // 8. log
+  private finish(ctx: RequestContext): void {
+    const { req } = ctx;
+    if (ctx.downstreamClosed) ctx.flags.push('DC');
+    const flags = ctx.flags.length > 0 ? ctx.flags.join(',') : '-';
+    this.deps.metrics.requests.inc({ port: String(ctx.port), route: ctx.routeName || '-', response_code: String(ctx.status), response_flags: flags });
+    const entry = {
+      start_time: ctx.startTime.toISOString(),
+      method: req.method ?? '',
+      path: req.url ?? '',
+      protocol: `HTTP/${req.httpVersion}`,
+      response_code: ctx.status,
+      response_flags: flags,
+      bytes_received: ctx.tee?.bytes ?? 0,
+      bytes_sent: ctx.bytesSent,
+      duration_ms: Math.round((performance.now() - ctx.started) * 1000) / 1000,
+      route_name: ctx.routeName || '-',
+      upstream_cluster: ctx.cluster || '-',
+      upstream_subset: ctx.subset || '-',
+      upstream_host: ctx.upstreamHost || '-',
+      authority: req.headers.host ?? '-',
+      request_id: ctx.requestId,
+      downstream_remote_address: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
+      user_agent: req.headers['user-agent'] ?? '-',
+      x_forwarded_for: firstValue(req.headers['x-forwarded-for']) ?? '-',
+      mirrors: ctx.mirrors.map((m) => ({ cluster: m.cluster, outcome: m.outcome })),
+      ...(ctx.upstreamTimeMs !== undefined ? { upstream_service_time_ms: Math.round(ctx.upstreamTimeMs * 1000) / 1000 } : {}),
+    };
+    this.deps.accessLog.write(entry);
+    this.inFlight--;
+    if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+}
+
+function toFailure(kind: ReturnType<typeof classifyUpstreamError>): AttemptFailure | 'cancelled' {
+  if (kind === 'connect-failure' || kind === 'timeout' || kind === 'reset' || kind === 'cancelled') return kind;
+  return 'reset';
+}

@@ -1,0 +1,4 @@
+// Public surface of proxy/: the data path and its listeners.
+export { type BindFailure, ListenerSet, MAX_HEADER_BYTES } from './listeners.js';
+export { ProxyHandler, type ProxyDeps, type RoutingState } from './handler.js';
+export { BodyQueue, type BodySink, RequestBodyTee } from './body.js';

@@ -1,0 +1,89 @@
+// Shadowgate's own Prometheus families (prefix `shadowgate_`); modules record through these, tests read them.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Envoy's default histogram buckets, in milliseconds (Istio's standard metrics use them). */
+export const ENVOY_BUCKETS_MS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+
+export type AbandonReason =
+  | 'body_too_large'
+  | 'buffer_full'
+  | 'too_many_in_flight'
+  | 'timeout'
+  | 'no_endpoint'
+  | 'connect_error'
+  | 'upstream_reset'
+  | 'primary_aborted';
+
+/** One registry per gateway, so tests can run several gateways in a process. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'shadowgate_requests_total',
+    help: 'Primary requests by listener port, route, response code and Envoy response flags',
+    labelNames: ['port', 'route', 'response_code', 'response_flags'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowRequests = new Counter({
+    name: 'shadowgate_shadow_requests_total',
+    help: 'Shadow requests that got an answer, by destination cluster and response code',
+    labelNames: ['destination', 'response_code'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowDuration = new Histogram({
+    name: 'shadowgate_shadow_request_duration_milliseconds',
+    help: 'Shadow request latency, from sending to the end of the answer',
+    labelNames: ['destination'] as const,
+    buckets: ENVOY_BUCKETS_MS,
+    registers: [this.registry],
+  });
+  readonly shadowsSampled = new Counter({
+    name: 'shadowgate_shadows_sampled_total',
+    help: 'Requests chosen for mirroring, by destination cluster',
+    labelNames: ['destination'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowAbandoned = new Counter({
+    name: 'shadowgate_shadow_abandoned_total',
+    help: 'Shadows given up, by destination cluster and reason (the primary is never affected)',
+    labelNames: ['destination', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowsInFlight = new Gauge({
+    name: 'shadowgate_shadows_in_flight',
+    help: 'Shadow requests in flight',
+    registers: [this.registry],
+  });
+  readonly shadowBufferedBytes = new Gauge({
+    name: 'shadowgate_shadow_buffered_bytes',
+    help: 'Request body bytes buffered for shadows and not yet written to them',
+    registers: [this.registry],
+  });
+  readonly reloads = new Counter({
+    name: 'shadowgate_config_reloads_total',
+    help: 'Config loads by result (applied, unchanged, rejected)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly configProblems = new Gauge({
+    name: 'shadowgate_config_problems',
+    help: 'Problems in the config currently being served, by severity',
+    labelNames: ['severity'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    for (const result of ['applied', 'unchanged', 'rejected']) this.reloads.inc({ result }, 0);
+    for (const severity of ['error', 'warning', 'info']) this.configProblems.set({ severity }, 0);
+  }
+
+  /** Sum of a counter's samples whose labels include `labels` (for tests and the demo). */
+  async total(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const metric = this.registry.getSingleMetric(name);
+    if (!metric) return 0;
+    const data = await metric.get();
+    return (data.values as Array<{ value: number; labels: object; metricName?: string }>)
+      .filter((v) => v.metricName === undefined || v.metricName.endsWith('_count'))
+      .filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
+      .reduce((n, v) => n + v.value, 0);
+  }
+}
