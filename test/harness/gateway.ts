@@ -1,0 +1,125 @@
+// Test harness: a real gateway on loopback, configured from YAML written to a temp directory.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { Gateway, type GatewayOptions } from '../../src/gateway/index.js';
+import { MemoryAccessLog } from '../../src/telemetry/index.js';
+import type { TestUpstream } from './upstream.js';
+
+/** A free loopback port (service ports come from YAML, so they cannot be 0). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+/** A deterministic random source (mulberry32), so sampling and weights are repeatable. */
+export function seededRandom(seed = 42): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface Version {
+  upstream: TestUpstream;
+  labels: Record<string, string>;
+}
+
+/** ServiceEntry + DestinationRule for `name` on `port`, one endpoint per version, subsets by `version` label. */
+export function serviceYaml(name: string, port: number, versions: Version[], extraDestinationRule = ''): string {
+  const endpoints = versions
+    .map((v) => `  - address: 127.0.0.1\n    ports: {http: ${v.upstream.port}}\n    labels: ${JSON.stringify({ app: name, ...v.labels })}`)
+    .join('\n');
+  const subsets = [...new Set(versions.map((v) => v.labels.version).filter(Boolean))]
+    .map((v) => `  - name: ${v}\n    labels: {version: ${v}}`)
+    .join('\n');
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ${name}}
+spec:
+  hosts: [${name}]
+  ports: [{number: ${port}, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints:
+${endpoints}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ${name}}
+spec:
+  host: ${name}
+${extraDestinationRule}  subsets:
+${subsets}
+`;
+}
+
+export interface TestGateway {
+  gw: Gateway;
+  dir: string;
+  access: MemoryAccessLog;
+  /** Writes (or rewrites) a config file in the gateway's directory. */
+  write(name: string, yaml: string): void;
+  close(): Promise<void>;
+}
+
+export async function startGateway(files: Record<string, string>, opts: Partial<GatewayOptions> = {}): Promise<TestGateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'shadowgate-test-'));
+  const write = (name: string, yaml: string) => writeFileSync(join(dir, name), yaml);
+  for (const [name, yaml] of Object.entries(files)) write(name, yaml);
+  const access = new MemoryAccessLog();
+  const gw = await Gateway.start({
+    files: [dir],
+    bind: '127.0.0.1',
+    admin: '127.0.0.1:0',
+    accessLog: access,
+    watch: false,
+    log: () => {},
+    drainTimeoutMs: 2_000,
+    ...opts,
+  });
+  return {
+    gw,
+    dir,
+    access,
+    write,
+    async close() {
+      await gw.shutdown();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One keep-alive client for a test file; `close()` it in `after`. */
+export const client = new Agent({ keepAliveTimeout: 10_000, connections: 64 });
+
+export interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  ms: number;
+}
+
+export async function send(
+  port: number,
+  path = '/',
+  init: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<Answer> {
+  const started = performance.now();
+  const res = await request(`http://127.0.0.1:${port}${path}`, {
+    method: (init.method ?? 'GET') as 'GET',
+    headers: init.headers ?? {},
+    body: init.body ?? null,
+    dispatcher: client,
+  });
+  const body = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, body, ms: performance.now() - started };
+}
