@@ -221,8 +221,9 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
   for (const vs of virtualServices) {
     let claimed = false;
     vs.hosts.forEach((pattern, i) => {
-      for (const host of services.keys()) {
-        if (!hostMatches(pattern, host)) continue;
+      // Exact hosts are a map lookup; only wildcards scan the registry.
+      const hosts = pattern.includes('*') ? [...services.keys()].filter((h) => hostMatches(pattern, h)) : services.has(pattern) ? [pattern] : [];
+      for (const host of hosts) {
         claimed = true;
         const other = vsByHost.get(host);
         if (other && other !== vs) {
@@ -297,17 +298,22 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
   };
 
   const listeners = new Map<number, Listener>();
+  const domainsTaken = new Map<number, Set<string>>();
   for (const svc of [...services.values()].sort((a, b) => a.host.localeCompare(b.host))) {
     for (const port of svc.ports) {
       if (!HTTP_PROTOCOLS.has(port.protocol)) continue;
       let listener = listeners.get(port.number);
-      if (!listener) {
+      let taken = domainsTaken.get(port.number);
+      if (!listener || !taken) {
         listener = { port: port.number, protocol: port.protocol, virtualHosts: [] };
         listeners.set(port.number, listener);
+        taken = new Set();
+        domainsTaken.set(port.number, taken);
       }
-      const taken = new Set(listener.virtualHosts.flatMap((v) => v.domains));
       const names = [...hostAliases(svc.host), ...svc.addresses];
+      // A name another service on this port already answers to stays with that service.
       const domains = names.flatMap((n) => [n, `${n}:${port.number}`]).filter((d) => !taken.has(d));
+      for (const d of domains) taken.add(d);
       const vs = vsByHost.get(svc.host);
       const routes: Route[] = vs
         ? buildRoutes(vs, port.number)

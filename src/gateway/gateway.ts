@@ -59,7 +59,9 @@ export class Gateway {
   private constructor(private readonly opts: GatewayOptions) {
     this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
     const random = opts.random ?? Math.random;
-    this.primaryClusters = new ClusterManager({ random });
+    // Envoy keeps dialling a refusing primary endpoint unless outlierDetection says otherwise; the shadow
+    // manager backs off instead, so a dead shadow costs no connect per request.
+    this.primaryClusters = new ClusterManager({ random, connectBackoff: false });
     this.shadowClusters = new ClusterManager({ random });
     this.shadows = new ShadowWriter(this.shadowClusters, this.metrics, { ...DEFAULT_SETTINGS.mirror, ...opts.mirrorOverrides });
     this.handler = new ProxyHandler({

@@ -195,8 +195,12 @@ export class ProxyHandler {
       if (ctx.downstreamClosed) return;
       const picked = this.deps.primary.pick(dest.cluster, hashKey);
       if (!picked.ok) {
-        if (attempt > 0 && lastFailure) ctx.flags.push('URX');
-        return this.localFailure(ctx, picked.flag === 'NC' ? 'NC' : picked.flag);
+        // A retry that finds no host reports the failure that caused it, as Envoy does.
+        if (attempt > 0 && lastFailure) {
+          ctx.flags.push('URX');
+          return this.localFailure(ctx, lastFailure);
+        }
+        return this.localFailure(ctx, picked.flag);
       }
       ctx.upstreamHost = `${picked.endpoint.address}:${picked.endpoint.port}`;
       const body = ctx.tee ? ctx.tee.attachPrimary() : null;

@@ -1,0 +1,5 @@
+// `npm run bench`: every benchmark, each figure reported with what it measured.
+import { benchConfigLoad } from './config-load.js';
+
+const results = [...benchConfigLoad()];
+for (const r of results) console.log(`${r.name}: ${r.ms.toFixed(1)} ms (${r.detail})`);

@@ -1,0 +1,127 @@
+// The `shadowgate` command as a user runs it: a real subprocess, its exit code and what it prints.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { client, freePort, send, serviceYaml } from './harness/gateway.js';
+import { startUpstream } from './harness/upstream.js';
+
+after(() => client.close());
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = join(ROOT, 'bin', 'shadowgate.js');
+
+function run(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tempDir(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'shadowgate-cli-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+describe('shadowgate validate', () => {
+  it("accepts the article's configuration (exit 0) and notes the deprecated field", () => {
+    const r = run('validate', '-f', 'examples/seed/service.yaml', '-f', 'examples/seed/destination-rule.yaml', '-f', 'examples/seed/virtual-service-mirror.yaml');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /virtual-service-mirror\.yaml:\d+:\d+: warning: VirtualService default\/nginx spec\.http\[0\]\.mirror_percent: mirror_percent is deprecated/);
+    assert.match(r.stdout, /0 error\(s\), 1 warning\(s\)/);
+  });
+
+  it('an invalid file: exit 1, file:line, resource, field path and a sentence; no stack trace', () => {
+    const dir = tempDir({
+      'vs.yaml': `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v1}
+    mirror: {host: reviews, subset: v2}
+    mirrorPercentage: {value: 250}
+`,
+    });
+    try {
+      const r = run('validate', '-f', dir);
+      assert.equal(r.code, 1);
+      assert.match(r.stdout, /vs\.yaml:10:\d+: error: VirtualService default\/reviews spec\.http\[0\]\.mirrorPercentage\.value: percentage must be between 0 and 100, not 250 \[percentage-out-of-range\]/);
+      assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--output json is machine-readable', () => {
+    const r = run('validate', '-f', 'examples/istio-mirroring-task', '-o', 'json');
+    assert.equal(r.code, 0);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.valid, true);
+    assert.match(out.hash, /^[0-9a-f]{64}$/);
+    assert.deepEqual(out.listeners, [{ port: 8000, hosts: ['httpbin.default.svc.cluster.local'] }]);
+  });
+
+  it('a missing file and bad usage are clear errors, not crashes', () => {
+    const missing = run('validate', '-f', 'does/not/exist.yaml');
+    assert.equal(missing.code, 1);
+    assert.match(missing.stdout, /does\/not\/exist\.yaml: error: cannot read: ENOENT/);
+    const usage = run('validate');
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /validate needs at least one -f PATH/);
+    const unknown = run('frobnicate');
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command "frobnicate"/);
+  });
+});
+
+function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} in: ${seen}`)), timeoutMs);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      const line = seen.split('\n').find((l) => pattern.test(l));
+      if (line) {
+        clearTimeout(timer);
+        resolve(line);
+      }
+    });
+  });
+}
+
+describe('shadowgate serve', () => {
+  it('prints one ready line; SIGTERM finishes the request in flight, turns /ready to 503, and exits 0', async () => {
+    const v1 = await startUpstream('v1', { kind: 'answer', delayMs: 600 });
+    const port = await freePort();
+    const adminPort = await freePort();
+    const dir = tempDir({ 'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }]) });
+    const child = spawn(process.execPath, [BIN, 'serve', '-f', dir, '--bind', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--access-log', 'off'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const ready = await waitForLine(child, /ready/);
+      assert.match(ready, new RegExp(`shadowgate: ready: listening on 127\\.0\\.0\\.1:${port} .*admin http://127\\.0\\.0\\.1:${adminPort}`));
+      assert.equal((await send(adminPort, '/ready')).status, 200);
+      const inFlight = send(port, '/slow', { headers: { host: 'nginx' } });
+      await v1.waitForRequests(1);
+      child.kill('SIGTERM');
+      await waitForLine(child, /draining/);
+      assert.equal((await send(adminPort, '/ready')).status, 503);
+      const answer = await inFlight;
+      assert.equal(answer.status, 200);
+      assert.equal(answer.body, 'This is v1\n');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+      await v1.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
