@@ -586,6 +586,19 @@ describe('connection pools', () => {
     await rec.close();
   });
 
+  test('maxRequestsPerConnection 1 turns keep-alive off', async () => {
+    const rec = await portRecorder();
+    const m = manager();
+    m.update({ [NAME]: cluster([endpoint(rec.port)], { connectionPool: { maxRequestsPerConnection: 1 } }) });
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await send(picked(m.pick(NAME)))).status, 200);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal(new Set(rec.remotePorts).size, 3, `remote ports ${rec.remotePorts}`);
+    await m.close();
+    await rec.close();
+  });
+
   test('a reset is reported once and not retried by the pool', async () => {
     const rec = await portRecorder((req) => req.socket.destroy());
     const m = manager();

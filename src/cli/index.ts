@@ -4,8 +4,13 @@ import { parseArgs } from 'node:util';
 const USAGE = `Usage: shadowgate <command> [options]
 
 Commands:
+  demo [--keep]                  replay the article's three steps (mirroring to v2) on this machine
   validate -f PATH...            check Istio resources and print their problems
   serve -f PATH... [options]     route, balance and mirror live HTTP traffic
+
+Options for demo:
+  --keep                         leave everything running afterwards (Ctrl-C stops)
+  --requests N                   requests per step (default 3)
 
 Options for validate:
   -f, --filename PATH            file or directory (repeatable)
@@ -46,6 +51,13 @@ export async function main(argv: string[]): Promise<number> {
         if (values.output !== 'text' && values.output !== 'json') throw new UsageError('--output must be text or json');
         const { runValidate } = await import('./validate.js');
         return runValidate({ files, output: values.output }, out);
+      }
+      case 'demo': {
+        const { values } = parseArgs({ args: rest, options: { keep: { type: 'boolean' }, requests: { type: 'string', default: '3' } } });
+        const requests = Number(values.requests);
+        if (!Number.isInteger(requests) || requests < 1 || requests > 100) throw new UsageError('--requests must be from 1 to 100');
+        const { runDemo } = await import('../demo/index.js');
+        return await runDemo({ keep: values.keep ?? false, requests, out });
       }
       case 'serve': {
         const { runServe } = await import('./serve.js');

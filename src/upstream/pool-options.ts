@@ -43,12 +43,16 @@ export function poolOptions(s: PoolShape): Pool.Options {
     connections: s.maxConnections ?? null,
     connectTimeout: s.connectTimeoutMs,
     // One request per connection at a time: HTTP/1.1 pipelining makes a slow answer stall the rest.
-    pipelining: 1,
+    // 0 turns keep-alive off (`connection: close`), which is what Istio means by maxRequestsPerConnection 1.
+    pipelining: s.maxRequestsPerConnection === 1 ? 0 : 1,
     keepAliveTimeout: s.idleTimeoutMs,
     // Servers' `Keep-Alive: timeout=` hints may shorten the idle time but never stretch it past ours.
     keepAliveMaxTimeout: s.idleTimeoutMs,
-    // undici counts requests per socket and closes it after this many: Envoy's max_requests_per_connection.
-    ...(s.maxRequestsPerConnection !== undefined ? { maxRequestsPerClient: s.maxRequestsPerConnection } : {}),
+    // undici's maxRequestsPerClient lets one request more through than it says (the one that hits the
+    // limit is sent with `connection: close`), so N - 1 gives Envoy's max_requests_per_connection of N.
+    ...(s.maxRequestsPerConnection !== undefined && s.maxRequestsPerConnection > 1
+      ? { maxRequestsPerClient: s.maxRequestsPerConnection - 1 }
+      : {}),
   };
 }
 

@@ -1,0 +1,2 @@
+// Public surface of demo/.
+export { type DemoOptions, runDemo } from './demo.js';

@@ -1,0 +1,101 @@
+// `shadowgate demo` as a new user runs it: a subprocess, its output read for the article's facts.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = join(ROOT, 'bin', 'shadowgate.js');
+const children: ChildProcess[] = [];
+after(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+function start(args: string[]) {
+  const child = spawn(process.execPath, [BIN, 'demo', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exited, out: () => stdout, err: () => stderr };
+}
+
+function section(output: string, title: RegExp): string {
+  const parts = output.split(/^== /m);
+  const found = parts.find((p) => title.test(p.split('\n')[0]!));
+  assert.ok(found, `no section ${title} in:\n${output}`);
+  return found;
+}
+
+function logOf(step: string, name: string): string[] {
+  const m = new RegExp(`\\$ kubectl logs ${name}\\n([\\s\\S]*?)(?=\\n\\$ |\\n[A-Z]|\\n*$)`).exec(step);
+  assert.ok(m, `no log of ${name}`);
+  return m[1]!.trim() === '<none>' ? [] : m[1]!.trim().split('\n');
+}
+
+describe('shadowgate demo', () => {
+  it("replays the article's three steps and exits 0", async () => {
+    const run = start([]);
+    const timeout = setTimeout(() => run.child.kill('SIGKILL'), 30_000);
+    const code = await run.exited;
+    clearTimeout(timeout);
+    const output = run.out();
+    assert.equal(code, 0, run.err());
+
+    const step1 = section(output, /^Step 1/);
+    const answers1 = step1.match(/^This is version \d$/gm) ?? [];
+    assert.equal(answers1.length, 3);
+    assert.ok(answers1.includes('This is version 1') && answers1.includes('This is version 2'), 'step 1 splits between versions');
+    assert.ok(logOf(step1, 'nginx-v1').length > 0 && logOf(step1, 'nginx-v2').length > 0, 'both logs show requests');
+
+    const step2 = section(output, /^Step 2/);
+    assert.match(step2, /kind: DestinationRule/);
+    assert.deepEqual([...new Set(step2.match(/^This is version \d$/gm))], ['This is version 1']);
+    assert.equal(logOf(step2, 'nginx-v1').length, 3);
+    assert.deepEqual(logOf(step2, 'nginx-v2'), [], "v2's log stays empty");
+
+    const step3 = section(output, /^Step 3/);
+    assert.match(step3, /mirror_percent: 100/);
+    assert.deepEqual([...new Set(step3.match(/^This is version \d$/gm))], ['This is version 1']);
+    const v1 = logOf(step3, 'nginx-v1');
+    const v2 = logOf(step3, 'nginx-v2');
+    assert.equal(v1.length, 3);
+    assert.equal(v2.length, 3, 'every request mirrored');
+    const time = (line: string) => /\[(.*?)\]/.exec(line)![1];
+    assert.deepEqual(v2.map(time), v1.map(time), 'at the same moments');
+    for (const line of v1) assert.match(line, /"-"$/);
+    for (const line of v2) assert.match(line, /"127\.0\.0\.1"$/, 'with the forwarded-for address');
+    assert.match(output, /shadow {2}\(v2\): 3 copies sent, 3 answered 200, 0 abandoned/);
+  });
+
+  it('--keep leaves it running with the mirror on; Ctrl-C stops it cleanly', async () => {
+    const run = start(['--keep', '--requests', '1']);
+    const timeout = setTimeout(() => run.child.kill('SIGKILL'), 30_000);
+    try {
+      while (!/Ctrl-C stops everything/.test(run.out())) {
+        if (run.child.exitCode !== null) assert.fail(`demo exited early: ${run.err()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const url = /curl -H 'Host: nginx' (http:\/\/127\.0\.0\.1:\d+\/)/.exec(run.out())![1]!;
+      const admin = /admin: {3}(http:\/\/\S+)\/config_dump/.exec(run.out())![1]!;
+      const res = await request(url, { headers: { host: 'nginx' } });
+      assert.equal(await res.body.text(), 'This is version 1\n');
+      const ready = await request(`${admin}/ready`);
+      assert.equal(ready.statusCode, 200);
+      await ready.body.dump();
+      while (!/\[nginx-v2\] .*"127\.0\.0\.1"/.test(run.out())) await new Promise((r) => setTimeout(r, 20));
+      run.child.kill('SIGINT');
+      assert.equal(await run.exited, 0);
+    } finally {
+      clearTimeout(timeout);
+    }
+  });
+});
