@@ -36,7 +36,7 @@ function section(output: string, title: RegExp): string {
 }
 
 function logOf(step: string, name: string): string[] {
-  const m = new RegExp(`\\$ kubectl logs ${name}\\n([\\s\\S]*?)(?=\\n\\$ |\\n[A-Z]|\\n*$)`).exec(step);
+  const m = new RegExp(`log of ${name}:\\n([\\s\\S]*?)(?=\\nlog of |\\n\\$ |\\n[A-Z]|\\n*$)`).exec(step);
   assert.ok(m, `no log of ${name}`);
   return m[1]!.trim() === '<none>' ? [] : m[1]!.trim().split('\n');
 }

@@ -104,7 +104,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       ['nginx-v1', v1],
       ['nginx-v2', v2],
     ] as const) {
-      out(`$ kubectl logs ${name}`);
+      out(`log of ${name}:`);
       out(server.log.length === 0 ? '<none>' : server.log.map((l) => l.text).join('\n'));
     }
   };
@@ -113,7 +113,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     for (const f of files) {
       const text = read(f);
       writeFileSync(join(dir, f.startsWith('virtual-service') ? 'virtual-service.yaml' : f), text);
-      out(`$ kubectl apply -f ${f}`);
+      out(`applying ${f}:`);
       out(indent(text.replace(/^#.*\n/gm, '')));
     }
     const r = await gw.reload();
@@ -139,9 +139,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   try {
     out('Shadowgate demo: "Traffic Mirroring in Kubernetes Using Istio", replayed on this machine.');
     out(`nginx v1 answers on 127.0.0.1:${v1.port}, nginx v2 on 127.0.0.1:${v2.port}; the gateway serves nginx:${port} on 127.0.0.1:${port}.`);
+    out(`Each "curl http://nginx:${port}" below is sent as curl -H 'Host: nginx:${port}' http://127.0.0.1:${port}/ would send it.`);
     out('');
     out('== Step 1: the nginx service and its two versions, no routing rules ==');
-    out('$ kubectl apply -f service.yaml');
+    out('applying service.yaml:');
     out(indent(serviceYaml.replace(/^#.*\n/gm, '')));
     const step1 = await send();
     const n1 = step1.filter((a) => a.endsWith('1')).length;
