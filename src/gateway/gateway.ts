@@ -76,7 +76,7 @@ export class Gateway {
     this.admin = new AdminServer({
       isReady: () => this.bound && !this.draining && this.state !== undefined,
       configDump: () => this.configDump(),
-      metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
+      metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.text() }),
     });
   }
 

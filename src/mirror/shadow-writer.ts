@@ -58,12 +58,12 @@ export class ShadowWriter {
   /** Starts one shadow. `body` is the primary's tee, or undefined for a bodyless request. */
   start(target: MirrorTarget, req: ShadowRequest, body: RequestBodyTee | undefined): ShadowHandle {
     const s = this.settings;
-    const destination = target.cluster;
-    const handle: ShadowHandle = { cluster: destination, outcome: 'in_flight', done: Promise.resolve() };
-    this.metrics.shadowsSampled.inc({ destination });
+    const destination = { destination_service: target.host, destination_subset: target.subset || 'unknown' };
+    const handle: ShadowHandle = { cluster: target.cluster, outcome: 'in_flight', done: Promise.resolve() };
+    this.metrics.shadowsSampled.inc(destination);
     const abandon = (reason: AbandonReason) => {
       handle.outcome = `abandoned:${reason}`;
-      this.metrics.shadowAbandoned.inc({ destination, reason });
+      this.metrics.shadowAbandoned.inc({ ...destination, reason });
     };
     if (this.inFlight >= s.maxInFlight) {
       abandon('too_many_in_flight');
@@ -149,8 +149,8 @@ export class ShadowWriter {
         }
         picked.onDone({ kind: 'response', status: res.statusCode });
         handle.outcome = String(res.statusCode);
-        this.metrics.shadowRequests.inc({ destination, response_code: String(res.statusCode) });
-        this.metrics.shadowDuration.observe({ destination }, performance.now() - started);
+        this.metrics.shadowRequests.inc({ ...destination, response_code: String(res.statusCode) });
+        this.metrics.shadowDuration.observe(destination, performance.now() - started);
       } catch (err) {
         const kind = reason ? (reason === 'timeout' ? 'timeout' : 'cancelled') : classifyUpstreamError(err);
         picked.onDone({ kind } as Parameters<typeof picked.onDone>[0]);

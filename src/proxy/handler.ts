@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Cluster, Route, Snapshot, WeightedDestination } from '../config/index.js';
+import type { Cluster, Endpoint, Route, Snapshot, WeightedDestination } from '../config/index.js';
 import type { ShadowHandle, ShadowWriter } from '../mirror/index.js';
 import { applyHeaderOps, pickDestination, type RouteTable, selectMirrors } from '../routing/index.js';
 import type { AccessLog, Metrics } from '../telemetry/index.js';
@@ -49,6 +49,8 @@ class RequestContext {
   cluster = '';
   subset = '';
   upstreamHost = '';
+  clusterModel: Cluster | undefined;
+  endpoint: Endpoint | undefined;
   flags: ResponseFlag[] = [];
   status = 0;
   bytesSent = 0;
@@ -185,6 +187,7 @@ export class ProxyHandler {
     headers: HeaderRecord,
   ): Promise<void> {
     const { req, res } = ctx;
+    ctx.clusterModel = cluster;
     const retries = route.retries;
     const hashKey = cluster?.policy.consistentHash ? this.hashKey(ctx, cluster) : undefined;
     const routeDeadline = route.timeoutMs !== undefined ? performance.now() + route.timeoutMs : undefined;
@@ -203,6 +206,7 @@ export class ProxyHandler {
         return this.localFailure(ctx, picked.flag);
       }
       ctx.upstreamHost = `${picked.endpoint.address}:${picked.endpoint.port}`;
+      ctx.endpoint = picked.endpoint;
       const body = ctx.tee ? ctx.tee.attachPrimary() : null;
       if (body === undefined) {
         // The body outgrew the retry buffer: this attempt cannot be replayed.
@@ -346,7 +350,9 @@ export class ProxyHandler {
     const { req } = ctx;
     if (ctx.downstreamClosed) ctx.flags.push('DC');
     const flags = ctx.flags.length > 0 ? ctx.flags.join(',') : '-';
-    this.deps.metrics.requests.inc({ port: String(ctx.port), route: ctx.routeName || '-', response_code: String(ctx.status), response_flags: flags });
+    const durationMs = performance.now() - ctx.started;
+    const istio = this.deps.metrics.istio;
+    istio.record(istio.labelsFor(ctx.clusterModel, ctx.endpoint), ctx.status, flags, durationMs, ctx.tee?.bytes ?? 0, ctx.bytesSent);
     const entry = {
       start_time: ctx.startTime.toISOString(),
       method: req.method ?? '',
@@ -356,7 +362,7 @@ export class ProxyHandler {
       response_flags: flags,
       bytes_received: ctx.tee?.bytes ?? 0,
       bytes_sent: ctx.bytesSent,
-      duration_ms: Math.round((performance.now() - ctx.started) * 1000) / 1000,
+      duration_ms: Math.round(durationMs * 1000) / 1000,
       route_name: ctx.routeName || '-',
       upstream_cluster: ctx.cluster || '-',
       upstream_subset: ctx.subset || '-',

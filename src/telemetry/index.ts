@@ -1,3 +1,5 @@
 // Public surface of telemetry/: metrics and access logs.
-export { type AbandonReason, ENVOY_BUCKETS_MS, Metrics } from './metrics.js';
+export { ENVOY_BUCKETS_MS } from './buckets.js';
+export { type DestinationLabels, ISTIO_LABELS, IstioMetrics } from './istio-metrics.js';
+export { type AbandonReason, Metrics } from './metrics.js';
 export { type AccessLog, type AccessLogEntry, MemoryAccessLog, openAccessLog } from './access-log.js';

@@ -1,8 +1,7 @@
 // Shadowgate's own Prometheus families (prefix `shadowgate_`); modules record through these, tests read them.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-
-/** Envoy's default histogram buckets, in milliseconds (Istio's standard metrics use them). */
-export const ENVOY_BUCKETS_MS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+import { ENVOY_BUCKETS_MS } from './buckets.js';
+import { IstioMetrics } from './istio-metrics.js';
 
 export type AbandonReason =
   | 'body_too_large'
@@ -17,35 +16,31 @@ export type AbandonReason =
 /** One registry per gateway, so tests can run several gateways in a process. */
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
-    name: 'shadowgate_requests_total',
-    help: 'Primary requests by listener port, route, response code and Envoy response flags',
-    labelNames: ['port', 'route', 'response_code', 'response_flags'] as const,
-    registers: [this.registry],
-  });
+  /** Istio's standard families for primary traffic. */
+  readonly istio = new IstioMetrics();
   readonly shadowRequests = new Counter({
     name: 'shadowgate_shadow_requests_total',
-    help: 'Shadow requests that got an answer, by destination cluster and response code',
-    labelNames: ['destination', 'response_code'] as const,
+    help: 'Shadow requests that got an answer, by destination service, subset and response code',
+    labelNames: ['destination_service', 'destination_subset', 'response_code'] as const,
     registers: [this.registry],
   });
   readonly shadowDuration = new Histogram({
     name: 'shadowgate_shadow_request_duration_milliseconds',
     help: 'Shadow request latency, from sending to the end of the answer',
-    labelNames: ['destination'] as const,
+    labelNames: ['destination_service', 'destination_subset'] as const,
     buckets: ENVOY_BUCKETS_MS,
     registers: [this.registry],
   });
   readonly shadowsSampled = new Counter({
     name: 'shadowgate_shadows_sampled_total',
-    help: 'Requests chosen for mirroring, by destination cluster',
-    labelNames: ['destination'] as const,
+    help: 'Requests chosen for mirroring, by destination service and subset',
+    labelNames: ['destination_service', 'destination_subset'] as const,
     registers: [this.registry],
   });
   readonly shadowAbandoned = new Counter({
     name: 'shadowgate_shadow_abandoned_total',
-    help: 'Shadows given up, by destination cluster and reason (the primary is never affected)',
-    labelNames: ['destination', 'reason'] as const,
+    help: 'Shadows given up, by destination service, subset and reason (the primary is never affected)',
+    labelNames: ['destination_service', 'destination_subset', 'reason'] as const,
     registers: [this.registry],
   });
   readonly shadowsInFlight = new Gauge({
@@ -74,6 +69,11 @@ export class Metrics {
   constructor() {
     for (const result of ['applied', 'unchanged', 'rejected']) this.reloads.inc({ result }, 0);
     for (const severity of ['error', 'warning', 'info']) this.configProblems.set({ severity }, 0);
+  }
+
+  /** The whole exposition: Istio's families, then Shadowgate's own. */
+  async text(): Promise<string> {
+    return `${this.istio.exposition()}${await this.registry.metrics()}`;
   }
 
   /** Sum of a counter's samples whose labels include `labels` (for tests and the demo). */

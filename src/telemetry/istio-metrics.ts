@@ -1,0 +1,176 @@
+// Istio's standard HTTP metrics (istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes,
+// istio_response_bytes) with Istio's label set, so existing Istio dashboards work unchanged.
+// Recording is one Map lookup and a few array increments: the label text of a destination is rendered once
+// per (cluster, endpoint), not per request (https://istio.io/latest/docs/reference/config/metrics/).
+import type { Cluster, Endpoint } from '../config/index.js';
+import { ENVOY_BUCKETS_MS } from './buckets.js';
+
+const UNKNOWN = 'unknown';
+const K8S_SUFFIX = '.svc.cluster.local';
+
+/** Every label Istio puts on its standard HTTP metrics, in the order Istio's stats plugin emits them. */
+export const ISTIO_LABELS = [
+  'reporter',
+  'source_workload',
+  'source_canonical_service',
+  'source_canonical_revision',
+  'source_workload_namespace',
+  'source_principal',
+  'source_app',
+  'source_version',
+  'source_cluster',
+  'destination_workload',
+  'destination_workload_namespace',
+  'destination_principal',
+  'destination_app',
+  'destination_version',
+  'destination_service',
+  'destination_canonical_service',
+  'destination_canonical_revision',
+  'destination_service_name',
+  'destination_service_namespace',
+  'destination_cluster',
+  'request_protocol',
+  'response_code',
+  'grpc_response_status',
+  'response_flags',
+  'connection_security_policy',
+] as const;
+
+type LabelName = (typeof ISTIO_LABELS)[number];
+
+/** The labels of one destination endpoint, rendered once. */
+export interface DestinationLabels {
+  readonly key: string;
+  /** `name="value",...` for every label except response_code and response_flags. */
+  readonly text: string;
+  readonly values: Readonly<Partial<Record<LabelName, string>>>;
+}
+
+class Histogram {
+  readonly counts = new Float64Array(ENVOY_BUCKETS_MS.length);
+  sum = 0;
+  count = 0;
+  observe(v: number): void {
+    let i = 0;
+    while (i < ENVOY_BUCKETS_MS.length && v > ENVOY_BUCKETS_MS[i]!) i++;
+    if (i < this.counts.length) this.counts[i]!++;
+    this.sum += v;
+    this.count++;
+  }
+}
+
+interface Series {
+  labels: string;
+  requests: number;
+  duration: Histogram;
+  requestBytes: Histogram;
+  responseBytes: Histogram;
+}
+
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+function render(values: Partial<Record<LabelName, string>>): string {
+  return ISTIO_LABELS.filter((l) => l !== 'response_code' && l !== 'response_flags')
+    .map((l) => `${l}="${escapeLabel(values[l] ?? UNKNOWN)}"`)
+    .join(',');
+}
+
+/** `nginx.default.svc.cluster.local` → `nginx`; other hosts are their own name, as Istio does for ServiceEntries. */
+function serviceName(host: string): string {
+  return host.endsWith(K8S_SUFFIX) ? host.slice(0, host.indexOf('.')) : host;
+}
+
+/** Workload name: a WorkloadEntry's name (the article's Deployment names), else app-version, else unknown. */
+function workloadName(endpoint: Endpoint): string {
+  const m = /^WorkloadEntry [^/]+\/(.+)$/.exec(endpoint.source);
+  if (m) return m[1]!;
+  const { app, version } = endpoint.labels;
+  if (app && version) return `${app}-${version}`;
+  return app ?? UNKNOWN;
+}
+
+export class IstioMetrics {
+  private readonly series = new Map<string, Series>();
+  private readonly destinations = new Map<string, DestinationLabels>();
+
+  /** Labels for a request that reached (or tried to reach) `endpoint` of `cluster`; either may be absent. */
+  labelsFor(cluster: Cluster | undefined, endpoint: Endpoint | undefined): DestinationLabels {
+    const key = `${cluster?.name ?? ''}|${endpoint ? `${endpoint.address}:${endpoint.port}|${endpoint.source}` : ''}`;
+    let d = this.destinations.get(key);
+    if (d) return d;
+    const values: Partial<Record<LabelName, string>> = {
+      // Shadowgate stands where the caller's sidecar would: it reports as the source side.
+      reporter: 'source',
+      request_protocol: 'http',
+      grpc_response_status: '',
+    };
+    if (cluster) {
+      values.destination_service = cluster.host;
+      values.destination_service_name = serviceName(cluster.host);
+      values.destination_service_namespace = cluster.namespace;
+    }
+    if (endpoint) {
+      const labels = endpoint.labels;
+      const workload = workloadName(endpoint);
+      values.destination_workload = workload;
+      values.destination_workload_namespace = cluster?.namespace ?? UNKNOWN;
+      values.destination_app = labels.app ?? UNKNOWN;
+      values.destination_version = labels.version ?? UNKNOWN;
+      values.destination_canonical_service = labels['service.istio.io/canonical-name'] ?? labels['app.kubernetes.io/name'] ?? labels.app ?? workload;
+      values.destination_canonical_revision =
+        labels['service.istio.io/canonical-revision'] ?? labels['app.kubernetes.io/version'] ?? labels.version ?? 'latest';
+    }
+    d = { key, text: render(values), values };
+    this.destinations.set(key, d);
+    return d;
+  }
+
+  record(dest: DestinationLabels, responseCode: number, responseFlags: string, durationMs: number, requestBytes: number, responseBytes: number): void {
+    const key = `${dest.key}\u0000${responseCode}\u0000${responseFlags}`;
+    let s = this.series.get(key);
+    if (!s) {
+      s = {
+        labels: `${dest.text},response_code="${responseCode}",response_flags="${escapeLabel(responseFlags)}"`,
+        requests: 0,
+        duration: new Histogram(),
+        requestBytes: new Histogram(),
+        responseBytes: new Histogram(),
+      };
+      this.series.set(key, s);
+    }
+    s.requests++;
+    s.duration.observe(durationMs);
+    s.requestBytes.observe(requestBytes);
+    s.responseBytes.observe(responseBytes);
+  }
+
+  /** Prometheus text exposition of the four families. */
+  exposition(): string {
+    const out: string[] = [];
+    out.push('# HELP istio_requests_total Requests handled, as Istio counts them (primary traffic only; shadows are in shadowgate_shadow_*)');
+    out.push('# TYPE istio_requests_total counter');
+    for (const s of this.series.values()) out.push(`istio_requests_total{${s.labels}} ${s.requests}`);
+    const histogram = (name: string, help: string, pick: (s: Series) => Histogram) => {
+      out.push(`# HELP ${name} ${help}`);
+      out.push(`# TYPE ${name} histogram`);
+      for (const s of this.series.values()) {
+        const h = pick(s);
+        let cumulative = 0;
+        ENVOY_BUCKETS_MS.forEach((le, i) => {
+          cumulative += h.counts[i]!;
+          out.push(`${name}_bucket{${s.labels},le="${le}"} ${cumulative}`);
+        });
+        out.push(`${name}_bucket{${s.labels},le="+Inf"} ${h.count}`);
+        out.push(`${name}_sum{${s.labels}} ${h.sum}`);
+        out.push(`${name}_count{${s.labels}} ${h.count}`);
+      }
+    };
+    histogram('istio_request_duration_milliseconds', 'Request duration in milliseconds', (s) => s.duration);
+    histogram('istio_request_bytes', 'Request body size in bytes', (s) => s.requestBytes);
+    histogram('istio_response_bytes', 'Response body size in bytes', (s) => s.responseBytes);
+    return `${out.join('\n')}\n`;
+  }
+}
