@@ -22,3 +22,13 @@ const REPLIES: Record<string, LocalReply> = {
 export function localReply(flag: ResponseFlag): LocalReply {
   return REPLIES[flag] ?? { status: 500, body: 'internal error' };
 }
+
+/** Envoy prints flags in the order of its flag table, not in the order they happened. */
+const FLAG_ORDER = ['LH', 'UH', 'UT', 'LR', 'UR', 'UF', 'UC', 'UO', 'NR', 'DI', 'FI', 'RL', 'UAEX', 'RLSE', 'DC', 'URX', 'SI', 'IH', 'DPE', 'UMSDR', 'RFCF', 'NFCF', 'DT', 'UPE', 'NC', 'OM', 'DF', 'DO', 'DR'];
+
+/** `-` when there are none, else comma-separated in Envoy's order. */
+export function formatFlags(flags: readonly ResponseFlag[]): string {
+  if (flags.length === 0) return '-';
+  if (flags.length === 1) return flags[0]!;
+  return [...new Set(flags)].sort((a, b) => FLAG_ORDER.indexOf(a) - FLAG_ORDER.indexOf(b)).join(',');
+}

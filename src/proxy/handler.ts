@@ -17,7 +17,7 @@ import { applyHeaderOps, pickDestination, type RouteTable, selectMirrors } from 
 import type { AccessLog, Metrics } from '../telemetry/index.js';
 import { type ClusterManager, classifyUpstreamError } from '../upstream/index.js';
 import { RequestBodyTee } from './body.js';
-import { localReply, type ResponseFlag } from './errors.js';
+import { formatFlags, localReply, type ResponseFlag } from './errors.js';
 import { firstValue, forwardableHeaders, type HeaderRecord, responseHeaders } from './headers.js';
 import { type AttemptFailure, backoffMs, retriableFailure, retriableStatus } from './retry.js';
 
@@ -349,7 +349,7 @@ export class ProxyHandler {
   private finish(ctx: RequestContext): void {
     const { req } = ctx;
     if (ctx.downstreamClosed) ctx.flags.push('DC');
-    const flags = ctx.flags.length > 0 ? ctx.flags.join(',') : '-';
+    const flags = formatFlags(ctx.flags);
     const durationMs = performance.now() - ctx.started;
     const istio = this.deps.metrics.istio;
     istio.record(istio.labelsFor(ctx.clusterModel, ctx.endpoint), ctx.status, flags, durationMs, ctx.tee?.bytes ?? 0, ctx.bytesSent);

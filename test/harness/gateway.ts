@@ -8,13 +8,23 @@ import { Gateway, type GatewayOptions } from '../../src/gateway/index.js';
 import { MemoryAccessLog } from '../../src/telemetry/index.js';
 import type { TestUpstream } from './upstream.js';
 
-/** A free loopback port (service ports come from YAML, so they cannot be 0). */
+/**
+ * A free loopback port for a service (service ports come from YAML, so they cannot be 0). Chosen at random
+ * below Linux's ephemeral range (32768+), so a port-0 server in a parallel test process never takes it.
+ */
 export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const srv = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) {
+      await new Promise<void>((resolve) => srv.close(() => resolve()));
+      return port;
+    }
+  }
 }
 
 /** A deterministic random source (mulberry32), so sampling and weights are repeatable. */
@@ -86,6 +96,11 @@ export async function startGateway(files: Record<string, string>, opts: Partial<
     drainTimeoutMs: 2_000,
     ...opts,
   });
+  const bound = gw.addresses().length;
+  if (bound !== gw.snapshot.listeners.length) {
+    await gw.shutdown();
+    throw new Error(`the test gateway bound ${bound} of ${gw.snapshot.listeners.length} ports`);
+  }
   return {
     gw,
     dir,
