@@ -242,11 +242,57 @@ export interface MirrorSettings {
   markerHeader: string;
 }
 
-export interface Settings {
-  mirror: MirrorSettings;
+/** Comparison of mirrored answers (spec.compare). Structurally the compare module's CompareRules, plus switches. */
+export interface CompareSettings {
+  enabled: boolean;
+  /** Exchanges waiting for comparison; beyond it they are dropped and counted. */
+  queueSize: number;
+  /** Body bytes captured per answer; beyond it only size and hash compare. */
+  maxBodyBytes: number;
+  ignoreHeaders: string[];
+  ignoreFields: string[];
+  ignoreEndpoints: string[];
+  redactHeaders: string[];
+  redactFields: string[];
+  thresholds: {
+    relative: number;
+    absolute: number;
+    maxRealDiffRate: number;
+    maxErrorRateIncrease: number;
+    maxP99LatencyIncrease: number;
+    minP99LatencyIncreaseMs: number;
+    minSample: number;
+  };
 }
 
+export interface Settings {
+  mirror: MirrorSettings;
+  compare: CompareSettings;
+}
+
+export const DEFAULT_COMPARE_SETTINGS: CompareSettings = Object.freeze({
+  enabled: true,
+  queueSize: 1_000,
+  maxBodyBytes: 256 * 1024,
+  ignoreHeaders: [],
+  ignoreFields: [],
+  ignoreEndpoints: [],
+  redactHeaders: [],
+  redactFields: [],
+  // Diffy's defaults for noise (20% relative, 0.03% absolute); the rest are Shadowgate's.
+  thresholds: Object.freeze({
+    relative: 0.2,
+    absolute: 0.0003,
+    maxRealDiffRate: 0.01,
+    maxErrorRateIncrease: 0.01,
+    maxP99LatencyIncrease: 0.2,
+    minP99LatencyIncreaseMs: 50,
+    minSample: 100,
+  }),
+}) as CompareSettings;
+
 export const DEFAULT_SETTINGS: Settings = Object.freeze({
+  compare: DEFAULT_COMPARE_SETTINGS,
   mirror: Object.freeze({
     timeoutMs: 5_000,
     maxBodyBytes: 1024 * 1024,

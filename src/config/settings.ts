@@ -1,13 +1,56 @@
 // Shadowgate's own resource (kind ShadowgateConfig): the non-Istio knobs, so Istio resources stay exactly Istio's.
 import { Fields, type Schema } from './fields.js';
-import { DEFAULT_SETTINGS, type Settings } from './model.js';
+import { type CompareSettings, DEFAULT_COMPARE_SETTINGS, DEFAULT_SETTINGS, type Settings } from './model.js';
 import type { RawResource } from './parse.js';
 import type { ResourceContext } from './problems.js';
 
 export const SETTINGS_API_GROUP = 'shadowgate.dev';
 export const SETTINGS_KIND = 'ShadowgateConfig';
 
-const SPEC: Schema = { name: 'ShadowgateConfig', fields: ['mirror'] };
+const SPEC: Schema = { name: 'ShadowgateConfig', fields: ['mirror', 'compare'] };
+const COMPARE: Schema = {
+  name: 'ShadowgateConfig.compare',
+  fields: ['enabled', 'queueSize', 'maxBodyBytes', 'ignoreHeaders', 'ignoreFields', 'ignoreEndpoints', 'redactHeaders', 'redactFields', 'thresholds'],
+};
+const THRESHOLDS: Schema = {
+  name: 'ShadowgateConfig.compare.thresholds',
+  fields: ['relative', 'absolute', 'maxRealDiffRate', 'maxErrorRateIncrease', 'maxP99LatencyIncrease', 'minP99LatencyIncreaseMs', 'minSample'],
+};
+
+function readCompare(c: Fields | undefined): CompareSettings {
+  const d = DEFAULT_COMPARE_SETTINGS;
+  if (!c) return d;
+  const t = c.object('thresholds', THRESHOLDS);
+  const rate = (name: string, fallback: number) => {
+    const v = t?.number(name);
+    if (v === undefined) return fallback;
+    if (v < 0 || v > 1) {
+      c.ctx.error('out-of-range', t!.at(name), `${name} is a fraction from 0 to 1 (0.2 = 20%), not ${v}`);
+      return fallback;
+    }
+    return v;
+  };
+  const dt = d.thresholds;
+  return {
+    enabled: c.bool('enabled') ?? d.enabled,
+    queueSize: c.int('queueSize', 1) ?? d.queueSize,
+    maxBodyBytes: c.int('maxBodyBytes', 0) ?? d.maxBodyBytes,
+    ignoreHeaders: c.strings('ignoreHeaders').map((h) => h.toLowerCase()),
+    ignoreFields: c.strings('ignoreFields'),
+    ignoreEndpoints: c.strings('ignoreEndpoints'),
+    redactHeaders: c.strings('redactHeaders').map((h) => h.toLowerCase()),
+    redactFields: c.strings('redactFields'),
+    thresholds: {
+      relative: t?.number('relative') ?? dt.relative,
+      absolute: rate('absolute', dt.absolute),
+      maxRealDiffRate: rate('maxRealDiffRate', dt.maxRealDiffRate),
+      maxErrorRateIncrease: rate('maxErrorRateIncrease', dt.maxErrorRateIncrease),
+      maxP99LatencyIncrease: t?.number('maxP99LatencyIncrease') ?? dt.maxP99LatencyIncrease,
+      minP99LatencyIncreaseMs: t?.number('minP99LatencyIncreaseMs') ?? dt.minP99LatencyIncreaseMs,
+      minSample: t?.int('minSample', 1) ?? dt.minSample,
+    },
+  };
+}
 const MIRROR: Schema = {
   name: 'ShadowgateConfig.mirror',
   fields: ['timeout', 'maxBodyBytes', 'maxTotalBodyBytes', 'maxInFlight', 'hostSuffix', 'markerHeader'],
@@ -20,6 +63,7 @@ export function readSettings(res: RawResource, ctx: ResourceContext): Settings {
   const marker = m?.string('markerHeader');
   if (marker && !/^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/.test(marker)) ctx.error('invalid-header-name', m!.at('markerHeader'), `"${marker}" is not a valid header name`);
   return {
+    compare: readCompare(spec.object('compare', COMPARE)),
     mirror: {
       timeoutMs: m?.durationMs('timeout') ?? d.timeoutMs,
       maxBodyBytes: m?.int('maxBodyBytes', 0) ?? d.maxBodyBytes,
