@@ -1,5 +1,6 @@
 // `npm run bench`: every benchmark, each figure reported with what it measured.
 import { benchConfigLoad } from './config-load.js';
+import { benchMetricsRecord } from './metrics-record.js';
 
-const results = [...benchConfigLoad()];
+const results = [...benchConfigLoad(), ...benchMetricsRecord()];
 for (const r of results) console.log(`${r.name}: ${r.ms.toFixed(1)} ms (${r.detail})`);
