@@ -7,6 +7,8 @@ export interface AdminSource {
   isReady(): boolean;
   configDump(): unknown;
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** JSON API under /api/ (comparison results); undefined means 404. */
+  api(path: string, query: URLSearchParams): Promise<unknown | undefined>;
 }
 
 export class AdminServer {
@@ -22,7 +24,8 @@ export class AdminServer {
   }
 
   private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const path = url.pathname;
     const send = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
@@ -40,9 +43,14 @@ export class AdminServer {
         return send(200, m.body, m.contentType);
       }
       case '/':
-        return send(200, 'shadowgate admin: /ready /healthz /config_dump /metrics\n');
-      default:
+        return send(200, 'shadowgate admin: /ready /healthz /config_dump /metrics /api/verdict /api/endpoints /api/samples\n');
+      default: {
+        if (path.startsWith('/api/')) {
+          const body = await this.source.api(path.slice('/api/'.length), url.searchParams);
+          if (body !== undefined) return send(200, `${JSON.stringify(body, null, 2)}\n`, 'application/json');
+        }
         return send(404, 'not found\n');
+      }
     }
   }
 

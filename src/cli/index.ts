@@ -7,6 +7,9 @@ Commands:
   demo [--keep]                  replay the article's three steps (mirroring to v2) on this machine
   validate -f PATH...            check Istio resources and print their problems
   serve -f PATH... [options]     route, balance and mirror live HTTP traffic
+  verdict (--admin HOST:PORT | --store FILE)
+                                 PASS / FAIL / INCONCLUSIVE on the compared answers
+                                 (exit 0 / 1 / 3; 4 when there is nothing to read)
 
 Options for demo:
   --keep                         leave everything running afterwards (Ctrl-C stops)
@@ -27,6 +30,13 @@ Options for serve:
   --shadow-host-suffix           append "-shadow" to the shadow's Host, as classic Envoy
   --drain-timeout DURATION       time to finish requests on SIGTERM (default 10s)
   --access-log PATH|-|off        JSON access log destination (default -: stdout)
+  --store PATH|off               SQLite file for comparison results (default shadowgate.db)
+
+Options for verdict:
+  --admin HOST:PORT              ask a running gateway
+  --store FILE                   read a comparison store (offline)
+  -f, --filename PATH            config whose ShadowgateConfig thresholds apply (with --store)
+  -o, --output text|json         output format (default text)
 
   -h, --help                     show this help
 `;
@@ -58,6 +68,25 @@ export async function main(argv: string[]): Promise<number> {
         if (!Number.isInteger(requests) || requests < 1 || requests > 100) throw new UsageError('--requests must be from 1 to 100');
         const { runDemo } = await import('../demo/index.js');
         return await runDemo({ keep: values.keep ?? false, requests, out });
+      }
+      case 'verdict': {
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            admin: { type: 'string' },
+            store: { type: 'string' },
+            filename: { type: 'string', short: 'f', multiple: true },
+            output: { type: 'string', short: 'o', default: 'text' },
+          },
+        });
+        if (Boolean(values.admin) === Boolean(values.store)) throw new UsageError('verdict needs one of --admin HOST:PORT or --store FILE');
+        if (values.output !== 'text' && values.output !== 'json') throw new UsageError('--output must be text or json');
+        const { runVerdict } = await import('./verdict.js');
+        return await runVerdict(
+          { admin: values.admin, store: values.store, files: values.filename ?? [], output: values.output },
+          out,
+          (s) => process.stderr.write(`${s}\n`),
+        );
       }
       case 'serve': {
         const { runServe } = await import('./serve.js');

@@ -33,6 +33,7 @@ export async function runServe(argv: string[]): Promise<number> {
       'shadow-host-suffix': { type: 'boolean' },
       'drain-timeout': { type: 'string', default: '10s' },
       'access-log': { type: 'string', default: '-' },
+      store: { type: 'string', default: 'shadowgate.db' },
       'no-watch': { type: 'boolean' },
     },
   });
@@ -57,6 +58,7 @@ export async function runServe(argv: string[]): Promise<number> {
       mirrorOverrides: overrides,
       drainTimeoutMs: duration('--drain-timeout', values['drain-timeout']),
       accessLog: openAccessLog(values['access-log']),
+      store: values.store === 'off' ? undefined : values.store,
       watch: !values['no-watch'],
     });
   } catch (err) {

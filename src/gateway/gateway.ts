@@ -2,6 +2,7 @@
 // lifecycle (load, hot reload as a whole-snapshot swap, drain on shutdown).
 import { AdminServer } from '../admin/index.js';
 import { DEFAULT_SETTINGS, formatProblem, hasErrors, loadSnapshot, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
+import { Comparator } from '../comparator/index.js';
 import { ShadowWriter } from '../mirror/index.js';
 import { ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
@@ -19,6 +20,8 @@ export interface GatewayOptions {
   mirrorOverrides?: Partial<MirrorSettings>;
   drainTimeoutMs?: number;
   accessLog: AccessLog;
+  /** SQLite file for comparison results; undefined: mirrored answers are not compared. */
+  store?: string;
   watch?: boolean;
   random?: () => number;
   /** Operational messages (problems, reloads); stderr by default. */
@@ -47,6 +50,7 @@ export class Gateway {
   readonly handler: ProxyHandler;
   readonly listeners: ListenerSet;
   private readonly admin: AdminServer;
+  comparator: Comparator | undefined;
   private state: RoutingState | undefined;
   private lastRejected: { at: string; problems: Problem[] } | undefined;
   private loadedAt = '';
@@ -58,6 +62,7 @@ export class Gateway {
 
   private constructor(private readonly opts: GatewayOptions) {
     this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
+    const gw = this;
     const random = opts.random ?? Math.random;
     // Envoy keeps dialling a refusing primary endpoint unless outlierDetection says otherwise; the shadow
     // manager backs off instead, so a dead shadow costs no connect per request.
@@ -66,6 +71,9 @@ export class Gateway {
     this.shadows = new ShadowWriter(this.shadowClusters, this.metrics, { ...DEFAULT_SETTINGS.mirror, ...opts.mirrorOverrides });
     this.handler = new ProxyHandler({
       state: () => this.state!,
+      get comparator() {
+        return gw.comparator;
+      },
       primary: this.primaryClusters,
       shadows: this.shadows,
       metrics: this.metrics,
@@ -77,6 +85,7 @@ export class Gateway {
       isReady: () => this.bound && !this.draining && this.state !== undefined,
       configDump: () => this.configDump(),
       metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.text() }),
+      api: (path, query) => this.api(path, query),
     });
   }
 
@@ -87,6 +96,7 @@ export class Gateway {
     gw.adminAddress = await gw.admin.listen(admin.host, admin.port);
     const snapshot = gw.load();
     for (const p of snapshot.problems) if (p.severity !== 'info') gw.log(formatProblem(p));
+    if (opts.store) gw.comparator = await Comparator.open({ file: opts.store, settings: snapshot.settings.compare, metrics: gw.metrics });
     await gw.apply(snapshot);
     gw.metrics.reloads.inc({ result: 'applied' });
     if (opts.watch !== false) gw.stopWatching = watchSources(opts.files, () => void gw.reload());
@@ -138,6 +148,7 @@ export class Gateway {
     this.primaryClusters.update(snapshot.clusters);
     this.shadowClusters.update(snapshot.clusters);
     this.shadows.configure({ ...snapshot.settings.mirror, ...this.opts.mirrorOverrides });
+    this.comparator?.configure(snapshot.settings.compare);
     this.state = { snapshot, table };
     this.loadedAt = new Date().toISOString();
     for (const severity of ['error', 'warning', 'info'] as const) {
@@ -146,6 +157,22 @@ export class Gateway {
     const failures = await this.listeners.reconcile(snapshot.listeners.map((l) => l.port));
     for (const f of failures) this.log(`shadowgate: error: cannot listen on ${this.opts.bind}:${f.port}: ${f.error}`);
     this.bound = failures.length === 0;
+  }
+
+  /** /api/...: comparison results (404 when comparison is off). */
+  private async api(path: string, query: URLSearchParams): Promise<unknown | undefined> {
+    const c = this.comparator;
+    if (!c) return path === 'verdict' ? { result: 'INCONCLUSIVE', reasons: ['comparison is off (no --store)'], compared: 0, endpoints: [] } : undefined;
+    switch (path) {
+      case 'verdict':
+        return c.verdict();
+      case 'endpoints':
+        return c.endpoints();
+      case 'samples':
+        return c.samples(query.get('endpoint') ?? '', query.get('field') ?? '', Number(query.get('limit') ?? 20));
+      default:
+        return undefined;
+    }
   }
 
   private configDump(): unknown {
@@ -178,6 +205,10 @@ export class Gateway {
     await Promise.race([this.handler.idle(), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
     clearTimeout(timer);
     await this.listeners.forceClose();
+    // Shadows still in flight get their bounded time to finish, so their answers are compared and stored.
+    const settle = Date.now() + Math.min(drainMs, this.shadows.timeoutMs);
+    while (this.shadows.shadowsInFlight > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 10));
+    await this.comparator?.close();
     await Promise.allSettled([this.primaryClusters.destroy(), this.shadowClusters.destroy(), this.admin.close(), this.opts.accessLog.close()]);
   }
 }

@@ -1,3 +1,3 @@
 // Public surface of mirror/: fire-and-forget shadows with bounds.
 export { ByteBudget } from './byte-budget.js';
-export { type ShadowHandle, type ShadowRequest, ShadowWriter, shadowHost } from './shadow-writer.js';
+export { type AnswerSink, type ShadowHandle, type ShadowRequest, ShadowWriter, shadowHost } from './shadow-writer.js';

@@ -8,6 +8,14 @@ import type { AbandonReason, Metrics } from '../telemetry/index.js';
 import { type ClusterManager, classifyUpstreamError } from '../upstream/index.js';
 import { ByteBudget } from './byte-budget.js';
 
+/** Receives the shadow's answer for comparison (the comparator's AnswerRecorder). */
+export interface AnswerSink {
+  head(status: number, headers: Record<string, string | string[] | undefined>): void;
+  data(chunk: Buffer): void;
+  done(): void;
+  fail(error: string): void;
+}
+
 export interface ShadowRequest {
   method: string;
   /** Path and query, after rewrites. */
@@ -51,12 +59,16 @@ export class ShadowWriter {
     this.budget.max = settings.maxTotalBodyBytes;
   }
 
+  get timeoutMs(): number {
+    return this.settings.timeoutMs;
+  }
+
   get shadowsInFlight(): number {
     return this.inFlight;
   }
 
   /** Starts one shadow. `body` is the primary's tee, or undefined for a bodyless request. */
-  start(target: MirrorTarget, req: ShadowRequest, body: RequestBodyTee | undefined): ShadowHandle {
+  start(target: MirrorTarget, req: ShadowRequest, body: RequestBodyTee | undefined, answer?: AnswerSink): ShadowHandle {
     const s = this.settings;
     const destination = { destination_service: target.host, destination_subset: target.subset || 'unknown' };
     const handle: ShadowHandle = { cluster: target.cluster, outcome: 'in_flight', done: Promise.resolve() };
@@ -64,6 +76,7 @@ export class ShadowWriter {
     const abandon = (reason: AbandonReason) => {
       handle.outcome = `abandoned:${reason}`;
       this.metrics.shadowAbandoned.inc({ ...destination, reason });
+      answer?.fail(`abandoned:${reason}`);
     };
     if (this.inFlight >= s.maxInFlight) {
       abandon('too_many_in_flight');
@@ -143,10 +156,14 @@ export class ShadowWriter {
           body: (queue ?? null) as Readable | null,
           signal: controller.signal,
         });
-        // The shadow's answer never reaches the user; read it to the end so the connection is reused.
-        for await (const _ of res.body) {
+        // The shadow's answer never reaches the user: it is read to the end (so the connection is reused)
+        // and kept, bounded, only when it is to be compared.
+        answer?.head(res.statusCode, res.headers);
+        if (answer) for await (const chunk of res.body) answer.data(chunk as Buffer);
+        else for await (const _ of res.body) {
           // discard
         }
+        answer?.done();
         picked.onDone({ kind: 'response', status: res.statusCode });
         handle.outcome = String(res.statusCode);
         this.metrics.shadowRequests.inc({ ...destination, response_code: String(res.statusCode) });

@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Cluster, Endpoint, Route, Snapshot, WeightedDestination } from '../config/index.js';
+import type { Comparator, AnswerRecorder, AnswerRole } from '../comparator/index.js';
 import type { ShadowHandle, ShadowWriter } from '../mirror/index.js';
 import { applyHeaderOps, pickDestination, type RouteTable, selectMirrors } from '../routing/index.js';
 import type { AccessLog, Metrics } from '../telemetry/index.js';
@@ -33,6 +34,8 @@ export interface ProxyDeps {
   shadows: ShadowWriter;
   metrics: Metrics;
   accessLog: AccessLog;
+  /** Pairs mirrored answers with the primary's; absent when comparison is off. */
+  comparator?: Comparator | undefined;
   random?: () => number;
 }
 
@@ -57,6 +60,8 @@ class RequestContext {
   upstreamTimeMs: number | undefined;
   mirrors: ShadowHandle[] = [];
   tee: RequestBodyTee | undefined;
+  /** Captures the primary's answer when the request's shadows are compared. */
+  recorder: AnswerRecorder | undefined;
   downstreamClosed = false;
 
   constructor(
@@ -163,15 +168,31 @@ export class ProxyHandler {
 
     // 6. mirror (never for upgrades or CONNECT: a shadow cannot take over a connection)
     if (route.mirrors.length > 0 && !req.headers.upgrade && req.method !== 'CONNECT') {
-      for (const target of selectMirrors(route.mirrors, random)) {
-        ctx.mirrors.push(
-          this.deps.shadows.start(
-            target,
-            { method: req.method ?? 'GET', path, headers, authority: upstreamAuthority, clientAddress: req.socket.remoteAddress ?? '' },
-            ctx.tee,
-          ),
-        );
-      }
+      const fired = selectMirrors(route.mirrors, random);
+      // Roles for comparison: a mirror to the primary's own subset is the noise baseline (Diffy's secondary),
+      // the first mirror elsewhere is the candidate; further mirrors are sent but not compared.
+      const roles = fired.map((t): AnswerRole | undefined => (t.host === dest.host && t.subset === dest.subset ? 'secondary' : 'candidate'));
+      const candidate = roles.indexOf('candidate');
+      const exchange =
+        candidate >= 0
+          ? this.deps.comparator?.begin({
+              at: Date.now(),
+              requestId: ctx.requestId,
+              route: route.name,
+              method: req.method ?? 'GET',
+              path: req.url ?? '/',
+              host: dest.host,
+              primarySubset: dest.subset,
+              candidateSubset: fired[candidate]!.subset,
+            })
+          : undefined;
+      const shadowRequest = { method: req.method ?? 'GET', path, headers, authority: upstreamAuthority, clientAddress: req.socket.remoteAddress ?? '' };
+      fired.forEach((target, i) => {
+        const role = roles[i];
+        const compared = exchange && role && roles.indexOf(role) === i ? exchange.expect(role) : undefined;
+        ctx.mirrors.push(this.deps.shadows.start(target, shadowRequest, ctx.tee, compared));
+      });
+      if (exchange) ctx.recorder = exchange.expect('primary');
     }
 
     // 7. forward
@@ -252,13 +273,17 @@ export class ProxyHandler {
         out = applyHeaderOps(out, route.headers.response);
         if (this.draining) out.connection = 'close';
         res.writeHead(status, out);
+        const recorder = ctx.recorder;
+        recorder?.head(status, up.headers);
         up.body.on('data', (chunk: Buffer) => {
           ctx.bytesSent += chunk.length;
+          recorder?.data(chunk);
         });
         // The primary has its answer: the rest of the request body only matters to the shadows.
         try {
           await pipeline(up.body, res);
           picked.onDone({ kind: 'response', status });
+          recorder?.done();
         } catch (err) {
           picked.onDone(ctx.downstreamClosed ? { kind: 'cancelled' } : { kind: 'reset' });
           if (!ctx.downstreamClosed) ctx.flags.push('UC');
@@ -350,6 +375,8 @@ export class ProxyHandler {
     const { req } = ctx;
     if (ctx.downstreamClosed) ctx.flags.push('DC');
     const flags = formatFlags(ctx.flags);
+    // An answer that never completed is compared as "no answer", with the reason.
+    ctx.recorder?.fail(ctx.flags.length > 0 ? formatFlags(ctx.flags) : `status ${ctx.status}`);
     const durationMs = performance.now() - ctx.started;
     const istio = this.deps.metrics.istio;
     istio.record(istio.labelsFor(ctx.clusterModel, ctx.endpoint), ctx.status, flags, durationMs, ctx.tee?.bytes ?? 0, ctx.bytesSent);

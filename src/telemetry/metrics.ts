@@ -53,6 +53,17 @@ export class Metrics {
     help: 'Request body bytes buffered for shadows and not yet written to them',
     registers: [this.registry],
   });
+  readonly compareExchanges = new Counter({
+    name: 'shadowgate_compare_exchanges_total',
+    help: 'Mirrored exchanges by comparison result (compared, ignored by rule, dropped because the queue was full, failed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly compareQueue = new Gauge({
+    name: 'shadowgate_compare_queue_length',
+    help: 'Exchanges waiting to be compared',
+    registers: [this.registry],
+  });
   readonly reloads = new Counter({
     name: 'shadowgate_config_reloads_total',
     help: 'Config loads by result (applied, unchanged, rejected)',
@@ -68,6 +79,7 @@ export class Metrics {
 
   constructor() {
     for (const result of ['applied', 'unchanged', 'rejected']) this.reloads.inc({ result }, 0);
+    for (const result of ['compared', 'ignored', 'dropped', 'failed']) this.compareExchanges.inc({ result }, 0);
     for (const severity of ['error', 'warning', 'info']) this.configProblems.set({ severity }, 0);
   }
 
