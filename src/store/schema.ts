@@ -1,0 +1,190 @@
+// The store's SQLite schema, how a file is recognised as a Shadowgate store, and how it is created or opened.
+import Database from 'better-sqlite3';
+import { StoreError } from './errors.js';
+
+/** `PRAGMA application_id`: 'SGAT'. Marks the file as ours in its header, so `file(1)` and we can tell. */
+export const APPLICATION_ID = 0x53474154;
+/** `PRAGMA user_version`: bump it and add a step to MIGRATIONS whenever the schema changes. */
+export const SCHEMA_VERSION = 1;
+
+/**
+ * Aggregates (endpoints, latency, fields, field_kinds) grow with the number of distinct endpoints and
+ * fields, not with traffic, and are never trimmed. samples and exchanges grow with traffic and are what
+ * retention deletes, oldest first.
+ */
+const SCHEMA_V1 = `
+CREATE TABLE endpoints (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  compared INTEGER NOT NULL DEFAULT 0,
+  with_secondary INTEGER NOT NULL DEFAULT 0,
+  primary_errors INTEGER NOT NULL DEFAULT 0,
+  candidate_errors INTEGER NOT NULL DEFAULT 0
+);
+-- side: 0 primary, 1 candidate; bucket: see histogram.ts.
+CREATE TABLE latency (
+  endpoint_id INTEGER NOT NULL,
+  side INTEGER NOT NULL,
+  bucket INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (endpoint_id, side, bucket)
+) WITHOUT ROWID;
+CREATE TABLE fields (
+  id INTEGER PRIMARY KEY,
+  endpoint_id INTEGER NOT NULL,
+  field TEXT NOT NULL,
+  candidate_diffs INTEGER NOT NULL DEFAULT 0,
+  secondary_diffs INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (endpoint_id, field)
+);
+CREATE TABLE field_kinds (
+  field_id INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (field_id, kind)
+) WITHOUT ROWID;
+-- A rowid table on purpose: INSERT OR REPLACE gives a replaced slot a new, higher rowid, so rowid order
+-- is write order and byte retention can delete the oldest samples without another index.
+CREATE TABLE samples (
+  field_id INTEGER NOT NULL,
+  slot INTEGER NOT NULL,
+  request_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  left_value TEXT,
+  right_value TEXT,
+  PRIMARY KEY (field_id, slot)
+);
+-- id order is arrival order; ids stay contiguous (only the oldest are deleted), so max(id) - min(id) + 1 counts rows.
+CREATE TABLE exchanges (
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  endpoint_id INTEGER NOT NULL,
+  request_id TEXT NOT NULL,
+  primary_status INTEGER NOT NULL,
+  primary_ms REAL NOT NULL,
+  candidate_status INTEGER,
+  candidate_ms REAL,
+  secondary_status INTEGER,
+  secondary_ms REAL,
+  diffs INTEGER NOT NULL
+);
+`;
+
+/** MIGRATIONS[v] takes a store from schema v to v + 1. Empty while version 1 is the only one. */
+const MIGRATIONS: Record<number, string> = {};
+
+export type Synchronous = 'NORMAL' | 'FULL';
+
+export interface ConnectOptions {
+  readonly: boolean;
+  synchronous: Synchronous;
+  busyTimeoutMs: number;
+  /** What a checkpoint truncates the WAL file back to. */
+  walLimitBytes: number;
+}
+
+function sqliteCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function reasonOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Opens `file`, creating the schema when it is new and writable, and checks that it is a Shadowgate store. */
+export function connect(file: string, opts: ConnectOptions): Database.Database {
+  let db: Database.Database;
+  try {
+    // fileMustExist for readers: a reader that created an empty file would only fail later, less clearly.
+    db = new Database(file, { readonly: opts.readonly, fileMustExist: opts.readonly, timeout: opts.busyTimeoutMs });
+  } catch (err) {
+    throw new StoreError('STORE_OPEN_FAILED', file, `cannot open: ${reasonOf(err)}`, { cause: err });
+  }
+  try {
+    prepare(db, file, opts);
+    return db;
+  } catch (err) {
+    db.close();
+    if (err instanceof StoreError) throw err;
+    const code = sqliteCode(err);
+    if (code === 'SQLITE_NOTADB') {
+      throw new StoreError('STORE_NOT_SHADOWGATE', file, 'not a Shadowgate store: not an SQLite database', { cause: err });
+    }
+    throw new StoreError('STORE_OPEN_FAILED', file, `cannot open: ${reasonOf(err)}${code ? ` (${code})` : ''}`, { cause: err });
+  }
+}
+
+function header(db: Database.Database): { appId: number; version: number; objects: number } {
+  return {
+    appId: db.pragma('application_id', { simple: true }) as number,
+    version: db.pragma('user_version', { simple: true }) as number,
+    objects: (db.prepare('SELECT count(*) AS n FROM sqlite_schema').get() as { n: number }).n,
+  };
+}
+
+function prepare(db: Database.Database, file: string, opts: ConnectOptions): void {
+  let h = header(db);
+  if (h.appId === 0 && h.version === 0 && h.objects === 0) {
+    if (opts.readonly) {
+      throw new StoreError('STORE_NOT_SHADOWGATE', file, 'not a Shadowgate store: the database is empty (open it for writing once to create it)');
+    }
+    create(db);
+    h = header(db);
+  }
+  if (h.appId !== APPLICATION_ID) {
+    throw new StoreError(
+      'STORE_NOT_SHADOWGATE',
+      file,
+      `not a Shadowgate store: an SQLite database with application_id ${h.appId}, not ${APPLICATION_ID} ('SGAT')`,
+    );
+  }
+  if (h.version > SCHEMA_VERSION) {
+    throw new StoreError(
+      'STORE_SCHEMA_TOO_NEW',
+      file,
+      `schema version ${h.version} was written by a newer Shadowgate; this one reads up to ${SCHEMA_VERSION}`,
+    );
+  }
+  if (h.version < SCHEMA_VERSION) {
+    if (opts.readonly) {
+      throw new StoreError('STORE_OPEN_FAILED', file, `schema version ${h.version} needs an upgrade to ${SCHEMA_VERSION}; open it for writing first`);
+    }
+    migrate(db, file);
+  }
+  if (!opts.readonly) {
+    // WAL: readers (the verdict command) never block the writer, and a commit is one append to the WAL.
+    // synchronous=NORMAL syncs the WAL at checkpoints, not at every commit: a process crash (even SIGKILL)
+    // loses nothing committed, because committed frames are already in the OS page cache; only an OS crash
+    // or power cut may lose the last few transactions, never corrupt the file. FULL also syncs each commit.
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${opts.synchronous}`);
+    db.pragma(`journal_size_limit = ${Math.floor(opts.walLimitBytes)}`);
+  }
+}
+
+function create(db: Database.Database): void {
+  // Before the first table exists, or it cannot be switched on without a VACUUM: lets byte retention
+  // give freed pages back so the file really shrinks (see retention.ts).
+  db.pragma('auto_vacuum = INCREMENTAL');
+  db.pragma('journal_mode = WAL');
+  // IMMEDIATE, and look again inside: two processes creating the same new file must not both create it.
+  db.transaction(() => {
+    if (header(db).objects !== 0) return;
+    db.exec(SCHEMA_V1);
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+function migrate(db: Database.Database, file: string): void {
+  db.transaction(() => {
+    for (let v = db.pragma('user_version', { simple: true }) as number; v < SCHEMA_VERSION; v++) {
+      const step = MIGRATIONS[v];
+      if (step === undefined) throw new StoreError('STORE_OPEN_FAILED', file, `no migration from schema version ${v}`);
+      db.exec(step);
+      db.pragma(`user_version = ${v + 1}`);
+    }
+  }).immediate();
+}
