@@ -1,7 +1,7 @@
 // Comparison end to end, on real sockets: v1 answers, v2 (and v1 again, the noise baseline) get copies,
 // the answers are compared off the data path and judged; `shadowgate verdict` gates on the result.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -16,6 +16,26 @@ after(() => client.close());
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'shadowgate.js');
+
+/** Runs the CLI without blocking this process's event loop (the gateway under test lives in it). */
+function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  return new Promise((resolve) =>
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    }),
+  );
+}
 
 type Handler = (n: number, req: http.IncomingMessage) => { status?: number; body: unknown; delayMs?: number };
 
@@ -50,7 +70,8 @@ const item = (id: number, price: number) => ({ id, name: `item ${id}`, price, ta
 const v1Body = (path: string) => ({
   path,
   items: [item(1, 10), item(2, 20)],
-  generatedAt: new Date().toISOString(),
+  // Microseconds: two answers never carry the same timestamp.
+  generatedAt: `${new Date().toISOString()}/${process.hrtime.bigint()}`,
   traceId: Math.random().toString(36).slice(2),
 });
 
@@ -238,7 +259,7 @@ describe('comparison and verdict', () => {
         if (n % 10 === 3) body.items[1]!.price = 21;
         return { body };
       },
-      { secondary: true, extra: '    ignoreFields: [body.items[*].price]\n    queueSize: 1\n' },
+      { secondary: true, extra: '    ignoreFields: ["body.items[*].price"]\n    queueSize: 1\n' },
     );
     try {
       // A burst: with a queue of one, some exchanges are dropped and counted.
@@ -267,18 +288,18 @@ describe('shadowgate verdict', () => {
     }, { secondary: true });
     try {
       await traffic(s, 150);
-      const online = spawnSync(process.execPath, [BIN, 'verdict', '--admin', s.tg.gw.adminAddress], { encoding: 'utf8', timeout: 20_000 });
+      const online = await cli('verdict', '--admin', s.tg.gw.adminAddress);
       assert.equal(online.status, 1, online.stdout + online.stderr);
       assert.match(online.stdout, /FAIL/);
       assert.match(online.stdout, /body\.items\[\*\]\.price/);
-      const json = spawnSync(process.execPath, [BIN, 'verdict', '--admin', s.tg.gw.adminAddress, '--output', 'json'], { encoding: 'utf8', timeout: 20_000 });
+      const json = await cli('verdict', '--admin', s.tg.gw.adminAddress, '--output', 'json');
       assert.equal(json.status, 1);
       assert.equal(JSON.parse(json.stdout).result, 'FAIL');
       await s.tg.gw.comparator!.flush();
-      const offline = spawnSync(process.execPath, [BIN, 'verdict', '--store', join(s.dir, 'compare.db')], { encoding: 'utf8', timeout: 20_000 });
+      const offline = await cli('verdict', '--store', join(s.dir, 'compare.db'));
       assert.equal(offline.status, 1, offline.stdout + offline.stderr);
       assert.match(offline.stdout, /body\.items\[\*\]\.price/);
-      const unreachable = spawnSync(process.execPath, [BIN, 'verdict', '--admin', '127.0.0.1:1'], { encoding: 'utf8', timeout: 20_000 });
+      const unreachable = await cli('verdict', '--admin', '127.0.0.1:1');
       assert.equal(unreachable.status, 4);
       assert.doesNotMatch(unreachable.stderr, /\n\s+at /);
     } finally {

@@ -376,6 +376,8 @@ describe('/metrics after known traffic', () => {
       'istio_request_duration_milliseconds',
       'istio_requests_total',
       'istio_response_bytes',
+      'shadowgate_compare_exchanges_total',
+      'shadowgate_compare_queue_length',
       'shadowgate_config_problems',
       'shadowgate_config_reloads_total',
       'shadowgate_shadow_abandoned_total',

@@ -93,6 +93,7 @@ async function portRecorder(onRequest?: (req: http.IncomingMessage, res: http.Se
   server.on('connection', () => connections++);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
+  servers.push(server);
   return {
     port: (server.address() as AddressInfo).port,
     remotePorts,
@@ -105,6 +106,7 @@ async function portRecorder(onRequest?: (req: http.IncomingMessage, res: http.Se
 }
 
 const upstreams: TestUpstream[] = [];
+const servers: http.Server[] = [];
 async function upstream(name: string, behaviour?: Parameters<typeof startUpstream>[1]) {
   const u = await startUpstream(name, behaviour);
   upstreams.push(u);
@@ -120,6 +122,10 @@ function manager(opts: ConstructorParameters<typeof ClusterManager>[0] = {}) {
 after(async () => {
   await Promise.all(managers.map((m) => m.destroy()));
   await Promise.all(upstreams.map((u) => u.close()));
+  for (const s of servers) {
+    s.closeAllConnections();
+    s.close();
+  }
 });
 
 describe('pick', () => {
@@ -580,8 +586,11 @@ describe('connection pools', () => {
       assert.equal((await send(picked(m.pick(NAME)))).status, 200);
       await new Promise((resolve) => setImmediate(resolve));
     }
+    // The first connection serves exactly two; no connection serves more than two.
     assert.deepEqual(rec.remotePorts.map((p) => p === rec.remotePorts[0]), [true, true, false, false]);
-    assert.equal(new Set(rec.remotePorts).size, 2, `remote ports ${rec.remotePorts}`);
+    const perConnection = new Map<number, number>();
+    for (const p of rec.remotePorts) perConnection.set(p, (perConnection.get(p) ?? 0) + 1);
+    assert.ok([...perConnection.values()].every((n) => n <= 2), `remote ports ${rec.remotePorts}`);
     await m.close();
     await rec.close();
   });

@@ -279,11 +279,12 @@ export class ProxyHandler {
           ctx.bytesSent += chunk.length;
           recorder?.data(chunk);
         });
+        // The answer is complete when the upstream body ends (before the downstream socket reports 'close').
+        if (recorder) up.body.once('end', () => recorder.done());
         // The primary has its answer: the rest of the request body only matters to the shadows.
         try {
           await pipeline(up.body, res);
           picked.onDone({ kind: 'response', status });
-          recorder?.done();
         } catch (err) {
           picked.onDone(ctx.downstreamClosed ? { kind: 'cancelled' } : { kind: 'reset' });
           if (!ctx.downstreamClosed) ctx.flags.push('UC');
