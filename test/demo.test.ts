@@ -74,6 +74,9 @@ describe('shadowgate demo', () => {
     for (const line of v1) assert.match(line, /"-"$/);
     for (const line of v2) assert.match(line, /"127\.0\.0\.1"$/, 'with the forwarded-for address');
     assert.match(output, /shadow {2}\(v2\): 3 copies sent, 3 answered 200, 0 abandoned/);
+    assert.match(output, /compared: 3 answers of v2 with v1's/);
+    assert.match(output, /body differs in 100% of requests \(text_changed\), e\.g\. "This is version 1\\n" vs "This is version 2\\n"/);
+    assert.match(output, /verdict: INCONCLUSIVE/);
   });
 
   it('--keep leaves it running with the mirror on; Ctrl-C stops it cleanly', async () => {

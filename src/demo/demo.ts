@@ -84,7 +84,16 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   let gateway: Gateway | undefined;
   for (const admin of ['127.0.0.1:15000', '127.0.0.1:0']) {
     try {
-      gateway = await Gateway.start({ files: [dir], bind: '127.0.0.1', admin, accessLog: access, watch: false, log: () => {}, random: seeded(3) });
+      gateway = await Gateway.start({
+        files: [dir],
+        bind: '127.0.0.1',
+        admin,
+        accessLog: access,
+        watch: false,
+        log: () => {},
+        random: seeded(3),
+        store: join(dir, 'compare.db'),
+      });
       break;
     } catch (err) {
       if (admin.endsWith(':0')) throw err;
@@ -184,7 +193,20 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     out(
       `shadow  (v2): ${shadowSent} copies sent, ${shadowOk} answered 200, ${abandoned} abandoned, mean time ${(count ? sum / count : 0).toFixed(1)} ms`,
     );
-    out('(Comparing v2\'s answers with v1\'s, field by field, comes with `shadowgate verdict`.)');
+    const comparator = gw.comparator!;
+    for (const e of await comparator.endpoints()) {
+      out(`compared: ${e.compared} answers of v2 with v1's, endpoint "${e.endpoint}"`);
+      if (e.fields.length === 0) out('  no difference');
+      for (const f of e.fields) {
+        const [sample] = await comparator.samples(e.endpoint, f.field, 1);
+        const kinds = Object.keys(f.kinds).join(', ');
+        const example = sample ? `, e.g. ${JSON.stringify(sample.left)} vs ${JSON.stringify(sample.right)}` : '';
+        out(`  ${f.field} differs in ${((f.candidateDiffs / Math.max(1, e.compared)) * 100).toFixed(0)}% of requests (${kinds})${example}`);
+      }
+    }
+    const verdict = await comparator.verdict();
+    out(`verdict: ${verdict.result}${verdict.reasons.length > 0 ? ` (${verdict.reasons[0]})` : ''}`);
+    out('(`shadowgate verdict --admin HOST:PORT` prints this for a pipeline to gate on: exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE.)');
 
     if (opts.keep) {
       out('');
