@@ -100,7 +100,7 @@ describe('shadowgate serve', () => {
     const port = await freePort();
     const adminPort = await freePort();
     const dir = tempDir({ 'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }]) });
-    const child = spawn(process.execPath, [BIN, 'serve', '-f', dir, '--bind', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--access-log', 'off'], {
+    const child = spawn(process.execPath, [BIN, 'serve', '-f', dir, '--bind', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--access-log', 'off', '--store', 'off'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
