@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { ComparisonResult, FieldDiff } from '../src/compare/types.js';
 import { CompareStore, StoreError } from '../src/store/index.js';
+import { seededRandom } from '../src/demo/seeded-random.js';
 
 const STORE_JS = fileURLToPath(new URL('../src/store/index.js', import.meta.url));
 
@@ -35,17 +36,6 @@ function result(over: Partial<ComparisonResult> & { requestId: string }): Compar
   };
 }
 
-/** Deterministic randomness (mulberry32), so reservoir and distributions repeat. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The database and its WAL, as bytes on disk. */
 function rawBytes(file: string): Buffer {
@@ -148,7 +138,7 @@ describe('CompareStore round trip', () => {
 describe('CompareStore latency', () => {
   it('reports p50/p99 within 5% on known distributions', () => {
     const store = CompareStore.open(tempFile());
-    const rand = seeded(7);
+    const rand = seededRandom(7);
     const uniform: number[] = [];
     const lognormal: number[] = [];
     const batch: ComparisonResult[] = [];
@@ -190,7 +180,7 @@ describe('CompareStore latency', () => {
 
 describe('CompareStore samples', () => {
   it('keeps at most maxSamplesPerField per field, a uniform reservoir over all diffs', () => {
-    const store = CompareStore.open(tempFile(), { maxSamplesPerField: 5, random: seeded(42) });
+    const store = CompareStore.open(tempFile(), { maxSamplesPerField: 5, random: seededRandom(42) });
     const ep = 'api GET /users/{id}';
     for (let b = 0; b < 10; b++) {
       store.record(

@@ -1,5 +1,6 @@
 // The data that comparison works on and produces. Plain data: it crosses a worker-thread boundary and
 // goes into the store.
+import { DEFAULT_COMPARE_SETTINGS } from '../config/model.js';
 
 /** A response body as captured off the data path: bytes up to a bound, then only size and hash. */
 export interface CapturedBody {
@@ -114,15 +115,8 @@ export interface CompareRules {
   thresholds: Thresholds;
 }
 
-export const DEFAULT_THRESHOLDS: Thresholds = Object.freeze({
-  relative: 0.2,
-  absolute: 0.0003,
-  maxRealDiffRate: 0.01,
-  maxErrorRateIncrease: 0.01,
-  maxP99LatencyIncrease: 0.2,
-  minP99LatencyIncreaseMs: 50,
-  minSample: 100,
-});
+/** The defaults live with the config model, where ShadowgateConfig reads them. */
+export const DEFAULT_THRESHOLDS: Thresholds = DEFAULT_COMPARE_SETTINGS.thresholds;
 
 export const DEFAULT_COMPARE_RULES: CompareRules = Object.freeze({
   ignoreHeaders: [],

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { Gateway } from '../gateway/index.js';
 import { MemoryAccessLog } from '../telemetry/index.js';
+import { seededRandom } from './seeded-random.js';
 import { type LogLine, VersionServer } from './version-server.js';
 
 const SEED = fileURLToPath(new URL('../../../examples/seed/', import.meta.url));
@@ -41,17 +42,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** A fixed seed, so step 1's split between the versions is the same on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const indent = (text: string, by = '    ') =>
   text
@@ -91,7 +81,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         accessLog: access,
         watch: false,
         log: () => {},
-        random: seeded(3),
+        // A fixed seed, so step 1's split between the versions is the same on every run.
+        random: seededRandom(3),
         store: join(dir, 'compare.db'),
       });
       break;

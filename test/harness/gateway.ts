@@ -8,6 +8,8 @@ import { Gateway, type GatewayOptions } from '../../src/gateway/index.js';
 import { MemoryAccessLog } from '../../src/telemetry/index.js';
 import type { TestUpstream } from './upstream.js';
 
+export { seededRandom } from '../../src/demo/seeded-random.js';
+
 /**
  * A free loopback port for a service (service ports come from YAML, so they cannot be 0). Chosen at random
  * below Linux's ephemeral range (32768+), so a port-0 server in a parallel test process never takes it.
@@ -27,17 +29,6 @@ export async function freePort(): Promise<number> {
   }
 }
 
-/** A deterministic random source (mulberry32), so sampling and weights are repeatable. */
-export function seededRandom(seed = 42): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface Version {
   upstream: TestUpstream;
