@@ -100,7 +100,7 @@ describe('shadowgate serve', () => {
     const port = await freePort();
     const adminPort = await freePort();
     const dir = tempDir({ 'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }]) });
-    const child = spawn(process.execPath, [BIN, 'serve', '-f', dir, '--bind', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--access-log', 'off', '--store', 'off'], {
+    const child = spawn(process.execPath, [BIN, 'serve', '-f', dir, '--bind', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--access-log', 'off', '--store', 'off', '--workers', '1'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -117,6 +117,38 @@ describe('shadowgate serve', () => {
       const answer = await inFlight;
       assert.equal(answer.status, 200);
       assert.equal(answer.body, 'This is v1\n');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+      await v1.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--workers 2: both processes serve one port; the primary merges metrics and drains both on SIGTERM', async () => {
+    const v1 = await startUpstream('v1');
+    const port = await freePort();
+    const adminPort = await freePort();
+    const dir = tempDir({ 'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }]) });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'serve', '-f', dir, '--bind', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--access-log', 'off', '--store', 'off', '--workers', '2'],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      assert.match(await waitForLine(child, /ready/), /2 workers/);
+      // New connections each time, so the primary hands them to both workers.
+      for (let i = 0; i < 40; i++) {
+        const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' } });
+        assert.equal(res.status, 200);
+        await res.text();
+      }
+      const metrics = (await send(adminPort, '/metrics')).body;
+      const counts = [...metrics.matchAll(/^istio_requests_total\{.*response_code="200".*\} (\d+)$/gm)].map((m) => Number(m[1]));
+      assert.deepEqual(counts, [40], 'one merged series counting every request once');
+      assert.equal((await send(adminPort, '/ready')).status, 200);
+      child.kill('SIGTERM');
       assert.equal(await exited, 0);
     } finally {
       child.kill('SIGKILL');

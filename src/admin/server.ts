@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface AdminSource {
-  isReady(): boolean;
+  isReady(): boolean | Promise<boolean>;
   configDump(): unknown;
   metrics(): Promise<{ contentType: string; body: string }>;
   /** JSON API under /api/ (comparison results); undefined means 404. */
@@ -33,11 +33,11 @@ export class AdminServer {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
     switch (path) {
       case '/ready':
-        return this.source.isReady() ? send(200, 'LIVE\n') : send(503, 'NOT READY\n');
+        return (await this.source.isReady()) ? send(200, 'LIVE\n') : send(503, 'NOT READY\n');
       case '/healthz':
         return send(200, 'OK\n');
       case '/config_dump':
-        return send(200, `${JSON.stringify(this.source.configDump(), null, 2)}\n`, 'application/json');
+        return send(200, `${JSON.stringify(await this.source.configDump(), null, 2)}\n`, 'application/json');
       case '/metrics': {
         const m = await this.source.metrics();
         return send(200, m.body, m.contentType);

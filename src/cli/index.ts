@@ -31,6 +31,7 @@ Options for serve:
   --drain-timeout DURATION       time to finish requests on SIGTERM (default 10s)
   --access-log PATH|-|off        JSON access log destination (default -: stdout)
   --store PATH|off               SQLite file for comparison results (default shadowgate.db)
+  --workers N                    processes sharing the service ports (default: one per core)
 
 Options for verdict:
   --admin HOST:PORT              ask a running gateway

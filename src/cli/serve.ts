@@ -1,7 +1,9 @@
 // `shadowgate serve`: run the gateway until SIGTERM/SIGINT, then drain and exit 0.
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDurationMs, type MirrorSettings } from '../config/index.js';
-import { Gateway } from '../gateway/index.js';
+import { Gateway, reportStarted, runPrimary, serveWorkerIpc } from '../gateway/index.js';
 import { openAccessLog } from '../telemetry/index.js';
 import { UsageError } from './index.js';
 
@@ -35,6 +37,7 @@ export async function runServe(argv: string[]): Promise<number> {
       'access-log': { type: 'string', default: '-' },
       store: { type: 'string', default: 'shadowgate.db' },
       'no-watch': { type: 'boolean' },
+      workers: { type: 'string' },
     },
   });
   const files = values.filename ?? [];
@@ -49,12 +52,20 @@ export async function runServe(argv: string[]): Promise<number> {
   set('maxInFlight', count('--shadow-max-in-flight', values['shadow-max-in-flight']));
   if (values['shadow-host-suffix']) overrides.hostSuffix = true;
 
+  const workers = count('--workers', values.workers) ?? availableParallelism();
+  if (workers < 1) throw new UsageError('--workers must be at least 1');
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  // Several workers: this process only supervises and serves the admin listener; each worker runs this
+  // same command line and takes the branch below.
+  if (cluster.isPrimary && workers > 1) return runPrimary({ workers, admin: values.admin, log });
+  const isWorker = cluster.isWorker;
+
   let gateway: Gateway;
   try {
     gateway = await Gateway.start({
       files,
       bind: values.bind,
-      admin: values.admin,
+      admin: isWorker ? '' : values.admin,
       mirrorOverrides: overrides,
       drainTimeoutMs: duration('--drain-timeout', values['drain-timeout']),
       accessLog: openAccessLog(values['access-log']),
@@ -62,8 +73,26 @@ export async function runServe(argv: string[]): Promise<number> {
       watch: !values['no-watch'],
     });
   } catch (err) {
-    process.stderr.write(`shadowgate: cannot start: ${(err as Error).message}\n`);
+    if (isWorker) reportStarted(undefined, (err as Error).message);
+    else log(`shadowgate: cannot start: ${(err as Error).message}`);
     return 1;
+  }
+  if (isWorker) {
+    let stopping: Promise<void> | undefined;
+    // Drain, then leave: the primary waits for this process to exit.
+    const stop = () => {
+      stopping ??= gateway.shutdown().then(() => {
+        setImmediate(() => process.exit(0));
+      });
+      return stopping;
+    };
+    serveWorkerIpc(gateway, stop);
+    // Ctrl-C in a terminal reaches every process of the group; the primary also asks over IPC.
+    process.once('SIGINT', () => void stop());
+    process.once('SIGTERM', () => void stop());
+    process.on('disconnect', () => void stop());
+    reportStarted(gateway);
+    await new Promise(() => {});
   }
   const hosts = gateway.snapshot.listeners.map((l) => `${l.port}: ${l.virtualHosts.map((v) => v.host).join(', ')}`).join('; ');
   process.stderr.write(

@@ -82,7 +82,7 @@ export class Gateway {
     });
     this.listeners = new ListenerSet(this.handler, opts.bind);
     this.admin = new AdminServer({
-      isReady: () => this.bound && !this.draining && this.state !== undefined,
+      isReady: () => this.isReady(),
       configDump: () => this.configDump(),
       metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.text() }),
       api: (path, query) => this.api(path, query),
@@ -92,8 +92,11 @@ export class Gateway {
   /** Loads the config (bad resources are left out and reported), binds every port, then serves. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(opts);
-    const admin = parseHostPort(opts.admin, '--admin');
-    gw.adminAddress = await gw.admin.listen(admin.host, admin.port);
+    // A worker of `--workers N` has no admin listener of its own: the primary process serves it for all.
+    if (opts.admin) {
+      const admin = parseHostPort(opts.admin, '--admin');
+      gw.adminAddress = await gw.admin.listen(admin.host, admin.port);
+    }
     const snapshot = gw.load();
     for (const p of snapshot.problems) if (p.severity !== 'info') gw.log(formatProblem(p));
     if (opts.store) gw.comparator = await Comparator.open({ file: opts.store, settings: snapshot.settings.compare, metrics: gw.metrics });
@@ -160,7 +163,11 @@ export class Gateway {
   }
 
   /** /api/...: comparison results (404 when comparison is off). */
-  private async api(path: string, query: URLSearchParams): Promise<unknown | undefined> {
+  isReady(): boolean {
+    return this.bound && !this.draining && this.state !== undefined;
+  }
+
+  async api(path: string, query: URLSearchParams): Promise<unknown | undefined> {
     const c = this.comparator;
     if (!c) return path === 'verdict' ? { result: 'INCONCLUSIVE', reasons: ['comparison is off (no --store)'], compared: 0, endpoints: [] } : undefined;
     switch (path) {
@@ -170,12 +177,15 @@ export class Gateway {
         return c.endpoints();
       case 'samples':
         return c.samples(query.get('endpoint') ?? '', query.get('field') ?? '', Number(query.get('limit') ?? 20));
+      case 'flush':
+        await c.flush();
+        return { flushed: true };
       default:
         return undefined;
     }
   }
 
-  private configDump(): unknown {
+  configDump(): unknown {
     const s = this.state?.snapshot;
     return {
       hash: s?.hash,
@@ -209,6 +219,11 @@ export class Gateway {
     const settle = Date.now() + Math.min(drainMs, this.shadows.timeoutMs);
     while (this.shadows.shadowsInFlight > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 10));
     await this.comparator?.close();
-    await Promise.allSettled([this.primaryClusters.destroy(), this.shadowClusters.destroy(), this.admin.close(), this.opts.accessLog.close()]);
+    await Promise.allSettled([
+      this.primaryClusters.destroy(),
+      this.shadowClusters.destroy(),
+      this.opts.admin ? this.admin.close() : Promise.resolve(),
+      this.opts.accessLog.close(),
+    ]);
   }
 }

@@ -1,0 +1,193 @@
+// `--workers N`: one gateway spread over several processes. The primary process owns the admin listener and
+// asks each worker over IPC (metrics are merged, readiness is all-or-nothing); the workers share the service
+// ports through node:cluster, each with its own pools, shadows and comparison queue.
+import cluster, { type Worker } from 'node:cluster';
+import { AdminServer } from '../admin/index.js';
+import { mergeExpositions } from '../telemetry/index.js';
+import type { Gateway } from './gateway.js';
+import { parseHostPort } from './gateway.js';
+
+type Request =
+  | { id: number; type: 'metrics' }
+  | { id: number; type: 'ready' }
+  | { id: number; type: 'config_dump' }
+  | { id: number; type: 'api'; path: string; query: string }
+  | { id: number; type: 'shutdown' };
+
+/** A request before it gets its id (Omit does not distribute over a union by itself). */
+type Ask = Request extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
+
+type Reply = { id: number; value: unknown } | { type: 'started'; addresses: string[]; hosts: string } | { type: 'start_failed'; error: string };
+
+const ASK_TIMEOUT_MS = 10_000;
+
+/** In a worker: answers the primary's questions about this worker's gateway. */
+export function serveWorkerIpc(gw: Gateway, shutdown: () => Promise<void>): void {
+  process.on('message', async (msg: Request) => {
+    let value: unknown;
+    try {
+      switch (msg.type) {
+        case 'metrics':
+          value = await gw.metrics.text();
+          break;
+        case 'ready':
+          value = gw.isReady();
+          break;
+        case 'config_dump':
+          value = gw.configDump();
+          break;
+        case 'api':
+          value = (await gw.api(msg.path, new URLSearchParams(msg.query))) ?? null;
+          break;
+        case 'shutdown':
+          await shutdown();
+          value = true;
+          break;
+      }
+    } catch (err) {
+      value = { error: (err as Error).message };
+    }
+    process.send?.({ id: msg.id, value } satisfies Reply);
+  });
+}
+
+export interface PrimaryOptions {
+  workers: number;
+  admin: string;
+  /** Worker arguments (the serve command line, without --workers). */
+  log: (line: string) => void;
+}
+
+/** In the primary: forks the workers, serves the admin listener for all of them, restarts a worker that dies. */
+export async function runPrimary(opts: PrimaryOptions): Promise<number> {
+  let nextId = 1;
+  const pending = new Map<number, (value: unknown) => void>();
+  let stopping = false;
+  const workers = new Set<Worker>();
+
+  const fork = (): Worker => {
+    const w = cluster.fork({ SHADOWGATE_WORKER: '1' });
+    workers.add(w);
+    w.on('message', (msg: Reply) => {
+      if ('id' in msg) {
+        pending.get(msg.id)?.(msg.value);
+        pending.delete(msg.id);
+      }
+    });
+    w.on('exit', (code, signal) => {
+      workers.delete(w);
+      if (!stopping) {
+        opts.log(`shadowgate: worker ${w.process.pid} exited (${signal ?? code}); starting another`);
+        setTimeout(() => {
+          if (!stopping) fork();
+        }, 500);
+      }
+    });
+    return w;
+  };
+
+  const ask = (w: Worker, req: Ask): Promise<unknown> => {
+    const id = nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        resolve(undefined);
+      }, ASK_TIMEOUT_MS);
+      pending.set(id, (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      });
+      w.send({ ...req, id } as Request);
+    });
+  };
+  const askAll = (req: Ask) => Promise.all([...workers].map((w) => ask(w, req)));
+  const first = () => [...workers][0];
+
+  // Start every worker and wait for each to say it is serving (or why it could not).
+  const started = await Promise.all(
+    Array.from({ length: opts.workers }, () => {
+      const w = fork();
+      return new Promise<Reply>((resolve) => {
+        const onMessage = (msg: Reply) => {
+          if ('type' in msg && (msg.type === 'started' || msg.type === 'start_failed')) {
+            w.off('message', onMessage);
+            resolve(msg);
+          }
+        };
+        w.on('message', onMessage);
+      });
+    }),
+  );
+  const failed = started.find((s) => 'type' in s && s.type === 'start_failed');
+  if (failed && 'error' in failed) {
+    stopping = true;
+    for (const w of workers) w.kill();
+    opts.log(`shadowgate: cannot start: ${failed.error}`);
+    return 1;
+  }
+
+  const admin = new AdminServer({
+    isReady: async () => workers.size === opts.workers && !stopping && (await askAll({ type: 'ready' })).every((r) => r === true),
+    configDump: async () => {
+      const w = first();
+      return { workers: workers.size, first_worker: w ? await ask(w, { type: 'config_dump' }) : null };
+    },
+    metrics: async () => ({
+      contentType: 'text/plain; version=0.0.4; charset=utf-8',
+      body: mergeExpositions((await askAll({ type: 'metrics' })).filter((t): t is string => typeof t === 'string')),
+    }),
+    api: async (path, query) => {
+      const w = first();
+      if (!w) return undefined;
+      // Each worker writes its comparisons to the shared store; asking one for the verdict reads them all
+      // once every worker has flushed its queue.
+      if (path === 'verdict' || path === 'endpoints' || path === 'samples') await askAll({ type: 'api', path: 'flush', query: '' });
+      const v = await ask(w, { type: 'api', path, query: query.toString() });
+      return v === null ? undefined : v;
+    },
+  });
+  const hp = parseHostPort(opts.admin, '--admin');
+  let adminAddress: string;
+  try {
+    adminAddress = await admin.listen(hp.host, hp.port);
+  } catch (err) {
+    stopping = true;
+    for (const w of workers) w.kill();
+    opts.log(`shadowgate: cannot start: admin listener ${opts.admin}: ${(err as Error).message}`);
+    return 1;
+  }
+  const s = started[0] as { addresses: string[]; hosts: string };
+  opts.log(`shadowgate: ready: listening on ${s.addresses.join(', ') || '(no service ports)'} [${s.hosts}], admin http://${adminAddress}, ${opts.workers} workers`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      opts.log(`shadowgate: ${signal}: draining ${workers.size} workers`);
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  stopping = true;
+  await Promise.all(
+    [...workers].map(
+      (w) =>
+        new Promise<void>((resolve) => {
+          w.once('exit', () => resolve());
+          void ask(w, { type: 'shutdown' });
+        }),
+    ),
+  );
+  await admin.close();
+  opts.log('shadowgate: stopped');
+  return 0;
+}
+
+/** In a worker: tells the primary the gateway is serving (or could not start). */
+export function reportStarted(gw: Gateway | undefined, error?: string): void {
+  if (!gw) {
+    process.send?.({ type: 'start_failed', error: error ?? 'unknown error' } satisfies Reply);
+    return;
+  }
+  const hosts = gw.snapshot.listeners.map((l) => `${l.port}: ${l.virtualHosts.map((v) => v.host).join(', ')}`).join('; ');
+  process.send?.({ type: 'started', addresses: gw.addresses(), hosts } satisfies Reply);
+}
