@@ -9,18 +9,17 @@
 //   8. log      — one access-log line and the metrics, when the downstream response is done.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Cluster, Endpoint, Route, Snapshot, WeightedDestination } from '../config/index.js';
 import type { Comparator, AnswerRecorder, AnswerRole } from '../comparator/index.js';
 import type { ShadowHandle, ShadowWriter } from '../mirror/index.js';
 import { applyHeaderOps, pickDestination, type RouteTable, selectMirrors } from '../routing/index.js';
 import type { AccessLog, Metrics } from '../telemetry/index.js';
-import { type ClusterManager, classifyUpstreamError } from '../upstream/index.js';
+import type { ClusterManager } from '../upstream/index.js';
 import { RequestBodyTee } from './body.js';
 import { formatFlags, localReply, type ResponseFlag } from './errors.js';
 import { firstValue, forwardableHeaders, type HeaderRecord, responseHeaders } from './headers.js';
-import { type AttemptFailure, backoffMs, retriableFailure, retriableStatus } from './retry.js';
+import { backoffMs, retriableFailure, retriableStatus } from './retry.js';
+import { runAttempt } from './upstream-attempt.js';
 
 /** What one request reads of the gateway's state; swapped whole on reload, kept by requests in flight. */
 export interface RoutingState {
@@ -71,11 +70,6 @@ class RequestContext {
   ) {}
 }
 
-class TimeoutSignal extends Error {
-  constructor(readonly scope: 'route' | 'per-try') {
-    super(`${scope} timeout`);
-  }
-}
 
 export class ProxyHandler {
   private readonly random: () => number;
@@ -234,84 +228,67 @@ export class ProxyHandler {
         picked.onDone({ kind: 'cancelled' });
         return this.localFailure(ctx, lastFailure ?? 'UF');
       }
-      const controller = new AbortController();
-      const onDownstreamClose = () => controller.abort(new Error('downstream closed'));
-      res.once('close', onDownstreamClose);
-      const timers: NodeJS.Timeout[] = [];
-      if (routeDeadline !== undefined) {
-        timers.push(setTimeout(() => controller.abort(new TimeoutSignal('route')), Math.max(0, routeDeadline - performance.now())));
-      }
-      if (retries.perTryTimeoutMs !== undefined) {
-        timers.push(setTimeout(() => controller.abort(new TimeoutSignal('per-try')), retries.perTryTimeoutMs));
-      }
       const attemptStarted = performance.now();
-      let committed = false;
-      try {
-        const up = await picked.dispatcher.request({
-          path,
-          method: (req.method ?? 'GET') as 'GET',
-          headers,
-          // undici takes any async iterable as a body (its types list only streams).
-          body: body as Readable | null,
-          signal: controller.signal,
-        });
-        const status = up.statusCode;
-        if (attempt < retries.attempts && retriableStatus(retries, status) && (!ctx.tee || ctx.tee.replayable)) {
-          up.body.resume();
-          up.body.on('error', () => {});
-          picked.onDone({ kind: 'response', status });
+      const recorder = ctx.recorder;
+      const canRetry = attempt < retries.attempts && (!ctx.tee || ctx.tee.replayable);
+      const outcome = await runAttempt({
+        dispatcher: picked.dispatcher,
+        path,
+        method: req.method ?? 'GET',
+        headers,
+        body,
+        res,
+        routeDeadline,
+        perTryTimeoutMs: retries.perTryTimeoutMs,
+        retryOnStatus: (status) => canRetry && retriableStatus(retries, status),
+        commit: (status, upstreamHeaders) => {
+          ctx.upstreamTimeMs = performance.now() - attemptStarted;
+          ctx.status = status;
+          let out = responseHeaders(upstreamHeaders);
+          out = applyHeaderOps(out, dest.headers.response);
+          out = applyHeaderOps(out, route.headers.response);
+          if (this.draining) out.connection = 'close';
+          res.writeHead(status, out);
+          recorder?.head(status, upstreamHeaders);
+        },
+        onData: (chunk) => {
+          ctx.bytesSent += chunk.length;
+          recorder?.data(chunk);
+        },
+        onEnd: () => recorder?.done(),
+      });
+      switch (outcome.kind) {
+        case 'answered':
+          picked.onDone({ kind: 'response', status: outcome.status });
+          // The answer is complete; the rest of the request body only matters to the shadows.
+          ctx.tee?.detachPrimary();
+          return;
+        case 'retry-status':
+          picked.onDone({ kind: 'response', status: outcome.status });
           lastFailure = undefined;
           attempt++;
           await this.backoff(attempt);
           continue;
+        case 'failed': {
+          picked.onDone({ kind: outcome.failure });
+          if (outcome.afterCommit) {
+            // The head is out: the only honest signal left is a cut connection.
+            if (!ctx.downstreamClosed) ctx.flags.push(outcome.timeout ? 'UT' : 'UC');
+            if (!res.destroyed) res.destroy();
+            return;
+          }
+          if (outcome.failure === 'cancelled') return;
+          if (outcome.timeout === 'route') return this.localFailure(ctx, 'UT');
+          const failure = outcome.failure;
+          lastFailure = failure === 'connect-failure' ? 'UF' : failure === 'timeout' ? 'UT' : 'UC';
+          if (attempt < retries.attempts && retriableFailure(retries, failure) && (!ctx.tee || ctx.tee.replayable)) {
+            attempt++;
+            await this.backoff(attempt);
+            continue;
+          }
+          if (attempt > 0) ctx.flags.push('URX');
+          return this.localFailure(ctx, lastFailure);
         }
-        committed = true;
-        ctx.upstreamTimeMs = performance.now() - attemptStarted;
-        ctx.status = status;
-        let out = responseHeaders(up.headers);
-        out = applyHeaderOps(out, dest.headers.response);
-        out = applyHeaderOps(out, route.headers.response);
-        if (this.draining) out.connection = 'close';
-        res.writeHead(status, out);
-        const recorder = ctx.recorder;
-        recorder?.head(status, up.headers);
-        up.body.on('data', (chunk: Buffer) => {
-          ctx.bytesSent += chunk.length;
-          recorder?.data(chunk);
-        });
-        // The answer is complete when the upstream body ends (before the downstream socket reports 'close').
-        if (recorder) up.body.once('end', () => recorder.done());
-        // The primary has its answer: the rest of the request body only matters to the shadows.
-        try {
-          await pipeline(up.body, res);
-          picked.onDone({ kind: 'response', status });
-        } catch (err) {
-          picked.onDone(ctx.downstreamClosed ? { kind: 'cancelled' } : { kind: 'reset' });
-          if (!ctx.downstreamClosed) ctx.flags.push('UC');
-          if (!res.destroyed) res.destroy();
-          void err;
-        }
-        ctx.tee?.detachPrimary();
-        return;
-      } catch (err) {
-        if (committed) throw err;
-        const reason = controller.signal.reason;
-        const failure: AttemptFailure | 'cancelled' =
-          reason instanceof TimeoutSignal ? 'timeout' : ctx.downstreamClosed ? 'cancelled' : toFailure(classifyUpstreamError(err));
-        picked.onDone({ kind: failure });
-        if (failure === 'cancelled') return;
-        if (reason instanceof TimeoutSignal && reason.scope === 'route') return this.localFailure(ctx, 'UT');
-        lastFailure = failure === 'connect-failure' ? 'UF' : failure === 'timeout' ? 'UT' : 'UC';
-        if (attempt < retries.attempts && retriableFailure(retries, failure) && (!ctx.tee || ctx.tee.replayable)) {
-          attempt++;
-          await this.backoff(attempt);
-          continue;
-        }
-        if (attempt > 0) ctx.flags.push('URX');
-        return this.localFailure(ctx, lastFailure);
-      } finally {
-        for (const t of timers) clearTimeout(t);
-        res.off('close', onDownstreamClose);
       }
     }
   }
@@ -407,9 +384,4 @@ export class ProxyHandler {
     this.inFlight--;
     if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
-}
-
-function toFailure(kind: ReturnType<typeof classifyUpstreamError>): AttemptFailure | 'cancelled' {
-  if (kind === 'connect-failure' || kind === 'timeout' || kind === 'reset' || kind === 'cancelled') return kind;
-  return 'reset';
 }
