@@ -1,0 +1,24 @@
+// Public surface of sources/kubernetes/: Istio config, Services and endpoints read from a cluster (issue 8).
+//
+// `KubernetesSource.start({ namespace?, kubeconfig?, onChange })` watches networking.istio.io VirtualService,
+// DestinationRule, ServiceEntry and WorkloadEntry (whichever version is served), Services, EndpointSlices and Pods
+// (labels only). `resources()` is what `buildSnapshot` reads: Istio objects as they are, and one ServiceEntry per
+// Service (host `name.ns.svc.cluster.local`, its cluster IPs, its TCP ports, endpoints from its EndpointSlices
+// labelled with their pod's labels). Endpoints are the ready ones; a port with none falls back to serving-and-
+// terminating ones, labelled `shadowgate.dev/serving-only: "true"` so shadows can skip them. Shadowgate's own pods
+// are never endpoints. A Service annotated `shadowgate.dev/backends: <service>` keeps its name and address but
+// takes its endpoints from the named Service ("take over the Service"); the named Service gets no entry of its own
+// (its pods are reached through the taken-over one). Problems: `takeover-selector` and `empty-backends` warnings.
+export { defaultKubeConfig, KubernetesSource, type KubernetesSourceOptions } from './source.js';
+export {
+  BACKENDS_ANNOTATION,
+  type ClusterObjects,
+  DEFAULT_OWN_POD_SELECTOR,
+  SERVING_ONLY_LABEL,
+  sourceFile,
+  type TranslateOptions,
+  type Translation,
+  translate,
+} from './translate.js';
+export { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
+export { KubeApiError, KubeHttp } from './http.js';

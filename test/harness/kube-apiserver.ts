@@ -1,0 +1,406 @@
+// Test harness: a Kubernetes API server double on a real socket. It serves discovery, list (with pages) and streamed
+// watch (chunked JSON lines) for the kinds Shadowgate reads, with resource versions, bookmarks and timeoutSeconds,
+// and lets a test change objects, compact history (410 Gone), drop connections, stall streams and fail requests.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+
+export type KObject = Record<string, unknown> & { metadata?: Record<string, unknown> };
+
+interface KindInfo {
+  group: string;
+  kind: string;
+  plural: string;
+  /** Fixed version (core, discovery.k8s.io); Istio kinds are served in `istioVersions`. */
+  version?: string;
+}
+
+const KINDS: KindInfo[] = [
+  { group: '', version: 'v1', kind: 'Service', plural: 'services' },
+  { group: '', version: 'v1', kind: 'Pod', plural: 'pods' },
+  { group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices' },
+  { group: 'networking.istio.io', kind: 'VirtualService', plural: 'virtualservices' },
+  { group: 'networking.istio.io', kind: 'DestinationRule', plural: 'destinationrules' },
+  { group: 'networking.istio.io', kind: 'ServiceEntry', plural: 'serviceentries' },
+  { group: 'networking.istio.io', kind: 'WorkloadEntry', plural: 'workloadentries' },
+];
+
+export interface RecordedApiRequest {
+  path: string;
+  query: URLSearchParams;
+  /** Kind of the collection asked for, if any. */
+  kind?: string;
+  watch: boolean;
+  authorization?: string;
+  accept?: string;
+  at: number;
+}
+
+interface OpenWatch {
+  kind: string;
+  namespace?: string;
+  apiVersion: string;
+  res: http.ServerResponse;
+  stalled: boolean;
+  timers: NodeJS.Timeout[];
+}
+
+interface LoggedEvent {
+  rv: number;
+  kind: string;
+  namespace: string;
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  object: KObject;
+}
+
+export interface FakeApiServerOptions {
+  /** Versions of networking.istio.io served, preferred first; empty = Istio CRDs not installed. Default v1, v1beta1, v1alpha3. */
+  istioVersions?: string[];
+  /** Interval of BOOKMARK events on every open watch; 0 = none. Default 0. */
+  bookmarkIntervalMs?: number;
+  /** How a watch from a compacted resource version is refused: an ERROR event (as kube-apiserver does) or an HTTP 410. */
+  goneAs?: 'event' | 'status';
+}
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+export class FakeKubeApiServer {
+  readonly requests: RecordedApiRequest[] = [];
+  /** Token the KubeConfig of `kubeConfig()` sends. */
+  readonly token = 'test-token';
+  istioVersions: string[];
+  bookmarkIntervalMs: number;
+  goneAs: 'event' | 'status';
+  private rv = 100;
+  /** Watches from below this resource version get 410. */
+  private compactedBelow = 0;
+  private readonly objects = new Map<string, KObject>();
+  private readonly log: LoggedEvent[] = [];
+  private readonly watches = new Set<OpenWatch>();
+  private failures: Array<{ status: number; kind?: string; watchOnly: boolean }> = [];
+  private constructor(
+    private readonly server: http.Server,
+    readonly url: string,
+    opts: FakeApiServerOptions,
+  ) {
+    this.istioVersions = opts.istioVersions ?? ['v1', 'v1beta1', 'v1alpha3'];
+    this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 0;
+    this.goneAs = opts.goneAs ?? 'event';
+  }
+
+  static async start(opts: FakeApiServerOptions = {}): Promise<FakeKubeApiServer> {
+    let self: FakeKubeApiServer | undefined;
+    const server = http.createServer((req, res) => self!.handle(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    self = new FakeKubeApiServer(server, `http://127.0.0.1:${port}`, opts);
+    return self;
+  }
+
+  /** A KubeConfig for the real client library: this server, TLS verification skipped, a bearer token. */
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'fake', server: this.url, skipTLSVerify: true }],
+      users: [{ name: 'tester', token: this.token }],
+      contexts: [{ name: 'fake', cluster: 'fake', user: 'tester', namespace: 'default' }],
+      currentContext: 'fake',
+    });
+    return kc;
+  }
+
+  get resourceVersion(): string {
+    return String(this.rv);
+  }
+
+  // ------------------------------------------------------------------ what a test does to the cluster
+
+  /** Creates or replaces an object (by kind, namespace, name); returns it with its new resourceVersion. */
+  apply(input: KObject): KObject {
+    const object = clone(input);
+    const kind = String(object.kind);
+    if (!KINDS.some((k) => k.kind === kind)) throw new Error(`fake apiserver: unknown kind ${kind}`);
+    object.metadata ??= {};
+    const meta = object.metadata;
+    meta.namespace ??= 'default';
+    const key = `${kind}/${String(meta.namespace)}/${String(meta.name)}`;
+    const old = this.objects.get(key);
+    this.rv++;
+    meta.resourceVersion = String(this.rv);
+    meta.uid ??= (old?.metadata?.uid as string | undefined) ?? `uid-${this.rv}`;
+    meta.creationTimestamp ??= (old?.metadata?.creationTimestamp as string | undefined) ?? new Date(Date.UTC(2026, 0, 1, 0, 0, this.rv)).toISOString();
+    this.objects.set(key, object);
+    this.publish({ rv: this.rv, kind, namespace: String(meta.namespace), type: old ? 'MODIFIED' : 'ADDED', object });
+    return clone(object);
+  }
+
+  /** Deletes an object; true when it existed. */
+  delete(kind: string, namespace: string, name: string): boolean {
+    const key = `${kind}/${namespace}/${name}`;
+    const old = this.objects.get(key);
+    if (!old) return false;
+    this.objects.delete(key);
+    this.rv++;
+    const object = clone(old);
+    object.metadata!.resourceVersion = String(this.rv);
+    this.publish({ rv: this.rv, kind, namespace, type: 'DELETED', object });
+    return true;
+  }
+
+  get(kind: string, namespace: string, name: string): KObject | undefined {
+    const o = this.objects.get(`${kind}/${namespace}/${name}`);
+    return o && clone(o);
+  }
+
+  /** Forgets history: a watch from any resource version older than the current one gets 410 Gone. */
+  compact(): void {
+    this.compactedBelow = this.rv;
+    this.log.length = 0;
+  }
+
+  /** Destroys the sockets of open watches (of one kind, or all); returns how many. */
+  dropWatches(kind?: string): number {
+    let n = 0;
+    for (const w of [...this.watches]) {
+      if (kind && w.kind !== kind) continue;
+      this.closeWatch(w);
+      w.res.socket?.destroy();
+      n++;
+    }
+    return n;
+  }
+
+  /** Keeps open watches (of one kind, or all) open but silent: no event, no bookmark, no end. Returns how many. */
+  stallWatches(kind?: string): number {
+    let n = 0;
+    for (const w of this.watches) {
+      if (kind && w.kind !== kind) continue;
+      w.stalled = true;
+      for (const t of w.timers) clearTimeout(t);
+      n++;
+    }
+    return n;
+  }
+
+  /** Answers the next `count` requests (of a kind; watches only if asked) with `status`. */
+  failNext(count: number, status: number, opts: { kind?: string; watchOnly?: boolean } = {}): void {
+    for (let i = 0; i < count; i++) this.failures.push({ status, kind: opts.kind, watchOnly: opts.watchOnly ?? false });
+  }
+
+  /** Forgets the failures `failNext` asked for and that have not happened yet. */
+  clearFailures(): void {
+    this.failures = [];
+  }
+
+  /** Open, non-stalled watches (of one kind, or all). */
+  openWatches(kind?: string): number {
+    return [...this.watches].filter((w) => !w.stalled && (!kind || w.kind === kind)).length;
+  }
+
+  watchRequests(kind?: string): RecordedApiRequest[] {
+    return this.requests.filter((r) => r.watch && (!kind || r.kind === kind));
+  }
+
+  listRequests(kind?: string): RecordedApiRequest[] {
+    return this.requests.filter((r) => !r.watch && r.kind !== undefined && (!kind || r.kind === kind));
+  }
+
+  async close(): Promise<void> {
+    for (const w of [...this.watches]) {
+      this.closeWatch(w);
+      w.res.socket?.destroy();
+    }
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  // ------------------------------------------------------------------ serving
+
+  private publish(event: LoggedEvent): void {
+    this.log.push(event);
+    for (const w of this.watches) {
+      if (w.kind !== event.kind || (w.namespace && w.namespace !== event.namespace)) continue;
+      this.send(w, { type: event.type, object: { ...clone(event.object), apiVersion: w.apiVersion } });
+    }
+  }
+
+  private send(w: OpenWatch, event: unknown): void {
+    if (w.stalled || w.res.writableEnded || w.res.destroyed) return;
+    w.res.write(`${JSON.stringify(event)}\n`);
+  }
+
+  private closeWatch(w: OpenWatch): void {
+    for (const t of w.timers) clearTimeout(t);
+    this.watches.delete(w);
+  }
+
+  private json(res: http.ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  private status(res: http.ServerResponse, code: number, reason: string, message: string): void {
+    this.json(res, code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+  }
+
+  /** Parses `/api/v1[/namespaces/NS]/PLURAL` and `/apis/GROUP/VERSION[/namespaces/NS]/PLURAL`. */
+  private route(path: string): { info: KindInfo; version: string; namespace?: string } | { discovery: 'group' | 'version'; group: string; version?: string } | undefined {
+    const parts = path.split('/').filter(Boolean);
+    let group: string;
+    let version: string | undefined;
+    let rest: string[];
+    if (parts[0] === 'api') {
+      group = '';
+      version = parts[1];
+      rest = parts.slice(2);
+    } else if (parts[0] === 'apis') {
+      group = parts[1] ?? '';
+      version = parts[2];
+      rest = parts.slice(3);
+      if (!version) return { discovery: 'group', group };
+    } else return undefined;
+    if (rest.length === 0) return { discovery: 'version', group, version };
+    let namespace: string | undefined;
+    if (rest[0] === 'namespaces' && rest.length === 3) {
+      namespace = decodeURIComponent(rest[1]!);
+      rest = rest.slice(2);
+    }
+    if (rest.length !== 1) return undefined;
+    const info = KINDS.find((k) => k.group === group && k.plural === rest[0]);
+    if (!info || !this.serves(info, version!)) return undefined;
+    return { info, version: version!, namespace };
+  }
+
+  private serves(info: KindInfo, version: string): boolean {
+    return info.version ? info.version === version : this.istioVersions.includes(version);
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const route = this.route(url.pathname);
+    const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
+    const record: RecordedApiRequest = { path: url.pathname, query: url.searchParams, watch, at: Date.now() };
+    if (req.headers.authorization) record.authorization = req.headers.authorization;
+    if (req.headers.accept) record.accept = req.headers.accept;
+    if (route && 'info' in route) record.kind = route.info.kind;
+    this.requests.push(record);
+
+    if (req.headers.authorization !== `Bearer ${this.token}`) {
+      this.status(res, 401, 'Unauthorized', 'Unauthorized');
+      return;
+    }
+    const failure = this.failures.findIndex((f) => (!f.kind || f.kind === record.kind) && (!f.watchOnly || watch));
+    if (failure >= 0) {
+      const f = this.failures.splice(failure, 1)[0]!;
+      this.status(res, f.status, http.STATUS_CODES[f.status] ?? 'Error', 'injected failure');
+      return;
+    }
+    if (!route) {
+      this.status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
+      return;
+    }
+    if ('discovery' in route) {
+      this.discovery(res, route.discovery, route.group, route.version);
+      return;
+    }
+    if (watch) {
+      this.watch(res, route.info, route.version, route.namespace, url.searchParams);
+      return;
+    }
+    this.list(res, route.info, route.version, route.namespace, url.searchParams);
+  }
+
+  private discovery(res: http.ServerResponse, what: 'group' | 'version', group: string, version?: string): void {
+    const kinds = KINDS.filter((k) => k.group === group);
+    const versions = group === 'networking.istio.io' ? this.istioVersions : [...new Set(kinds.map((k) => k.version!))];
+    if (kinds.length === 0 || versions.length === 0 || (what === 'version' && !versions.includes(version!))) {
+      this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
+      return;
+    }
+    if (what === 'group') {
+      const list = versions.map((v) => ({ groupVersion: `${group}/${v}`, version: v }));
+      this.json(res, 200, { kind: 'APIGroup', apiVersion: 'v1', name: group, versions: list, preferredVersion: list[0] });
+      return;
+    }
+    this.json(res, 200, {
+      kind: 'APIResourceList',
+      apiVersion: 'v1',
+      groupVersion: group ? `${group}/${version}` : version,
+      resources: kinds.map((k) => ({ name: k.plural, singularName: k.kind.toLowerCase(), namespaced: true, kind: k.kind, verbs: ['get', 'list', 'watch'] })),
+    });
+  }
+
+  private matching(info: KindInfo, namespace: string | undefined): KObject[] {
+    return [...this.objects.entries()]
+      .filter(([key]) => key.startsWith(`${info.kind}/${namespace ? `${namespace}/` : ''}`))
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([, o]) => o);
+  }
+
+  private list(res: http.ServerResponse, info: KindInfo, version: string, namespace: string | undefined, q: URLSearchParams): void {
+    const apiVersion = info.group ? `${info.group}/${version}` : version;
+    const all = this.matching(info, namespace);
+    const limit = Number(q.get('limit') ?? 0);
+    const offset = Number(q.get('continue') || 0);
+    const page = limit > 0 ? all.slice(offset, offset + limit) : all.slice(offset);
+    const next = limit > 0 && offset + limit < all.length ? String(offset + limit) : undefined;
+    // Built-in kinds' list items carry no apiVersion/kind (the real server leaves them out); custom resources do.
+    const items = page.map((o) => {
+      const c = clone(o);
+      if (info.group === 'networking.istio.io') c.apiVersion = apiVersion;
+      else {
+        delete c.apiVersion;
+        delete c.kind;
+      }
+      return c;
+    });
+    const metadata: Record<string, string> = { resourceVersion: String(this.rv) };
+    if (next) metadata.continue = next;
+    this.json(res, 200, { kind: `${info.kind}List`, apiVersion, metadata, items });
+  }
+
+  private watch(res: http.ServerResponse, info: KindInfo, version: string, namespace: string | undefined, q: URLSearchParams): void {
+    const apiVersion = info.group ? `${info.group}/${version}` : version;
+    const from = q.get('resourceVersion');
+    const fromRv = from ? Number(from) : this.rv;
+    const gone = fromRv < this.compactedBelow;
+    if (gone && this.goneAs === 'status') {
+      this.status(res, 410, 'Expired', `too old resource version: ${from} (${this.compactedBelow})`);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
+    if (gone) {
+      const status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${from} (${this.compactedBelow})`, reason: 'Expired', code: 410 };
+      res.end(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
+      return;
+    }
+    const w: OpenWatch = { kind: info.kind, apiVersion, res, stalled: false, timers: [] };
+    if (namespace) w.namespace = namespace;
+    // What happened since `from`, then live events.
+    for (const e of this.log) {
+      if (e.rv > fromRv && e.kind === info.kind && (!namespace || e.namespace === namespace)) {
+        this.send(w, { type: e.type, object: { ...clone(e.object), apiVersion } });
+      }
+    }
+    this.watches.add(w);
+    res.on('close', () => this.closeWatch(w));
+    const timeoutSeconds = Number(q.get('timeoutSeconds') ?? 0);
+    if (timeoutSeconds > 0) {
+      w.timers.push(
+        setTimeout(() => {
+          this.closeWatch(w);
+          if (!w.stalled) res.end();
+        }, timeoutSeconds * 1000),
+      );
+    }
+    if (this.bookmarkIntervalMs > 0 && q.get('allowWatchBookmarks') === 'true') {
+      const tick = () => {
+        this.send(w, { type: 'BOOKMARK', object: { kind: info.kind, apiVersion, metadata: { resourceVersion: String(this.rv) } } });
+        w.timers.push(setTimeout(tick, this.bookmarkIntervalMs));
+      };
+      w.timers.push(setTimeout(tick, this.bookmarkIntervalMs));
+    }
+  }
+}

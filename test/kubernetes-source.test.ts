@@ -1,0 +1,516 @@
+// The Kubernetes source against an API server double over real sockets, through the real client library's
+// KubeConfig: list then watch, resume, 410 relists, dropped and stalled streams, and what the cluster's objects
+// become (ServiceEntries with endpoints, Istio objects as they are) all the way to a built snapshot. Issue 8.
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import { buildSnapshot } from '../src/config/snapshot.js';
+import { BACKENDS_ANNOTATION, KubernetesSource, type KubernetesSourceOptions, SERVING_ONLY_LABEL, translate } from '../src/sources/kubernetes/index.js';
+import { type FakeApiServerOptions, FakeKubeApiServer, type KObject } from './harness/kube-apiserver.js';
+
+const NS = 'default';
+const FQDN = (name: string) => `${name}.${NS}.svc.cluster.local`;
+const clusterOf = (name: string, port: number, subset = '') => `outbound|${port}|${subset}|${FQDN(name)}`;
+
+// ------------------------------------------------------------------ cluster objects
+
+function service(name: string, opts: { port?: number; targetPort?: number | string; portName?: string; selector?: Record<string, string>; clusterIP?: string; annotations?: Record<string, string> } = {}): KObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: NS, annotations: opts.annotations ?? {} },
+    spec: {
+      clusterIP: opts.clusterIP ?? '10.96.0.10',
+      selector: opts.selector ?? { app: name },
+      ports: [{ name: opts.portName ?? 'http', port: opts.port ?? 8000, targetPort: opts.targetPort ?? 80, protocol: 'TCP' }],
+    },
+  };
+}
+
+function pod(name: string, labels: Record<string, string>): KObject {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels }, spec: { containers: [{ name: 'c', image: 'nginx' }] }, status: { phase: 'Running' } };
+}
+
+interface Ep {
+  ip: string;
+  pod?: string;
+  ready?: boolean;
+  serving?: boolean;
+  terminating?: boolean;
+}
+
+function slice(serviceName: string, endpoints: Ep[], opts: { name?: string; ports?: Array<{ name: string; port: number }> } = {}): KObject {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: opts.name ?? `${serviceName}-abcde`, namespace: NS, labels: { 'kubernetes.io/service-name': serviceName } },
+    addressType: 'IPv4',
+    ports: (opts.ports ?? [{ name: 'http', port: 80 }]).map((p) => ({ ...p, protocol: 'TCP' })),
+    endpoints: endpoints.map((e) => ({
+      addresses: [e.ip],
+      conditions: { ready: e.ready ?? true, serving: e.serving ?? e.ready ?? true, terminating: e.terminating ?? false },
+      ...(e.pod ? { targetRef: { kind: 'Pod', name: e.pod, namespace: NS } } : {}),
+    })),
+  };
+}
+
+function destinationRule(): KObject {
+  return {
+    apiVersion: 'networking.istio.io/v1alpha3',
+    kind: 'DestinationRule',
+    metadata: { name: 'nginx', namespace: NS },
+    spec: {
+      host: 'nginx',
+      subsets: [
+        { name: 'v1', labels: { version: 'v1' } },
+        { name: 'v2', labels: { version: 'v2' } },
+      ],
+    },
+  };
+}
+
+function virtualService(mirror: boolean): KObject {
+  const route: Record<string, unknown> = { route: [{ destination: { host: 'nginx', subset: 'v1' }, weight: 100 }] };
+  if (mirror) {
+    route.mirror = { host: 'nginx', subset: 'v2' };
+    route.mirror_percent = 100;
+  }
+  return { apiVersion: 'networking.istio.io/v1alpha3', kind: 'VirtualService', metadata: { name: 'nginx', namespace: NS }, spec: { hosts: ['nginx'], http: [route] } };
+}
+
+/** The article: Service nginx:8000 → pods nginx-v1/nginx-v2 on port 80, with labels app: nginx, version: v1|v2. */
+function seedArticle(api: FakeKubeApiServer, opts: { rules?: boolean; mirror?: boolean } = {}): void {
+  api.apply(service('nginx'));
+  api.apply(pod('nginx-v1-aaaaa', { app: 'nginx', version: 'v1' }));
+  api.apply(pod('nginx-v2-bbbbb', { app: 'nginx', version: 'v2' }));
+  api.apply(
+    slice('nginx', [
+      { ip: '10.1.0.1', pod: 'nginx-v1-aaaaa' },
+      { ip: '10.1.0.2', pod: 'nginx-v2-bbbbb' },
+    ]),
+  );
+  if (opts.rules !== false) {
+    api.apply(destinationRule());
+    api.apply(virtualService(opts.mirror ?? false));
+  }
+}
+
+// ------------------------------------------------------------------ harness
+
+/** Fast timings: a bookmark every 100 ms from the double, a stream silent for 3 × 150 ms is stalled. */
+const TUNING = { timeoutSeconds: 30, bookmarkIntervalMs: 150, stallFactor: 3, backoffInitialMs: 20, backoffMaxMs: 200, requestTimeoutMs: 2_000, rediscoverMs: 200 };
+
+interface Setup {
+  api: FakeKubeApiServer;
+  source: KubernetesSource;
+  changes: () => number;
+  logs: string[];
+}
+
+async function setup(t: TestContext, seed: (api: FakeKubeApiServer) => void, opts: Partial<KubernetesSourceOptions> = {}, apiOpts: FakeApiServerOptions = {}): Promise<Setup> {
+  const api = await FakeKubeApiServer.start({ bookmarkIntervalMs: 100, ...apiOpts });
+  seed(api);
+  let changes = 0;
+  const logs: string[] = [];
+  const source = await KubernetesSource.start({
+    kubeconfig: api.kubeConfig(),
+    onChange: () => {
+      changes++;
+    },
+    log: (l) => logs.push(l),
+    tuning: TUNING,
+    syncTimeoutMs: 5_000,
+    ...opts,
+  });
+  t.after(async () => {
+    await source.close();
+    await api.close();
+  });
+  return { api, source, changes: () => changes, logs };
+}
+
+async function waitUntil(cond: () => boolean, what: string, ms = 1_000): Promise<number> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return Date.now() - start;
+}
+
+interface EntryEndpoint {
+  address: string;
+  ports: Record<string, number>;
+  labels: Record<string, string>;
+}
+
+/** Spec of the ServiceEntry made from Service `name`. */
+function entryOf(source: KubernetesSource, name: string): { hosts: string[]; addresses?: string[]; ports: Array<Record<string, unknown>>; endpoints: EntryEndpoint[] } | undefined {
+  const r = source.resources().find((x) => x.kind === 'ServiceEntry' && x.file === `kubernetes://Service/${NS}/${name}`);
+  return r?.object.spec as ReturnType<typeof entryOf>;
+}
+
+const addresses = (source: KubernetesSource, name: string) => (entryOf(source, name)?.endpoints ?? []).map((e) => e.address).sort();
+
+function statusOf(source: KubernetesSource, kind: string) {
+  const s = source.status().find((x) => x.kind === kind);
+  assert.ok(s, kind);
+  return s;
+}
+
+// ------------------------------------------------------------------ tests
+
+describe('KubernetesSource: list then watch', () => {
+  it('lists every kind, then watches each from the listed resource version with bookmarks and a server timeout', async (t) => {
+    const { api, source } = await setup(t, (a) => seedArticle(a, { mirror: true }));
+    assert.equal(source.synced, true);
+    const kinds = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'Service', 'EndpointSlice', 'Pod'];
+    for (const kind of kinds) assert.equal(api.listRequests(kind).length, 1, `one list of ${kind}`);
+    await waitUntil(() => kinds.every((k) => api.watchRequests(k).length >= 1), 'a watch of every kind');
+    const listedAt = api.resourceVersion;
+    for (const kind of kinds) {
+      const w = api.watchRequests(kind)[0]!;
+      assert.equal(w.query.get('resourceVersion'), listedAt, `${kind} watched from the list's resource version`);
+      assert.equal(w.query.get('allowWatchBookmarks'), 'true');
+      const timeout = Number(w.query.get('timeoutSeconds'));
+      assert.ok(timeout >= 24 && timeout <= 36, `timeoutSeconds ${timeout} is 30 ± 20%`);
+      assert.equal(w.authorization, `Bearer ${api.token}`, 'credentials come from the KubeConfig');
+    }
+    // Istio kinds are discovered (preferred version v1); pods are asked for as metadata only.
+    assert.equal(api.watchRequests('VirtualService')[0]!.path, '/apis/networking.istio.io/v1/virtualservices');
+    assert.match(api.listRequests('Pod')[0]!.accept ?? '', /as=PartialObjectMetadataList/);
+    assert.equal(api.listRequests('Service')[0]!.path, '/api/v1/services');
+
+    const kinds2 = source.resources().map((r) => `${r.kind} ${r.namespace}/${r.name} ${r.file}`);
+    assert.deepEqual(kinds2, [
+      'ServiceEntry default/service:nginx kubernetes://Service/default/nginx',
+      'DestinationRule default/nginx kubernetes://DestinationRule/default/nginx',
+      'VirtualService default/nginx kubernetes://VirtualService/default/nginx',
+    ]);
+    const vs = source.resources().find((r) => r.kind === 'VirtualService')!;
+    assert.equal(vs.apiVersion, 'networking.istio.io/v1');
+    assert.equal(vs.locate([]), undefined);
+    assert.deepEqual(addresses(source, 'nginx'), ['10.1.0.1', '10.1.0.2']);
+    assert.deepEqual(source.problems(), []);
+  });
+
+  it('watches one namespace with --namespace', async (t) => {
+    const { api, source } = await setup(
+      t,
+      (a) => {
+        seedArticle(a, { rules: false });
+        a.apply({ ...service('other'), metadata: { name: 'other', namespace: 'elsewhere' } });
+      },
+      { namespace: NS },
+    );
+    assert.equal(api.listRequests('Service')[0]!.path, '/api/v1/namespaces/default/services');
+    assert.deepEqual(
+      source.resources().map((r) => r.name),
+      ['service:nginx'],
+    );
+  });
+
+  it('is not synced until every watcher has listed once', async (t) => {
+    const { api, source, changes } = await setup(t, (a) => {
+      seedArticle(a, { rules: false });
+      a.failNext(1_000, 500, { kind: 'Pod' });
+    }, { syncTimeoutMs: 100 });
+    assert.equal(source.synced, false, 'the pod list keeps failing');
+    await waitUntil(() => statusOf(source, 'Service').synced, 'the Service list');
+    assert.equal(statusOf(source, 'Pod').synced, false);
+    assert.equal(source.synced, false);
+    await waitUntil(() => statusOf(source, 'Pod').stats.errors >= 3, 'retries of the pod list');
+    api.clearFailures();
+    await waitUntil(() => source.synced, 'synced after the pod list succeeds', 3_000);
+    assert.ok(api.listRequests('Pod').length >= 4, 'retried the failed list');
+    await waitUntil(() => changes() > 0, 'onChange when the sync completes');
+  });
+});
+
+describe('KubernetesSource: changes reach resources() within a second', () => {
+  it('pods added, removed and relabelled change the endpoints and their labels; a burst gives one onChange', async (t) => {
+    const { api, source, changes } = await setup(t, (a) => seedArticle(a, { rules: false }));
+    await waitUntil(() => api.openWatches() === 7, 'every watch open');
+
+    // Added: a third pod and its endpoint.
+    api.apply(pod('nginx-v2-ccccc', { app: 'nginx', version: 'v2' }));
+    api.apply(
+      slice('nginx', [
+        { ip: '10.1.0.1', pod: 'nginx-v1-aaaaa' },
+        { ip: '10.1.0.2', pod: 'nginx-v2-bbbbb' },
+        { ip: '10.1.0.3', pod: 'nginx-v2-ccccc' },
+      ]),
+    );
+    const added = await waitUntil(() => addresses(source, 'nginx').length === 3, 'the added endpoint');
+    assert.ok(added < 1_000);
+
+    // Relabelled: v1 → v3.
+    api.apply(pod('nginx-v1-aaaaa', { app: 'nginx', version: 'v3' }));
+    await waitUntil(() => entryOf(source, 'nginx')?.endpoints.find((e) => e.address === '10.1.0.1')?.labels.version === 'v3', 'the new label');
+
+    // Removed.
+    api.apply(slice('nginx', [{ ip: '10.1.0.3', pod: 'nginx-v2-ccccc' }]));
+    api.delete('Pod', NS, 'nginx-v1-aaaaa');
+    api.delete('Pod', NS, 'nginx-v2-bbbbb');
+    await waitUntil(() => addresses(source, 'nginx').join() === '10.1.0.3', 'only the remaining endpoint');
+
+    // Debounced: twenty changes at once give (about) one rebuild, within the window.
+    await new Promise((r) => setTimeout(r, 100));
+    const before = changes();
+    for (let i = 0; i < 20; i++) api.apply(pod(`burst-${i}`, { app: 'burst' }));
+    await waitUntil(() => changes() > before, 'onChange after the burst');
+    await new Promise((r) => setTimeout(r, 150));
+    assert.ok(changes() - before <= 2, `${changes() - before} onChange calls for one burst`);
+    assert.equal(statusOf(source, 'Pod').objects, 21);
+  });
+
+  it('a VirtualService switched from route-only to mirror is seen, and the snapshot mirrors to v2', async (t) => {
+    const { api, source } = await setup(t, (a) => seedArticle(a, { mirror: false }));
+    const mirrors = () => {
+      const snap = buildSnapshot(source.resources());
+      return snap.listeners[0]?.virtualHosts[0]?.routes[0]?.mirrors.map((m) => m.cluster) ?? [];
+    };
+    assert.deepEqual(mirrors(), []);
+    api.apply(virtualService(true));
+    const ms = await waitUntil(() => mirrors().length === 1, 'the mirror');
+    assert.ok(ms < 1_000);
+    assert.deepEqual(mirrors(), [clusterOf('nginx', 8000, 'v2')]);
+    api.apply(virtualService(false));
+    await waitUntil(() => mirrors().length === 0, 'the mirror removed');
+  });
+});
+
+describe('KubernetesSource: robust watching', () => {
+  for (const goneAs of ['event', 'status'] as const) {
+    it(`relists on 410 Gone (${goneAs === 'event' ? 'an ERROR event with code 410' : 'HTTP 410'}) and sees what changed meanwhile`, async (t) => {
+      const { api, source } = await setup(t, (a) => seedArticle(a, { rules: false }), {}, { goneAs });
+      await waitUntil(() => api.openWatches('EndpointSlice') === 1, 'the slice watch');
+      const listsBefore = api.listRequests('EndpointSlice').length;
+      // The connection drops, the slice changes, and history is compacted before the watcher comes back.
+      api.dropWatches('EndpointSlice');
+      api.apply(slice('nginx', [{ ip: '10.1.0.9' }]));
+      api.compact();
+      await waitUntil(() => addresses(source, 'nginx').join() === '10.1.0.9', 'the change, through a relist');
+      assert.equal(api.listRequests('EndpointSlice').length, listsBefore + 1, 'one relist');
+      assert.equal(statusOf(source, 'EndpointSlice').stats.gone, 1);
+      // And it watches again from the new list.
+      await waitUntil(() => api.openWatches('EndpointSlice') === 1, 'watching again');
+      assert.equal(api.watchRequests('EndpointSlice').at(-1)!.query.get('resourceVersion'), api.resourceVersion);
+    });
+  }
+
+  it('resumes a dropped watch from the last resource version, without relisting', async (t) => {
+    const { api, source } = await setup(t, (a) => seedArticle(a, { mirror: false }));
+    await waitUntil(() => api.openWatches('VirtualService') === 1, 'the VirtualService watch');
+    const lastSeen = statusOf(source, 'VirtualService').resourceVersion!;
+    const watchesBefore = api.watchRequests('VirtualService').length;
+    api.dropWatches('VirtualService');
+    const changed = api.apply(virtualService(true));
+    await waitUntil(() => source.resources().some((r) => r.kind === 'VirtualService' && 'mirror' in ((r.object.spec as { http: object[] }).http[0] ?? {})), 'the mirror after the reconnect');
+    const resumed = api.watchRequests('VirtualService').slice(watchesBefore);
+    assert.ok(resumed.length >= 1, 'a new watch');
+    // Bookmarks move the resume point, so it is at least the last version seen before the drop.
+    assert.ok(Number(resumed[0]!.query.get('resourceVersion')) >= Number(lastSeen));
+    assert.ok(Number(resumed[0]!.query.get('resourceVersion')) < Number(changed.metadata!.resourceVersion));
+    assert.equal(api.listRequests('VirtualService').length, 1, 'no relist');
+    assert.ok(statusOf(source, 'VirtualService').stats.errors >= 1);
+  });
+
+  it('moves its resume point with bookmarks', async (t) => {
+    const { api, source } = await setup(t, (a) => seedArticle(a, { rules: false }));
+    const before = Number(statusOf(source, 'VirtualService').resourceVersion);
+    for (let i = 0; i < 3; i++) api.apply(pod(`p-${i}`, { app: 'x' }));
+    await waitUntil(() => Number(statusOf(source, 'VirtualService').resourceVersion) === Number(api.resourceVersion), 'a bookmark');
+    assert.ok(Number(statusOf(source, 'VirtualService').resourceVersion) > before);
+    assert.ok(statusOf(source, 'VirtualService').stats.bookmarks >= 1);
+  });
+
+  it('detects a stalled stream, aborts it and resumes', async (t) => {
+    const { api, source } = await setup(t, (a) => seedArticle(a, { rules: false }));
+    await waitUntil(() => api.openWatches('Service') === 1, 'the Service watch');
+    const watchesBefore = api.watchRequests('Service').length;
+    assert.equal(api.stallWatches('Service'), 1);
+    api.apply(service('nginx', { clusterIP: '10.96.0.77' }));
+    // Stalled after 3 × 150 ms of silence; then resumed from the last version, and the change replayed.
+    await waitUntil(() => entryOf(source, 'nginx')?.addresses?.[0] === '10.96.0.77', 'the change after the stall', 2_000);
+    assert.ok(statusOf(source, 'Service').stats.stalls >= 1);
+    assert.equal(api.listRequests('Service').length, 1, 'no relist');
+    assert.ok(api.watchRequests('Service').length > watchesBefore);
+  });
+
+  it('re-watches when the server ends a watch at its timeout', async (t) => {
+    const { api } = await setup(t, (a) => seedArticle(a, { rules: false }), { tuning: { ...TUNING, timeoutSeconds: 1 } });
+    await waitUntil(() => api.watchRequests('Pod').length >= 2, 'a second watch after the server timeout', 3_000);
+    assert.equal(api.listRequests('Pod').length, 1);
+  });
+
+  it('finds the served Istio version, and carries on without Istio CRDs', async (t) => {
+    const old = await setup(t, (a) => seedArticle(a, { mirror: true }), {}, { istioVersions: ['v1alpha3'] });
+    assert.equal(old.api.listRequests('VirtualService')[0]!.path, '/apis/networking.istio.io/v1alpha3/virtualservices');
+    assert.equal(old.source.resources().find((r) => r.kind === 'VirtualService')!.apiVersion, 'networking.istio.io/v1alpha3');
+
+    const none = await setup(t, (a) => seedArticle(a, { rules: false }), {}, { istioVersions: [] });
+    assert.equal(none.source.synced, true);
+    assert.deepEqual(
+      none.source.resources().map((r) => r.kind),
+      ['ServiceEntry'],
+    );
+    assert.deepEqual(
+      none.source.problems().map((p) => p.code),
+      ['kind-not-served', 'kind-not-served', 'kind-not-served', 'kind-not-served'],
+    );
+    // The CRDs are installed later: found on the next look.
+    none.api.istioVersions = ['v1'];
+    none.api.apply(virtualService(false));
+    await waitUntil(() => none.source.resources().some((r) => r.kind === 'VirtualService'), 'the VirtualService once Istio is installed', 2_000);
+    await waitUntil(() => none.source.problems().length === 0, 'every Istio kind found', 2_000);
+  });
+});
+
+describe('KubernetesSource: endpoints', () => {
+  it('falls back to serving-and-terminating endpoints when a port has no ready one, and marks them', async (t) => {
+    const { api, source } = await setup(t, (a) => {
+      seedArticle(a, { rules: false });
+      a.apply(slice('nginx', [{ ip: '10.1.0.1', pod: 'nginx-v1-aaaaa', ready: false, serving: true, terminating: true }, { ip: '10.1.0.2', ready: false, serving: false, terminating: true }]));
+    });
+    assert.deepEqual(entryOf(source, 'nginx')?.endpoints, [{ address: '10.1.0.1', ports: { http: 80 }, labels: { app: 'nginx', version: 'v1', [SERVING_ONLY_LABEL]: 'true' } }]);
+    api.apply(slice('nginx', [{ ip: '10.1.0.1', pod: 'nginx-v1-aaaaa', ready: false, serving: true, terminating: true }, { ip: '10.1.0.3', ready: true }]));
+    await waitUntil(() => addresses(source, 'nginx').join() === '10.1.0.3', 'only the ready endpoint');
+    assert.deepEqual(entryOf(source, 'nginx')?.endpoints[0]?.labels, {});
+  });
+
+  it('picks up pod labels that arrive after the endpoint', async (t) => {
+    const { api, source } = await setup(t, (a) => {
+      seedArticle(a);
+      a.apply(slice('nginx', [{ ip: '10.1.0.1', pod: 'nginx-v1-aaaaa' }, { ip: '10.1.0.4', pod: 'nginx-v2-late' }]));
+    });
+    const v2 = () => buildSnapshot(source.resources()).clusters[clusterOf('nginx', 8000, 'v2')]?.endpoints.map((e) => e.address) ?? [];
+    assert.deepEqual(v2(), [], 'no labels yet: not in subset v2');
+    assert.deepEqual(addresses(source, 'nginx'), ['10.1.0.1', '10.1.0.4'], 'but an endpoint of the service');
+    api.apply(pod('nginx-v2-late', { app: 'nginx', version: 'v2' }));
+    await waitUntil(() => v2().join() === '10.1.0.4', 'the endpoint in subset v2');
+  });
+
+  it('never makes Shadowgate pods endpoints (default or configured selector)', async (t) => {
+    const seed = (a: FakeKubeApiServer) => {
+      seedArticle(a, { rules: false });
+      a.apply(pod('shadowgate-1', { 'app.kubernetes.io/name': 'shadowgate' }));
+      a.apply(pod('gw-1', { role: 'gateway' }));
+      a.apply(slice('nginx', [{ ip: '10.1.0.1', pod: 'nginx-v1-aaaaa' }, { ip: '10.9.0.1', pod: 'shadowgate-1' }, { ip: '10.9.0.2', pod: 'gw-1' }]));
+    };
+    const byDefault = await setup(t, seed);
+    assert.deepEqual(addresses(byDefault.source, 'nginx'), ['10.1.0.1', '10.9.0.2']);
+    const configured = await setup(t, seed, { ownPodSelector: { role: 'gateway' } });
+    assert.deepEqual(addresses(configured.source, 'nginx'), ['10.1.0.1', '10.9.0.1']);
+  });
+
+  it('takes over a Service: its name and address, the backends Service’s endpoints', async (t) => {
+    const { api, source } = await setup(t, (a) => {
+      a.apply(service('nginx', { clusterIP: '10.96.0.10', targetPort: 8000, selector: { 'app.kubernetes.io/name': 'shadowgate' }, annotations: { [BACKENDS_ANNOTATION]: 'nginx-backends' } }));
+      a.apply({ ...service('nginx-backends', { clusterIP: 'None', port: 80, targetPort: 80, selector: { app: 'nginx' } }) });
+      a.apply(pod('shadowgate-1', { 'app.kubernetes.io/name': 'shadowgate' }));
+      a.apply(pod('nginx-v1-aaaaa', { app: 'nginx', version: 'v1' }));
+      a.apply(pod('nginx-v2-bbbbb', { app: 'nginx', version: 'v2' }));
+      a.apply(slice('nginx', [{ ip: '10.9.0.1', pod: 'shadowgate-1' }], { ports: [{ name: 'http', port: 8000 }] }));
+      a.apply(slice('nginx-backends', [{ ip: '10.1.0.1', pod: 'nginx-v1-aaaaa' }, { ip: '10.1.0.2', pod: 'nginx-v2-bbbbb' }], { ports: [{ name: 'http', port: 80 }] }));
+    });
+    const entry = entryOf(source, 'nginx')!;
+    assert.deepEqual(entry.hosts, [FQDN('nginx')]);
+    assert.deepEqual(entry.addresses, ['10.96.0.10']);
+    assert.deepEqual(entry.ports, [{ number: 8000, name: 'http', protocol: 'HTTP', targetPort: 8000 }]);
+    assert.deepEqual(entry.endpoints, [
+      { address: '10.1.0.1', ports: { http: 80 }, labels: { app: 'nginx', version: 'v1' } },
+      { address: '10.1.0.2', ports: { http: 80 }, labels: { app: 'nginx', version: 'v2' } },
+    ]);
+    assert.deepEqual(source.problems(), []);
+    assert.equal(entryOf(source, 'nginx-backends'), undefined, 'the backends Service is reached through nginx only');
+    const snap = buildSnapshot(source.resources());
+    assert.deepEqual(
+      snap.listeners.map((l) => l.port),
+      [8000],
+    );
+    assert.deepEqual(
+      snap.clusters[clusterOf('nginx', 8000)]!.endpoints.map((e) => `${e.address}:${e.port}`),
+      ['10.1.0.1:80', '10.1.0.2:80'],
+    );
+
+    // A strategic-merge patch merged the selectors: the Service selects nothing of the gateway's.
+    api.apply(service('nginx', { clusterIP: '10.96.0.10', selector: { 'app.kubernetes.io/name': 'shadowgate', app: 'nginx' }, annotations: { [BACKENDS_ANNOTATION]: 'nginx-backends' } }));
+    await waitUntil(() => source.problems().some((p) => p.code === 'takeover-selector'), 'the selector warning');
+    const p = source.problems().find((x) => x.code === 'takeover-selector')!;
+    assert.equal(p.severity, 'warning');
+    assert.equal(p.resource, 'Service default/nginx');
+    assert.equal(p.file, 'kubernetes://Service/default/nginx');
+
+    // The backends Service selects nothing.
+    api.apply(slice('nginx-backends', [], { ports: [{ name: 'http', port: 80 }] }));
+    await waitUntil(() => source.problems().some((x) => x.code === 'empty-backends'), 'the empty-backends warning');
+    api.delete('Service', NS, 'nginx-backends');
+    await waitUntil(() => source.problems().some((x) => x.code === 'empty-backends' && x.message.includes('does not exist')), 'missing backends');
+  });
+});
+
+describe('KubernetesSource: translation', () => {
+  it('maps Service ports: appProtocol, name prefix, numeric target ports, UDP left out', () => {
+    const svc: KObject = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'multi', namespace: NS },
+      spec: {
+        clusterIP: '10.96.0.5',
+        ports: [
+          { name: 'web', port: 80, targetPort: 'web', protocol: 'TCP', appProtocol: 'kubernetes.io/h2c' },
+          { name: 'grpc-api', port: 9090, targetPort: 9090, protocol: 'TCP' },
+          { name: 'dns', port: 53, protocol: 'UDP' },
+          { port: 8080, targetPort: 8081, protocol: 'TCP' },
+        ],
+      },
+    };
+    const s = slice('multi', [{ ip: '10.1.0.7' }], { ports: [{ name: 'web', port: 8443 }, { name: 'grpc-api', port: 9090 }] });
+    const { resources, problems } = translate({ istio: [], services: [svc], endpointSlices: [s], pods: [] });
+    assert.deepEqual(problems, []);
+    const spec = resources[0]!.object.spec as Record<string, unknown>;
+    assert.deepEqual(spec.ports, [
+      { number: 80, name: 'web', protocol: 'HTTP2' },
+      { number: 9090, name: 'grpc-api', protocol: 'GRPC', targetPort: 9090 },
+      { number: 8080, name: 'port-8080', protocol: 'HTTP', targetPort: 8081 },
+    ]);
+    assert.deepEqual(spec.endpoints, [{ address: '10.1.0.7', ports: { web: 8443, 'grpc-api': 9090 }, labels: {} }]);
+    const snap = buildSnapshot(resources);
+    assert.deepEqual(snap.problems.filter((p) => p.severity === 'error'), []);
+    assert.equal(snap.clusters['outbound|80||multi.default.svc.cluster.local']!.endpoints[0]!.port, 8443);
+  });
+});
+
+describe('KubernetesSource end to end: the article in a cluster, as a snapshot', () => {
+  it('builds the listener, clusters, endpoints and mirror route from the cluster alone', async (t) => {
+    const { source } = await setup(t, (a) => seedArticle(a, { mirror: true }));
+    const snap = buildSnapshot(source.resources(), source.problems());
+    // The article's YAML as it is: only the deprecated mirror_percent is worth a word.
+    assert.deepEqual(
+      snap.problems.filter((p) => p.severity !== 'info').map((p) => `${p.code} ${p.file}`),
+      ['deprecated-field kubernetes://VirtualService/default/nginx'],
+    );
+    assert.deepEqual(
+      snap.listeners.map((l) => l.port),
+      [8000],
+    );
+    const vhost = snap.listeners[0]!.virtualHosts[0]!;
+    assert.equal(vhost.host, FQDN('nginx'));
+    for (const d of ['nginx', 'nginx:8000', 'nginx.default', FQDN('nginx'), '10.96.0.10', '10.96.0.10:8000']) assert.ok(vhost.domains.includes(d), `routes Host ${d}`);
+    assert.equal(vhost.fromVirtualService, true);
+    const route = vhost.routes[0]!;
+    assert.equal(route.action.kind, 'route');
+    assert.deepEqual(
+      route.action.kind === 'route' ? route.action.destinations.map((d) => d.cluster) : [],
+      [clusterOf('nginx', 8000, 'v1')],
+    );
+    assert.deepEqual(
+      route.mirrors.map((m) => [m.cluster, m.percentage]),
+      [[clusterOf('nginx', 8000, 'v2'), 100]],
+    );
+    const eps = (subset: string) => snap.clusters[clusterOf('nginx', 8000, subset)]!.endpoints.map((e) => `${e.address}:${e.port} ${e.labels.version}`);
+    assert.deepEqual(eps(''), ['10.1.0.1:80 v1', '10.1.0.2:80 v2']);
+    assert.deepEqual(eps('v1'), ['10.1.0.1:80 v1']);
+    assert.deepEqual(eps('v2'), ['10.1.0.2:80 v2']);
+  });
+});
