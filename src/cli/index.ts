@@ -32,6 +32,8 @@ Options for serve:
   --access-log PATH|-|off        JSON access log destination (default -: stdout)
   --store PATH|off               SQLite file for comparison results (default shadowgate.db)
   --workers N                    processes sharing the service ports (default: one per core)
+  --kubernetes [--namespace NS]  also watch the Kubernetes API (VirtualService, DestinationRule,
+                                 ServiceEntry, WorkloadEntry, Service, EndpointSlice, Pod)
 
 Options for verdict:
   --admin HOST:PORT              ask a running gateway

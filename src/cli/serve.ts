@@ -38,10 +38,13 @@ export async function runServe(argv: string[]): Promise<number> {
       store: { type: 'string', default: 'shadowgate.db' },
       'no-watch': { type: 'boolean' },
       workers: { type: 'string' },
+      kubernetes: { type: 'boolean' },
+      namespace: { type: 'string' },
     },
   });
   const files = values.filename ?? [];
-  if (files.length === 0) throw new UsageError('serve needs at least one -f PATH');
+  if (files.length === 0 && !values.kubernetes) throw new UsageError('serve needs at least one -f PATH, or --kubernetes');
+  if (values.namespace && !values.kubernetes) throw new UsageError('--namespace goes with --kubernetes');
   const overrides: Partial<MirrorSettings> = {};
   const set = <K extends keyof MirrorSettings>(k: K, v: MirrorSettings[K] | undefined) => {
     if (v !== undefined) overrides[k] = v;
@@ -70,6 +73,7 @@ export async function runServe(argv: string[]): Promise<number> {
       drainTimeoutMs: duration('--drain-timeout', values['drain-timeout']),
       accessLog: openAccessLog(values['access-log']),
       store: values.store === 'off' ? undefined : values.store,
+      ...(values.kubernetes ? { kubernetes: { namespace: values.namespace } } : {}),
       watch: !values['no-watch'],
     });
   } catch (err) {

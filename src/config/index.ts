@@ -7,10 +7,15 @@ export * from './model.js';
 export { parseDurationMs } from './duration.js';
 export { clusterName, hostAliases, resolveHost } from './hosts.js';
 export { formatProblem, formatPath } from './problems.js';
-export type { SourceText } from './parse.js';
+export type { RawResource, SourceText } from './parse.js';
 
 /** Parses every source and builds one snapshot from all the resources in them, in order. */
-export function loadSnapshot(sources: readonly SourceText[], extraProblems: readonly Problem[] = []): Snapshot {
+export function loadSnapshot(
+  sources: readonly SourceText[],
+  extraProblems: readonly Problem[] = [],
+  /** Resources from elsewhere (the Kubernetes API), after those of the files. */
+  extraResources: readonly RawResource[] = [],
+): Snapshot {
   const raw: RawResource[] = [];
   const problems: Problem[] = [...extraProblems];
   for (const src of sources) {
@@ -18,7 +23,7 @@ export function loadSnapshot(sources: readonly SourceText[], extraProblems: read
     raw.push(...r.resources);
     problems.push(...r.problems);
   }
-  return buildSnapshot(raw, problems);
+  return buildSnapshot([...raw, ...extraResources], problems);
 }
 
 export function hasErrors(snapshot: Snapshot): boolean {

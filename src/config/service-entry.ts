@@ -54,6 +54,8 @@ export interface ServiceEntrySpec {
   resolution: 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'NONE';
   endpoints: WorkloadSpec[];
   workloadSelector?: Record<string, string>;
+  /** False when annotated `shadowgate.dev/listen: "false"`: a destination only, no listener on its ports. */
+  listen: boolean;
   ctx: ResourceContext;
   res: RawResource;
 }
@@ -74,6 +76,12 @@ function readWorkload(f: Fields, source: string, resolution: string): WorkloadSp
     else f.ctx.error('out-of-range', [...f.at('ports'), name], `port must be from 1 to 65535, not ${value}`);
   }
   return { address, ports, labels: f.stringMap('labels'), weight: f.int('weight', 0, 2 ** 32 - 1) || 1, source };
+}
+
+function annotation(res: RawResource, name: string): string | undefined {
+  const meta = res.object.metadata as { annotations?: Record<string, unknown> } | undefined;
+  const v = meta?.annotations?.[name];
+  return typeof v === 'string' ? v : undefined;
 }
 
 export function readServiceEntry(res: RawResource, ctx: ResourceContext): ServiceEntrySpec {
@@ -124,6 +132,7 @@ export function readServiceEntry(res: RawResource, ctx: ResourceContext): Servic
     ports,
     resolution,
     endpoints,
+    listen: annotation(res, 'shadowgate.dev/listen') !== 'false',
     ctx,
     res,
   };

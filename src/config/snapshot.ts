@@ -300,6 +300,7 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
   const listeners = new Map<number, Listener>();
   const domainsTaken = new Map<number, Set<string>>();
   for (const svc of [...services.values()].sort((a, b) => a.host.localeCompare(b.host))) {
+    if (!svc.entry.listen) continue;
     for (const port of svc.ports) {
       if (!HTTP_PROTOCOLS.has(port.protocol)) continue;
       let listener = listeners.get(port.number);

@@ -1,12 +1,14 @@
 // The composition root: wires sources → config → routing/upstream/mirror → proxy and admin, and owns the
 // lifecycle (load, hot reload as a whole-snapshot swap, drain on shutdown).
 import { AdminServer } from '../admin/index.js';
-import { DEFAULT_SETTINGS, formatProblem, hasErrors, loadSnapshot, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
+import { type Cluster, DEFAULT_SETTINGS, formatProblem, loadSnapshot, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
 import { Comparator } from '../comparator/index.js';
 import { ShadowWriter } from '../mirror/index.js';
 import { ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
 import { readSources, watchSources } from '../sources/index.js';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubernetesSource } from '../sources/kubernetes/index.js';
 import { type AccessLog, Metrics } from '../telemetry/index.js';
 import { ClusterManager } from '../upstream/index.js';
 
@@ -20,6 +22,8 @@ export interface GatewayOptions {
   mirrorOverrides?: Partial<MirrorSettings>;
   drainTimeoutMs?: number;
   accessLog: AccessLog;
+  /** Watch the Kubernetes API too (in-cluster service account or the user's kubeconfig). */
+  kubernetes?: { namespace?: string | undefined; kubeconfig?: KubeConfig };
   /** SQLite file for comparison results; undefined: mirrored answers are not compared. */
   store?: string;
   watch?: boolean;
@@ -51,6 +55,7 @@ export class Gateway {
   readonly listeners: ListenerSet;
   private readonly admin: AdminServer;
   comparator: Comparator | undefined;
+  private k8s: KubernetesSource | undefined;
   private state: RoutingState | undefined;
   private lastRejected: { at: string; problems: Problem[] } | undefined;
   private loadedAt = '';
@@ -97,6 +102,15 @@ export class Gateway {
       const admin = parseHostPort(opts.admin, '--admin');
       gw.adminAddress = await gw.admin.listen(admin.host, admin.port);
     }
+    if (opts.kubernetes) {
+      const { KubernetesSource } = await import('../sources/kubernetes/index.js');
+      gw.k8s = await KubernetesSource.start({
+        namespace: opts.kubernetes.namespace,
+        ...(opts.kubernetes.kubeconfig ? { kubeconfig: opts.kubernetes.kubeconfig } : {}),
+        onChange: () => void gw.reload(),
+        log: gw.log,
+      });
+    }
     const snapshot = gw.load();
     for (const p of snapshot.problems) if (p.severity !== 'info') gw.log(formatProblem(p));
     if (opts.store) gw.comparator = await Comparator.open({ file: opts.store, settings: snapshot.settings.compare, metrics: gw.metrics });
@@ -117,16 +131,29 @@ export class Gateway {
 
   private load(): Snapshot {
     const read = readSources(this.opts.files);
-    return loadSnapshot(read.sources, read.problems);
+    return loadSnapshot(read.sources, [...read.problems, ...(this.k8s?.problems() ?? [])], this.k8s?.resources() ?? []);
   }
 
   /** Re-reads every source; a config with errors is refused and the last good one keeps serving. */
-  async reload(): Promise<ReloadResult> {
+  private reloading: Promise<unknown> = Promise.resolve();
+
+  /** Reloads one at a time (file watch and cluster changes may ask at once), each seeing the newest sources. */
+  reload(): Promise<ReloadResult> {
+    const next = this.reloading.then(() => this.reloadNow());
+    this.reloading = next.catch(() => {});
+    return next;
+  }
+
+  private async reloadNow(): Promise<ReloadResult> {
     if (this.draining) return { result: 'unchanged', hash: this.state?.snapshot.hash ?? '', problems: [] };
     const snapshot = this.load();
     const current = this.state!.snapshot;
-    if (hasErrors(snapshot)) {
-      const problems = snapshot.problems.filter((p) => p.severity === 'error');
+    // An error in a file refuses the whole reload (the last good config keeps serving). An error in a cluster
+    // object disables only that object, as Istio's admission would reject only it: refusing every reload would
+    // also freeze endpoint changes, which is worse.
+    const fileErrors = snapshot.problems.filter((p) => p.severity === 'error' && !p.file?.startsWith('kubernetes://'));
+    if (fileErrors.length > 0) {
+      const problems = fileErrors;
       this.lastRejected = { at: new Date().toISOString(), problems };
       this.metrics.reloads.inc({ result: 'rejected' });
       this.log(`shadowgate: reload rejected, still serving config ${current.hash.slice(0, 12)}:`);
@@ -149,7 +176,7 @@ export class Gateway {
   private async apply(snapshot: Snapshot): Promise<void> {
     const table = RouteTable.build(snapshot.listeners);
     this.primaryClusters.update(snapshot.clusters);
-    this.shadowClusters.update(snapshot.clusters);
+    this.shadowClusters.update(readyOnly(snapshot.clusters));
     this.shadows.configure({ ...snapshot.settings.mirror, ...this.opts.mirrorOverrides });
     this.comparator?.configure(snapshot.settings.compare);
     this.state = { snapshot, table };
@@ -164,7 +191,7 @@ export class Gateway {
 
   /** /api/...: comparison results (404 when comparison is off). */
   isReady(): boolean {
-    return this.bound && !this.draining && this.state !== undefined;
+    return this.bound && !this.draining && this.state !== undefined && (this.k8s?.synced ?? true);
   }
 
   async api(path: string, query: URLSearchParams): Promise<unknown | undefined> {
@@ -200,6 +227,7 @@ export class Gateway {
       last_rejected_reload: this.lastRejected ?? null,
       upstream: { primary: this.primaryClusters.stats(), shadow: this.shadowClusters.stats() },
       shadows_in_flight: this.shadows.shadowsInFlight,
+      kubernetes: this.k8s?.status() ?? null,
     };
   }
 
@@ -209,6 +237,7 @@ export class Gateway {
     this.draining = true;
     this.handler.draining = true;
     this.stopWatching?.();
+    await this.k8s?.close();
     this.listeners.stopAccepting();
     const drainMs = this.opts.drainTimeoutMs ?? 10_000;
     let timer: NodeJS.Timeout | undefined;
@@ -226,4 +255,16 @@ export class Gateway {
       this.opts.accessLog.close(),
     ]);
   }
+}
+
+/** Kubernetes' serving-but-terminating endpoints stand in for the primary when nothing is ready; shadows never use them. */
+function readyOnly(clusters: Record<string, Cluster>): Record<string, Cluster> {
+  let changed = false;
+  const out: Record<string, Cluster> = {};
+  for (const [name, c] of Object.entries(clusters)) {
+    const endpoints = c.endpoints.filter((e) => e.labels['shadowgate.dev/serving-only'] !== 'true');
+    if (endpoints.length !== c.endpoints.length) changed = true;
+    out[name] = endpoints.length === c.endpoints.length ? c : { ...c, endpoints };
+  }
+  return changed ? out : clusters;
 }

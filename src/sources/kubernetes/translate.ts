@@ -7,6 +7,8 @@ import type { RawResource } from '../../config/parse.js';
 import type { KubeObject } from './watcher.js';
 
 /** On a Service taken over by Shadowgate: the (headless) Service whose pods are the real backends. */
+/** On a ServiceEntry: `"false"` keeps its ports from getting listeners (it stays a destination). */
+export const LISTEN_ANNOTATION = 'shadowgate.dev/listen';
 export const BACKENDS_ANNOTATION = 'shadowgate.dev/backends';
 /**
  * Set to "true" on an endpoint used only because its port had no ready endpoint: it is serving but terminating
@@ -319,7 +321,16 @@ function serviceEntryFor(svc: KubeObject, services: Map<string, KubeObject>, ind
   const object: Obj = {
     apiVersion: SE_API_VERSION,
     kind: 'ServiceEntry',
-    metadata: { name, namespace: m.namespace, annotations: { 'shadowgate.dev/generated-from': `Service ${m.namespace}/${m.name}` } },
+    metadata: {
+      name,
+      namespace: m.namespace,
+      annotations: {
+        'shadowgate.dev/generated-from': `Service ${m.namespace}/${m.name}`,
+        // Only taken-over Services get listeners: the gateway stands in their path. Every other Service is a
+        // destination (routes and mirrors may name it) but its ports are not the gateway's to bind.
+        ...(m.annotations[BACKENDS_ANNOTATION] === undefined ? { [LISTEN_ANNOTATION]: 'false' } : {}),
+      },
+    },
     spec: seSpec,
   };
   return raw(object, 'ServiceEntry', SE_API_VERSION, m.namespace, name, file);
