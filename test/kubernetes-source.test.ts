@@ -119,6 +119,8 @@ async function setup(t: TestContext, seed: (api: FakeKubeApiServer) => void, opt
     log: (l) => logs.push(l),
     tuning: TUNING,
     syncTimeoutMs: 5_000,
+    // Snapshot-level assertions here want every Service's listener; the default (taken-over only) has its own test.
+    listen: 'all',
     ...opts,
   });
   t.after(async () => {
@@ -512,5 +514,28 @@ describe('KubernetesSource end to end: the article in a cluster, as a snapshot',
     assert.deepEqual(eps(''), ['10.1.0.1:80 v1', '10.1.0.2:80 v2']);
     assert.deepEqual(eps('v1'), ['10.1.0.1:80 v1']);
     assert.deepEqual(eps('v2'), ['10.1.0.2:80 v2']);
+  });
+});
+
+describe('which Services get listeners', () => {
+  it('by default only taken-over Services: others stay destinations, their ports are not bound', () => {
+    const objects = {
+      istio: [],
+      services: [
+        service('nginx', { annotations: { [BACKENDS_ANNOTATION]: 'nginx-backends' }, selector: { 'app.kubernetes.io/name': 'shadowgate' } }),
+        service('nginx-backends', { selector: { app: 'nginx' } }),
+        service('reviews', { port: 9080 }),
+      ],
+      endpointSlices: [slice('nginx-backends', [{ ip: '10.1.0.1', pod: 'nginx-v1-aaaaa' }]), slice('reviews', [{ ip: '10.1.0.9' }])],
+      pods: [pod('nginx-v1-aaaaa', { app: 'nginx', version: 'v1' })],
+    };
+    const byDefault = buildSnapshot(translate(objects).resources);
+    assert.deepEqual(byDefault.listeners.map((l) => [l.port, l.virtualHosts.map((v) => v.host)]), [[8000, [FQDN('nginx')]]]);
+    assert.ok(byDefault.clusters[clusterOf('reviews', 9080)], 'reviews is still a destination');
+    const all = buildSnapshot(translate(objects, { listen: 'all' }).resources);
+    assert.deepEqual(
+      all.listeners.map((l) => l.port),
+      [8000, 9080],
+    );
   });
 });

@@ -34,6 +34,8 @@ Options for serve:
   --workers N                    processes sharing the service ports (default: one per core)
   --kubernetes [--namespace NS]  also watch the Kubernetes API (VirtualService, DestinationRule,
                                  ServiceEntry, WorkloadEntry, Service, EndpointSlice, Pod)
+  --kubernetes-listen taken-over|all
+                                 listen on the ports of taken-over Services only (default), or of all
 
 Options for verdict:
   --admin HOST:PORT              ask a running gateway

@@ -40,11 +40,14 @@ export async function runServe(argv: string[]): Promise<number> {
       workers: { type: 'string' },
       kubernetes: { type: 'boolean' },
       namespace: { type: 'string' },
+      'kubernetes-listen': { type: 'string', default: 'taken-over' },
     },
   });
   const files = values.filename ?? [];
   if (files.length === 0 && !values.kubernetes) throw new UsageError('serve needs at least one -f PATH, or --kubernetes');
   if (values.namespace && !values.kubernetes) throw new UsageError('--namespace goes with --kubernetes');
+  const kubernetesListen = values['kubernetes-listen'];
+  if (kubernetesListen !== 'taken-over' && kubernetesListen !== 'all') throw new UsageError('--kubernetes-listen must be taken-over or all');
   const overrides: Partial<MirrorSettings> = {};
   const set = <K extends keyof MirrorSettings>(k: K, v: MirrorSettings[K] | undefined) => {
     if (v !== undefined) overrides[k] = v;
@@ -73,7 +76,7 @@ export async function runServe(argv: string[]): Promise<number> {
       drainTimeoutMs: duration('--drain-timeout', values['drain-timeout']),
       accessLog: openAccessLog(values['access-log']),
       store: values.store === 'off' ? undefined : values.store,
-      ...(values.kubernetes ? { kubernetes: { namespace: values.namespace } } : {}),
+      ...(values.kubernetes ? { kubernetes: { namespace: values.namespace, listen: kubernetesListen } } : {}),
       watch: !values['no-watch'],
     });
   } catch (err) {

@@ -23,7 +23,7 @@ export interface GatewayOptions {
   drainTimeoutMs?: number;
   accessLog: AccessLog;
   /** Watch the Kubernetes API too (in-cluster service account or the user's kubeconfig). */
-  kubernetes?: { namespace?: string | undefined; kubeconfig?: KubeConfig };
+  kubernetes?: { namespace?: string | undefined; kubeconfig?: KubeConfig; listen?: 'taken-over' | 'all' };
   /** SQLite file for comparison results; undefined: mirrored answers are not compared. */
   store?: string;
   watch?: boolean;
@@ -107,6 +107,7 @@ export class Gateway {
       gw.k8s = await KubernetesSource.start({
         namespace: opts.kubernetes.namespace,
         ...(opts.kubernetes.kubeconfig ? { kubeconfig: opts.kubernetes.kubeconfig } : {}),
+        ...(opts.kubernetes.listen ? { listen: opts.kubernetes.listen } : {}),
         onChange: () => void gw.reload(),
         log: gw.log,
       });

@@ -18,6 +18,8 @@ export interface KubernetesSourceOptions {
   log?: (line: string) => void;
   /** Pods with all these labels are Shadowgate's own and never endpoints. Default `app.kubernetes.io/name: shadowgate`. */
   ownPodSelector?: Record<string, string>;
+  /** Which Services get listeners: only taken-over ones (default), or every Service (a dedicated gateway namespace). */
+  listen?: 'taken-over' | 'all';
   /** Bursts of changes within this window give one `onChange`. Default 50 ms. */
   debounceMs?: number;
   /** `start` waits at most this long for every watcher to list once; then it resolves anyway (`synced` false). Default 30 s. */
@@ -142,7 +144,10 @@ export class KubernetesSource {
         endpointSlices: this.objects(ENDPOINT_SLICE),
         pods: this.objects(POD),
       },
-      this.opts.ownPodSelector ? { ownPodSelector: this.opts.ownPodSelector } : {},
+      {
+        ...(this.opts.ownPodSelector ? { ownPodSelector: this.opts.ownPodSelector } : {}),
+        ...(this.opts.listen ? { listen: this.opts.listen } : {}),
+      },
     );
     return this.translation;
   }

@@ -50,6 +50,8 @@ export interface ClusterObjects {
 export interface TranslateOptions {
   /** Pods matching every label here are Shadowgate's own. Default `app.kubernetes.io/name: shadowgate`. */
   ownPodSelector?: Readonly<Record<string, string>>;
+  /** Which Services get listeners: only taken-over ones (default), or every Service. */
+  listen?: 'taken-over' | 'all';
 }
 
 export interface Translation {
@@ -245,7 +247,13 @@ function backendPort(p: ServicePort, backends: ServicePort[]): ServicePort | und
   return backends.find((b) => b.name === p.name) ?? backends.find((b) => b.port === p.port) ?? (backends.length === 1 ? backends[0] : undefined);
 }
 
-function serviceEntryFor(svc: KubeObject, services: Map<string, KubeObject>, index: EndpointIndex, problems: Problem[]): RawResource | undefined {
+function serviceEntryFor(
+  svc: KubeObject,
+  services: Map<string, KubeObject>,
+  index: EndpointIndex,
+  problems: Problem[],
+  listenAll: boolean,
+): RawResource | undefined {
   const m = meta(svc);
   const spec = obj(svc.spec);
   const ports = servicePorts(svc).filter((p) => p.protocol === 'TCP');
@@ -328,7 +336,7 @@ function serviceEntryFor(svc: KubeObject, services: Map<string, KubeObject>, ind
         'shadowgate.dev/generated-from': `Service ${m.namespace}/${m.name}`,
         // Only taken-over Services get listeners: the gateway stands in their path. Every other Service is a
         // destination (routes and mirrors may name it) but its ports are not the gateway's to bind.
-        ...(m.annotations[BACKENDS_ANNOTATION] === undefined ? { [LISTEN_ANNOTATION]: 'false' } : {}),
+        ...(listenAll || m.annotations[BACKENDS_ANNOTATION] !== undefined ? {} : { [LISTEN_ANNOTATION]: 'false' }),
       },
     },
     spec: seSpec,
@@ -390,7 +398,7 @@ export function translate(objects: ClusterObjects, opts: TranslateOptions = {}):
   const fromServices = [...services.entries()]
     .filter(([key]) => !backends.has(key))
     .map(([, svc]) => svc)
-    .map((svc) => serviceEntryFor(svc, services, index, problems))
+    .map((svc) => serviceEntryFor(svc, services, index, problems, opts.listen === 'all'))
     .filter((r): r is RawResource => r !== undefined)
     .sort(byKey);
   // Istio objects oldest first: when two conflict, Istio uses the oldest, and so does the snapshot (first wins).
