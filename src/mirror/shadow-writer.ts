@@ -1,7 +1,7 @@
 // Writes shadow requests fire-and-forget: own pools, own timeout, bounded body buffers and in-flight count,
 // and a counted reason for every shadow it gives up. Nothing here can delay or fail the primary.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import type { MirrorSettings, MirrorTarget } from '../config/index.js';
 import { BodyQueue, type BodySink, type RequestBodyTee } from '../proxy/body.js';
 import type { AbandonReason, Metrics } from '../telemetry/index.js';
@@ -88,12 +88,13 @@ export class ShadowWriter {
       return handle;
     }
 
-    const controller = new AbortController();
+    // undici's dispatch controller arrives when the request starts; a give-up before that is applied then.
+    let controller: Dispatcher.DispatchController | undefined;
     let reason: AbandonReason | undefined;
     const giveUp = (why: AbandonReason) => {
       if (reason) return;
       reason = why;
-      controller.abort(new Error(`shadow abandoned: ${why}`));
+      controller?.abort(new Error(`shadow abandoned: ${why}`));
     };
 
     let queue: BodyQueue | undefined;
@@ -146,39 +147,52 @@ export class ShadowWriter {
     const timer = setTimeout(() => giveUp('timeout'), s.timeoutMs);
     timer.unref();
 
-    handle.done = (async () => {
-      try {
-        const res = await picked.dispatcher.request({
-          path: req.path,
-          method: req.method as 'GET',
-          headers: headers as IncomingHttpHeaders,
-          // undici takes any async iterable as a body (its types list only streams).
-          body: (queue ?? null) as Readable | null,
-          signal: controller.signal,
-        });
-        // The shadow's answer never reaches the user: it is read to the end (so the connection is reused)
-        // and kept, bounded, only when it is to be compared.
-        answer?.head(res.statusCode, res.headers);
-        if (answer) for await (const chunk of res.body) answer.data(chunk as Buffer);
-        else for await (const _ of res.body) {
-          // discard
-        }
-        answer?.done();
-        picked.onDone({ kind: 'response', status: res.statusCode });
-        handle.outcome = String(res.statusCode);
-        this.metrics.shadowRequests.inc({ ...destination, response_code: String(res.statusCode) });
-        this.metrics.shadowDuration.observe(destination, performance.now() - started);
-      } catch (err) {
-        const kind = reason ? (reason === 'timeout' ? 'timeout' : 'cancelled') : classifyUpstreamError(err);
-        picked.onDone({ kind } as Parameters<typeof picked.onDone>[0]);
-        abandon(reason ?? (kind === 'connect-failure' ? 'connect_error' : kind === 'timeout' ? 'timeout' : 'upstream_reset'));
-      } finally {
-        clearTimeout(timer);
-        if (queue) this.budget.release(queue.clear());
-        this.inFlight--;
-        this.metrics.shadowsInFlight.dec();
-      }
-    })();
+    const finish = () => {
+      clearTimeout(timer);
+      if (queue) this.budget.release(queue.clear());
+      this.inFlight--;
+      this.metrics.shadowsInFlight.dec();
+    };
+    handle.done = new Promise<void>((resolve) => {
+      let status = 0;
+      // The shadow's answer never reaches the user: it is read to the end (so the connection is reused) and
+      // kept, bounded, only when it is to be compared. A dispatch handler reads it without a body stream.
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart: (c) => {
+          controller = c;
+          if (reason) c.abort(new Error(`shadow abandoned: ${reason}`));
+        },
+        onResponseStart: (_c, statusCode, resHeaders) => {
+          if (statusCode < 200) return;
+          status = statusCode;
+          answer?.head(statusCode, resHeaders as Record<string, string | string[] | undefined>);
+        },
+        onResponseData: (_c, chunk) => {
+          answer?.data(chunk);
+        },
+        onResponseEnd: () => {
+          answer?.done();
+          picked.onDone({ kind: 'response', status });
+          handle.outcome = String(status);
+          this.metrics.shadowRequests.inc({ ...destination, response_code: String(status) });
+          this.metrics.shadowDuration.observe(destination, performance.now() - started);
+          finish();
+          resolve();
+        },
+        onResponseError: (_c, err) => {
+          const kind = reason ? (reason === 'timeout' ? 'timeout' : 'cancelled') : classifyUpstreamError(err);
+          picked.onDone({ kind });
+          abandon(reason ?? (kind === 'connect-failure' ? 'connect_error' : kind === 'timeout' ? 'timeout' : 'upstream_reset'));
+          finish();
+          resolve();
+        },
+      };
+      picked.dispatcher.dispatch(
+        // undici takes any async iterable as a body (its types list only streams).
+        { path: req.path, method: req.method as Dispatcher.HttpMethod, headers: headers as IncomingHttpHeaders, body: (queue ?? null) as unknown as string | null },
+        handler,
+      );
+    });
     return handle;
   }
 }
