@@ -38,6 +38,7 @@ export class Comparator {
     settings: CompareSettings,
   ) {
     this.settings = settings;
+    this.tokens = settings.maxPerSecond;
     worker.on('message', (msg: WorkerReply) => {
       if (msg.type !== 'done') return;
       const w = this.waiting.get(msg.id);
@@ -78,9 +79,27 @@ export class Comparator {
     return this.settings.enabled && !this.closed;
   }
 
-  /** A builder for one mirrored request's exchange, or undefined when comparison is off. */
+  /** Token bucket: a verdict needs a sample, not every request; under heavy load the rest go uncompared. */
+  private tokens = 0;
+  private refilled = performance.now();
+
+  private admit(): boolean {
+    const rate = this.settings.maxPerSecond;
+    const now = performance.now();
+    this.tokens = Math.min(rate, this.tokens + ((now - this.refilled) / 1000) * rate);
+    this.refilled = now;
+    if (this.tokens < 1) return false;
+    this.tokens--;
+    return true;
+  }
+
+  /** A builder for one mirrored request's exchange, or undefined when comparison is off (or over its rate). */
   begin(base: Omit<Exchange, 'primary' | 'candidate' | 'secondary'>): ExchangeBuilder | undefined {
     if (!this.enabled) return undefined;
+    if (!this.admit()) {
+      this.metrics.compareExchanges.inc({ result: 'skipped' });
+      return undefined;
+    }
     return new ExchangeBuilder(base, (ex) => this.enqueue(ex), this.settings.maxBodyBytes, this.budget);
   }
 

@@ -247,6 +247,8 @@ export interface CompareSettings {
   enabled: boolean;
   /** Exchanges waiting for comparison; beyond it they are dropped and counted. */
   queueSize: number;
+  /** Exchanges compared per second at most (a sample is enough for a verdict); the rest are counted as skipped. */
+  maxPerSecond: number;
   /** Body bytes captured per answer; beyond it only size and hash compare. */
   maxBodyBytes: number;
   ignoreHeaders: string[];
@@ -273,6 +275,7 @@ export interface Settings {
 export const DEFAULT_COMPARE_SETTINGS: CompareSettings = Object.freeze({
   enabled: true,
   queueSize: 1_000,
+  maxPerSecond: 1_000,
   maxBodyBytes: 256 * 1024,
   ignoreHeaders: [],
   ignoreFields: [],

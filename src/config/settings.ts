@@ -10,7 +10,7 @@ export const SETTINGS_KIND = 'ShadowgateConfig';
 const SPEC: Schema = { name: 'ShadowgateConfig', fields: ['mirror', 'compare'] };
 const COMPARE: Schema = {
   name: 'ShadowgateConfig.compare',
-  fields: ['enabled', 'queueSize', 'maxBodyBytes', 'ignoreHeaders', 'ignoreFields', 'ignoreEndpoints', 'redactHeaders', 'redactFields', 'thresholds'],
+  fields: ['enabled', 'queueSize', 'maxPerSecond', 'maxBodyBytes', 'ignoreHeaders', 'ignoreFields', 'ignoreEndpoints', 'redactHeaders', 'redactFields', 'thresholds'],
 };
 const THRESHOLDS: Schema = {
   name: 'ShadowgateConfig.compare.thresholds',
@@ -34,6 +34,7 @@ function readCompare(c: Fields | undefined): CompareSettings {
   return {
     enabled: c.bool('enabled') ?? d.enabled,
     queueSize: c.int('queueSize', 1) ?? d.queueSize,
+    maxPerSecond: c.int('maxPerSecond', 1) ?? d.maxPerSecond,
     maxBodyBytes: c.int('maxBodyBytes', 0) ?? d.maxBodyBytes,
     ignoreHeaders: c.strings('ignoreHeaders').map((h) => h.toLowerCase()),
     ignoreFields: c.strings('ignoreFields'),

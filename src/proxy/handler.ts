@@ -119,7 +119,10 @@ export class ProxyHandler {
       path: req.url ?? '/',
       authority,
       scheme: 'http',
-      headers: req.headersDistinct,
+      // Node builds headersDistinct on first access: only routes with header conditions pay for it.
+      get headers() {
+        return req.headersDistinct;
+      },
       port: ctx.port,
     });
     if (!matched) return this.localFailure(ctx, 'NR');

@@ -30,16 +30,31 @@ export interface AccessLog {
   close(): Promise<void>;
 }
 
+/** Lines are gathered and written together every few milliseconds: one write per batch, not per request. */
+const FLUSH_MS = 20;
+const FLUSH_BYTES = 64 * 1024;
+
 /** `-` is stdout, `off` disables, anything else is a file path (appended). */
 export function openAccessLog(target: string): AccessLog {
   if (target === 'off') return { write() {}, close: async () => {} };
   const stream: NodeJS.WritableStream | WriteStream = target === '-' ? process.stdout : createWriteStream(target, { flags: 'a' });
+  let pending = '';
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (pending) stream.write(pending);
+    pending = '';
+  };
   return {
     write(entry) {
-      stream.write(`${JSON.stringify(entry)}\n`);
+      pending += `${JSON.stringify(entry)}\n`;
+      if (pending.length >= FLUSH_BYTES) flush();
+      else timer ??= setTimeout(flush, FLUSH_MS);
     },
     close: () =>
       new Promise<void>((resolve) => {
+        flush();
         if (stream === process.stdout) resolve();
         else (stream as WriteStream).end(() => resolve());
       }),

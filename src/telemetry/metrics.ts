@@ -55,7 +55,7 @@ export class Metrics {
   });
   readonly compareExchanges = new Counter({
     name: 'shadowgate_compare_exchanges_total',
-    help: 'Mirrored exchanges by comparison result (compared, ignored by rule, dropped because the queue was full, failed)',
+    help: 'Mirrored exchanges by comparison result (compared, ignored by rule, dropped: queue full, skipped: over maxPerSecond, failed)',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
@@ -79,7 +79,7 @@ export class Metrics {
 
   constructor() {
     for (const result of ['applied', 'unchanged', 'rejected']) this.reloads.inc({ result }, 0);
-    for (const result of ['compared', 'ignored', 'dropped', 'failed']) this.compareExchanges.inc({ result }, 0);
+    for (const result of ['compared', 'ignored', 'dropped', 'skipped', 'failed']) this.compareExchanges.inc({ result }, 0);
     for (const severity of ['error', 'warning', 'info']) this.configProblems.set({ severity }, 0);
   }
 
