@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
+import type { GatewayOptions } from '../src/gateway/index.js';
 import { client, freePort, send, seededRandom, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
 
@@ -31,6 +32,31 @@ async function twoVersions(): Promise<[TestUpstream, TestUpstream]> {
   ];
 }
 
+/** The article's two versions behind a gateway serving `vs` (undefined: the service alone, no rules). */
+async function article(vs: string | undefined, opts: Partial<GatewayOptions> = {}) {
+  const [v1, v2] = await twoVersions();
+  const port = await freePort();
+  const files: Record<string, string> = {
+    'service.yaml': serviceYaml('nginx', port, [
+      { upstream: v1, labels: { version: 'v1' } },
+      { upstream: v2, labels: { version: 'v2' } },
+    ]),
+  };
+  if (vs) files['vs.yaml'] = vs;
+  const tg = await startGateway(files, opts);
+  return {
+    v1,
+    v2,
+    port,
+    tg,
+    async close() {
+      await tg.close();
+      await v1.close();
+      await v2.close();
+    },
+  };
+}
+
 async function sendMany(port: number, n: number, path = '/', headers: Record<string, string> = {}) {
   const answers = [];
   for (let i = 0; i < n; i++) answers.push(await send(port, path, { headers: { host: 'nginx:8000', ...headers } }));
@@ -48,9 +74,7 @@ async function shadowsSettled(tg: TestGateway, timeoutMs = 5_000): Promise<void>
 
 describe("the article's three steps", () => {
   it('1: no rules, traffic flows to both versions; 2: all to v1; 3: all to v1 and every request mirrored to v2', async () => {
-    const [v1, v2] = await twoVersions();
-    const port = await freePort();
-    const tg = await startGateway({ 'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }, { upstream: v2, labels: { version: 'v2' } }]) });
+    const { v1, v2, port, tg, close } = await article(undefined);
     try {
       // Step 1: only the service.
       const step1 = await sendMany(port, 20);
@@ -92,9 +116,7 @@ describe("the article's three steps", () => {
       await shadowsSettled(tg);
       assert.equal(await tg.gw.metrics.total('shadowgate_shadow_requests_total', { response_code: '200' }), 10);
     } finally {
-      await tg.close();
-      await v1.close();
-      await v2.close();
+      await close();
     }
   });
 });
@@ -143,24 +165,14 @@ spec:
   });
 
   it('the classic Envoy "-shadow" Host suffix is a switch, inserted before the port', async () => {
-    const [v1, v2] = await twoVersions();
-    const port = await freePort();
-    const tg = await startGateway(
-      {
-        'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }, { upstream: v2, labels: { version: 'v2' } }]),
-        'vs.yaml': vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`),
-      },
-      { mirrorOverrides: { hostSuffix: true } },
-    );
+    const { v1, v2, port,  close } = await article(vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`), { mirrorOverrides: { hostSuffix: true } });
     try {
       await send(port, '/', { headers: { host: 'nginx:8000' } });
       await v2.waitForRequests(1);
       assert.equal(v2.requests[0]!.headers.host, 'nginx-shadow:8000');
       assert.equal(v1.requests[0]!.headers.host, 'nginx:8000');
     } finally {
-      await tg.close();
-      await v1.close();
-      await v2.close();
+      await close();
     }
   });
 });
@@ -325,15 +337,7 @@ describe('isolation: a bad shadow never touches the primary', () => {
 
 describe('request bodies', () => {
   it('a body within the bounds arrives byte-identical at primary and shadow; one beyond them is served and the shadow abandoned', async () => {
-    const [v1, v2] = await twoVersions();
-    const port = await freePort();
-    const tg = await startGateway(
-      {
-        'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }, { upstream: v2, labels: { version: 'v2' } }]),
-        'vs.yaml': vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`),
-      },
-      { mirrorOverrides: { maxBodyBytes: 1024 * 1024 } },
-    );
+    const { v1, v2, port, tg, close } = await article(vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`), { mirrorOverrides: { maxBodyBytes: 1024 * 1024 } });
     try {
       const small = randomBytes(512 * 1024);
       const a = await send(port, '/upload', { method: 'POST', headers: { host: 'nginx:8000' }, body: small });
@@ -353,22 +357,12 @@ describe('request bodies', () => {
       assert.equal(await tg.gw.metrics.total('shadowgate_shadow_abandoned_total', { reason: 'body_too_large' }), 1);
       assert.equal(tg.gw.shadows.budget.used, 0, 'every buffered byte released');
     } finally {
-      await tg.close();
-      await v1.close();
-      await v2.close();
+      await close();
     }
   });
 
   it('a large upload streams to a shadow that keeps up (beyond the per-shadow buffer)', async () => {
-    const [v1, v2] = await twoVersions();
-    const port = await freePort();
-    const tg = await startGateway(
-      {
-        'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }, { upstream: v2, labels: { version: 'v2' } }]),
-        'vs.yaml': vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`),
-      },
-      { mirrorOverrides: { maxBodyBytes: 1024 * 1024 } },
-    );
+    const { v1, v2, port,  close } = await article(vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`), { mirrorOverrides: { maxBodyBytes: 1024 * 1024 } });
     try {
       const big = randomBytes(3 * 1024 * 1024);
       const a = await send(port, '/upload', { method: 'PUT', headers: { host: 'nginx:8000' }, body: big });
@@ -377,21 +371,14 @@ describe('request bodies', () => {
       assert.ok(v1.requests[0]!.body.equals(big));
       assert.ok(v2.requests[0]!.body.equals(big));
     } finally {
-      await tg.close();
-      await v1.close();
-      await v2.close();
+      await close();
     }
   });
 });
 
 describe('operations', () => {
   it('hot reload under load: zero failed requests, the new routes take effect, a broken file keeps the last good config', async () => {
-    const [v1, v2] = await twoVersions();
-    const port = await freePort();
-    const tg = await startGateway({
-      'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }, { upstream: v2, labels: { version: 'v2' } }]),
-      'vs.yaml': vsYaml(ROUTE_V1),
-    });
+    const { port, tg, close } = await article(vsYaml(ROUTE_V1));
     try {
       let stop = false;
       const statuses: number[] = [];
@@ -425,22 +412,12 @@ describe('operations', () => {
       assert.equal(dump.last_rejected_reload.problems[0].code, 'malformed-yaml');
       assert.equal(await tg.gw.metrics.total('shadowgate_config_reloads_total', { result: 'rejected' }), 1);
     } finally {
-      await tg.close();
-      await v1.close();
-      await v2.close();
+      await close();
     }
   });
 
   it('files are watched: an edit is picked up without a signal', async () => {
-    const [v1, v2] = await twoVersions();
-    const port = await freePort();
-    const tg = await startGateway(
-      {
-        'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }, { upstream: v2, labels: { version: 'v2' } }]),
-        'vs.yaml': vsYaml(ROUTE_V1),
-      },
-      { watch: true },
-    );
+    const { port, tg, close } = await article(vsYaml(ROUTE_V1), { watch: true });
     try {
       assert.equal((await send(port, '/', { headers: { host: 'nginx:8000' } })).body, 'This is version 1\n');
       tg.write('vs.yaml', vsYaml('  - route:\n    - destination: {host: nginx, subset: v2}'));
@@ -453,19 +430,12 @@ describe('operations', () => {
       }
       assert.equal(body, 'This is version 2\n');
     } finally {
-      await tg.close();
-      await v1.close();
-      await v2.close();
+      await close();
     }
   });
 
   it('one JSON access-log line per request with route, destination, request id and mirror outcome', async () => {
-    const [v1, v2] = await twoVersions();
-    const port = await freePort();
-    const tg = await startGateway({
-      'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }, { upstream: v2, labels: { version: 'v2' } }]),
-      'vs.yaml': vsYaml(`  - name: primary\n    route:\n    - destination: {host: nginx, subset: v1}\n    mirror: {host: nginx, subset: v2}`),
-    });
+    const { v1,  port, tg, close } = await article(vsYaml(`  - name: primary\n    route:\n    - destination: {host: nginx, subset: v1}\n    mirror: {host: nginx, subset: v2}`));
     try {
       await send(port, '/x?y=1', { headers: { host: 'nginx:8000', 'x-request-id': 'abc' } });
       await shadowsSettled(tg);
@@ -482,9 +452,24 @@ describe('operations', () => {
       assert.equal(e!.mirrors[0]!.cluster, `outbound|${port}|v2|${FQDN}`);
       assert.ok(['in_flight', '200'].includes(e!.mirrors[0]!.outcome));
     } finally {
-      await tg.close();
-      await v1.close();
-      await v2.close();
+      await close();
+    }
+  });
+
+  it('a second hop through Shadowgate is refused (Via), and upstreams see the gateway in Via', async () => {
+    const { v1, v2, port,  close } = await article(vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`));
+    try {
+      const ok = await send(port, '/', { headers: { host: 'nginx', via: '1.1 corporate-proxy' } });
+      assert.equal(ok.status, 200);
+      await v2.waitForRequests(1);
+      assert.equal(v1.requests[0]!.headers.via, '1.1 corporate-proxy, 1.1 shadowgate');
+      assert.equal(v2.requests[0]!.headers.via, '1.1 corporate-proxy, 1.1 shadowgate');
+      const loop = await send(port, '/', { headers: { host: 'nginx', via: '1.1 shadowgate' } });
+      assert.equal(loop.status, 508);
+      assert.equal(v1.requests.length, 1, 'the looping request reached no upstream');
+    } finally {
+      await close();
     }
   });
 });
+

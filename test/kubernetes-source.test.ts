@@ -539,3 +539,21 @@ describe('which Services get listeners', () => {
     );
   });
 });
+
+describe('warnings become Kubernetes Events', () => {
+  it('a taken-over Service whose backends select nothing gets one Warning Event, not one per change', async (t) => {
+    const { api, source } = await setup(t, (a) => {
+      a.apply(service('nginx', { annotations: { [BACKENDS_ANNOTATION]: 'nginx-backends' }, selector: { app: 'nginx' } }));
+      a.apply(service('nginx-backends', { selector: { app: 'nothing-here' } }));
+    });
+    await waitUntil(() => api.events.length >= 2, 'the events');
+    const reasons = api.events.map((e) => `${e.reason} ${(e.involvedObject as { name: string }).name} ${e.type}`).sort();
+    assert.deepEqual(reasons, ['ShadowgateEmptyBackends nginx Warning', 'ShadowgateTakeoverSelector nginx Warning']);
+    // Another change that leaves the same warnings posts nothing new.
+    api.apply(pod('unrelated', { app: 'other' }));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(api.events.length, 2);
+    assert.ok(source.problems().some((p) => p.code === 'empty-backends'));
+  });
+});
+

@@ -38,6 +38,9 @@ export interface ProxyDeps {
   random?: () => number;
 }
 
+/** Our pseudonym in the Via header (RFC 9110 §7.6.3), which is how a second hop is recognised. */
+const VIA = 'shadowgate';
+
 /** Bytes of request body kept to replay on a retry (Envoy's default per-request buffer limit). */
 const RETRY_BUFFER_BYTES = 1024 * 1024;
 const PRIMARY_HIGH_WATER = 64 * 1024;
@@ -110,6 +113,11 @@ export class ProxyHandler {
     const idHeader = firstValue(req.headers['x-request-id']);
     ctx.requestId = idHeader || randomUUID();
 
+    // A request that already passed through Shadowgate would loop (a taken-over Service whose backends lead
+    // back to the gateway): refuse the second hop instead of amplifying it.
+    const via = req.headers.via;
+    if (via?.includes(VIA)) return this.reply(ctx, 508, 'loop detected: this request already passed through Shadowgate');
+
     // 2. route
     const state = this.deps.state();
     const authority = req.headers.host ?? '';
@@ -160,6 +168,7 @@ export class ProxyHandler {
     headers = applyHeaderOps(headers, route.headers.request);
     headers['x-request-id'] = ctx.requestId;
     headers.host = upstreamAuthority;
+    headers.via = via ? `${via}, 1.1 ${VIA}` : `1.1 ${VIA}`;
     const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
     if (hasBody) ctx.tee = new RequestBodyTee(req, { replayLimit: RETRY_BUFFER_BYTES, highWater: PRIMARY_HIGH_WATER });
 

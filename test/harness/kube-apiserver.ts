@@ -290,6 +290,10 @@ export class FakeKubeApiServer {
       this.status(res, 401, 'Unauthorized', 'Unauthorized');
       return;
     }
+    if (req.method === 'POST') {
+      this.create(req, res, url.pathname);
+      return;
+    }
     const failure = this.failures.findIndex((f) => (!f.kind || f.kind === record.kind) && (!f.watchOnly || watch));
     if (failure >= 0) {
       const f = this.failures.splice(failure, 1)[0]!;
@@ -309,6 +313,27 @@ export class FakeKubeApiServer {
       return;
     }
     this.list(res, route.info, route.version, route.namespace, url.searchParams);
+  }
+
+  /** Events the gateway posted (POST /api/v1/namespaces/{ns}/events). */
+  readonly events: KObject[] = [];
+
+  private create(req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(path);
+    let body = '';
+    req.on('data', (c: Buffer) => {
+      body += c.toString();
+    });
+    req.on('end', () => {
+      if (!m) {
+        this.status(res, 405, 'MethodNotAllowed', `POST ${path} is not supported by this double`);
+        return;
+      }
+      const event = JSON.parse(body) as KObject;
+      this.events.push(event);
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(event));
+    });
   }
 
   private discovery(res: http.ServerResponse, what: 'group' | 'version', group: string, version?: string): void {

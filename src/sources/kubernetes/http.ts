@@ -101,6 +101,35 @@ export class KubeHttp {
     if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error(`GET ${path}: expected a JSON object`);
     return value as Record<string, unknown>;
   }
+
+  /** POST a JSON object (creating an Event); resolves with the parsed answer, rejects with KubeApiError. */
+  async postJson(path: string, body: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
+    const opts: https.RequestOptions = {};
+    await this.kc.applyToHTTPSOptions(opts);
+    const url = this.url(path, {});
+    const text = JSON.stringify(body);
+    const headers: http.OutgoingHttpHeaders = {
+      ...(opts.headers as http.OutgoingHttpHeaders | undefined),
+      accept: 'application/json',
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+    };
+    const request = url.protocol === 'https:' ? https.request : http.request;
+    return await new Promise((resolve, reject) => {
+      const req = request(url, { ...opts, method: 'POST', headers, signal: AbortSignal.timeout(timeoutMs) });
+      req.on('error', reject);
+      req.on('response', (res) => {
+        readAll(res)
+          .then((answer) => {
+            const status = res.statusCode ?? 0;
+            if (status < 200 || status >= 300) reject(apiError(status, answer));
+            else resolve(answer ? (JSON.parse(answer) as Record<string, unknown>) : {});
+          })
+          .catch(reject);
+      });
+      req.end(text);
+    });
+  }
 }
 
 async function readAll(res: http.IncomingMessage): Promise<string> {

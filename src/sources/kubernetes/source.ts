@@ -7,6 +7,7 @@ import { KubeHttp } from './http.js';
 import { CORE_TYPES, ENDPOINT_SLICE, ISTIO_TYPES, POD, type ResourceType, SERVICE } from './resource-types.js';
 import { sourceFile, translate, type Translation } from './translate.js';
 import { type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
+import { WarningEvents } from './events.js';
 
 export interface KubernetesSourceOptions {
   /** Watch one namespace; every namespace when absent. */
@@ -49,10 +50,13 @@ export class KubernetesSource {
   private timer: NodeJS.Timeout | undefined;
   private syncWaiters: Array<() => void> = [];
 
+  private readonly events: WarningEvents;
+
   private constructor(
     private readonly opts: KubernetesSourceOptions,
     api: KubeHttp,
   ) {
+    this.events = new WarningEvents(api, opts.log);
     const types = [...ISTIO_TYPES, ...CORE_TYPES];
     this.watchers = types.map((type) => {
       const w = new ListWatcher({
@@ -91,6 +95,7 @@ export class KubernetesSource {
       }
     }
     source.started = true;
+    void source.events.report(source.current().problems);
     return source;
   }
 
@@ -163,7 +168,9 @@ export class KubernetesSource {
     // A window from the first change, not reset by later ones: a steady stream of events cannot starve it.
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (!this.closed) this.opts.onChange();
+      if (this.closed) return;
+      this.opts.onChange();
+      void this.events.report(this.current().problems);
     }, this.opts.debounceMs ?? 50);
   }
 }
