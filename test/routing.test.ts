@@ -410,7 +410,13 @@ describe('applyHeaderOps', () => {
   });
 
   it('lower-cases incoming names and merges duplicates', () => {
-    const out = applyHeaderOps({ 'X-A': '1', 'x-a': '2' }, noOps());
+    const out = applyHeaderOps({ 'X-A': '1', 'x-a': '2' }, { remove: ['x-gone'], set: {}, add: {} });
     assert.deepEqual(out, { 'x-a': ['1', '2'] });
+  });
+
+  it('hands the headers back untouched when there is no operation (the hot path copies nothing)', () => {
+    const input = { 'x-a': '1' };
+    assert.equal(applyHeaderOps(input, noOps()), input);
+    assert.deepEqual(input, { 'x-a': '1' });
   });
 });

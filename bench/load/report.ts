@@ -48,7 +48,10 @@ export interface MemoryResult {
   samplesMiB: number[];
   minMiB: number;
   maxMiB: number;
+  /** max − min: the whole band, sawtooth included (what the target is checked against). */
   growthMiB: number;
+  /** Median of the last quarter of the samples minus the first quarter's: a leak shows here. */
+  driftMiB: number;
   rps: number;
   target: string;
   met: boolean;
@@ -160,7 +163,8 @@ export function ratioTable(rs: Ratio[], memory: MemoryResult | undefined): strin
   for (const r of rs) lines.push(`| ${r.name} | ${fmt(r.value, 2)} | ${r.target ?? ''} | ${r.met === undefined ? '' : r.met ? 'yes' : 'NO'} |`);
   if (memory)
     lines.push(
-      `| RSS growth (max − min, MiB) Shadowgate, hung shadow, ${memory.seconds} s at full load | ${fmt(memory.growthMiB, 1)} | ${memory.target} | ${memory.met ? 'yes' : 'NO'} |`,
+      `| RSS band (max − min, MiB) Shadowgate, hung shadow, ${memory.seconds} s at full load | ${fmt(memory.growthMiB, 1)} | ${memory.target} | ${memory.met ? 'yes' : 'NO'} |`,
+      `| RSS drift (last quarter − first quarter, medians, MiB), same run | ${fmt(memory.driftMiB, 1)} |  |  |`,
     );
   return lines.join('\n');
 }

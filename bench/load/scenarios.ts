@@ -39,7 +39,7 @@ export function allScenarios(workersSupported: boolean): Scenario[] {
   for (const shadow of ['healthy', 'slow', 'hung', 'dead'] as const)
     out.push({ id: `shadowgate-${shadow}`, label: `Shadowgate, ${SHADOW_LABEL[shadow]}${sgSuffix}`, peer: 'shadowgate', shadow, method: 'GET', ...w1 });
   out.push({ id: 'shadowgate-post', label: `Shadowgate, healthy shadow, POST 16 KiB${sgSuffix}`, peer: 'shadowgate', shadow: 'healthy', method: 'POST', ...w1 });
-  out.push({ id: 'shadowgate-compare', label: `Shadowgate, healthy shadow, comparison on${sgSuffix}`, peer: 'shadowgate', shadow: 'healthy', method: 'GET', compare: true, ...w1 });
+  out.push({ id: 'shadowgate-compare', label: `Shadowgate, healthy shadow, comparison on (default maxPerSecond)${sgSuffix}`, peer: 'shadowgate', shadow: 'healthy', method: 'GET', compare: true, ...w1 });
   if (workersSupported)
     out.push({ id: 'shadowgate-w2-healthy', label: 'Shadowgate, healthy shadow, --workers 2', peer: 'shadowgate', shadow: 'healthy', method: 'GET', workers: 2 });
   return out;

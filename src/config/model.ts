@@ -275,7 +275,9 @@ export interface Settings {
 export const DEFAULT_COMPARE_SETTINGS: CompareSettings = Object.freeze({
   enabled: true,
   queueSize: 1_000,
-  maxPerSecond: 1_000,
+  // A verdict needs a sample, not every exchange: 250 a second is 15,000 a minute, and keeps comparison
+  // (capture, the worker thread, SQLite) within a tenth of the gateway's throughput on two cores (bench/).
+  maxPerSecond: 250,
   maxBodyBytes: 256 * 1024,
   ignoreHeaders: [],
   ignoreFields: [],

@@ -12,6 +12,9 @@ import type { KubernetesSource } from '../sources/kubernetes/index.js';
 import { type AccessLog, Metrics } from '../telemetry/index.js';
 import { ClusterManager } from '../upstream/index.js';
 
+/** Connections per shadow endpoint when its DestinationRule sets none (see the constructor). */
+export const SHADOW_MAX_CONNECTIONS_PER_ENDPOINT = 256;
+
 export interface GatewayOptions {
   files: string[];
   /** Address the service ports listen on. */
@@ -72,7 +75,11 @@ export class Gateway {
     // Envoy keeps dialling a refusing primary endpoint unless outlierDetection says otherwise; the shadow
     // manager backs off instead, so a dead shadow costs no connect per request.
     this.primaryClusters = new ClusterManager({ random, connectBackoff: false });
-    this.shadowClusters = new ClusterManager({ random });
+    // A slow shadow would otherwise hold a connection per in-flight copy (up to maxInFlight): each one more
+    // socket, more ACKs and more pool scanning on the primary's event loop. Capped, copies wait in the pool
+    // for their bounded time, and the ones beyond maxInFlight are dropped and counted. The shadow host's
+    // DestinationRule `connectionPool.tcp.maxConnections` overrides the cap.
+    this.shadowClusters = new ClusterManager({ random, defaultMaxConnections: SHADOW_MAX_CONNECTIONS_PER_ENDPOINT });
     this.shadows = new ShadowWriter(this.shadowClusters, this.metrics, { ...DEFAULT_SETTINGS.mirror, ...opts.mirrorOverrides });
     this.handler = new ProxyHandler({
       state: () => this.state!,

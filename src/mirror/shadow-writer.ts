@@ -31,8 +31,6 @@ export interface ShadowRequest {
 export interface ShadowHandle {
   cluster: string;
   outcome: string;
-  /** Settles when the shadow is finished or abandoned; never rejects. */
-  done: Promise<void>;
 }
 
 /** `nginx:8000` → `nginx-shadow:8000` (Envoy inserts the suffix before the port). */
@@ -42,16 +40,43 @@ export function shadowHost(authority: string): string {
   return `${m[1]}-shadow${m[2] ?? ''}`;
 }
 
+/** A mirror target's metric labels, built once per target (targets live as long as their config). */
+interface TargetLabels {
+  destination: { destination_service: string; destination_subset: string };
+  byStatus: Map<number, { destination_service: string; destination_subset: string; response_code: string }>;
+  byReason: Map<AbandonReason, { destination_service: string; destination_subset: string; reason: AbandonReason }>;
+}
+
+function cached<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let v = map.get(key);
+  if (v === undefined) {
+    v = make();
+    map.set(key, v);
+  }
+  return v;
+}
+
 export class ShadowWriter {
   private inFlight = 0;
   readonly budget: ByteBudget;
+  private readonly labels = new WeakMap<MirrorTarget, TargetLabels>();
 
   constructor(
     private readonly clusters: ClusterManager,
     private readonly metrics: Metrics,
     private settings: MirrorSettings,
   ) {
-    this.budget = new ByteBudget(settings.maxTotalBodyBytes, (used) => metrics.shadowBufferedBytes.set(used));
+    this.budget = new ByteBudget(settings.maxTotalBodyBytes);
+    metrics.shadowGauges = () => ({ inFlight: this.inFlight, bufferedBytes: this.budget.used });
+  }
+
+  private labelsOf(target: MirrorTarget): TargetLabels {
+    let l = this.labels.get(target);
+    if (!l) {
+      l = { destination: { destination_service: target.host, destination_subset: target.subset || 'unknown' }, byStatus: new Map(), byReason: new Map() };
+      this.labels.set(target, l);
+    }
+    return l;
   }
 
   configure(settings: MirrorSettings): void {
@@ -70,12 +95,13 @@ export class ShadowWriter {
   /** Starts one shadow. `body` is the primary's tee, or undefined for a bodyless request. */
   start(target: MirrorTarget, req: ShadowRequest, body: RequestBodyTee | undefined, answer?: AnswerSink): ShadowHandle {
     const s = this.settings;
-    const destination = { destination_service: target.host, destination_subset: target.subset || 'unknown' };
-    const handle: ShadowHandle = { cluster: target.cluster, outcome: 'in_flight', done: Promise.resolve() };
+    const labels = this.labelsOf(target);
+    const destination = labels.destination;
+    const handle: ShadowHandle = { cluster: target.cluster, outcome: 'in_flight' };
     this.metrics.shadowsSampled.inc(destination);
     const abandon = (reason: AbandonReason) => {
       handle.outcome = `abandoned:${reason}`;
-      this.metrics.shadowAbandoned.inc({ ...destination, reason });
+      this.metrics.shadowAbandoned.inc(cached(labels.byReason, reason, () => ({ ...destination, reason })));
       answer?.fail(`abandoned:${reason}`);
     };
     if (this.inFlight >= s.maxInFlight) {
@@ -142,7 +168,6 @@ export class ShadowWriter {
     if (s.markerHeader) headers[s.markerHeader] = 'true';
 
     this.inFlight++;
-    this.metrics.shadowsInFlight.inc();
     const started = performance.now();
     const timer = setTimeout(() => giveUp('timeout'), s.timeoutMs);
     timer.unref();
@@ -151,48 +176,43 @@ export class ShadowWriter {
       clearTimeout(timer);
       if (queue) this.budget.release(queue.clear());
       this.inFlight--;
-      this.metrics.shadowsInFlight.dec();
     };
-    handle.done = new Promise<void>((resolve) => {
-      let status = 0;
-      // The shadow's answer never reaches the user: it is read to the end (so the connection is reused) and
-      // kept, bounded, only when it is to be compared. A dispatch handler reads it without a body stream.
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart: (c) => {
-          controller = c;
-          if (reason) c.abort(new Error(`shadow abandoned: ${reason}`));
-        },
-        onResponseStart: (_c, statusCode, resHeaders) => {
-          if (statusCode < 200) return;
-          status = statusCode;
-          answer?.head(statusCode, resHeaders as Record<string, string | string[] | undefined>);
-        },
-        onResponseData: (_c, chunk) => {
-          answer?.data(chunk);
-        },
-        onResponseEnd: () => {
-          answer?.done();
-          picked.onDone({ kind: 'response', status });
-          handle.outcome = String(status);
-          this.metrics.shadowRequests.inc({ ...destination, response_code: String(status) });
-          this.metrics.shadowDuration.observe(destination, performance.now() - started);
-          finish();
-          resolve();
-        },
-        onResponseError: (_c, err) => {
-          const kind = reason ? (reason === 'timeout' ? 'timeout' : 'cancelled') : classifyUpstreamError(err);
-          picked.onDone({ kind });
-          abandon(reason ?? (kind === 'connect-failure' ? 'connect_error' : kind === 'timeout' ? 'timeout' : 'upstream_reset'));
-          finish();
-          resolve();
-        },
-      };
-      picked.dispatcher.dispatch(
-        // undici takes any async iterable as a body (its types list only streams).
-        { path: req.path, method: req.method as Dispatcher.HttpMethod, headers: headers as IncomingHttpHeaders, body: (queue ?? null) as unknown as string | null },
-        handler,
-      );
-    });
+    let status = 0;
+    // The shadow's answer never reaches the user: it is read to the end (so the connection is reused) and
+    // kept, bounded, only when it is to be compared. A dispatch handler reads it without a body stream.
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart: (c) => {
+        controller = c;
+        if (reason) c.abort(new Error(`shadow abandoned: ${reason}`));
+      },
+      onResponseStart: (_c, statusCode, resHeaders) => {
+        if (statusCode < 200) return;
+        status = statusCode;
+        answer?.head(statusCode, resHeaders as Record<string, string | string[] | undefined>);
+      },
+      onResponseData: (_c, chunk) => {
+        answer?.data(chunk);
+      },
+      onResponseEnd: () => {
+        answer?.done();
+        picked.onDone({ kind: 'response', status });
+        handle.outcome = String(status);
+        this.metrics.shadowRequests.inc(cached(labels.byStatus, status, () => ({ ...destination, response_code: String(status) })));
+        this.metrics.shadowDuration.observe(destination, performance.now() - started);
+        finish();
+      },
+      onResponseError: (_c, err) => {
+        const kind = reason ? (reason === 'timeout' ? 'timeout' : 'cancelled') : classifyUpstreamError(err);
+        picked.onDone({ kind });
+        abandon(reason ?? (kind === 'connect-failure' ? 'connect_error' : kind === 'timeout' ? 'timeout' : 'upstream_reset'));
+        finish();
+      },
+    };
+    picked.dispatcher.dispatch(
+      // undici takes any async iterable as a body (its types list only streams).
+      { path: req.path, method: req.method as Dispatcher.HttpMethod, headers: headers as IncomingHttpHeaders, body: (queue ?? null) as unknown as string | null },
+      handler,
+    );
     return handle;
   }
 }

@@ -65,6 +65,8 @@ class RequestContext {
   /** Captures the primary's answer when the request's shadows are compared. */
   recorder: AnswerRecorder | undefined;
   downstreamClosed = false;
+  /** The running upstream attempt's reaction to an early downstream close. */
+  readonly downstream: { onClose: (() => void) | undefined } = { onClose: undefined };
 
   constructor(
     readonly req: IncomingMessage,
@@ -89,7 +91,10 @@ export class ProxyHandler {
     const ctx = new RequestContext(req, res, port);
     this.inFlight++;
     res.on('close', () => {
-      if (!res.writableFinished) ctx.downstreamClosed = true;
+      if (!res.writableFinished) {
+        ctx.downstreamClosed = true;
+        ctx.downstream.onClose?.();
+      }
       this.finish(ctx);
     });
     if (this.draining) res.shouldKeepAlive = false;
@@ -250,6 +255,7 @@ export class ProxyHandler {
         headers,
         body,
         res,
+        downstream: ctx.downstream,
         routeDeadline,
         perTryTimeoutMs: retries.perTryTimeoutMs,
         retryOnStatus: (status) => canRetry && retriableStatus(retries, status),

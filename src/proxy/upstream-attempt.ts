@@ -27,6 +27,11 @@ export interface AttemptOptions {
   /** undici takes any async iterable as a body. */
   body: AsyncIterable<Buffer> | null;
   res: ServerResponse;
+  /**
+   * Where the attempt registers what to do if the downstream connection closes early (the request's one
+   * 'close' listener calls it): one listener per request instead of one per attempt.
+   */
+  downstream: { onClose: (() => void) | undefined };
   /** Decided on the status: retry (discard this answer) or commit it. */
   retryOnStatus(status: number): boolean;
   /** Writes the response head downstream (header operations are the caller's). */
@@ -59,18 +64,16 @@ export function runAttempt(o: AttemptOptions): Promise<AttemptOutcome> {
       aborted = why;
       controller?.abort(new Error(`${why} abort`));
     };
-    const onClose = () => {
-      if (!res.writableFinished) abort('downstream');
-    };
+    const onClose = () => abort('downstream');
     const done = (outcome: AttemptOutcome) => {
       if (settled) return;
       settled = true;
       clearTimeout(routeTimer);
       clearTimeout(tryTimer);
-      res.off('close', onClose);
+      o.downstream.onClose = undefined;
       resolve(outcome);
     };
-    res.once('close', onClose);
+    o.downstream.onClose = onClose;
     if (o.routeDeadline !== undefined) routeTimer = setTimeout(() => abort('route'), Math.max(0, o.routeDeadline - performance.now()));
     if (o.perTryTimeoutMs !== undefined) tryTimer = setTimeout(() => abort('per-try'), o.perTryTimeoutMs);
 

@@ -4,6 +4,8 @@ import type { HeaderOps } from '../config/model.js';
 import type { HeaderMap } from './facts.js';
 
 interface CompiledHeaderOps {
+  /** No operation at all: the headers pass unchanged (the common case, and the hot path). */
+  readonly empty: boolean;
   readonly remove: readonly string[];
   readonly set: ReadonlyArray<readonly [string, string]>;
   readonly add: ReadonlyArray<readonly [string, string]>;
@@ -26,18 +28,18 @@ function entries(rec: Record<string, string>): Array<readonly [string, string]> 
 }
 
 function compile(ops: HeaderOps): CompiledHeaderOps {
-  return {
-    remove: ops.remove.map((n) => n.toLowerCase()).filter((n) => !isInternal(n)),
-    set: entries(ops.set),
-    add: entries(ops.add),
-  };
+  const remove = ops.remove.map((n) => n.toLowerCase()).filter((n) => !isInternal(n));
+  const set = entries(ops.set);
+  const add = entries(ops.add);
+  return { empty: remove.length === 0 && set.length === 0 && add.length === 0, remove, set, add };
 }
 
 // The snapshot is immutable, so each HeaderOps object is prepared once, on first use.
 const cache = new WeakMap<HeaderOps, CompiledHeaderOps>();
 
 /**
- * Returns a new header object; the input is not touched. Order follows Envoy's
+ * Returns a new header object and leaves the input untouched — except when there is nothing to do: then the
+ * input itself is returned (callers pass a copy they own; most routes have no header operations). Order follows Envoy's
  * HeaderParser::evaluateHeaders, which Istio feeds `set` as OVERWRITE_IF_EXISTS_OR_ADD and `add`
  * as APPEND_IF_EXISTS_OR_ADD:
  * 1. `remove` deletes every value of each name;
@@ -51,6 +53,7 @@ export function applyHeaderOps(headers: HeaderMap, ops: HeaderOps): Record<strin
     c = compile(ops);
     cache.set(ops, c);
   }
+  if (c.empty) return headers as Record<string, string | string[]>;
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(headers)) {
     if (v === undefined) continue;

@@ -43,15 +43,22 @@ export class Metrics {
     labelNames: ['destination_service', 'destination_subset', 'reason'] as const,
     registers: [this.registry],
   });
-  readonly shadowsInFlight = new Gauge({
+  /**
+   * Where the two shadow gauges read their values at scrape time (the ShadowWriter sets it): a gauge set on
+   * every shadow would cost the hot path a label hash per request for a value only a scrape reads.
+   */
+  shadowGauges: (() => { inFlight: number; bufferedBytes: number }) | undefined;
+  readonly shadowsInFlight: Gauge = new Gauge({
     name: 'shadowgate_shadows_in_flight',
     help: 'Shadow requests in flight',
     registers: [this.registry],
+    collect: (): void => this.shadowsInFlight.set(this.shadowGauges?.().inFlight ?? 0),
   });
-  readonly shadowBufferedBytes = new Gauge({
+  readonly shadowBufferedBytes: Gauge = new Gauge({
     name: 'shadowgate_shadow_buffered_bytes',
     help: 'Request body bytes buffered for shadows and not yet written to them',
     registers: [this.registry],
+    collect: (): void => this.shadowBufferedBytes.set(this.shadowGauges?.().bufferedBytes ?? 0),
   });
   readonly compareExchanges = new Counter({
     name: 'shadowgate_compare_exchanges_total',

@@ -15,6 +15,11 @@ export interface ClusterManagerOptions {
    * Default { baseMs: 1000, maxMs: 30000 }; `false` turns it off.
    */
   connectBackoff?: Partial<ConnectBackoffOptions> | false;
+  /**
+   * Connections per endpoint when the DestinationRule sets no `connectionPool.tcp.maxConnections`.
+   * Default: no cap (Envoy's). The shadow manager caps it: see gateway.ts.
+   */
+  defaultMaxConnections?: number;
 }
 
 const NC: NotPicked = Object.freeze({ ok: false, flag: 'NC' });
@@ -32,6 +37,7 @@ export class ClusterManager {
   private readonly random: () => number;
   private readonly now: () => number;
   private readonly backoff: ConnectBackoffOptions | undefined;
+  private readonly defaultMaxConnections: number | undefined;
   private closed = false;
 
   constructor(options: ClusterManagerOptions = {}) {
@@ -41,6 +47,7 @@ export class ClusterManager {
     this.random = random;
     this.now = now;
     this.backoff = checkConnectBackoff(options.connectBackoff);
+    this.defaultMaxConnections = options.defaultMaxConnections;
   }
 
   /**
@@ -64,7 +71,7 @@ export class ClusterManager {
       let c = this.clusters.get(name);
       if (c?.fingerprint === fingerprint) continue;
       if (!c) {
-        c = new UpstreamCluster(name, { random: this.random, now: this.now, backoff: this.backoff });
+        c = new UpstreamCluster(name, { random: this.random, now: this.now, backoff: this.backoff, defaultMaxConnections: this.defaultMaxConnections });
         this.clusters.set(name, c);
       }
       this.drain(c.apply(input, fingerprint));

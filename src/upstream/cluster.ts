@@ -11,6 +11,7 @@ export interface ClusterDeps {
   random: () => number;
   now: () => number;
   backoff: ConnectBackoffOptions | undefined;
+  defaultMaxConnections: number | undefined;
 }
 
 const UH: NotPicked = Object.freeze({ ok: false, flag: 'UH' });
@@ -49,7 +50,7 @@ export class UpstreamCluster {
   apply(cluster: Cluster, fingerprint: string): Host[] {
     const problems: string[] = [];
     const pool = cluster.policy.connectionPool;
-    const shape = poolShape(pool);
+    const shape = poolShape(pool, this.deps.defaultMaxConnections);
     const sk = shapeKey(shape);
     let outlier: OutlierDetector | undefined;
     if (cluster.policy.outlierDetection) {

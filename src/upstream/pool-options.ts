@@ -24,9 +24,9 @@ export interface PoolShape {
   maxRequestsPerConnection: number | undefined;
 }
 
-export function poolShape(s: ConnectionPoolSettings): PoolShape {
+export function poolShape(s: ConnectionPoolSettings, defaultMaxConnections?: number): PoolShape {
   return {
-    maxConnections: positive(s.maxConnections),
+    maxConnections: positive(s.maxConnections) ?? defaultMaxConnections,
     connectTimeoutMs: positive(s.connectTimeoutMs) ?? DEFAULT_CONNECT_TIMEOUT_MS,
     idleTimeoutMs: positive(s.idleTimeoutMs) ?? DEFAULT_IDLE_TIMEOUT_MS,
     maxRequestsPerConnection: positive(s.maxRequestsPerConnection),
