@@ -1,6 +1,6 @@
 // The load bench (issue 7): Shadowgate side by side with nginx (with and without `mirror`), a bare Node
 // mirror and the upstream itself, in the same run, on loopback; ratios against the peers; JSON results.
-//   node dist/bench/load/index.js [--quick] [--long] [--scenarios a,b] [--duration 10] [--runs 3]
+//   node dist/bench/load/index.js [--quick] [--scenarios a,b] [--duration 10] [--runs 3]
 // See bench/load/README.md.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +33,7 @@ import {
   shadowgateTable,
 } from './report.js';
 import { allScenarios, type Scenario, selects } from './scenarios.js';
+import { type ProfileShare, profileTable, summarizeProfiles } from './profile.js';
 import { postScript, runWrk } from './wrk.js';
 
 const USAGE = `Usage: node dist/bench/load/index.js [options]
@@ -41,12 +42,15 @@ const USAGE = `Usage: node dist/bench/load/index.js [options]
   --scenarios a,b        only these scenario ids or prefixes (nginx, bare, shadowgate, memory, ...); --list shows them
   --duration S           seconds per wrk run (default 10, --quick 3)
   --runs N               runs per scenario, the median is reported (default 3)
+  --warmup S             seconds of discarded load before each scenario's runs (default 3, --quick 1)
   --connections N        wrk -c (default 64)
   --threads N            wrk -t (default 1)
   --memory-seconds S     length of the RSS run against a hung shadow
   --out PATH             JSON results (default bench/results/latest.json)
   --no-install           do not apt-get install wrk/nginx when missing
   --keep-tmp             keep the temp dir (configs, logs)
+  --profile              run Shadowgate under \`node --cpu-prof\` and print where its CPU goes (profiling
+                         slows it: figures of a profiled run are not comparable with the others)
   --list                 print the scenarios and exit`;
 
 const MEMORY_WARMUP_S = 3;
@@ -63,6 +67,9 @@ interface Options {
   out: string;
   install: boolean;
   keepTmp: boolean;
+  profile: boolean;
+  /** Seconds of discarded load before each scenario's runs. */
+  warmup: number;
   quick: boolean;
   long: boolean;
 }
@@ -82,6 +89,8 @@ function options(argv: string[]): Options | 'help' | 'list' {
       out: { type: 'string' },
       'no-install': { type: 'boolean', default: false },
       'keep-tmp': { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+      warmup: { type: 'string' },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -107,6 +116,8 @@ function options(argv: string[]): Options | 'help' | 'list' {
     out: values.out ?? join(ROOT, 'bench', 'results', 'latest.json'),
     install: !values['no-install'],
     keepTmp: values['keep-tmp'],
+    profile: values.profile,
+    warmup: num('warmup', values.warmup, quick ? 1 : 3),
   };
 }
 
@@ -180,7 +191,7 @@ function shadowOf(u: Upstreams, s: Scenario): Upstream | undefined {
   return s.shadow === 'healthy' || s.shadow === 'slow' || s.shadow === 'hung' ? u[s.shadow] : undefined;
 }
 
-async function startPeer(s: Scenario, u: Upstreams, dir: string): Promise<Peer> {
+async function startPeer(s: Scenario, u: Upstreams, dir: string, profileDir: string | undefined): Promise<Peer> {
   const shadow = shadowPort(u, s);
   switch (s.peer) {
     case 'direct':
@@ -191,7 +202,7 @@ async function startPeer(s: Scenario, u: Upstreams, dir: string): Promise<Peer> 
     case 'bare':
       return startBareMirror(u.primary.port, shadow!);
     case 'shadowgate':
-      return startShadowgate({ dir, primaryPort: u.primary.port, shadowPort: shadow, compare: s.compare === true, workers: s.workers });
+      return startShadowgate({ dir, primaryPort: u.primary.port, shadowPort: shadow, compare: s.compare === true, workers: s.workers, profileDir });
   }
 }
 
@@ -279,10 +290,16 @@ function summarize(s: Scenario, runs: RunResult[], files: Record<string, number>
 async function runScenario(s: Scenario, u: Upstreams, o: Options, tmp: string, script: string): Promise<ScenarioResult> {
   const dir = join(tmp, s.id);
   mkdirSync(dir, { recursive: true });
-  const peer = await startPeer(s, u, dir);
+  const profileDir = o.profile && s.peer === 'shadowgate' ? join(tmp, `${s.id}-profile`) : undefined;
+  const peer = await startPeer(s, u, dir, profileDir);
   const runs: RunResult[] = [];
   const files: Record<string, number> = {};
+  let profile: ProfileShare[] | undefined;
   try {
+    // A discarded warm-up at the same load: Node peers (the bare mirror, Shadowgate) run their first seconds
+    // in V8's interpreter, and the first run's p99 would measure the JIT, not the proxy.
+    await runWrk({ port: peer.port, seconds: o.warmup, connections: o.connections, threads: o.threads, ...(s.method === 'POST' ? { script } : {}) });
+    await settle(shadowOf(u, s));
     for (let i = 0; i < o.runs; i++) {
       const r = await measureRun(peer, s, u, o, o.duration, s.method === 'POST' ? script : undefined);
       runs.push(r);
@@ -297,8 +314,10 @@ async function runScenario(s: Scenario, u: Upstreams, o: Options, tmp: string, s
     for (const [k, path] of Object.entries(peer.files)) files[k] = fileSize(path);
     // Logs and stores can be large (an access log line per request): drop them once measured.
     rmSync(dir, { recursive: true, force: true });
+    if (profileDir) profile = summarizeProfiles(profileDir);
   }
-  return summarize(s, runs, files);
+  const result = summarize(s, runs, files);
+  return profile ? { ...result, profile } : result;
 }
 
 async function memoryRun(u: Upstreams, o: Options, tmp: string, workers: boolean): Promise<MemoryResult> {
@@ -379,7 +398,7 @@ async function main(): Promise<number> {
     scenarios = scenarios.filter((s) => s.peer !== 'nginx' && s.peer !== 'nginx-auto');
   }
   const withMemory = selects(opts.filter, 'memory');
-  const estimate = scenarios.length * (opts.runs * (opts.duration + 0.6) + 1.5) + (withMemory ? opts.memorySeconds + MEMORY_WARMUP_S + 4 : 0) + 5;
+  const estimate = scenarios.length * (opts.runs * (opts.duration + 0.6) + opts.warmup + 2) + (withMemory ? opts.memorySeconds + MEMORY_WARMUP_S + 4 : 0) + 5;
   const header = [
     `Shadowgate load bench, ${started.toISOString()}`,
     `machine: ${m.nproc} CPUs (${m.model}), Linux ${m.kernel}, Node ${m.node}, load average ${m.loadavgAtStart.join(' ')}`,
@@ -471,6 +490,7 @@ async function main(): Promise<number> {
     shadowgateTable(results),
     '',
     filesLine(results),
+    ...(opts.profile ? ['', profileTable(results.filter((r) => r.profile).map((r) => ({ scenario: r.scenario.id, shares: r.profile! })))] : []),
     `finished ${finished.toISOString()} (${((finished.getTime() - started.getTime()) / 60_000).toFixed(1)} min), load average ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
@@ -482,7 +502,7 @@ async function main(): Promise<number> {
     finished: finished.toISOString(),
     machine: { ...m, loadavgAtEnd: loadavg().map((l) => Number(l.toFixed(2))) },
     tools: { ...tools, shadowgateWorkers: workers },
-    options: { quick: opts.quick, long: opts.long, duration: opts.duration, runs: opts.runs, connections: opts.connections, threads: opts.threads, memorySeconds: opts.memorySeconds, scenarios: opts.filter ?? 'all' },
+    options: { quick: opts.quick, profile: opts.profile, warmup: opts.warmup, duration: opts.duration, runs: opts.runs, connections: opts.connections, threads: opts.threads, memorySeconds: opts.memorySeconds, scenarios: opts.filter ?? 'all' },
     scenarios: results.map((r) => ({
       id: r.scenario.id,
       label: r.scenario.label,
@@ -498,6 +518,7 @@ async function main(): Promise<number> {
       ...(r.shadowgate ? { shadowgate: r.shadowgate } : {}),
       fileBytes: r.files,
       runs: r.runs,
+      ...(r.profile ? { profile: r.profile } : {}),
       ...(r.error ? { error: r.error } : {}),
     })),
     ratios: rs,

@@ -241,6 +241,8 @@ export interface ShadowgateOptions {
   compare: boolean;
   /** `--workers N` when the CLI has it. */
   workers: number | undefined;
+  /** Runs Node with `--cpu-prof`, profiles written here (one per process and thread). */
+  profileDir?: string;
 }
 
 export async function startShadowgate(o: ShadowgateOptions): Promise<Peer> {
@@ -251,7 +253,10 @@ export async function startShadowgate(o: ShadowgateOptions): Promise<Peer> {
   writeFileSync(config, shadowgateYaml(port, o.primaryPort, o.shadowPort));
   const files: Record<string, string> = { access_log: join(o.dir, 'access.log') };
   if (o.compare) files.store = join(o.dir, 'compare.db');
+  // Workers are forked by node:cluster, which passes the primary's execArgv on: every process is profiled.
+  const nodeArgs = o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', o.profileDir] : [];
   const args = [
+    ...nodeArgs,
     join(ROOT, 'bin', 'shadowgate.js'),
     'serve',
     '-f',

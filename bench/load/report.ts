@@ -1,5 +1,6 @@
 // The load bench's results: per-scenario summaries, the ratios against the peers (with the issue's
 // targets), a markdown table for stdout/README, and the JSON written to bench/results/latest.json.
+import type { ProfileShare } from './profile.js';
 import type { ShadowgateCounters } from './peers.js';
 import type { Scenario } from './scenarios.js';
 
@@ -30,6 +31,8 @@ export interface ScenarioResult {
   rssMaxMiB: number;
   shadowgate?: ShadowgateCounters;
   files: Record<string, number>;
+  /** `--profile`: where the Shadowgate process tree spent its busy time. */
+  profile?: ProfileShare[];
   error?: string;
 }
 

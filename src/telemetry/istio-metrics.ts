@@ -95,12 +95,21 @@ function workloadName(endpoint: Endpoint): string {
 export class IstioMetrics {
   private readonly series = new Map<string, Series>();
   private readonly destinations = new Map<string, DestinationLabels>();
+  private readonly byEndpoint = new WeakMap<Endpoint, { cluster: Cluster | undefined; labels: DestinationLabels }>();
+  /** Series by destination, then response code and flags: lookups without building a key per request. */
+  private readonly byDestination = new Map<DestinationLabels, Map<number, Map<string, Series>>>();
 
   /** Labels for a request that reached (or tried to reach) `endpoint` of `cluster`; either may be absent. */
   labelsFor(cluster: Cluster | undefined, endpoint: Endpoint | undefined): DestinationLabels {
+    // Endpoints are immutable parts of a snapshot: the per-request path is one WeakMap lookup, no key string.
+    const known = endpoint && this.byEndpoint.get(endpoint);
+    if (known && known.cluster === cluster) return known.labels;
     const key = `${cluster?.name ?? ''}|${endpoint ? `${endpoint.address}:${endpoint.port}|${endpoint.source}` : ''}`;
     let d = this.destinations.get(key);
-    if (d) return d;
+    if (d) {
+      if (endpoint) this.byEndpoint.set(endpoint, { cluster, labels: d });
+      return d;
+    }
     const values: Partial<Record<LabelName, string>> = {
       // Shadowgate stands where the caller's sidecar would: it reports as the source side.
       reporter: 'source',
@@ -125,13 +134,24 @@ export class IstioMetrics {
     }
     d = { key, text: render(values), values };
     this.destinations.set(key, d);
+    if (endpoint) this.byEndpoint.set(endpoint, { cluster, labels: d });
     return d;
   }
 
   record(dest: DestinationLabels, responseCode: number, responseFlags: string, durationMs: number, requestBytes: number, responseBytes: number): void {
-    const key = `${dest.key}\u0000${responseCode}\u0000${responseFlags}`;
-    let s = this.series.get(key);
+    let byCode = this.byDestination.get(dest);
+    if (!byCode) {
+      byCode = new Map();
+      this.byDestination.set(dest, byCode);
+    }
+    let byFlags = byCode.get(responseCode);
+    if (!byFlags) {
+      byFlags = new Map();
+      byCode.set(responseCode, byFlags);
+    }
+    let s = byFlags.get(responseFlags);
     if (!s) {
+      const key = `${dest.key}\u0000${responseCode}\u0000${responseFlags}`;
       s = {
         labels: `${dest.text},response_code="${responseCode}",response_flags="${escapeLabel(responseFlags)}"`,
         requests: 0,
@@ -140,6 +160,7 @@ export class IstioMetrics {
         responseBytes: new Histogram(),
       };
       this.series.set(key, s);
+      byFlags.set(responseFlags, s);
     }
     s.requests++;
     s.duration.observe(durationMs);

@@ -1,0 +1,63 @@
+// `--profile`: where a Shadowgate process spends its CPU, from V8's own sampling profiler (`node --cpu-prof`).
+// Each sample is charged to the function on top of the stack; functions are grouped by who owns them, so the
+// answer reads "Node's HTTP server and streams / undici / socket writes in the kernel / GC / Shadowgate".
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string } }>;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface ProfileShare {
+  group: string;
+  /** Share of the busy (not idle) time, 0..1. */
+  share: number;
+}
+
+/** The owner of a function, by its script URL (native frames by name). */
+function groupOf(functionName: string, url: string): string | undefined {
+  if (functionName === '(idle)') return undefined;
+  if (functionName === '(garbage collector)') return 'garbage collector';
+  if (functionName === 'writev' || functionName === 'writeLatin1String' || functionName === 'writeUtf8String' || functionName === 'writeBuffer')
+    return 'socket writes (syscalls, loopback TCP in the kernel)';
+  if (url.includes('/node_modules/undici/') || url.includes('/wasm/')) return 'undici (HTTP client, llhttp)';
+  if (url.includes('/node_modules/prom-client/')) return 'prom-client (shadowgate_* metrics)';
+  if (url.includes('/node_modules/better-sqlite3/')) return 'better-sqlite3 (comparison store)';
+  const src = /\/dist\/src\/([^/]+)\//.exec(url);
+  if (src) return `Shadowgate: ${src[1]}`;
+  if (url.startsWith('node:')) return 'Node.js (http server, streams, events, timers)';
+  return 'other (V8 runtime, native)';
+}
+
+/** Sums every `.cpuprofile` in `dir` (one per process or thread) into shares of busy time, largest first. */
+export function summarizeProfiles(dir: string): ProfileShare[] {
+  const totals = new Map<string, number>();
+  let busy = 0;
+  for (const name of readdirSync(dir)) {
+    if (!name.endsWith('.cpuprofile')) continue;
+    const p = JSON.parse(readFileSync(join(dir, name), 'utf8')) as CpuProfile;
+    const byId = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
+    p.samples.forEach((id, i) => {
+      const frame = byId.get(id);
+      const group = frame && groupOf(frame.functionName, frame.url);
+      if (!group) return;
+      const dt = p.timeDeltas[i] ?? 0;
+      busy += dt;
+      totals.set(group, (totals.get(group) ?? 0) + dt);
+    });
+  }
+  if (busy === 0) return [];
+  return [...totals.entries()].map(([group, t]) => ({ group, share: t / busy })).sort((a, b) => b.share - a.share);
+}
+
+export function profileTable(rows: Array<{ scenario: string; shares: ProfileShare[] }>): string {
+  const lines: string[] = [];
+  for (const r of rows) {
+    lines.push(`CPU profile of \`${r.scenario}\` (share of busy time, all threads):`, '', '| where | share |', '|---|--:|');
+    for (const s of r.shares) if (s.share >= 0.005) lines.push(`| ${s.group} | ${(s.share * 100).toFixed(1)}% |`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
