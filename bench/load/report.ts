@@ -90,7 +90,17 @@ export function ratios(results: ScenarioResult[]): Ratio[] {
   rps('shadowgate-post', 'nginx-mirror-post', 'req/s Shadowgate / nginx+mirror, POST 16 KiB');
   rps('shadowgate-healthy', 'nginx-proxy', 'req/s Shadowgate (mirroring) / nginx proxy_pass (no mirror)');
   rps('shadowgate-healthy', 'direct', 'req/s Shadowgate (mirroring) / direct to the upstream');
+  // Shadowgate's default is one worker per core (two here): the same targets, at the default.
+  rps('shadowgate-w2-healthy', 'nginx-mirror-healthy', 'req/s Shadowgate --workers 2 (its default here) / nginx+mirror, healthy shadow', 1.5);
+  rps('shadowgate-w2-healthy', 'bare-healthy', 'req/s Shadowgate --workers 2 (its default here) / bare Node mirror, healthy shadow', 1.2);
   rps('shadowgate-w2-healthy', 'nginx-auto-mirror-healthy', 'req/s Shadowgate --workers 2 / nginx+mirror worker_processes auto');
+  const cpu = (a: string, b: string, name: string) => {
+    const x = by.get(a);
+    const y = by.get(b);
+    if (x && y) out.push({ name, value: x.cpuUsPerRequest / y.cpuUsPerRequest });
+  };
+  cpu('shadowgate-healthy', 'nginx-mirror-healthy', 'CPU per request Shadowgate / nginx+mirror, healthy shadow (lower is leaner)');
+  cpu('shadowgate-healthy', 'bare-healthy', 'CPU per request Shadowgate / bare Node mirror, healthy shadow (lower is leaner)');
   for (const [peer, name] of [
     ['shadowgate', 'Shadowgate'],
     ['nginx-mirror', 'nginx+mirror'],
