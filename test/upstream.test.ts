@@ -619,6 +619,27 @@ describe('connection pools', () => {
     await rec.close();
   });
 
+  test('defaultMaxConnections caps connections per endpoint; the DestinationRule overrides it', async () => {
+    // A hung upstream: every request holds its connection, so the number of connections is the cap.
+    const hung = await portRecorder(() => {});
+    const m = manager({ defaultMaxConnections: 2 });
+    m.update({ [NAME]: cluster([endpoint(hung.port)]) });
+    const ac = new AbortController();
+    const pending = Array.from({ length: 5 }, () => send(picked(m.pick(NAME)), '/', { signal: ac.signal }));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(hung.connections(), 2, 'two connections, three requests queued in the pool');
+    assert.equal(hung.remotePorts.length, 2);
+
+    const other = `${NAME}-dr`;
+    m.update({ [NAME]: cluster([endpoint(hung.port)]), [other]: cluster([endpoint(hung.port)], { connectionPool: { maxConnections: 3 } }, other) });
+    const more = Array.from({ length: 5 }, () => send(picked(m.pick(other)), '/', { signal: ac.signal }));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(hung.connections(), 2 + 3, 'the DestinationRule maxConnections (3) wins over the default');
+    ac.abort();
+    await Promise.all([...pending, ...more]);
+    await hung.close();
+  });
+
   test('close() waits for in-flight requests, then pick answers NC', async () => {
     const slow = await upstream('slow', { kind: 'answer', delayMs: 100 });
     const m = manager();
