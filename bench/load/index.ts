@@ -3,7 +3,7 @@
 //   node dist/bench/load/index.js [--quick] [--scenarios a,b] [--duration 10] [--runs 3]
 // See bench/load/README.md.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,7 +33,7 @@ import {
   shadowgateTable,
 } from './report.js';
 import { allScenarios, type Scenario, selects } from './scenarios.js';
-import { type ProfileShare, profileTable, summarizeProfiles } from './profile.js';
+import { profileTable, summarizeProfiles } from './profile.js';
 import { postScript, runWrk } from './wrk.js';
 
 const USAGE = `Usage: node dist/bench/load/index.js [options]
@@ -287,37 +287,120 @@ function summarize(s: Scenario, runs: RunResult[], files: Record<string, number>
   };
 }
 
-async function runScenario(s: Scenario, u: Upstreams, o: Options, tmp: string, script: string): Promise<ScenarioResult> {
+/** A scenario's peer, kept running across the rounds. */
+interface LiveScenario {
+  s: Scenario;
+  peer: Peer | undefined;
+  dir: string;
+  profileDir: string | undefined;
+  runs: RunResult[];
+  /** Bytes each file reached, summed over the runs (files are emptied after each run). */
+  files: Record<string, number>;
+  error?: string;
+}
+
+/** Starts a scenario's peer and warms it up. */
+async function openScenario(s: Scenario, u: Upstreams, o: Options, tmp: string, script: string): Promise<LiveScenario> {
   const dir = join(tmp, s.id);
   mkdirSync(dir, { recursive: true });
   const profileDir = o.profile && s.peer === 'shadowgate' ? join(tmp, `${s.id}-profile`) : undefined;
-  const peer = await startPeer(s, u, dir, profileDir);
-  const runs: RunResult[] = [];
-  const files: Record<string, number> = {};
-  let profile: ProfileShare[] | undefined;
+  const live: LiveScenario = { s, peer: undefined, dir, profileDir, runs: [], files: {} };
+  live.peer = await startPeer(s, u, dir, profileDir);
+  // A discarded warm-up at the same load: Node peers (the bare mirror, Shadowgate) run their first seconds
+  // in V8's interpreter, and the first run's p99 would measure the JIT, not the proxy.
+  await runWrk({ port: live.peer.port, seconds: o.warmup, connections: o.connections, threads: o.threads, ...(s.method === 'POST' ? { script } : {}) });
+  await settle(shadowOf(u, s));
+  emptyFiles(live);
+  return live;
+}
+
+/** Adds what the peer wrote to disk to the scenario's totals and empties the files (logs are opened to append). */
+function emptyFiles(live: LiveScenario, count = false): void {
+  for (const [k, path] of Object.entries(live.peer?.files ?? {})) {
+    if (k === 'store') continue; // a SQLite file is not truncated under its writer; its size is read at the end
+    if (count) live.files[k] = (live.files[k] ?? 0) + fileSize(path);
+    try {
+      truncateSync(path, 0);
+    } catch {
+      // not written yet
+    }
+  }
+}
+
+async function closeScenario(live: LiveScenario): Promise<ScenarioResult> {
+  if (live.peer) {
+    await live.peer.stop();
+    emptyFiles(live, true);
+    if (live.peer.files.store) live.files.store = fileSize(live.peer.files.store);
+  }
+  // Logs and stores can be large (an access log line per request): drop them once measured.
+  rmSync(live.dir, { recursive: true, force: true });
+  const profile = live.profileDir ? summarizeProfiles(live.profileDir) : undefined;
+  if (live.error && live.runs.length === 0) return failedResult(live.s, live.error);
+  const result = summarize(live.s, live.runs, live.files);
+  return { ...result, ...(profile ? { profile } : {}), ...(live.error ? { error: live.error } : {}) };
+}
+
+function failedResult(s: Scenario, error: string): ScenarioResult {
+  return {
+    scenario: s,
+    runs: [],
+    median: { rps: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN },
+    fidelity: { sampled: 0, delivered: null, ratio: null },
+    cpuUsPerRequest: Number.NaN,
+    rssMaxMiB: Number.NaN,
+    files: {},
+    error: error.split('\n')[0]!,
+  };
+}
+
+/**
+ * Every scenario's runs, interleaved: round 1 runs each scenario once, round 2 again (in reverse order), and
+ * so on. A shared machine's speed drifts over minutes; interleaved, every scenario's median is drawn from the
+ * same stretches of time, so ratios between scenarios compare like with like.
+ */
+async function runInterleaved(scenarios: Scenario[], u: Upstreams, o: Options, tmp: string, script: string): Promise<ScenarioResult[]> {
+  const live = new Map<string, LiveScenario>();
   try {
-    // A discarded warm-up at the same load: Node peers (the bare mirror, Shadowgate) run their first seconds
-    // in V8's interpreter, and the first run's p99 would measure the JIT, not the proxy.
-    await runWrk({ port: peer.port, seconds: o.warmup, connections: o.connections, threads: o.threads, ...(s.method === 'POST' ? { script } : {}) });
-    await settle(shadowOf(u, s));
-    for (let i = 0; i < o.runs; i++) {
-      const r = await measureRun(peer, s, u, o, o.duration, s.method === 'POST' ? script : undefined);
-      runs.push(r);
-      log(
-        `  run ${i + 1}/${o.runs}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99Ms.toFixed(2)} ms` +
-          (r.delivered !== null ? `, delivered ${r.delivered}/${r.sampled}` : '') +
-          (r.non2xx || r.socketErrors ? `, non-2xx ${r.non2xx}, socket errors ${r.socketErrors}` : ''),
-      );
+    for (let round = 0; round < o.runs; round++) {
+      const order = round % 2 === 0 ? scenarios : [...scenarios].reverse();
+      log(`round ${round + 1}/${o.runs}`);
+      for (const s of order) {
+        let l = live.get(s.id);
+        if (!l) {
+          try {
+            l = await openScenario(s, u, o, tmp, script);
+          } catch (err) {
+            l = { s, peer: undefined, dir: join(tmp, s.id), profileDir: undefined, runs: [], files: {}, error: (err as Error).message };
+            log(`  ${s.id}: failed to start: ${l.error}`);
+          }
+          live.set(s.id, l);
+        }
+        if (!l.peer || l.error) continue;
+        try {
+          const r = await measureRun(l.peer, s, u, o, o.duration, s.method === 'POST' ? script : undefined);
+          emptyFiles(l, true);
+          l.runs.push(r);
+          log(
+            `  ${s.id.padEnd(27)} ${r.rps.toFixed(0).padStart(7)} req/s, p99 ${r.p99Ms.toFixed(2)} ms` +
+              (r.delivered !== null ? `, delivered ${r.delivered}/${r.sampled}` : '') +
+              (r.non2xx || r.socketErrors ? `, non-2xx ${r.non2xx}, socket errors ${r.socketErrors}` : ''),
+          );
+        } catch (err) {
+          l.error = (err as Error).message;
+          log(`  ${s.id}: failed: ${l.error}`);
+        }
+      }
     }
   } finally {
-    await peer.stop();
-    for (const [k, path] of Object.entries(peer.files)) files[k] = fileSize(path);
-    // Logs and stores can be large (an access log line per request): drop them once measured.
-    rmSync(dir, { recursive: true, force: true });
-    if (profileDir) profile = summarizeProfiles(profileDir);
+    for (const l of live.values()) await l.peer?.stop().catch(() => {});
   }
-  const result = summarize(s, runs, files);
-  return profile ? { ...result, profile } : result;
+  const results: ScenarioResult[] = [];
+  for (const s of scenarios) {
+    const l = live.get(s.id);
+    results.push(l ? await closeScenario(l) : failedResult(s, 'not run'));
+  }
+  return results;
 }
 
 async function memoryRun(u: Upstreams, o: Options, tmp: string, workers: boolean): Promise<MemoryResult> {
@@ -403,7 +486,7 @@ async function main(): Promise<number> {
     `Shadowgate load bench, ${started.toISOString()}`,
     `machine: ${m.nproc} CPUs (${m.model}), Linux ${m.kernel}, Node ${m.node}, load average ${m.loadavgAtStart.join(' ')}`,
     `tools: ${tools.wrk}; ${tools.nginx ?? 'nginx missing'}; shadowgate --workers: ${workers ? 'yes (its rows pin --workers 1, plus a --workers 2 row)' : 'no'}`,
-    `load: wrk -t${opts.threads} -c${opts.connections} -d${opts.duration}s --latency, ${opts.runs} runs per scenario (median); ${scenarios.length} scenarios${withMemory ? ` + ${opts.memorySeconds} s memory run` : ''}; about ${Math.ceil(estimate / 60)} min`,
+    `load: wrk -t${opts.threads} -c${opts.connections} -d${opts.duration}s --latency, ${opts.runs} runs per scenario, interleaved in rounds (median); ${scenarios.length} scenarios${withMemory ? ` + ${opts.memorySeconds} s memory run` : ''}; about ${Math.ceil(estimate / 60)} min`,
   ];
   for (const line of header) log(line);
 
@@ -444,24 +527,7 @@ async function main(): Promise<number> {
     const u: Upstreams = { primary, healthy, slow, hung, deadPort: await freePort() };
     log(`upstreams: primary :${primary.port}, shadows healthy :${healthy.port}, slow :${slow.port}, hung :${hung.port}, dead :${u.deadPort} (closed)`);
     const script = postScript(tmp);
-    for (const [i, s] of scenarios.entries()) {
-      log(`[${i + 1}/${scenarios.length}] ${s.id}: ${s.label}`);
-      try {
-        results.push(await runScenario(s, u, opts, tmp, script));
-      } catch (err) {
-        log(`  failed: ${(err as Error).message}`);
-        results.push({
-          scenario: s,
-          runs: [],
-          median: { rps: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN },
-          fidelity: { sampled: 0, delivered: null, ratio: null },
-          cpuUsPerRequest: Number.NaN,
-          rssMaxMiB: Number.NaN,
-          files: {},
-          error: (err as Error).message.split('\n')[0]!,
-        });
-      }
-    }
+    results.push(...(await runInterleaved(scenarios, u, opts, tmp, script)));
     if (withMemory) {
       log(`[memory] Shadowgate against a hung shadow, ${opts.memorySeconds} s, RSS every second`);
       try {
@@ -481,7 +547,7 @@ async function main(): Promise<number> {
   const out = [
     '',
     ...header.slice(0, 3),
-    `load: wrk -t${opts.threads} -c${opts.connections} -d${opts.duration}s --latency, ${opts.runs} runs per scenario, medians; upstreams and peers are separate processes on 127.0.0.1`,
+    `load: wrk -t${opts.threads} -c${opts.connections} -d${opts.duration}s --latency, ${opts.runs} runs per scenario interleaved in rounds, medians, after a ${opts.warmup} s warm-up; upstreams and peers are separate processes on 127.0.0.1`,
     '',
     scenarioTable(results),
     '',
