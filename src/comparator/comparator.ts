@@ -101,13 +101,14 @@ export class Comparator {
   }
 
   /** A builder for one mirrored request's exchange, or undefined when comparison is off (or over its rate). */
-  begin(base: Omit<Exchange, 'primary' | 'candidate' | 'secondary'>): ExchangeBuilder | undefined {
+  begin(base: () => Omit<Exchange, 'primary' | 'candidate' | 'secondary'>): ExchangeBuilder | undefined {
     if (!this.enabled) return undefined;
     if (!this.admit()) {
       this.metrics.compareExchanges.inc(SKIPPED);
       return undefined;
     }
-    return new ExchangeBuilder(base, (ex) => this.enqueue(ex), this.settings.maxBodyBytes, this.budget);
+    // Built only when admitted: most requests under load are not compared and should allocate nothing here.
+    return new ExchangeBuilder(base(), (ex) => this.enqueue(ex), this.settings.maxBodyBytes, this.budget);
   }
 
   private enqueue(ex: Exchange): void {

@@ -186,7 +186,7 @@ export class ProxyHandler {
       const candidate = roles.indexOf('candidate');
       const exchange =
         candidate >= 0
-          ? this.deps.comparator?.begin({
+          ? this.deps.comparator?.begin(() => ({
               at: Date.now(),
               requestId: ctx.requestId,
               route: route.name,
@@ -195,7 +195,7 @@ export class ProxyHandler {
               host: dest.host,
               primarySubset: dest.subset,
               candidateSubset: fired[candidate]!.subset,
-            })
+            }))
           : undefined;
       const shadowRequest = { method: req.method ?? 'GET', path, headers, authority: upstreamAuthority, clientAddress: req.socket.remoteAddress ?? '' };
       fired.forEach((target, i) => {

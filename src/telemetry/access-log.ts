@@ -30,6 +30,29 @@ export interface AccessLog {
   close(): Promise<void>;
 }
 
+// JSON.stringify of the entry is exact but generic; this writer knows the shape and only escapes what needs
+// escaping (measured: about half the time per line). Strings without quotes, backslashes, control characters
+// or lone surrogates are written as they are; the others go through JSON.stringify, so output is identical.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what must be escaped
+const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+const str = (v: string): string => (PLAIN.test(v) ? `"${v}"` : JSON.stringify(v));
+const num = (v: number): string => (Number.isFinite(v) ? String(v) : 'null');
+
+/** One access-log line: the same bytes as `JSON.stringify(entry)` for an entry built in the field order above. */
+export function formatAccessLogLine(e: AccessLogEntry): string {
+  let mirrors = '';
+  for (const m of e.mirrors) mirrors += `${mirrors ? ',' : ''}{"cluster":${str(m.cluster)},"outcome":${str(m.outcome)}}`;
+  return (
+    `{"start_time":${str(e.start_time)},"method":${str(e.method)},"path":${str(e.path)},"protocol":${str(e.protocol)},` +
+    `"response_code":${num(e.response_code)},"response_flags":${str(e.response_flags)},"bytes_received":${num(e.bytes_received)},` +
+    `"bytes_sent":${num(e.bytes_sent)},"duration_ms":${num(e.duration_ms)},"route_name":${str(e.route_name)},` +
+    `"upstream_cluster":${str(e.upstream_cluster)},"upstream_subset":${str(e.upstream_subset)},"upstream_host":${str(e.upstream_host)},` +
+    `"authority":${str(e.authority)},"request_id":${str(e.request_id)},"downstream_remote_address":${str(e.downstream_remote_address)},` +
+    `"user_agent":${str(e.user_agent)},"x_forwarded_for":${str(e.x_forwarded_for)},"mirrors":[${mirrors}]` +
+    (e.upstream_service_time_ms !== undefined ? `,"upstream_service_time_ms":${num(e.upstream_service_time_ms)}}` : '}')
+  );
+}
+
 /** Lines are gathered and written together every few milliseconds: one write per batch, not per request. */
 const FLUSH_MS = 20;
 const FLUSH_BYTES = 64 * 1024;
@@ -48,7 +71,7 @@ export function openAccessLog(target: string): AccessLog {
   };
   return {
     write(entry) {
-      pending += `${JSON.stringify(entry)}\n`;
+      pending += `${formatAccessLogLine(entry)}\n`;
       if (pending.length >= FLUSH_BYTES) flush();
       else timer ??= setTimeout(flush, FLUSH_MS);
     },

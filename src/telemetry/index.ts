@@ -3,4 +3,4 @@ export { ENVOY_BUCKETS_MS } from './buckets.js';
 export { type DestinationLabels, ISTIO_LABELS, IstioMetrics } from './istio-metrics.js';
 export { mergeExpositions } from './merge.js';
 export { type AbandonReason, Metrics } from './metrics.js';
-export { type AccessLog, type AccessLogEntry, MemoryAccessLog, openAccessLog } from './access-log.js';
+export { type AccessLog, type AccessLogEntry, formatAccessLogLine, MemoryAccessLog, openAccessLog } from './access-log.js';
