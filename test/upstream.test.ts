@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import type { Cluster, Endpoint, LbPolicy, TrafficPolicy } from '../src/config/model.js';
-import { ClusterManager, classifyUpstreamError, type Picked, type PickResult } from '../src/upstream/index.js';
+import { ClusterManager, classifyUpstreamError, type Picked, type PickResult, TIMEOUTS_TO_BACK_OFF } from '../src/upstream/index.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
 
 const NAME = 'outbound|80|v1|svc.default.svc.cluster.local';
@@ -442,6 +442,63 @@ describe('connect backoff', () => {
     off.update({ [NAME]: cluster([endpoint(dead)]) });
     assert.equal((await send(picked(off.pick(NAME)))).error, 'connect-failure');
     assert.equal((await send(picked(off.pick(NAME)))).error, 'connect-failure', 'dialled again without backoff');
+  });
+});
+
+describe('timeout backoff (a hung endpoint)', () => {
+  /** Reports a timeout for a request that got no answer, as the shadow writer does when its timer fires. */
+  async function timeOut(p: Picked, hung: { remotePorts: number[] }, seen: number) {
+    const ac = new AbortController();
+    const sent = send(p, '/', { signal: ac.signal });
+    while (hung.remotePorts.length <= seen) await new Promise((r) => setTimeout(r, 5));
+    p.onDone({ kind: 'timeout' });
+    ac.abort();
+    await sent;
+  }
+
+  test(`${TIMEOUTS_TO_BACK_OFF} timeouts in a row back it off; a TCP connect does not end that, only an answer does`, async () => {
+    let answer = false;
+    const hung = await portRecorder((_req, res) => {
+      if (answer) res.end('ok');
+    });
+    const t = clock();
+    const m = manager({ now: t.now });
+    m.update({ [NAME]: cluster([endpoint(hung.port)]) });
+
+    for (let i = 0; i < TIMEOUTS_TO_BACK_OFF; i++) await timeOut(picked(m.pick(NAME)), hung, i);
+    assert.deepEqual(m.pick(NAME), { ok: false, flag: 'UH' }, 'backed off after the timeouts');
+    assert.equal(m.stats()[NAME]!.endpoints[0]!.backoffForMs, 1_000);
+
+    // The probe connects (a new socket: the aborted ones are gone) but times out: still stuck, longer backoff.
+    t.advance(1_000);
+    await timeOut(picked(m.pick(NAME)), hung, TIMEOUTS_TO_BACK_OFF);
+    assert.deepEqual(m.pick(NAME), { ok: false, flag: 'UH' });
+    assert.equal(m.stats()[NAME]!.endpoints[0]!.backoffForMs, 2_000);
+
+    // It answers again: the next probe's answer brings it back.
+    answer = true;
+    t.advance(2_000);
+    assert.equal((await send(picked(m.pick(NAME)))).status, 200);
+    assert.equal(m.stats()[NAME]!.endpoints[0]!.connectFailures, 0);
+    assert.equal((await send(picked(m.pick(NAME)))).status, 200);
+    await hung.close();
+  });
+
+  test('an answer in between resets the count; without backoff (the primary manager) timeouts never skip', async () => {
+    const rec = await portRecorder();
+    const m = manager({ now: clock().now });
+    m.update({ [NAME]: cluster([endpoint(rec.port)]) });
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < TIMEOUTS_TO_BACK_OFF - 1; i++) picked(m.pick(NAME)).onDone({ kind: 'timeout' });
+      assert.equal((await send(picked(m.pick(NAME)))).status, 200);
+    }
+    assert.equal(m.stats()[NAME]!.endpoints[0]!.connectFailures, 0);
+
+    const off = manager({ now: clock().now, connectBackoff: false });
+    off.update({ [NAME]: cluster([endpoint(rec.port)]) });
+    for (let i = 0; i < TIMEOUTS_TO_BACK_OFF * 2; i++) picked(off.pick(NAME)).onDone({ kind: 'timeout' });
+    assert.equal((await send(picked(off.pick(NAME)))).status, 200);
+    await rec.close();
   });
 });
 

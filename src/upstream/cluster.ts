@@ -14,6 +14,9 @@ export interface ClusterDeps {
   defaultMaxConnections: number | undefined;
 }
 
+/** Timeouts in a row that back an endpoint off (as Envoy's consecutiveGatewayErrors default of 5). */
+export const TIMEOUTS_TO_BACK_OFF = 5;
+
 const UH: NotPicked = Object.freeze({ ok: false, flag: 'UH' });
 const UO: NotPicked = Object.freeze({ ok: false, flag: 'UO' });
 
@@ -164,8 +167,19 @@ export class UpstreamCluster {
     h.active--;
     if (probe && h.probing) {
       // The probe got an answer without a new dial (a surviving keep-alive socket): the host is back.
-      if (outcome.kind === 'response') h.connected();
+      if (outcome.kind === 'response') h.answered();
+      // A probe that timed out finds the endpoint still stuck: back off longer.
+      else if (outcome.kind === 'timeout' && this.deps.backoff) h.timedOut();
       else h.probing = false;
+    } else if (this.deps.backoff) {
+      // An endpoint that accepts and never answers is as useless as one that refuses, and costlier: each
+      // request holds a connection until its timeout. N timeouts in a row back it off like a refused dial.
+      // Timeouts of requests sent before the backoff began (the rest of the same wave) do not count again.
+      if (outcome.kind === 'response') h.consecutiveTimeouts = 0;
+      else if (outcome.kind === 'timeout' && h.connectFailures === 0 && ++h.consecutiveTimeouts >= TIMEOUTS_TO_BACK_OFF) {
+        h.consecutiveTimeouts = 0;
+        h.timedOut();
+      }
     }
     // A host that left the config no longer counts toward anyone's ejection percentages.
     if (!h.retired) this.outlier?.record(h, outcome, this.hosts, this.deps.now(), this.counters);

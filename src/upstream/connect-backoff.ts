@@ -1,6 +1,7 @@
-// Default-on backoff for endpoints that refuse connections, so a dead upstream is not dialled per request.
-// Not an Envoy feature (Envoy dials and fails each time unless outlier detection is set); it exists
-// because the shadow manager would otherwise pay one failed connect for every mirrored request.
+// Default-on backoff for endpoints that refuse connections (or time out 5 requests in a row), so a dead or
+// hung upstream is not sent a request per request. Not an Envoy feature (Envoy dials and fails each time
+// unless outlier detection is set); it exists because the shadow manager would otherwise pay one failed
+// connect, or one connection held until its timeout, for every mirrored request.
 
 export interface ConnectBackoffOptions {
   /** Backoff after the first connect failure; doubles with each failure in a row. */
