@@ -14,6 +14,8 @@ import { ClusterManager } from '../upstream/index.js';
 
 /** Connections per shadow endpoint when its DestinationRule sets none (see the constructor). */
 export const SHADOW_MAX_CONNECTIONS_PER_ENDPOINT = 256;
+/** Shadow copies waiting for a connection, per shadow cluster, when its DestinationRule sets none. */
+export const SHADOW_MAX_PENDING = 64;
 
 export interface GatewayOptions {
   files: string[];
@@ -76,10 +78,15 @@ export class Gateway {
     // manager backs off instead, so a dead shadow costs no connect per request.
     this.primaryClusters = new ClusterManager({ random, connectBackoff: false });
     // A slow shadow would otherwise hold a connection per in-flight copy (up to maxInFlight): each one more
-    // socket, more ACKs and more pool scanning on the primary's event loop. Capped, copies wait in the pool
-    // for their bounded time, and the ones beyond maxInFlight are dropped and counted. The shadow host's
-    // DestinationRule `connectionPool.tcp.maxConnections` overrides the cap.
-    this.shadowClusters = new ClusterManager({ random, defaultMaxConnections: SHADOW_MAX_CONNECTIONS_PER_ENDPOINT });
+    // socket, more ACKs and more pool scanning on the primary's event loop. Capped, a few copies wait for a
+    // connection and the rest are dropped and counted: a queue cannot raise what a slow shadow can take
+    // (connections ÷ latency), it only holds memory. The shadow host's DestinationRule
+    // `connectionPool.tcp.maxConnections` and `http.http1MaxPendingRequests` override the caps.
+    this.shadowClusters = new ClusterManager({
+      random,
+      defaultMaxConnections: SHADOW_MAX_CONNECTIONS_PER_ENDPOINT,
+      defaultMaxPending: SHADOW_MAX_PENDING,
+    });
     this.shadows = new ShadowWriter(this.shadowClusters, this.metrics, { ...DEFAULT_SETTINGS.mirror, ...opts.mirrorOverrides });
     this.handler = new ProxyHandler({
       state: () => this.state!,

@@ -110,7 +110,8 @@ export class ShadowWriter {
     }
     const picked = this.clusters.pick(target.cluster);
     if (!picked.ok) {
-      abandon('no_endpoint');
+      // UO: the shadow's connections are all busy and its queue is full (a slow shadow).
+      abandon(picked.flag === 'UO' ? 'too_many_in_flight' : 'no_endpoint');
       return handle;
     }
 

@@ -20,6 +20,8 @@ export interface ClusterManagerOptions {
    * Default: no cap (Envoy's). The shadow manager caps it: see gateway.ts.
    */
   defaultMaxConnections?: number;
+  /** Requests waiting for a connection, per cluster, when the DestinationRule sets no `http1MaxPendingRequests`. */
+  defaultMaxPending?: number;
 }
 
 const NC: NotPicked = Object.freeze({ ok: false, flag: 'NC' });
@@ -38,6 +40,7 @@ export class ClusterManager {
   private readonly now: () => number;
   private readonly backoff: ConnectBackoffOptions | undefined;
   private readonly defaultMaxConnections: number | undefined;
+  private readonly defaultMaxPending: number | undefined;
   private closed = false;
 
   constructor(options: ClusterManagerOptions = {}) {
@@ -48,6 +51,7 @@ export class ClusterManager {
     this.now = now;
     this.backoff = checkConnectBackoff(options.connectBackoff);
     this.defaultMaxConnections = options.defaultMaxConnections;
+    this.defaultMaxPending = options.defaultMaxPending;
   }
 
   /**
@@ -71,7 +75,7 @@ export class ClusterManager {
       let c = this.clusters.get(name);
       if (c?.fingerprint === fingerprint) continue;
       if (!c) {
-        c = new UpstreamCluster(name, { random: this.random, now: this.now, backoff: this.backoff, defaultMaxConnections: this.defaultMaxConnections });
+        c = new UpstreamCluster(name, { random: this.random, now: this.now, backoff: this.backoff, defaultMaxConnections: this.defaultMaxConnections, defaultMaxPending: this.defaultMaxPending });
         this.clusters.set(name, c);
       }
       this.drain(c.apply(input, fingerprint));

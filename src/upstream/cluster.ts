@@ -12,6 +12,7 @@ export interface ClusterDeps {
   now: () => number;
   backoff: ConnectBackoffOptions | undefined;
   defaultMaxConnections: number | undefined;
+  defaultMaxPending: number | undefined;
 }
 
 /** Timeouts in a row that back an endpoint off (as Envoy's consecutiveGatewayErrors default of 5). */
@@ -98,7 +99,7 @@ export class UpstreamCluster {
     );
     this.outlier = outlier;
     this.maxRequests = limit(pool.maxRequests);
-    this.maxPending = limit(pool.maxPendingRequests);
+    this.maxPending = limit(pool.maxPendingRequests) ?? this.deps.defaultMaxPending;
     this.maxConnections = shape.maxConnections;
     this.problems = problems;
     const gone = [...old.values()];
