@@ -697,6 +697,22 @@ describe('connection pools', () => {
     await hung.close();
   });
 
+  test('defaultMaxPending bounds the copies waiting for a connection (UO beyond); the DestinationRule overrides it', async () => {
+    const hung = await portRecorder(() => {});
+    const m = manager({ defaultMaxConnections: 2, defaultMaxPending: 1 });
+    m.update({ [NAME]: cluster([endpoint(hung.port)]) });
+    const ac = new AbortController();
+    const sent = Array.from({ length: 3 }, () => send(picked(m.pick(NAME)), '/', { signal: ac.signal }));
+    assert.deepEqual(m.pick(NAME), { ok: false, flag: 'UO' }, 'two on connections, one waiting, the fourth overflows');
+
+    m.update({ [NAME]: cluster([endpoint(hung.port)], { connectionPool: { maxPendingRequests: 2 } }) });
+    sent.push(send(picked(m.pick(NAME)), '/', { signal: ac.signal }));
+    assert.deepEqual(m.pick(NAME), { ok: false, flag: 'UO' }, 'http1MaxPendingRequests 2 wins over the default');
+    ac.abort();
+    await Promise.all(sent);
+    await hung.close();
+  });
+
   test('close() waits for in-flight requests, then pick answers NC', async () => {
     const slow = await upstream('slow', { kind: 'answer', delayMs: 100 });
     const m = manager();

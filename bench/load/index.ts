@@ -41,7 +41,7 @@ const USAGE = `Usage: node dist/bench/load/index.js [options]
   --long                 accepted for compatibility: the memory run is 60 s by default
   --scenarios a,b        only these scenario ids or prefixes (nginx, bare, shadowgate, memory, ...); --list shows them
   --duration S           seconds per wrk run (default 10, --quick 3)
-  --runs N               runs per scenario, the median is reported (default 3)
+  --runs N               runs per scenario (rounds), the median is reported (default 5, --quick 3)
   --warmup S             seconds of discarded load before each scenario's runs (default 3, --quick 1)
   --connections N        wrk -c (default 64)
   --threads N            wrk -t (default 1)
@@ -108,7 +108,7 @@ function options(argv: string[]): Options | 'help' | 'list' {
     quick,
     long: values.long,
     duration: num('duration', values.duration, quick ? 3 : 10),
-    runs: Math.round(num('runs', values.runs, 3)),
+    runs: Math.round(num('runs', values.runs, quick ? 3 : 5)),
     connections: Math.round(num('connections', values.connections, 64)),
     threads: Math.round(num('threads', values.threads, 1)),
     memorySeconds: num('memory-seconds', values['memory-seconds'], quick ? 10 : 60),
