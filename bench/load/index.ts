@@ -37,12 +37,12 @@ import { profileTable, summarizeProfiles } from './profile.js';
 import { postScript, runWrk } from './wrk.js';
 
 const USAGE = `Usage: node dist/bench/load/index.js [options]
-  --quick                3 s per run, 10 s memory run (about 4 minutes in all)
+  --quick                3 rounds of 3 s, 10 s memory run (about 5 minutes): a smoke run
   --long                 accepted for compatibility: the memory run is 60 s by default
   --scenarios a,b        only these scenario ids or prefixes (nginx, bare, shadowgate, memory, ...); --list shows them
   --duration S           seconds per wrk run (default 10, --quick 3)
   --runs N               runs per scenario (rounds), the median is reported (default 5, --quick 3)
-  --warmup S             seconds of discarded load before each scenario's runs (default 3, --quick 1)
+  --warmup S             seconds of discarded load before each scenario's runs (default 3)
   --connections N        wrk -c (default 64)
   --threads N            wrk -t (default 1)
   --memory-seconds S     length of the RSS run against a hung shadow
@@ -117,7 +117,7 @@ function options(argv: string[]): Options | 'help' | 'list' {
     install: !values['no-install'],
     keepTmp: values['keep-tmp'],
     profile: values.profile,
-    warmup: num('warmup', values.warmup, quick ? 1 : 3),
+    warmup: num('warmup', values.warmup, 3),
   };
 }
 
