@@ -38,7 +38,6 @@ import { postScript, runWrk } from './wrk.js';
 
 const USAGE = `Usage: node dist/bench/load/index.js [options]
   --quick                3 rounds of 3 s, 10 s memory run (about 5 minutes): a smoke run
-  --long                 accepted for compatibility: the memory run is 60 s by default
   --scenarios a,b        only these scenario ids or prefixes (nginx, bare, shadowgate, memory, ...); --list shows them
   --duration S           seconds per wrk run (default 10, --quick 3)
   --runs N               runs per scenario (rounds), the median is reported (default 5, --quick 3)
@@ -71,7 +70,6 @@ interface Options {
   /** Seconds of discarded load before each scenario's runs. */
   warmup: number;
   quick: boolean;
-  long: boolean;
 }
 
 function options(argv: string[]): Options | 'help' | 'list' {
@@ -79,7 +77,6 @@ function options(argv: string[]): Options | 'help' | 'list' {
     args: argv,
     options: {
       quick: { type: 'boolean', default: false },
-      long: { type: 'boolean', default: false },
       scenarios: { type: 'string' },
       duration: { type: 'string' },
       runs: { type: 'string' },
@@ -106,7 +103,6 @@ function options(argv: string[]): Options | 'help' | 'list' {
   const quick = values.quick;
   return {
     quick,
-    long: values.long,
     duration: num('duration', values.duration, quick ? 3 : 10),
     runs: Math.round(num('runs', values.runs, quick ? 3 : 5)),
     connections: Math.round(num('connections', values.connections, 64)),

@@ -6,6 +6,7 @@ import type { MirrorSettings, MirrorTarget } from '../config/index.js';
 import { BodyQueue, type BodySink, type RequestBodyTee } from '../proxy/body.js';
 import type { AbandonReason, Metrics } from '../telemetry/index.js';
 import { type ClusterManager, classifyUpstreamError } from '../upstream/index.js';
+import { getOrCreate } from '../util/maps.js';
 import { ByteBudget } from './byte-budget.js';
 
 /** Receives the shadow's answer for comparison (the comparator's AnswerRecorder). */
@@ -47,15 +48,6 @@ interface TargetLabels {
   byReason: Map<AbandonReason, { destination_service: string; destination_subset: string; reason: AbandonReason }>;
 }
 
-function cached<K, V>(map: Map<K, V>, key: K, make: () => V): V {
-  let v = map.get(key);
-  if (v === undefined) {
-    v = make();
-    map.set(key, v);
-  }
-  return v;
-}
-
 export class ShadowWriter {
   private inFlight = 0;
   readonly budget: ByteBudget;
@@ -70,14 +62,6 @@ export class ShadowWriter {
     metrics.shadowGauges = () => ({ inFlight: this.inFlight, bufferedBytes: this.budget.used });
   }
 
-  private labelsOf(target: MirrorTarget): TargetLabels {
-    let l = this.labels.get(target);
-    if (!l) {
-      l = { destination: { destination_service: target.host, destination_subset: target.subset || 'unknown' }, byStatus: new Map(), byReason: new Map() };
-      this.labels.set(target, l);
-    }
-    return l;
-  }
 
   configure(settings: MirrorSettings): void {
     this.settings = settings;
@@ -95,13 +79,17 @@ export class ShadowWriter {
   /** Starts one shadow. `body` is the primary's tee, or undefined for a bodyless request. */
   start(target: MirrorTarget, req: ShadowRequest, body: RequestBodyTee | undefined, answer?: AnswerSink): ShadowHandle {
     const s = this.settings;
-    const labels = this.labelsOf(target);
+    const labels = getOrCreate(this.labels, target, () => ({
+      destination: { destination_service: target.host, destination_subset: target.subset || 'unknown' },
+      byStatus: new Map(),
+      byReason: new Map(),
+    }));
     const destination = labels.destination;
     const handle: ShadowHandle = { cluster: target.cluster, outcome: 'in_flight' };
     this.metrics.shadowsSampled.inc(destination);
     const abandon = (reason: AbandonReason) => {
       handle.outcome = `abandoned:${reason}`;
-      this.metrics.shadowAbandoned.inc(cached(labels.byReason, reason, () => ({ ...destination, reason })));
+      this.metrics.shadowAbandoned.inc(getOrCreate(labels.byReason, reason, () => ({ ...destination, reason })));
       answer?.fail(`abandoned:${reason}`);
     };
     if (this.inFlight >= s.maxInFlight) {
@@ -198,7 +186,7 @@ export class ShadowWriter {
         answer?.done();
         picked.onDone({ kind: 'response', status });
         handle.outcome = String(status);
-        this.metrics.shadowRequests.inc(cached(labels.byStatus, status, () => ({ ...destination, response_code: String(status) })));
+        this.metrics.shadowRequests.inc(getOrCreate(labels.byStatus, status, () => ({ ...destination, response_code: String(status) })));
         this.metrics.shadowDuration.observe(destination, performance.now() - started);
         finish();
       },

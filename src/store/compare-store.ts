@@ -7,6 +7,7 @@ import { type CompareStoreOptions, type ResolvedOptions, resolveOptions } from '
 import { type RedactionRules, Redactor } from './redaction.js';
 import { Retention } from './retention.js';
 import { connect } from './schema.js';
+import { getOrCreate } from '../util/maps.js';
 
 /** The comparer bounds sample renderings already; this bounds what one row can cost if it did not. */
 const MAX_SAMPLE_CHARS = 1024;
@@ -403,15 +404,15 @@ class Reads {
       const hist = new Map<string, [number, number][]>();
       for (const r of latencyRows.all() as { endpoint_id: number; side: number; bucket: number; n: number }[]) {
         const key = `${r.endpoint_id}:${r.side}`;
-        entry(hist, key, () => []).push([r.bucket, r.n]);
+        getOrCreate(hist, key, () => []).push([r.bucket, r.n]);
       }
       const kinds = new Map<number, Partial<Record<DiffKind, number>>>();
       for (const r of kindRows.all() as { field_id: number; kind: DiffKind; n: number }[]) {
-        entry(kinds, r.field_id, (): Partial<Record<DiffKind, number>> => ({}))[r.kind] = r.n;
+        getOrCreate(kinds, r.field_id, (): Partial<Record<DiffKind, number>> => ({}))[r.kind] = r.n;
       }
       const fields = new Map<number, FieldStats[]>();
       for (const r of fieldRows.all() as { id: number; endpoint_id: number; field: string; candidate_diffs: number; secondary_diffs: number }[]) {
-        entry(fields, r.endpoint_id, () => []).push({ field: r.field, candidateDiffs: r.candidate_diffs, secondaryDiffs: r.secondary_diffs, kinds: kinds.get(r.id) ?? {} });
+        getOrCreate(fields, r.endpoint_id, () => []).push({ field: r.field, candidateDiffs: r.candidate_diffs, secondaryDiffs: r.secondary_diffs, kinds: kinds.get(r.id) ?? {} });
       }
       const rows = endpointRows.all() as {
         id: number;
@@ -441,15 +442,6 @@ class Reads {
       bytes: (db.pragma('page_count', { simple: true }) as number) * (db.pragma('page_size', { simple: true }) as number),
     }));
   }
-}
-
-function entry<K, V>(map: Map<K, V>, key: K, make: () => V): V {
-  let v = map.get(key);
-  if (v === undefined) {
-    v = make();
-    map.set(key, v);
-  }
-  return v;
 }
 
 function summary(buckets: [number, number][] | undefined): LatencySummary {

@@ -3,6 +3,7 @@
 // Recording is one Map lookup and a few array increments: the label text of a destination is rendered once
 // per (cluster, endpoint), not per request (https://istio.io/latest/docs/reference/config/metrics/).
 import type { Cluster, Endpoint } from '../config/index.js';
+import { getOrCreate } from '../util/maps.js';
 import { ENVOY_BUCKETS_MS } from './buckets.js';
 
 const UNKNOWN = 'unknown';
@@ -139,16 +140,8 @@ export class IstioMetrics {
   }
 
   record(dest: DestinationLabels, responseCode: number, responseFlags: string, durationMs: number, requestBytes: number, responseBytes: number): void {
-    let byCode = this.byDestination.get(dest);
-    if (!byCode) {
-      byCode = new Map();
-      this.byDestination.set(dest, byCode);
-    }
-    let byFlags = byCode.get(responseCode);
-    if (!byFlags) {
-      byFlags = new Map();
-      byCode.set(responseCode, byFlags);
-    }
+    const byCode = getOrCreate(this.byDestination, dest, () => new Map<number, Map<string, Series>>());
+    const byFlags = getOrCreate(byCode, responseCode, () => new Map<string, Series>());
     let s = byFlags.get(responseFlags);
     if (!s) {
       const key = `${dest.key}\u0000${responseCode}\u0000${responseFlags}`;

@@ -2,7 +2,7 @@
 import type { Cluster } from '../config/model.js';
 import { type ConnectBackoffOptions, checkConnectBackoff } from './connect-backoff.js';
 import type { Host } from './host.js';
-import { UpstreamCluster } from './cluster.js';
+import { type ClusterDeps, UpstreamCluster } from './cluster.js';
 import type { ClusterStats, NotPicked, PickResult } from './types.js';
 
 export interface ClusterManagerOptions {
@@ -36,22 +36,21 @@ export class ClusterManager {
   private readonly inputs = new Map<string, Cluster>();
   /** Pools of hosts that left, until their in-flight requests finish. */
   private readonly draining = new Map<Host, Promise<void>>();
-  private readonly random: () => number;
-  private readonly now: () => number;
-  private readonly backoff: ConnectBackoffOptions | undefined;
-  private readonly defaultMaxConnections: number | undefined;
-  private readonly defaultMaxPending: number | undefined;
+  /** What every cluster of this manager shares (clock, randomness, backoff, default pool limits). */
+  private readonly deps: ClusterDeps;
   private closed = false;
 
   constructor(options: ClusterManagerOptions = {}) {
     const { random = Math.random, now = () => performance.now() } = options;
     if (typeof random !== 'function') throw new TypeError('ClusterManager: random must be a function');
     if (typeof now !== 'function') throw new TypeError('ClusterManager: now must be a function');
-    this.random = random;
-    this.now = now;
-    this.backoff = checkConnectBackoff(options.connectBackoff);
-    this.defaultMaxConnections = options.defaultMaxConnections;
-    this.defaultMaxPending = options.defaultMaxPending;
+    this.deps = {
+      random,
+      now,
+      backoff: checkConnectBackoff(options.connectBackoff),
+      defaultMaxConnections: options.defaultMaxConnections,
+      defaultMaxPending: options.defaultMaxPending,
+    };
   }
 
   /**
@@ -75,7 +74,7 @@ export class ClusterManager {
       let c = this.clusters.get(name);
       if (c?.fingerprint === fingerprint) continue;
       if (!c) {
-        c = new UpstreamCluster(name, { random: this.random, now: this.now, backoff: this.backoff, defaultMaxConnections: this.defaultMaxConnections, defaultMaxPending: this.defaultMaxPending });
+        c = new UpstreamCluster(name, this.deps);
         this.clusters.set(name, c);
       }
       this.drain(c.apply(input, fingerprint));

@@ -31,6 +31,8 @@ export class Host {
   // Connect backoff (see connect-backoff.ts); timeouts in a row count as a failed dial (cluster.ts).
   connectFailures = 0;
   consecutiveTimeouts = 0;
+  /** Set while backed off for timeouts: a TCP connect proves nothing then, only an answer does. */
+  stuck = false;
   backoffUntil = 0;
   /** True while the one request allowed through after a backoff is finding out whether it connects. */
   probing = false;
@@ -59,9 +61,6 @@ export class Host {
     this.weight = weightOf(endpoint);
   }
 
-  /** Set while backed off for timeouts: a TCP connect proves nothing then, only an answer does. */
-  stuck = false;
-
   /** The pool connected: a refusing endpoint is back (a stuck one must answer first). */
   connected(): void {
     if (this.stuck) return;
@@ -73,11 +72,9 @@ export class Host {
 
   /** An answer came back (the probe's, after a backoff): the endpoint is healthy. */
   answered(): void {
-    this.connectFailures = 0;
-    this.consecutiveTimeouts = 0;
-    this.backoffUntil = 0;
-    this.probing = false;
     this.stuck = false;
+    this.consecutiveTimeouts = 0;
+    this.connected();
   }
 
   /** Requests time out in a row (or the probe did): back off as for a refused dial. */
