@@ -1,11 +1,10 @@
 // `shadowgate serve`: run the gateway until SIGTERM/SIGINT, then drain and exit 0.
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
 import { parseDurationMs, type MirrorSettings } from '../config/index.js';
 import { Gateway, reportStarted, runPrimary, serveWorkerIpc } from '../gateway/index.js';
 import { openAccessLog } from '../telemetry/index.js';
-import { UsageError } from './index.js';
+import { hostPort, UsageError, type Values } from './options.js';
 
 function duration(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -21,28 +20,26 @@ function count(flag: string, text: string | undefined): number | undefined {
   return n;
 }
 
-export async function runServe(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      filename: { type: 'string', short: 'f', multiple: true },
-      bind: { type: 'string', default: '0.0.0.0' },
-      admin: { type: 'string', default: '127.0.0.1:15000' },
-      'shadow-timeout': { type: 'string' },
-      'shadow-max-body': { type: 'string' },
-      'shadow-max-total': { type: 'string' },
-      'shadow-max-in-flight': { type: 'string' },
-      'shadow-host-suffix': { type: 'boolean' },
-      'drain-timeout': { type: 'string', default: '10s' },
-      'access-log': { type: 'string', default: '-' },
-      store: { type: 'string', default: 'shadowgate.db' },
-      'no-watch': { type: 'boolean' },
-      workers: { type: 'string' },
-      kubernetes: { type: 'boolean' },
-      namespace: { type: 'string' },
-      'kubernetes-listen': { type: 'string', default: 'taken-over' },
-    },
-  });
+export async function runServe(v: Values): Promise<number> {
+  const values = v as {
+    filename?: string[];
+    bind: string;
+    admin: string;
+    'shadow-timeout'?: string;
+    'shadow-max-body'?: string;
+    'shadow-max-total'?: string;
+    'shadow-max-in-flight'?: string;
+    'shadow-host-suffix'?: boolean;
+    'drain-timeout': string;
+    'access-log': string;
+    store: string;
+    'no-watch'?: boolean;
+    workers?: string;
+    kubernetes?: boolean;
+    namespace?: string;
+    'kubernetes-listen': string;
+  };
+  hostPort('--admin', values.admin);
   const files = values.filename ?? [];
   if (files.length === 0 && !values.kubernetes) throw new UsageError('serve needs at least one -f PATH, or --kubernetes');
   if (values.namespace && !values.kubernetes) throw new UsageError('--namespace goes with --kubernetes');
