@@ -557,3 +557,67 @@ describe('warnings become Kubernetes Events', () => {
   });
 });
 
+
+describe('KubernetesSource: an endpoint is an address and a port (issue 21)', () => {
+  /** v1 and v2 pods on one IP (host network, one node) with different ports, each in its own EndpointSlice. */
+  const IP = '10.1.0.5';
+  for (const targetPort of [80, 'web'] as const) {
+    it(`two subsets on one IP route apart; a third endpoint gets its share; ready: false removes only that one (targetPort ${typeof targetPort === 'number' ? 'numeric' : 'named'})`, async (t) => {
+      const { api, source } = await setup(t, (a) => {
+        a.apply(service('nginx', { targetPort }));
+        a.apply(pod('nginx-v1-aaaaa', { app: 'nginx', version: 'v1' }));
+        a.apply(pod('nginx-v2-bbbbb', { app: 'nginx', version: 'v2' }));
+        a.apply(slice('nginx', [{ ip: IP, pod: 'nginx-v1-aaaaa' }], { name: 'nginx-s1', ports: [{ name: 'http', port: 8081 }] }));
+        a.apply(slice('nginx', [{ ip: IP, pod: 'nginx-v2-bbbbb' }], { name: 'nginx-s2', ports: [{ name: 'http', port: 8082 }] }));
+        a.apply(destinationRule());
+        a.apply(virtualService(true));
+      });
+      const snap = () => buildSnapshot(source.resources(), source.problems());
+      const eps = (subset: string) => (snap().clusters[clusterOf('nginx', 8000, subset)]?.endpoints ?? []).map((e) => `${e.address}:${e.port} ${e.labels.version}`);
+      assert.deepEqual(eps('v1'), [`${IP}:8081 v1`]);
+      assert.deepEqual(eps('v2'), [`${IP}:8082 v2`]);
+      assert.deepEqual(eps(''), [`${IP}:8081 v1`, `${IP}:8082 v2`]);
+      const route = snap().listeners[0]!.virtualHosts[0]!.routes[0]!;
+      assert.deepEqual(
+        route.mirrors.map((m) => m.cluster),
+        [clusterOf('nginx', 8000, 'v2')],
+      );
+
+      // A third endpoint on the same IP, a third port: an endpoint of its own in subset v1.
+      api.apply(pod('nginx-v1-ccccc', { app: 'nginx', version: 'v1' }));
+      api.apply(slice('nginx', [{ ip: IP, pod: 'nginx-v1-ccccc' }], { name: 'nginx-s3', ports: [{ name: 'http', port: 8083 }] }));
+      await waitUntil(() => eps('v1').length === 2, 'the third endpoint');
+      assert.deepEqual(eps('v1'), [`${IP}:8081 v1`, `${IP}:8083 v1`]);
+      assert.deepEqual(eps('v2'), [`${IP}:8082 v2`]);
+
+      // ready: false on the first: only it leaves.
+      api.apply(slice('nginx', [{ ip: IP, pod: 'nginx-v1-aaaaa', ready: false, serving: false }], { name: 'nginx-s1', ports: [{ name: 'http', port: 8081 }] }));
+      await waitUntil(() => eps('v1').length === 1, 'the not-ready endpoint gone');
+      assert.deepEqual(eps('v1'), [`${IP}:8083 v1`]);
+      assert.deepEqual(eps('v2'), [`${IP}:8082 v2`]);
+    });
+  }
+
+  it('keys endpoints by pod, or without a targetRef by the ports of their slice; a duplicate across slices stays one', () => {
+    const objects = {
+      istio: [],
+      services: [service('nginx', { targetPort: 'web' })],
+      endpointSlices: [
+        slice('nginx', [{ ip: IP, pod: 'a' }, { ip: IP }], { name: 's1', ports: [{ name: 'http', port: 8081 }] }),
+        // The same pod listed again (the API allows duplicates across slices) and an address without a pod.
+        slice('nginx', [{ ip: IP, pod: 'a' }, { ip: IP }], { name: 's2', ports: [{ name: 'http', port: 8081 }] }),
+        slice('nginx', [{ ip: IP }], { name: 's3', ports: [{ name: 'http', port: 8082 }] }),
+      ],
+      pods: [pod('a', { version: 'v1' })],
+    };
+    const spec = translate(objects).resources[0]!.object.spec as { endpoints: EntryEndpoint[] };
+    assert.deepEqual(spec.endpoints, [
+      { address: IP, ports: { http: 8081 }, labels: { version: 'v1' } },
+      { address: IP, ports: { http: 8081 }, labels: {} },
+      { address: IP, ports: { http: 8082 }, labels: {} },
+    ]);
+    // Slices in another order give the same entry (the snapshot's hash depends on it).
+    const reversed = translate({ ...objects, endpointSlices: [...objects.endpointSlices].reverse() }).resources[0]!.object.spec;
+    assert.deepEqual(reversed, spec);
+  });
+});
