@@ -378,6 +378,7 @@ describe('/metrics after known traffic', () => {
       'istio_response_bytes',
       'shadowgate_compare_exchanges_total',
       'shadowgate_compare_queue_length',
+      'shadowgate_config_last_reload_success',
       'shadowgate_config_problems',
       'shadowgate_config_reloads_total',
       'shadowgate_shadow_abandoned_total',
