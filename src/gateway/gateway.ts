@@ -1,8 +1,8 @@
 // The composition root: wires sources → config → routing/upstream/mirror → proxy and admin, and owns the
 // lifecycle (load, hot reload as a whole-snapshot swap, drain on shutdown).
-import { AdminServer } from '../admin/index.js';
+import { type AdminApiRequest, AdminServer } from '../admin/index.js';
 import { type Cluster, DEFAULT_SETTINGS, formatProblem, loadSnapshot, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
-import { Comparator } from '../comparator/index.js';
+import { Comparator, handleCompareApi } from '../comparator/index.js';
 import { ShadowWriter } from '../mirror/index.js';
 import { ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
@@ -31,6 +31,8 @@ export interface GatewayOptions {
   kubernetes?: { namespace?: string | undefined; kubeconfig?: KubeConfig; listen?: 'taken-over' | 'all' };
   /** SQLite file for comparison results; undefined: mirrored answers are not compared. */
   store?: string;
+  /** Store options for tests (e.g. a size bound that plays a full disk). */
+  storeOptions?: import('../store/index.js').CompareStoreOptions;
   watch?: boolean;
   random?: () => number;
   /** Operational messages (problems, reloads); stderr by default. */
@@ -104,7 +106,7 @@ export class Gateway {
       isReady: () => this.isReady(),
       configDump: () => this.configDump(),
       metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.text() }),
-      api: (path, query) => this.api(path, query),
+      api: (req) => this.api(req),
     });
   }
 
@@ -128,7 +130,10 @@ export class Gateway {
     }
     const snapshot = gw.load();
     for (const p of snapshot.problems) if (p.severity !== 'info') gw.log(formatProblem(p));
-    if (opts.store) gw.comparator = await Comparator.open({ file: opts.store, settings: snapshot.settings.compare, metrics: gw.metrics });
+    if (opts.store) {
+      const c = { file: opts.store, settings: snapshot.settings.compare, metrics: gw.metrics, log: gw.log };
+      gw.comparator = await Comparator.open(opts.storeOptions ? { ...c, storeOptions: opts.storeOptions } : c);
+    }
     await gw.apply(snapshot);
     gw.metrics.reloads.inc({ result: 'applied' });
     if (opts.watch !== false) gw.stopWatching = watchSources(opts.files, () => void gw.reload());
@@ -193,7 +198,7 @@ export class Gateway {
     this.primaryClusters.update(snapshot.clusters);
     this.shadowClusters.update(readyOnly(snapshot.clusters));
     this.shadows.configure({ ...snapshot.settings.mirror, ...this.opts.mirrorOverrides });
-    this.comparator?.configure(snapshot.settings.compare);
+    this.comparator?.apply(snapshot);
     this.state = { snapshot, table };
     this.loadedAt = new Date().toISOString();
     for (const severity of ['error', 'warning', 'info'] as const) {
@@ -204,27 +209,13 @@ export class Gateway {
     this.bound = failures.length === 0;
   }
 
-  /** /api/...: comparison results (404 when comparison is off). */
   isReady(): boolean {
     return this.bound && !this.draining && this.state !== undefined && (this.k8s?.synced ?? true);
   }
 
-  async api(path: string, query: URLSearchParams): Promise<unknown | undefined> {
-    const c = this.comparator;
-    if (!c) return path === 'verdict' ? { result: 'INCONCLUSIVE', reasons: ['comparison is off (no --store)'], compared: 0, endpoints: [] } : undefined;
-    switch (path) {
-      case 'verdict':
-        return c.verdict();
-      case 'endpoints':
-        return c.endpoints();
-      case 'samples':
-        return c.samples(query.get('endpoint') ?? '', query.get('field') ?? '', Number(query.get('limit') ?? 20));
-      case 'flush':
-        await c.flush();
-        return { flushed: true };
-      default:
-        return undefined;
-    }
+  /** /api/...: the comparison's API (comparator/api.ts); the composition root only wires it. */
+  api(req: AdminApiRequest): Promise<{ status: number; body: string } | undefined> {
+    return handleCompareApi(this.comparator, req);
   }
 
   configDump(): unknown {

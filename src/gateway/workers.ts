@@ -11,7 +11,7 @@ type Request =
   | { id: number; type: 'metrics' }
   | { id: number; type: 'ready' }
   | { id: number; type: 'config_dump' }
-  | { id: number; type: 'api'; path: string; query: string }
+  | { id: number; type: 'api'; method: string; path: string; query: string; body?: string }
   | { id: number; type: 'shutdown' };
 
 /** A request before it gets its id (Omit does not distribute over a union by itself). */
@@ -37,7 +37,8 @@ export function serveWorkerIpc(gw: Gateway, shutdown: () => Promise<void>): void
           value = gw.configDump();
           break;
         case 'api':
-          value = (await gw.api(msg.path, new URLSearchParams(msg.query))) ?? null;
+          value =
+            (await gw.api({ method: msg.method, path: msg.path, query: new URLSearchParams(msg.query), ...(msg.body === undefined ? {} : { body: msg.body }) })) ?? null;
           break;
         case 'shutdown':
           await shutdown();
@@ -136,14 +137,17 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       contentType: 'text/plain; version=0.0.4; charset=utf-8',
       body: mergeExpositions((await askAll({ type: 'metrics' })).filter((t): t is string => typeof t === 'string')),
     }),
-    api: async (path, query) => {
+    api: async (req) => {
       const w = first();
       if (!w) return undefined;
-      // Each worker writes its comparisons to the shared store; asking one for the verdict reads them all
-      // once every worker has flushed its queue.
-      if (path === 'verdict' || path === 'endpoints' || path === 'samples') await askAll({ type: 'api', path: 'flush', query: '' });
-      const v = await ask(w, { type: 'api', path, query: query.toString() });
-      return v === null ? undefined : v;
+      // Each worker writes its comparisons to the shared store; asking one reads them all once every worker
+      // has flushed its queue. A new run (POST /api/runs) is in the store: every worker's next write finds it.
+      await askAll({ type: 'api', method: 'POST', path: 'flush', query: '' });
+      const v = (await ask(w, { type: 'api', method: req.method, path: req.path, query: req.query.toString(), ...(req.body === undefined ? {} : { body: req.body }) })) as
+        | { status: number; body: string }
+        | null
+        | undefined;
+      return v === null || v === undefined || typeof v.status !== 'number' ? undefined : v;
     },
   });
   const hp = parseHostPort(opts.admin, '--admin');
