@@ -140,6 +140,8 @@ export interface Scenario {
   opts: ScenarioOptions;
   /** Replaces v2 by a new server (a new endpoint behind the same subset) and reloads. */
   redeployV2(handler: Handler): Promise<void>;
+  /** Replaces v2 by a new server while the gateway is down (the next restart sees it). */
+  redeployV2Offline(handler: Handler): Promise<void>;
   /** Stops the gateway only (the upstreams and the store stay). */
   stopGateway(): Promise<void>;
   /** A new gateway on the same store, same service port, v2 as it is now. */
@@ -154,6 +156,7 @@ export async function scenario(v1: Handler | undefined, v2: Handler, opts: Scena
   const dir = mkdtempSync(join(tmpdir(), 'shadowgate-compare-'));
   const store = opts.store ?? join(dir, 'compare.db');
   const start = () => startGateway({ 'api.yaml': apiYaml(port, one.port, two.port, opts) }, { store, ...opts.gateway });
+  let stopped = false;
   const s: Scenario = {
     tg: await start(),
     dir,
@@ -171,14 +174,21 @@ export async function scenario(v1: Handler | undefined, v2: Handler, opts: Scena
       assert.equal(r.result, 'applied');
       await old.close();
     },
+    async redeployV2Offline(handler) {
+      await two.close();
+      two = await jsonApi(handler);
+      s.v2 = two;
+    },
     async stopGateway() {
+      stopped = true;
       await s.tg.close();
     },
     async restartGateway() {
       s.tg = await start();
+      stopped = false;
     },
     async close() {
-      await s.tg.close().catch(() => {});
+      if (!stopped) await s.tg.close();
       await one.close();
       await two.close();
       rmSync(dir, { recursive: true, force: true });
