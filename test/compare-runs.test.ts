@@ -2,10 +2,17 @@
 // replaces a broken one (reload, restart), certain small-sample failures, time-aware noise, whole exchanges
 // kept redacted, caps, and a full disk under the store (issue 15, item 10).
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './harness/gateway.js';
 import {
   api,
+  apiYaml,
+  jsonApi,
   cli,
   client,
   endpoints,
@@ -15,7 +22,6 @@ import {
   send,
   settle,
   traffic,
-  v1Body,
   verdict,
 } from './compare-scenario.js';
 
@@ -188,7 +194,7 @@ describe('runs start', () => {
 
 describe('whole exchanges, redacted', () => {
   it('secrets in request and response bodies never reach the store; samples show the rest side by side', async () => {
-    const answer = (who: number) => (_n: number, req: { url?: string }, body: string) => ({
+    const answer = (who: number) => (_n: number, _req: { url?: string }, body: string) => ({
       body: { ok: who === 1, echo: body.length, access_token: `SECRET-RESP-${who}`, profile: { name: `visible-${who}`, client_secret: 'SECRET-CS' } },
       headers: { 'set-cookie': 'sid=SECRET-COOKIE; Path=/' },
     });
@@ -282,6 +288,71 @@ describe('bounds', () => {
       assert.equal((await api(s, 'verdict')).status, 200);
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('serve --workers 2 with a new store', () => {
+  it('the supervisor creates the store once; runs, POST /api/runs and the verdict work across workers', async () => {
+    const one = await jsonApi(v1);
+    const two = await jsonApi(broken);
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'shadowgate-workers-'));
+    writeFileSync(join(dir, 'api.yaml'), apiYaml(port, one.port, two.port, { secondary: true }));
+    const bin = fileURLToPath(new URL('../../bin/shadowgate.js', import.meta.url));
+    const store = join(dir, 'new', 'compare.db');
+    mkdirSync(join(dir, 'new'));
+    const child = spawn(process.execPath, [bin, 'serve', '-f', join(dir, 'api.yaml'), '--bind', '127.0.0.1', '--admin', '127.0.0.1:0', '--access-log', 'off', '--store', store, '--workers', '2'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const admin = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`not ready: ${stderr}`)), 15_000);
+        child.stderr.on('data', (c: Buffer) => {
+          stderr += c.toString();
+          const m = /ready: .* admin http:\/\/([\d.]+:\d+), 2 workers/.exec(stderr);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[1]!);
+          }
+        });
+        child.once('exit', () => reject(new Error(`exited: ${stderr}`)));
+      });
+      for (let i = 0; i < 30; i++) {
+        const a = await send(port, `/orders/${i}`, { headers: { host: 'api', connection: 'close' } });
+        assert.equal(a.status, 200);
+      }
+      const adminPort = Number(admin.split(':')[1]);
+      // Every worker flushes before one answers: the 30 exchanges (whichever worker took them) are in.
+      const until = Date.now() + 10_000;
+      let compared = 0;
+      while (compared < 30 && Date.now() < until) {
+        const v = JSON.parse((await send(adminPort, '/api/verdict')).body) as { runs: { run: { compared: number } }[] };
+        compared = v.runs[0]?.run.compared ?? 0;
+      }
+      assert.equal(compared, 30);
+      const gate = await cli('verdict', '--admin', admin);
+      assert.equal(gate.status, 1, gate.stdout + gate.stderr);
+      const started = await cli('runs', 'start', '--admin', admin, '--note', 'fixed');
+      assert.equal(started.status, 0, started.stderr);
+      const runs = JSON.parse((await send(adminPort, '/api/runs')).body) as { runs: { reason: string; compared: number }[] };
+      assert.deepEqual(
+        runs.runs.map((r) => [r.reason, r.compared]),
+        [
+          ['manual', 0],
+          ['started', 30],
+        ],
+      );
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, stderr);
+      assert.doesNotMatch(stderr, /not a Shadowgate store/);
+    } finally {
+      child.kill('SIGKILL');
+      await one.close();
+      await two.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

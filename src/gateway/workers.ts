@@ -57,6 +57,8 @@ export interface PrimaryOptions {
   admin: string;
   /** Worker arguments (the serve command line, without --workers). */
   log: (line: string) => void;
+  /** The comparison store: created and stamped here, once, before any worker opens it (issue 15, item 11). */
+  store?: string | undefined;
 }
 
 /** In the primary: forks the workers, serves the admin listener for all of them, restarts a worker that dies. */
@@ -103,6 +105,17 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   };
   const askAll = (req: Ask) => Promise.all([...workers].map((w) => ask(w, req)));
   const first = () => [...workers][0];
+
+  if (opts.store) {
+    // Workers that all find a new file would race to create it; one creation here, then they only open it.
+    try {
+      const { CompareStore } = await import('../store/index.js');
+      CompareStore.open(opts.store).close();
+    } catch (err) {
+      opts.log(`shadowgate: cannot start: cannot open the comparison store ${opts.store}: ${(err as Error).message}`);
+      return 1;
+    }
+  }
 
   // Start every worker and wait for each to say it is serving (or why it could not).
   const started = await Promise.all(
