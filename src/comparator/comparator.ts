@@ -22,6 +22,10 @@ const BATCH_SIZE = 64;
 const SHIP_AFTER_MS = 50;
 /** A query the worker has not answered in this time answers 503 (the worker is stuck behind a huge batch). */
 const QUERY_TIMEOUT_MS = 30_000;
+/** A store failure is logged again after this long at the earliest... */
+const RELOG_AFTER_MS = 10 * 60_000;
+/** ...and "written again" once writes have worked this long since the last failure. */
+const RECOVERED_AFTER_MS = 60_000;
 const SKIPPED = Object.freeze({ result: 'skipped' });
 const DROPPED = Object.freeze({ result: 'dropped' });
 
@@ -50,8 +54,9 @@ export class Comparator {
   private closed = false;
   /** The run each route's exchanges belong to, for the snapshot being served. */
   private runOf = new WeakMap<Route, RunTag>();
-  /** Store failures already logged (each is logged once until writes work again). */
-  private readonly failing = new Set<StoreFailure>();
+  /** When each store failure was last logged, and when the last one happened (see storeFailed). */
+  private readonly failing = new Map<StoreFailure, number>();
+  private lastFailure = 0;
   private readonly log: (line: string) => void;
 
   private constructor(
@@ -92,7 +97,7 @@ export class Comparator {
     if (msg.otherEndpoints > 0) m.compareOverflow.inc({ bucket: 'endpoint' }, msg.otherEndpoints);
     if (msg.otherFields > 0) m.compareOverflow.inc({ bucket: 'field' }, msg.otherFields);
     if (msg.storeError) this.storeFailed(msg.storeError.reason, msg.storeError.message);
-    else if (msg.compared > 0 && this.failing.size > 0) {
+    else if (msg.compared > 0 && this.failing.size > 0 && performance.now() - this.lastFailure > RECOVERED_AFTER_MS) {
       this.failing.clear();
       this.log(`shadowgate: the comparison store ${this.file} is written again`);
     }
@@ -100,11 +105,18 @@ export class Comparator {
     w?.resolve();
   }
 
-  /** Counted every time, logged once per reason until a write succeeds again. Traffic never notices. */
+  /**
+   * Counted every time; logged once per reason (again only after ten minutes, or after writes have worked for a
+   * minute: a nearly full disk lets some batches through, and flapping must not flood the log). Traffic never
+   * notices: the data path only ever enqueues.
+   */
   private storeFailed(reason: StoreFailure, message: string): void {
     this.metrics.compareStoreErrors.inc({ reason });
-    if (this.failing.has(reason)) return;
-    this.failing.add(reason);
+    const now = performance.now();
+    this.lastFailure = now;
+    const logged = this.failing.get(reason);
+    if (logged !== undefined && now - logged < RELOG_AFTER_MS) return;
+    this.failing.set(reason, now);
     const why = reason === 'disk_full' ? 'the disk (or the store) is full' : message;
     this.log(
       `shadowgate: warning: cannot write the comparison store ${this.file}: ${why}; comparisons are dropped and counted ` +
