@@ -54,7 +54,7 @@ export interface CorpusCase {
   /** Fields that differ only as noise: the analysis must not call them real. */
   noise: string[];
   /** The expected endpoint verdict; NONE when the endpoint is ignored (nothing compared). */
-  verdict?: 'PASS' | 'FAIL' | 'NONE';
+  verdict?: 'PASS' | 'FAIL' | 'INCONCLUSIVE' | 'NONE';
 }
 
 export function loadCorpus(): CorpusCase[] {
