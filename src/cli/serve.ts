@@ -70,7 +70,7 @@ export async function runServe(v: Values): Promise<number> {
   const log = (line: string) => process.stderr.write(`${line}\n`);
   // Several workers: this process only supervises and serves the admin listener; each worker runs this
   // same command line and takes the branch below.
-  if (cluster.isPrimary && workers > 1) return runPrimary({ workers, admin: values.admin, log });
+  if (cluster.isPrimary && workers > 1) return runPrimary({ workers, admin: values.admin, log, store: values.store === 'off' ? undefined : values.store });
   const isWorker = cluster.isWorker;
 
   // Installed before the start so a SIGHUP meanwhile does not kill the process (Node's default); the config
