@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDurationMs, type MirrorSettings } from '../config/index.js';
 import { Gateway, reportStarted, runPrimary, serveWorkerIpc } from '../gateway/index.js';
+import type { DownstreamLimits } from '../proxy/index.js';
 import { openAccessLog } from '../telemetry/index.js';
 import { UsageError } from './index.js';
 
@@ -41,6 +42,11 @@ export async function runServe(argv: string[]): Promise<number> {
       kubernetes: { type: 'boolean' },
       namespace: { type: 'string' },
       'kubernetes-listen': { type: 'string', default: 'taken-over' },
+      'max-request-headers': { type: 'string' },
+      'path-normalization': { type: 'string' },
+      'header-timeout': { type: 'string' },
+      'body-idle-timeout': { type: 'string' },
+      'max-connections': { type: 'string' },
     },
   });
   const files = values.filename ?? [];
@@ -57,6 +63,7 @@ export async function runServe(argv: string[]): Promise<number> {
   set('maxTotalBodyBytes', count('--shadow-max-total', values['shadow-max-total']));
   set('maxInFlight', count('--shadow-max-in-flight', values['shadow-max-in-flight']));
   if (values['shadow-host-suffix']) overrides.hostSuffix = true;
+  const downstream = downstreamFlags(values);
 
   const workers = count('--workers', values.workers) ?? availableParallelism();
   if (workers < 1) throw new UsageError('--workers must be at least 1');
@@ -74,6 +81,7 @@ export async function runServe(argv: string[]): Promise<number> {
       admin: isWorker ? '' : values.admin,
       mirrorOverrides: overrides,
       drainTimeoutMs: duration('--drain-timeout', values['drain-timeout']),
+      downstream,
       accessLog: openAccessLog(values['access-log']),
       store: values.store === 'off' ? undefined : values.store,
       ...(values.kubernetes ? { kubernetes: { namespace: values.namespace, listen: kubernetesListen } } : {}),
@@ -116,4 +124,30 @@ export async function runServe(argv: string[]): Promise<number> {
   await gateway.shutdown();
   process.stderr.write('shadowgate: stopped\n');
   return 0;
+}
+
+const PATH_MODES = ['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'] as const;
+
+/** The downstream limits flags (defaults in proxy/limits.ts). */
+function downstreamFlags(values: Record<string, string | boolean | string[] | undefined>): Partial<DownstreamLimits> {
+  const text = (k: string) => values[k] as string | undefined;
+  const out: Partial<DownstreamLimits> = {};
+  const headers = count('--max-request-headers', text('max-request-headers'));
+  if (headers !== undefined) {
+    if (headers < 1) throw new UsageError('--max-request-headers must be at least 1');
+    out.maxRequestHeaders = headers;
+  }
+  const mode = text('path-normalization');
+  if (mode !== undefined) {
+    const m = PATH_MODES.find((p) => p === mode.toUpperCase());
+    if (!m) throw new UsageError(`--path-normalization must be one of ${PATH_MODES.join(', ')}, not "${mode}"`);
+    out.pathNormalization = m;
+  }
+  const header = duration('--header-timeout', text('header-timeout'));
+  if (header !== undefined) out.headerTimeoutMs = header;
+  const body = duration('--body-idle-timeout', text('body-idle-timeout'));
+  if (body !== undefined) out.bodyIdleTimeoutMs = body;
+  const conns = count('--max-connections', text('max-connections'));
+  if (conns !== undefined) out.maxConnections = conns;
+  return out;
 }

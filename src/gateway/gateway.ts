@@ -4,7 +4,7 @@ import { AdminServer } from '../admin/index.js';
 import { type Cluster, DEFAULT_SETTINGS, formatProblem, loadSnapshot, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
 import { Comparator } from '../comparator/index.js';
 import { ShadowWriter } from '../mirror/index.js';
-import { ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
+import { type DownstreamLimits, ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
 import { readSources, watchSources } from '../sources/index.js';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -26,6 +26,8 @@ export interface GatewayOptions {
   /** Flags win over the ShadowgateConfig resource. */
   mirrorOverrides?: Partial<MirrorSettings>;
   drainTimeoutMs?: number;
+  /** What a downstream client may send or hold on the service ports (proxy/limits.ts has the defaults). */
+  downstream?: Partial<DownstreamLimits>;
   accessLog: AccessLog;
   /** Watch the Kubernetes API too (in-cluster service account or the user's kubeconfig). */
   kubernetes?: { namespace?: string | undefined; kubeconfig?: KubeConfig; listen?: 'taken-over' | 'all' };
@@ -98,6 +100,7 @@ export class Gateway {
       metrics: this.metrics,
       accessLog: opts.accessLog,
       random,
+      ...(opts.downstream ? { limits: opts.downstream } : {}),
     });
     this.listeners = new ListenerSet(this.handler, opts.bind);
     this.admin = new AdminServer({
