@@ -284,7 +284,7 @@ describe('one-byte chunks', () => {
 });
 
 describe('upstream 1xx', () => {
-  it('a 100 Continue before the answer is skipped (RFC 9110 §15.2), the final answer is served', { todo: 'undici drops the connection on a 100' }, async () => {
+  it('a 100 Continue before the answer is skipped (RFC 9110 §15.2), the final answer is served', async () => {
     const upstream = createServer((socket) => {
       let seen = '';
       socket.on('data', (d) => {
