@@ -16,7 +16,7 @@ export async function rawConnect(port: number): Promise<Socket> {
 }
 
 /**
- * Reads one HTTP/1.1 response (Content-Length framed, or up to the close) from `socket`. Rejects if the
+ * Reads one final HTTP/1.1 response (interim 1xx skipped; Content-Length framed, or up to the close) from `socket`. Rejects if the
  * connection closes without one; bounded by `timeoutMs`.
  */
 export function readResponse(socket: Socket, timeoutMs = 10_000): Promise<RawResponse> {
@@ -28,6 +28,11 @@ export function readResponse(socket: Socket, timeoutMs = 10_000): Promise<RawRes
       if (end === -1) return undefined;
       const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
       const status = Number(lines[0]!.split(' ')[1]);
+      if (status >= 100 && status < 200 && status !== 101) {
+        // An interim answer (100 Continue to an Expect): the final one follows.
+        buf = buf.subarray(end + 4);
+        return parse(closed);
+      }
       const headers: Record<string, string> = {};
       for (const l of lines.slice(1)) {
         const c = l.indexOf(':');
