@@ -1,9 +1,12 @@
 // Issue 15, data path: every attack that got past the gateway, replayed on real sockets and refused.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import type { DownstreamRejectReason } from '../src/proxy/index.js';
 import { freePort, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
@@ -113,6 +116,26 @@ describe('path rules cannot be bypassed by spelling (normalised as Istio: RFC 39
     assert.equal((await rawRequest(s.port, get('*', 'Host: app\r\n', 'OPTIONS'))).status, 404);
     assert.equal(s.v1.requests.length, before);
     assert.equal(await rejected(s.tg, 'invalid_path'), 1);
+  });
+});
+
+describe('path normalisation switches', () => {
+  it("BASE (Istio's default) keeps //, still resolves dot segments; NONE forwards the path as sent", async () => {
+    const base = await setup({ downstream: { pathNormalization: 'BASE' } });
+    try {
+      assert.equal((await rawRequest(base.port, get('/public/%2e%2e/admin'))).status, 403);
+      assert.equal((await rawRequest(base.port, get('//x/./y'))).status, 200);
+      assert.equal(base.v1.requests.at(-1)!.url, '//x/y');
+    } finally {
+      await base.close();
+    }
+    const none = await setup({ downstream: { pathNormalization: 'NONE' } });
+    try {
+      assert.equal((await rawRequest(none.port, get('/public/../admin'))).status, 200);
+      assert.equal(none.v1.requests.at(-1)!.url, '/public/../admin');
+    } finally {
+      await none.close();
+    }
   });
 });
 
@@ -312,6 +335,25 @@ describe('upstream 1xx', () => {
     } finally {
       await tg.close();
       upstream.close();
+    }
+  });
+});
+
+describe('serve flags for the downstream limits', () => {
+  const bin = join(fileURLToPath(new URL('../..', import.meta.url)), 'bin', 'shadowgate.js');
+  const run = (...args: string[]) => spawnSync(process.execPath, [bin, 'serve', '-f', '/nonexistent', ...args], { encoding: 'utf8', timeout: 20_000 });
+
+  it('bad values are usage errors (exit 2) naming the flag', () => {
+    for (const [flag, value] of [
+      ['--path-normalization', 'SOMETIMES'],
+      ['--max-request-headers', '0'],
+      ['--header-timeout', 'soon'],
+      ['--body-idle-timeout', '-1s'],
+      ['--max-connections', 'many'],
+    ] as const) {
+      const r = run(flag, value);
+      assert.equal(r.status, 2, `${flag} ${value}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(flag));
     }
   });
 });
