@@ -45,7 +45,16 @@ export function checkRequestHead(req: IncomingMessage, limits: Pick<DownstreamLi
   let hosts = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+    // `host` in any case, without allocating a lower-cased copy of every name.
+    if (
+      name.length === 4 &&
+      (name.charCodeAt(0) | 0x20) === 0x68 &&
+      (name.charCodeAt(1) | 0x20) === 0x6f &&
+      (name.charCodeAt(2) | 0x20) === 0x73 &&
+      (name.charCodeAt(3) | 0x20) === 0x74
+    ) {
+      hosts++;
+    }
   }
   // RFC 9112 §3.2: more than one Host field line is a 400.
   if (hosts > 1) return refuse(400, 'duplicate_host', 'more than one Host header');

@@ -227,16 +227,19 @@ export function unescapeSlashes(path: string): string {
 }
 
 /**
- * True when canonicalising cannot change `path`: no `%`, `\`, byte to escape, or `.` right after a slash.
- * Most paths take this exit, so a request pays one scan and no allocation.
+ * True when normalising cannot change the path part of `target` (up to `?`): no `%`, `\`, byte to escape,
+ * `.` right after a slash, nor (when merging) `//`. Most requests take this exit: one scan, no allocation.
  */
-function alreadyCanonical(path: string): boolean {
-  for (let i = 0; i < path.length; i++) {
-    const c = path.charCodeAt(i);
+function alreadyNormal(target: string, merge: boolean): boolean {
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c === 0x3f) return true; // '?': the query is never touched
     if (c >= 0x80) return false;
-    const cls = CLASS[c]!;
-    if ((cls & SPECIAL) === 0) continue;
-    if (c !== DOT || (i > 0 && path.charCodeAt(i - 1) === SLASH)) return false;
+    if ((CLASS[c]! & SPECIAL) === 0) {
+      if (c === SLASH && merge && i > 0 && target.charCodeAt(i - 1) === SLASH) return false;
+      continue;
+    }
+    if (c !== DOT || (i > 0 && target.charCodeAt(i - 1) === SLASH)) return false;
   }
   return true;
 }
@@ -249,15 +252,14 @@ export function normalizeTarget(target: string, mode: PathNormalization): string
   const hash = target.indexOf('#');
   const noFragment = hash === -1 ? target : target.slice(0, hash);
   if (mode === 'NONE') return noFragment;
+  const merge = mode !== 'BASE';
+  if (alreadyNormal(noFragment, merge)) return noFragment;
   const q = noFragment.indexOf('?');
   let path = q === -1 ? noFragment : noFragment.slice(0, q);
   const query = q === -1 ? '' : noFragment.slice(q);
   if (mode === 'DECODE_AND_MERGE_SLASHES') path = unescapeSlashes(path);
-  if (!alreadyCanonical(path)) {
-    const canonical = canonicalizePath(path);
-    if (canonical === undefined) return undefined;
-    path = canonical;
-  }
-  if (mode !== 'BASE') path = mergeSlashes(path);
+  const canonical = canonicalizePath(path);
+  if (canonical === undefined) return undefined;
+  path = merge ? mergeSlashes(canonical) : canonical;
   return query === '' ? path : path + query;
 }
