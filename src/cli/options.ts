@@ -76,6 +76,20 @@ export const COMMANDS: readonly CommandSpec[] = [
         help: 'also watch the Kubernetes API (VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, Service, EndpointSlice, Pod)',
       },
       namespace: { type: 'string', arg: 'NS', help: 'with --kubernetes: watch only this namespace' },
+      'path-normalization': {
+        type: 'string',
+        default: 'MERGE_SLASHES',
+        arg: 'MODE',
+        help: "paths normalised before routing: NONE, BASE (Istio's default), MERGE_SLASHES, DECODE_AND_MERGE_SLASHES",
+      },
+      'max-request-headers': { type: 'string', arg: 'N', help: 'more request headers: 431, as Envoy (default 100)' },
+      'header-timeout': { type: 'string', arg: 'DURATION', help: 'a request head not complete in this time: 408 and close (default 60s)' },
+      'body-idle-timeout': { type: 'string', arg: 'DURATION', help: 'no request-body byte for this long: 408 and close (default 60s)' },
+      'max-connections': {
+        type: 'string',
+        arg: 'N',
+        help: 'downstream connections per process; 0: no cap (default half the open-file limit, at most 10000)',
+      },
       'config-load-timeout': {
         type: 'string',
         arg: 'DURATION',

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { type Cluster, DEFAULT_SETTINGS, formatProblem, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
 import { Comparator, handleCompareApi } from '../comparator/index.js';
 import { ShadowWriter } from '../mirror/index.js';
-import { type BindFailure, ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
+import { type BindFailure, type DownstreamLimits, ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
 import { DEFAULT_LOAD_BUDGET, type LoadBudget, type LoadOutcome, loadConfig, watchSources } from '../sources/index.js';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -28,6 +28,8 @@ export interface GatewayOptions {
   /** Flags win over the ShadowgateConfig resource. */
   mirrorOverrides?: Partial<MirrorSettings>;
   drainTimeoutMs?: number;
+  /** What a downstream client may send or hold on the service ports (proxy/limits.ts has the defaults). */
+  downstream?: Partial<DownstreamLimits>;
   accessLog: AccessLog;
   /** Watch the Kubernetes API too (in-cluster service account or the user's kubeconfig). */
   kubernetes?: { namespace?: string | undefined; kubeconfig?: KubeConfig; listen?: 'taken-over' | 'all' };
@@ -118,6 +120,7 @@ export class Gateway {
       metrics: this.metrics,
       accessLog: opts.accessLog,
       random,
+      ...(opts.downstream ? { limits: opts.downstream } : {}),
     });
     this.listeners = new ListenerSet(this.handler, opts.bind);
     this.admin = new AdminServer({
