@@ -2,12 +2,11 @@
 // nginx does); a start that cannot serve exits 1 with one line.
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
 import { parseDurationMs, type MirrorSettings } from '../config/index.js';
 import { Gateway, type ReloadResult, reportStarted, runPrimary, serveWorkerIpc } from '../gateway/index.js';
 import { DEFAULT_LOAD_BUDGET, type LoadBudget } from '../sources/index.js';
 import { openAccessLog } from '../telemetry/index.js';
-import { UsageError } from './index.js';
+import { hostPort, UsageError, type Values } from './options.js';
 
 function duration(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -23,30 +22,28 @@ function count(flag: string, text: string | undefined): number | undefined {
   return n;
 }
 
-export async function runServe(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      filename: { type: 'string', short: 'f', multiple: true },
-      bind: { type: 'string', default: '0.0.0.0' },
-      admin: { type: 'string', default: '127.0.0.1:15000' },
-      'shadow-timeout': { type: 'string' },
-      'shadow-max-body': { type: 'string' },
-      'shadow-max-total': { type: 'string' },
-      'shadow-max-in-flight': { type: 'string' },
-      'shadow-host-suffix': { type: 'boolean' },
-      'drain-timeout': { type: 'string', default: '10s' },
-      'access-log': { type: 'string', default: '-' },
-      store: { type: 'string', default: 'shadowgate.db' },
-      'no-watch': { type: 'boolean' },
-      workers: { type: 'string' },
-      kubernetes: { type: 'boolean' },
-      namespace: { type: 'string' },
-      'kubernetes-listen': { type: 'string', default: 'taken-over' },
-      'config-load-timeout': { type: 'string' },
-      'config-load-heap': { type: 'string' },
-    },
-  });
+export async function runServe(v: Values): Promise<number> {
+  const values = v as {
+    filename?: string[];
+    bind: string;
+    admin: string;
+    'shadow-timeout'?: string;
+    'shadow-max-body'?: string;
+    'shadow-max-total'?: string;
+    'shadow-max-in-flight'?: string;
+    'shadow-host-suffix'?: boolean;
+    'drain-timeout': string;
+    'access-log': string;
+    store: string;
+    'no-watch'?: boolean;
+    workers?: string;
+    kubernetes?: boolean;
+    namespace?: string;
+    'kubernetes-listen': string;
+    'config-load-timeout'?: string;
+    'config-load-heap'?: string;
+  };
+  hostPort('--admin', values.admin);
   const files = values.filename ?? [];
   if (files.length === 0 && !values.kubernetes) throw new UsageError('serve needs at least one -f PATH, or --kubernetes');
   if (values.namespace && !values.kubernetes) throw new UsageError('--namespace goes with --kubernetes');

@@ -11,7 +11,7 @@ import { RouteTable } from '../routing/index.js';
 import { DEFAULT_LOAD_BUDGET, type LoadBudget, type LoadOutcome, loadConfig, watchSources } from '../sources/index.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesSource } from '../sources/kubernetes/index.js';
-import { type AccessLog, Metrics } from '../telemetry/index.js';
+import { type AccessLog, type ClusterGaugeSource, Metrics } from '../telemetry/index.js';
 import { ClusterManager } from '../upstream/index.js';
 
 /** Connections per shadow endpoint when its DestinationRule sets none (see the constructor). */
@@ -104,6 +104,7 @@ export class Gateway {
       defaultMaxConnections: SHADOW_MAX_CONNECTIONS_PER_ENDPOINT,
       defaultMaxPending: SHADOW_MAX_PENDING,
     });
+    this.metrics.clusterStats = () => [...clusterGauges('primary', this.primaryClusters), ...clusterGauges('shadow', this.shadowClusters)];
     this.shadows = new ShadowWriter(this.shadowClusters, this.metrics, { ...DEFAULT_SETTINGS.mirror, ...opts.mirrorOverrides });
     this.handler = new ProxyHandler({
       state: () => this.state!,
@@ -389,4 +390,20 @@ function readyOnly(clusters: Record<string, Cluster>): Record<string, Cluster> {
     out[name] = endpoints.length === c.endpoints.length ? c : { ...c, endpoints };
   }
   return changed ? out : clusters;
+}
+
+/** The cluster managers' counters as the metrics read them at scrape time. */
+function clusterGauges(role: 'primary' | 'shadow', clusters: ClusterManager): ClusterGaugeSource[] {
+  return Object.values(clusters.stats()).map((c) => ({
+    role,
+    cluster: c.name,
+    overflow: c.counters.overflow,
+    noHealthyUpstream: c.counters.noHealthyUpstream,
+    ejections: c.counters.ejections,
+    ejectionsOverflow: c.counters.ejectionsOverflow,
+    endpoints: c.endpoints.length,
+    healthyEndpoints: c.endpoints.filter((e) => !e.ejected).length,
+    activeRequests: c.activeRequests,
+    pendingRequests: c.pendingRequests,
+  }));
 }
