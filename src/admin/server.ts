@@ -2,6 +2,9 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Cluster, Listener } from '../config/index.js';
+import { isUiPath, serveUi } from './ui-assets.js';
+import { TrafficView } from './ui-traffic.js';
 
 export interface AdminSource {
   isReady(): boolean | Promise<boolean>;
@@ -9,12 +12,17 @@ export interface AdminSource {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** JSON API under /api/ (comparison results); undefined means 404. */
   api(path: string, query: URLSearchParams): Promise<unknown | undefined>;
+  /** The routing config being served, for /api/traffic; undefined before the first load. */
+  routing?(): Promise<{ listeners: readonly Listener[]; clusters: Readonly<Record<string, Cluster>> } | undefined>;
 }
 
 export class AdminServer {
   private readonly server: http.Server;
+  private readonly traffic: TrafficView | undefined;
 
   constructor(private readonly source: AdminSource) {
+    const routing = source.routing?.bind(source);
+    this.traffic = routing && new TrafficView({ routing, metrics: () => source.metrics() });
     this.server = http.createServer((req, res) => {
       this.route(req, res).catch((err: unknown) => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -31,6 +39,8 @@ export class AdminServer {
       res.end(body);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
+    if (isUiPath(path)) return serveUi(path, req.method, res);
+    if (path === '/api/traffic' && this.traffic) return send(200, `${JSON.stringify(await this.traffic.read(), null, 2)}\n`, 'application/json');
     switch (path) {
       case '/ready':
         return (await this.source.isReady()) ? send(200, 'LIVE\n') : send(503, 'NOT READY\n');
