@@ -165,6 +165,8 @@ describe('diff explorer (browser, fixtures)', { skip }, () => {
     await ready('/traffic');
     await page.keyboard.press('?');
     assert.equal(await page.locator('#help').isVisible(), true);
+    await page.keyboard.press('Escape');
+    assert.equal(await page.locator('#help').isVisible(), false);
   });
 
   it('shows what mirrors where, rates, delivery and abandon reasons', async () => {

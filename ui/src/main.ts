@@ -121,6 +121,10 @@ document.addEventListener('keydown', (e) => {
     return;
   }
   if (e.key === 'Enter' || e.key === ' ') return; // buttons, links and rows handle their own
+  if (e.key === 'Escape' && !help.hidden) {
+    toggleHelp();
+    return;
+  }
   const handled = (() => {
     if (current?.view.onKey?.(e)) return true;
     switch (e.key) {
