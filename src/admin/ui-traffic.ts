@@ -85,10 +85,13 @@ function parseLabels(text: string): Record<string, string> {
   return out;
 }
 
-/** `VirtualService default/nginx` + route → `default/nginx#<name or index>`, the run's route id (docs/admin-api.md). */
-function routeId(route: Route, host: string): string {
+/**
+ * `VirtualService default/nginx` + route → `default/nginx#<name or index>`, the runs' route id (docs/admin-api.md).
+ * Routes from other resources (an HTTPRoute, a ServiceEntry's default route) keep their kind: `HTTPRoute ns/n#0`.
+ */
+function routeId(route: Route): string {
   const vs = route.source.replace(/^VirtualService /, '');
-  if (vs === route.source) return `${host}#default`;
+  if (vs === route.source) return `${route.source}#${route.name}`;
   const auto = `${vs.slice(vs.indexOf('/') + 1)}.${route.index}`;
   return `${vs}#${route.name === auto ? route.index : route.name}`;
 }
@@ -142,7 +145,7 @@ export class TrafficView {
           const heaviest = destinations.reduce((a, b) => (b.weight > a.weight ? b : a), destinations[0]!);
           if (!heaviest) continue;
           routes.push({
-            route: routeId(route, vhost.host),
+            route: routeId(route),
             listener: `${vhost.host}:${listener.port}`,
             primary: { host: heaviest.host, ...(heaviest.subset ? { subset: heaviest.subset } : {}), rps: heaviest.rps },
             destinations,
