@@ -82,6 +82,7 @@ async function open(): Promise<void> {
     if (abort.signal.aborted) return;
     current = { route, view: {}, abort };
     root.replaceChildren(h('h1', {}, 'Cannot show this view'), h('p', { class: 'error' }, (err as Error).message));
+    root.setAttribute('data-ready', location.hash);
     status(`failed ${stamp()}`, true);
   }
 }
