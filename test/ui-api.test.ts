@@ -48,7 +48,7 @@ describe('/ui assets', () => {
       const head = await get(base, '/ui/app.js', 'HEAD');
       assert.equal(head.status, 200);
       assert.equal(head.body, '');
-      for (const path of ['/ui/%2e%2e/package.json', '/ui/..%2f..%2fpackage.json', '/ui/app.js.bak', '/ui//etc/passwd', '/ui/APP.JS']) {
+      for (const path of ['/ui/%2e%2e/package.json', '/ui/..%2f..%2fpackage.json', '/ui/app.js.bak', '/ui//etc/passwd', '/ui/APP.JS', '/ui/__proto__', '/ui/constructor']) {
         const res = await get(base, path);
         assert.equal(res.status, 404, path);
         assert.equal(res.body, 'not found\n');

@@ -6,13 +6,13 @@ import type http from 'node:http';
 /** dist/src/admin/ → dist/ui/ */
 const ASSET_DIR = new URL('../../ui/', import.meta.url);
 
-const FILES: Record<string, { file: string; type: string }> = {
-  '/ui': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/ui/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/ui/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
-  '/ui/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
-  '/ui/app.js.map': { file: 'app.js.map', type: 'application/json' },
-};
+const FILES = new Map<string, { file: string; type: string }>([
+  ['/ui', { file: 'index.html', type: 'text/html; charset=utf-8' }],
+  ['/ui/', { file: 'index.html', type: 'text/html; charset=utf-8' }],
+  ['/ui/app.js', { file: 'app.js', type: 'text/javascript; charset=utf-8' }],
+  ['/ui/app.css', { file: 'app.css', type: 'text/css; charset=utf-8' }],
+  ['/ui/app.js.map', { file: 'app.js.map', type: 'application/json' }],
+]);
 
 /**
  * Scripts and styles only from this origin (no inline script, no eval), data only from /api on this origin, no
@@ -53,7 +53,7 @@ export function isUiPath(path: string): boolean {
 
 /** Answers a GET/HEAD under /ui: a known asset, 503 when the UI was not built, else 404. */
 export function serveUi(path: string, method: string, res: http.ServerResponse): void {
-  const asset = FILES[path];
+  const asset = FILES.get(path);
   const headers = {
     'content-security-policy': UI_CSP,
     'x-content-type-options': 'nosniff',

@@ -45,12 +45,14 @@ function answer(title: string, m: Message | undefined, hl: Highlight, cls: strin
 }
 
 export async function exchangeView(ctx: Ctx): Promise<View> {
-  const { run, endpoint, sample: wanted } = ctx.route as Required<typeof ctx.route>;
+  const run = ctx.route.run!;
+  const endpoint = ctx.route.endpoint!;
+  const wanted = ctx.route.sample;
   const field = ctx.route.params.get('field') ?? undefined;
   ctx.crumbs([
     { label: 'Runs', href: links.runs() },
     { label: `Run ${run}`, href: links.endpoints(run) },
-    { label: 'Fields', href: links.fields(run!, endpoint!) },
+    { label: 'Fields', href: links.fields(run, endpoint) },
     { label: field ? `Samples at ${field}` : 'Samples' },
   ]);
   const page = (before?: string) => getJson<{ samples: Sample[] }>('samples', { run, endpoint, field, limit: String(PAGE), before }, ctx.signal).then((d) => d.samples);
@@ -72,7 +74,7 @@ export async function exchangeView(ctx: Ctx): Promise<View> {
   let older = samples[i + 1]?.id;
   if (older === undefined) older = (await page(s.id).catch(() => []))[0]?.id;
   const go = (id: string | undefined) => {
-    if (id !== undefined) ctx.go(links.exchange(run!, endpoint!, id, field));
+    if (id !== undefined) ctx.go(links.exchange(run, endpoint, id, field));
   };
   const hl = highlightOf(s.diffs.map((d) => d.field));
   const curl = curlFor(s.request, location.host);
