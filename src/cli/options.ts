@@ -90,12 +90,6 @@ export const COMMANDS: readonly CommandSpec[] = [
         arg: 'N',
         help: 'downstream connections per process; 0: no cap (default half the open-file limit, at most 10000)',
       },
-      'config-load-timeout': {
-        type: 'string',
-        arg: 'DURATION',
-        help: 'time budget to read and check the config; a load past it is refused (default 30s)',
-      },
-      'config-load-heap': { type: 'string', arg: 'MIB', help: 'heap for the config loader; a load past it is refused (default 512)' },
       'kubernetes-listen': {
         type: 'string',
         default: 'taken-over',
