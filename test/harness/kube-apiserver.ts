@@ -23,6 +23,9 @@ const KINDS: KindInfo[] = [
   { group: 'networking.istio.io', kind: 'DestinationRule', plural: 'destinationrules' },
   { group: 'networking.istio.io', kind: 'ServiceEntry', plural: 'serviceentries' },
   { group: 'networking.istio.io', kind: 'WorkloadEntry', plural: 'workloadentries' },
+  { group: 'gateway.networking.k8s.io', version: 'v1', kind: 'Gateway', plural: 'gateways' },
+  { group: 'gateway.networking.k8s.io', version: 'v1', kind: 'HTTPRoute', plural: 'httproutes' },
+  { group: 'gateway.networking.k8s.io', version: 'v1', kind: 'ReferenceGrant', plural: 'referencegrants' },
 ];
 
 export interface RecordedApiRequest {
@@ -60,6 +63,8 @@ export interface FakeApiServerOptions {
   bookmarkIntervalMs?: number;
   /** How a watch from a compacted resource version is refused: an ERROR event (as kube-apiserver does) or an HTTP 410. */
   goneAs?: 'event' | 'status';
+  /** Serve the Gateway API kinds (gateway.networking.k8s.io v1), as when its CRDs are installed. Default false. */
+  gatewayApi?: boolean;
 }
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -71,6 +76,7 @@ export class FakeKubeApiServer {
   istioVersions: string[];
   bookmarkIntervalMs: number;
   goneAs: 'event' | 'status';
+  private readonly kinds: KindInfo[];
   private rv = 100;
   /** Watches from below this resource version get 410. */
   private compactedBelow = 0;
@@ -86,6 +92,7 @@ export class FakeKubeApiServer {
     this.istioVersions = opts.istioVersions ?? ['v1', 'v1beta1', 'v1alpha3'];
     this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 0;
     this.goneAs = opts.goneAs ?? 'event';
+    this.kinds = KINDS.filter((k) => opts.gatewayApi || k.group !== 'gateway.networking.k8s.io');
   }
 
   static async start(opts: FakeApiServerOptions = {}): Promise<FakeKubeApiServer> {
@@ -119,7 +126,7 @@ export class FakeKubeApiServer {
   apply(input: KObject): KObject {
     const object = clone(input);
     const kind = String(object.kind);
-    if (!KINDS.some((k) => k.kind === kind)) throw new Error(`fake apiserver: unknown kind ${kind}`);
+    if (!this.kinds.some((k) => k.kind === kind)) throw new Error(`fake apiserver: unknown kind ${kind}`);
     object.metadata ??= {};
     const meta = object.metadata;
     meta.namespace ??= 'default';
@@ -267,7 +274,7 @@ export class FakeKubeApiServer {
       rest = rest.slice(2);
     }
     if (rest.length !== 1) return undefined;
-    const info = KINDS.find((k) => k.group === group && k.plural === rest[0]);
+    const info = this.kinds.find((k) => k.group === group && k.plural === rest[0]);
     if (!info || !this.serves(info, version!)) return undefined;
     return { info, version: version!, namespace };
   }
@@ -337,7 +344,7 @@ export class FakeKubeApiServer {
   }
 
   private discovery(res: http.ServerResponse, what: 'group' | 'version', group: string, version?: string): void {
-    const kinds = KINDS.filter((k) => k.group === group);
+    const kinds = this.kinds.filter((k) => k.group === group);
     const versions = group === 'networking.istio.io' ? this.istioVersions : [...new Set(kinds.map((k) => k.version!))];
     if (kinds.length === 0 || versions.length === 0 || (what === 'version' && !versions.includes(version!))) {
       this.status(res, 404, 'NotFound', 'the server could not find the requested resource');

@@ -14,6 +14,8 @@ export interface ResourceType {
   plural: string;
   /** Only metadata is kept (and asked for). */
   metadataOnly?: boolean;
+  /** Most clusters do not serve it: not being served is not worth a problem. */
+  optional?: boolean;
 }
 
 export const ISTIO_TYPES: readonly ResourceType[] = [
@@ -21,6 +23,11 @@ export const ISTIO_TYPES: readonly ResourceType[] = [
   { group: ISTIO_GROUP, kind: 'DestinationRule', plural: 'destinationrules' },
   { group: ISTIO_GROUP, kind: 'ServiceEntry', plural: 'serviceentries' },
   { group: ISTIO_GROUP, kind: 'WorkloadEntry', plural: 'workloadentries' },
+  // Gateway API (issue 18), read like the Istio kinds; a cluster without its CRDs serves none, and that is fine.
+  // GatewayClass is cluster-scoped and not watched: Gateways of class `shadowgate` are served.
+  { group: 'gateway.networking.k8s.io', kind: 'Gateway', plural: 'gateways', optional: true },
+  { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', plural: 'httproutes', optional: true },
+  { group: 'gateway.networking.k8s.io', kind: 'ReferenceGrant', plural: 'referencegrants', optional: true },
 ];
 
 export const SERVICE: ResourceType = { group: '', version: 'v1', kind: 'Service', plural: 'services' };
