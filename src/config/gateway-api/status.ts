@@ -40,7 +40,6 @@ export const SUPPORTED_FEATURES: readonly string[] = [
   'HTTPRouteBackendRequestHeaderModification',
   'HTTPRoutePortRedirect',
   'HTTPRouteSchemeRedirect',
-  'HTTPRoutePathRedirect',
   'HTTPRoute303RedirectStatusCode',
   'HTTPRoute307RedirectStatusCode',
   'HTTPRoute308RedirectStatusCode',
