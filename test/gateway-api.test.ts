@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { request } from 'undici';
 import { backendsYaml, conformance, gatewayYaml, NS } from './harness/gateway-api.js';
-import { client, freePort, send, startGateway } from './harness/gateway.js';
+import { client, freePort, seededRandom, send, startGateway } from './harness/gateway.js';
 import { startUpstream } from './harness/upstream.js';
 
 after(() => client.close());
@@ -106,8 +106,10 @@ spec:
   - matches: [{path: {type: PathPrefix, value: /mirror-missing}}]
     filters: [{type: RequestMirror, requestMirror: {backendRef: {name: no-such-service, port: 8080}}}]
     backendRefs: [{name: infra-backend-v1, port: 8080}]
+  - matches: [{path: {type: PathPrefix, value: /half}}]
+    backendRefs: [{name: infra-backend-v2, port: 8080}, {name: no-such-service, port: 8080}]
 `;
-    const c = await conformance({ 'refs.yaml': route });
+    const c = await conformance({ 'refs.yaml': route }, { random: seededRandom(3) });
     try {
       assert.equal((await c.get('/missing')).status, 500);
       assert.equal((await c.get('/all-zero')).status, 500);
@@ -115,6 +117,11 @@ spec:
       assert.equal((await c.get('/mirror-missing')).status, 200);
       assert.equal(c.backends.v1.requests.length, 1, 'only the valid rule reached a backend');
       assert.equal(c.backends.v2.requests.length + c.backends.v3.requests.length, 0);
+      // An invalid backend among valid ones keeps its share of traffic, which fails; the valid one serves the rest.
+      const statuses: number[] = [];
+      for (let i = 0; i < 40; i++) statuses.push((await c.get('/half')).status);
+      assert.deepEqual([...new Set(statuses)].sort(), [200, 503]);
+      assert.equal(c.backends.v2.requests.length, statuses.filter((s) => s === 200).length);
       const problems = c.tg.gw.snapshot.problems.filter((p) => p.resource === `HTTPRoute ${NS}/refs`);
       assert.deepEqual(
         problems.map((p) => [p.code, p.path]),
@@ -122,6 +129,7 @@ spec:
           ['backend-not-found', 'spec.rules[0].backendRefs[0]'],
           ['ref-not-permitted', 'spec.rules[1].backendRefs[0]'],
           ['backend-not-found', 'spec.rules[3].filters[0].requestMirror.backendRef'],
+          ['backend-not-found', 'spec.rules[4].backendRefs[1]'],
         ],
       );
     } finally {
