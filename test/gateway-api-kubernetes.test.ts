@@ -69,7 +69,14 @@ function httpRoute(mirror: boolean): KObject {
 
 describe('serve --kubernetes with the Gateway API', () => {
   it('a Gateway and an HTTPRoute from the cluster serve traffic; adding a RequestMirror reaches v2, no request fails', async (t) => {
-    const api = await FakeKubeApiServer.start({ bookmarkIntervalMs: 200, gatewayApi: true });
+    const api = await FakeKubeApiServer.start({
+      bookmarkIntervalMs: 200,
+      extraKinds: [
+        { group: 'gateway.networking.k8s.io', versions: ['v1'], kind: 'Gateway', plural: 'gateways' },
+        { group: 'gateway.networking.k8s.io', versions: ['v1'], kind: 'HTTPRoute', plural: 'httproutes' },
+        { group: 'gateway.networking.k8s.io', versions: ['v1beta1'], kind: 'ReferenceGrant', plural: 'referencegrants' },
+      ],
+    });
     const v1 = await pod('127.0.0.2', 0);
     const v2 = await pod('127.0.0.3', v1.port);
     const port = await freePort();

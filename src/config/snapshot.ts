@@ -251,7 +251,12 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
   }
 
   const reported = new Set<string>();
-  const resolveRef = (vs: VirtualServiceSpec, d: { host: string; subset: string; port?: number; path: PathSeg[] }, listenerPort: number): ClusterRef => {
+  const resolveRef = (
+    vs: VirtualServiceSpec,
+    d: { host: string; subset: string; port?: number; path: PathSeg[] },
+    listenerPort: number,
+    role: 'route' | 'mirror',
+  ): ClusterRef => {
     const host = resolveHost(d.host, vs.namespace);
     const svc = services.get(host);
     const port = d.port ?? (svc?.ports.length === 1 ? svc.ports[0]!.number : listenerPort);
@@ -262,10 +267,12 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
       reported.add(key);
       vs.ctx.reference('error', code, d.path, msg);
     };
-    if (!svc) once('unknown-host', `no ServiceEntry defines host ${host}: requests get 503 (NC)`);
+    // A primary destination without a cluster answers 503 NC; a mirror's copy is given up (counted as no_endpoint).
+    const fate = role === 'route' ? 'requests get 503 (NC)' : 'every copy is lost (counted as abandoned, no_endpoint); the primary is unaffected';
+    if (!svc) once('unknown-host', `no ServiceEntry defines host ${host}: ${fate}`);
     else if (!svc.ports.some((p) => p.number === port)) once('unknown-port', `${host} has no port ${port}`);
     else if (d.subset && !rules.get(host)?.subsets.some((s) => s.name === d.subset)) {
-      once('unknown-subset', `no DestinationRule defines subset "${d.subset}" for ${host}: requests get 503 (NC)`);
+      once('unknown-subset', `no DestinationRule defines subset "${d.subset}" for ${host}: ${fate}`);
     }
     return ref;
   };
@@ -280,13 +287,13 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
       else if (spec.directResponse) action = { kind: 'directResponse', response: spec.directResponse };
       else {
         const destinations: WeightedDestination[] = spec.destinations.map((d: DestinationSpec) => ({
-          ...resolveRef(vs, d, port),
+          ...resolveRef(vs, d, port, 'route'),
           weight: d.weight,
           headers: d.headers,
         }));
         action = { kind: 'route', destinations };
       }
-      const mirrors: MirrorTarget[] = action.kind === 'route' ? spec.mirrors.map((m) => ({ ...resolveRef(vs, m, port), percentage: m.percentage })) : [];
+      const mirrors: MirrorTarget[] = action.kind === 'route' ? spec.mirrors.map((m) => ({ ...resolveRef(vs, m, port, 'mirror'), percentage: m.percentage })) : [];
       const route: Route = {
         name: spec.name ?? `${vs.name}.${spec.index}`,
         source: vs.ref,
