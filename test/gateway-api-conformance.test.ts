@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { type Conformance, conformance, fixture } from './harness/gateway-api.js';
-import { client, seededRandom } from './harness/gateway.js';
+import { client, freePort, seededRandom, send } from './harness/gateway.js';
 
 after(() => client.close());
 
@@ -301,4 +301,35 @@ describe('Gateway API conformance: RequestMirror', () => {
       },
       { random: seededRandom(18) },
     ));
+});
+
+describe('Gateway API conformance: listeners', () => {
+  for (const [name, what] of [
+    ['gateway-http-listener-isolation', 'hostnames only in listeners'],
+    ['gateway-http-listener-isolation-with-hostname-intersection', 'intersecting hostnames in listeners and routes'],
+  ] as const) {
+    it(`GatewayHTTPListenerIsolation (${what}): a request belongs to its most specific listener, only that listener's routes serve it`, async () => {
+      const port = await freePort();
+      // The suite's Gateway listens on 80 and names the class by a placeholder: both replaced, nothing else.
+      const yaml = fixture(name).replaceAll('port: 80\n', `port: ${port}\n`).replace('"{GATEWAY_CLASS_NAME}"', 'shadowgate');
+      const c = await conformance({ 'isolation.yaml': yaml });
+      try {
+        assert.deepEqual(c.tg.gw.snapshot.problems.filter((p) => p.severity !== 'info'), []);
+        const owners: Record<string, string> = {
+          'bar.com': '/empty-hostname',
+          'bar.example.com': '/wildcard-example-com',
+          'bar.foo.example.com': '/wildcard-foo-example-com',
+          'abc.foo.example.com': '/abc-foo-example-com',
+        };
+        for (const [host, own] of Object.entries(owners)) {
+          for (const path of Object.values(owners)) {
+            const a = await send(port, path, { headers: { host } });
+            assert.equal(a.status, path === own ? 200 : 404, `${host}${path}`);
+          }
+        }
+      } finally {
+        await c.close();
+      }
+    });
+  }
 });

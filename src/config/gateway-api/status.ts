@@ -33,6 +33,7 @@ export function parentStatus(ref: ParentRefSpec, conditions: Condition[]): Recor
 export const SUPPORTED_FEATURES: readonly string[] = [
   'Gateway',
   'GatewayPort8080',
+  'GatewayHTTPListenerIsolation',
   'HTTPRoute',
   'HTTPRouteQueryParamMatching',
   'HTTPRouteMethodMatching',
