@@ -333,3 +333,75 @@ describe('Gateway API conformance: listeners', () => {
     });
   }
 });
+
+/** A suite test that brings its own Gateways (port 80, a class placeholder): both replaced, nothing else. */
+async function withOwnGateways(name: string, cases: ReadonlyArray<[string, string, Backend | 404]>, expectedCodes: string[] = []): Promise<void> {
+  const port = await freePort();
+  const yaml = fixture(name).replaceAll('port: 80\n', `port: ${port}\n`).replaceAll('"{GATEWAY_CLASS_NAME}"', 'shadowgate');
+  const c = await conformance({ 'suite.yaml': yaml });
+  try {
+    assert.deepEqual(
+      c.tg.gw.snapshot.problems.filter((p) => p.severity !== 'info').map((p) => p.code),
+      expectedCodes,
+    );
+    for (const [host, path, want] of cases) {
+      const a = await send(port, path, { headers: { host } });
+      if (want === 404) assert.equal(a.status, 404, `${host}${path}`);
+      else assert.equal(a.headers['x-upstream'], `infra-backend-${want}`, `${host}${path}`);
+    }
+  } finally {
+    await c.close();
+  }
+}
+
+describe('Gateway API conformance: hostnames', () => {
+  it('HTTPRouteListenerHostnameMatching: exact and wildcard listener hostnames, the most specific wins', () =>
+    withOwnGateways('httproute-listener-hostname-matching', [
+      ['bar.com', '/', 'v1'],
+      ['foo.bar.com', '/', 'v2'],
+      ['baz.bar.com', '/', 'v3'],
+      ['boo.bar.com', '/', 'v3'],
+      ['multiple.prefixes.bar.com', '/', 'v3'],
+      ['multiple.prefixes.foo.com', '/', 'v3'],
+      ['foo.com', '/', 404],
+      ['no.matching.host', '/', 404],
+    ]));
+
+  it('HTTPRouteHostnameIntersection: route and listener hostnames intersect; no intersection, no route (NoMatchingListenerHostname)', () =>
+    withOwnGateways(
+      'httproute-hostname-intersection',
+      [
+        ['very.specific.com', '/s1', 'v1'],
+        ['very.specific.com:1234', '/s1', 'v1'],
+        ['non.matching.com', '/s1', 404],
+        ['foo.nonmatchingwildcard.io', '/s1', 404],
+        ['foo.wildcard.io', '/s1', 404],
+        ['very.specific.com', '/non-matching-prefix', 404],
+        ['foo.wildcard.io', '/s2', 'v2'],
+        ['bar.wildcard.io', '/s2', 'v2'],
+        ['foo.bar.wildcard.io', '/s2', 'v2'],
+        ['non.matching.com', '/s2', 404],
+        ['wildcard.io', '/s2', 404],
+        ['very.specific.com', '/s2', 404],
+        ['foo.wildcard.io', '/non-matching-prefix', 404],
+        ['very.specific.com', '/s3', 'v3'],
+        ['non.matching.com', '/s3', 404],
+        ['foo.specific.com', '/s3', 404],
+        ['foo.wildcard.io', '/s3', 404],
+        ['very.specific.com', '/non-matching-prefix', 404],
+        ['foo.anotherwildcard.io', '/s4', 'v1'],
+        ['bar.anotherwildcard.io', '/s4', 'v1'],
+        ['foo.bar.anotherwildcard.io', '/s4', 'v1'],
+        ['anotherwildcard.io', '/s4', 404],
+        ['foo.wildcard.io', '/s4', 404],
+        ['very.specific.com', '/s4', 404],
+        ['foo.anotherwildcard.io', '/non-matching-prefix', 404],
+        ['specific.but.wrong.com', '/s5', 404],
+        ['wildcard.io', '/s5', 404],
+        ['first.com', '/', 'v2'],
+        ['sub.first.com', '/', 'v2'],
+        ['second.com', '/', 'v2'],
+      ],
+      ['no-matching-listener-hostname'],
+    ));
+});
