@@ -221,6 +221,23 @@ describe('Gateway API conformance: filters', () => {
       assert.equal(h['x-header-remove'], undefined);
     }));
 
+  it('HTTPRouteRewriteHost: URLRewrite hostname is the Host the backend sees (primary and path kept)', () =>
+    withRoutes(['httproute-rewrite-host'], async (c) => {
+      for (const [path, host, backend] of [
+        ['/one', 'one.example.org', 'v1'],
+        ['/two', 'example.org', 'v2'],
+        ['/rewrite-host-and-modify-headers', 'test.example.org', 'v2'],
+      ] as const) {
+        const a = await c.get(path, { headers: { host: 'rewrite.example' } });
+        assert.equal(a.headers['x-upstream'], `infra-backend-${backend}`, path);
+        assert.equal(lastReceived(c, backend).headers.host, host, path);
+        assert.equal(lastReceived(c, backend).url, path);
+      }
+      assert.equal(lastReceived(c, 'v2').headers['x-header-set'], 'set-overwrites-values');
+      // Another hostname is not this route's.
+      assert.equal((await c.get('/one', { headers: { host: 'other.example' } })).status, 404);
+    }));
+
   it('HTTPRouteWeight: 70/30/0 over 500 requests, within the suite tolerance; weight 0 gets nothing', () =>
     withRoutes(
       ['httproute-weight'],
