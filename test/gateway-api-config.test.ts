@@ -87,6 +87,30 @@ describe('Gateway API: validation with field paths', () => {
     assert.deepEqual(routesOn(s, 18081), []);
   });
 
+  it('refuses header values and rewrite paths that would split a request or a Location header', () => {
+    const s = load(
+      route(
+        'inject',
+        `  parentRefs: [{name: gw, sectionName: open}]
+  rules:
+  - filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier: {set: [{name: x, value: "a\\r\\nHost: evil"}]}
+    - type: URLRewrite
+      urlRewrite: {path: {type: ReplaceFullPath, replaceFullPath: "/a b\\r\\nX: y"}}
+    backendRefs: [{name: v1, port: 8080}]
+`,
+      ),
+    );
+    assert.deepEqual(
+      of(s, 'HTTPRoute apps/inject').map((p) => [p.code, p.path]),
+      [
+        ['invalid-header-value', 'spec.rules[0].filters[0].requestHeaderModifier.set[0].value'],
+        ['invalid-path', 'spec.rules[0].filters[1].urlRewrite.path.replaceFullPath'],
+      ],
+    );
+  });
+
   it('unknown kinds of the group and unknown versions are reported, not guessed', () => {
     const s = loadSnapshot([
       {
