@@ -189,7 +189,7 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry):
     });
     // Requests for other hostnames get 404 (a lone virtual host would otherwise take any Host).
     if (!patterns.includes('*')) virtualHosts.push({ host: '*', domains: ['*'], port, routes: [], fromVirtualService: true });
-    listeners.push({ port, protocol: 'HTTP', virtualHosts });
+    listeners.push({ port, protocol: 'HTTP', virtualHosts, hostPortIgnored: true });
   }
 
   const meshCache = new Map<string, Route[] | undefined>();
