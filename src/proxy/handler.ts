@@ -220,17 +220,23 @@ export class ProxyHandler {
       const candidate = roles.indexOf('candidate');
       const exchange =
         candidate >= 0
-          ? this.deps.comparator?.begin(() => ({
-              at: Date.now(),
-              requestId: ctx.requestId,
-              route: route.name,
-              method: req.method ?? 'GET',
-              path: ctx.path,
-              host: dest.host,
-              primarySubset: dest.subset,
-              candidateSubset: fired[candidate]!.subset,
-            }))
+          ? this.deps.comparator?.begin(
+              () => ({
+                at: Date.now(),
+                requestId: ctx.requestId,
+                route: route.name,
+                method: req.method ?? 'GET',
+                path: ctx.path,
+                host: dest.host,
+                primarySubset: dest.subset,
+                candidateSubset: fired[candidate]!.subset,
+                requestHeaders: headers,
+              }),
+              route,
+            )
           : undefined;
+      // The request body, for the comparison's whole-exchange samples (bounded; redacted before it is stored).
+      if (exchange && ctx.tee) ctx.tee.addSink(exchange.requestBody());
       const shadowRequest = { method: req.method ?? 'GET', path, headers, authority: upstreamAuthority, clientAddress: req.socket.remoteAddress ?? '' };
       fired.forEach((target, i) => {
         const role = roles[i];
