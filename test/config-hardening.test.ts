@@ -226,6 +226,18 @@ describe('item 4: saves in progress, deleted files and ConfigMap volumes', () =>
     }
   });
 
+  it("an editor's lock file (Emacs' dangling .#vs.yaml symlink) in the directory is not config", async () => {
+    const a = await app('v1');
+    try {
+      symlinkSync('user@host.4242:1700000000', join(a.tg.dir, '.#vs.yaml'));
+      const r = await a.tg.gw.reload();
+      assert.equal(r.result, 'unchanged', JSON.stringify(r.problems));
+      assert.equal(await a.body(), 'v1');
+    } finally {
+      await a.close();
+    }
+  });
+
   it("a ConfigMap volume update (kubelet's ..data symlink swap) is noticed and applied", async () => {
     const v1 = await startUpstream('v1', { kind: 'answer', body: 'v1' });
     const v2 = await startUpstream('v2', { kind: 'answer', body: 'v2' });
