@@ -238,6 +238,32 @@ describe('Gateway API: precedence', () => {
   });
 });
 
+describe('Gateway API: GAMMA', () => {
+  it('a Service parentRef binds the routes to that service, on the port its port or sectionName names', () => {
+    const s = load(
+      `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: web, namespace: apps}
+spec:
+  hosts: [web]
+  ports: [{number: 18100, name: http, protocol: HTTP}, {number: 18101, name: admin, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+`,
+      route('by-name', '  parentRefs: [{group: "", kind: Service, name: web, sectionName: admin}]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
+      route('wrong-name', '  parentRefs: [{group: "", kind: Service, name: web, sectionName: nope}]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
+      route('other-ns', '  parentRefs: [{group: "", kind: Service, name: web, namespace: apps}]\n  rules: [{backendRefs: [{name: v1, namespace: apps, port: 8080}]}]', 'team'),
+    );
+    const host = 'web.apps.svc.cluster.local';
+    const vh = (port: number) => s.listeners.find((l) => l.port === port)!.virtualHosts.find((v) => v.host === host)!;
+    assert.deepEqual(vh(18101).routes.map((r) => r.source), ['HTTPRoute apps/by-name']);
+    assert.deepEqual(vh(18100).routes.map((r) => r.name), ['default'], 'the other port keeps its default route');
+    assert.equal(parentConditions(s, 'wrong-name')[0]![2], 'NoMatchingParent');
+    // A consumer route (another namespace) would need to know the caller's namespace: not supported, said so.
+    assert.equal(parentConditions(s, 'other-ns')[0]![2], 'UnsupportedValue');
+  });
+});
+
 describe('Gateway API next to Istio', () => {
   it('a VirtualService keeps its host when an HTTPRoute binds to the same Service, with a warning', () => {
     const s = load(

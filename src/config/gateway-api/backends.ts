@@ -7,6 +7,8 @@ import type { BackendSpec, ReferenceGrantSpec } from './types.js';
 export interface Registry {
   /** Ports of a service host; undefined when no ServiceEntry declares it. */
   ports(host: string): readonly number[] | undefined;
+  /** The number of a service port by its name (a Service parentRef's sectionName). */
+  portNamed(host: string, name: string): number | undefined;
   /** Hosts of `ServiceEntry namespace/name`, for parentRefs to a ServiceEntry. */
   entryHosts(namespace: string, name: string): readonly string[] | undefined;
   /** Ports a ServiceEntry already listens on: a Gateway listener cannot take them. */

@@ -253,7 +253,16 @@ function attach(
   if (ref.port !== undefined && !hosts.some((h) => registry.ports(h)?.includes(ref.port!))) {
     return { ok: false, reason: 'NoMatchingParent', message: `${ref.kind} ${ref.namespace}/${ref.name} has no port ${ref.port}` };
   }
-  for (const host of hosts) mesh.push(ref.port === undefined ? { route, host } : { route, host, port: ref.port });
+  // GAMMA: a Service parentRef's sectionName names one of its ports.
+  let port = ref.port;
+  if (ref.sectionName !== undefined) {
+    const named = hosts.map((h) => registry.portNamed(h, ref.sectionName!)).find((p) => p !== undefined);
+    if (named === undefined || (port !== undefined && named !== port)) {
+      return { ok: false, reason: 'NoMatchingParent', message: `${ref.kind} ${ref.namespace}/${ref.name} has no port named ${ref.sectionName}${port !== undefined ? ` with number ${port}` : ''}` };
+    }
+    port = named;
+  }
+  for (const host of hosts) mesh.push(port === undefined ? { route, host } : { route, host, port });
   if (route.hostnames.length > 0) route.ctx.report('info', 'hostnames-ignored', ['spec', 'hostnames'], 'hostnames do not apply to routes bound to a Service (GAMMA)');
   return { ok: true };
 }
