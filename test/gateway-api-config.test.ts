@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadSnapshot, type Problem, type Route, type Snapshot } from '../src/config/index.js';
+import { fixture, gatewayYaml } from './harness/gateway-api.js';
 
 const BACKENDS = `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -289,4 +290,32 @@ spec:
     assert.equal(vh.routes[0]!.source, 'VirtualService apps/web');
     assert.ok(s.problems.some((p) => p.code === 'conflicting-http-route' && p.resource === 'VirtualService apps/web'));
   });
+});
+
+describe('Gateway API conformance: invalid parentRefs (status only)', () => {
+  for (const [name, route] of [
+    ['httproute-invalid-parentref-not-matching-listener-port', 'httproute-listener-not-matching-route-port'],
+    ['httproute-invalid-parentref-not-matching-section-name', 'httproute-listener-not-matching-section-name'],
+    ['httproute-invalid-parentref-section-name-not-matching-port', 'httproute-listener-section-name-not-matching-port'],
+  ] as const) {
+    it(`${name}: Accepted False, NoMatchingParent; nothing served`, () => {
+      const backend = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: infra-backend-v1, namespace: gateway-conformance-infra, annotations: {shadowgate.dev/listen: "false"}}
+spec:
+  hosts: [infra-backend-v1.gateway-conformance-infra.svc.cluster.local]
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+`;
+      // The suite's own Gateway listens on 80, as in conformance/base/manifests.yaml; nothing binds it here.
+      const s = loadSnapshot([
+        { path: 'backend.yaml', text: backend },
+        { path: 'gateway.yaml', text: gatewayYaml(80) },
+        { path: `${name}.yaml`, text: fixture(name).replaceAll('"{GATEWAY_CLASS_NAME}"', 'shadowgate') },
+      ]);
+      assert.deepEqual(parentConditions(s, route)[0], ['Accepted', 'False', 'NoMatchingParent']);
+      assert.ok(s.listeners.every((l) => l.virtualHosts.every((v) => v.routes.every((r) => !r.source.includes(route)))));
+    });
+  }
 });
