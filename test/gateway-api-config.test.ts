@@ -68,6 +68,7 @@ describe('Gateway API: validation with field paths', () => {
       requestRedirect: {statusCode: 302}
     backendRefs: [{name: v1, weight: 2000000}]
     timeouts: {request: 10 seconds}
+    retry: {attempts: 2, codes: [503, 200]}
 `,
       ),
     );
@@ -82,6 +83,7 @@ describe('Gateway API: validation with field paths', () => {
     assert.equal(at('spec.rules[0].backendRefs[0].port')?.code, 'missing-field');
     assert.equal(at('spec.rules[0].backendRefs[0].weight')?.code, 'out-of-range');
     assert.equal(at('spec.rules[0].timeouts.request')?.code, 'bad-duration');
+    assert.equal(at('spec.rules[0].retry.codes[1]')?.code, 'out-of-range');
     assert.ok(problems.every((p) => p.file === 'f0.yaml' && typeof p.line === 'number'));
     assert.equal(s.resources.find((r) => r.name === 'bad')?.accepted, false);
     // A disabled route serves nothing.

@@ -163,7 +163,14 @@ function readRule(r: Fields, index: number, namespace: string): RuleSpec {
   const retry = r.object('retry', RETRY);
   if (retry) {
     const attempts = retry.int('attempts', 0, 1_000);
-    const codes = (Array.isArray(retry.raw('codes')) ? (retry.raw('codes') as unknown[]) : []).filter((c): c is number => Number.isInteger(c) && (c as number) >= 400 && (c as number) <= 599);
+    // HTTPRouteRetryStatusCode: 400–599.
+    const raw = retry.raw('codes');
+    if (raw !== undefined && !Array.isArray(raw)) retry.ctx.error('wrong-type', retry.at('codes'), 'codes must be a list of status codes');
+    const codes: number[] = [];
+    (Array.isArray(raw) ? raw : []).forEach((c: unknown, i) => {
+      if (typeof c === 'number' && Number.isInteger(c) && c >= 400 && c <= 599) codes.push(c);
+      else retry.ctx.error('out-of-range', [...retry.at('codes'), i], `a retry code must be a status code from 400 to 599, not ${JSON.stringify(c)}`);
+    });
     const policy: RetryPolicy = {
       ...rule.retries,
       attempts: attempts ?? DEFAULT_RETRIES.attempts,
