@@ -2,9 +2,8 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Cluster, Listener } from '../config/index.js';
 import { isUiPath, serveUi } from './ui-assets.js';
-import { TrafficView } from './ui-traffic.js';
+import { type TrafficSource, TrafficView } from './ui-traffic.js';
 
 export interface AdminSource {
   isReady(): boolean | Promise<boolean>;
@@ -12,8 +11,8 @@ export interface AdminSource {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** JSON API under /api/ (comparison results); undefined means 404. */
   api(path: string, query: URLSearchParams): Promise<unknown | undefined>;
-  /** The routing config being served, for /api/traffic; undefined before the first load. */
-  routing?(): Promise<{ listeners: readonly Listener[]; clusters: Readonly<Record<string, Cluster>> } | undefined>;
+  /** The route table and counters /api/traffic reads (absent: 404). */
+  traffic?: TrafficSource;
 }
 
 export class AdminServer {
@@ -21,8 +20,7 @@ export class AdminServer {
   private readonly traffic: TrafficView | undefined;
 
   constructor(private readonly source: AdminSource) {
-    const routing = source.routing?.bind(source);
-    this.traffic = routing && new TrafficView({ routing, metrics: () => source.metrics() });
+    this.traffic = source.traffic && new TrafficView(source.traffic);
     this.server = http.createServer((req, res) => {
       this.route(req, res).catch((err: unknown) => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
