@@ -185,7 +185,8 @@ describe('item 1: config bomb, bounded loads off the serving thread', () => {
   });
 
   it('a 10,000-resource reload is read off the serving thread: requests are answered while it loads, then it applies', async () => {
-    const a = await app('v1');
+    // A budget no busy test machine reaches: this test is about the serving thread, not the limit.
+    const a = await app('v1', { configBudget: { timeoutMs: 300_000, maxHeapMb: 1024 } });
     try {
       a.tg.write('many.yaml', manyResources(3_333, a.port, a.v2.port));
       let loading = true;
@@ -198,7 +199,8 @@ describe('item 1: config bomb, bounded loads off the serving thread', () => {
         assert.equal(res.status, 200);
         if (loading) answeredDuring++;
       }
-      assert.equal((await reload).result, 'applied');
+      const done = await reload;
+      assert.equal(done.result, 'applied', JSON.stringify(done.problems.slice(0, 3)));
       assert.ok(answeredDuring >= 5, `answered ${answeredDuring} requests while 10,000 resources loaded`);
       assert.equal(a.tg.gw.snapshot.resources.length, 3 + 9_999);
       assert.equal((await send(a.port, '/', { headers: { host: 'svc-42' } })).body, 'v2');
@@ -461,6 +463,20 @@ describe('item 9: a start that cannot serve exits non-zero with one line', () =>
       }
     });
   }
+
+  it('a config past its load budget at start: the start fails with the reason', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shadowgate-startbudget-'));
+    writeFileSync(join(dir, 'many.yaml'), manyResources(3_334, 8000, 9000));
+    const lines: string[] = [];
+    try {
+      await assert.rejects(
+        Gateway.start({ files: [dir], bind: '127.0.0.1', admin: '127.0.0.1:0', accessLog: new MemoryAccessLog(), watch: false, log: (l) => lines.push(l), configBudget: { timeoutMs: 60_000, maxHeapMb: 16 } }),
+        /config not loaded: loading the config needed more than 16 MiB of heap/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('a config whose resources are all rejected is not ready; a valid reload makes it ready', async () => {
     const v1 = await startUpstream('v1');

@@ -23,7 +23,13 @@ export function fixtureSource(onCall: (call: string) => void = () => {}): AdminS
     isReady: () => true,
     configDump: () => ({}),
     metrics: async () => ({ contentType: 'text/plain', body: '' }),
-    async api(path, q) {
+    async api({ path, query: q }) {
+      const answer = answerOf(path, q);
+      return answer === undefined ? undefined : { status: 200, body: JSON.stringify(answer) };
+    },
+  };
+
+  function answerOf(path: string, q: URLSearchParams): unknown {
       onCall(`${path}?${q}`);
       const run = q.get('run');
       const endpoint = q.get('endpoint');
@@ -55,8 +61,7 @@ export function fixtureSource(onCall: (call: string) => void = () => {}): AdminS
         default:
           return undefined;
       }
-    },
-  };
+  }
 }
 
 export const CHROMIUM_FLAGS = [

@@ -34,6 +34,8 @@ interface Attachment {
   port: number;
   /** Hostnames the route serves there (intersection with the listener's). */
   hostnames: string[];
+  /** The listener's hostname, `*` when it has none. */
+  listener: string;
 }
 
 const isCore = (g: string) => g === '' || g === 'core';
@@ -151,14 +153,29 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry):
 
   const listeners: Listener[] = [];
   const byPort = new Map<number, Attachment[]>();
+  const listenerHosts = new Map<number, Set<string>>();
   for (const a of attachments) byPort.set(a.port, [...(byPort.get(a.port) ?? []), a]);
-  for (const { listeners: ls } of gateways.values()) for (const l of ls) if (l.live && !byPort.has(l.spec.port)) byPort.set(l.spec.port, []);
+  for (const { listeners: ls } of gateways.values()) {
+    for (const l of ls) {
+      if (!l.live) continue;
+      if (!byPort.has(l.spec.port)) byPort.set(l.spec.port, []);
+      listenerHosts.set(l.spec.port, (listenerHosts.get(l.spec.port) ?? new Set()).add(l.spec.hostname ?? '*'));
+    }
+  }
+  const mostSpecific = (hosts: Iterable<string>, pattern: string): string | undefined =>
+    [...hosts].filter((h) => covers(h, pattern)).sort((x, y) => specificity(y)[0] - specificity(x)[0] || y.length - x.length)[0];
   for (const [port, list] of [...byPort].sort((a, b) => a[0] - b[0])) {
-    const patterns = [...new Set(list.flatMap((a) => a.hostnames))].sort();
+    const hosts = listenerHosts.get(port) ?? new Set<string>();
+    // Every listener hostname gets a virtual host, even without routes: its requests must not fall to a
+    // less specific listener's routes (GEP-1713 listener isolation).
+    const patterns = [...new Set([...list.flatMap((a) => a.hostnames), ...hosts])].sort();
     const virtualHosts: VirtualHost[] = patterns.map((pattern) => {
-      // Every route whose hostname covers this one takes part; the more specific hostname ranks first.
+      // Requests for this hostname belong to the most specific listener covering it; only its routes apply.
+      const owner = mostSpecific(hosts, pattern);
+      // Every such route whose hostname covers this one takes part; the more specific hostname ranks first.
       const best = new Map<HTTPRouteSpec, [number, number]>();
       for (const a of list) {
+        if (a.listener !== owner) continue;
         for (const h of a.hostnames) {
           if (!covers(h, pattern)) continue;
           const s = specificity(h);
@@ -219,7 +236,7 @@ function attach(
       if (hostnames.length === 0) continue;
       any = true;
       l.attached++;
-      attachments.push({ route, port: l.spec.port, hostnames });
+      attachments.push({ route, port: l.spec.port, hostnames, listener: l.spec.hostname ?? '*' });
     }
     return any ? { ok: true } : { ok: false, reason: 'NoMatchingListenerHostname', message: `no hostname of this route matches a listener of Gateway ${ref.namespace}/${ref.name}` };
   }

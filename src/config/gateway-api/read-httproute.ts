@@ -39,6 +39,10 @@ const CONFIG_FIELD: Readonly<Record<string, string>> = {
   CORS: 'cors',
   ExternalAuth: 'externalAuth',
 };
+/** CR, LF or NUL. */
+const hasLineBreakOrNul = (s: string) => s.includes('\r') || s.includes('\n') || s.includes('\0');
+/** Whitespace or a control character (code < 0x20 or 0x7f): never valid in a request-target or a Location. */
+const hasControlOrSpace = (s: string) => [...s].some((ch) => ch.charCodeAt(0) <= 0x20 || ch.charCodeAt(0) === 0x7f);
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
 const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
 /** Path values the CRD rejects for Exact and PathPrefix (its CEL rules): they would bypass segment matching. */
@@ -158,6 +162,8 @@ function readHeaderFilter(f: Fields | undefined): HeaderOps {
       const value = h.string('value');
       if (!HEADER_NAME.test(name)) h.ctx.error('invalid-header-name', h.at('name'), `"${name}" is not a valid header name`);
       else if (value === undefined) h.ctx.error('missing-field', h.at('value'), 'value is required');
+      // CR, LF or NUL would split or end the header on the wire (Envoy refuses them too).
+      else if (hasLineBreakOrNul(value)) h.ctx.error('invalid-header-value', h.at('value'), 'a header value must not contain CR, LF or NUL');
       else if (name.toLowerCase() in ops[op]) h.ctx.error('duplicate-header', h.at('name'), `header "${name}" is named twice in ${op}`);
       else ops[op][name.toLowerCase()] = value;
     }
@@ -178,6 +184,8 @@ function readPathModifier(f: Fields | undefined): PathModifier | undefined {
       return undefined;
     }
     if (!value.startsWith('/') && value !== '') f.ctx.error('invalid-path', f.at(field), `"${value}" must start with "/"`);
+    // It becomes a request-target or a Location: no whitespace or control characters.
+    else if (hasControlOrSpace(value)) f.ctx.error('invalid-path', f.at(field), 'a path must not contain whitespace or control characters');
     return { type, value };
   }
   f.ctx.error('invalid-value', f.at('type'), `type must be ReplaceFullPath or ReplacePrefixMatch, not "${type ?? ''}"`);
