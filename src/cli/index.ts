@@ -87,8 +87,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'validate': {
         const files = list(values, 'filename');
         if (files.length === 0) throw new UsageError('validate needs at least one -f PATH');
+        const failureThreshold = str(values, 'failure-threshold');
+        if (failureThreshold !== 'warning' && failureThreshold !== 'error') throw new UsageError('--failure-threshold must be warning or error');
         const { runValidate } = await import('./validate.js');
-        return await runValidate({ files, output: outputOf(values) }, out);
+        return await runValidate({ files, output: outputOf(values), failureThreshold }, out);
       }
       case 'demo': {
         const requests = Number(str(values, 'requests'));

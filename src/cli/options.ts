@@ -48,17 +48,18 @@ export const COMMANDS: readonly CommandSpec[] = [
     synopsis: '-f PATH...',
     summary: 'check Istio resources and print their problems',
     options: {
-      filename: { type: 'string', short: 'f', multiple: true, arg: 'PATH', help: 'file or directory (repeatable)' },
+      filename: { type: 'string', short: 'f', multiple: true, arg: 'PATH', help: 'file or directory, read recursively (repeatable)' },
+      'failure-threshold': { type: 'string', default: 'error', arg: 'warning|error', help: 'exit 1 when a problem this severe or worse exists' },
       output,
     },
-    notes: ['Exit status: 0 valid, 1 errors found, 2 usage error.'],
+    notes: ['Exit status: 0 valid, 1 a problem at or above the failure threshold (or no resource at all), 2 usage error.'],
   },
   {
     name: 'serve',
     synopsis: '-f PATH... [options]',
     summary: 'route, balance and mirror live HTTP traffic',
     options: {
-      filename: { type: 'string', short: 'f', multiple: true, arg: 'PATH', help: 'file or directory (repeatable); watched and hot-reloaded' },
+      filename: { type: 'string', short: 'f', multiple: true, arg: 'PATH', help: 'file or directory, read recursively (repeatable); watched and hot-reloaded' },
       'no-watch': { type: 'boolean', help: 'read the files once; do not reload them on change' },
       bind: { type: 'string', default: '0.0.0.0', arg: 'ADDRESS', help: 'address for service ports' },
       admin: { type: 'string', default: '127.0.0.1:15000', arg: 'HOST:PORT', help: 'admin listener' },

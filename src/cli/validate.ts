@@ -1,12 +1,27 @@
 // `shadowgate validate`: load, check and report, without serving anything. The load runs in the same bounded
 // worker as `serve`'s (issue 15: a config bomb once took `validate` 20 s and 3 GB).
-import { formatProblem, hasErrors, type Problem } from '../config/index.js';
+import { formatProblem, type Problem } from '../config/index.js';
 import { DEFAULT_LOAD_BUDGET, type LoadBudget, loadConfig } from '../sources/index.js';
 
 export interface ValidateOptions {
   files: string[];
   output: 'text' | 'json';
+  /** Exit 1 when a problem at or above this severity exists (istioctl analyze's --failure-threshold; default error). */
+  failureThreshold?: 'warning' | 'error';
   budget?: LoadBudget;
+}
+
+const RANK: Record<Problem['severity'], number> = { error: 0, warning: 1, info: 2 };
+
+/** Problems in reading order: by file, line and column, as compilers and `istioctl analyze` list them; then by severity. */
+export function sortProblems(problems: readonly Problem[]): Problem[] {
+  return [...problems].sort(
+    (a, b) =>
+      (a.file ?? '').localeCompare(b.file ?? '') ||
+      (a.line ?? 0) - (b.line ?? 0) ||
+      (a.column ?? 0) - (b.column ?? 0) ||
+      RANK[a.severity] - RANK[b.severity],
+  );
 }
 
 export async function runValidate(opts: ValidateOptions, out: (s: string) => void): Promise<number> {
@@ -18,16 +33,23 @@ export async function runValidate(opts: ValidateOptions, out: (s: string) => voi
   }
   const snapshot = loaded.snapshot!;
   const read = { files: loaded.files };
-  const errors = snapshot.problems.filter((p) => p.severity === 'error').length;
-  const warnings = snapshot.problems.filter((p) => p.severity === 'warning').length;
+  const problems = sortProblems(snapshot.problems);
+  // `kubectl apply -f` with nothing to apply fails ("no objects passed to apply"): "0/0 accepted" and exit 0
+  // would be a false green for a mistyped path or a tree of files Shadowgate does not read.
+  if (snapshot.resources.length === 0 && !problems.some((p) => p.severity === 'error')) {
+    problems.push({ severity: 'error', code: 'no-resources', message: `no resource Shadowgate reads in ${opts.files.join(', ')}` });
+  }
+  const errors = problems.filter((p) => p.severity === 'error').length;
+  const warnings = problems.filter((p) => p.severity === 'warning').length;
+  const failed = problems.some((p) => RANK[p.severity] <= RANK[opts.failureThreshold ?? 'error']);
   if (opts.output === 'json') {
     out(
       JSON.stringify(
         {
-          valid: !hasErrors(snapshot),
+          valid: errors === 0,
           hash: snapshot.hash,
           resources: snapshot.resources,
-          problems: snapshot.problems,
+          problems,
           listeners: snapshot.listeners.map((l) => ({ port: l.port, hosts: l.virtualHosts.map((v) => v.host) })),
           clusters: Object.values(snapshot.clusters).map((c) => ({ name: c.name, endpoints: c.endpoints.length })),
         },
@@ -36,8 +58,7 @@ export async function runValidate(opts: ValidateOptions, out: (s: string) => voi
       ),
     );
   } else {
-    const order: Record<Problem['severity'], number> = { error: 0, warning: 1, info: 2 };
-    for (const p of [...snapshot.problems].sort((a, b) => order[a.severity] - order[b.severity])) out(formatProblem(p));
+    for (const p of problems) out(formatProblem(p));
     const accepted = snapshot.resources.filter((r) => r.accepted).length;
     const routes = snapshot.listeners.reduce((n, l) => n + l.virtualHosts.reduce((m, v) => m + v.routes.length, 0), 0);
     out(
@@ -46,5 +67,5 @@ export async function runValidate(opts: ValidateOptions, out: (s: string) => voi
         `${errors} error(s), ${warnings} warning(s)`,
     );
   }
-  return errors > 0 ? 1 : 0;
+  return failed ? 1 : 0;
 }

@@ -144,7 +144,8 @@ export function parseSource(src: SourceText): ParseResult {
   docs.forEach((doc, i) => {
     if (doc.errors.length > 0) {
       // Malformed: every error with its line and column; the well-formed documents of the file are still read.
-      for (const err of doc.errors) error('malformed-yaml', err.message.split('\n')[0] ?? err.message, positions.position(err.pos[0]));
+      // The position is ours (file:line:col); the yaml package's own " at line L, column C:" would print it twice.
+      for (const err of doc.errors) error('malformed-yaml', yamlMessage(err.message), positions.position(err.pos[0]));
       return;
     }
     let value: unknown;
@@ -152,7 +153,8 @@ export function parseSource(src: SourceText): ParseResult {
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     } catch (err) {
       const at = doc.contents?.range ? positions.position(doc.contents.range[0]) : undefined;
-      if (err instanceof ReferenceError && /alias/i.test(err.message)) {
+      // Only the count limit is a bomb; "Unresolved alias" (an anchor never set) is an ordinary mistake.
+      if (err instanceof ReferenceError && /excessive alias/i.test(err.message)) {
         error('yaml-alias-limit', `aliases expand past ${MAX_ALIAS_COUNT} nodes (an alias bomb?): document not read`, at);
       } else error('malformed-yaml', `cannot read the document: ${(err as Error).message}`, at);
       return;
@@ -160,4 +162,9 @@ export function parseSource(src: SourceText): ParseResult {
     if (value !== null && value !== undefined) collect(value, [], (base) => positions.locator(i, base), src.path, out);
   });
   return out;
+}
+
+/** The yaml package's message without its position suffix and code excerpt (we print file:line:col ourselves). */
+function yamlMessage(message: string): string {
+  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '');
 }

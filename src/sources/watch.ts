@@ -1,16 +1,11 @@
 // Watches the files and directories resources come from, and calls back once they have settled. Editors replace
 // or truncate-then-write files and Kubernetes swaps a ConfigMap volume's `..data` symlink, so parent
 // directories are watched, and a change is reported only after every watched file kept its size and mtime
-// for `settleMs` (issue 15: a reload must not read a save in progress).
-import { type FSWatcher, readdirSync, readlinkSync, statSync, watch } from 'node:fs';
+// for `settleMs` (issue 15: a reload must not read a save in progress). A named directory is watched with every
+// subdirectory beneath it (hidden ones excepted), as files.ts reads it.
+import { type FSWatcher, readdirSync, readlinkSync, realpathSync, statSync, watch } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-
-/**
- * A resource file in a directory: *.yaml, *.yml, *.json, not hidden. Hidden names are editors' lock files and
- * temporaries (Emacs' `.#vs.yaml` is a dangling symlink while a buffer is modified) and a ConfigMap volume's
- * `..data` machinery: none of them is config.
- */
-const RESOURCE_FILE = /^[^.].*\.(ya?ml|json)$/i;
+import { listResourceFiles, MAX_DEPTH, RESOURCE_FILE } from './files.js';
 /** The symlink kubelet swaps when a mounted ConfigMap or Secret changes (pkg/volume/util/atomic_writer.go). */
 const CONFIGMAP_DATA = '..data';
 
@@ -54,23 +49,20 @@ export function watchSources(paths: readonly string[], onChange: () => void, opt
   const fingerprint = (): string => {
     const parts: string[] = [];
     for (const [dir, names] of dirs) {
-      let list: string[];
-      try {
-        list = names === 'all' ? readdirSync(dir).filter((n) => RESOURCE_FILE.test(n)).sort() : [...names];
-      } catch {
-        list = [];
-      }
-      try {
-        parts.push(`${dir}/..data>${readlinkSync(join(dir, CONFIGMAP_DATA))}`);
-      } catch {
-        // Not a ConfigMap volume.
-      }
-      for (const name of list) {
+      const list = names === 'all' ? listResourceFiles(dir) : [...names].map((n) => join(dir, n));
+      for (const d of names === 'all' ? subdirectories(dir) : [dir]) {
         try {
-          const st = statSync(join(dir, name));
-          parts.push(`${dir}/${name}:${st.size}:${st.mtimeMs}:${st.ino}`);
+          parts.push(`${d}/..data>${readlinkSync(join(d, CONFIGMAP_DATA))}`);
         } catch {
-          parts.push(`${dir}/${name}:-`);
+          // Not a ConfigMap volume.
+        }
+      }
+      for (const file of list) {
+        try {
+          const st = statSync(file);
+          parts.push(`${file}:${st.size}:${st.mtimeMs}:${st.ino}`);
+        } catch {
+          parts.push(`${file}:-`);
         }
       }
     }
@@ -106,24 +98,73 @@ export function watchSources(paths: readonly string[], onChange: () => void, opt
     timer = setTimeout(poll, pollMs);
   };
 
-  const watchers: FSWatcher[] = [];
-  for (const [dir, names] of dirs) {
+  // One fs.watch per directory: Node's `recursive` option is not available on Linux before Node 20 and misses
+  // directories created later on some versions; a new subdirectory is picked up when its parent reports it.
+  const watchers = new Map<string, FSWatcher>();
+  const watchDir = (dir: string, names: Set<string> | 'all') => {
+    if (watchers.has(dir)) return;
     try {
       const w = watch(dir, { persistent: false }, (_event, filename) => {
         const name = filename?.toString();
         // kubelet writes `..data_tmp`, then renames it over `..data`: either name means the volume changed.
         if (!name || name.startsWith(CONFIGMAP_DATA)) return changed();
-        if (names === 'all' ? RESOURCE_FILE.test(name) : names.has(name)) changed();
+        if (names !== 'all') {
+          if (names.has(name)) changed();
+          return;
+        }
+        if (name.startsWith('.')) return;
+        if (RESOURCE_FILE.test(name)) return changed();
+        // A directory made, moved in or removed: watch what is new beneath it, and look again.
+        for (const d of subdirectories(dir)) watchDir(d, 'all');
+        changed();
       });
-      w.on('error', () => {});
-      watchers.push(w);
+      w.on('error', () => {
+        w.close();
+        watchers.delete(dir);
+      });
+      watchers.set(dir, w);
     } catch {
       // An unwatchable directory only loses hot reload for its files.
     }
+  };
+  for (const [dir, names] of dirs) {
+    if (names === 'all') for (const d of subdirectories(dir)) watchDir(d, 'all');
+    else watchDir(dir, names);
   }
   return () => {
     clearTimeout(timer);
     timer = undefined;
-    for (const w of watchers) w.close();
+    for (const w of watchers.values()) w.close();
+    watchers.clear();
   };
+}
+
+/** A directory and every non-hidden directory beneath it (bounded as files.ts bounds its walk). */
+function subdirectories(root: string, depth = 0, seen = new Set<string>()): string[] {
+  let real: string;
+  try {
+    real = realpathSync(root);
+  } catch {
+    return [];
+  }
+  // A symlink loop is walked once.
+  if (depth > MAX_DEPTH || seen.has(real)) return [];
+  seen.add(real);
+  const out = [root];
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return out;
+  }
+  for (const name of names.sort()) {
+    if (name.startsWith('.')) continue;
+    const path = join(root, name);
+    try {
+      if (statSync(path).isDirectory()) out.push(...subdirectories(path, depth + 1, seen));
+    } catch {
+      // Gone or dangling.
+    }
+  }
+  return out;
 }
