@@ -1,5 +1,6 @@
 // Where the comparison commands (verdict, runs, samples) read from: a running gateway's admin API, or a store file.
 import type { Answer, Query } from '../comparator/index.js';
+import { fetchAdmin } from './unreachable.js';
 
 export interface CompareSource {
   /** `host:port` of a running gateway's admin listener. */
@@ -54,7 +55,7 @@ export async function ask(src: CompareSource, q: Query): Promise<Answer> {
       init.body = h.body;
       init.headers = { 'content-type': 'application/json' };
     }
-    const res = await fetch(`http://${src.admin}/api/${h.path}`, init);
+    const res = await fetchAdmin(src.admin, `http://${src.admin}/api/${h.path}`, init);
     const body = await res.text();
     if (res.status === 404 || res.status >= 500) throw new Error(`${src.admin} answered ${res.status}: ${body.trim().slice(0, 200)}`);
     return { status: res.status, body };
