@@ -188,3 +188,33 @@ describe('the watcher sees files in subdirectories', () => {
     }
   });
 });
+
+describe('Kubernetes Services in the files satisfy host references', () => {
+  it('a VirtualService naming nginx beside a Service nginx is not an unknown host; the Service gets no listener', () => {
+    const dir = tree({
+      'vs.yaml': virtualService('nginx', 'nginx'),
+      'svc.yaml': `apiVersion: v1
+kind: Service
+metadata:
+  name: nginx
+  annotations: {shadowgate.dev/backends: nginx-backends}
+spec:
+  selector: {app: nginx}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+`,
+    });
+    try {
+      const before = run('validate', '-f', join(dir, 'vs.yaml'));
+      assert.match(before.stdout, /\[unknown-host\]/, 'without the Service, the host is unknown');
+      const r = run('validate', '-f', dir, '-o', 'json');
+      assert.equal(r.code, 0, r.stdout);
+      const out = JSON.parse(r.stdout) as { problems: { code: string; file?: string }[]; listeners: unknown[]; clusters: { name: string }[] };
+      assert.deepEqual(out.problems.filter((p) => p.code === 'unknown-host'), []);
+      assert.deepEqual(out.problems.filter((p) => p.code === 'skipped-kind'), [], 'the Service is read, not skipped');
+      assert.deepEqual(out.listeners, [], 'a Service in a file names a destination; its port is not bound');
+      assert.ok(out.clusters.some((c) => c.name.includes('nginx.default.svc.cluster.local')), JSON.stringify(out.clusters));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

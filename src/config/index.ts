@@ -15,6 +15,8 @@ export function loadSnapshot(
   extraProblems: readonly Problem[] = [],
   /** Resources from elsewhere (the Kubernetes API), after those of the files. */
   extraResources: readonly RawResource[] = [],
+  /** What the caller makes of the files' resources before they are checked (sources/: Services as ServiceEntries). */
+  prepare: (raw: readonly RawResource[]) => RawResource[] = (raw) => [...raw],
 ): Snapshot {
   const raw: RawResource[] = [];
   const problems: Problem[] = [...extraProblems];
@@ -23,7 +25,7 @@ export function loadSnapshot(
     raw.push(...r.resources);
     problems.push(...r.problems);
   }
-  return buildSnapshot([...raw, ...extraResources], problems);
+  return buildSnapshot([...prepare(raw), ...extraResources], problems);
 }
 
 export function hasErrors(snapshot: Snapshot): boolean {

@@ -2,6 +2,7 @@
 // memory limit its parent gave it (issue 15: a config bomb or a 10,000-resource file must not stall traffic).
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadSnapshot, type RawResource } from '../../config/index.js';
+import { servicesAsEntries } from '../file-services.js';
 import { readSources } from '../files.js';
 import type { LoadRequest, WorkerAnswer } from './protocol.js';
 
@@ -10,7 +11,7 @@ let answer: WorkerAnswer;
 try {
   const read = readSources(req.files);
   const extra: RawResource[] = req.extraResources.map((r) => ({ ...r, locate: () => undefined }));
-  const snapshot = loadSnapshot(read.sources, [...read.problems, ...req.extraProblems], extra);
+  const snapshot = loadSnapshot(read.sources, [...read.problems, ...req.extraProblems], extra, servicesAsEntries);
   answer = {
     type: 'loaded',
     hash: snapshot.hash,
