@@ -3,7 +3,7 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { parseDurationMs, type MirrorSettings } from '../config/index.js';
-import { Gateway, type ReloadResult, reportStarted, runPrimary, serveWorkerIpc } from '../gateway/index.js';
+import { Gateway, type ReloadResult, reportStarted, runPrimary, serveWorkerIpc, workerLog } from '../gateway/index.js';
 import type { DownstreamLimits } from '../proxy/index.js';
 import { DEFAULT_LOAD_BUDGET, type LoadBudget } from '../sources/index.js';
 import { openAccessLog } from '../telemetry/index.js';
@@ -83,8 +83,10 @@ export async function runServe(v: Values): Promise<number> {
   // Installed before the start so a SIGHUP meanwhile does not kill the process (Node's default); the config
   // being loaded is already the newest.
   let gateway: Gateway | undefined;
+  // --workers N: one worker writes the gateway's lines, so each is printed once (a terminal's SIGHUP reaches all).
+  const gatewayLog = isWorker ? workerLog() : undefined;
   process.on('SIGHUP', () => {
-    if (gateway) void hangUp(gateway, log);
+    if (gateway) void hangUp(gateway, gatewayLog ?? log);
   });
   try {
     gateway = await Gateway.start({
@@ -99,6 +101,7 @@ export async function runServe(v: Values): Promise<number> {
       ...(values.kubernetes ? { kubernetes: { namespace: values.namespace, listen: kubernetesListen } } : {}),
       watch: !values['no-watch'],
       configBudget,
+      ...(gatewayLog ? { log: gatewayLog } : {}),
     });
   } catch (err) {
     if (isWorker) reportStarted(undefined, (err as Error).message);

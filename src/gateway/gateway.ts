@@ -352,9 +352,17 @@ export class Gateway {
       resources: s?.resources,
       problems: s?.problems,
       last_rejected_reload: this.lastRejected ?? null,
-      upstream: { primary: this.primaryClusters.stats(), shadow: this.shadowClusters.stats() },
-      shadows_in_flight: this.shadows.shadowsInFlight,
       kubernetes: this.k8s?.status() ?? null,
+      // What each process holds for itself (its pools, its shadows): one entry here, one per worker under
+      // --workers N (workers.ts), so the dump has one shape whatever the worker count.
+      workers: [
+        {
+          pid: process.pid,
+          ready: this.isReady(),
+          upstream: { primary: this.primaryClusters.stats(), shadow: this.shadowClusters.stats() },
+          shadows_in_flight: this.shadows.shadowsInFlight,
+        },
+      ],
     };
   }
 

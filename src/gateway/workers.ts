@@ -22,6 +22,13 @@ type Ask = Request extends infer R ? (R extends unknown ? Omit<R, 'id'> : never)
 type Reply = { id: number; value: unknown } | { type: 'started'; addresses: string[]; hosts: string } | { type: 'start_failed'; error: string };
 
 const ASK_TIMEOUT_MS = 10_000;
+/** Set to "1" in the environment of the one worker whose gateway log is printed (see fork below). */
+export const WORKER_LOGS_ENV = 'SHADOWGATE_WORKER_LOGS';
+
+/** In a worker: the gateway's log, or nothing when another worker writes it. */
+export function workerLog(): ((line: string) => void) | undefined {
+  return process.env[WORKER_LOGS_ENV] === '1' ? undefined : () => {};
+}
 
 /** In a worker: answers the primary's questions about this worker's gateway. */
 export function serveWorkerIpc(gw: Gateway, shutdown: () => Promise<void>): void {
@@ -79,8 +86,12 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     if (serving && !stopping) void hangUp();
   });
 
+  // One worker writes the gateway's log (startup problems, reloads): every worker loads the same files and would
+  // print each line N times. When it dies, its replacement takes the pen.
+  let logger: Worker | undefined;
   const fork = (): Worker => {
-    const w = cluster.fork({ SHADOWGATE_WORKER: '1' });
+    const w = cluster.fork({ SHADOWGATE_WORKER: '1', [WORKER_LOGS_ENV]: logger ? '0' : '1' });
+    logger ??= w;
     workers.add(w);
     w.on('message', (msg: Reply) => {
       if ('id' in msg) {
@@ -90,6 +101,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     });
     w.on('exit', (code, signal) => {
       workers.delete(w);
+      if (logger === w) logger = undefined;
       if (!stopping) {
         opts.log(`shadowgate: worker ${w.process.pid} exited (${signal ?? code}); starting another`);
         setTimeout(() => {
@@ -153,9 +165,14 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
 
   const admin = new AdminServer({
     isReady: async () => workers.size === opts.workers && !stopping && (await askAll({ type: 'ready' })).every((r) => r === true),
+    // The single-process shape (gateway.ts configDump): the config is every worker's, so the first one's is
+    // shown; what differs per process (pools, shadows, readiness) is each worker's entry under `workers`.
     configDump: async () => {
-      const w = first();
-      return { workers: workers.size, first_worker: w ? await ask(w, { type: 'config_dump' }) : null };
+      const dumps = (await askAll({ type: 'config_dump' })).filter((d): d is Record<string, unknown> => typeof d === 'object' && d !== null && !('error' in d));
+      if (dumps.length === 0) return { ready: false, workers: [] };
+      const perWorker = dumps.flatMap((d) => (Array.isArray(d.workers) ? (d.workers as unknown[]) : []));
+      const ready = workers.size === opts.workers && !stopping && perWorker.length === opts.workers && perWorker.every((w) => (w as { ready?: unknown }).ready === true);
+      return { ...dumps[0], ready, workers: perWorker };
     },
     metrics: async () => ({
       contentType: 'text/plain; version=0.0.4; charset=utf-8',
