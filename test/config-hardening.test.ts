@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Gateway } from '../src/gateway/index.js';
-import { loadConfig, watchSources } from '../src/sources/index.js';
+import { ConfigLoader, loadConfig, watchSources } from '../src/sources/index.js';
 import { MemoryAccessLog } from '../src/telemetry/index.js';
 import { aliasBomb, manyResources, vsTo } from './harness/config-files.js';
 import { client, freePort, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
@@ -121,6 +121,28 @@ describe('item 1: config bomb, bounded loads off the serving thread', () => {
       assert.equal(await a.body(), 'v1');
     } finally {
       await a.close();
+    }
+  });
+
+  it('the loader thread is kept between loads and replaced after one it could not finish', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shadowgate-loader-'));
+    const loader = new ConfigLoader({ timeoutMs: 60_000, maxHeapMb: 16 });
+    try {
+      writeFileSync(join(dir, 'vs.yaml'), vsTo('v1'));
+      assert.equal((await loader.load({ files: [dir] })).type, 'loaded');
+      const again = await loader.load({ files: [dir] });
+      assert.equal(again.type, 'loaded');
+      // Unchanged: answered without the snapshot.
+      const same = await loader.load({ files: [dir], currentHash: again.type === 'loaded' ? again.hash : '' });
+      assert.equal(same.type === 'loaded' && same.snapshot, undefined);
+      writeFileSync(join(dir, 'many.yaml'), manyResources(3_334, 8000, 9000));
+      const big = await loader.load({ files: [dir] });
+      assert.equal(big.type === 'refused' && big.reason, 'memory');
+      rmSync(join(dir, 'many.yaml'));
+      assert.equal((await loader.load({ files: [dir] })).type, 'loaded');
+    } finally {
+      await loader.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

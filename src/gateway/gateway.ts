@@ -8,7 +8,7 @@ import { Comparator, handleCompareApi } from '../comparator/index.js';
 import { ShadowWriter } from '../mirror/index.js';
 import { type BindFailure, type DownstreamLimits, ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
-import { DEFAULT_LOAD_BUDGET, type LoadBudget, type LoadOutcome, loadConfig, watchSources } from '../sources/index.js';
+import { ConfigLoader, DEFAULT_LOAD_BUDGET, type LoadBudget, type LoadOutcome, watchSources } from '../sources/index.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesSource } from '../sources/kubernetes/index.js';
 import { type AccessLog, type ClusterGaugeSource, Metrics } from '../telemetry/index.js';
@@ -90,9 +90,12 @@ export class Gateway {
   private stopWatching: (() => void) | undefined;
   adminAddress = '';
   private readonly log: (line: string) => void;
+  /** The config-loading thread (kept between reloads: a Kubernetes endpoint change costs a load, not a thread). */
+  private readonly loader: ConfigLoader;
 
   private constructor(private readonly opts: GatewayOptions) {
     this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.loader = new ConfigLoader(opts.configBudget ?? DEFAULT_LOAD_BUDGET);
     const gw = this;
     const random = opts.random ?? Math.random;
     // Envoy keeps dialling a refusing primary endpoint unless outlierDetection says otherwise; the shadow
@@ -197,6 +200,7 @@ export class Gateway {
       this.shadowClusters.destroy(),
       this.adminAddress ? this.admin.close() : Promise.resolve(),
       this.opts.accessLog.close(),
+      this.loader.close(),
     ]);
   }
 
@@ -211,15 +215,12 @@ export class Gateway {
 
   /** Reads and checks every source in a worker thread, within the load budget. */
   private load(): Promise<LoadOutcome> {
-    return loadConfig(
-      {
-        files: this.opts.files,
-        extraProblems: this.k8s?.problems() ?? [],
-        extraResources: this.k8s?.resources() ?? [],
-        currentHash: this.state?.snapshot.hash,
-      },
-      this.opts.configBudget ?? DEFAULT_LOAD_BUDGET,
-    );
+    return this.loader.load({
+      files: this.opts.files,
+      extraProblems: this.k8s?.problems() ?? [],
+      extraResources: this.k8s?.resources() ?? [],
+      currentHash: this.state?.snapshot.hash,
+    });
   }
 
   /** The two config gauges: did the last load succeed, and the problems it found (issue 20). */
@@ -377,6 +378,7 @@ export class Gateway {
       this.shadowClusters.destroy(),
       this.opts.admin ? this.admin.close() : Promise.resolve(),
       this.opts.accessLog.close(),
+      this.loader.close(),
     ]);
   }
 }
