@@ -182,6 +182,7 @@ export class Gateway {
     this.recordLoad(true, snapshot.problems);
     this.metrics.reloads.inc({ result: 'applied' });
     if (!this.usable) this.log('shadowgate: no resource of the config was accepted: not ready until a reload brings a valid one');
+    if (this.reloadAfterStart) void this.reload({ trigger: 'kubernetes' });
     if (opts.watch !== false) {
       this.stopWatching = watchSources(opts.files, () => void this.reload({ trigger: 'watch' }), opts.settleMs === undefined ? {} : { settleMs: opts.settleMs });
     }
@@ -232,6 +233,7 @@ export class Gateway {
   }
 
   private queued: { promise: Promise<ReloadResult>; explicit: boolean } | undefined;
+  private reloadAfterStart = false;
   private reloading: Promise<unknown> = Promise.resolve();
 
   /**
@@ -241,6 +243,11 @@ export class Gateway {
    */
   reload(opts: { trigger?: ReloadTrigger } = {}): Promise<ReloadResult> {
     const explicit = opts.trigger === undefined || opts.trigger === 'api' || opts.trigger === 'signal';
+    if (!this.state) {
+      // Still starting (a cluster change while the first config loads): reloaded once the start is done.
+      this.reloadAfterStart = true;
+      return Promise.resolve({ result: 'unchanged', hash: '', problems: [] });
+    }
     if (this.queued) {
       this.queued.explicit ||= explicit;
       return this.queued.promise;
