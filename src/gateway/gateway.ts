@@ -131,7 +131,10 @@ export class Gateway {
       configDump: () => this.configDump(),
       metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.text() }),
       api: (req) => this.api(req),
-      routing: async () => this.state && { listeners: this.state.snapshot.listeners, clusters: this.state.snapshot.clusters },
+      traffic: {
+        routing: async () => this.state && { listeners: this.state.snapshot.listeners, clusters: this.state.snapshot.clusters },
+        totals: () => this.metrics.trafficTotals(),
+      },
     });
   }
 

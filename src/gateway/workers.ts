@@ -2,7 +2,7 @@
 // asks each worker over IPC (metrics are merged, readiness is all-or-nothing); the workers share the service
 // ports through node:cluster, each with its own pools, shadows and comparison queue.
 import cluster, { type Worker } from 'node:cluster';
-import { AdminServer } from '../admin/index.js';
+import { AdminServer, totalsFromExposition } from '../admin/index.js';
 import type { Cluster, Listener } from '../config/index.js';
 import { mergeExpositions } from '../telemetry/index.js';
 import type { Gateway } from './gateway.js';
@@ -173,11 +173,14 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
         | undefined;
       return v === null || v === undefined || typeof v.status !== 'number' ? undefined : v;
     },
-    // Every worker serves the same config: the first one's route table is everyone's.
-    routing: async () => {
-      const w = first();
-      const dump = (w ? await ask(w, { type: 'config_dump' }) : undefined) as { listeners?: Listener[]; clusters?: Record<string, Cluster> } | undefined;
-      return dump?.listeners && dump.clusters ? { listeners: dump.listeners, clusters: dump.clusters } : undefined;
+    traffic: {
+      // Every worker serves the same config: the first one's route table is everyone's.
+      routing: async () => {
+        const w = first();
+        const dump = (w ? await ask(w, { type: 'config_dump' }) : undefined) as { listeners?: Listener[]; clusters?: Record<string, Cluster> } | undefined;
+        return dump?.listeners && dump.clusters ? { listeners: dump.listeners, clusters: dump.clusters } : undefined;
+      },
+      totals: async () => totalsFromExposition(mergeExpositions((await askAll({ type: 'metrics' })).filter((t): t is string => typeof t === 'string'))),
     },
   });
   const hp = parseHostPort(opts.admin, '--admin');
