@@ -204,6 +204,24 @@ describe('item 1: config bomb, bounded loads off the serving thread', () => {
     }
   });
 
+  it('a FIFO or a device behind a config name is refused unread', async () => {
+    const a = await app('v1');
+    try {
+      const made = spawnSync('mkfifo', [join(a.tg.dir, 'pipe.yaml')]);
+      assert.equal(made.status, 0, 'mkfifo');
+      symlinkSync('/dev/zero', join(a.tg.dir, 'zero.yaml'));
+      const r = await a.tg.gw.reload();
+      assert.equal(r.result, 'rejected');
+      assert.deepEqual(r.problems.map((p) => [p.code, p.file?.replace(/.*\//, '')]).sort(), [
+        ['not-a-file', 'pipe.yaml'],
+        ['not-a-file', 'zero.yaml'],
+      ]);
+      assert.equal(await a.body(), 'v1');
+    } finally {
+      await a.close();
+    }
+  });
+
   it('validate on the alias bomb: exit 1 with the problem, in bounded memory', () => {
     const dir = mkdtempSync(join(tmpdir(), 'shadowgate-bomb-'));
     try {
