@@ -2,10 +2,15 @@
 // taken over, pods as upstreams on loopback addresses, a VirtualService switched from route-only to mirror,
 // and zero failed client requests across a dropped watch and a relist. Issue 8.
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, describe, it } from 'node:test';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { Gateway } from '../src/gateway/index.js';
 import { MemoryAccessLog } from '../src/telemetry/index.js';
 import { client, freePort, seededRandom, send } from './harness/gateway.js';
@@ -263,4 +268,106 @@ describe('serve --kubernetes: endpoints that share an IP (issue 21)', () => {
       }
     });
   }
+});
+
+describe('serve --kubernetes with a kubeconfig it cannot use (issues 20, 21)', () => {
+  it('401: /ready answers 503 with the reason, the metric says unauthorized, and the log says it once', async () => {
+    const api = await FakeKubeApiServer.start();
+    const kc = api.kubeConfig();
+    kc.loadFromOptions({
+      clusters: kc.getClusters(),
+      users: [{ name: 'tester', token: 'not-the-token' }],
+      contexts: kc.getContexts(),
+      currentContext: kc.getCurrentContext(),
+    });
+    const logs: string[] = [];
+    const gw = await Gateway.start({
+      files: [],
+      bind: '127.0.0.1',
+      admin: '127.0.0.1:0',
+      accessLog: new MemoryAccessLog(),
+      watch: false,
+      log: (l) => logs.push(l),
+      kubernetes: { namespace: NS, kubeconfig: kc },
+    });
+    try {
+      const ready = await fetch(`http://${gw.adminAddress}/ready`);
+      assert.equal(ready.status, 503);
+      assert.equal(
+        await ready.text(),
+        `NOT READY: kubernetes: the API server ${api.url}/ refused the credentials (401 Unauthorized): check the kubeconfig's user (token, client certificate)\n`,
+      );
+      const metrics = await (await fetch(`http://${gw.adminAddress}/metrics`)).text();
+      assert.match(metrics, /^shadowgate_kubernetes_api_failing\{reason="unauthorized"\} [1-7]$/m);
+      assert.match(metrics, /^shadowgate_kubernetes_kinds_unsynced 7$/m);
+      assert.equal(logs.filter((l) => l.includes('401')).length, 1, logs.join('\n'));
+    } finally {
+      await gw.shutdown();
+      await api.close();
+    }
+  });
+
+  const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+  const BIN = join(ROOT, 'bin', 'shadowgate.js');
+
+  /** `shadowgate serve --kubernetes ...` as a user runs it; resolves with its admin address once it says it listens. */
+  async function serve(t: TestContext, args: string[]) {
+    const child = spawn(process.execPath, [BIN, 'serve', '--kubernetes', '--admin', '127.0.0.1:0', '--access-log', 'off', '--store', 'off', '--no-watch', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, KUBERNETES_SERVICE_HOST: '', KUBECONFIG: '' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    t.after(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+    });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8');
+    const admin = await new Promise<string>((resolve, reject) => {
+      child.stderr!.on('data', (chunk: string) => {
+        stderr += chunk;
+        const m = /admin http:\/\/(\S+?),? /.exec(stderr) ?? /admin http:\/\/(\S+)\n/.exec(stderr);
+        if (m) resolve(m[1]!.replace(/,$/, ''));
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
+    });
+    return { admin, stderr: () => stderr, child };
+  }
+
+  for (const workers of ['1', '2']) {
+    it(`--kubeconfig FILE with a plain http server: one line on stderr, /ready says why (--workers ${workers})`, async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'sg-kube-'));
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
+      const file = join(dir, 'kubeconfig');
+      writeFileSync(
+        file,
+        'apiVersion: v1\nkind: Config\nclusters: [{name: local, cluster: {server: "http://127.0.0.1:8080"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: other, context: {cluster: local, user: u}}]\ncurrent-context: ""\n',
+      );
+      const { admin, stderr } = await serve(t, ['--kubeconfig', file, '--context', 'other', '--workers', workers]);
+      const ready = await fetch(`http://${admin}/ready`);
+      assert.equal(ready.status, 503);
+      const body = await ready.text();
+      assert.equal(body, `NOT READY: kubernetes: kubeconfig ${file}: cluster "local" server http://127.0.0.1:8080 is plain HTTP; use https, or set insecure-skip-tls-verify: true on that cluster to allow it\n`);
+      // One line per process that reads the cluster (each worker does), never one per retry.
+      const lines = stderr().split('\n').filter((l) => l.includes('plain HTTP'));
+      assert.equal(lines.length, Number(workers), stderr());
+    });
+  }
+
+  it('--context that the kubeconfig does not have, or an unreadable --kubeconfig: exit 1 with one line', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sg-kube-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'kubeconfig');
+    writeFileSync(file, 'apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: [{name: a, context: {cluster: x, user: y}}]\ncurrent-context: a\n');
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [BIN, 'serve', '--kubernetes', '--admin', '127.0.0.1:0', '--store', 'off', '--workers', '1', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+    const noContext = run('--kubeconfig', file, '--context', 'b');
+    assert.equal(noContext.status, 1);
+    assert.equal(noContext.stderr, `shadowgate: cannot start: --context b: no such context in ${file} (it has a)\n`);
+    const missing = run('--kubeconfig', join(dir, 'missing'));
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /^shadowgate: cannot start: --kubeconfig .*missing: ENOENT: no such file or directory, open '.*missing'\n$/);
+  });
 });

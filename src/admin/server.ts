@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 
 export interface AdminSource {
   isReady(): boolean | Promise<boolean>;
+  /** Why not ready, one line, for /ready's body. */
+  notReadyReason?(): string | undefined | Promise<string | undefined>;
   configDump(): unknown;
   metrics(): Promise<{ contentType: string; body: string }>;
   /** JSON API under /api/ (comparison results); undefined means 404. */
@@ -33,7 +35,8 @@ export class AdminServer {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
     switch (path) {
       case '/ready':
-        return (await this.source.isReady()) ? send(200, 'LIVE\n') : send(503, 'NOT READY\n');
+        if (await this.source.isReady()) return send(200, 'LIVE\n');
+        return send(503, `NOT READY${await this.notReadyReason()}\n`);
       case '/healthz':
         return send(200, 'OK\n');
       case '/config_dump':
@@ -52,6 +55,12 @@ export class AdminServer {
         return send(404, 'not found\n');
       }
     }
+  }
+
+  /** `: <reason>` (one line, so a probe's log shows it whole), or nothing. */
+  private async notReadyReason(): Promise<string> {
+    const reason = await this.source.notReadyReason?.();
+    return reason ? `: ${reason.replace(/[\r\n]+/g, ' ')}` : '';
   }
 
   async listen(host: string, port: number): Promise<string> {

@@ -36,6 +36,9 @@ Options for serve:
                                  ServiceEntry, WorkloadEntry, Service, EndpointSlice, Pod)
   --kubernetes-listen taken-over|all
                                  listen on the ports of taken-over Services only (default), or of all
+  --kubeconfig FILE              kubeconfig for --kubernetes (default: the pod's service account,
+                                 else $KUBECONFIG, else ~/.kube/config)
+  --context NAME                 kubeconfig context for --kubernetes (default: its current-context)
 
 Options for verdict:
   --admin HOST:PORT              ask a running gateway

@@ -28,7 +28,7 @@ export interface GatewayOptions {
   drainTimeoutMs?: number;
   accessLog: AccessLog;
   /** Watch the Kubernetes API too (in-cluster service account or the user's kubeconfig). */
-  kubernetes?: { namespace?: string | undefined; kubeconfig?: KubeConfig; listen?: 'taken-over' | 'all' };
+  kubernetes?: { namespace?: string | undefined; kubeconfig?: KubeConfig; kubeconfigFile?: string | undefined; context?: string | undefined; listen?: 'taken-over' | 'all' };
   /** SQLite file for comparison results; undefined: mirrored answers are not compared. */
   store?: string;
   watch?: boolean;
@@ -102,6 +102,7 @@ export class Gateway {
     this.listeners = new ListenerSet(this.handler, opts.bind);
     this.admin = new AdminServer({
       isReady: () => this.isReady(),
+      notReadyReason: () => this.notReadyReason(),
       configDump: () => this.configDump(),
       metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.text() }),
       api: (path, query) => this.api(path, query),
@@ -121,9 +122,16 @@ export class Gateway {
       gw.k8s = await KubernetesSource.start({
         namespace: opts.kubernetes.namespace,
         ...(opts.kubernetes.kubeconfig ? { kubeconfig: opts.kubernetes.kubeconfig } : {}),
+        kubeconfigFile: opts.kubernetes.kubeconfigFile,
+        context: opts.kubernetes.context,
         ...(opts.kubernetes.listen ? { listen: opts.kubernetes.listen } : {}),
+        registry: gw.metrics.registry,
         onChange: () => void gw.reload(),
         log: gw.log,
+      }).catch(async (err: unknown) => {
+        // --kubeconfig unreadable, --context unknown: nothing will serve, so the admin listener must not hold the process.
+        if (opts.admin) await gw.admin.close();
+        throw err;
       });
     }
     const snapshot = gw.load();
@@ -207,6 +215,12 @@ export class Gateway {
   /** /api/...: comparison results (404 when comparison is off). */
   isReady(): boolean {
     return this.bound && !this.draining && this.state !== undefined && (this.k8s?.synced ?? true);
+  }
+
+  /** Why `isReady()` is false, for /ready's body (undefined: no reason worth saying). */
+  notReadyReason(): string | undefined {
+    if (this.draining) return 'draining';
+    return this.k8s?.notReadyReason();
   }
 
   async api(path: string, query: URLSearchParams): Promise<unknown | undefined> {

@@ -9,7 +9,7 @@
 // are never endpoints. A Service annotated `shadowgate.dev/backends: <service>` keeps its name and address but
 // takes its endpoints from the named Service ("take over the Service"); the named Service gets no entry of its own
 // (its pods are reached through the taken-over one). Problems: `takeover-selector` and `empty-backends` warnings.
-export { defaultKubeConfig, KubernetesSource, type KubernetesSourceOptions } from './source.js';
+export { KubernetesSource, type KubernetesSourceOptions } from './source.js';
 export {
   BACKENDS_ANNOTATION,
   type ClusterObjects,
@@ -24,3 +24,5 @@ export { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type W
 export { KubeApiError, KubeHttp } from './http.js';
 export { Discovery, type DiscoveryResult } from './discovery.js';
 export { CONFIG_TYPES, type ResourceType, WATCHED_TYPES } from './resource-types.js';
+export { API_REASONS, type ApiProblem, type ApiReason } from './health.js';
+export { checkKubeConfig, type KubeConfigChoice, KubeConfigError, loadKubeConfig } from './kubeconfig.js';
