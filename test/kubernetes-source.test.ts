@@ -744,49 +744,52 @@ describe('KubernetesSource: a kubeconfig it cannot use says why, once (issues 20
     assert.ok((await metric('unauthorized'))! >= 1);
   });
 
-  it('unreachable (connections cut): not ready with the reason, logged once; ready, and said so, once it answers', async (t) => {
-    const api = await FakeKubeApiServer.start();
-    // A front that cuts every connection until told to pass them to the API server double.
-    let open = false;
-    const sockets = new Set<net.Socket>();
-    const front = net.createServer((socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      if (!open) {
-        socket.destroy();
-        return;
-      }
-      const upstream = net.connect(Number(new URL(api.url).port), '127.0.0.1');
-      sockets.add(upstream);
-      upstream.on('close', () => sockets.delete(upstream));
-      socket.pipe(upstream).pipe(socket);
-      socket.on('error', () => upstream.destroy());
-      upstream.on('error', () => socket.destroy());
-    });
-    front.listen(0, '127.0.0.1');
-    await once(front, 'listening');
-    t.after(async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => front.close(r));
-      await api.close();
-    });
-    const server = `http://127.0.0.1:${(front.address() as net.AddressInfo).port}`;
-    seedArticle(api, { mirror: true });
-    const { source, logs, metric } = await start(t, kubeConfigFor(server, { skipTLSVerify: true, token: api.token }));
-    await waitUntil(() => source.status().reduce((n, s) => n + s.stats.errors, 0) >= 15, 'many failed retries', 3_000);
-    assert.equal(source.synced, false);
-    assert.match(source.notReadyReason() ?? '', /^kubernetes: cannot reach the API server http:\/\/127\.0\.0\.1:\d+\/: (ECONNRESET|EPIPE|socket hang up)/);
-    const problems = logs.filter((l) => l.includes('cannot reach'));
-    assert.equal(problems.length, 1, logs.join('\n'));
-    assert.ok((await metric('unreachable'))! >= 1);
+  for (const istioVersions of [undefined, []]) {
+    it(`unreachable (connections cut): not ready with the reason, logged once; ready, and said so, once it answers (${istioVersions ? 'no Istio CRDs' : 'Istio served'})`, async (t) => {
+      const api = await FakeKubeApiServer.start(istioVersions ? { istioVersions } : {});
+      // A front that cuts every connection until told to pass them to the API server double.
+      let open = false;
+      const sockets = new Set<net.Socket>();
+      const front = net.createServer((socket) => {
+        sockets.add(socket);
+        socket.on('close', () => sockets.delete(socket));
+        if (!open) {
+          socket.destroy();
+          return;
+        }
+        const upstream = net.connect(Number(new URL(api.url).port), '127.0.0.1');
+        sockets.add(upstream);
+        upstream.on('close', () => sockets.delete(upstream));
+        socket.pipe(upstream).pipe(socket);
+        socket.on('error', () => upstream.destroy());
+        upstream.on('error', () => socket.destroy());
+      });
+      front.listen(0, '127.0.0.1');
+      await once(front, 'listening');
+      t.after(async () => {
+        for (const s of sockets) s.destroy();
+        await new Promise((r) => front.close(r));
+        await api.close();
+      });
+      const server = `http://127.0.0.1:${(front.address() as net.AddressInfo).port}`;
+      seedArticle(api, { mirror: true });
+      const { source, logs, metric } = await start(t, kubeConfigFor(server, { skipTLSVerify: true, token: api.token }));
+      await waitUntil(() => source.status().reduce((n, s) => n + s.stats.errors, 0) >= 15, 'many failed retries', 3_000);
+      assert.equal(source.synced, false);
+      assert.match(source.notReadyReason() ?? '', /^kubernetes: cannot reach the API server http:\/\/127\.0\.0\.1:\d+\/: (ECONNRESET|EPIPE|socket hang up)/);
+      const problems = logs.filter((l) => l.includes('cannot reach'));
+      assert.equal(problems.length, 1, logs.join('\n'));
+      assert.ok((await metric('unreachable'))! >= 1);
 
-    open = true;
-    await waitUntil(() => source.synced, 'synced once the server answers', 5_000);
-    assert.equal(source.notReadyReason(), undefined);
-    assert.equal(await metric('unreachable'), 0);
-    await waitUntil(() => logs.includes('kubernetes: the API server answers again'), 'the recovery line');
-    assert.equal(logs.filter((l) => l.includes('cannot reach')).length, 1);
-  });
+      open = true;
+      await waitUntil(() => source.synced, 'synced once the server answers', 5_000);
+      assert.equal(source.notReadyReason(), undefined);
+      assert.equal(await metric('unreachable'), 0);
+      await waitUntil(() => logs.includes('kubernetes: the API server answers again'), 'the recovery line');
+      assert.equal(logs.filter((l) => l.includes('cannot reach')).length, 1);
+      for (const reason of ['unreachable', 'error']) assert.equal(await metric(reason), 0, reason);
+    });
+  }
 
   it('finds the kubeconfig as kubectl does, and says when there is none', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'sg-kubeconfig-'));

@@ -46,7 +46,8 @@ export async function loadKubeConfig(choice: KubeConfigChoice, env: NodeJS.Proce
     const files = (listed.length > 0 ? listed : [join(home, '.kube', 'config')]).filter((f) => existsSync(f));
     if (files.length === 0) {
       const where = listed.length > 0 ? `none of KUBECONFIG=${env.KUBECONFIG} exists` : `KUBECONFIG is not set and ${join(home, '.kube', 'config')} does not exist`;
-      return { problem: { reason: 'no_kubeconfig', message: `no kubeconfig: not running in a pod, and ${where}; pass --kubeconfig FILE` } };
+      const why = env.KUBERNETES_SERVICE_HOST ? `--context ${choice.context} needs a kubeconfig file, and ${where}` : `not running in a pod, and ${where}`;
+      return { problem: { reason: 'no_kubeconfig', message: `no kubeconfig: ${why}; pass --kubeconfig FILE` } };
     }
     try {
       kc.loadFromFile(files[0]!);

@@ -153,6 +153,8 @@ export class ListWatcher {
           if (this.staleDiscovery !== undefined) this.opts.discovery.invalidate(this.staleDiscovery);
           this.staleDiscovery = undefined;
           const { version, generation } = await this.opts.discovery.versionOf(this.opts.type, this.opts.namespace);
+          // The server answered (even "not served"): whatever failed before is over for this kind.
+          if (!this.opts.type.builtIn) this.opts.onSuccess?.();
           if (version === undefined) {
             this.notServed();
             this.staleDiscovery = generation;
