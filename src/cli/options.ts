@@ -1,0 +1,183 @@
+// The CLI's declarative option tables: one per command, from which parsing, each command's --help and the
+// overview are all made, so an option cannot exist without its help line (as vitest's cli-config does).
+import { parseArgs } from 'node:util';
+
+export class UsageError extends Error {}
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+  default?: string;
+  /** The value's placeholder in the help, e.g. PATH. */
+  arg?: string;
+  help: string;
+}
+
+export interface CommandSpec {
+  name: string;
+  /** What follows the command name in the overview, e.g. "-f PATH... [options]". */
+  synopsis: string;
+  summary: string;
+  options: Record<string, OptionSpec>;
+  /** Free-form lines printed after the options (exit codes and the like). */
+  notes?: string[];
+}
+
+const output: OptionSpec = { type: 'string', short: 'o', default: 'text', arg: 'text|json', help: 'output format' };
+
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'demo',
+    synopsis: '[--keep]',
+    summary: "replay the article's three steps (mirroring to v2) on this machine",
+    options: {
+      keep: { type: 'boolean', help: 'leave everything running afterwards (Ctrl-C stops)' },
+      requests: { type: 'string', default: '3', arg: 'N', help: 'requests per step, 1 to 100' },
+    },
+  },
+  {
+    name: 'validate',
+    synopsis: '-f PATH...',
+    summary: 'check Istio resources and print their problems',
+    options: {
+      filename: { type: 'string', short: 'f', multiple: true, arg: 'PATH', help: 'file or directory (repeatable)' },
+      output,
+    },
+    notes: ['Exit status: 0 valid, 1 errors found, 2 usage error.'],
+  },
+  {
+    name: 'serve',
+    synopsis: '-f PATH... [options]',
+    summary: 'route, balance and mirror live HTTP traffic',
+    options: {
+      filename: { type: 'string', short: 'f', multiple: true, arg: 'PATH', help: 'file or directory (repeatable); watched and hot-reloaded' },
+      'no-watch': { type: 'boolean', help: 'read the files once; do not reload them on change' },
+      bind: { type: 'string', default: '0.0.0.0', arg: 'ADDRESS', help: 'address for service ports' },
+      admin: { type: 'string', default: '127.0.0.1:15000', arg: 'HOST:PORT', help: 'admin listener' },
+      'shadow-timeout': { type: 'string', arg: 'DURATION', help: 'per-shadow timeout (default 5s)' },
+      'shadow-max-body': { type: 'string', arg: 'BYTES', help: 'body bytes buffered per shadow (default 1048576)' },
+      'shadow-max-total': { type: 'string', arg: 'BYTES', help: 'body bytes buffered across shadows (default 67108864)' },
+      'shadow-max-in-flight': { type: 'string', arg: 'N', help: 'shadows in flight (default 1000)' },
+      'shadow-host-suffix': { type: 'boolean', help: 'append "-shadow" to the shadow\'s Host, as classic Envoy' },
+      'drain-timeout': { type: 'string', default: '10s', arg: 'DURATION', help: 'time to finish requests on SIGTERM' },
+      'access-log': { type: 'string', default: '-', arg: 'PATH|-|off', help: 'JSON access log destination (-: stdout)' },
+      store: { type: 'string', default: 'shadowgate.db', arg: 'PATH|off', help: 'SQLite file for comparison results' },
+      workers: { type: 'string', arg: 'N', help: 'processes sharing the service ports (default: one per core)' },
+      kubernetes: {
+        type: 'boolean',
+        help: 'also watch the Kubernetes API (VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, Service, EndpointSlice, Pod)',
+      },
+      namespace: { type: 'string', arg: 'NS', help: 'with --kubernetes: watch only this namespace' },
+      'config-load-timeout': {
+        type: 'string',
+        arg: 'DURATION',
+        help: 'time budget to read and check the config; a load past it is refused (default 10s)',
+      },
+      'config-load-heap': { type: 'string', arg: 'MIB', help: 'heap for the config loader; a load past it is refused (default 512)' },
+      'kubernetes-listen': {
+        type: 'string',
+        default: 'taken-over',
+        arg: 'taken-over|all',
+        help: 'with --kubernetes: listen on the ports of taken-over Services only, or of all',
+      },
+      kubeconfig: {
+        type: 'string',
+        arg: 'FILE',
+        help: "with --kubernetes: the kubeconfig to read (default: the pod's service account, else $KUBECONFIG, else ~/.kube/config)",
+      },
+      context: { type: 'string', arg: 'NAME', help: "with --kubernetes: the kubeconfig context to use (default: its current-context)" },
+    },
+    notes: ['Signals: SIGTERM/SIGINT drain and exit 0.'],
+  },
+  {
+    name: 'verdict',
+    synopsis: '(--admin HOST:PORT | --store FILE)',
+    summary: 'PASS / FAIL / INCONCLUSIVE on the compared answers',
+    options: {
+      admin: { type: 'string', arg: 'HOST:PORT', help: 'ask a running gateway' },
+      store: { type: 'string', arg: 'FILE', help: 'read a comparison store (offline)' },
+      filename: { type: 'string', short: 'f', multiple: true, arg: 'PATH', help: 'config whose ShadowgateConfig thresholds apply (with --store)' },
+      output,
+    },
+    notes: ['Exit status: 0 PASS, 1 FAIL, 3 INCONCLUSIVE, 4 nothing to read, 2 usage error.'],
+  },
+];
+
+const HELP_OPTION: OptionSpec = { type: 'boolean', short: 'h', help: 'show this help' };
+
+export function commandSpec(name: string): CommandSpec | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}
+
+function optionLines(options: Record<string, OptionSpec>): string[] {
+  return Object.entries(options).map(([name, o]) => {
+    const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.arg ? ` ${o.arg}` : ''}`;
+    const help = `${o.help}${o.default !== undefined ? ` (default ${o.default})` : ''}`;
+    return flag.length < 32 ? `  ${flag.padEnd(32)} ${help}` : `  ${flag}\n  ${''.padEnd(32)} ${help}`;
+  });
+}
+
+export function commandHelp(spec: CommandSpec): string {
+  return [
+    `Usage: shadowgate ${spec.name} ${spec.synopsis}`,
+    '',
+    `${spec.summary[0]!.toUpperCase()}${spec.summary.slice(1)}.`,
+    '',
+    'Options:',
+    ...optionLines({ ...spec.options, help: HELP_OPTION }),
+    ...(spec.notes ? ['', ...spec.notes] : []),
+    '',
+  ].join('\n');
+}
+
+export function overview(): string {
+  return [
+    'Usage: shadowgate <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => {
+      const head = `${c.name} ${c.synopsis}`;
+      return head.length < 32 ? `  ${head.padEnd(32)} ${c.summary}` : `  ${head}\n  ${''.padEnd(32)} ${c.summary}`;
+    }),
+    '',
+    "Run 'shadowgate <command> --help' for a command's options.",
+    '  -h, --help                       show this help',
+    '  -v, --version                    print the version',
+    '',
+  ].join('\n');
+}
+
+export type Values = Record<string, string | boolean | string[] | undefined>;
+
+/**
+ * Parses a command's arguments against its table. Returns undefined when --help was asked (the caller prints
+ * the help). A single-value option given twice is a usage error: silently keeping the last one hides typos
+ * in long command lines.
+ */
+export function parseCommand(spec: CommandSpec, argv: string[]): Values | undefined {
+  const options: Record<string, OptionSpec> = { ...spec.options, help: HELP_OPTION };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options, tokens: true, allowPositionals: false, strict: true });
+  } catch (err) {
+    // node's own messages carry a hint about '--' that does not apply here.
+    const message = (err as Error).message.split('. ')[0]!.replace(/\.$/, '');
+    throw new UsageError(message);
+  }
+  if (parsed.values.help) return undefined;
+  const seen = new Set<string>();
+  for (const t of parsed.tokens ?? []) {
+    if (t.kind !== 'option' || options[t.name]?.multiple) continue;
+    if (seen.has(t.name)) throw new UsageError(`--${t.name} was given more than once`);
+    seen.add(t.name);
+  }
+  return parsed.values as Values;
+}
+
+/** HOST:PORT, checked where it is given: a bare port or a missing host is a usage error, not a failed start. */
+export function hostPort(flag: string, text: string): string {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):(\d{1,5})$/.exec(text);
+  if (!m || Number(m[2]) > 65535) throw new UsageError(`${flag} must be HOST:PORT (e.g. 127.0.0.1:15000), not "${text}"`);
+  return text;
+}
