@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
@@ -281,41 +281,64 @@ describe('serve --kubernetes: endpoints that share an IP (issue 21)', () => {
 });
 
 describe('serve --kubernetes with a kubeconfig it cannot use (issues 20, 21)', () => {
-  it('401: /ready answers 503 with the reason, the metric says unauthorized, and the log says it once', async () => {
-    const api = await FakeKubeApiServer.start();
-    const kc = api.kubeConfig();
-    kc.loadFromOptions({
-      clusters: kc.getClusters(),
-      users: [{ name: 'tester', token: 'not-the-token' }],
-      contexts: kc.getContexts(),
-      currentContext: kc.getCurrentContext(),
+  const cases = [
+    {
+      name: '401',
+      reason: 'unauthorized',
+      line: '401 Unauthorized',
+      body: (url: string) => new RegExp(`^NOT READY: kubernetes: the API server ${url}/ refused the credentials \\(401 Unauthorized\\): check the kubeconfig's user \\(token, client certificate\\)\n$`),
+    },
+    {
+      name: 'unreachable (every connection cut)',
+      reason: 'unreachable',
+      line: 'cannot reach',
+      // A connection cut before the answer: reset, or a broken pipe if the request was still being written.
+      body: (url: string) => new RegExp(`^NOT READY: kubernetes: cannot reach the API server ${url}/: (ECONNRESET|EPIPE)\n$`),
+    },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: /ready answers 503 with the reason, the metric says ${c.reason}, the log says it once across retries`, async () => {
+      const api = await FakeKubeApiServer.start();
+      // Unreachable: a listener that cuts every connection (no port is guessed free, nothing races for it).
+      const cutter = net.createServer((socket) => socket.destroy());
+      cutter.listen(0, '127.0.0.1');
+      await once(cutter, 'listening');
+      const url = c.reason === 'unreachable' ? `http://127.0.0.1:${(cutter.address() as AddressInfo).port}` : api.url;
+      const kc = api.kubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ ...kc.getClusters()[0]!, server: url }],
+        users: [{ name: 'tester', token: c.reason === 'unauthorized' ? 'not-the-token' : api.token }],
+        contexts: kc.getContexts(),
+        currentContext: kc.getCurrentContext(),
+      });
+      const logs: string[] = [];
+      const gw = await Gateway.start({
+        files: [],
+        bind: '127.0.0.1',
+        admin: '127.0.0.1:0',
+        accessLog: new MemoryAccessLog(),
+        watch: false,
+        log: (l) => logs.push(l),
+        kubernetes: { namespace: NS, kubeconfig: kc },
+      });
+      try {
+        const errors = () =>
+          ((gw.configDump() as { kubernetes: Array<{ stats: { errors: number } }> | null }).kubernetes ?? []).reduce((n, k) => n + k.stats.errors, 0);
+        await until('every kind retried', () => errors() >= 14, 20_000);
+        const ready = await fetch(`http://${gw.adminAddress}/ready`);
+        assert.equal(ready.status, 503);
+        assert.match(await ready.text(), c.body(url));
+        const metrics = await (await fetch(`http://${gw.adminAddress}/metrics`)).text();
+        assert.match(metrics, new RegExp(`^shadowgate_kubernetes_api_failing\\{reason="${c.reason}"\\} [1-7]$`, 'm'));
+        assert.match(metrics, /^shadowgate_kubernetes_kinds_unsynced 7$/m);
+        assert.equal(logs.filter((l) => l.includes(c.line)).length, 1, logs.join('\n'));
+      } finally {
+        await gw.shutdown();
+        await new Promise((r) => cutter.close(r));
+        await api.close();
+      }
     });
-    const logs: string[] = [];
-    const gw = await Gateway.start({
-      files: [],
-      bind: '127.0.0.1',
-      admin: '127.0.0.1:0',
-      accessLog: new MemoryAccessLog(),
-      watch: false,
-      log: (l) => logs.push(l),
-      kubernetes: { namespace: NS, kubeconfig: kc },
-    });
-    try {
-      const ready = await fetch(`http://${gw.adminAddress}/ready`);
-      assert.equal(ready.status, 503);
-      assert.equal(
-        await ready.text(),
-        `NOT READY: kubernetes: the API server ${api.url}/ refused the credentials (401 Unauthorized): check the kubeconfig's user (token, client certificate)\n`,
-      );
-      const metrics = await (await fetch(`http://${gw.adminAddress}/metrics`)).text();
-      assert.match(metrics, /^shadowgate_kubernetes_api_failing\{reason="unauthorized"\} [1-7]$/m);
-      assert.match(metrics, /^shadowgate_kubernetes_kinds_unsynced 7$/m);
-      assert.equal(logs.filter((l) => l.includes('401 Unauthorized')).length, 1, logs.join('\n'));
-    } finally {
-      await gw.shutdown();
-      await api.close();
-    }
-  });
+  }
 
   const ROOT = fileURLToPath(new URL('../..', import.meta.url));
   const BIN = join(ROOT, 'bin', 'shadowgate.js');
