@@ -12,7 +12,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { buildSnapshot } from '../src/config/snapshot.js';
 import { readFileSync } from 'node:fs';
-import { BACKENDS_ANNOTATION, checkKubeConfig, Discovery, KubeHttp, KubernetesSource, loadKubeConfig, type KubernetesSourceOptions, SERVING_ONLY_LABEL, translate } from '../src/sources/kubernetes/index.js';
+import { BACKENDS_ANNOTATION, checkKubeConfig, Discovery, KubeHttp, KubernetesSource, loadKubeConfig, WATCHED_TYPES, type KubernetesSourceOptions, SERVING_ONLY_LABEL, translate } from '../src/sources/kubernetes/index.js';
 import { type FakeApiServerOptions, FakeKubeApiServer, type KObject } from './harness/kube-apiserver.js';
 
 const NS = 'default';
@@ -724,9 +724,9 @@ describe('KubernetesSource: a kubeconfig it cannot use says why, once (issues 20
     assert.match(source.notReadyReason() ?? '', /^kubernetes: kubeconfig .*cluster "c" server http:\/\/127\.0\.0\.1:\d+\/? is plain HTTP; use https, or set insecure-skip-tls-verify: true/);
     assert.equal(logs.length, 1, logs.join('\n'));
     assert.match(logs[0]!, /plain HTTP/);
-    assert.equal(await metric('insecure_http'), 7);
+    assert.equal(await metric('insecure_http'), WATCHED_TYPES.length, 'every watched kind');
     assert.equal(await metric('unreachable'), 0);
-    assert.equal(await unsynced(), 7);
+    assert.equal(await unsynced(), WATCHED_TYPES.length);
     assert.equal(api.requests.length, 0);
   });
 

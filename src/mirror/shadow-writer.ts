@@ -3,7 +3,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { MirrorSettings, MirrorTarget } from '../config/index.js';
-import { BodyQueue, type BodySink, type RequestBodyTee } from '../proxy/body.js';
+import { BodyQueue, type BodySink, type RequestBodyTee } from '../body/index.js';
 import type { AbandonReason, Metrics } from '../telemetry/index.js';
 import { type ClusterManager, classifyUpstreamError } from '../upstream/index.js';
 import { getOrCreate } from '../util/maps.js';
@@ -66,6 +66,11 @@ export class ShadowWriter {
   configure(settings: MirrorSettings): void {
     this.settings = settings;
     this.budget.max = settings.maxTotalBodyBytes;
+  }
+
+  /** The header that marks a copy ("" when disabled); the data path strips it from what clients send. */
+  get markerHeader(): string {
+    return this.settings.markerHeader;
   }
 
   get timeoutMs(): number {

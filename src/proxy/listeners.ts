@@ -1,7 +1,10 @@
-// One HTTP server per service port; reconciled against each snapshot's ports, drained on shutdown.
+// One HTTP server per service port; reconciled against each snapshot's ports, drained on shutdown. The servers
+// bound what a client may hold: a head timeout, a cap on connections across ports, header count (Node's parser).
 import { once } from 'node:events';
 import http, { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { connectionOpened, idleState, requestStarted } from './connection-idle.js';
+import type { DownstreamStats } from './downstream-stats.js';
 import type { ProxyHandler } from './handler.js';
 
 export interface BindFailure {
@@ -12,22 +15,55 @@ export interface BindFailure {
 /** Largest request head accepted; beyond it Node's parser stops and the client gets 431 (Envoy: 60 KiB). */
 export const MAX_HEADER_BYTES = 60 * 1024;
 
-function rejectMalformed(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket): void {
+function rejectMalformed(stats: DownstreamStats, err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket): void {
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
   }
   const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  stats.reject(status === 431 ? 'head_too_large' : status === 408 ? 'header_timeout' : 'malformed');
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
 }
 
+/**
+ * How often Node checks request heads against the timeout: a quarter of it, so a head is cut within 1.25× the
+ * timeout, between 25 ms and Node's own 30 s.
+ */
+function checkInterval(timeoutMs: number): number {
+  return Math.min(30_000, Math.max(25, Math.floor(timeoutMs / 4)));
+}
+
+/** Node's keep-alive timeout on the service ports; also the deadline between two requests (see sweep). */
+const KEEP_ALIVE_MS = 60_000;
+
 export class ListenerSet {
   private readonly servers = new Map<number, http.Server>();
+  /** Open downstream connections across all ports, for the idle sweep. */
+  private readonly open = new Set<Socket>();
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly handler: ProxyHandler,
     private readonly bind: string,
   ) {}
+
+  /**
+   * Closes connections with no request in flight past their deadline, however many bytes they trickle: the
+   * head timeout before a first request (twice it once bytes came, so Node's own 408 for a slow head goes out
+   * first), the keep-alive timeout between requests. One pass over the open connections per quarter timeout.
+   */
+  private sweep = (): void => {
+    const now = performance.now();
+    const { limits, stats } = this.handler;
+    for (const socket of this.open) {
+      const { idleMs, served } = idleState(socket, now);
+      if (idleMs === 0) continue;
+      const deadline = served ? KEEP_ALIVE_MS : socket.bytesRead > 0 ? 2 * limits.headerTimeoutMs : limits.headerTimeoutMs;
+      if (idleMs <= deadline) continue;
+      if (!served) stats.reject('header_timeout');
+      socket.destroy();
+    }
+  };
 
   get ports(): number[] {
     return [...this.servers.keys()].sort((a, b) => a - b);
@@ -45,6 +81,10 @@ export class ListenerSet {
   async reconcile(ports: readonly number[]): Promise<BindFailure[]> {
     const want = new Set(ports);
     const failures: BindFailure[] = [];
+    if (this.sweeper === undefined) {
+      this.sweeper = setInterval(this.sweep, checkInterval(Math.min(this.handler.limits.headerTimeoutMs, KEEP_ALIVE_MS)));
+      this.sweeper.unref();
+    }
     for (const [port, server] of this.servers) {
       if (want.has(port)) continue;
       this.servers.delete(port);
@@ -53,10 +93,40 @@ export class ListenerSet {
     }
     for (const port of want) {
       if (this.servers.has(port)) continue;
-      const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, keepAliveTimeout: 60_000, requestTimeout: 0 }, (req, res) =>
-        this.handler.handle(req, res, port),
+      const { limits, stats } = this.handler;
+      // requestTimeout stays 0 (uploads and long polls may take any time), but then Node's headersTimeout
+      // defaults to 0 too and nothing closes a slowloris: it is set explicitly. An idle body is the handler's.
+      const server = http.createServer(
+        {
+          maxHeaderSize: MAX_HEADER_BYTES,
+          keepAliveTimeout: KEEP_ALIVE_MS,
+          requestTimeout: 0,
+          headersTimeout: limits.headerTimeoutMs,
+          connectionsCheckingInterval: checkInterval(limits.headerTimeoutMs),
+        },
+        (req, res) => {
+          requestStarted(req.socket);
+          this.handler.handle(req, res, port);
+        },
       );
-      server.on('clientError', rejectMalformed);
+      // Node stops collecting headers at maxHeadersCount (2,000 entries by default, silently): one past our
+      // limit is enough to see that a request has too many, and nothing an accepted request sent is dropped.
+      server.maxHeadersCount = limits.maxRequestHeaders + 1;
+      server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => rejectMalformed(stats, err, socket));
+      server.on('connection', (socket: Socket) => {
+        if (limits.maxConnections > 0 && stats.connections >= limits.maxConnections) {
+          stats.reject('connection_limit');
+          socket.destroy();
+          return;
+        }
+        stats.connections++;
+        connectionOpened(socket, performance.now());
+        this.open.add(socket);
+        socket.once('close', () => {
+          stats.connections--;
+          this.open.delete(socket);
+        });
+      });
       // CONNECT tunnels are not proxied: say so instead of dropping the connection.
       server.on('connect', (_req, socket: Socket) => {
         socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -82,6 +152,7 @@ export class ListenerSet {
 
   /** Ends every connection still open (after the drain time). */
   async forceClose(): Promise<void> {
+    clearInterval(this.sweeper);
     for (const server of this.servers.values()) server.closeAllConnections();
     this.servers.clear();
   }

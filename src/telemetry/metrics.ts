@@ -28,6 +28,14 @@ export interface ClusterGaugeSource {
   pendingRequests: number;
 }
 
+/** Counter totals for /api/traffic, keyed `<service>\0<version>` (requests) or `<service>\0<subset>` (shadows). */
+export interface TrafficTotals {
+  requests: Map<string, number>;
+  sampled: Map<string, number>;
+  delivered: Map<string, number>;
+  abandoned: Map<string, Record<string, number>>;
+}
+
 /** One registry per gateway, so tests can run several gateways in a process. */
 export class Metrics {
   readonly registry = new Registry();
@@ -143,8 +151,20 @@ export class Metrics {
   );
   readonly compareExchanges = new Counter({
     name: 'shadowgate_compare_exchanges_total',
-    help: 'Mirrored exchanges by comparison result (compared, ignored by rule, dropped: queue full, skipped: over maxPerSecond, failed)',
+    help: 'Mirrored exchanges by comparison result (compared, ignored by rule, dropped: queue full, skipped: over maxPerSecond, failed, stale: made under a run that has ended)',
     labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly compareOverflow = new Counter({
+    name: 'shadowgate_compare_overflow_total',
+    help: 'Compared exchanges (endpoint) or differences (field) put in a run\'s "other" bucket: over maxEndpointsPerRun or maxFieldsPerEndpoint',
+    labelNames: ['bucket'] as const,
+    registers: [this.registry],
+  });
+  readonly compareStoreErrors = new Counter({
+    name: 'shadowgate_compare_store_errors_total',
+    help: 'Failed writes to the comparison store by reason (disk_full, busy, io, other); traffic is not affected',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
   readonly compareQueue = new Gauge({
@@ -173,13 +193,45 @@ export class Metrics {
 
   constructor() {
     for (const result of ['applied', 'unchanged', 'rejected']) this.reloads.inc({ result }, 0);
-    for (const result of ['compared', 'ignored', 'dropped', 'skipped', 'failed']) this.compareExchanges.inc({ result }, 0);
+    for (const result of ['compared', 'ignored', 'dropped', 'skipped', 'failed', 'stale']) this.compareExchanges.inc({ result }, 0);
+    for (const bucket of ['endpoint', 'field']) this.compareOverflow.inc({ bucket }, 0);
+    for (const reason of ['disk_full', 'busy', 'io', 'other']) this.compareStoreErrors.inc({ reason }, 0);
     for (const severity of ['error', 'warning', 'info']) this.configProblems.set({ severity }, 0);
   }
 
   /** The whole exposition: Istio's families, then Shadowgate's own. */
   async text(): Promise<string> {
     return `${this.istio.exposition()}${await this.registry.metrics()}`;
+  }
+
+  /**
+   * What /api/traffic reads, straight from the counters (no exposition text): primary requests by service and
+   * version, and shadow copies sampled, answered and abandoned (by reason) by service and subset.
+   */
+  async trafficTotals(): Promise<TrafficTotals> {
+    const bySubset = async (counter: Counter<string>) => {
+      const out = new Map<string, number>();
+      for (const v of (await counter.get()).values) {
+        const key = `${v.labels.destination_service ?? ''}\u0000${v.labels.destination_subset ?? 'unknown'}`;
+        out.set(key, (out.get(key) ?? 0) + v.value);
+      }
+      return out;
+    };
+    const abandoned = new Map<string, Record<string, number>>();
+    for (const v of (await this.shadowAbandoned.get()).values) {
+      if (v.value <= 0) continue;
+      const key = `${v.labels.destination_service ?? ''}\u0000${v.labels.destination_subset ?? 'unknown'}`;
+      const byReason = abandoned.get(key) ?? {};
+      const reason = String(v.labels.reason ?? 'unknown');
+      byReason[reason] = (byReason[reason] ?? 0) + v.value;
+      abandoned.set(key, byReason);
+    }
+    return {
+      requests: this.istio.requestsByVersion(),
+      sampled: await bySubset(this.shadowsSampled),
+      delivered: await bySubset(this.shadowRequests),
+      abandoned,
+    };
   }
 
   /** Sum of a counter's samples whose labels include `labels` (for tests and the demo). */

@@ -180,7 +180,7 @@ export class KubernetesSource {
   /** Warnings about the cluster's setup, plus one per Istio kind the cluster does not serve. */
   problems(): Problem[] {
     const notServed: Problem[] = this.watchers
-      .filter((w) => !w.served)
+      .filter((w) => !w.served && !w.type.optional)
       .map((w) => ({
         severity: 'info',
         code: 'kind-not-served',
