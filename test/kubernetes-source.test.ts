@@ -656,6 +656,22 @@ describe('KubernetesSource: a good API-server citizen (issue 21)', () => {
     for (const kind of ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry']) assert.equal(statusOf(source, kind).version, 'v1beta1');
   });
 
+  it('without discovery (403), finds each kind by listing one object in each version it reads', async (t) => {
+    const api = await FakeKubeApiServer.start({ forbidDiscovery: true, istioVersions: ['v1beta1'] });
+    const stop = new AbortController();
+    t.after(async () => {
+      stop.abort();
+      await api.close();
+    });
+    const discovery = new Discovery(new KubeHttp(api.kubeConfig()), stop.signal, 2_000);
+    const vs = { group: 'networking.istio.io', versions: ['v1', 'v1beta1', 'v1alpha3'], kind: 'VirtualService', plural: 'virtualservices' };
+    assert.equal((await discovery.versionOf(vs, NS)).version, 'v1beta1');
+    assert.deepEqual(
+      api.requests.map((r) => `${r.path}${r.query.get('limit') ? `?limit=${r.query.get('limit')}` : ''}`),
+      ['/apis', '/apis/networking.istio.io/v1/namespaces/default/virtualservices?limit=1', '/apis/networking.istio.io/v1beta1/namespaces/default/virtualservices?limit=1'],
+    );
+  });
+
   it('is generic: a kind added to the table is found by the same discovery, in the preferred version this code reads', async (t) => {
     const api = await FakeKubeApiServer.start({
       extraKinds: [{ group: 'gateway.networking.k8s.io', versions: ['v1', 'v1beta1'], kind: 'HTTPRoute', plural: 'httproutes' }],
