@@ -218,6 +218,18 @@ describe('slow clients: head and body timeouts', () => {
     assert.equal(await rejected(s.tg, 'header_timeout'), 2);
   });
 
+  it('a connection that only trickles blank lines (no request starts, so Node times nothing) is closed', async () => {
+    const before = await rejected(s.tg, 'header_timeout');
+    const socket = await rawConnect(s.port);
+    const drip = setInterval(() => socket.write('\r\n'), 20);
+    try {
+      await closedByServer(socket);
+    } finally {
+      clearInterval(drip);
+    }
+    assert.equal(await rejected(s.tg, 'header_timeout'), before + 1);
+  });
+
   it('a body that stops arriving gets 408 and the connection closes; no upstream gets a whole request', async () => {
     const socket = await rawConnect(s.port);
     const answer = readResponse(socket);

@@ -96,8 +96,6 @@ export const COMMANDS: readonly CommandSpec[] = [
         arg: 'taken-over|all',
         help: 'with --kubernetes: listen on the ports of taken-over Services only, or of all',
       },
-      'config-load-timeout': { type: 'string', arg: 'DURATION', help: 'time to read and check the config; a load past it is refused (default 30s)' },
-      'config-load-heap': { type: 'string', arg: 'MIB', help: 'heap for reading and checking the config; a load past it is refused (default 512)' },
     },
     notes: [
       'Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config (a deleted file is removed only then).',

@@ -248,10 +248,16 @@ export class Gateway {
       return this.queued.promise;
     }
     const q: { promise: Promise<ReloadResult>; explicit: boolean } = { explicit, promise: Promise.resolve() as never };
-    q.promise = this.reloading.then(() => {
-      if (this.queued === q) this.queued = undefined;
-      return this.reloadNow(q.explicit);
-    });
+    q.promise = this.reloading
+      .then(() => {
+        if (this.queued === q) this.queued = undefined;
+        return this.reloadNow(q.explicit);
+      })
+      // Callers (a file watch, a signal, the cluster) fire and forget: a failure is a refused reload, never a crash.
+      .catch((err: Error) => {
+        const problem: Problem = { severity: 'error', code: 'reload-failed', message: `the reload failed: ${err.message}` };
+        return this.reject(this.state!.snapshot, [problem], [problem]);
+      });
     this.queued = q;
     this.reloading = q.promise.catch(() => {});
     return q.promise;
