@@ -1,7 +1,7 @@
 // The questions the admin API asks the comparison worker, answered there (off the request thread) as JSON text.
 import { type CompiledRules, type EndpointStats, type Thresholds, analyzeEndpoint } from '../compare/index.js';
 import type { CompareStore } from '../store/index.js';
-import { endpointReport, fieldReports, judgeRun, overall, parseRunId, runOf, runsToJudge } from './reports.js';
+import { endpointReport, fieldReports, JudgeCache, overall, parseRunId, runOf, runsToJudge } from './reports.js';
 
 export type Query =
   | { kind: 'runs'; limit?: number }
@@ -33,12 +33,14 @@ function pickRun(store: CompareStore, id: string | undefined): { id: number } | 
   return { id: n };
 }
 
-export function answer(store: CompareStore, q: Query, t: Thresholds, rules: CompiledRules): Answer {
+export function answer(store: CompareStore, q: Query, t: Thresholds, rules: CompiledRules, cache = new JudgeCache(0)): Answer {
+  const judgeRun = (s: CompareStore, row: Parameters<JudgeCache['judge']>[1], th: Thresholds) => cache.judge(s, row, th);
   switch (q.kind) {
     case 'runs':
       return ok({ runs: store.runs(q.limit ?? 100).map((row) => judgeRun(store, row, t).run) });
     case 'startRun': {
       const opened = store.startRun(q.route, q.note);
+      cache.clear();
       if (opened.length === 0) {
         return bad(q.route === undefined ? 'no route mirrors to a candidate: nothing to start a run for' : `no open run on route "${q.route}"`);
       }

@@ -144,9 +144,13 @@ export class Reads {
     };
     type Lat = { endpoint_id: number; side: number; bucket: number; n: number };
     type Kind = { field_id: number; kind: DiffKind; n: number };
-    this.endpoints = db.transaction((runId: number) =>
-      assemble(endpointRows.all(runId) as EndpointRow[], latencyRows.all(runId) as Lat[], fieldRows.all(runId) as FieldRow[], kindRows.all(runId) as Kind[]),
-    );
+    // A run of 1,000 endpoints has ~100,000 histogram rows: read as arrays (raw), not one object each.
+    const latencyRaw = latencyRows.raw(true);
+    this.endpoints = db.transaction((runId: number) => {
+      const lat: Lat[] = [];
+      for (const [endpoint_id, side, bucket, n] of latencyRaw.all(runId) as [number, number, number, number][]) lat.push({ endpoint_id, side, bucket, n });
+      return assemble(endpointRows.all(runId) as EndpointRow[], lat, fieldRows.all(runId) as FieldRow[], kindRows.all(runId) as Kind[]);
+    });
     this.endpoint = db.transaction((runId: number, eid: string) => {
       const row = endpointRow.get(runId, eid) as EndpointRow | undefined;
       if (!row) return undefined;
