@@ -4,7 +4,7 @@
 # Both stages use the same base image: better-sqlite3 is a native addon, built in the first stage
 # against this Node.js and this libc, and copied as is.
 
-FROM node:20-slim AS builder
+FROM node:24-slim AS builder
 # node-gyp's toolchain, for when better-sqlite3 has no prebuilt binary to fetch.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
@@ -22,7 +22,7 @@ RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
  && node -e "require('better-sqlite3')(':memory:').close()"
 
-FROM node:20-slim
+FROM node:24-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=builder /app/package.json ./package.json

@@ -1,7 +1,7 @@
 // The `shadowgate` command as a user runs it: a real subprocess, its exit code and what it prints.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -24,6 +24,55 @@ function tempDir(files: Record<string, string>): string {
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
 }
+
+describe('shadowgate: help, version and usage errors as operators expect', () => {
+  it('every command answers --help and -h with its own options, exit 0', () => {
+    for (const command of ['demo', 'validate', 'serve', 'verdict', 'runs', 'samples']) {
+      for (const flag of ['--help', '-h']) {
+        const r = run(command, flag);
+        assert.equal(r.code, 0, `${command} ${flag}: ${r.stderr}`);
+        assert.match(r.stdout, new RegExp(`^Usage: shadowgate ${command} `));
+        assert.match(r.stdout, /-h, --help/);
+      }
+    }
+    const serve = run('serve', '--help').stdout;
+    for (const flag of ['--no-watch', '--filename', '--admin', '--store', '--workers', '--kubernetes-listen']) assert.ok(serve.includes(flag), flag);
+    assert.equal(run('help', 'verdict').stdout, run('verdict', '--help').stdout);
+  });
+
+  it('--version prints the package version; no command prints the overview and exits 2', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-v']) {
+      const r = run(flag);
+      assert.equal(r.code, 0);
+      assert.equal(r.stdout, `shadowgate ${pkg.version}\n`);
+    }
+    const none = run();
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /Commands:/);
+    assert.equal(run('--help').code, 0);
+  });
+
+  it('a usage error is one line and a hint, exit 2: unknown option, repeated flag, bad HOST:PORT', () => {
+    const cases: [string[], RegExp][] = [
+      [['validate', '--bogus'], /Unknown option '--bogus'/],
+      [['validate', '-f', 'x', '-o', 'json', '-o', 'text'], /--output was given more than once/],
+      [['serve', '-f', 'x', '--admin', '22999'], /--admin must be HOST:PORT/],
+      [['verdict', '--admin', 'localhost'], /--admin must be HOST:PORT/],
+      [['verdict', '--store', 'a.db', '--store', 'b.db'], /--store was given more than once/],
+      [['serve', '--workers', 'two', '-f', 'x'], /--workers must be a whole number/],
+    ];
+    for (const [args, message] of cases) {
+      const r = run(...args);
+      assert.equal(r.code, 2, args.join(' '));
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 2, r.stderr);
+      assert.match(lines[0]!, message);
+      assert.equal(lines[1], `Run 'shadowgate ${args[0]} --help' for usage.`);
+      assert.equal(r.stdout, '');
+    }
+  });
+});
 
 describe('shadowgate validate', () => {
   it("accepts the article's configuration (exit 0) and notes the deprecated field", () => {

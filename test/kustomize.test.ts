@@ -357,6 +357,9 @@ describe('deploy/k8s with kustomize', () => {
       'core/pods': read,
       'core/services': read,
       'discovery.k8s.io/endpointslices': read,
+      'gateway.networking.k8s.io/gateways': read,
+      'gateway.networking.k8s.io/httproutes': read,
+      'gateway.networking.k8s.io/referencegrants': read,
       'networking.istio.io/destinationrules': read,
       'networking.istio.io/serviceentries': read,
       'networking.istio.io/virtualservices': read,
@@ -547,10 +550,10 @@ describe('deploy/k8s with kustomize', () => {
   });
 });
 
-test('Dockerfile: node:20-slim stages, the user the manifests run as, the CLI as entrypoint', () => {
+test('Dockerfile: node:24-slim stages, the user the manifests run as, the CLI as entrypoint', () => {
   const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
   const from = [...dockerfile.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
-  assert.deepEqual(from, ['node:20-slim', 'node:20-slim']);
+  assert.deepEqual(from, ['node:24-slim', 'node:24-slim']);
   assert.match(dockerfile, /^RUN npm ci\b/m);
   assert.match(dockerfile, /npm run build/);
   assert.match(dockerfile, /npm prune --omit=dev/);

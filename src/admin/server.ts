@@ -2,6 +2,9 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Cluster, Listener } from '../config/index.js';
+import { isUiPath, serveUi } from './ui-assets.js';
+import { TrafficView } from './ui-traffic.js';
 
 /** A request to the JSON API under /api/ (see docs/admin-api.md). */
 export interface AdminApiRequest {
@@ -19,6 +22,8 @@ export interface AdminSource {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** JSON API under /api/; the answer's body is JSON text. Undefined means 404. */
   api(req: AdminApiRequest): Promise<{ status: number; body: string } | undefined>;
+  /** The routing config being served, for /api/traffic; undefined before the first load. */
+  routing?(): Promise<{ listeners: readonly Listener[]; clusters: Readonly<Record<string, Cluster>> } | undefined>;
 }
 
 /** A POST body to the API is a small JSON object (`{"note": ...}`); more is refused with 413. */
@@ -39,8 +44,11 @@ async function readBody(req: http.IncomingMessage, max: number): Promise<string 
 
 export class AdminServer {
   private readonly server: http.Server;
+  private readonly traffic: TrafficView | undefined;
 
   constructor(private readonly source: AdminSource) {
+    const routing = source.routing?.bind(source);
+    this.traffic = routing && new TrafficView({ routing, metrics: () => source.metrics() });
     this.server = http.createServer((req, res) => {
       this.route(req, res).catch((err: unknown) => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -59,6 +67,11 @@ export class AdminServer {
     const isApi = path.startsWith('/api/');
     // POST only where the API takes one (/api/runs); the rest of the listener is read-only.
     if (req.method !== 'GET' && req.method !== 'HEAD' && !(isApi && req.method === 'POST')) return send(405, 'method not allowed\n');
+    if (isUiPath(path)) return serveUi(path, req.method ?? 'GET', res);
+    if (path === '/api/traffic' && this.traffic) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
+      return send(200, `${JSON.stringify(await this.traffic.read(), null, 2)}\n`, 'application/json');
+    }
     switch (path) {
       case '/ready':
         return (await this.source.isReady()) ? send(200, 'LIVE\n') : send(503, 'NOT READY\n');

@@ -171,7 +171,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     );
     out('');
 
-    out('== What Istio does not show: the shadow side ==');
+    out("== What Istio does not show: each copy from the sender's side, and v2's answers compared ==");
     const primary = access.entries.slice(mark);
     const primaryMs = primary.map((e) => e.upstream_service_time_ms ?? e.duration_ms);
     const shadowSent = await gw.metrics.total('shadowgate_shadows_sampled_total');
@@ -202,6 +202,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       out('');
       out('Everything is still running, with the mirror on. Try:');
       out(`  curl -H 'Host: nginx' http://127.0.0.1:${port}/`);
+      out(`  diff explorer: http://${gw.adminAddress}/ui`);
       out(`  admin:   http://${gw.adminAddress}/config_dump`);
       out(`  metrics: http://${gw.adminAddress}/metrics`);
       out('New log lines from both versions follow. Ctrl-C stops everything.');

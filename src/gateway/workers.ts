@@ -3,6 +3,7 @@
 // ports through node:cluster, each with its own pools, shadows and comparison queue.
 import cluster, { type Worker } from 'node:cluster';
 import { AdminServer } from '../admin/index.js';
+import type { Cluster, Listener } from '../config/index.js';
 import { mergeExpositions } from '../telemetry/index.js';
 import type { Gateway } from './gateway.js';
 import { parseHostPort } from './gateway.js';
@@ -12,7 +13,8 @@ type Request =
   | { id: number; type: 'ready' }
   | { id: number; type: 'config_dump' }
   | { id: number; type: 'api'; method: string; path: string; query: string; body?: string }
-  | { id: number; type: 'shutdown' };
+  | { id: number; type: 'shutdown' }
+  | { id: number; type: 'reload' };
 
 /** A request before it gets its id (Omit does not distribute over a union by itself). */
 type Ask = Request extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
@@ -44,6 +46,9 @@ export function serveWorkerIpc(gw: Gateway, shutdown: () => Promise<void>): void
           await shutdown();
           value = true;
           break;
+        case 'reload':
+          value = (await gw.reload({ trigger: 'signal' })).result;
+          break;
       }
     } catch (err) {
       value = { error: (err as Error).message };
@@ -67,6 +72,12 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const pending = new Map<number, (value: unknown) => void>();
   let stopping = false;
   const workers = new Set<Worker>();
+  // Installed first, so a SIGHUP during the start does not kill the supervisor (Node's default for SIGHUP);
+  // the workers starting now read the newest config anyway.
+  let serving = false;
+  process.on('SIGHUP', () => {
+    if (serving && !stopping) void hangUp();
+  });
 
   const fork = (): Worker => {
     const w = cluster.fork({ SHADOWGATE_WORKER: '1' });
@@ -162,6 +173,12 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
         | undefined;
       return v === null || v === undefined || typeof v.status !== 'number' ? undefined : v;
     },
+    // Every worker serves the same config: the first one's route table is everyone's.
+    routing: async () => {
+      const w = first();
+      const dump = (w ? await ask(w, { type: 'config_dump' }) : undefined) as { listeners?: Listener[]; clusters?: Record<string, Cluster> } | undefined;
+      return dump?.listeners && dump.clusters ? { listeners: dump.listeners, clusters: dump.clusters } : undefined;
+    },
   });
   const hp = parseHostPort(opts.admin, '--admin');
   let adminAddress: string;
@@ -176,6 +193,15 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const s = started[0] as { addresses: string[]; hosts: string };
   opts.log(`shadowgate: ready: listening on ${s.addresses.join(', ') || '(no service ports)'} [${s.hosts}], admin http://${adminAddress}, ${opts.workers} workers`);
 
+  // SIGHUP reloads every worker's config, as nginx's master passes it on to its workers.
+  async function hangUp(): Promise<void> {
+    opts.log(`shadowgate: SIGHUP: reloading the config in ${workers.size} workers`);
+    const results = await askAll({ type: 'reload' });
+    const counts = new Map<string, number>();
+    for (const r of results) counts.set(String(r ?? 'no answer'), (counts.get(String(r ?? 'no answer')) ?? 0) + 1);
+    opts.log(`shadowgate: SIGHUP: ${[...counts].map(([r, n]) => `${r} in ${n}`).join(', ')}`);
+  }
+  serving = true;
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       opts.log(`shadowgate: ${signal}: draining ${workers.size} workers`);

@@ -13,6 +13,21 @@ export type AbandonReason =
   | 'upstream_reset'
   | 'primary_aborted';
 
+/** What the upstream module reports per cluster at scrape time (structural: telemetry imports no module). */
+export interface ClusterGaugeSource {
+  /** `primary` for the clusters the answers come from, `shadow` for the mirrors' own pools. */
+  role: 'primary' | 'shadow';
+  cluster: string;
+  overflow: number;
+  noHealthyUpstream: number;
+  ejections: number;
+  ejectionsOverflow: number;
+  endpoints: number;
+  healthyEndpoints: number;
+  activeRequests: number;
+  pendingRequests: number;
+}
+
 /** One registry per gateway, so tests can run several gateways in a process. */
 export class Metrics {
   readonly registry = new Registry();
@@ -60,6 +75,72 @@ export class Metrics {
     registers: [this.registry],
     collect: (): void => this.shadowBufferedBytes.set(this.shadowGauges?.().bufferedBytes ?? 0),
   });
+  /**
+   * Envoy's cluster stats, read from the cluster managers at scrape time (the gateway sets this): circuit
+   * breaker overflows (`upstream_rq_pending_overflow`), no healthy upstream, outlier ejections
+   * (`outlier_detection.ejections_enforced_total`, `ejections_overflow`, `ejections_active`) and membership.
+   * A cluster that leaves the config leaves the exposition; one that comes back starts from 0 (a counter reset).
+   */
+  clusterStats: (() => ClusterGaugeSource[]) | undefined;
+  private readonly readClusters = (): ClusterGaugeSource[] => this.clusterStats?.() ?? [];
+  private readonly clusterCounter = (name: string, help: string, pick: (c: ClusterGaugeSource) => number): Counter => {
+    const read = this.readClusters;
+    return new Counter({
+      name,
+      help,
+      labelNames: ['cluster_name', 'role'] as const,
+      registers: [this.registry],
+      collect(this: Counter): void {
+        this.reset();
+        for (const c of read()) this.inc({ cluster_name: c.cluster, role: c.role }, pick(c));
+      },
+    });
+  };
+  private readonly clusterGauge = (name: string, help: string, pick: (c: ClusterGaugeSource) => number): Gauge => {
+    const read = this.readClusters;
+    return new Gauge({
+      name,
+      help,
+      labelNames: ['cluster_name', 'role'] as const,
+      registers: [this.registry],
+      collect(this: Gauge): void {
+        this.reset();
+        for (const c of read()) this.set({ cluster_name: c.cluster, role: c.role }, pick(c));
+      },
+    });
+  };
+  readonly upstreamOverflow = this.clusterCounter(
+    'shadowgate_upstream_overflow_total',
+    'Requests refused by circuit breakers (UO: maxRequests, maxPendingRequests or the shadow caps), per cluster',
+    (c) => c.overflow,
+  );
+  readonly upstreamNoHealthy = this.clusterCounter(
+    'shadowgate_upstream_no_healthy_total',
+    'Requests with no endpoint to pick (UH: none, all ejected or all backing off), per cluster',
+    (c) => c.noHealthyUpstream,
+  );
+  readonly outlierEjections = this.clusterCounter(
+    'shadowgate_outlier_ejections_total',
+    'Endpoints ejected by outlier detection (Envoy ejections_enforced_total), per cluster',
+    (c) => c.ejections,
+  );
+  readonly outlierEjectionsOverflow = this.clusterCounter(
+    'shadowgate_outlier_ejections_overflow_total',
+    'Ejections not enforced because maxEjectionPercent was reached (Envoy ejections_overflow), per cluster',
+    (c) => c.ejectionsOverflow,
+  );
+  readonly clusterEndpoints = this.clusterGauge('shadowgate_upstream_endpoints', 'Endpoints in the cluster (Envoy membership_total)', (c) => c.endpoints);
+  readonly clusterHealthyEndpoints = this.clusterGauge(
+    'shadowgate_upstream_healthy_endpoints',
+    'Endpoints not ejected by outlier detection (Envoy membership_healthy)',
+    (c) => c.healthyEndpoints,
+  );
+  readonly clusterActiveRequests = this.clusterGauge('shadowgate_upstream_active_requests', 'Requests in flight to the cluster (Envoy upstream_rq_active)', (c) => c.activeRequests);
+  readonly clusterPendingRequests = this.clusterGauge(
+    'shadowgate_upstream_pending_requests',
+    'Requests waiting for a connection (Envoy upstream_rq_pending_active)',
+    (c) => c.pendingRequests,
+  );
   readonly compareExchanges = new Counter({
     name: 'shadowgate_compare_exchanges_total',
     help: 'Mirrored exchanges by comparison result (compared, ignored by rule, dropped: queue full, skipped: over maxPerSecond, failed, stale: made under a run that has ended)',
@@ -91,8 +172,14 @@ export class Metrics {
   });
   readonly configProblems = new Gauge({
     name: 'shadowgate_config_problems',
-    help: 'Problems in the config currently being served, by severity',
+    help: 'Problems found by the last config load (applied or rejected), by severity',
     labelNames: ['severity'] as const,
+    registers: [this.registry],
+  });
+  /** As Prometheus' own `prometheus_config_last_reload_successful`. */
+  readonly configLastReloadSuccess = new Gauge({
+    name: 'shadowgate_config_last_reload_success',
+    help: '1 when the last config load was applied (or unchanged), 0 when it was rejected and an older config serves',
     registers: [this.registry],
   });
 

@@ -1,5 +1,5 @@
 // Test harness: a real gateway on loopback, configured from YAML written to a temp directory.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,13 +10,46 @@ import type { TestUpstream } from './upstream.js';
 
 export { seededRandom } from '../../src/demo/seeded-random.js';
 
+const PORT_CLAIMS = join(tmpdir(), 'shadowgate-test-ports');
+const claimed: string[] = [];
+process.once('exit', () => {
+  for (const f of claimed) rmSync(f, { force: true });
+});
+
+/** Claims a port across every test process on this machine: exclusive file creation is atomic. */
+function claim(port: number): boolean {
+  const file = join(PORT_CLAIMS, String(port));
+  try {
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
+  } catch {
+    // A claim left by a process that no longer runs is free again.
+    const owner = Number(readFileSync(file, 'utf8'));
+    if (owner === process.pid || (Number.isInteger(owner) && owner > 0 && isRunning(owner))) return false;
+    writeFileSync(file, String(process.pid));
+  }
+  claimed.push(file);
+  return true;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * A free loopback port for a service (service ports come from YAML, so they cannot be 0). Chosen at random
- * below Linux's ephemeral range (32768+), so a port-0 server in a parallel test process never takes it.
+ * A free loopback port for a service (service ports come from YAML, so they cannot be 0). Chosen below
+ * Linux's ephemeral range (32768+), so a port-0 server never takes it, and claimed for this process: two
+ * parallel test processes picking at random collided often enough to flake the suite (birthday odds).
  */
 export async function freePort(): Promise<number> {
+  mkdirSync(PORT_CLAIMS, { recursive: true });
   for (;;) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (!claim(port)) continue;
     const srv = createServer();
     const ok = await new Promise<boolean>((resolve) => {
       srv.once('error', () => resolve(false));
@@ -28,7 +61,6 @@ export async function freePort(): Promise<number> {
     }
   }
 }
-
 
 export interface Version {
   upstream: TestUpstream;
