@@ -62,8 +62,10 @@ export function answer(store: CompareStore, q: Query, t: Thresholds, rules: Comp
       const picked = pickRun(store, q.run);
       if (typeof picked === 'string') return bad(picked);
       const row = store.run(picked.id)!;
-      const { run, endpoints } = judgeRun(store, row, t);
-      return ok({ run, endpoints: endpoints.map((e) => endpointReport(e, analyzeEndpoint(e, t))) });
+      const { run, endpoints, verdict } = judgeRun(store, row, t);
+      // The verdict has judged every endpoint already: no second analysis of a big run.
+      const judged = new Map(verdict.endpoints.map((v) => [v.endpoint, v]));
+      return ok({ run, endpoints: endpoints.map((e) => endpointReport(e, judged.get(e.endpoint) ?? analyzeEndpoint(e, t))) });
     }
     case 'fields': {
       const picked = pickRun(store, q.run);
