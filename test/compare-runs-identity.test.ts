@@ -68,3 +68,15 @@ describe('runIdentities', () => {
     assert.equal(identity({ v2Weight: 5 }).fingerprint, base.fingerprint);
   });
 });
+
+describe('a run never mixes two candidates', () => {
+  it('the candidate is the first mirror away from the primary that can fire; a 0% mirror is not', () => {
+    const text = yaml({}).replace(
+      '    mirror: {host: api, subset: v2}\n    mirrorPercentage: {value: 100}',
+      '    mirrors:\n    - {destination: {host: api, subset: v2}, percentage: {value: 0}}\n    - {destination: {host: api, subset: v1}}\n    - {destination: {host: api, subset: v3}}',
+    );
+    const ids = runIdentities(loadSnapshot([{ path: 'api.yaml', text: text.replace('{name: v2, labels: {version: v2}}', '{name: v2, labels: {version: v2}}, {name: v3, labels: {version: v3}}') }]));
+    assert.equal(ids.length, 1);
+    assert.equal(ids[0]!.candidate.subset, 'v3');
+  });
+});
