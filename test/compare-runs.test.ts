@@ -368,7 +368,7 @@ describe('two candidates on one route', () => {
     const tg = await startGateway(
       {
         'api.yaml': `${apiYaml(port, a.port, b.port, {})
-          .replace('  - {address: 127.0.0.1, ports: {http: ' + b.port + '}, labels: {version: v2}}', `  - {address: 127.0.0.1, ports: {http: ${b.port}}, labels: {version: v2}}\n  - {address: 127.0.0.1, ports: {http: ${c.port}}, labels: {version: v3}}`)
+          .replace(`  - {address: 127.0.0.1, ports: {http: ${b.port}}, labels: {version: v2}}`, `  - {address: 127.0.0.1, ports: {http: ${b.port}}, labels: {version: v2}}\n  - {address: 127.0.0.1, ports: {http: ${c.port}}, labels: {version: v3}}`)
           .replace('{name: v2, labels: {version: v2}}]', '{name: v2, labels: {version: v2}}, {name: v3, labels: {version: v3}}]')
           .replace('    mirror: {host: api, subset: v2}', '    mirrors:\n    - {destination: {host: api, subset: v2}, percentage: {value: 50}}\n    - {destination: {host: api, subset: v3}}')}`,
       },
