@@ -234,6 +234,7 @@ export class ProxyHandler {
                 requestHeaders: headers,
               }),
               route,
+              fired[candidate],
             )
           : undefined;
       // The request body, for the comparison's whole-exchange samples (bounded; redacted before it is stored).
