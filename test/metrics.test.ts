@@ -380,14 +380,23 @@ describe('/metrics after known traffic', () => {
       'istio_response_bytes',
       'shadowgate_compare_exchanges_total',
       'shadowgate_compare_queue_length',
+      'shadowgate_config_last_reload_success',
       'shadowgate_config_problems',
       'shadowgate_config_reloads_total',
+      'shadowgate_outlier_ejections_overflow_total',
+      'shadowgate_outlier_ejections_total',
       'shadowgate_shadow_abandoned_total',
       'shadowgate_shadow_buffered_bytes',
       'shadowgate_shadow_request_duration_milliseconds',
       'shadowgate_shadow_requests_total',
       'shadowgate_shadows_in_flight',
       'shadowgate_shadows_sampled_total',
+      'shadowgate_upstream_active_requests',
+      'shadowgate_upstream_endpoints',
+      'shadowgate_upstream_healthy_endpoints',
+      'shadowgate_upstream_no_healthy_total',
+      'shadowgate_upstream_overflow_total',
+      'shadowgate_upstream_pending_requests',
     ]);
   });
 

@@ -69,6 +69,12 @@ export const COMMANDS: readonly CommandSpec[] = [
         help: 'also watch the Kubernetes API (VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, Service, EndpointSlice, Pod)',
       },
       namespace: { type: 'string', arg: 'NS', help: 'with --kubernetes: watch only this namespace' },
+      'config-load-timeout': {
+        type: 'string',
+        arg: 'DURATION',
+        help: 'time budget to read and check the config; a load past it is refused (default 10s)',
+      },
+      'config-load-heap': { type: 'string', arg: 'MIB', help: 'heap for the config loader; a load past it is refused (default 512)' },
       'kubernetes-listen': {
         type: 'string',
         default: 'taken-over',

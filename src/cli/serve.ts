@@ -1,8 +1,10 @@
-// `shadowgate serve`: run the gateway until SIGTERM/SIGINT, then drain and exit 0.
+// `shadowgate serve`: run the gateway until SIGTERM/SIGINT, then drain and exit 0; SIGHUP reloads the config (as
+// nginx does); a start that cannot serve exits 1 with one line.
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { parseDurationMs, type MirrorSettings } from '../config/index.js';
-import { Gateway, reportStarted, runPrimary, serveWorkerIpc } from '../gateway/index.js';
+import { Gateway, type ReloadResult, reportStarted, runPrimary, serveWorkerIpc } from '../gateway/index.js';
+import { DEFAULT_LOAD_BUDGET, type LoadBudget } from '../sources/index.js';
 import { openAccessLog } from '../telemetry/index.js';
 import { hostPort, UsageError, type Values } from './options.js';
 
@@ -38,6 +40,8 @@ export async function runServe(v: Values): Promise<number> {
     kubernetes?: boolean;
     namespace?: string;
     'kubernetes-listen': string;
+    'config-load-timeout'?: string;
+    'config-load-heap'?: string;
   };
   hostPort('--admin', values.admin);
   const files = values.filename ?? [];
@@ -55,6 +59,12 @@ export async function runServe(v: Values): Promise<number> {
   set('maxInFlight', count('--shadow-max-in-flight', values['shadow-max-in-flight']));
   if (values['shadow-host-suffix']) overrides.hostSuffix = true;
 
+  const heapMb = count('--config-load-heap', values['config-load-heap']);
+  if (heapMb !== undefined && heapMb < 16) throw new UsageError('--config-load-heap must be at least 16 (MiB)');
+  const configBudget: LoadBudget = {
+    timeoutMs: duration('--config-load-timeout', values['config-load-timeout']) ?? DEFAULT_LOAD_BUDGET.timeoutMs,
+    maxHeapMb: heapMb ?? DEFAULT_LOAD_BUDGET.maxHeapMb,
+  };
   const workers = count('--workers', values.workers) ?? availableParallelism();
   if (workers < 1) throw new UsageError('--workers must be at least 1');
   const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -63,7 +73,12 @@ export async function runServe(v: Values): Promise<number> {
   if (cluster.isPrimary && workers > 1) return runPrimary({ workers, admin: values.admin, log });
   const isWorker = cluster.isWorker;
 
-  let gateway: Gateway;
+  // Installed before the start so a SIGHUP meanwhile does not kill the process (Node's default); the config
+  // being loaded is already the newest.
+  let gateway: Gateway | undefined;
+  process.on('SIGHUP', () => {
+    if (gateway) void hangUp(gateway, log);
+  });
   try {
     gateway = await Gateway.start({
       files,
@@ -75,32 +90,34 @@ export async function runServe(v: Values): Promise<number> {
       store: values.store === 'off' ? undefined : values.store,
       ...(values.kubernetes ? { kubernetes: { namespace: values.namespace, listen: kubernetesListen } } : {}),
       watch: !values['no-watch'],
+      configBudget,
     });
   } catch (err) {
     if (isWorker) reportStarted(undefined, (err as Error).message);
     else log(`shadowgate: cannot start: ${(err as Error).message}`);
     return 1;
   }
+  const gw = gateway;
   if (isWorker) {
     let stopping: Promise<void> | undefined;
     // Drain, then leave: the primary waits for this process to exit.
     const stop = () => {
-      stopping ??= gateway.shutdown().then(() => {
+      stopping ??= gw.shutdown().then(() => {
         setImmediate(() => process.exit(0));
       });
       return stopping;
     };
-    serveWorkerIpc(gateway, stop);
+    serveWorkerIpc(gw, stop);
     // Ctrl-C in a terminal reaches every process of the group; the primary also asks over IPC.
     process.once('SIGINT', () => void stop());
     process.once('SIGTERM', () => void stop());
     process.on('disconnect', () => void stop());
-    reportStarted(gateway);
+    reportStarted(gw);
     await new Promise(() => {});
   }
-  const hosts = gateway.snapshot.listeners.map((l) => `${l.port}: ${l.virtualHosts.map((v) => v.host).join(', ')}`).join('; ');
+  const hosts = gw.snapshot.listeners.map((l) => `${l.port}: ${l.virtualHosts.map((v) => v.host).join(', ')}`).join('; ');
   process.stderr.write(
-    `shadowgate: ready: listening on ${gateway.addresses().join(', ') || '(no service ports)'} [${hosts}], admin http://${gateway.adminAddress}\n`,
+    `shadowgate: ready: listening on ${gw.addresses().join(', ') || '(no service ports)'} [${hosts}], admin http://${gw.adminAddress}\n`,
   );
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -110,7 +127,16 @@ export async function runServe(v: Values): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  await gateway.shutdown();
+  await gw.shutdown();
   process.stderr.write('shadowgate: stopped\n');
   return 0;
+}
+
+/** SIGHUP: reload now; requests in flight keep the config they started with, new ones get the new one. */
+export async function hangUp(gw: Gateway, log: (line: string) => void): Promise<ReloadResult> {
+  log('shadowgate: SIGHUP: reloading the config');
+  const r = await gw.reload({ trigger: 'signal' });
+  // Applied and rejected reloads log themselves; say so when nothing changed too.
+  if (r.result === 'unchanged') log(`shadowgate: config ${r.hash.slice(0, 12)} unchanged`);
+  return r;
 }

@@ -24,7 +24,8 @@ export interface Problem {
 /** Istio's StringMatch. `regex` is RE2 syntax with full-string semantics. */
 export type StringMatch =
   | { kind: 'exact'; value: string }
-  | { kind: 'prefix'; value: string }
+  /** `segments`: Gateway API `PathPrefix`, matched by whole path segments (`/abc` takes `/abc/d`, not `/abcd`). */
+  | { kind: 'prefix'; value: string; segments?: boolean }
   | { kind: 'regex'; value: string };
 
 /** A header/query condition: a StringMatch, or mere presence (Istio's empty match `{}`). */
@@ -318,6 +319,8 @@ export interface ResourceSummary {
   file?: string;
   /** False when an error disabled it. */
   accepted: boolean;
+  /** Kubernetes-style status a controller would write (Gateway API kinds: conditions with reasons). */
+  status?: Record<string, unknown>;
 }
 
 export interface Snapshot {

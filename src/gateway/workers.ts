@@ -12,7 +12,8 @@ type Request =
   | { id: number; type: 'ready' }
   | { id: number; type: 'config_dump' }
   | { id: number; type: 'api'; path: string; query: string }
-  | { id: number; type: 'shutdown' };
+  | { id: number; type: 'shutdown' }
+  | { id: number; type: 'reload' };
 
 /** A request before it gets its id (Omit does not distribute over a union by itself). */
 type Ask = Request extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
@@ -43,6 +44,9 @@ export function serveWorkerIpc(gw: Gateway, shutdown: () => Promise<void>): void
           await shutdown();
           value = true;
           break;
+        case 'reload':
+          value = (await gw.reload({ trigger: 'signal' })).result;
+          break;
       }
     } catch (err) {
       value = { error: (err as Error).message };
@@ -64,6 +68,12 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const pending = new Map<number, (value: unknown) => void>();
   let stopping = false;
   const workers = new Set<Worker>();
+  // Installed first, so a SIGHUP during the start does not kill the supervisor (Node's default for SIGHUP);
+  // the workers starting now read the newest config anyway.
+  let serving = false;
+  process.on('SIGHUP', () => {
+    if (serving && !stopping) void hangUp();
+  });
 
   const fork = (): Worker => {
     const w = cluster.fork({ SHADOWGATE_WORKER: '1' });
@@ -159,6 +169,15 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const s = started[0] as { addresses: string[]; hosts: string };
   opts.log(`shadowgate: ready: listening on ${s.addresses.join(', ') || '(no service ports)'} [${s.hosts}], admin http://${adminAddress}, ${opts.workers} workers`);
 
+  // SIGHUP reloads every worker's config, as nginx's master passes it on to its workers.
+  async function hangUp(): Promise<void> {
+    opts.log(`shadowgate: SIGHUP: reloading the config in ${workers.size} workers`);
+    const results = await askAll({ type: 'reload' });
+    const counts = new Map<string, number>();
+    for (const r of results) counts.set(String(r ?? 'no answer'), (counts.get(String(r ?? 'no answer')) ?? 0) + 1);
+    opts.log(`shadowgate: SIGHUP: ${[...counts].map(([r, n]) => `${r} in ${n}`).join(', ')}`);
+  }
+  serving = true;
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       opts.log(`shadowgate: ${signal}: draining ${workers.size} workers`);

@@ -160,8 +160,14 @@ export class Metrics {
   });
   readonly configProblems = new Gauge({
     name: 'shadowgate_config_problems',
-    help: 'Problems in the config currently being served, by severity',
+    help: 'Problems found by the last config load (applied or rejected), by severity',
     labelNames: ['severity'] as const,
+    registers: [this.registry],
+  });
+  /** As Prometheus' own `prometheus_config_last_reload_successful`. */
+  readonly configLastReloadSuccess = new Gauge({
+    name: 'shadowgate_config_last_reload_success',
+    help: '1 when the last config load was applied (or unchanged), 0 when it was rejected and an older config serves',
     registers: [this.registry],
   });
 
