@@ -92,6 +92,35 @@ function service(name: string, app: string, port: number): KObject {
   };
 }
 
+/**
+ * Flagger reconciles the apex Service `podinfo` (its selector points at the primary pods), so a takeover of it
+ * would be undone: clients call `podinfo-gateway`, a Service of the user's, taken over by Shadowgate. Its
+ * backends (used only when no VirtualService names the host) are a headless Service of their own: a Service
+ * named as backends is no destination of its own, and the VirtualService routes to `podinfo-primary` by name.
+ */
+function gatewayServices(port: number): KObject[] {
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'podinfo-gateway', namespace: NS, annotations: { 'shadowgate.dev/backends': 'podinfo-gateway-backends' } },
+      spec: { type: 'ClusterIP', selector: { 'app.kubernetes.io/name': 'shadowgate' }, ports: [{ name: 'http', port, targetPort: port, protocol: 'TCP' }] },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'podinfo-gateway-backends', namespace: NS },
+      spec: { clusterIP: 'None', selector: { app: 'podinfo-primary' }, ports: [{ name: 'http', port, targetPort: 'http', protocol: 'TCP' }] },
+    },
+  ];
+}
+
+/** The primary pods are endpoints of three Services: the apex, `-primary` and the gateway's backends. */
+function primarySlices(podPort: number, endpoints: SliceEndpoint[]): KObject[] {
+  return ['podinfo', 'podinfo-primary', 'podinfo-gateway-backends'].map((s) => slice(s, podPort, endpoints));
+}
+const shadowgatePod: KObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'shadowgate-0', namespace: NS, labels: { 'app.kubernetes.io/name': 'shadowgate' } } };
+
 /** Flagger's DestinationRules: one per host, the Canary's trafficPolicy (none here). */
 function destinationRule(host: string): KObject {
   return { apiVersion: 'networking.istio.io/v1beta1', kind: 'DestinationRule', metadata: { name: host, namespace: NS }, spec: { host } };
@@ -110,7 +139,8 @@ function virtualService(primaryWeight: number, canaryWeight: number, mirror: boo
     apiVersion: 'networking.istio.io/v1beta1',
     kind: 'VirtualService',
     metadata: { name: 'podinfo', namespace: NS },
-    spec: { hosts: ['podinfo'], gateways: ['mesh'], http: [route] },
+    // The Canary's `service.hosts: [podinfo-gateway]` comes first, then the apex host Flagger appends.
+    spec: { hosts: ['podinfo-gateway', 'podinfo'], gateways: ['mesh'], http: [route] },
   };
 }
 
@@ -136,12 +166,13 @@ describe('Flagger with provider: istio, on Shadowgate', () => {
 
     // Initialized: the primary Deployment runs v1, the canary is scaled to zero, all traffic to the primary.
     for (const o of [
+      ...gatewayServices(port),
+      shadowgatePod,
       service('podinfo', 'podinfo-primary', port),
       service('podinfo-primary', 'podinfo-primary', port),
       service('podinfo-canary', 'podinfo', port),
       podObject('podinfo-primary', '6b7c8d', 'aaaaa', 'podinfo-primary'),
-      slice('podinfo', podPort, [oldPrimary]),
-      slice('podinfo-primary', podPort, [oldPrimary]),
+      ...primarySlices(podPort, [oldPrimary]),
       slice('podinfo-canary', podPort, []),
       destinationRule('podinfo-primary'),
       destinationRule('podinfo-canary'),
@@ -155,9 +186,7 @@ describe('Flagger with provider: istio, on Shadowgate', () => {
       accessLog: new MemoryAccessLog(),
       watch: false,
       log: () => {},
-      // Flagger owns the apex Service (its selector points at the primary pods): clients reach the gateway
-      // explicitly, so the gateway listens on every Service's port (docs/rollouts.md).
-      kubernetes: { namespace: NS, kubeconfig: api.kubeConfig(), listen: 'all' },
+      kubernetes: { namespace: NS, kubeconfig: api.kubeConfig() },
     });
 
     const answers = new Map<string, number>();
@@ -167,7 +196,7 @@ describe('Flagger with provider: istio, on Shadowgate', () => {
     const load = Promise.all(
       Array.from({ length: 2 }, async () => {
         while (!stop) {
-          const a = await send(port, `/api/info?i=${sent}`, { headers: { host: 'podinfo' } }).catch((e: Error) => ({ status: 0, body: e.message }));
+          const a = await send(port, `/api/info?i=${sent}`, { headers: { host: 'podinfo-gateway' } }).catch((e: Error) => ({ status: 0, body: e.message }));
           sent++;
           if (a.status === 200) answers.set(a.body.trim(), (answers.get(a.body.trim()) ?? 0) + 1);
           else failures.push(`${a.status} ${a.body}`);
@@ -190,7 +219,7 @@ describe('Flagger with provider: istio, on Shadowgate', () => {
     const served = () => {
       const route = gw.snapshot.listeners
         .flatMap((l) => l.virtualHosts)
-        .find((v) => v.host === `podinfo.${NS}.svc.cluster.local`)
+        .find((v) => v.host === `podinfo-gateway.${NS}.svc.cluster.local`)
         ?.routes.find((r) => r.source === `VirtualService ${NS}/podinfo`);
       const dests = route?.action.kind === 'route' ? route.action.destinations : [];
       return { canary: dests.find((d) => d.host.startsWith('podinfo-canary.'))?.weight ?? 0, mirrors: route?.mirrors.length ?? 0 };
@@ -239,16 +268,14 @@ describe('Flagger with provider: istio, on Shadowgate', () => {
         'the new primary pod serves',
         () => {
           api.apply(podObject('podinfo-primary', '5f4e3d', 'ccccc', 'podinfo-primary'));
-          api.apply(slice('podinfo-primary', podPort, [oldPrimary, newPrimary]));
-          api.apply(slice('podinfo', podPort, [oldPrimary, newPrimary]));
+          for (const o of primarySlices(podPort, [oldPrimary, newPrimary])) api.apply(o);
         },
         () => primaryV2.seen.length > 0,
       );
       await phase(
         'the old primary pod leaves',
         () => {
-          api.apply(slice('podinfo-primary', podPort, [{ ...oldPrimary, terminating: true }, newPrimary]));
-          api.apply(slice('podinfo', podPort, [{ ...oldPrimary, terminating: true }, newPrimary]));
+          for (const o of primarySlices(podPort, [{ ...oldPrimary, terminating: true }, newPrimary])) api.apply(o);
         },
         () => clusterOf('podinfo-primary')?.endpoints.length === 1,
       );
@@ -264,7 +291,7 @@ describe('Flagger with provider: istio, on Shadowgate', () => {
         },
         () => clusterOf('podinfo-canary')?.endpoints.length === 0,
       );
-      for (const o of [slice('podinfo-primary', podPort, [newPrimary]), slice('podinfo', podPort, [newPrimary])]) api.apply(o);
+      for (const o of primarySlices(podPort, [newPrimary])) api.apply(o);
       api.delete('Pod', NS, oldPrimary.name);
       // Terminating pods exit once the gateway has let them go (their in-flight requests finish first).
       await primaryV1.close();
