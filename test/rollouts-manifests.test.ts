@@ -93,7 +93,7 @@ function structural(value: unknown, schema: Obj, path: string, errors: string[])
   if (schema.not && valid(schema.not as Obj)) errors.push(`${path}: matches a forbidden schema`);
   if (Array.isArray(value)) {
     if (schema.maxItems !== undefined && value.length > schema.maxItems) errors.push(`${path}: more than ${schema.maxItems} items`);
-    if (schema.items) value.forEach((v, i) => structural(v, schema.items as Obj, `${path}[${i}]`, errors));
+    if (schema.items) for (const [i, v] of value.entries()) structural(v, schema.items as Obj, `${path}[${i}]`, errors);
     return;
   }
   if (typeof value !== 'object') return;
@@ -143,12 +143,23 @@ function unknownFields(root: object, validate: (tracked: object) => void): strin
     if (!proxy) {
       const keys = new Set<PropertyKey>();
       read.set(value, keys);
-      const note = (k: PropertyKey) => keys.add(k);
       proxy = new Proxy(value, {
-        get: (t, k, r) => (note(k), wrap(Reflect.get(t, k, r))),
-        has: (t, k) => (note(k), Reflect.has(t, k)),
-        getOwnPropertyDescriptor: (t, k) => (note(k), Reflect.getOwnPropertyDescriptor(t, k)),
-        ownKeys: (t) => (enumerated.add(t), Reflect.ownKeys(t)),
+        get(t, k, r) {
+          keys.add(k);
+          return wrap(Reflect.get(t, k, r));
+        },
+        has(t, k) {
+          keys.add(k);
+          return Reflect.has(t, k);
+        },
+        getOwnPropertyDescriptor(t, k) {
+          keys.add(k);
+          return Reflect.getOwnPropertyDescriptor(t, k);
+        },
+        ownKeys(t) {
+          enumerated.add(t);
+          return Reflect.ownKeys(t);
+        },
       });
       proxies.set(value, proxy);
     }
@@ -160,7 +171,10 @@ function unknownFields(root: object, validate: (tracked: object) => void): strin
     if (value === null || typeof value !== 'object') return;
     const keys = read.get(value);
     if (!keys) return;
-    if (Array.isArray(value)) return value.forEach((v, i) => walk(v, `${path}[${i}]`));
+    if (Array.isArray(value)) {
+      for (const [i, v] of value.entries()) walk(v, `${path}[${i}]`);
+      return;
+    }
     const typed = !enumerated.has(value) && keys.size > 0;
     for (const [k, v] of Object.entries(value)) {
       if (typed && !keys.has(k) && !/^(description|x-kubernetes-.*)$/.test(k)) unknown.push(path ? `${path}.${k}` : k);
