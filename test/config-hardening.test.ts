@@ -185,7 +185,8 @@ describe('item 1: config bomb, bounded loads off the serving thread', () => {
   });
 
   it('a 10,000-resource reload is read off the serving thread: requests are answered while it loads, then it applies', async () => {
-    const a = await app('v1');
+    // A generous budget: this asserts where the work happens, not how fast a loaded CI machine does it.
+    const a = await app('v1', { configBudget: { timeoutMs: 600_000, maxHeapMb: 1024 } });
     try {
       a.tg.write('many.yaml', manyResources(3_333, a.port, a.v2.port));
       let loading = true;

@@ -201,7 +201,7 @@ async function mirroringSetup(extra: Record<string, string> = {}) {
     'api-vs.yaml': vsYaml('api', '  - match: [{uri: {prefix: /api}}]\n    route: [{destination: {host: api, subset: v1}}]'),
     ...extra,
   });
-  const nginx = (path: string, headers: Record<string, string> = {}) => send(nginxPort, path, { headers: { host: 'nginx:8000', ...headers } });
+  const nginx = (path: string, headers: Record<string, string> = {}) => send(nginxPort, path, { headers: { host: `nginx:${nginxPort}`, ...headers } });
   const api = (path: string) => send(apiPort, path, { headers: { host: 'api:8000' } });
   return {
     tg,
@@ -379,10 +379,13 @@ describe('/metrics after known traffic', () => {
       'istio_requests_total',
       'istio_response_bytes',
       'shadowgate_compare_exchanges_total',
+      'shadowgate_compare_overflow_total',
       'shadowgate_compare_queue_length',
+      'shadowgate_compare_store_errors_total',
       'shadowgate_config_last_reload_success',
       'shadowgate_config_problems',
       'shadowgate_config_reloads_total',
+      'shadowgate_downstream_connections',
       'shadowgate_outlier_ejections_overflow_total',
       'shadowgate_outlier_ejections_total',
       'shadowgate_shadow_abandoned_total',
@@ -479,7 +482,7 @@ describe('Envoy response flags on a retried connect failure', () => {
         'vs.yaml': vsYaml('gone', '  - route: [{destination: {host: gone, subset: v1}}]'),
       });
       try {
-        assert.equal((await send(port, '/', { headers: { host: 'gone:8000' } })).status, 503);
+        assert.equal((await send(port, '/', { headers: { host: `gone:${port}` } })).status, 503);
         await settled(tg, 1);
         const samples = parseExposition(await metricsText(tg));
         assert.deepEqual(

@@ -4,6 +4,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { parseDurationMs, type MirrorSettings } from '../config/index.js';
 import { Gateway, type ReloadResult, reportStarted, runPrimary, serveWorkerIpc } from '../gateway/index.js';
+import type { DownstreamLimits } from '../proxy/index.js';
 import { DEFAULT_LOAD_BUDGET, type LoadBudget } from '../sources/index.js';
 import { openAccessLog } from '../telemetry/index.js';
 import { hostPort, UsageError, type Values } from './options.js';
@@ -42,6 +43,11 @@ export async function runServe(v: Values): Promise<number> {
     'kubernetes-listen': string;
     'config-load-timeout'?: string;
     'config-load-heap'?: string;
+    'max-request-headers'?: string;
+    'path-normalization'?: string;
+    'header-timeout'?: string;
+    'body-idle-timeout'?: string;
+    'max-connections'?: string;
   };
   hostPort('--admin', values.admin);
   const files = values.filename ?? [];
@@ -58,6 +64,7 @@ export async function runServe(v: Values): Promise<number> {
   set('maxTotalBodyBytes', count('--shadow-max-total', values['shadow-max-total']));
   set('maxInFlight', count('--shadow-max-in-flight', values['shadow-max-in-flight']));
   if (values['shadow-host-suffix']) overrides.hostSuffix = true;
+  const downstream = downstreamFlags(values);
 
   const heapMb = count('--config-load-heap', values['config-load-heap']);
   if (heapMb !== undefined && heapMb < 16) throw new UsageError('--config-load-heap must be at least 16 (MiB)');
@@ -70,7 +77,7 @@ export async function runServe(v: Values): Promise<number> {
   const log = (line: string) => process.stderr.write(`${line}\n`);
   // Several workers: this process only supervises and serves the admin listener; each worker runs this
   // same command line and takes the branch below.
-  if (cluster.isPrimary && workers > 1) return runPrimary({ workers, admin: values.admin, log });
+  if (cluster.isPrimary && workers > 1) return runPrimary({ workers, admin: values.admin, log, store: values.store === 'off' ? undefined : values.store });
   const isWorker = cluster.isWorker;
 
   // Installed before the start so a SIGHUP meanwhile does not kill the process (Node's default); the config
@@ -86,6 +93,7 @@ export async function runServe(v: Values): Promise<number> {
       admin: isWorker ? '' : values.admin,
       mirrorOverrides: overrides,
       drainTimeoutMs: duration('--drain-timeout', values['drain-timeout']),
+      downstream,
       accessLog: openAccessLog(values['access-log']),
       store: values.store === 'off' ? undefined : values.store,
       ...(values.kubernetes ? { kubernetes: { namespace: values.namespace, listen: kubernetesListen } } : {}),
@@ -139,4 +147,30 @@ export async function hangUp(gw: Gateway, log: (line: string) => void): Promise<
   // Applied and rejected reloads log themselves; say so when nothing changed too.
   if (r.result === 'unchanged') log(`shadowgate: config ${r.hash.slice(0, 12)} unchanged`);
   return r;
+}
+
+const PATH_MODES = ['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'] as const;
+
+/** The downstream limits flags (defaults in proxy/limits.ts). */
+function downstreamFlags(values: Record<string, string | boolean | string[] | undefined>): Partial<DownstreamLimits> {
+  const text = (k: string) => values[k] as string | undefined;
+  const out: Partial<DownstreamLimits> = {};
+  const headers = count('--max-request-headers', text('max-request-headers'));
+  if (headers !== undefined) {
+    if (headers < 1) throw new UsageError('--max-request-headers must be at least 1');
+    out.maxRequestHeaders = headers;
+  }
+  const mode = text('path-normalization');
+  if (mode !== undefined) {
+    const m = PATH_MODES.find((p) => p === mode.toUpperCase());
+    if (!m) throw new UsageError(`--path-normalization must be one of ${PATH_MODES.join(', ')}, not "${mode}"`);
+    out.pathNormalization = m;
+  }
+  const header = duration('--header-timeout', text('header-timeout'));
+  if (header !== undefined) out.headerTimeoutMs = header;
+  const body = duration('--body-idle-timeout', text('body-idle-timeout'));
+  if (body !== undefined) out.bodyIdleTimeoutMs = body;
+  const conns = count('--max-connections', text('max-connections'));
+  if (conns !== undefined) out.maxConnections = conns;
+  return out;
 }

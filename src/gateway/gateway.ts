@@ -1,12 +1,12 @@
 // The composition root: wires sources → config → routing/upstream/mirror → proxy and admin, and owns the
 // lifecycle (load, hot reload as a whole-snapshot swap, drain on shutdown).
-import { AdminServer } from '../admin/index.js';
+import { type AdminApiRequest, AdminServer } from '../admin/index.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type Cluster, DEFAULT_SETTINGS, formatProblem, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
-import { Comparator } from '../comparator/index.js';
+import { Comparator, handleCompareApi } from '../comparator/index.js';
 import { ShadowWriter } from '../mirror/index.js';
-import { type BindFailure, ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
+import { type BindFailure, type DownstreamLimits, ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
 import { DEFAULT_LOAD_BUDGET, type LoadBudget, type LoadOutcome, loadConfig, watchSources } from '../sources/index.js';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -28,11 +28,15 @@ export interface GatewayOptions {
   /** Flags win over the ShadowgateConfig resource. */
   mirrorOverrides?: Partial<MirrorSettings>;
   drainTimeoutMs?: number;
+  /** What a downstream client may send or hold on the service ports (proxy/limits.ts has the defaults). */
+  downstream?: Partial<DownstreamLimits>;
   accessLog: AccessLog;
   /** Watch the Kubernetes API too (in-cluster service account or the user's kubeconfig). */
   kubernetes?: { namespace?: string | undefined; kubeconfig?: KubeConfig; listen?: 'taken-over' | 'all' };
   /** SQLite file for comparison results; undefined: mirrored answers are not compared. */
   store?: string;
+  /** Store options for tests (e.g. a size bound that plays a full disk). */
+  storeOptions?: import('../store/index.js').CompareStoreOptions;
   watch?: boolean;
   /** Time and heap for loading the config in its worker thread; a load past it is refused (issue 15). */
   configBudget?: LoadBudget;
@@ -116,13 +120,14 @@ export class Gateway {
       metrics: this.metrics,
       accessLog: opts.accessLog,
       random,
+      ...(opts.downstream ? { limits: opts.downstream } : {}),
     });
     this.listeners = new ListenerSet(this.handler, opts.bind);
     this.admin = new AdminServer({
       isReady: () => this.isReady(),
       configDump: () => this.configDump(),
       metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.text() }),
-      api: (path, query) => this.api(path, query),
+      api: (req) => this.api(req),
     });
   }
 
@@ -164,7 +169,10 @@ export class Gateway {
     const snapshot = loaded.snapshot!;
     this.lastFiles = new Set(loaded.files);
     for (const p of snapshot.problems) if (p.severity !== 'info') this.log(formatProblem(p));
-    if (opts.store) this.comparator = await Comparator.open({ file: opts.store, settings: snapshot.settings.compare, metrics: this.metrics });
+    if (opts.store) {
+      const c = { file: opts.store, settings: snapshot.settings.compare, metrics: this.metrics, log: this.log };
+      this.comparator = await Comparator.open(opts.storeOptions ? { ...c, storeOptions: opts.storeOptions } : c);
+    }
     const failures = await this.apply(snapshot);
     if (failures.length > 0) throw new Error(failures.map((f) => `cannot listen on ${this.opts.bind}:${f.port}: ${f.error}`).join('; '));
     this.recordLoad(true, snapshot.problems);
@@ -302,7 +310,7 @@ export class Gateway {
     this.primaryClusters.update(snapshot.clusters);
     this.shadowClusters.update(readyOnly(snapshot.clusters));
     this.shadows.configure({ ...snapshot.settings.mirror, ...this.opts.mirrorOverrides });
-    this.comparator?.configure(snapshot.settings.compare);
+    this.comparator?.apply(snapshot);
     this.state = { snapshot, table };
     this.loadedAt = new Date().toISOString();
     const accepted = snapshot.resources.some((r) => r.accepted);
@@ -312,27 +320,13 @@ export class Gateway {
     return failures;
   }
 
-  /** /api/...: comparison results (404 when comparison is off). */
   isReady(): boolean {
     return this.bound && this.usable && !this.draining && this.state !== undefined && (this.k8s?.synced ?? true);
   }
 
-  async api(path: string, query: URLSearchParams): Promise<unknown | undefined> {
-    const c = this.comparator;
-    if (!c) return path === 'verdict' ? { result: 'INCONCLUSIVE', reasons: ['comparison is off (no --store)'], compared: 0, endpoints: [] } : undefined;
-    switch (path) {
-      case 'verdict':
-        return c.verdict();
-      case 'endpoints':
-        return c.endpoints();
-      case 'samples':
-        return c.samples(query.get('endpoint') ?? '', query.get('field') ?? '', Number(query.get('limit') ?? 20));
-      case 'flush':
-        await c.flush();
-        return { flushed: true };
-      default:
-        return undefined;
-    }
+  /** /api/...: the comparison's API (comparator/api.ts); the composition root only wires it. */
+  api(req: AdminApiRequest): Promise<{ status: number; body: string } | undefined> {
+    return handleCompareApi(this.comparator, req);
   }
 
   configDump(): unknown {

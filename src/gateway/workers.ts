@@ -11,7 +11,7 @@ type Request =
   | { id: number; type: 'metrics' }
   | { id: number; type: 'ready' }
   | { id: number; type: 'config_dump' }
-  | { id: number; type: 'api'; path: string; query: string }
+  | { id: number; type: 'api'; method: string; path: string; query: string; body?: string }
   | { id: number; type: 'shutdown' }
   | { id: number; type: 'reload' };
 
@@ -38,7 +38,8 @@ export function serveWorkerIpc(gw: Gateway, shutdown: () => Promise<void>): void
           value = gw.configDump();
           break;
         case 'api':
-          value = (await gw.api(msg.path, new URLSearchParams(msg.query))) ?? null;
+          value =
+            (await gw.api({ method: msg.method, path: msg.path, query: new URLSearchParams(msg.query), ...(msg.body === undefined ? {} : { body: msg.body }) })) ?? null;
           break;
         case 'shutdown':
           await shutdown();
@@ -60,6 +61,8 @@ export interface PrimaryOptions {
   admin: string;
   /** Worker arguments (the serve command line, without --workers). */
   log: (line: string) => void;
+  /** The comparison store: created and stamped here, once, before any worker opens it (issue 15, item 11). */
+  store?: string | undefined;
 }
 
 /** In the primary: forks the workers, serves the admin listener for all of them, restarts a worker that dies. */
@@ -113,6 +116,17 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const askAll = (req: Ask) => Promise.all([...workers].map((w) => ask(w, req)));
   const first = () => [...workers][0];
 
+  if (opts.store) {
+    // Workers that all find a new file would race to create it; one creation here, then they only open it.
+    try {
+      const { CompareStore } = await import('../store/index.js');
+      CompareStore.open(opts.store).close();
+    } catch (err) {
+      opts.log(`shadowgate: cannot start: cannot open the comparison store ${opts.store}: ${(err as Error).message}`);
+      return 1;
+    }
+  }
+
   // Start every worker and wait for each to say it is serving (or why it could not).
   const started = await Promise.all(
     Array.from({ length: opts.workers }, () => {
@@ -146,14 +160,17 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       contentType: 'text/plain; version=0.0.4; charset=utf-8',
       body: mergeExpositions((await askAll({ type: 'metrics' })).filter((t): t is string => typeof t === 'string')),
     }),
-    api: async (path, query) => {
+    api: async (req) => {
       const w = first();
       if (!w) return undefined;
-      // Each worker writes its comparisons to the shared store; asking one for the verdict reads them all
-      // once every worker has flushed its queue.
-      if (path === 'verdict' || path === 'endpoints' || path === 'samples') await askAll({ type: 'api', path: 'flush', query: '' });
-      const v = await ask(w, { type: 'api', path, query: query.toString() });
-      return v === null ? undefined : v;
+      // Each worker writes its comparisons to the shared store; asking one reads them all once every worker
+      // has flushed its queue. A new run (POST /api/runs) is in the store: every worker's next write finds it.
+      await askAll({ type: 'api', method: 'POST', path: 'flush', query: '' });
+      const v = (await ask(w, { type: 'api', method: req.method, path: req.path, query: req.query.toString(), ...(req.body === undefined ? {} : { body: req.body }) })) as
+        | { status: number; body: string }
+        | null
+        | undefined;
+      return v === null || v === undefined || typeof v.status !== 'number' ? undefined : v;
     },
   });
   const hp = parseHostPort(opts.admin, '--admin');

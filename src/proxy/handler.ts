@@ -1,5 +1,7 @@
 // The data path. A request passes these phases, in order; each says what it does by default.
-//   1. accept   — request id (kept or generated), context; Node answers 400/431 to malformed requests.
+//   1. accept   — Node answers 400/431/408 to malformed, oversized or slow heads; then more than 100 headers
+//                 (431), two Hosts or a bad one (400), the absolute-form target turned into origin form and the
+//                 path normalised as Istio's Envoy (request-head.ts); request id (kept or generated), context.
 //   2. route    — virtual host by listener port and Host, first matching route; none: 404 NR.
 //   3. fault    — Istio fault injection: delay (DI), abort (FI). Aborted requests are not mirrored.
 //   4. local    — redirect and directResponse answer here, unmirrored.
@@ -16,8 +18,11 @@ import { applyHeaderOps, pickDestination, type RouteTable, selectMirrors } from 
 import type { AccessLog, Metrics } from '../telemetry/index.js';
 import type { ClusterManager } from '../upstream/index.js';
 import { RequestBodyTee } from './body.js';
+import { DownstreamStats } from './downstream-stats.js';
 import { formatFlags, localReply, type ResponseFlag } from './errors.js';
 import { firstValue, forwardableHeaders, type HeaderRecord, responseHeaders } from './headers.js';
+import { type DownstreamLimits, downstreamLimits } from './limits.js';
+import { checkRequestHead } from './request-head.js';
 import { backoffMs, retriableFailure, retriableStatus } from './retry.js';
 import { runAttempt } from './upstream-attempt.js';
 
@@ -36,6 +41,8 @@ export interface ProxyDeps {
   /** Pairs mirrored answers with the primary's; absent when comparison is off. */
   comparator?: Comparator | undefined;
   random?: () => number;
+  /** Limits on what downstream clients may send (defaults: limits.ts). */
+  limits?: Partial<DownstreamLimits>;
 }
 
 /** Our pseudonym in the Via header (RFC 9110 §7.6.3), which is how a second hop is recognised. */
@@ -50,6 +57,10 @@ class RequestContext {
   readonly started = performance.now();
   readonly startTime = new Date();
   requestId = '';
+  /** The normalised origin-form target routing matched (and upstreams receive, after rewrites). */
+  path = '';
+  /** Host, or the absolute-form target's authority. */
+  authority = '';
   routeName = '';
   cluster = '';
   subset = '';
@@ -78,6 +89,8 @@ class RequestContext {
 
 export class ProxyHandler {
   private readonly random: () => number;
+  readonly limits: Readonly<DownstreamLimits>;
+  readonly stats: DownstreamStats;
   /** Requests being served (for draining). */
   inFlight = 0;
   draining = false;
@@ -85,6 +98,8 @@ export class ProxyHandler {
 
   constructor(private readonly deps: ProxyDeps) {
     this.random = deps.random ?? Math.random;
+    this.limits = downstreamLimits(deps.limits);
+    this.stats = new DownstreamStats(deps.metrics);
   }
 
   handle(req: IncomingMessage, res: ServerResponse, port: number): void {
@@ -117,6 +132,14 @@ export class ProxyHandler {
     // 1. accept
     const idHeader = firstValue(req.headers['x-request-id']);
     ctx.requestId = idHeader || randomUUID();
+    const head = checkRequestHead(req, this.limits);
+    if (!head.ok) {
+      this.stats.reject(head.reason);
+      ctx.flags.push('DPE');
+      return this.reply(ctx, head.status, head.message, 'text/plain', true);
+    }
+    ctx.path = head.path;
+    ctx.authority = head.authority;
 
     // A request that already passed through Shadowgate would loop (a taken-over Service whose backends lead
     // back to the gateway): refuse the second hop instead of amplifying it.
@@ -125,11 +148,11 @@ export class ProxyHandler {
 
     // 2. route
     const state = this.deps.state();
-    const authority = req.headers.host ?? '';
+    const authority = ctx.authority;
     const vhost = state.table.findVirtualHost(ctx.port, authority);
     const matched = vhost?.match({
       method: req.method ?? 'GET',
-      path: req.url ?? '/',
+      path: ctx.path,
       authority,
       scheme: 'http',
       // Node builds headersDistinct on first access: only routes with header conditions pay for it.
@@ -166,16 +189,27 @@ export class ProxyHandler {
     if (!dest) return this.localFailure(ctx, 'NC');
     ctx.cluster = dest.cluster;
     ctx.subset = dest.subset;
-    const path = compiled.rewritePath(matchIndex, req.url ?? '/');
+    const path = compiled.rewritePath(matchIndex, ctx.path);
     const upstreamAuthority = compiled.rewriteAuthority(authority, dest);
     let headers: HeaderRecord = forwardableHeaders(req.headers);
     headers = applyHeaderOps(headers, dest.headers.request);
     headers = applyHeaderOps(headers, route.headers.request);
+    // Only copies carry the marker: a client sending it would make the primary skip side effects (an order
+    // "placed" and never saved). Shadows set it on their own copy of these headers.
+    const marker = this.deps.shadows.markerHeader;
+    if (marker && headers[marker] !== undefined) delete headers[marker];
     headers['x-request-id'] = ctx.requestId;
     headers.host = upstreamAuthority;
     headers.via = via ? `${via}, 1.1 ${VIA}` : `1.1 ${VIA}`;
     const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-    if (hasBody) ctx.tee = new RequestBodyTee(req, { replayLimit: RETRY_BUFFER_BYTES, highWater: PRIMARY_HIGH_WATER });
+    if (hasBody) {
+      ctx.tee = new RequestBodyTee(req, {
+        replayLimit: RETRY_BUFFER_BYTES,
+        highWater: PRIMARY_HIGH_WATER,
+        idleTimeoutMs: this.limits.bodyIdleTimeoutMs,
+        onIdle: () => this.bodyIdle(ctx),
+      });
+    }
 
     // 6. mirror (never for upgrades or CONNECT: a shadow cannot take over a connection)
     if (route.mirrors.length > 0 && !req.headers.upgrade && req.method !== 'CONNECT') {
@@ -186,17 +220,23 @@ export class ProxyHandler {
       const candidate = roles.indexOf('candidate');
       const exchange =
         candidate >= 0
-          ? this.deps.comparator?.begin(() => ({
-              at: Date.now(),
-              requestId: ctx.requestId,
-              route: route.name,
-              method: req.method ?? 'GET',
-              path: req.url ?? '/',
-              host: dest.host,
-              primarySubset: dest.subset,
-              candidateSubset: fired[candidate]!.subset,
-            }))
+          ? this.deps.comparator?.begin(
+              () => ({
+                at: Date.now(),
+                requestId: ctx.requestId,
+                route: route.name,
+                method: req.method ?? 'GET',
+                path: ctx.path,
+                host: dest.host,
+                primarySubset: dest.subset,
+                candidateSubset: fired[candidate]!.subset,
+                requestHeaders: headers,
+              }),
+              route,
+            )
           : undefined;
+      // The request body, for the comparison's whole-exchange samples (bounded; redacted before it is stored).
+      if (exchange && ctx.tee) ctx.tee.addSink(exchange.requestBody());
       const shadowRequest = { method: req.method ?? 'GET', path, headers, authority: upstreamAuthority, clientAddress: req.socket.remoteAddress ?? '' };
       fired.forEach((target, i) => {
         const role = roles[i];
@@ -338,7 +378,7 @@ export class ProxyHandler {
   private redirect(ctx: RequestContext, route: Route, authority: string): void {
     if (route.action.kind !== 'redirect') return;
     const r = route.action.redirect;
-    const original = ctx.req.url ?? '/';
+    const original = ctx.path;
     const [origPath, query] = original.includes('?') ? [original.slice(0, original.indexOf('?')), original.slice(original.indexOf('?'))] : [original, ''];
     let host = r.authority ?? authority;
     if (r.port !== undefined) host = `${host.replace(/:\d+$/, '')}:${r.port}`;
@@ -347,14 +387,31 @@ export class ProxyHandler {
     this.reply(ctx, r.redirectCode, '');
   }
 
+  /**
+   * The client stopped sending a body it announced: 408 and close when nothing was answered yet (nginx's
+   * client_body_timeout; Envoy's stream idle timeout, flag SI), else the connection is cut. The primary attempt
+   * and the shadows see their body fail.
+   */
+  private bodyIdle(ctx: RequestContext): void {
+    this.stats.reject('body_timeout');
+    ctx.flags.push('SI');
+    const answered = ctx.res.headersSent;
+    if (!answered) this.reply(ctx, 408, 'request body timeout', 'text/plain', true);
+    ctx.tee?.fail(new Error('request body idle timeout'));
+    if (answered) ctx.req.socket.destroy();
+  }
+
   private localFailure(ctx: RequestContext, flag: ResponseFlag): void {
+    // Something already answered (a body timeout's 408): the failure it caused upstream is no news.
+    if (ctx.res.headersSent) return;
     ctx.flags.push(flag);
     const r = localReply(flag);
     this.reply(ctx, r.status, r.body);
   }
 
-  private reply(ctx: RequestContext, status: number, body: string, contentType = 'text/plain'): void {
-    const { res } = ctx;
+  /** A local answer. `close`, or a request body still arriving, ends the connection after it (as Envoy does). */
+  private reply(ctx: RequestContext, status: number, body: string, contentType = 'text/plain', close = false): void {
+    const { req, res } = ctx;
     ctx.status = status;
     if (res.headersSent || res.destroyed) return;
     // Nothing more of the body is needed by the primary; shadows (if any) keep reading it.
@@ -363,7 +420,9 @@ export class ProxyHandler {
     ctx.bytesSent = buf.length;
     const headers: Record<string, string | number> = { 'content-length': buf.length, 'x-request-id': ctx.requestId };
     if (buf.length > 0) headers['content-type'] = contentType;
-    if (this.draining) headers.connection = 'close';
+    // A body nobody reads any more would otherwise keep the connection (Node discards it byte by byte).
+    const bodyPending = !req.complete && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0);
+    if (close || bodyPending || this.draining) headers.connection = 'close';
     res.writeHead(status, headers);
     res.end(buf);
   }
@@ -381,7 +440,7 @@ export class ProxyHandler {
     const entry = {
       start_time: ctx.startTime.toISOString(),
       method: req.method ?? '',
-      path: req.url ?? '',
+      path: ctx.path || (req.url ?? ''),
       protocol: `HTTP/${req.httpVersion}`,
       response_code: ctx.status,
       response_flags: flags,
@@ -392,7 +451,7 @@ export class ProxyHandler {
       upstream_cluster: ctx.cluster || '-',
       upstream_subset: ctx.subset || '-',
       upstream_host: ctx.upstreamHost || '-',
-      authority: req.headers.host ?? '-',
+      authority: ctx.authority || (req.headers.host ?? '-'),
       request_id: ctx.requestId,
       downstream_remote_address: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
       user_agent: req.headers['user-agent'] ?? '-',
