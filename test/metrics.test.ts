@@ -378,6 +378,7 @@ describe('/metrics after known traffic', () => {
       'istio_request_duration_milliseconds',
       'istio_requests_total',
       'istio_response_bytes',
+      'shadowgate_build_info',
       'shadowgate_compare_exchanges_total',
       'shadowgate_compare_overflow_total',
       'shadowgate_compare_queue_length',

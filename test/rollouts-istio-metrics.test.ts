@@ -8,21 +8,13 @@ import { IstioMetrics } from '../src/telemetry/index.js';
 import { parseExposition, scrape, scrapeUntil, select, total } from './harness/exposition.js';
 import { client, freePort, send, startGateway } from './harness/gateway.js';
 import { needsPrometheus, startPrometheus } from './harness/prometheus.js';
+import { flaggerIstioQueries } from './harness/rollout-templates.js';
 import { startUpstream } from './harness/upstream.js';
 
 after(() => client.close());
 
 const NS = 'test';
 const FQDN = `podinfo.${NS}.svc.cluster.local`;
-
-/** Flagger's two Istio checks, rendered as its MetricTemplateModel renders them for canary `podinfo` in `test`. */
-export function flaggerIstioQueries(namespace: string, target: string, interval: string): Record<string, string> {
-  const sel = `reporter="destination", destination_workload_namespace="${namespace}", destination_workload=~"${target}"`;
-  return {
-    'request-success-rate': `sum(rate(istio_requests_total{${sel}, response_code!~"5.*"}[${interval}])) / sum(rate(istio_requests_total{${sel}}[${interval}])) * 100`,
-    'request-duration': `histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{${sel}}[${interval}])) by (le))`,
-  };
-}
 
 function workloadEntry(name: string, port: number, version: string): string {
   return `---

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import jsYaml from 'js-yaml';
 import { parseAllDocuments } from 'yaml';
 import { needsPrometheus, startPrometheus } from './harness/prometheus.js';
+import { flaggerIstioQueries, renderedTemplateQueries } from './harness/rollout-templates.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DIR = join(ROOT, 'deploy/rollouts');
@@ -283,7 +284,8 @@ describe('deploy/rollouts', () => {
 
   it('every PromQL query of the templates, rendered as Flagger and Argo Rollouts render them, parses in a real Prometheus', { timeout: 60_000 }, async (t) => {
     if (!needsPrometheus(t)) return;
-    const queries = renderedQueries();
+    const { flagger, argo } = renderedTemplateQueries('podinfo', 'test', '1m');
+    const queries = { 'flagger MetricTemplate': flagger, 'argo AnalysisTemplate': argo, ...flaggerIstioQueries('test', 'podinfo', '1m') };
     const prom = await startPrometheus([]);
     try {
       for (const [name, q] of Object.entries(queries)) {
@@ -297,18 +299,3 @@ describe('deploy/rollouts', () => {
   });
 });
 
-/** The templates' queries with Flagger's variables (canary podinfo in test, 1m) and the Argo template's args. */
-export function renderedQueries(): Record<string, string> {
-  const template = one('MetricTemplate', 'shadowgate-real-difference-rate');
-  const flagger = String(template.spec.query)
-    .replaceAll('{{ service }}', 'podinfo')
-    .replaceAll('{{ namespace }}', 'test')
-    .replaceAll('{{ interval }}', '1m');
-  const analysis = one('AnalysisTemplate', 'shadowgate');
-  const args = new Map((analysis.spec.args as Obj[]).map((a) => [a.name as string, a.value as string]));
-  const argo = String(analysis.spec.metrics.find((m: Obj) => m.name === 'real-difference-rate').provider.prometheus.query).replace(
-    /\{\{args\.([a-z-]+)\}\}/g,
-    (_, n: string) => args.get(n) ?? '',
-  );
-  return { 'flagger MetricTemplate': flagger, 'argo AnalysisTemplate': argo };
-}

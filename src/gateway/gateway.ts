@@ -4,7 +4,8 @@ import { type AdminApiRequest, AdminServer } from '../admin/index.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type Cluster, DEFAULT_SETTINGS, formatProblem, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
-import { Comparator, handleCompareApi } from '../comparator/index.js';
+import { type FleetSource, handleGate } from '../fleet/index.js';
+import { Comparator, DEFAULT_RUN_METRICS, handleCompareApi, type RunMetricsOptions } from '../comparator/index.js';
 import { ShadowWriter } from '../mirror/index.js';
 import { type BindFailure, type DownstreamLimits, ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
@@ -45,6 +46,12 @@ export interface GatewayOptions {
   random?: () => number;
   /** Operational messages (problems, reloads); stderr by default. */
   log?: (line: string) => void;
+  /** prom-client's process_* and nodejs_* families on /metrics (`serve` turns them on). */
+  processMetrics?: boolean;
+  /** The comparison runs on /metrics: how long ended runs stay, and the per-run caps (issue 13). */
+  runMetrics?: Partial<Omit<RunMetricsOptions, 'now'>>;
+  /** A Prometheus that scrapes every replica: /api/gate judges the fleet's sums there (issue 13). */
+  prometheus?: FleetSource;
 }
 
 export interface ReloadResult {
@@ -172,7 +179,13 @@ export class Gateway {
     if (opts.store) {
       const c = { file: opts.store, settings: snapshot.settings.compare, metrics: this.metrics, log: this.log };
       this.comparator = await Comparator.open(opts.storeOptions ? { ...c, storeOptions: opts.storeOptions } : c);
+      const runMetrics = { ...DEFAULT_RUN_METRICS, ...opts.runMetrics };
+      this.metrics.runMetrics = async () => {
+        const a = await this.comparator?.query({ kind: 'metrics', options: { ...runMetrics, now: Date.now() } });
+        return a?.status === 200 ? a.body : '';
+      };
     }
+    if (opts.processMetrics) this.metrics.collectProcessMetrics();
     const failures = await this.apply(snapshot);
     if (failures.length > 0) throw new Error(failures.map((f) => `cannot listen on ${this.opts.bind}:${f.port}: ${f.error}`).join('; '));
     this.recordLoad(true, snapshot.problems);
@@ -326,6 +339,13 @@ export class Gateway {
 
   /** /api/...: the comparison's API (comparator/api.ts); the composition root only wires it. */
   api(req: AdminApiRequest): Promise<{ status: number; body: string } | undefined> {
+    if (req.path === 'gate') {
+      return handleGate(req, {
+        comparator: this.comparator,
+        prometheus: this.opts.prometheus,
+        thresholds: () => (this.state?.snapshot ?? this.snapshot).settings.compare.thresholds,
+      });
+    }
     return handleCompareApi(this.comparator, req);
   }
 

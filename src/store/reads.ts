@@ -87,6 +87,8 @@ export class Reads {
   readonly endpoints: (runId: number) => StoredEndpoint[];
   readonly endpoint: (runId: number, eid: string) => StoredEndpoint | undefined;
   readonly series: (endpointRowId: number) => Map<string, SeriesPoint[]>;
+  /** Raw latency histogram rows of one endpoint (side 0 primary, 1 candidate; buckets of histogram.ts). */
+  readonly latency: (endpointRowId: number) => { side: number; bucket: number; n: number }[];
   readonly recent: Database.Statement<[number]>;
   readonly recentOf: Database.Statement<[string, number]>;
   readonly totals: () => { compared: number; exchanges: number; bytes: number };
@@ -108,6 +110,7 @@ export class Reads {
          WHERE e.run_id = ? ORDER BY l.endpoint_id, l.side, l.bucket`,
     );
     const latencyOf = db.prepare('SELECT endpoint_id, side, bucket, n FROM latency WHERE endpoint_id = ? ORDER BY side, bucket');
+    this.latency = (endpointRowId) => latencyOf.all(endpointRowId) as { side: number; bucket: number; n: number }[];
     const fieldCols = 'f.id, f.endpoint_id, f.field, f.candidate_diffs, f.secondary_diffs, f.time_like, f.example';
     const fieldRows = db.prepare(`SELECT ${fieldCols} FROM fields f JOIN endpoints e ON e.id = f.endpoint_id WHERE e.run_id = ? ORDER BY f.field`);
     const fieldsOf = db.prepare(`SELECT ${fieldCols} FROM fields f WHERE f.endpoint_id = ? ORDER BY f.field`);

@@ -1,6 +1,7 @@
 // Test harness: reads a gateway's /metrics (Prometheus text format) into samples, and sums them by labels.
 import assert from 'node:assert/strict';
-import { send } from './gateway.js';
+import { request } from 'undici';
+import { client } from './gateway.js';
 
 export interface Sample {
   name: string;
@@ -46,9 +47,10 @@ export function total(samples: Sample[], name: string, labels: Record<string, st
 
 /** GET /metrics of an admin listener (`HOST:PORT`). */
 export async function scrape(adminAddress: string): Promise<Sample[]> {
-  const a = await send(Number(adminAddress.split(':').at(-1)), '/metrics');
-  assert.equal(a.status, 200);
-  return parseExposition(a.body);
+  const res = await request(`http://${adminAddress}/metrics`, { dispatcher: client });
+  const body = await res.body.text();
+  assert.equal(res.statusCode, 200);
+  return parseExposition(body);
 }
 
 /** Scrapes until `check` holds (counters settle once shadows finish); returns the last samples. */
