@@ -4,9 +4,10 @@
 // replica restarted mid-run on a new store (its counters reset). /api/gate answers Flagger's payload from any
 // replica; Flagger's built-in checks and the shipped templates' PromQL return data from the same Prometheus.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { request } from 'undici';
 import { runFleetVerdict } from '../src/cli/fleet-verdict.js';
@@ -19,6 +20,8 @@ import { needsPrometheus, startPrometheus } from './harness/prometheus.js';
 import { flaggerIstioQueries, renderedTemplateQueries } from './harness/rollout-templates.js';
 
 after(() => client.close());
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
  * `name` as Flagger lays it out: the apex host routes to `<name>-primary`, which is mirrored to `<name>-canary`
@@ -220,6 +223,20 @@ describe('the fleet verdict through Prometheus', () => {
         const value = Number(r.data!.result[0]!.value[1]);
         assert.ok(value >= low && value <= high, `${name}: real-difference rate ${value}`);
       }
+
+      // The comparison dashboard: every query returns data for this fleet.
+      const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/shadowgate-comparison-dashboard.json'), 'utf8')) as {
+        panels: Array<{ title: string; targets: Array<{ expr: string; refId: string }> }>;
+      };
+      const empty: string[] = [];
+      for (const p of dashboard.panels) {
+        for (const tg of p.targets) {
+          const q = tg.expr.replace(/\$__rate_interval/g, '1m').replace(/\$candidate/g, '.*');
+          assert.doesNotMatch(q, /\$/, `${p.title}: every variable substituted`);
+          if (((await prom.query(q)).data?.result.length ?? 0) === 0) empty.push(`${p.title} ${tg.refId}: ${q}`);
+        }
+      }
+      assert.deepEqual(empty, [], 'dashboard queries without data');
     } finally {
       await prom.close();
       await a.tg.close();
