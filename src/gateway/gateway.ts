@@ -74,6 +74,9 @@ export function parseHostPort(text: string, what: string): { host: string; port:
   return { host: m[1] ?? m[2] ?? '', port };
 }
 
+/** How long a scrape waits for the comparison runs' families (comparator/metrics-export.ts). */
+const RUN_METRICS_WAIT_MS = 3_000;
+
 export class Gateway {
   readonly metrics = new Metrics();
   readonly primaryClusters: ClusterManager;
@@ -180,8 +183,15 @@ export class Gateway {
       const c = { file: opts.store, settings: snapshot.settings.compare, metrics: this.metrics, log: this.log };
       this.comparator = await Comparator.open(opts.storeOptions ? { ...c, storeOptions: opts.storeOptions } : c);
       const runMetrics = { ...DEFAULT_RUN_METRICS, ...opts.runMetrics };
+      // A comparison worker stuck behind a huge batch must not cost the scrape its other families: the run
+      // families wait at most RUN_METRICS_WAIT_MS, then this scrape goes without them.
       this.metrics.runMetrics = async () => {
-        const a = await this.comparator?.query({ kind: 'metrics', options: { ...runMetrics, now: Date.now() } });
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<undefined>((resolve) => {
+          timer = setTimeout(() => resolve(undefined), RUN_METRICS_WAIT_MS);
+        });
+        const a = await Promise.race([this.comparator?.query({ kind: 'metrics', options: { ...runMetrics, now: Date.now() } }), late]);
+        clearTimeout(timer);
         return a?.status === 200 ? a.body : '';
       };
     }
