@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import jsYaml from 'js-yaml';
 import { parseAllDocuments } from 'yaml';
 import { needsPrometheus, startPrometheus } from './harness/prometheus.js';
+import { unknownFields } from './harness/schema-fields.js';
 import { flaggerIstioQueries, renderedTemplateQueries } from './harness/rollout-templates.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -132,59 +133,6 @@ function validateFlagger(o: Obj): string[] {
 }
 
 // --- the models: schema errors and fields they do not know ---------------------------------------------
-
-/** Runs the model's validate() through proxies recording what it reads: a key it never read is unknown. */
-function unknownFields(root: object, validate: (tracked: object) => void): string[] {
-  const read = new Map<object, Set<PropertyKey>>();
-  const enumerated = new WeakSet<object>();
-  const proxies = new WeakMap<object, object>();
-  const wrap = (value: unknown): unknown => {
-    if (value === null || typeof value !== 'object') return value;
-    let proxy = proxies.get(value);
-    if (!proxy) {
-      const keys = new Set<PropertyKey>();
-      read.set(value, keys);
-      proxy = new Proxy(value, {
-        get(t, k, r) {
-          keys.add(k);
-          return wrap(Reflect.get(t, k, r));
-        },
-        has(t, k) {
-          keys.add(k);
-          return Reflect.has(t, k);
-        },
-        getOwnPropertyDescriptor(t, k) {
-          keys.add(k);
-          return Reflect.getOwnPropertyDescriptor(t, k);
-        },
-        ownKeys(t) {
-          enumerated.add(t);
-          return Reflect.ownKeys(t);
-        },
-      });
-      proxies.set(value, proxy);
-    }
-    return proxy;
-  };
-  validate(wrap(root) as object);
-  const unknown: string[] = [];
-  const walk = (value: unknown, path: string) => {
-    if (value === null || typeof value !== 'object') return;
-    const keys = read.get(value);
-    if (!keys) return;
-    if (Array.isArray(value)) {
-      for (const [i, v] of value.entries()) walk(v, `${path}[${i}]`);
-      return;
-    }
-    const typed = !enumerated.has(value) && keys.size > 0;
-    for (const [k, v] of Object.entries(value)) {
-      if (typed && !keys.has(k) && !/^(description|x-kubernetes-.*)$/.test(k)) unknown.push(path ? `${path}.${k}` : k);
-      else walk(v, path ? `${path}.${k}` : k);
-    }
-  };
-  walk(root, '');
-  return unknown;
-}
 
 async function validateModel(o: Obj): Promise<string[]> {
   const [group, version] = String(o.apiVersion).includes('/') ? String(o.apiVersion).split('/') : ['', String(o.apiVersion)];

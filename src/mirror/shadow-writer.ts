@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Cluster, MirrorSettings, MirrorTarget } from '../config/index.js';
 import { BodyQueue, type BodySink, type RequestBodyTee } from '../proxy/body.js';
-import type { AbandonReason, AttemptSample, Metrics } from '../telemetry/index.js';
+import type { AbandonReason, Metrics } from '../telemetry/index.js';
 import { type ClusterManager, classifyUpstreamError } from '../upstream/index.js';
 import { getOrCreate } from '../util/maps.js';
 import { ByteBudget } from './byte-budget.js';
@@ -176,8 +176,6 @@ export class ShadowWriter {
     };
     let status = 0;
     let received = 0;
-    const inbound = (attempt: AttemptSample) =>
-      this.metrics.istio.recordAttempt(cluster, picked.endpoint, attempt, performance.now() - started, body?.bytes ?? 0, received);
     // The shadow's answer never reaches the user: it is read to the end (so the connection is reused) and
     // kept, bounded, only when it is to be compared. A dispatch handler reads it without a body stream.
     const handler: Dispatcher.DispatchHandler = {
@@ -200,7 +198,7 @@ export class ShadowWriter {
         handle.outcome = String(status);
         this.metrics.shadowRequests.inc(getOrCreate(labels.byStatus, status, () => ({ ...destination, response_code: String(status) })));
         this.metrics.shadowDuration.observe(destination, performance.now() - started);
-        inbound({ kind: 'answered', status });
+        this.metrics.istio.recordAttempt(cluster, picked.endpoint, { kind: 'answered', status }, performance.now() - started, body?.bytes ?? 0, received);
         finish();
       },
       onResponseError: (_c, err) => {
@@ -208,7 +206,7 @@ export class ShadowWriter {
         picked.onDone({ kind });
         abandon(reason ?? (kind === 'connect-failure' ? 'connect_error' : kind === 'timeout' ? 'timeout' : 'upstream_reset'));
         // A copy given up before its request started never reached the workload.
-        if (controller) inbound({ kind: 'failed', failure: kind });
+        if (controller) this.metrics.istio.recordAttempt(cluster, picked.endpoint, { kind: 'failed', failure: kind }, performance.now() - started, body?.bytes ?? 0, received);
         finish();
       },
     };
