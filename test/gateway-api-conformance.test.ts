@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { type Conformance, conformance, fixture } from './harness/gateway-api.js';
-import { client, seededRandom } from './harness/gateway.js';
+import { client, freePort, seededRandom, send } from './harness/gateway.js';
 
 after(() => client.close());
 
@@ -221,6 +221,36 @@ describe('Gateway API conformance: filters', () => {
       assert.equal(h['x-header-remove'], undefined);
     }));
 
+  it('HTTPRouteRewriteHost: URLRewrite hostname is the Host the backend sees (primary and path kept)', () =>
+    withRoutes(['httproute-rewrite-host'], async (c) => {
+      for (const [path, host, backend] of [
+        ['/one', 'one.example.org', 'v1'],
+        ['/two', 'example.org', 'v2'],
+        ['/rewrite-host-and-modify-headers', 'test.example.org', 'v2'],
+      ] as const) {
+        const a = await c.get(path, { headers: { host: 'rewrite.example' } });
+        assert.equal(a.headers['x-upstream'], `infra-backend-${backend}`, path);
+        assert.equal(lastReceived(c, backend).headers.host, host, path);
+        assert.equal(lastReceived(c, backend).url, path);
+      }
+      assert.equal(lastReceived(c, 'v2').headers['x-header-set'], 'set-overwrites-values');
+      // Another hostname is not this route's.
+      assert.equal((await c.get('/one', { headers: { host: 'other.example' } })).status, 404);
+    }));
+
+  it('HTTPRouteRequestHeaderModifierBackendWeights: each backend\'s own filter, and only its own, applies to what it receives', () =>
+    withRoutes(
+      ['httproute-request-header-modifier-backend-weights'],
+      async (c) => {
+        for (let i = 0; i < 40; i++) assert.equal((await c.get('/')).status, 200);
+        assert.ok(c.backends.v1.requests.length > 0 && c.backends.v2.requests.length > 0);
+        for (const b of ['v1', 'v2'] as const) {
+          assert.ok(c.backends[b].requests.every((r) => r.headers.backend === `infra-backend-${b}`), b);
+        }
+      },
+      { random: seededRandom(11) },
+    ));
+
   it('HTTPRouteWeight: 70/30/0 over 500 requests, within the suite tolerance; weight 0 gets nothing', () =>
     withRoutes(
       ['httproute-weight'],
@@ -276,7 +306,7 @@ describe('Gateway API conformance: RequestMirror', () => {
       assert.equal(await c.tg.gw.metrics.total('shadowgate_shadow_requests_total', { response_code: '200' }), 4);
     }));
 
-  it('HTTPRouteRequestPercentageMirror: percent 20, fraction 25/50, percent 35 over 500 requests each, within 3 standard deviations', () =>
+  it('HTTPRouteRequestPercentageMirror: percent 20, fraction 25/50, percent 35 over 500 requests each, within 3 standard deviations', (t) =>
     withRoutes(
       ['httproute-request-percentage-mirror'],
       async (c) => {
@@ -296,9 +326,113 @@ describe('Gateway API conformance: RequestMirror', () => {
           assert.equal(mirrored, sampled);
           assert.ok(c.backends.v2.requests.slice(before).every((r) => r.url === path));
           const margin = 3 * Math.sqrt(n * p * (1 - p));
+          t.diagnostic(`${path}: ${mirrored} of ${n} mirrored (expected ${n * p} ± ${margin.toFixed(1)})`);
           assert.ok(Math.abs(mirrored - n * p) <= margin, `${path}: ${mirrored} of ${n} mirrored, expected ${n * p} ± ${margin.toFixed(1)}`);
         }
       },
       { random: seededRandom(18) },
+    ));
+});
+
+describe('Gateway API conformance: listeners', () => {
+  for (const [name, what] of [
+    ['gateway-http-listener-isolation', 'hostnames only in listeners'],
+    ['gateway-http-listener-isolation-with-hostname-intersection', 'intersecting hostnames in listeners and routes'],
+  ] as const) {
+    it(`GatewayHTTPListenerIsolation (${what}): a request belongs to its most specific listener, only that listener's routes serve it`, async () => {
+      const port = await freePort();
+      // The suite's Gateway listens on 80 and names the class by a placeholder: both replaced, nothing else.
+      const yaml = fixture(name).replaceAll('port: 80\n', `port: ${port}\n`).replace('"{GATEWAY_CLASS_NAME}"', 'shadowgate');
+      const c = await conformance({ 'isolation.yaml': yaml });
+      try {
+        assert.deepEqual(c.tg.gw.snapshot.problems.filter((p) => p.severity !== 'info'), []);
+        const owners: Record<string, string> = {
+          'bar.com': '/empty-hostname',
+          'bar.example.com': '/wildcard-example-com',
+          'bar.foo.example.com': '/wildcard-foo-example-com',
+          'abc.foo.example.com': '/abc-foo-example-com',
+        };
+        for (const [host, own] of Object.entries(owners)) {
+          for (const path of Object.values(owners)) {
+            const a = await send(port, path, { headers: { host } });
+            assert.equal(a.status, path === own ? 200 : 404, `${host}${path}`);
+          }
+        }
+      } finally {
+        await c.close();
+      }
+    });
+  }
+});
+
+/** A suite test that brings its own Gateways (port 80, a class placeholder): both replaced, nothing else. */
+async function withOwnGateways(name: string, cases: ReadonlyArray<[string, string, Backend | 404]>, expectedCodes: string[] = []): Promise<void> {
+  const port = await freePort();
+  const yaml = fixture(name).replaceAll('port: 80\n', `port: ${port}\n`).replaceAll('"{GATEWAY_CLASS_NAME}"', 'shadowgate');
+  const c = await conformance({ 'suite.yaml': yaml });
+  try {
+    assert.deepEqual(
+      c.tg.gw.snapshot.problems.filter((p) => p.severity !== 'info').map((p) => p.code),
+      expectedCodes,
+    );
+    for (const [host, path, want] of cases) {
+      const a = await send(port, path, { headers: { host } });
+      if (want === 404) assert.equal(a.status, 404, `${host}${path}`);
+      else assert.equal(a.headers['x-upstream'], `infra-backend-${want}`, `${host}${path}`);
+    }
+  } finally {
+    await c.close();
+  }
+}
+
+describe('Gateway API conformance: hostnames', () => {
+  it('HTTPRouteListenerHostnameMatching: exact and wildcard listener hostnames, the most specific wins', () =>
+    withOwnGateways('httproute-listener-hostname-matching', [
+      ['bar.com', '/', 'v1'],
+      ['foo.bar.com', '/', 'v2'],
+      ['baz.bar.com', '/', 'v3'],
+      ['boo.bar.com', '/', 'v3'],
+      ['multiple.prefixes.bar.com', '/', 'v3'],
+      ['multiple.prefixes.foo.com', '/', 'v3'],
+      ['foo.com', '/', 404],
+      ['no.matching.host', '/', 404],
+    ]));
+
+  it('HTTPRouteHostnameIntersection: route and listener hostnames intersect; no intersection, no route (NoMatchingListenerHostname)', () =>
+    withOwnGateways(
+      'httproute-hostname-intersection',
+      [
+        ['very.specific.com', '/s1', 'v1'],
+        ['very.specific.com:1234', '/s1', 'v1'],
+        ['non.matching.com', '/s1', 404],
+        ['foo.nonmatchingwildcard.io', '/s1', 404],
+        ['foo.wildcard.io', '/s1', 404],
+        ['very.specific.com', '/non-matching-prefix', 404],
+        ['foo.wildcard.io', '/s2', 'v2'],
+        ['bar.wildcard.io', '/s2', 'v2'],
+        ['foo.bar.wildcard.io', '/s2', 'v2'],
+        ['non.matching.com', '/s2', 404],
+        ['wildcard.io', '/s2', 404],
+        ['very.specific.com', '/s2', 404],
+        ['foo.wildcard.io', '/non-matching-prefix', 404],
+        ['very.specific.com', '/s3', 'v3'],
+        ['non.matching.com', '/s3', 404],
+        ['foo.specific.com', '/s3', 404],
+        ['foo.wildcard.io', '/s3', 404],
+        ['very.specific.com', '/non-matching-prefix', 404],
+        ['foo.anotherwildcard.io', '/s4', 'v1'],
+        ['bar.anotherwildcard.io', '/s4', 'v1'],
+        ['foo.bar.anotherwildcard.io', '/s4', 'v1'],
+        ['anotherwildcard.io', '/s4', 404],
+        ['foo.wildcard.io', '/s4', 404],
+        ['very.specific.com', '/s4', 404],
+        ['foo.anotherwildcard.io', '/non-matching-prefix', 404],
+        ['specific.but.wrong.com', '/s5', 404],
+        ['wildcard.io', '/s5', 404],
+        ['first.com', '/', 'v2'],
+        ['sub.first.com', '/', 'v2'],
+        ['second.com', '/', 'v2'],
+      ],
+      ['no-matching-listener-hostname'],
     ));
 });

@@ -202,6 +202,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       out('');
       out('Everything is still running, with the mirror on. Try:');
       out(`  curl -H 'Host: nginx' http://127.0.0.1:${port}/`);
+      out(`  diff explorer: http://${gw.adminAddress}/ui`);
       out(`  admin:   http://${gw.adminAddress}/config_dump`);
       out(`  metrics: http://${gw.adminAddress}/metrics`);
       out('New log lines from both versions follow. Ctrl-C stops everything.');

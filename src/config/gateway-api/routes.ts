@@ -37,8 +37,12 @@ export function buildRoute(e: Entry, resolved: ResolvedRule, listenerPort: numbe
   if (rule.unsupported) action = INTERNAL_ERROR;
   else if (rule.redirect) {
     const red: Redirect = { ...rule.redirect.redirect };
-    // Without port and scheme the listener's port is kept (the spec); 80 is the well-known one, omitted.
-    if (!rule.redirect.portSet && !rule.redirect.schemeSet && listenerPort !== 80) red.port = listenerPort;
+    // HTTPRequestRedirectFilter.port: without port or scheme, the listener's port; a scheme alone means its
+    // well-known port; a well-known port is left out of Location (http:80, https:443).
+    const wellKnown = red.scheme === 'https' ? 443 : 80;
+    if (rule.redirect.portSet) {
+      if (red.port === wellKnown) delete red.port;
+    } else if (!rule.redirect.schemeSet && listenerPort !== 80) red.port = listenerPort;
     const path = rule.redirect.path;
     if (path?.type === 'ReplaceFullPath') red.uri = path.value;
     action = path?.type === 'ReplacePrefixMatch' ? INTERNAL_ERROR : { kind: 'redirect', redirect: red };

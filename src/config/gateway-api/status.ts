@@ -33,6 +33,7 @@ export function parentStatus(ref: ParentRefSpec, conditions: Condition[]): Recor
 export const SUPPORTED_FEATURES: readonly string[] = [
   'Gateway',
   'GatewayPort8080',
+  'GatewayHTTPListenerIsolation',
   'HTTPRoute',
   'HTTPRouteQueryParamMatching',
   'HTTPRouteMethodMatching',
@@ -40,7 +41,6 @@ export const SUPPORTED_FEATURES: readonly string[] = [
   'HTTPRouteBackendRequestHeaderModification',
   'HTTPRoutePortRedirect',
   'HTTPRouteSchemeRedirect',
-  'HTTPRoutePathRedirect',
   'HTTPRoute303RedirectStatusCode',
   'HTTPRoute307RedirectStatusCode',
   'HTTPRoute308RedirectStatusCode',

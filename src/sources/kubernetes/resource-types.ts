@@ -22,6 +22,8 @@ export interface ResourceType {
   plural: string;
   /** Only metadata is kept (and asked for). */
   metadataOnly?: boolean;
+  /** Most clusters do not serve it: not being served is not worth a problem. */
+  optional?: boolean;
 }
 
 export const ISTIO_TYPES: readonly ResourceType[] = [
@@ -31,8 +33,17 @@ export const ISTIO_TYPES: readonly ResourceType[] = [
   { group: ISTIO_GROUP, versions: ISTIO_VERSIONS, kind: 'WorkloadEntry', plural: 'workloadentries' },
 ];
 
+// Gateway API (issue 18): a cluster without its CRDs serves none, and that is fine. GatewayClass is cluster-scoped
+// and not watched: Gateways of class `shadowgate` are served.
+const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
+export const GATEWAY_API_TYPES: readonly ResourceType[] = [
+  { group: GATEWAY_API_GROUP, versions: ['v1', 'v1beta1'], kind: 'Gateway', plural: 'gateways', optional: true },
+  { group: GATEWAY_API_GROUP, versions: ['v1', 'v1beta1'], kind: 'HTTPRoute', plural: 'httproutes', optional: true },
+  { group: GATEWAY_API_GROUP, versions: ['v1beta1', 'v1'], kind: 'ReferenceGrant', plural: 'referencegrants', optional: true },
+];
+
 /** Config kinds: discovered, watched, and passed to the snapshot as they are. */
-export const CONFIG_TYPES: readonly ResourceType[] = [...ISTIO_TYPES];
+export const CONFIG_TYPES: readonly ResourceType[] = [...ISTIO_TYPES, ...GATEWAY_API_TYPES];
 
 export const SERVICE: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'Service', plural: 'services' };
 export const ENDPOINT_SLICE: ResourceType = { group: 'discovery.k8s.io', versions: ['v1'], builtIn: true, kind: 'EndpointSlice', plural: 'endpointslices' };
