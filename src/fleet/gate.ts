@@ -64,7 +64,9 @@ function parseAsk(req: GateRequest): GateAsk {
       meta = o.metadata as Record<string, unknown>;
     }
   } else {
-    for (const [k, v] of req.query) (k === 'run' || k === 'candidate' ? meta : o)[k] = v;
+    // Only the names the gate reads: nothing else of the query string is kept (no `__proto__` games).
+    for (const k of ['name', 'namespace', 'phase', 'checksum'] as const) if (req.query.has(k)) o[k] = req.query.get(k);
+    for (const k of ['run', 'candidate'] as const) if (req.query.has(k)) meta[k] = req.query.get(k);
   }
   const ask: GateAsk = {};
   const name = str(o, 'name');
