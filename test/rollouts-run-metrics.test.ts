@@ -3,7 +3,8 @@
 // verdict's pieces (reset-aware sums, bucket quantiles) and the selector check that keeps PromQL unspliced.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { bucketQuantile, checkSelector, exactIncreases } from '../src/fleet/index.js';
+import { DEFAULT_COMPARE_SETTINGS } from '../src/config/index.js';
+import { bucketQuantile, checkSelector, exactIncreases, handleGate } from '../src/fleet/index.js';
 import { client, scenario, traffic, v1Body } from './compare-scenario.js';
 import { scrape, select, total } from './harness/exposition.js';
 
@@ -111,5 +112,19 @@ describe('the fleet verdict pieces', () => {
     for (const hostile of ['job=shadowgate', 'job="a"} or vector(1) or x{a="b"', 'job="a"}[5m]', '1', 'job="a") or (x']) {
       assert.throws(() => checkSelector(hostile), /label matchers/, hostile);
     }
+  });
+
+  it('the gate refuses what is not a Flagger payload or an id, and never answers 2xx without a PASS', async () => {
+    const deps = { comparator: undefined, prometheus: undefined, thresholds: () => DEFAULT_COMPARE_SETTINGS.thresholds };
+    const get = (q: string) => handleGate({ method: 'GET', query: new URLSearchParams(q) }, deps);
+    const post = (body: string) => handleGate({ method: 'POST', query: new URLSearchParams(), body }, deps);
+    assert.equal((await get('__proto__=x&constructor=y')).status, 412, 'unknown parameters are ignored; nothing to judge is not a PASS');
+    assert.equal((await get('name=Bad_Name')).status, 400);
+    assert.equal((await get('run=../../x')).status, 400);
+    assert.equal((await get('candidate=a%22b')).status, 400);
+    assert.equal((await post('[1]')).status, 400);
+    assert.equal((await post('{"metadata": "run=r1"}')).status, 400);
+    assert.equal((await post('{"name": "podinfo", "namespace": "test", "phase": "Progressing", "checksum": "x", "metadata": {"extra": "ok"}}')).status, 412);
+    assert.equal((await handleGate({ method: 'PUT', query: new URLSearchParams() }, deps)).status, 405);
   });
 });
