@@ -4,7 +4,7 @@
 // Kubernetes and Istio models; then what the walkthrough relies on (the gate, the mirror step first, the names
 // that must agree) and every PromQL query of the templates parsed by a real Prometheus.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -111,11 +111,18 @@ function structural(value: unknown, schema: Obj, path: string, errors: string[])
 }
 
 /** Flagger's CRDs, as generated: multi-line quoted descriptions that the strict `yaml` parser refuses and kubectl's reads. */
-const flaggerCrds = (jsYaml.loadAll(readFileSync(FLAGGER_CRDS, 'utf8')) as Array<Obj | null>).filter((c): c is Obj => c !== null);
+let crds: Obj[] | undefined;
+function flaggerCrds(): Obj[] {
+  if (!crds) {
+    assert.ok(existsSync(FLAGGER_CRDS), `Flagger's CRDs are expected at ${FLAGGER_CRDS} (../shared/schemas from the project's root)`);
+    crds = (jsYaml.loadAll(readFileSync(FLAGGER_CRDS, 'utf8')) as Array<Obj | null>).filter((c): c is Obj => c !== null);
+  }
+  return crds;
+}
 
 function flaggerSchema(kind: string, apiVersion: string): Obj {
   const [group, version] = apiVersion.split('/');
-  const crd = flaggerCrds.find((c) => c.spec?.group === group && c.spec?.names?.kind === kind);
+  const crd = flaggerCrds().find((c) => c.spec?.group === group && c.spec?.names?.kind === kind);
   assert.ok(crd, `Flagger's CRDs define ${kind} in ${group}`);
   const v = (crd.spec.versions as Obj[]).find((x) => x.name === version && x.served);
   assert.ok(v, `${kind} ${apiVersion} is served`);
