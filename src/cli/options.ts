@@ -104,6 +104,10 @@ export const COMMANDS: readonly CommandSpec[] = [
         help: "with --kubernetes: the kubeconfig to read (default: the pod's service account, else $KUBECONFIG, else ~/.kube/config)",
       },
       context: { type: 'string', arg: 'NAME', help: "with --kubernetes: the kubeconfig context to use (default: its current-context)" },
+      prometheus: { type: 'string', arg: 'URL', help: 'a Prometheus scraping every replica: /api/gate judges the fleet there' },
+      'prometheus-selector': { type: 'string', arg: 'LABELS', help: 'with --prometheus: label matchers of this fleet\'s series, e.g. job="shadowgate"' },
+      'prometheus-window': { type: 'string', arg: 'DURATION', help: 'with --prometheus: how far back the gate sums (default 1h)' },
+      'run-metrics-retention': { type: 'string', arg: 'DURATION', help: 'ended comparison runs stay on /metrics this long (default 10m)' },
     },
     notes: [
       'Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config (a deleted file is removed only then).',
@@ -112,12 +116,15 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'verdict',
-    synopsis: '(--admin HOST:PORT | --store FILE) [--run ID | --since DURATION]',
+    synopsis: '(--admin HOST:PORT | --store FILE | --prometheus URL) [--run ID | --since DURATION]',
     summary: 'PASS / FAIL / INCONCLUSIVE on the compared answers',
     options: {
       ...SOURCE_OPTIONS,
+      prometheus: { type: 'string', arg: 'URL', help: 'sum every replica\'s comparison metrics in this Prometheus (the fleet verdict)' },
+      selector: { type: 'string', arg: 'LABELS', help: 'with --prometheus: label matchers, e.g. job="shadowgate",namespace="test"' },
+      window: { type: 'string', arg: 'DURATION', help: 'with --prometheus: how far back to sum (default 1h)' },
       filename: { type: 'string', short: 'f', multiple: true, arg: 'PATH', help: 'config whose ShadowgateConfig thresholds apply (with --store)' },
-      run: { type: 'string', arg: 'ID', help: 'judge this run (default: the latest run of each candidate)' },
+      run: { type: 'string', arg: 'ID', help: 'judge this run (default: the latest run of each candidate; with --prometheus, its fingerprint)' },
       since: { type: 'string', arg: 'DURATION', help: 'judge every run open within DURATION (e.g. 2h)' },
       output,
     },

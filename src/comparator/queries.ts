@@ -1,7 +1,8 @@
 // The questions the admin API asks the comparison worker, answered there (off the request thread) as JSON text.
 import { type CompiledRules, type EndpointStats, type Thresholds, analyzeEndpoint } from '../compare/index.js';
 import type { CompareStore } from '../store/index.js';
-import { endpointReport, fieldReports, JudgeCache, overall, parseRunId, runOf, runsToJudge } from './reports.js';
+import { type RunMetricsOptions, runMetricsExposition } from './metrics-export.js';
+import { endpointReport, fieldReports, JudgeCache, judgeRun, overall, parseRunId, runOf, runsToJudge } from './reports.js';
 
 export type Query =
   | { kind: 'runs'; limit?: number }
@@ -11,7 +12,9 @@ export type Query =
   | { kind: 'fields'; run?: string; endpoint: string }
   | { kind: 'samples'; run?: string; endpoint: string; field?: string; limit: number; before?: number }
   /** Raw aggregates of a run (the newest by default): the demo and tests. */
-  | { kind: 'stats'; run?: string };
+  | { kind: 'stats'; run?: string }
+  /** The runs' aggregates as Prometheus text, for /metrics (issue 13; metrics-export.ts). */
+  | { kind: 'metrics'; options: RunMetricsOptions };
 
 export interface Answer {
   status: number;
@@ -84,6 +87,8 @@ export function answer(store: CompareStore, q: Query, t: Thresholds, rules: Comp
       if (q.before !== undefined) opts.before = q.before;
       return ok({ samples: store.samples(e, opts) });
     }
+    case 'metrics':
+      return { status: 200, body: runMetricsExposition(store, q.options) };
     case 'stats': {
       const picked = pickRun(store, q.run);
       if (typeof picked === 'string') return ok({ run: null, endpoints: [] as EndpointStats[] });

@@ -4,7 +4,8 @@ import { type AdminApiRequest, AdminServer } from '../admin/index.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type Cluster, DEFAULT_SETTINGS, formatProblem, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
-import { Comparator, handleCompareApi } from '../comparator/index.js';
+import { type FleetSource, handleGate } from '../fleet/index.js';
+import { Comparator, DEFAULT_RUN_METRICS, handleCompareApi, type RunMetricsOptions } from '../comparator/index.js';
 import { ShadowWriter } from '../mirror/index.js';
 import { type BindFailure, type DownstreamLimits, ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
@@ -45,6 +46,12 @@ export interface GatewayOptions {
   random?: () => number;
   /** Operational messages (problems, reloads); stderr by default. */
   log?: (line: string) => void;
+  /** prom-client's process_* and nodejs_* families on /metrics (`serve` turns them on). */
+  processMetrics?: boolean;
+  /** The comparison runs on /metrics: how long ended runs stay, and the per-run caps (issue 13). */
+  runMetrics?: Partial<Omit<RunMetricsOptions, 'now'>>;
+  /** A Prometheus that scrapes every replica: /api/gate judges the fleet's sums there (issue 13). */
+  prometheus?: FleetSource;
 }
 
 export interface ReloadResult {
@@ -66,6 +73,9 @@ export function parseHostPort(text: string, what: string): { host: string; port:
   if (!m || port > 65535) throw new Error(`${what} must be HOST:PORT, not "${text}"`);
   return { host: m[1] ?? m[2] ?? '', port };
 }
+
+/** How long a scrape waits for the comparison runs' families (comparator/metrics-export.ts). */
+const RUN_METRICS_WAIT_MS = 3_000;
 
 export class Gateway {
   readonly metrics = new Metrics();
@@ -183,7 +193,20 @@ export class Gateway {
     if (opts.store) {
       const c = { file: opts.store, settings: snapshot.settings.compare, metrics: this.metrics, log: this.log };
       this.comparator = await Comparator.open(opts.storeOptions ? { ...c, storeOptions: opts.storeOptions } : c);
+      const runMetrics = { ...DEFAULT_RUN_METRICS, ...opts.runMetrics };
+      // A comparison worker stuck behind a huge batch must not cost the scrape its other families: the run
+      // families wait at most RUN_METRICS_WAIT_MS, then this scrape goes without them.
+      this.metrics.runMetrics = async () => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<undefined>((resolve) => {
+          timer = setTimeout(() => resolve(undefined), RUN_METRICS_WAIT_MS);
+        });
+        const a = await Promise.race([this.comparator?.query({ kind: 'metrics', options: { ...runMetrics, now: Date.now() } }), late]);
+        clearTimeout(timer);
+        return a?.status === 200 ? a.body : '';
+      };
     }
+    if (opts.processMetrics) this.metrics.collectProcessMetrics();
     const failures = await this.apply(snapshot);
     if (failures.length > 0) throw new Error(failures.map((f) => `cannot listen on ${this.opts.bind}:${f.port}: ${f.error}`).join('; '));
     this.recordLoad(true, snapshot.problems);
@@ -355,6 +378,13 @@ export class Gateway {
 
   /** /api/...: the comparison's API (comparator/api.ts); the composition root only wires it. */
   api(req: AdminApiRequest): Promise<{ status: number; body: string } | undefined> {
+    if (req.path === 'gate') {
+      return handleGate(req, {
+        comparator: this.comparator,
+        prometheus: this.opts.prometheus,
+        thresholds: () => (this.state?.snapshot ?? this.snapshot).settings.compare.thresholds,
+      });
+    }
     return handleCompareApi(this.comparator, req);
   }
 

@@ -80,6 +80,8 @@ export class Reads {
   readonly endpoints: (runId: number) => StoredEndpoint[];
   readonly endpoint: (runId: number, eid: string) => StoredEndpoint | undefined;
   readonly series: (endpointRowId: number) => Map<string, SeriesPoint[]>;
+  /** Raw latency histogram rows of one endpoint (side 0 primary, 1 candidate; buckets of histogram.ts). */
+  readonly latency: (endpointRowId: number) => { side: number; bucket: number; n: number }[];
   readonly recent: Database.Statement<[number]>;
   readonly recentOf: Database.Statement<[string, number]>;
   readonly totals: () => { compared: number; exchanges: number; bytes: number };
@@ -103,6 +105,7 @@ export class Reads {
     const latencyOf = db.prepare('SELECT endpoint_id, side, bucket, n FROM latency WHERE endpoint_id = ? ORDER BY side, bucket');
     const histRows = db.prepare('SELECT h.endpoint_id, h.side, h.counts FROM latency_hist h JOIN endpoints e ON e.id = h.endpoint_id WHERE e.run_id = ?').raw(true);
     const histOf = db.prepare('SELECT endpoint_id, side, counts FROM latency_hist WHERE endpoint_id = ?').raw(true);
+    this.latency = (endpointRowId) => latencyOf.all(endpointRowId) as { side: number; bucket: number; n: number }[];
     const fieldCols = 'f.id, f.endpoint_id, f.field, f.candidate_diffs, f.secondary_diffs, f.time_like, f.example';
     const fieldRows = db.prepare(`SELECT ${fieldCols} FROM fields f JOIN endpoints e ON e.id = f.endpoint_id WHERE e.run_id = ? ORDER BY f.field`);
     const fieldsOf = db.prepare(`SELECT ${fieldCols} FROM fields f WHERE f.endpoint_id = ? ORDER BY f.field`);
