@@ -3,7 +3,7 @@
 // Written here rather than taken from the client library's informer, which stops on errors and never notices a
 // dead connection. Semantics: https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ACCEPT_METADATA, ACCEPT_METADATA_LIST, apiError, isGone, isNotFound, type KubeHttp } from './http.js';
+import { ACCEPT_METADATA, ACCEPT_METADATA_LIST, apiError, isForbidden, isGone, isNotFound, type KubeHttp } from './http.js';
 import type { Discovery } from './discovery.js';
 import { apiVersionOf, collectionPath, type ResourceType } from './resource-types.js';
 
@@ -60,6 +60,10 @@ export interface WatcherOptions {
   namespace?: string;
   tuning?: Partial<WatchTuning>;
   onChange: (cache: ReadonlyMap<string, KubeObject>) => void;
+  /** A request failed (not a 410 or a stall): told once per failure; the watcher itself then logs nothing. */
+  onFailure?: (err: unknown) => void;
+  /** A list, or a watch's head, came back 2xx. */
+  onSuccess?: () => void;
   log?: (line: string) => void;
   random?: () => number;
 }
@@ -149,6 +153,8 @@ export class ListWatcher {
           if (this.staleDiscovery !== undefined) this.opts.discovery.invalidate(this.staleDiscovery);
           this.staleDiscovery = undefined;
           const { version, generation } = await this.opts.discovery.versionOf(this.opts.type, this.opts.namespace);
+          // The server answered (even "not served"): whatever failed before is over for this kind.
+          if (!this.opts.type.builtIn) this.opts.onSuccess?.();
           if (version === undefined) {
             this.notServed();
             this.staleDiscovery = generation;
@@ -171,10 +177,23 @@ export class ListWatcher {
         this.progressed = false;
       } catch (err) {
         if (signal.aborted) break;
+        // An optional kind Shadowgate may not read (a Role without the Gateway API kinds) must not hold readiness back.
+        if (isForbidden(err) && this.opts.type.optional) {
+          if (this.served) this.log(`not allowed to read ${this.opts.type.kind} (403); treated as not served, looking again every ${Math.round(this.tuning.rediscoverMs / 1000)} s`);
+          this.notServed();
+          try {
+            await sleep(this.tuning.rediscoverMs, undefined, { signal });
+          } catch {
+            break;
+          }
+          continue;
+        }
         if (this.progressed) failures = 0;
         this.progressed = false;
         const message = err instanceof Error ? err.message : String(err);
         let immediate = false;
+        /** Told to onFailure, which logs once per cause rather than once per retry. */
+        let reported = false;
         if (isGone(err)) {
           this.stats.gone++;
           this.resourceVersion = undefined;
@@ -186,6 +205,8 @@ export class ListWatcher {
           this.log(`${message}: resuming from resource version ${this.resourceVersion}`);
         } else {
           this.stats.errors++;
+          this.opts.onFailure?.(err);
+          reported = this.opts.onFailure !== undefined;
           // A kind that disappeared (CRD deleted, version no longer served) is discovered again.
           if (isNotFound(err) && !this.opts.type.builtIn) {
             this.version = undefined;
@@ -195,7 +216,7 @@ export class ListWatcher {
         failures++;
         if (!immediate) {
           const delay = Math.round(this.backoff(failures));
-          this.log(`${message}; retrying in ${delay} ms${this.resourceVersion ? ` from resource version ${this.resourceVersion}` : ''}`);
+          if (!reported) this.log(`${message}; retrying in ${delay} ms${this.resourceVersion ? ` from resource version ${this.resourceVersion}` : ''}`);
           try {
             await sleep(delay, undefined, { signal });
           } catch {
@@ -269,6 +290,7 @@ export class ListWatcher {
     this.resourceVersion = resourceVersion;
     this.stats.lists++;
     this.hasSynced = true;
+    this.opts.onSuccess?.();
     this.emit();
   }
 
@@ -316,6 +338,7 @@ export class ListWatcher {
             abort(new StoppedError('watch no longer wanted'));
             return;
           }
+          this.opts.onSuccess?.();
           arm();
           response.socket?.setKeepAlive(true, 30_000);
           response.setEncoding('utf8');
