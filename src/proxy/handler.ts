@@ -16,6 +16,7 @@ import { applyHeaderOps, pickDestination, type RouteTable, selectMirrors } from 
 import type { AccessLog, Metrics } from '../telemetry/index.js';
 import type { ClusterManager } from '../upstream/index.js';
 import { RequestBodyTee } from './body.js';
+import { requestHasBody } from './h2/index.js';
 import { formatFlags, localReply, type ResponseFlag } from './errors.js';
 import { firstValue, forwardableHeaders, type HeaderRecord, responseHeaders } from './headers.js';
 import { backoffMs, retriableFailure, retriableStatus } from './retry.js';
@@ -174,8 +175,7 @@ export class ProxyHandler {
     headers['x-request-id'] = ctx.requestId;
     headers.host = upstreamAuthority;
     headers.via = via ? `${via}, 1.1 ${VIA}` : `1.1 ${VIA}`;
-    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-    if (hasBody) ctx.tee = new RequestBodyTee(req, { replayLimit: RETRY_BUFFER_BYTES, highWater: PRIMARY_HIGH_WATER });
+    if (requestHasBody(req)) ctx.tee = new RequestBodyTee(req, { replayLimit: RETRY_BUFFER_BYTES, highWater: PRIMARY_HIGH_WATER });
 
     // 6. mirror (never for upgrades or CONNECT: a shadow cannot take over a connection)
     if (route.mirrors.length > 0 && !req.headers.upgrade && req.method !== 'CONNECT') {
@@ -265,7 +265,7 @@ export class ProxyHandler {
           let out = responseHeaders(upstreamHeaders);
           out = applyHeaderOps(out, dest.headers.response);
           out = applyHeaderOps(out, route.headers.response);
-          if (this.draining) out.connection = 'close';
+          if (this.draining && req.httpVersionMajor === 1) out.connection = 'close';
           res.writeHead(status, out);
           recorder?.head(status, upstreamHeaders);
         },
@@ -361,7 +361,7 @@ export class ProxyHandler {
     ctx.bytesSent = buf.length;
     const headers: Record<string, string | number> = { 'content-length': buf.length, 'x-request-id': ctx.requestId };
     if (buf.length > 0) headers['content-type'] = contentType;
-    if (this.draining) headers.connection = 'close';
+    if (this.draining && ctx.req.httpVersionMajor === 1) headers.connection = 'close';
     res.writeHead(status, headers);
     res.end(buf);
   }

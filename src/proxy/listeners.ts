@@ -1,7 +1,8 @@
-// One HTTP server per service port; reconciled against each snapshot's ports, drained on shutdown.
+// One HTTP server per service port, HTTP/1.1 and h2c alike; reconciled against each snapshot's ports, drained on shutdown.
 import { once } from 'node:events';
 import http, { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { acceptBoth, type H2Server } from './h2/index.js';
 import type { ProxyHandler } from './handler.js';
 
 export interface BindFailure {
@@ -23,6 +24,7 @@ function rejectMalformed(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, so
 
 export class ListenerSet {
   private readonly servers = new Map<number, http.Server>();
+  private readonly h2 = new Map<http.Server, H2Server>();
 
   constructor(
     private readonly handler: ProxyHandler,
@@ -50,6 +52,7 @@ export class ListenerSet {
       this.servers.delete(port);
       server.close();
       server.closeIdleConnections();
+      this.h2.get(server)?.stopAccepting();
     }
     for (const port of want) {
       if (this.servers.has(port)) continue;
@@ -61,6 +64,7 @@ export class ListenerSet {
       server.on('connect', (_req, socket: Socket) => {
         socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       });
+      this.h2.set(server, acceptBoth(server, (req, res) => this.handler.handle(req, res, port)));
       server.listen(port, this.bind);
       try {
         await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
@@ -77,12 +81,16 @@ export class ListenerSet {
     for (const server of this.servers.values()) {
       server.close();
       server.closeIdleConnections();
+      this.h2.get(server)?.stopAccepting();
     }
   }
 
   /** Ends every connection still open (after the drain time). */
   async forceClose(): Promise<void> {
-    for (const server of this.servers.values()) server.closeAllConnections();
+    for (const server of this.servers.values()) {
+      server.closeAllConnections();
+      this.h2.get(server)?.forceClose();
+    }
     this.servers.clear();
   }
 }
