@@ -16,10 +16,11 @@ import { applyHeaderOps, pickDestination, type RouteTable, selectMirrors } from 
 import type { AccessLog, Metrics } from '../telemetry/index.js';
 import type { ClusterManager } from '../upstream/index.js';
 import { RequestBodyTee } from './body.js';
+import { encodeMessage, grpcOutcome, httpToGrpcStatus, isGrpc, parseGrpcTimeout, splitTrailersOnly } from './grpc/index.js';
 import { requestHasBody } from './h2/index.js';
 import { formatFlags, localReply, type ResponseFlag } from './errors.js';
 import { firstValue, forwardableHeaders, type HeaderRecord, responseHeaders } from './headers.js';
-import { backoffMs, retriableFailure, retriableStatus } from './retry.js';
+import { backoffMs, retriableFailure, retriableGrpc, retriableStatus } from './retry.js';
 import { runAttempt } from './upstream-attempt.js';
 
 /** What one request reads of the gateway's state; swapped whole on reload, kept by requests in flight. */
@@ -66,6 +67,10 @@ class RequestContext {
   /** Captures the primary's answer when the request's shadows are compared. */
   recorder: AnswerRecorder | undefined;
   downstreamClosed = false;
+  /** A gRPC request (content-type application/grpc[+codec]): local replies, status, metrics and the log speak gRPC. */
+  grpc = false;
+  grpcStatus: string | undefined;
+  grpcMessage: string | undefined;
   /** The running upstream attempt's reaction to an early downstream close. */
   readonly downstream: { onClose: (() => void) | undefined } = { onClose: undefined };
 
@@ -116,6 +121,7 @@ export class ProxyHandler {
   private async serve(ctx: RequestContext): Promise<void> {
     const { req } = ctx;
     // 1. accept
+    ctx.grpc = isGrpc(req.headers['content-type']);
     const idHeader = firstValue(req.headers['x-request-id']);
     ctx.requestId = idHeader || randomUUID();
 
@@ -222,7 +228,11 @@ export class ProxyHandler {
     ctx.clusterModel = cluster;
     const retries = route.retries;
     const hashKey = cluster?.policy.consistentHash ? this.hashKey(ctx, cluster) : undefined;
-    const routeDeadline = route.timeoutMs !== undefined ? performance.now() + route.timeoutMs : undefined;
+    // Istio sets Envoy's max_stream_duration.grpc_timeout_header_max to the route timeout: a gRPC call's own
+    // grpc-timeout is its deadline, capped by the route's (none: uncapped).
+    const grpcTimeout = ctx.grpc ? parseGrpcTimeout(req.headers['grpc-timeout']) : undefined;
+    const timeoutMs = grpcTimeout !== undefined ? Math.min(grpcTimeout, route.timeoutMs ?? Number.POSITIVE_INFINITY) : route.timeoutMs;
+    const routeDeadline = timeoutMs !== undefined ? performance.now() + timeoutMs : undefined;
     let attempt = 0;
     let lastFailure: ResponseFlag | undefined;
 
@@ -248,6 +258,7 @@ export class ProxyHandler {
       const attemptStarted = performance.now();
       const recorder = ctx.recorder;
       const canRetry = attempt < retries.attempts && (!ctx.tee || ctx.tee.replayable);
+      let pendingTrailers: Record<string, string | string[]> | undefined;
       const outcome = await runAttempt({
         dispatcher: picked.dispatcher,
         path,
@@ -258,7 +269,7 @@ export class ProxyHandler {
         downstream: ctx.downstream,
         routeDeadline,
         perTryTimeoutMs: retries.perTryTimeoutMs,
-        retryOnStatus: (status) => canRetry && retriableStatus(retries, status),
+        retryOnStatus: (status, h) => canRetry && (retriableStatus(retries, status) || (ctx.grpc && retriableGrpc(retries, h['grpc-status']))),
         commit: (status, upstreamHeaders) => {
           ctx.upstreamTimeMs = performance.now() - attemptStarted;
           ctx.status = status;
@@ -266,6 +277,12 @@ export class ProxyHandler {
           out = applyHeaderOps(out, dest.headers.response);
           out = applyHeaderOps(out, route.headers.response);
           if (this.draining && req.httpVersionMajor === 1) out.connection = 'close';
+          if (ctx.grpc) {
+            const s = grpcOutcome(upstreamHeaders, undefined);
+            ctx.grpcStatus = s.status;
+            ctx.grpcMessage = s.message;
+            pendingTrailers = splitTrailersOnly(out);
+          }
           res.writeHead(status, out);
           recorder?.head(status, upstreamHeaders);
         },
@@ -273,7 +290,18 @@ export class ProxyHandler {
           ctx.bytesSent += chunk.length;
           recorder?.data(chunk);
         },
-        onEnd: () => recorder?.done(),
+        onEnd: (trailers) => {
+          if (pendingTrailers || Object.keys(trailers).length > 0) {
+            const t = { ...pendingTrailers, ...responseHeaders(trailers) };
+            if (ctx.grpc) {
+              const s = grpcOutcome(undefined, t);
+              ctx.grpcStatus = s.status ?? ctx.grpcStatus;
+              ctx.grpcMessage = s.message ?? ctx.grpcMessage;
+            }
+            res.addTrailers(t);
+          }
+          recorder?.done();
+        },
       });
       switch (outcome.kind) {
         case 'answered':
@@ -357,6 +385,10 @@ export class ProxyHandler {
     if (res.headersSent || res.destroyed) return;
     // Nothing more of the body is needed by the primary; shadows (if any) keep reading it.
     ctx.tee?.detachPrimary();
+    if (ctx.grpc) {
+      this.grpcReply(ctx, status, body);
+      return;
+    }
     const buf = Buffer.from(body);
     ctx.bytesSent = buf.length;
     const headers: Record<string, string | number> = { 'content-length': buf.length, 'x-request-id': ctx.requestId };
@@ -364,6 +396,21 @@ export class ProxyHandler {
     if (this.draining && ctx.req.httpVersionMajor === 1) headers.connection = 'close';
     res.writeHead(status, headers);
     res.end(buf);
+  }
+
+  /**
+   * A local answer to a gRPC call is a gRPC answer, as Envoy's sendLocalReply makes it: HTTP 200, no message,
+   * the HTTP status mapped to a gRPC status and the text as grpc-message (trailers-only in gRPC's terms).
+   */
+  private grpcReply(ctx: RequestContext, status: number, body: string): void {
+    const { res } = ctx;
+    ctx.status = 200;
+    ctx.grpcStatus = String(httpToGrpcStatus(status));
+    ctx.grpcMessage = body;
+    ctx.bytesSent = 0;
+    res.writeHead(200, { 'content-type': 'application/grpc', 'x-request-id': ctx.requestId });
+    res.addTrailers({ 'grpc-status': ctx.grpcStatus, 'grpc-message': encodeMessage(body) });
+    res.end();
   }
 
   // 8. log
@@ -375,7 +422,9 @@ export class ProxyHandler {
     ctx.recorder?.fail(ctx.flags.length > 0 ? formatFlags(ctx.flags) : `status ${ctx.status}`);
     const durationMs = performance.now() - ctx.started;
     const istio = this.deps.metrics.istio;
-    istio.record(istio.labelsFor(ctx.clusterModel, ctx.endpoint), ctx.status, flags, durationMs, ctx.tee?.bytes ?? 0, ctx.bytesSent);
+    const dest = istio.labelsFor(ctx.clusterModel, ctx.endpoint);
+    // A gRPC call's series carry request_protocol="grpc" and its grpc-status (Istio's standard metrics).
+    istio.record(ctx.grpc ? istio.grpcLabels(dest, ctx.grpcStatus ?? '') : dest, ctx.status, flags, durationMs, ctx.tee?.bytes ?? 0, ctx.bytesSent);
     const entry = {
       start_time: ctx.startTime.toISOString(),
       method: req.method ?? '',
@@ -397,6 +446,7 @@ export class ProxyHandler {
       x_forwarded_for: firstValue(req.headers['x-forwarded-for']) ?? '-',
       mirrors: ctx.mirrors.map((m) => ({ cluster: m.cluster, outcome: m.outcome })),
       ...(ctx.upstreamTimeMs !== undefined ? { upstream_service_time_ms: Math.round(ctx.upstreamTimeMs * 1000) / 1000 } : {}),
+      ...(ctx.grpc ? { grpc_status: ctx.grpcStatus ?? '-', grpc_message: ctx.grpcMessage ?? '-' } : {}),
     };
     this.deps.accessLog.write(entry);
     this.inFlight--;
