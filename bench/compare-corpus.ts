@@ -1,4 +1,5 @@
 // Benchmark and quality check: the labelled compare corpus, compared and analysed; precision/recall of "real" fields.
+
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
@@ -6,17 +7,18 @@ import {
   aggregateResults,
   analyze,
   type CapturedResponse,
-  type CompareRules,
+  type CompareSettings,
   type ComparisonResult,
   compareExchange,
   compileRules,
-  DEFAULT_COMPARE_RULES,
+
   type Exchange,
 } from '../src/compare/index.js';
+import { DEFAULT_COMPARE_SETTINGS } from '../src/config/index.js';
 
 const CORPUS_DIR = new URL('../../test/fixtures/compare-corpus/', import.meta.url);
-/** Exchanges per case: enough for rates (minSample 100) and for shares as small as 0.5%. */
-const EXCHANGES_PER_CASE = 200;
+/** Exchanges per case: enough for a PASS to be certain (no difference in 400 is below 1% at 95%) and for shares as small as 0.5%. */
+const EXCHANGES_PER_CASE = 400;
 
 /** One answer in a corpus file; the body is `json`, `text` or `base64` (raw bytes), compressed per `encoding`. */
 export interface CorpusAnswer {
@@ -39,7 +41,7 @@ export interface CorpusCase {
   route?: string;
   method?: string;
   path: string;
-  rules?: Partial<CompareRules>;
+  rules?: Partial<CompareSettings>;
   primary: CorpusAnswer;
   candidate: CorpusAnswer;
   secondary?: CorpusAnswer;
@@ -52,7 +54,7 @@ export interface CorpusCase {
   /** Fields that differ only as noise: the analysis must not call them real. */
   noise: string[];
   /** The expected endpoint verdict; NONE when the endpoint is ignored (nothing compared). */
-  verdict?: 'PASS' | 'FAIL' | 'NONE';
+  verdict?: 'PASS' | 'FAIL' | 'INCONCLUSIVE' | 'NONE';
 }
 
 export function loadCorpus(): CorpusCase[] {
@@ -143,7 +145,7 @@ export function runCompareCorpus(cases: CorpusCase[] = loadCorpus()): CorpusRepo
   let verdictsExpected = 0;
   const mismatches: string[] = [];
   for (const c of cases) {
-    const rules = compileRules({ ...DEFAULT_COMPARE_RULES, ...c.rules });
+    const rules = compileRules({ ...DEFAULT_COMPARE_SETTINGS, ...c.rules });
     const exchanges = caseExchanges(c);
     const results: ComparisonResult[] = [];
     const t0 = performance.now();
@@ -212,7 +214,7 @@ export function benchCompareCorpus(): { name: string; ms: number; detail: string
   const r = runs[2]!;
   const perComparisonUs = (r.compareMs / r.comparisons) * 1000;
 
-  const rules = compileRules(DEFAULT_COMPARE_RULES);
+  const rules = compileRules(DEFAULT_COMPARE_SETTINGS);
   const large = largeExchange();
   const times: number[] = [];
   for (let i = 0; i < 7; i++) {

@@ -27,7 +27,7 @@ function tempDir(files: Record<string, string>): string {
 
 describe('shadowgate: help, version and usage errors as operators expect', () => {
   it('every command answers --help and -h with its own options, exit 0', () => {
-    for (const command of ['demo', 'validate', 'serve', 'verdict']) {
+    for (const command of ['demo', 'validate', 'serve', 'verdict', 'runs', 'samples']) {
       for (const flag of ['--help', '-h']) {
         const r = run(command, flag);
         assert.equal(r.code, 0, `${command} ${flag}: ${r.stderr}`);

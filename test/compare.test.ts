@@ -8,23 +8,24 @@ import {
   aggregateResults,
   analyze,
   type CapturedResponse,
-  type CompareRules,
+  type CompareSettings,
   type ComparisonResult,
   compareExchange,
   compareResponses,
   compileRules,
-  DEFAULT_COMPARE_RULES,
+
   DEFAULT_THRESHOLDS,
   type DiffKind,
   decodeBody,
   type EndpointStats,
-  endpointKey,
   type Exchange,
+  endpointKey,
   type FieldDiff,
   MAX_RENDERING,
   matchesEndpoint,
   REDACTED,
 } from '../src/compare/index.js';
+import { DEFAULT_COMPARE_SETTINGS } from '../src/config/index.js';
 
 interface Answer {
   status?: number;
@@ -62,8 +63,8 @@ function resp(a: Answer = {}): CapturedResponse {
   return r;
 }
 
-const RULES = compileRules(DEFAULT_COMPARE_RULES);
-const rulesWith = (r: Partial<CompareRules>) => compileRules({ ...DEFAULT_COMPARE_RULES, ...r });
+const RULES = compileRules(DEFAULT_COMPARE_SETTINGS);
+const rulesWith = (r: Partial<CompareSettings>) => compileRules({ ...DEFAULT_COMPARE_SETTINGS, ...r });
 
 function diff(a: Answer, b: Answer, rules = RULES): FieldDiff[] {
   return compareResponses(resp(a), resp(b), rules);
@@ -365,20 +366,20 @@ describe('decodeBody', () => {
 
 describe('endpointKey', () => {
   it('drops the query and folds ids, uuids, hex and tokens', () => {
-    assert.equal(endpointKey('shop', 'get', '/users/12345/orders?page=2'), 'shop GET /users/{id}/orders');
-    assert.equal(endpointKey('r', 'GET', '/o/3f2504e0-4f89-11d3-9a0c-0305e82c3301'), 'r GET /o/{uuid}');
-    assert.equal(endpointKey('r', 'GET', '/blob/9f86d081884c7d659a2feaa0c55ad015'), 'r GET /blob/{hex}');
-    assert.equal(endpointKey('r', 'GET', '/share/aZ3kP9qL2mX8vB7nC1dE5f'), 'r GET /share/{token}');
-    assert.equal(endpointKey('r', 'GET', '/reset/eyJhbGciOiJIUzI1NiJ9_x-Y'), 'r GET /reset/{token}');
+    assert.equal(endpointKey('get', '/users/12345/orders?page=2'), 'GET /users/{id}/orders');
+    assert.equal(endpointKey('GET', '/o/3f2504e0-4f89-11d3-9a0c-0305e82c3301'), 'GET /o/{uuid}');
+    assert.equal(endpointKey('GET', '/blob/9f86d081884c7d659a2feaa0c55ad015'), 'GET /blob/{hex}');
+    assert.equal(endpointKey('GET', '/share/aZ3kP9qL2mX8vB7nC1dE5f'), 'GET /share/{token}');
+    assert.equal(endpointKey('GET', '/reset/eyJhbGciOiJIUzI1NiJ9_x-Y'), 'GET /reset/{token}');
   });
 
   it('keeps words, short hex, versions and file names', () => {
-    assert.equal(endpointKey('r', 'GET', '/api/v2/items/deadbeef'), 'r GET /api/v2/items/deadbeef');
-    assert.equal(endpointKey('r', 'GET', '/docs/getting-started-with-shadowgate'), 'r GET /docs/getting-started-with-shadowgate');
-    assert.equal(endpointKey('r', 'GET', '/files/annual-report-2024.pdf'), 'r GET /files/annual-report-2024.pdf');
-    assert.equal(endpointKey('r', 'GET', '/'), 'r GET /');
-    assert.equal(endpointKey('r', 'GET', ''), 'r GET /');
-    assert.equal(endpointKey('r', 'GET', 'http://h:8080/a/7?x=1'), 'r GET /a/{id}');
+    assert.equal(endpointKey('GET', '/api/v2/items/deadbeef'), 'GET /api/v2/items/deadbeef');
+    assert.equal(endpointKey('GET', '/docs/getting-started-with-shadowgate'), 'GET /docs/getting-started-with-shadowgate');
+    assert.equal(endpointKey('GET', '/files/annual-report-2024.pdf'), 'GET /files/annual-report-2024.pdf');
+    assert.equal(endpointKey('GET', '/'), 'GET /');
+    assert.equal(endpointKey('GET', ''), 'GET /');
+    assert.equal(endpointKey('GET', 'http://h:8080/a/7?x=1'), 'GET /a/{id}');
   });
 });
 
@@ -397,7 +398,7 @@ describe('compareExchange', () => {
       RULES,
     );
     assert.ok(r);
-    assert.equal(r.endpoint, 'shop GET /items/{id}');
+    assert.equal(r.endpoint, 'GET /items/{id}');
     assert.deepEqual(r.primary, { status: 200, latencyMs: 5 });
     assert.deepEqual(r.candidate, { status: 200, latencyMs: 7 });
     assert.deepEqual(byField(r.candidateDiffs), { 'body.at': 'value_changed', 'body.p': 'value_changed' });
@@ -444,7 +445,13 @@ describe('analyze', () => {
     );
     assert.deepEqual(ep.fields[0]!.kinds, { value_changed: 50 });
     assert.equal(ep.realDiffRate, 0.1);
-    assert.ok(v.reasons.some((r) => r === 'shop GET /items/{id}: body.items[*].price differs in 10.0% of requests (noise 0.0%)'), v.reasons.join('\n'));
+    assert.ok(
+      v.reasons.some((r) => r === 'GET /items/{id}: body.items[*].price differs in 10.0% of requests (value changed, e.g. 2 vs 2.5; noise 0.0%)'),
+      v.reasons.join('\n'),
+    );
+    // The interval of the excess over the noise (Newcombe) lies clearly above the 1% allowed.
+    const i = ep.fields[0]!.interval;
+    assert.ok(i.low > 0.07 && i.low < 0.1 && i.high > 0.1 && i.high < 0.13, JSON.stringify(i));
   });
 
   it('(b) timestamps and random ids differing in 100% of candidate and secondary answers → PASS', () => {
@@ -455,25 +462,47 @@ describe('analyze', () => {
     );
     assert.equal(v.result, 'PASS', v.reasons.join('\n'));
     const ep = v.endpoints[0]!;
+    // The timestamps are a second apart: time-like, within the tolerance, never counted.
     assert.deepEqual(
-      ep.fields.map((f) => [f.field, f.candidateRate, f.noiseRate, f.real]),
+      ep.fields.map((f) => [f.field, f.candidateRate, f.noiseRate, f.real, f.timeLike]),
       [
-        ['body.generatedAt', 1, 1, false],
-        ['body.traceId', 1, 1, false],
+        ['body.traceId', 1, 1, false, 0],
+        ['body.generatedAt', 0, 0, false, 500],
       ],
     );
     assert.equal(ep.realDiffRate, 0);
+    assert.ok(ep.reasons.some((r) => r === 'body.generatedAt: time-like, within tolerance in 100.0% (not counted)'), ep.reasons.join('\n'));
   });
 
-  it('(c) 10 exchanges → INCONCLUSIVE, and says what it saw', () => {
-    const v = analyze(
+  it('(c) 10 identical exchanges → INCONCLUSIVE with the interval; 10 of 10 changed is already a certain FAIL', () => {
+    const same = analyze(
+      run(10, () => ({ primary: resp({ json: base }), candidate: resp({ json: base }) })),
+      T,
+    );
+    assert.equal(same.result, 'INCONCLUSIVE');
+    assert.match(same.reasons[0]!, /1 of 1 endpoint\(s\) not decided yet: GET \/items\/\{id\} \(10 compared\)/);
+    assert.match(same.endpoints[0]!.reasons[0]!, /^10 compared: the real-difference rate is between 0\.0% and 21\.3% \(95% confidence\), not yet certainly below 1\.0%/);
+    const changedAll = analyze(
       run(10, () => ({ primary: resp({ json: base }), candidate: resp({ json: changed }) })),
       T,
     );
-    assert.equal(v.result, 'INCONCLUSIVE');
-    assert.equal(v.endpoints[0]!.result, 'INCONCLUSIVE');
-    assert.match(v.reasons[0]!, /only 10 requests compared/);
-    assert.match(v.endpoints[0]!.reasons.join('\n'), /only 10 compared requests \(need 100\)[\s\S]*body\.items\[\*\]\.price differs in 100\.0%/);
+    assert.equal(changedAll.result, 'FAIL');
+    assert.match(changedAll.reasons[0]!, /body\.items\[\*\]\.price differs in 100\.0% of requests \(value changed, e\.g\. 2 vs 2\.5; no noise baseline\)/);
+  });
+
+  it('(c2) 30 of 30 changed answers on a small endpoint FAIL the whole verdict, whatever a big identical endpoint says', () => {
+    const small = run(30, () => ({ primary: resp({ json: { id: 1, total: 42 } }), candidate: resp({ json: { id: 1, total: 43 } }), secondary: resp({ json: { id: 1, total: 42 } }) })).map((s) => ({ ...s, endpoint: 'GET /orders/{id}' }));
+    const big = run(300, () => ({ primary: resp({ json: base }), candidate: resp({ json: base }), secondary: resp({ json: base }) }));
+    const v = analyze([...small, ...big], T);
+    assert.equal(v.result, 'FAIL');
+    assert.deepEqual(
+      v.endpoints.map((e) => [e.endpoint, e.result]),
+      [
+        ['GET /orders/{id}', 'FAIL'],
+        ['GET /items/{id}', 'PASS'],
+      ],
+    );
+    assert.match(v.reasons[0]!, /^GET \/orders\/\{id\}: body\.total differs in 100\.0% of requests \(value changed, e\.g\. 42 vs 43; noise 0\.0%\)$/);
   });
 
   it('(d) candidate 500s in 5% of requests → FAIL on errors', () => {
@@ -486,7 +515,7 @@ describe('analyze', () => {
     assert.equal(ep.candidateErrorRate, 0.05);
     assert.equal(ep.primaryErrorRate, 0);
     assert.ok(ep.reasons.includes('candidate error rate 5.0% vs primary 0.0% (5xx or no answer; allowed increase 1.0%)'), ep.reasons.join('\n'));
-    assert.ok(ep.reasons.includes('status differs in 5.0% of requests (noise 0.0%)'));
+    assert.ok(ep.reasons.includes('status differs in 5.0% of requests (status changed, e.g. 200 vs 500; noise 0.0%)'), ep.reasons.join('\n'));
   });
 
   it('(e) candidate p99 300 ms slower → FAIL on latency; a small gap does not', () => {
@@ -503,7 +532,7 @@ describe('analyze', () => {
     assert.deepEqual(ep.reasons, ['candidate p99 latency 409 ms vs primary 109 ms: 300 ms slower (+275.2%)']);
     assert.equal(ep.fields.length, 0);
     // +30 ms is above 20% but below the 50 ms floor.
-    const small = run(200, () => ({ primary: resp({ json: base, latencyMs: 40 }), candidate: resp({ json: base, latencyMs: 70 }) }));
+    const small = run(400, () => ({ primary: resp({ json: base, latencyMs: 40 }), candidate: resp({ json: base, latencyMs: 70 }) }));
     assert.equal(analyze(small, T).result, 'PASS');
   });
 
@@ -519,7 +548,7 @@ describe('analyze', () => {
       [['body.at', 1, 0, true]],
     );
     assert.equal(v.result, 'FAIL');
-    assert.ok(ep.reasons.includes('body.at differs in 100.0% of requests (no noise baseline)'));
+    assert.ok(ep.reasons.includes('body.at differs in 100.0% of requests (extra, e.g. (absent) vs 0; no noise baseline)'), ep.reasons.join('\n'));
     assert.ok(v.reasons.some((r) => /no noise baseline/.test(r)));
   });
 
@@ -538,20 +567,24 @@ describe('analyze', () => {
     ];
     assert.equal(analyze(stats(550, 500), T).result, 'PASS');
     assert.equal(analyze(stats(600, 200), T).result, 'FAIL');
-    // Real (above the 0.03% absolute threshold) but under maxRealDiffRate: PASS, and the reason says so.
-    const small = analyze(stats(5, 0), T);
-    assert.equal(small.result, 'PASS');
+    // Real (above the 0.03% absolute threshold) but certainly under maxRealDiffRate: PASS.
+    const small = analyze(stats(3, 0), T);
+    assert.equal(small.result, 'PASS', small.reasons.join('\n'));
     assert.equal(small.endpoints[0]!.fields[0]!.real, true);
-    assert.match(small.endpoints[0]!.reasons[0]!, /body\.x differs in 0\.5% of requests \(noise 0\.0%\), within the 1\.0% allowed/);
+    assert.equal(small.endpoints[0]!.fields[0]!.result, 'PASS');
+    // 0.8% seen, but 1% is inside its interval: not yet certain either way.
+    const near = analyze(stats(8, 0), T);
+    assert.equal(near.result, 'INCONCLUSIVE');
+    assert.match(near.endpoints[0]!.reasons[0]!, /body\.x differs in 0\.8% of requests .*not yet certainly above or below 1\.0%|between/);
   });
 
-  it('overall: FAIL wins; no endpoint with enough sample is INCONCLUSIVE; empty is INCONCLUSIVE', () => {
+  it('overall: FAIL wins; undecided endpoints are INCONCLUSIVE; empty is INCONCLUSIVE', () => {
     assert.equal(analyze([], T).result, 'INCONCLUSIVE');
     const many = [0, 1, 2].flatMap((k) => run(60, () => ({ primary: resp({ json: base }), candidate: resp({ json: base }) })).map((s) => ({ ...s, endpoint: `e${k}` })));
     const v = analyze(many, T);
     assert.equal(v.compared, 180);
     assert.equal(v.result, 'INCONCLUSIVE');
-    assert.match(v.reasons[0]!, /no endpoint has 100 compared requests/);
+    assert.match(v.reasons[0]!, /^3 of 3 endpoint\(s\) not decided yet: e0 \(60 compared\)/);
   });
 });
 

@@ -59,7 +59,7 @@ async function article(vs: string | undefined, opts: Partial<GatewayOptions> = {
 
 async function sendMany(port: number, n: number, path = '/', headers: Record<string, string> = {}) {
   const answers = [];
-  for (let i = 0; i < n; i++) answers.push(await send(port, path, { headers: { host: 'nginx:8000', ...headers } }));
+  for (let i = 0; i < n; i++) answers.push(await send(port, path, { headers: { host: `nginx:${port}`, ...headers } }));
   return answers;
 }
 
@@ -111,7 +111,7 @@ describe("the article's three steps", () => {
         assert.equal(shadow.headers['x-forwarded-for'], '127.0.0.1');
         assert.equal(primary.headers['x-forwarded-for'], undefined);
         assert.equal(shadow.headers['x-shadowgate-mirror'], 'true');
-        assert.equal(shadow.headers.host, 'nginx:8000', 'Host is kept as it is by default (Istio 1.28+)');
+        assert.equal(shadow.headers.host, `nginx:${port}`, 'Host is kept as it is by default (Istio 1.28+)');
       }
       await shadowsSettled(tg);
       assert.equal(await tg.gw.metrics.total('shadowgate_shadow_requests_total', { response_code: '200' }), 10);
@@ -144,7 +144,7 @@ spec:
     try {
       const a = await send(port, '/headers?x=1&y=2', {
         method: 'POST',
-        headers: { host: 'httpbin:8000', 'x-request-id': 'rid-1', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', 'content-type': 'application/json' },
+        headers: { host: `httpbin:${port}`, 'x-request-id': 'rid-1', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', 'content-type': 'application/json' },
         body: '{"hello":"world"}',
       });
       assert.equal(a.status, 200);
@@ -167,10 +167,10 @@ spec:
   it('the classic Envoy "-shadow" Host suffix is a switch, inserted before the port', async () => {
     const { v1, v2, port,  close } = await article(vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`), { mirrorOverrides: { hostSuffix: true } });
     try {
-      await send(port, '/', { headers: { host: 'nginx:8000' } });
+      await send(port, '/', { headers: { host: `nginx:${port}` } });
       await v2.waitForRequests(1);
-      assert.equal(v2.requests[0]!.headers.host, 'nginx-shadow:8000');
-      assert.equal(v1.requests[0]!.headers.host, 'nginx:8000');
+      assert.equal(v2.requests[0]!.headers.host, `nginx-shadow:${port}`);
+      assert.equal(v1.requests[0]!.headers.host, `nginx:${port}`);
     } finally {
       await close();
     }
@@ -340,7 +340,7 @@ describe('request bodies', () => {
     const { v1, v2, port, tg, close } = await article(vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`), { mirrorOverrides: { maxBodyBytes: 1024 * 1024 } });
     try {
       const small = randomBytes(512 * 1024);
-      const a = await send(port, '/upload', { method: 'POST', headers: { host: 'nginx:8000' }, body: small });
+      const a = await send(port, '/upload', { method: 'POST', headers: { host: `nginx:${port}` }, body: small });
       assert.equal(a.status, 200);
       await v2.waitForRequests(1);
       assert.ok(v1.requests[0]!.body.equals(small), 'primary body identical');
@@ -350,7 +350,7 @@ describe('request bodies', () => {
       v2.behaviour = { kind: 'hang' };
       tg.gw.shadows.configure({ ...tg.gw.snapshot.settings.mirror, maxBodyBytes: 64 * 1024, timeoutMs: 1_000 });
       const big = randomBytes(4 * 1024 * 1024);
-      const b = await send(port, '/upload', { method: 'POST', headers: { host: 'nginx:8000' }, body: big });
+      const b = await send(port, '/upload', { method: 'POST', headers: { host: `nginx:${port}` }, body: big });
       assert.equal(b.status, 200);
       assert.ok(v1.requests[1]!.body.equals(big), 'primary body identical');
       await shadowsSettled(tg);
@@ -365,7 +365,7 @@ describe('request bodies', () => {
     const { v1, v2, port,  close } = await article(vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`), { mirrorOverrides: { maxBodyBytes: 1024 * 1024 } });
     try {
       const big = randomBytes(3 * 1024 * 1024);
-      const a = await send(port, '/upload', { method: 'PUT', headers: { host: 'nginx:8000' }, body: big });
+      const a = await send(port, '/upload', { method: 'PUT', headers: { host: `nginx:${port}` }, body: big });
       assert.equal(a.status, 200);
       await v2.waitForRequests(1);
       assert.ok(v1.requests[0]!.body.equals(big));
@@ -385,7 +385,7 @@ describe('operations', () => {
       const bodies: string[] = [];
       const load = Array.from({ length: 8 }, async () => {
         while (!stop) {
-          const a = await send(port, '/', { headers: { host: 'nginx:8000' } });
+          const a = await send(port, '/', { headers: { host: `nginx:${port}` } });
           statuses.push(a.status);
           bodies.push(a.body);
         }
@@ -407,7 +407,7 @@ describe('operations', () => {
       assert.ok(statuses.length > 100, `sent ${statuses.length}`);
       assert.deepEqual([...new Set(statuses)], [200]);
       assert.ok(bodies.includes('This is version 2\n') && bodies.includes('This is version 1\n'));
-      assert.equal((await send(port, '/', { headers: { host: 'nginx:8000' } })).body, 'This is version 1\n');
+      assert.equal((await send(port, '/', { headers: { host: `nginx:${port}` } })).body, 'This is version 1\n');
       const dump = JSON.parse((await send(Number(tg.gw.adminAddress.split(':')[1]), '/config_dump')).body);
       assert.equal(dump.last_rejected_reload.problems[0].code, 'malformed-yaml');
       assert.equal(await tg.gw.metrics.total('shadowgate_config_reloads_total', { result: 'rejected' }), 1);
@@ -419,12 +419,12 @@ describe('operations', () => {
   it('files are watched: an edit is picked up without a signal', async () => {
     const { port, tg, close } = await article(vsYaml(ROUTE_V1), { watch: true });
     try {
-      assert.equal((await send(port, '/', { headers: { host: 'nginx:8000' } })).body, 'This is version 1\n');
+      assert.equal((await send(port, '/', { headers: { host: `nginx:${port}` } })).body, 'This is version 1\n');
       tg.write('vs.yaml', vsYaml('  - route:\n    - destination: {host: nginx, subset: v2}'));
       const until = Date.now() + 5_000;
       let body = '';
       while (Date.now() < until) {
-        body = (await send(port, '/', { headers: { host: 'nginx:8000' } })).body;
+        body = (await send(port, '/', { headers: { host: `nginx:${port}` } })).body;
         if (body === 'This is version 2\n') break;
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -437,7 +437,7 @@ describe('operations', () => {
   it('one JSON access-log line per request with route, destination, request id and mirror outcome', async () => {
     const { v1,  port, tg, close } = await article(vsYaml(`  - name: primary\n    route:\n    - destination: {host: nginx, subset: v1}\n    mirror: {host: nginx, subset: v2}`));
     try {
-      await send(port, '/x?y=1', { headers: { host: 'nginx:8000', 'x-request-id': 'abc' } });
+      await send(port, '/x?y=1', { headers: { host: `nginx:${port}`, 'x-request-id': 'abc' } });
       await shadowsSettled(tg);
       const [e] = tg.access.entries;
       assert.equal(tg.access.entries.length, 1);

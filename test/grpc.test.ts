@@ -218,19 +218,36 @@ describe('gRPC through the gateway', () => {
     }
   });
 
-  it('respects grpc-timeout: a slow primary ends in DEADLINE_EXCEEDED at the client, UT in the log', async () => {
+  it('respects grpc-timeout and the route timeout: a hung primary ends in DEADLINE_EXCEEDED, or UNAVAILABLE with UT', async () => {
     const s = await setup(`  - route: [{destination: {host: echo, subset: v1}}]
+    timeout: 10s
 `);
     try {
       s.v1.behaviour = { kind: 'hang' };
       const u = await unary(s.client, 'late', new grpc.Metadata(), { deadline: Date.now() + 300 });
       assert.equal(u.error?.code, grpc.status.DEADLINE_EXCEEDED);
-      // The gateway's own timer (grpc-timeout) fires too and is logged; the client's deadline is the same.
+      // Whichever deadline fires first (the gateway's from grpc-timeout, the upstream's own, the client's),
+      // the call ends well before the route's 10 s.
       await waitFor(() => s.tg.access.entries.length > 0);
-      const flags = (s.tg.access.entries.at(-1) as unknown as Record<string, unknown>).response_flags as string;
-      assert.ok(flags.includes('UT') || flags.includes('DC'), flags);
+      const e = s.tg.access.entries.at(-1) as unknown as Record<string, unknown>;
+      assert.ok(/UT|DC/.test(e.response_flags as string) || e.grpc_status === '4', JSON.stringify(e));
     } finally {
       await s.close();
+    }
+    const r = await setup(`  - route: [{destination: {host: echo, subset: v1}}]
+    timeout: 200ms
+`);
+    try {
+      r.v1.behaviour = { kind: 'hang' };
+      // No client deadline: the route timeout is the gateway's alone; Envoy maps its 504 to UNAVAILABLE.
+      const u = await unary(r.client, 'late');
+      assert.equal(u.error?.code, grpc.status.UNAVAILABLE);
+      assert.equal(u.error?.details, 'upstream request timeout');
+      const e = r.tg.access.entries.at(-1) as unknown as Record<string, unknown>;
+      assert.equal(e.response_flags, 'UT');
+      assert.equal(e.grpc_status, '14');
+    } finally {
+      await r.close();
     }
   });
 

@@ -103,6 +103,11 @@ describe('h2c downstream', () => {
       assert.equal(Object.keys(post.headers).some((k) => k.startsWith(':')), false, 'no pseudo-header crosses');
       const log = s.tg.access.entries.map((e) => (e as { protocol: string }).protocol);
       assert.ok(log.includes('HTTP/2.0') && log.includes('HTTP/1.1'));
+      // Answered streams are not mistaken for clients that went away (DC), and the client address is logged.
+      for (const e of s.tg.access.entries) {
+        assert.equal(e.response_flags, '-');
+        assert.match(e.downstream_remote_address, /^127\.0\.0\.1:\d+$/);
+      }
     } finally {
       await s.close();
     }

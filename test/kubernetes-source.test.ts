@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { buildSnapshot } from '../src/config/snapshot.js';
-import { BACKENDS_ANNOTATION, KubernetesSource, type KubernetesSourceOptions, SERVING_ONLY_LABEL, translate } from '../src/sources/kubernetes/index.js';
+import { readFileSync } from 'node:fs';
+import { BACKENDS_ANNOTATION, Discovery, KubeHttp, KubernetesSource, type KubernetesSourceOptions, SERVING_ONLY_LABEL, translate } from '../src/sources/kubernetes/index.js';
 import { type FakeApiServerOptions, FakeKubeApiServer, type KObject } from './harness/kube-apiserver.js';
 
 const NS = 'default';
@@ -557,3 +558,128 @@ describe('warnings become Kubernetes Events', () => {
   });
 });
 
+
+describe('KubernetesSource: an endpoint is an address and a port (issue 21)', () => {
+  /** v1 and v2 pods on one IP (host network, one node) with different ports, each in its own EndpointSlice. */
+  const IP = '10.1.0.5';
+  for (const targetPort of [80, 'web'] as const) {
+    it(`two subsets on one IP route apart; a third endpoint gets its share; ready: false removes only that one (targetPort ${typeof targetPort === 'number' ? 'numeric' : 'named'})`, async (t) => {
+      const { api, source } = await setup(t, (a) => {
+        a.apply(service('nginx', { targetPort }));
+        a.apply(pod('nginx-v1-aaaaa', { app: 'nginx', version: 'v1' }));
+        a.apply(pod('nginx-v2-bbbbb', { app: 'nginx', version: 'v2' }));
+        a.apply(slice('nginx', [{ ip: IP, pod: 'nginx-v1-aaaaa' }], { name: 'nginx-s1', ports: [{ name: 'http', port: 8081 }] }));
+        a.apply(slice('nginx', [{ ip: IP, pod: 'nginx-v2-bbbbb' }], { name: 'nginx-s2', ports: [{ name: 'http', port: 8082 }] }));
+        a.apply(destinationRule());
+        a.apply(virtualService(true));
+      });
+      const snap = () => buildSnapshot(source.resources(), source.problems());
+      const eps = (subset: string) => (snap().clusters[clusterOf('nginx', 8000, subset)]?.endpoints ?? []).map((e) => `${e.address}:${e.port} ${e.labels.version}`);
+      assert.deepEqual(eps('v1'), [`${IP}:8081 v1`]);
+      assert.deepEqual(eps('v2'), [`${IP}:8082 v2`]);
+      assert.deepEqual(eps(''), [`${IP}:8081 v1`, `${IP}:8082 v2`]);
+      const route = snap().listeners[0]!.virtualHosts[0]!.routes[0]!;
+      assert.deepEqual(
+        route.mirrors.map((m) => m.cluster),
+        [clusterOf('nginx', 8000, 'v2')],
+      );
+
+      // A third endpoint on the same IP, a third port: an endpoint of its own in subset v1.
+      api.apply(pod('nginx-v1-ccccc', { app: 'nginx', version: 'v1' }));
+      api.apply(slice('nginx', [{ ip: IP, pod: 'nginx-v1-ccccc' }], { name: 'nginx-s3', ports: [{ name: 'http', port: 8083 }] }));
+      await waitUntil(() => eps('v1').length === 2, 'the third endpoint');
+      assert.deepEqual(eps('v1'), [`${IP}:8081 v1`, `${IP}:8083 v1`]);
+      assert.deepEqual(eps('v2'), [`${IP}:8082 v2`]);
+
+      // ready: false on the first: only it leaves.
+      api.apply(slice('nginx', [{ ip: IP, pod: 'nginx-v1-aaaaa', ready: false, serving: false }], { name: 'nginx-s1', ports: [{ name: 'http', port: 8081 }] }));
+      await waitUntil(() => eps('v1').length === 1, 'the not-ready endpoint gone');
+      assert.deepEqual(eps('v1'), [`${IP}:8083 v1`]);
+      assert.deepEqual(eps('v2'), [`${IP}:8082 v2`]);
+    });
+  }
+
+  it('keys endpoints by pod, or without a targetRef by the ports of their slice; a duplicate across slices stays one', () => {
+    const objects = {
+      istio: [],
+      services: [service('nginx', { targetPort: 'web' })],
+      endpointSlices: [
+        slice('nginx', [{ ip: IP, pod: 'a' }, { ip: IP }], { name: 's1', ports: [{ name: 'http', port: 8081 }] }),
+        // The same pod listed again (the API allows duplicates across slices) and an address without a pod.
+        slice('nginx', [{ ip: IP, pod: 'a' }, { ip: IP }], { name: 's2', ports: [{ name: 'http', port: 8081 }] }),
+        slice('nginx', [{ ip: IP }], { name: 's3', ports: [{ name: 'http', port: 8082 }] }),
+      ],
+      pods: [pod('a', { version: 'v1' })],
+    };
+    const spec = translate(objects).resources[0]!.object.spec as { endpoints: EntryEndpoint[] };
+    assert.deepEqual(spec.endpoints, [
+      { address: IP, ports: { http: 8081 }, labels: { version: 'v1' } },
+      { address: IP, ports: { http: 8081 }, labels: {} },
+      { address: IP, ports: { http: 8082 }, labels: {} },
+    ]);
+    // Slices in another order give the same entry (the snapshot's hash depends on it).
+    const reversed = translate({ ...objects, endpointSlices: [...objects.endpointSlices].reverse() }).resources[0]!.object.spec;
+    assert.deepEqual(reversed, spec);
+  });
+});
+
+describe('KubernetesSource: a good API-server citizen (issue 21)', () => {
+  const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+  it('sends User-Agent shadowgate/<version> on every request: discovery, lists, watches and Events', async (t) => {
+    const { api } = await setup(t, (a) => {
+      seedArticle(a, { mirror: true });
+      a.apply(service('broken', { annotations: { [BACKENDS_ANNOTATION]: 'nowhere' } }));
+    });
+    await waitUntil(() => api.openWatches() === 7 && api.events.length > 0, 'every watch open and an Event posted');
+    assert.ok(api.requests.length >= 16);
+    const agents = new Set(api.requests.map((r) => r.userAgent));
+    assert.deepEqual([...agents], [`shadowgate/${version} (${process.platform}/${process.arch})`]);
+    assert.ok(api.requests.some((r) => r.path.endsWith('/events')), 'the Event POST is among them');
+  });
+
+  it('asks discovery once per start for every kind together, and reads the preferred served version', async (t) => {
+    const { api, source } = await setup(t, (a) => seedArticle(a, { mirror: true }), {}, { istioVersions: ['v1beta1', 'v1', 'v1alpha3'] });
+    await waitUntil(() => api.openWatches() === 7, 'every watch open');
+    api.dropWatches();
+    await waitUntil(() => api.watchRequests().length >= 14 && api.openWatches() === 7, 'every watch resumed');
+    const discovery = api.requests.filter((r) => r.kind === undefined && !r.path.endsWith('/events')).map((r) => r.path);
+    assert.deepEqual(discovery, ['/apis', '/apis/networking.istio.io/v1beta1']);
+    // The server prefers v1beta1 and this code reads it: every Istio kind is read in it.
+    for (const kind of ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry']) assert.equal(statusOf(source, kind).version, 'v1beta1');
+  });
+
+  it('is generic: a kind added to the table is found by the same discovery, in the preferred version this code reads', async (t) => {
+    const api = await FakeKubeApiServer.start({
+      extraKinds: [{ group: 'gateway.networking.k8s.io', versions: ['v1', 'v1beta1'], kind: 'HTTPRoute', plural: 'httproutes' }],
+    });
+    const stop = new AbortController();
+    t.after(async () => {
+      stop.abort();
+      await api.close();
+    });
+    const discovery = new Discovery(new KubeHttp(api.kubeConfig()), stop.signal, 2_000);
+    const route = (versions: string[]) => ({ group: 'gateway.networking.k8s.io', versions, kind: 'HTTPRoute', plural: 'httproutes' });
+    const vs = { group: 'networking.istio.io', versions: ['v1', 'v1beta1', 'v1alpha3'], kind: 'VirtualService', plural: 'virtualservices' };
+    const answers = await Promise.all([
+      discovery.versionOf(route(['v1', 'v1beta1']), undefined),
+      discovery.versionOf(route(['v1beta1']), undefined),
+      discovery.versionOf(route(['v1alpha2']), undefined),
+      discovery.versionOf(vs, undefined),
+      discovery.versionOf({ group: 'example.com', versions: ['v1'], kind: 'Widget', plural: 'widgets' }, undefined),
+    ]);
+    assert.deepEqual(
+      answers.map((a) => a.version),
+      ['v1', 'v1beta1', undefined, 'v1', undefined],
+    );
+    assert.deepEqual(
+      api.requests.map((r) => r.path).sort(),
+      ['/apis', '/apis/gateway.networking.k8s.io/v1', '/apis/gateway.networking.k8s.io/v1beta1', '/apis/networking.istio.io/v1'],
+    );
+    // A new generation asks again, once for every caller of the old one.
+    discovery.invalidate(answers[0]!.generation);
+    discovery.invalidate(answers[0]!.generation);
+    await discovery.versionOf(vs, undefined);
+    assert.equal(api.requests.filter((r) => r.path === '/apis').length, 2);
+  });
+});

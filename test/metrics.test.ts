@@ -201,7 +201,7 @@ async function mirroringSetup(extra: Record<string, string> = {}) {
     'api-vs.yaml': vsYaml('api', '  - match: [{uri: {prefix: /api}}]\n    route: [{destination: {host: api, subset: v1}}]'),
     ...extra,
   });
-  const nginx = (path: string, headers: Record<string, string> = {}) => send(nginxPort, path, { headers: { host: 'nginx:8000', ...headers } });
+  const nginx = (path: string, headers: Record<string, string> = {}) => send(nginxPort, path, { headers: { host: `nginx:${nginxPort}`, ...headers } });
   const api = (path: string) => send(apiPort, path, { headers: { host: 'api:8000' } });
   return {
     tg,
@@ -377,15 +377,27 @@ describe('/metrics after known traffic', () => {
       'istio_requests_total',
       'istio_response_bytes',
       'shadowgate_compare_exchanges_total',
+      'shadowgate_compare_overflow_total',
       'shadowgate_compare_queue_length',
+      'shadowgate_compare_store_errors_total',
+      'shadowgate_config_last_reload_success',
       'shadowgate_config_problems',
       'shadowgate_config_reloads_total',
+      'shadowgate_downstream_connections',
+      'shadowgate_outlier_ejections_overflow_total',
+      'shadowgate_outlier_ejections_total',
       'shadowgate_shadow_abandoned_total',
       'shadowgate_shadow_buffered_bytes',
       'shadowgate_shadow_request_duration_milliseconds',
       'shadowgate_shadow_requests_total',
       'shadowgate_shadows_in_flight',
       'shadowgate_shadows_sampled_total',
+      'shadowgate_upstream_active_requests',
+      'shadowgate_upstream_endpoints',
+      'shadowgate_upstream_healthy_endpoints',
+      'shadowgate_upstream_no_healthy_total',
+      'shadowgate_upstream_overflow_total',
+      'shadowgate_upstream_pending_requests',
     ]);
   });
 
@@ -468,7 +480,7 @@ describe('Envoy response flags on a retried connect failure', () => {
         'vs.yaml': vsYaml('gone', '  - route: [{destination: {host: gone, subset: v1}}]'),
       });
       try {
-        assert.equal((await send(port, '/', { headers: { host: 'gone:8000' } })).status, 503);
+        assert.equal((await send(port, '/', { headers: { host: `gone:${port}` } })).status, 503);
         await settled(tg, 1);
         const samples = parseExposition(await metricsText(tg));
         assert.deepEqual(

@@ -221,7 +221,9 @@ describe('virtual host selection', () => {
     ['case-insensitive', 80, 'B.Example.COM', b],
     ['trailing dot', 80, 'b.example.com.', b],
     ['trailing dot before port', 80, 'b.example.com.:80', b],
-    ['other port stripped as a fallback', 80, 'b.example.com:8080', b],
+    ['another port than the listener → 404 (Istio domains name the service port only)', 80, 'b.example.com:8080', undefined],
+    ['the listener port stripped as a fallback', 80, 'a:80', a],
+    ['another port → 404 even for the only host of a port', 9090, 'whatever.com:1234', undefined],
     ['short name', 80, 'a', a],
     ['unknown host on a shared port → 404', 80, 'nope.com', undefined],
     ['no Host on a shared port → 404', 80, undefined, undefined],
@@ -237,10 +239,10 @@ describe('virtual host selection', () => {
     it(name, () => assert.equal(table.findVirtualHost(port, authority)?.source, want));
   }
 
-  it('a "*" domain catches what nothing else claims, after the port-stripped retry', () => {
+  it('a "*" domain catches what nothing else claims, another port included', () => {
     const star = vhost('star', [route()], 80, ['*']);
     const t = RouteTable.build([{ port: 80, protocol: 'HTTP', virtualHosts: [b, star] }]);
-    assert.equal(t.findVirtualHost(80, 'b.example.com:1234')?.source, b);
+    assert.equal(t.findVirtualHost(80, 'b.example.com:1234')?.source, star);
     assert.equal(t.findVirtualHost(80, 'zzz')?.source, star);
     assert.equal(t.findVirtualHost(80, undefined)?.source, star);
   });

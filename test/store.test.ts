@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import type { ComparisonResult, FieldDiff } from '../src/compare/types.js';
+import type { ComparisonResult } from '../src/compare/index.js';
 import { CompareStore, StoreError } from '../src/store/index.js';
 import { seededRandom } from '../src/demo/seeded-random.js';
 
@@ -28,7 +28,7 @@ function tempFile(name = 'store.db'): string {
 function result(over: Partial<ComparisonResult> & { requestId: string }): ComparisonResult {
   return {
     at: 1_700_000_000_000,
-    endpoint: 'api GET /users/{id}',
+    endpoint: 'GET /users/{id}',
     primary: { status: 200, latencyMs: 10 },
     candidate: { status: 200, latencyMs: 12 },
     candidateDiffs: [],
@@ -53,7 +53,6 @@ describe('CompareStore round trip', () => {
   it('keeps counters, fields, kinds and samples, and reads them back after reopening', () => {
     const file = tempFile();
     const store = CompareStore.open(file);
-    const ep = 'api GET /users/{id}';
     store.record([
       result({
         requestId: 'r1',
@@ -79,14 +78,14 @@ describe('CompareStore round trip', () => {
       // No candidate: an exchange row, nothing compared.
       result({ requestId: 'r4', candidate: undefined, secondary: { status: 200, latencyMs: 9 }, secondaryDiffs: [{ field: 'x', kind: 'value_changed' }] }),
     ]);
-    store.record([result({ endpoint: 'api POST /users', requestId: 'r5' })]);
+    store.record([result({ endpoint: 'POST /users', requestId: 'r5' })]);
     store.close();
 
     const again = CompareStore.open(file);
     const stats = again.endpoints();
     assert.deepEqual(
       stats.map((s) => s.endpoint),
-      ['api GET /users/{id}', 'api POST /users'],
+      ['GET /users/{id}', 'POST /users'],
     );
     const s = stats[0]!;
     assert.equal(s.compared, 3);
@@ -97,19 +96,31 @@ describe('CompareStore round trip', () => {
     assert.equal(s.primaryLatency.count, 2);
     assert.equal(s.candidateLatency.count, 3);
     assert.deepEqual(s.fields, [
-      { field: 'body.name', candidateDiffs: 2, secondaryDiffs: 0, kinds: { value_changed: 1, field_missing: 1, type_changed: 1 } },
-      { field: 'header.etag', candidateDiffs: 1, secondaryDiffs: 1, kinds: { header_changed: 1 } },
-      { field: 'status', candidateDiffs: 1, secondaryDiffs: 0, kinds: { status_changed: 1 } },
+      {
+        field: 'body.name',
+        candidateDiffs: 2,
+        secondaryDiffs: 0,
+        timeLike: 0,
+        kinds: { value_changed: 1, field_missing: 1, type_changed: 1 },
+        example: { kind: 'value_changed', primary: '"Ann"', candidate: '"Anne"' },
+      },
+      { field: 'header.etag', candidateDiffs: 1, secondaryDiffs: 1, timeLike: 0, kinds: { header_changed: 1 }, example: { kind: 'header_changed', primary: 'a', candidate: 'b' } },
+      { field: 'status', candidateDiffs: 1, secondaryDiffs: 0, timeLike: 0, kinds: { status_changed: 1 }, example: { kind: 'status_changed', primary: '200', candidate: '503' } },
     ]);
     assert.equal(stats[1]!.compared, 1);
     assert.deepEqual(stats[1]!.fields, []);
 
-    assert.deepEqual(again.samples(ep, 'body.name'), [
-      { requestId: 'r1', at: 1_700_000_000_000, kind: 'value_changed', left: '"Ann"', right: '"Anne"' },
-      { requestId: 'r2', at: 1_700_000_000_000, kind: 'field_missing', left: '"Ann"' },
-    ]);
-    assert.equal(again.samples(ep, 'body.name', 1).length, 1);
-    assert.deepEqual(again.samples(ep, 'nope'), []);
+    // Results recorded without a whole exchange keep the two values of each field (as version 1 did).
+    const kept = again.samples(s, { field: 'body.name' });
+    assert.deepEqual(
+      kept.map((x) => [x.requestId, x.diffs]),
+      [
+        ['r2', [{ field: 'body.name', kind: 'field_missing', primary: '"Ann"' }]],
+        ['r1', [{ field: 'body.name', kind: 'value_changed', primary: '"Ann"', candidate: '"Anne"' }]],
+      ],
+    );
+    assert.equal(again.samples(s, { field: 'body.name', limit: 1 }).length, 1);
+    assert.deepEqual(again.samples(s, { field: 'nope' }), []);
     assert.deepEqual(again.totals().compared, 4);
     assert.deepEqual(again.totals().exchanges, 5);
 
@@ -121,7 +132,7 @@ describe('CompareStore round trip', () => {
     assert.equal(newest[1]!.candidate, undefined);
     assert.deepEqual(newest[1]!.secondary, { status: 200, latencyMs: 9 });
     assert.deepEqual(
-      again.exchanges({ endpoint: ep }).map((x) => x.requestId),
+      again.exchanges({ endpoint: 'GET /users/{id}' }).map((x) => x.requestId),
       ['r4', 'r3', 'r2', 'r1'],
     );
 
@@ -181,7 +192,6 @@ describe('CompareStore latency', () => {
 describe('CompareStore samples', () => {
   it('keeps at most maxSamplesPerField per field, a uniform reservoir over all diffs', () => {
     const store = CompareStore.open(tempFile(), { maxSamplesPerField: 5, random: seededRandom(42) });
-    const ep = 'api GET /users/{id}';
     for (let b = 0; b < 10; b++) {
       store.record(
         Array.from({ length: 100 }, (_, i) =>
@@ -196,22 +206,22 @@ describe('CompareStore samples', () => {
         ),
       );
     }
-    const kept = store.samples(ep, 'body.price', 100);
+    const e = store.endpoints()[0]!;
+    const kept = store.samples(e, { field: 'body.price', limit: 100 });
     assert.equal(kept.length, 5);
-    assert.equal(store.samples(ep, 'body.other', 100).length, 5);
+    assert.equal(store.samples(e, { field: 'body.other', limit: 100 }).length, 5);
     assert.equal(new Set(kept.map((s) => s.requestId)).size, 5);
     // A reservoir, not the first five: over 1000 diffs some later ones must have replaced the first.
-    assert.ok(kept.some((s) => s.at >= 5), `samples: ${kept.map((s) => s.requestId).join(',')}`);
-    assert.deepEqual(
-      kept.map((s) => s.at),
-      [...kept.map((s) => s.at)].sort((a, b) => a - b),
-    );
-    assert.equal(store.endpoints()[0]!.fields.find((f) => f.field === 'body.price')!.candidateDiffs, 1000);
+    const at = kept.map((s) => Date.parse(s.at));
+    assert.ok(at.some((t) => t >= 5), `samples: ${kept.map((s) => s.requestId).join(',')}`);
+    // Newest first.
+    assert.deepEqual(at, [...at].sort((a, b) => b - a));
+    assert.equal(e.fields.find((f) => f.field === 'body.price')!.candidateDiffs, 1000);
     store.close();
 
     // A lower bound on reopening trims what is kept.
     const smaller = CompareStore.open(store.file, { maxSamplesPerField: 2 });
-    assert.equal(smaller.samples(ep, 'body.price', 100).length, 2);
+    assert.equal(smaller.samples(smaller.endpoints()[0]!, { field: 'body.price', limit: 100 }).length, 2);
     smaller.close();
   });
 });
@@ -233,7 +243,8 @@ describe('CompareStore retention', () => {
   });
 
   it('keeps the file under maxBytes by deleting the oldest exchanges and samples', () => {
-    const maxBytes = 256 * 1024;
+    // Aggregates (with an example per field) are kept whatever they weigh: the bound leaves them room.
+    const maxBytes = 512 * 1024;
     const store = CompareStore.open(tempFile(), { maxBytes, checkBytesEvery: 1, maxSamplesPerField: 20 });
     const pad = 'p'.repeat(200);
     let n = 0;
@@ -243,7 +254,7 @@ describe('CompareStore retention', () => {
           n++;
           return result({
             requestId: `${pad}-${n}`,
-            endpoint: `api GET /e${n % 7}`,
+            endpoint: `GET /e${n % 7}`,
             candidateDiffs: [{ field: `body.f${n % 40}`, kind: 'value_changed', left: pad, right: pad }],
           });
         }),
@@ -258,47 +269,6 @@ describe('CompareStore retention', () => {
     const fields = store.endpoints().flatMap((e) => e.fields);
     assert.equal(fields.reduce((sum, f) => sum + f.candidateDiffs, 0), n);
     store.close();
-  });
-});
-
-describe('CompareStore redaction', () => {
-  it('never writes credentials or configured header and JSON path values to the file', () => {
-    const file = tempFile();
-    const store = CompareStore.open(file);
-    store.setRedaction({ headers: ['X-Api-Key'], fields: ['body.user.password', 'body.*[*].token'] });
-    const ep = 'api GET /me';
-    const diffs: FieldDiff[] = [
-      { field: 'header.authorization', kind: 'header_changed', left: 'Bearer SECRET-AUTH-1', right: 'Bearer SECRET-AUTH-2' },
-      { field: 'header.set-cookie', kind: 'header_extra', right: 'sid=SECRET-COOKIE' },
-      { field: 'header.x-api-key', kind: 'header_changed', left: 'SECRET-KEY-1', right: 'SECRET-KEY-2' },
-      { field: 'body.user.password', kind: 'value_changed', left: '"SECRET-PW-1"', right: '"SECRET-PW-2"' },
-      { field: 'body.items[*].token', kind: 'value_changed', left: '"SECRET-TOK-1"', right: '"SECRET-TOK-2"' },
-      // An ancestor's rendering holds the redacted child's value.
-      { field: 'body.user', kind: 'type_changed', left: '{"password":"SECRET-PW-3"}', right: 'null' },
-      { field: 'body.user.name', kind: 'value_changed', left: '"visible-1"', right: '"visible-2"' },
-    ];
-    store.record([result({ endpoint: ep, requestId: 'red1', candidateDiffs: diffs })]);
-
-    const stored = (field: string) => store.samples(ep, field)[0]!;
-    assert.deepEqual(stored('header.authorization'), {
-      requestId: 'red1',
-      at: 1_700_000_000_000,
-      kind: 'header_changed',
-      left: '[redacted]',
-      right: '[redacted]',
-    });
-    assert.equal(stored('header.set-cookie').left, undefined);
-    assert.equal(stored('header.set-cookie').right, '[redacted]');
-    assert.equal(stored('body.items[*].token').left, '[redacted]');
-    assert.equal(stored('body.user').left, '[redacted]');
-    assert.equal(stored('body.user.name').left, '"visible-1"');
-
-    const live = rawBytes(file);
-    store.close();
-    for (const bytes of [live, rawBytes(file)]) {
-      assert.ok(bytes.includes('visible-1'), 'the unredacted value is in the file (the search works)');
-      assert.ok(!bytes.includes('SECRET'), 'a redacted value reached the file');
-    }
   });
 });
 
@@ -432,6 +402,214 @@ for (let b = 0; ; b++) {
     const diffs = store.endpoints().flatMap((e) => e.fields).reduce((sum, f) => sum + f.candidateDiffs, 0);
     assert.equal(diffs, t.compared);
     store.record([result({ requestId: 'after-crash' })]);
+    store.close();
+  });
+});
+
+describe('CompareStore runs', () => {
+  const side = (host: string, subset: string, fingerprint: string) => ({ host, subset, fingerprint });
+  const identity = (candidateFp: string, primaryFp = 'p1', mirrorFp = 'm1') => ({
+    route: 'default/api#items',
+    fingerprint: `${candidateFp}|${primaryFp}|${mirrorFp}`,
+    candidate: side('api', 'v2', candidateFp),
+    primary: side('api', 'v1', primaryFp),
+    mirrorFingerprint: mirrorFp,
+  });
+  const tagged = (id: ReturnType<typeof identity>, requestId: string) => result({ requestId, run: { route: id.route, fingerprint: id.fingerprint } });
+
+  it('a fingerprint change ends the open run and starts one; the same fingerprint continues it, across reopening', () => {
+    const file = tempFile();
+    let store = CompareStore.open(file);
+    const a = identity('c1');
+    assert.deepEqual(
+      store.syncRuns([a], 1_000).map((r) => [r.id, r.reason]),
+      [[1, 'started']],
+    );
+    store.record([tagged(a, 'x1'), tagged(a, 'x2')]);
+    // A reload that changes nothing compared (or a restart with the same config): same run.
+    assert.deepEqual(store.syncRuns([a], 2_000), []);
+    store.close();
+    store = CompareStore.open(file);
+    assert.deepEqual(store.syncRuns([a], 3_000), []);
+    store.record([tagged(a, 'x3')]);
+    assert.equal(store.endpoints(1)[0]!.compared, 3);
+
+    // A new candidate endpoint: a new run, and the old one ended with the time of the change.
+    const b = identity('c2');
+    assert.deepEqual(
+      store.syncRuns([b], 4_000).map((r) => [r.id, r.reason]),
+      [[2, 'candidate-changed']],
+    );
+    assert.equal(store.run(1)!.ended_at, 4_000);
+    // An exchange made under the old run, written late, counts for neither.
+    const report = store.record([tagged(a, 'late'), tagged(b, 'y1')]);
+    assert.equal(report.stale, 1);
+    assert.equal(store.endpoints(2)[0]!.compared, 1);
+    assert.equal(store.endpoints(1)[0]!.compared, 3);
+    assert.equal(store.syncRuns([identity('c2', 'p2')], 5_000)[0]!.reason, 'primary-changed');
+    assert.equal(store.syncRuns([identity('c2', 'p2', 'm2')], 6_000)[0]!.reason, 'mirror-changed');
+
+    // By hand: the same identity, a new run, with the note.
+    const manual = store.startRun(undefined, 'after the fix', 7_000);
+    assert.deepEqual(
+      manual.map((r) => [r.id, r.reason, r.note]),
+      [[5, 'manual', 'after the fix']],
+    );
+    assert.deepEqual(store.startRun('no/such#route', undefined), []);
+    // A route no longer mirrored ends its run.
+    store.syncRuns([], 8_000);
+    assert.ok(store.runs().every((r) => r.ended_at !== null));
+    assert.deepEqual(
+      store.runs().map((r) => r.id),
+      [5, 4, 3, 2, 1],
+    );
+    store.close();
+  });
+
+  it('keeps at most maxRuns runs: older ended runs go whole', () => {
+    const store = CompareStore.open(tempFile(), { maxRuns: 3 });
+    for (let i = 0; i < 6; i++) {
+      const id = identity(`c${i}`);
+      store.syncRuns([id], i);
+      store.record([tagged(id, `r${i}`)]);
+    }
+    assert.deepEqual(
+      store.runs().map((r) => r.id),
+      [6, 5, 4, 3],
+    );
+    assert.equal(store.totals().compared, 4);
+    store.close();
+  });
+});
+
+describe('CompareStore caps', () => {
+  it('beyond maxEndpointsPerRun an "other endpoints" bucket, beyond maxFieldsPerEndpoint an "other fields" one, both counted', () => {
+    const store = CompareStore.open(tempFile(), { maxEndpointsPerRun: 3, maxFieldsPerEndpoint: 2 });
+    const batch = Array.from({ length: 10 }, (_, i) =>
+      result({
+        requestId: `e${i}`,
+        endpoint: `GET /page-${i}`,
+        candidateDiffs: [0, 1, 2, 3].map((k) => ({ field: `body.f${k}`, kind: 'value_changed' as const, left: '1', right: '2' })),
+      }),
+    );
+    const report = store.record(batch);
+    const eps = store.endpoints();
+    assert.deepEqual(
+      eps.map((e) => [e.endpoint, e.compared]),
+      [
+        ['(other endpoints)', 7],
+        ['GET /page-0', 1],
+        ['GET /page-1', 1],
+        ['GET /page-2', 1],
+      ],
+    );
+    assert.equal(report.otherEndpoints, 7);
+    assert.deepEqual(
+      eps[1]!.fields.map((f) => [f.field, f.candidateDiffs]),
+      [
+        ['(other fields)', 1],
+        ['body.f0', 1],
+        ['body.f1', 1],
+      ],
+    );
+    // Two fields beyond the cap in each of the three named endpoints and in the other bucket.
+    assert.equal(report.otherFields, 2 * 3 + 2 * 7);
+    store.close();
+  });
+});
+
+describe('CompareStore samples and secrets', () => {
+  it('keeps whole exchanges redacted: secrets in request and response bodies, headers and queries never reach the file', async () => {
+    const { compareExchange, compileRules } = await import('../src/compare/index.js');
+    const { DEFAULT_COMPARE_SETTINGS } = await import('../src/config/index.js');
+    const rules = compileRules({ ...DEFAULT_COMPARE_SETTINGS, redactHeaders: ['x-tenant-key'], redactFields: ['body.user.email'] });
+    const json = (v: unknown) => {
+      const bytes = Buffer.from(JSON.stringify(v));
+      return { size: bytes.length, sha256: `${bytes.length}`, truncated: false, bytes };
+    };
+    const answer = (v: unknown) => ({ status: 200, headers: { 'content-type': 'application/json', 'set-cookie': 'sid=SECRET-COOKIE' }, body: json(v), latencyMs: 3 });
+    const ex = {
+      at: 1_700_000_000_000,
+      requestId: 'sec1',
+      route: 'r',
+      method: 'POST',
+      path: '/login?token=SECRET-QUERY&page=2',
+      host: 'api',
+      primarySubset: 'v1',
+      requestHeaders: { authorization: 'Bearer SECRET-AUTH', 'x-tenant-key': 'SECRET-TENANT', 'content-type': 'application/json' },
+      requestBody: json({ user: 'ann', password: 'SECRET-PW', nested: { deeper: [{ Access_Token: 'SECRET-AT' }] } }),
+      primary: answer({ ok: true, refresh_token: 'SECRET-RT', user: { email: 'SECRET-MAIL@x', name: 'visible-1' } }),
+      candidate: answer({ ok: false, refresh_token: 'SECRET-RT2', user: { email: 'SECRET-MAIL@y', name: 'visible-2' }, apiKey: 'SECRET-KEY' }),
+    };
+    const r = compareExchange(ex, rules)!;
+    const file = tempFile();
+    const store = CompareStore.open(file);
+    store.record([r]);
+    const e = store.endpoints()[0]!;
+    const [sample] = store.samples(e, { field: 'body.ok' });
+    assert.ok(sample);
+    assert.equal(sample.request.method, 'POST');
+    assert.equal(sample.request.path, '/login');
+    assert.equal(sample.request.query, 'token=%5Bredacted%5D&page=2');
+    assert.equal(sample.request.headers.authorization, '[redacted]');
+    assert.equal(sample.request.headers['x-tenant-key'], '[redacted]');
+    assert.deepEqual(JSON.parse(sample.request.body), { user: 'ann', password: '[redacted]', nested: { deeper: [{ Access_Token: '[redacted]' }] } });
+    assert.equal(JSON.parse(sample.candidate!.body).user.name, 'visible-2');
+    assert.ok(sample.diffs.some((d) => d.field === 'body.ok' && d.primary === 'true' && d.candidate === 'false'));
+    const live = rawBytes(file);
+    store.close();
+    for (const bytes of [live, rawBytes(file)]) {
+      assert.ok(bytes.includes('visible-1'), 'the unredacted value is in the file (the search works)');
+      assert.ok(!bytes.includes('SECRET'), `a secret reached the file: ${bytes.toString('latin1').match(/.{0,40}SECRET.{0,20}/)?.[0]}`);
+    }
+  });
+});
+
+describe('CompareStore creation', () => {
+  it('six threads opening one new file at once all succeed (the header is read as one snapshot)', async () => {
+    const { Worker } = await import('node:worker_threads');
+    for (let round = 0; round < 5; round++) {
+      const file = tempFile(`race-${round}.db`);
+      const results = await Promise.all(
+        Array.from(
+          { length: 6 },
+          () =>
+            new Promise<string>((resolve) => {
+              const w = new Worker(
+                `const { CompareStore } = await import(${JSON.stringify(`file://${STORE_JS}`)});
+                 const { parentPort } = await import('node:worker_threads');
+                 try { CompareStore.open(${JSON.stringify(file)}).close(); parentPort.postMessage('ok'); }
+                 catch (e) { parentPort.postMessage(String(e.message)); }`,
+                { eval: true },
+              );
+              w.once('message', (m: string) => {
+                resolve(m);
+                void w.terminate();
+              });
+              w.once('error', (e) => resolve(String(e)));
+            }),
+        ),
+      );
+      assert.deepEqual(results, ['ok', 'ok', 'ok', 'ok', 'ok', 'ok'], `round ${round}`);
+    }
+  });
+
+  it('a version-1 store is upgraded: its data becomes one ended run, never the default one', async () => {
+    const file = tempFile();
+    const raw = new Database(file);
+    const { SCHEMA_V1_FOR_TESTS } = await import('../src/store/schema.js');
+    raw.pragma('journal_mode = WAL');
+    raw.exec(SCHEMA_V1_FOR_TESTS);
+    raw.exec(`INSERT INTO endpoints (id, name, compared) VALUES (1, 'api GET /old', 7);
+      INSERT INTO exchanges (at, endpoint_id, request_id, primary_status, primary_ms, diffs) VALUES (5, 1, 'o1', 200, 1, 0);`);
+    raw.pragma('application_id = 1397178708');
+    raw.pragma('user_version = 1');
+    raw.close();
+    const store = CompareStore.open(file);
+    const [old] = store.runs();
+    assert.equal(old!.route, '(before runs)');
+    assert.notEqual(old!.ended_at, null);
+    assert.equal(store.endpoints(old!.id)[0]!.compared, 7);
     store.close();
   });
 });

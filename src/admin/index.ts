@@ -1,2 +1,2 @@
 // Public surface of admin/.
-export { type AdminSource, AdminServer } from './server.js';
+export { type AdminApiRequest, type AdminSource, AdminServer } from './server.js';

@@ -2,19 +2,53 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Cluster, Listener } from '../config/index.js';
+import { isUiPath, serveUi } from './ui-assets.js';
+import { TrafficView } from './ui-traffic.js';
+
+/** A request to the JSON API under /api/ (see docs/admin-api.md). */
+export interface AdminApiRequest {
+  method: string;
+  /** The path after `/api/`. */
+  path: string;
+  query: URLSearchParams;
+  /** POST bodies, at most MAX_API_BODY bytes. */
+  body?: string;
+}
 
 export interface AdminSource {
   isReady(): boolean | Promise<boolean>;
   configDump(): unknown;
   metrics(): Promise<{ contentType: string; body: string }>;
-  /** JSON API under /api/ (comparison results); undefined means 404. */
-  api(path: string, query: URLSearchParams): Promise<unknown | undefined>;
+  /** JSON API under /api/; the answer's body is JSON text. Undefined means 404. */
+  api(req: AdminApiRequest): Promise<{ status: number; body: string } | undefined>;
+  /** The routing config being served, for /api/traffic; undefined before the first load. */
+  routing?(): Promise<{ listeners: readonly Listener[]; clusters: Readonly<Record<string, Cluster>> } | undefined>;
+}
+
+/** A POST body to the API is a small JSON object (`{"note": ...}`); more is refused with 413. */
+const MAX_API_BODY = 16 * 1024;
+
+/** The body, or undefined once it passes `max` bytes (the rest is drained, not buffered). */
+async function readBody(req: http.IncomingMessage, max: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) over = true;
+    else chunks.push(chunk);
+  }
+  return over ? undefined : Buffer.concat(chunks).toString('utf8');
 }
 
 export class AdminServer {
   private readonly server: http.Server;
+  private readonly traffic: TrafficView | undefined;
 
   constructor(private readonly source: AdminSource) {
+    const routing = source.routing?.bind(source);
+    this.traffic = routing && new TrafficView({ routing, metrics: () => source.metrics() });
     this.server = http.createServer((req, res) => {
       this.route(req, res).catch((err: unknown) => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -30,7 +64,14 @@ export class AdminServer {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
+    const isApi = path.startsWith('/api/');
+    // POST only where the API takes one (/api/runs); the rest of the listener is read-only.
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !(isApi && req.method === 'POST')) return send(405, 'method not allowed\n');
+    if (isUiPath(path)) return serveUi(path, req.method ?? 'GET', res);
+    if (path === '/api/traffic' && this.traffic) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
+      return send(200, `${JSON.stringify(await this.traffic.read(), null, 2)}\n`, 'application/json');
+    }
     switch (path) {
       case '/ready':
         return (await this.source.isReady()) ? send(200, 'LIVE\n') : send(503, 'NOT READY\n');
@@ -43,11 +84,18 @@ export class AdminServer {
         return send(200, m.body, m.contentType);
       }
       case '/':
-        return send(200, 'shadowgate admin: /ready /healthz /config_dump /metrics /api/verdict /api/endpoints /api/samples\n');
+        return send(200, 'shadowgate admin: /ready /healthz /config_dump /metrics /api/runs /api/verdict /api/endpoints /api/fields /api/samples\n');
       default: {
-        if (path.startsWith('/api/')) {
-          const body = await this.source.api(path.slice('/api/'.length), url.searchParams);
-          if (body !== undefined) return send(200, `${JSON.stringify(body, null, 2)}\n`, 'application/json');
+        if (isApi) {
+          let body: string | undefined;
+          if (req.method === 'POST') {
+            body = await readBody(req, MAX_API_BODY);
+            if (body === undefined) return send(413, `${JSON.stringify({ error: `the body is over ${MAX_API_BODY} bytes` })}\n`, 'application/json');
+          }
+          const apiReq: AdminApiRequest = { method: req.method ?? 'GET', path: path.slice('/api/'.length), query: url.searchParams };
+          if (body !== undefined) apiReq.body = body;
+          const answer = await this.source.api(apiReq);
+          if (answer !== undefined) return send(answer.status, `${answer.body}\n`, 'application/json');
         }
         return send(404, 'not found\n');
       }

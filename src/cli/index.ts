@@ -1,6 +1,6 @@
 // The `shadowgate` command: option tables in options.ts; heavy modules load lazily per command.
 import { VERSION } from '../util/version.js';
-import { COMMANDS, commandHelp, commandSpec, hostPort, overview, parseCommand, UsageError, type Values } from './options.js';
+import { COMMANDS, commandHelp, commandSpec, hostPort, overview, type Parsed, parseCommand, UsageError, type Values } from './options.js';
 
 export { UsageError } from './options.js';
 
@@ -11,6 +11,45 @@ function outputOf(v: Values): 'text' | 'json' {
   const o = str(v, 'output');
   if (o !== 'text' && o !== 'json') throw new UsageError('--output must be text or json');
   return o;
+}
+
+/** verdict, runs and samples: one source (--admin or --store), heavy modules loaded per command. */
+async function compareCommand(command: 'verdict' | 'runs' | 'samples', { values, positionals }: Parsed, out: (s: string) => void): Promise<number> {
+  const err = (s: string) => process.stderr.write(`${s}\n`);
+  const admin = str(values, 'admin');
+  const store = str(values, 'store');
+  if (Boolean(admin) === Boolean(store)) throw new UsageError(`${command} needs one of --admin HOST:PORT or --store FILE`);
+  if (admin) hostPort('--admin', admin);
+  const output = outputOf(values);
+  const source = { admin, store, files: list(values, 'filename') };
+  const run = str(values, 'run');
+  if (run !== undefined && !/^r[1-9]\d*$/.test(run)) throw new UsageError(`--run takes a run id such as r3 (see shadowgate runs), not "${run}"`);
+  if (command === 'verdict') {
+    let sinceMs: number | undefined;
+    const since = str(values, 'since');
+    if (since !== undefined) {
+      const { parseDurationMs } = await import('../config/index.js');
+      sinceMs = parseDurationMs(since);
+      if (sinceMs === undefined || sinceMs <= 0) throw new UsageError(`--since takes a duration such as 30m or 2h, not "${since}"`);
+      if (run !== undefined) throw new UsageError('--run and --since choose runs two ways: give one');
+    }
+    const { runVerdict } = await import('./verdict.js');
+    return await runVerdict({ ...source, run, sinceMs, output }, out, err);
+  }
+  if (command === 'runs') {
+    const start = positionals[0] === 'start';
+    const note = str(values, 'note');
+    const route = str(values, 'route');
+    if ((note !== undefined || route !== undefined) && !start) throw new UsageError('--note and --route go with "runs start"');
+    const { runRuns } = await import('./runs.js');
+    return await runRuns({ ...source, start, note, route, output }, out, err);
+  }
+  const field = str(values, 'field');
+  if (field === undefined || field === '') throw new UsageError('samples needs --field F (a field as the verdict names it, e.g. body.total)');
+  const limit = Number(str(values, 'limit'));
+  if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new UsageError('--limit must be from 1 to 500');
+  const { runSamples } = await import('./samples.js');
+  return await runSamples({ ...source, field, endpoint: str(values, 'endpoint'), run, limit, output }, out, err);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -38,17 +77,18 @@ export async function main(argv: string[]): Promise<number> {
           throw new UsageError(`unknown command "${command}" (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
       }
     }
-    const values = parseCommand(spec, rest);
-    if (!values) {
+    const parsed = parseCommand(spec, rest);
+    if (!parsed) {
       out(commandHelp(spec));
       return 0;
     }
+    const { values } = parsed;
     switch (spec.name) {
       case 'validate': {
         const files = list(values, 'filename');
         if (files.length === 0) throw new UsageError('validate needs at least one -f PATH');
         const { runValidate } = await import('./validate.js');
-        return runValidate({ files, output: outputOf(values) }, out);
+        return await runValidate({ files, output: outputOf(values) }, out);
       }
       case 'demo': {
         const requests = Number(str(values, 'requests'));
@@ -56,15 +96,10 @@ export async function main(argv: string[]): Promise<number> {
         const { runDemo } = await import('../demo/index.js');
         return await runDemo({ keep: values.keep === true, requests, out });
       }
-      case 'verdict': {
-        const admin = str(values, 'admin');
-        const store = str(values, 'store');
-        if (Boolean(admin) === Boolean(store)) throw new UsageError('verdict needs one of --admin HOST:PORT or --store FILE');
-        if (admin) hostPort('--admin', admin);
-        const output = outputOf(values);
-        const { runVerdict } = await import('./verdict.js');
-        return await runVerdict({ admin, store, files: list(values, 'filename'), output }, out, (s) => process.stderr.write(`${s}\n`));
-      }
+      case 'verdict':
+      case 'runs':
+      case 'samples':
+        return await compareCommand(spec.name, parsed, out);
       case 'serve': {
         const { runServe } = await import('./serve.js');
         return await runServe(values);

@@ -22,9 +22,16 @@ export interface CommandSpec {
   options: Record<string, OptionSpec>;
   /** Free-form lines printed after the options (exit codes and the like). */
   notes?: string[];
+  /** Words allowed after the command (e.g. `runs start`); none by default. */
+  positionals?: readonly string[];
 }
 
 const output: OptionSpec = { type: 'string', short: 'o', default: 'text', arg: 'text|json', help: 'output format' };
+/** Where verdict, runs and samples read from: a running gateway or a store file. */
+const SOURCE_OPTIONS: Record<string, OptionSpec> = {
+  admin: { type: 'string', arg: 'HOST:PORT', help: 'ask a running gateway' },
+  store: { type: 'string', arg: 'FILE', help: 'read a comparison store (offline)' },
+};
 
 export const COMMANDS: readonly CommandSpec[] = [
   {
@@ -69,26 +76,71 @@ export const COMMANDS: readonly CommandSpec[] = [
         help: 'also watch the Kubernetes API (VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, Service, EndpointSlice, Pod)',
       },
       namespace: { type: 'string', arg: 'NS', help: 'with --kubernetes: watch only this namespace' },
+      'path-normalization': {
+        type: 'string',
+        default: 'MERGE_SLASHES',
+        arg: 'MODE',
+        help: "paths normalised before routing: NONE, BASE (Istio's default), MERGE_SLASHES, DECODE_AND_MERGE_SLASHES",
+      },
+      'max-request-headers': { type: 'string', arg: 'N', help: 'more request headers: 431, as Envoy (default 100)' },
+      'header-timeout': { type: 'string', arg: 'DURATION', help: 'a request head not complete in this time: 408 and close (default 60s)' },
+      'body-idle-timeout': { type: 'string', arg: 'DURATION', help: 'no request-body byte for this long: 408 and close (default 60s)' },
+      'max-connections': {
+        type: 'string',
+        arg: 'N',
+        help: 'downstream connections per process; 0: no cap (default half the open-file limit, at most 10000)',
+      },
       'kubernetes-listen': {
         type: 'string',
         default: 'taken-over',
         arg: 'taken-over|all',
         help: 'with --kubernetes: listen on the ports of taken-over Services only, or of all',
       },
+      'config-load-timeout': { type: 'string', arg: 'DURATION', help: 'time to read and check the config; a load past it is refused (default 30s)' },
+      'config-load-heap': { type: 'string', arg: 'MIB', help: 'heap for reading and checking the config; a load past it is refused (default 512)' },
     },
-    notes: ['Signals: SIGTERM/SIGINT drain and exit 0.'],
+    notes: [
+      'Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config (a deleted file is removed only then).',
+      'Exit status: 1 when it cannot start (a busy port, an unusable store, a config past its load budget).',
+    ],
   },
   {
     name: 'verdict',
-    synopsis: '(--admin HOST:PORT | --store FILE)',
+    synopsis: '(--admin HOST:PORT | --store FILE) [--run ID | --since DURATION]',
     summary: 'PASS / FAIL / INCONCLUSIVE on the compared answers',
     options: {
-      admin: { type: 'string', arg: 'HOST:PORT', help: 'ask a running gateway' },
-      store: { type: 'string', arg: 'FILE', help: 'read a comparison store (offline)' },
+      ...SOURCE_OPTIONS,
       filename: { type: 'string', short: 'f', multiple: true, arg: 'PATH', help: 'config whose ShadowgateConfig thresholds apply (with --store)' },
+      run: { type: 'string', arg: 'ID', help: 'judge this run (default: the latest run of each candidate)' },
+      since: { type: 'string', arg: 'DURATION', help: 'judge every run open within DURATION (e.g. 2h)' },
       output,
     },
     notes: ['Exit status: 0 PASS, 1 FAIL, 3 INCONCLUSIVE, 4 nothing to read, 2 usage error.'],
+  },
+  {
+    name: 'runs',
+    synopsis: '(--admin HOST:PORT | --store FILE) | runs start --admin HOST:PORT [--note TEXT]',
+    summary: 'list the comparison runs (candidate vs primary per route), or start new ones',
+    positionals: ['start'],
+    options: {
+      ...SOURCE_OPTIONS,
+      note: { type: 'string', arg: 'TEXT', help: 'with start: a note kept with the new runs' },
+      route: { type: 'string', arg: 'ROUTE', help: 'with start: only this route (default: every mirrored route)' },
+      output,
+    },
+  },
+  {
+    name: 'samples',
+    synopsis: '--field F [--endpoint E] [--run ID] (--admin HOST:PORT | --store FILE)',
+    summary: 'kept exchanges differing at a field, request and answers side by side',
+    options: {
+      ...SOURCE_OPTIONS,
+      field: { type: 'string', arg: 'F', help: 'a field as the verdict names it, e.g. body.total' },
+      endpoint: { type: 'string', arg: 'E', help: 'an endpoint id or name (default: every endpoint)' },
+      run: { type: 'string', arg: 'ID', help: 'a run (default: the newest)' },
+      limit: { type: 'string', default: '5', arg: 'N', help: 'at most N per endpoint, 1 to 500' },
+      output,
+    },
   },
 ];
 
@@ -138,16 +190,21 @@ export function overview(): string {
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
 
+export interface Parsed {
+  values: Values;
+  positionals: string[];
+}
+
 /**
  * Parses a command's arguments against its table. Returns undefined when --help was asked (the caller prints
  * the help). A single-value option given twice is a usage error: silently keeping the last one hides typos
  * in long command lines.
  */
-export function parseCommand(spec: CommandSpec, argv: string[]): Values | undefined {
+export function parseCommand(spec: CommandSpec, argv: string[]): Parsed | undefined {
   const options: Record<string, OptionSpec> = { ...spec.options, help: HELP_OPTION };
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: argv, options, tokens: true, allowPositionals: false, strict: true });
+    parsed = parseArgs({ args: argv, options, tokens: true, allowPositionals: (spec.positionals?.length ?? 0) > 0, strict: true });
   } catch (err) {
     // node's own messages carry a hint about '--' that does not apply here.
     const message = (err as Error).message.split('. ')[0]!.replace(/\.$/, '');
@@ -160,7 +217,11 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Values | undefi
     if (seen.has(t.name)) throw new UsageError(`--${t.name} was given more than once`);
     seen.add(t.name);
   }
-  return parsed.values as Values;
+  const positionals = parsed.positionals;
+  if (positionals.length > 1 || (positionals.length === 1 && !spec.positionals?.includes(positionals[0]!))) {
+    throw new UsageError(`${spec.name} takes ${spec.positionals!.map((p) => `"${p}"`).join(' or ')} or nothing, not "${positionals.join(' ')}"`);
+  }
+  return { values: parsed.values as Values, positionals };
 }
 
 /** HOST:PORT, checked where it is given: a bare port or a missing host is a usage error, not a failed start. */

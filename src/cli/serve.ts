@@ -1,8 +1,11 @@
-// `shadowgate serve`: run the gateway until SIGTERM/SIGINT, then drain and exit 0.
+// `shadowgate serve`: run the gateway until SIGTERM/SIGINT, then drain and exit 0; SIGHUP reloads the config (as
+// nginx does); a start that cannot serve exits 1 with one line.
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { parseDurationMs, type MirrorSettings } from '../config/index.js';
-import { Gateway, reportStarted, runPrimary, serveWorkerIpc } from '../gateway/index.js';
+import { Gateway, type ReloadResult, reportStarted, runPrimary, serveWorkerIpc } from '../gateway/index.js';
+import type { DownstreamLimits } from '../proxy/index.js';
+import { DEFAULT_LOAD_BUDGET, type LoadBudget } from '../sources/index.js';
 import { openAccessLog } from '../telemetry/index.js';
 import { hostPort, UsageError, type Values } from './options.js';
 
@@ -38,6 +41,13 @@ export async function runServe(v: Values): Promise<number> {
     kubernetes?: boolean;
     namespace?: string;
     'kubernetes-listen': string;
+    'config-load-timeout'?: string;
+    'config-load-heap'?: string;
+    'max-request-headers'?: string;
+    'path-normalization'?: string;
+    'header-timeout'?: string;
+    'body-idle-timeout'?: string;
+    'max-connections'?: string;
   };
   hostPort('--admin', values.admin);
   const files = values.filename ?? [];
@@ -54,16 +64,28 @@ export async function runServe(v: Values): Promise<number> {
   set('maxTotalBodyBytes', count('--shadow-max-total', values['shadow-max-total']));
   set('maxInFlight', count('--shadow-max-in-flight', values['shadow-max-in-flight']));
   if (values['shadow-host-suffix']) overrides.hostSuffix = true;
+  const downstream = downstreamFlags(values);
 
+  const heapMb = count('--config-load-heap', values['config-load-heap']);
+  if (heapMb !== undefined && heapMb < 16) throw new UsageError('--config-load-heap must be at least 16 (MiB)');
+  const configBudget: LoadBudget = {
+    timeoutMs: duration('--config-load-timeout', values['config-load-timeout']) ?? DEFAULT_LOAD_BUDGET.timeoutMs,
+    maxHeapMb: heapMb ?? DEFAULT_LOAD_BUDGET.maxHeapMb,
+  };
   const workers = count('--workers', values.workers) ?? availableParallelism();
   if (workers < 1) throw new UsageError('--workers must be at least 1');
   const log = (line: string) => process.stderr.write(`${line}\n`);
   // Several workers: this process only supervises and serves the admin listener; each worker runs this
   // same command line and takes the branch below.
-  if (cluster.isPrimary && workers > 1) return runPrimary({ workers, admin: values.admin, log });
+  if (cluster.isPrimary && workers > 1) return runPrimary({ workers, admin: values.admin, log, store: values.store === 'off' ? undefined : values.store });
   const isWorker = cluster.isWorker;
 
-  let gateway: Gateway;
+  // Installed before the start so a SIGHUP meanwhile does not kill the process (Node's default); the config
+  // being loaded is already the newest.
+  let gateway: Gateway | undefined;
+  process.on('SIGHUP', () => {
+    if (gateway) void hangUp(gateway, log);
+  });
   try {
     gateway = await Gateway.start({
       files,
@@ -71,36 +93,39 @@ export async function runServe(v: Values): Promise<number> {
       admin: isWorker ? '' : values.admin,
       mirrorOverrides: overrides,
       drainTimeoutMs: duration('--drain-timeout', values['drain-timeout']),
+      downstream,
       accessLog: openAccessLog(values['access-log']),
       store: values.store === 'off' ? undefined : values.store,
       ...(values.kubernetes ? { kubernetes: { namespace: values.namespace, listen: kubernetesListen } } : {}),
       watch: !values['no-watch'],
+      configBudget,
     });
   } catch (err) {
     if (isWorker) reportStarted(undefined, (err as Error).message);
     else log(`shadowgate: cannot start: ${(err as Error).message}`);
     return 1;
   }
+  const gw = gateway;
   if (isWorker) {
     let stopping: Promise<void> | undefined;
     // Drain, then leave: the primary waits for this process to exit.
     const stop = () => {
-      stopping ??= gateway.shutdown().then(() => {
+      stopping ??= gw.shutdown().then(() => {
         setImmediate(() => process.exit(0));
       });
       return stopping;
     };
-    serveWorkerIpc(gateway, stop);
+    serveWorkerIpc(gw, stop);
     // Ctrl-C in a terminal reaches every process of the group; the primary also asks over IPC.
     process.once('SIGINT', () => void stop());
     process.once('SIGTERM', () => void stop());
     process.on('disconnect', () => void stop());
-    reportStarted(gateway);
+    reportStarted(gw);
     await new Promise(() => {});
   }
-  const hosts = gateway.snapshot.listeners.map((l) => `${l.port}: ${l.virtualHosts.map((v) => v.host).join(', ')}`).join('; ');
+  const hosts = gw.snapshot.listeners.map((l) => `${l.port}: ${l.virtualHosts.map((v) => v.host).join(', ')}`).join('; ');
   process.stderr.write(
-    `shadowgate: ready: listening on ${gateway.addresses().join(', ') || '(no service ports)'} [${hosts}], admin http://${gateway.adminAddress}\n`,
+    `shadowgate: ready: listening on ${gw.addresses().join(', ') || '(no service ports)'} [${hosts}], admin http://${gw.adminAddress}\n`,
   );
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -110,7 +135,42 @@ export async function runServe(v: Values): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  await gateway.shutdown();
+  await gw.shutdown();
   process.stderr.write('shadowgate: stopped\n');
   return 0;
+}
+
+/** SIGHUP: reload now; requests in flight keep the config they started with, new ones get the new one. */
+export async function hangUp(gw: Gateway, log: (line: string) => void): Promise<ReloadResult> {
+  log('shadowgate: SIGHUP: reloading the config');
+  const r = await gw.reload({ trigger: 'signal' });
+  // Applied and rejected reloads log themselves; say so when nothing changed too.
+  if (r.result === 'unchanged') log(`shadowgate: config ${r.hash.slice(0, 12)} unchanged`);
+  return r;
+}
+
+const PATH_MODES = ['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'] as const;
+
+/** The downstream limits flags (defaults in proxy/limits.ts). */
+function downstreamFlags(values: Record<string, string | boolean | string[] | undefined>): Partial<DownstreamLimits> {
+  const text = (k: string) => values[k] as string | undefined;
+  const out: Partial<DownstreamLimits> = {};
+  const headers = count('--max-request-headers', text('max-request-headers'));
+  if (headers !== undefined) {
+    if (headers < 1) throw new UsageError('--max-request-headers must be at least 1');
+    out.maxRequestHeaders = headers;
+  }
+  const mode = text('path-normalization');
+  if (mode !== undefined) {
+    const m = PATH_MODES.find((p) => p === mode.toUpperCase());
+    if (!m) throw new UsageError(`--path-normalization must be one of ${PATH_MODES.join(', ')}, not "${mode}"`);
+    out.pathNormalization = m;
+  }
+  const header = duration('--header-timeout', text('header-timeout'));
+  if (header !== undefined) out.headerTimeoutMs = header;
+  const body = duration('--body-idle-timeout', text('body-idle-timeout'));
+  if (body !== undefined) out.bodyIdleTimeoutMs = body;
+  const conns = count('--max-connections', text('max-connections'));
+  if (conns !== undefined) out.maxConnections = conns;
+  return out;
 }

@@ -1,15 +1,23 @@
-// `shadowgate validate`: load, check and report, without serving anything.
-import { formatProblem, hasErrors, loadSnapshot, type Problem } from '../config/index.js';
-import { readSources } from '../sources/index.js';
+// `shadowgate validate`: load, check and report, without serving anything. The load runs in the same bounded
+// worker as `serve`'s (issue 15: a config bomb once took `validate` 20 s and 3 GB).
+import { formatProblem, hasErrors, type Problem } from '../config/index.js';
+import { DEFAULT_LOAD_BUDGET, type LoadBudget, loadConfig } from '../sources/index.js';
 
 export interface ValidateOptions {
   files: string[];
   output: 'text' | 'json';
+  budget?: LoadBudget;
 }
 
-export function runValidate(opts: ValidateOptions, out: (s: string) => void): number {
-  const read = readSources(opts.files);
-  const snapshot = loadSnapshot(read.sources, read.problems);
+export async function runValidate(opts: ValidateOptions, out: (s: string) => void): Promise<number> {
+  const loaded = await loadConfig({ files: opts.files }, opts.budget ?? DEFAULT_LOAD_BUDGET);
+  if (loaded.type === 'refused') {
+    const problem: Problem = { severity: 'error', code: `config-load-${loaded.reason}`, message: loaded.message };
+    out(opts.output === 'json' ? JSON.stringify({ valid: false, problems: [problem] }, null, 2) : formatProblem(problem));
+    return 1;
+  }
+  const snapshot = loaded.snapshot!;
+  const read = { files: loaded.files };
   const errors = snapshot.problems.filter((p) => p.severity === 'error').length;
   const warnings = snapshot.problems.filter((p) => p.severity === 'warning').length;
   if (opts.output === 'json') {

@@ -2,7 +2,7 @@
 // the process), then only size and hash. Capture never holds back or fails the stream it copies.
 import { createHash, type Hash } from 'node:crypto';
 import type { CapturedBody } from '../compare/index.js';
-import type { ByteBudget } from '../mirror/index.js';
+import type { ByteBudget } from '../util/byte-budget.js';
 
 export class BodyCapture {
   private readonly hash: Hash = createHash('sha256');

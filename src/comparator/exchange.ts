@@ -1,7 +1,7 @@
 // Pairs the answers to one mirrored request (primary, candidate, secondary) as they finish, in any order,
 // and hands the complete exchange to the comparison queue.
 import type { CapturedResponse, Exchange } from '../compare/index.js';
-import type { ByteBudget } from '../mirror/index.js';
+import type { ByteBudget } from '../util/byte-budget.js';
 import { BodyCapture } from './capture.js';
 
 export type AnswerRole = 'primary' | 'candidate' | 'secondary';
@@ -56,9 +56,17 @@ export class AnswerRecorder {
   }
 }
 
+/** Receives the request body's chunks (the shape of proxy's BodySink, which comparator cannot import). */
+export interface RequestBodySink {
+  push(chunk: Buffer): boolean;
+  end(): void;
+  fail(err: Error): void;
+}
+
 export class ExchangeBuilder {
   private pending = 1;
   private readonly exchange: Exchange;
+  private request: BodyCapture | undefined;
 
   constructor(
     base: Omit<Exchange, 'primary' | 'candidate' | 'secondary'>,
@@ -69,13 +77,41 @@ export class ExchangeBuilder {
     this.exchange = { ...base, primary: { status: 0, headers: {}, body: { size: 0, sha256: '', truncated: false }, latencyMs: 0 } };
   }
 
+  /**
+   * A copy of the request body for the sample, bounded like the answers'. Whatever arrived when the last answer
+   * is in is what the sample keeps (an answer before the whole body is rare, and then the body is marked cut).
+   */
+  requestBody(): RequestBodySink {
+    const capture = new BodyCapture(this.maxBodyBytes, this.budget);
+    this.request = capture;
+    let open = true;
+    return {
+      push: (chunk) => {
+        if (open && this.request === capture) capture.push(chunk);
+        return open && this.request === capture;
+      },
+      end: () => {
+        open = false;
+      },
+      fail: () => {
+        open = false;
+      },
+    };
+  }
+
   /** Registers an answer still to come and returns its recorder. */
   expect(role: AnswerRole): AnswerRecorder {
     if (role !== 'primary') this.pending++;
     return new AnswerRecorder(
       (resp) => {
         this.exchange[role] = resp;
-        if (--this.pending === 0) this.onComplete(this.exchange);
+        if (--this.pending === 0) {
+          if (this.request) {
+            this.exchange.requestBody = this.request.finish();
+            this.request = undefined;
+          }
+          this.onComplete(this.exchange);
+        }
       },
       this.maxBodyBytes,
       this.budget,

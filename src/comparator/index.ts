@@ -1,4 +1,8 @@
-// Public surface of comparator/: exchanges off the data path, compared in a worker, stored, judged.
+// Public surface of comparator/: exchanges off the data path, compared in a worker, stored, judged, served.
+export { type ApiRequest, type ApiResponse, handleCompareApi } from './api.js';
 export { BodyCapture } from './capture.js';
 export { type ComparatorOptions, Comparator } from './comparator.js';
-export { type AnswerRecorder, type AnswerRole, ExchangeBuilder } from './exchange.js';
+export { type AnswerRecorder, type AnswerRole, ExchangeBuilder, type RequestBodySink } from './exchange.js';
+export { answer as answerQuery, type Answer, type Query } from './queries.js';
+export { parseRunId } from './reports.js';
+export { runIdentities, runRouteKey } from './runs.js';

@@ -1,38 +1,70 @@
-// The comparison worker: diffs exchanges and writes results to the store, off the gateway's event loop.
+// The comparison worker: diffs exchanges and writes results to the store, and answers the admin API's
+// questions, all off the gateway's event loop.
 import { parentPort, workerData } from 'node:worker_threads';
-import { type CompareRules, compareExchange, compileRules, type ComparisonResult, type Exchange } from '../compare/index.js';
-import { CompareStore } from '../store/index.js';
+import { type CompareSettings, compareExchange, compileRules, type ComparisonResult, type Exchange, type RunIdentity } from '../compare/index.js';
+import { CompareStore, type CompareStoreOptions } from '../store/index.js';
+import { type Answer, answer, type Query } from './queries.js';
 
 export type WorkerRequest =
-  | { type: 'configure'; rules: CompareRules }
+  | { type: 'configure'; settings: CompareSettings; runs?: RunIdentity[] }
   | { type: 'batch'; id: number; exchanges: Exchange[] }
+  | { type: 'query'; id: number; query: Query }
   | { type: 'reset'; id: number }
   | { type: 'close' };
+
+/** Why a write failed, as a metric label: a full disk is told apart, since it is the operator's to fix. */
+export type StoreFailure = 'disk_full' | 'busy' | 'io' | 'other';
 
 export type WorkerReply =
   | { type: 'ready' }
   | { type: 'error'; message: string }
-  | { type: 'done'; id: number; compared: number; ignored: number; failed: number };
+  | {
+      type: 'done';
+      id: number;
+      compared: number;
+      ignored: number;
+      failed: number;
+      stale: number;
+      otherEndpoints: number;
+      otherFields: number;
+      storeError?: { reason: StoreFailure; message: string };
+    }
+  | { type: 'answer'; id: number; answer: Answer }
+  | { type: 'store'; ok: boolean; reason?: StoreFailure; message?: string };
 
 const port = parentPort!;
-const { file, rules } = workerData as { file: string; rules: CompareRules };
+const { file, settings, storeOptions } = workerData as { file: string; settings: CompareSettings; storeOptions?: CompareStoreOptions };
+
+function failure(err: unknown): { reason: StoreFailure; message: string } {
+  const code = String((err as { code?: unknown })?.code ?? '');
+  const reason: StoreFailure = code === 'SQLITE_FULL' ? 'disk_full' : code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') ? 'busy' : code.startsWith('SQLITE_IOERR') ? 'io' : 'other';
+  return { reason, message: (err as Error)?.message ?? String(err) };
+}
 
 let store: CompareStore;
 try {
-  store = CompareStore.open(file);
+  store = CompareStore.open(file, { ...storeOptions, maxEndpointsPerRun: settings.maxEndpointsPerRun, maxFieldsPerEndpoint: settings.maxFieldsPerEndpoint });
 } catch (err) {
   port.postMessage({ type: 'error', message: (err as Error).message } satisfies WorkerReply);
   process.exit(0);
 }
-let compiled = compileRules(rules);
-store.setRedaction({ headers: rules.redactHeaders, fields: rules.redactFields });
+let current = settings;
+let compiled = compileRules(settings);
 port.postMessage({ type: 'ready' } satisfies WorkerReply);
 
 port.on('message', (msg: WorkerRequest) => {
   switch (msg.type) {
     case 'configure':
-      compiled = compileRules(msg.rules);
-      store.setRedaction({ headers: msg.rules.redactHeaders, fields: msg.rules.redactFields });
+      current = msg.settings;
+      compiled = compileRules(msg.settings);
+      store.setCaps(msg.settings);
+      if (msg.runs) {
+        try {
+          store.syncRuns(msg.runs);
+        } catch (err) {
+          port.postMessage({ type: 'store', ok: false, ...failure(err) } satisfies WorkerReply);
+        }
+      }
       return;
     case 'batch': {
       const results: ComparisonResult[] = [];
@@ -48,18 +80,36 @@ port.on('message', (msg: WorkerRequest) => {
           failed++;
         }
       }
+      const reply: Extract<WorkerReply, { type: 'done' }> = { type: 'done', id: msg.id, compared: 0, ignored, failed, stale: 0, otherEndpoints: 0, otherFields: 0 };
       try {
-        if (results.length > 0) store.record(results);
-      } catch {
-        failed += results.length;
-        results.length = 0;
+        if (results.length > 0) {
+          const report = store.record(results);
+          reply.stale = report.stale;
+          reply.otherEndpoints = report.otherEndpoints;
+          reply.otherFields = report.otherFields;
+          reply.compared = results.length - report.stale;
+        }
+      } catch (err) {
+        // A full disk, a lock held too long: these results are lost (and counted), the next batch tries again.
+        reply.failed += results.length;
+        reply.storeError = failure(err);
       }
-      port.postMessage({ type: 'done', id: msg.id, compared: results.length, ignored, failed } satisfies WorkerReply);
+      port.postMessage(reply satisfies WorkerReply);
+      return;
+    }
+    case 'query': {
+      let a: Answer;
+      try {
+        a = answer(store, msg.query, current.thresholds, compiled);
+      } catch (err) {
+        a = { status: 500, body: JSON.stringify({ error: (err as Error).message }) };
+      }
+      port.postMessage({ type: 'answer', id: msg.id, answer: a } satisfies WorkerReply);
       return;
     }
     case 'reset':
       store.reset();
-      port.postMessage({ type: 'done', id: msg.id, compared: 0, ignored: 0, failed: 0 } satisfies WorkerReply);
+      port.postMessage({ type: 'done', id: msg.id, compared: 0, ignored: 0, failed: 0, stale: 0, otherEndpoints: 0, otherFields: 0 } satisfies WorkerReply);
       return;
     case 'close':
       store.close();

@@ -1,4 +1,5 @@
 // Comparison results folded into per-endpoint aggregates (EndpointStats), the input of analyze().
+import { isUncounted } from './time-like.js';
 import type { ComparisonResult, DiffKind, EndpointStats, FieldStats, LatencySummary } from './types.js';
 
 /** 5xx or no (complete) answer. */
@@ -64,10 +65,15 @@ export function aggregateResults(results: Iterable<ComparisonResult>): EndpointS
     };
     for (const d of r.candidateDiffs) {
       const f = field(d.field);
-      f.candidateDiffs++;
       f.kinds[d.kind as DiffKind] = (f.kinds[d.kind] ?? 0) + 1;
+      if (isUncounted(d.kind)) {
+        f.timeLike = (f.timeLike ?? 0) + 1;
+        continue;
+      }
+      f.candidateDiffs++;
+      f.example ??= { kind: d.kind, primary: d.left ?? '(absent)', candidate: d.right ?? '(absent)' };
     }
-    for (const d of r.secondaryDiffs ?? []) field(d.field).secondaryDiffs++;
+    for (const d of r.secondaryDiffs ?? []) if (!isUncounted(d.kind)) field(d.field).secondaryDiffs++;
   }
   return [...byEndpoint.values()].map((acc) => ({
     ...acc.stats,

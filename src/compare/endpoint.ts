@@ -1,4 +1,4 @@
-// Endpoint keys: `route METHOD /template`, with ids folded out of the path so requests aggregate per endpoint.
+// Endpoint keys: `METHOD /template`, with ids folded out of the path so requests aggregate per endpoint.
 const DIGITS = /^\d+$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const HEX = /^[0-9a-f]{16,}$/i;
@@ -34,8 +34,8 @@ export function pathOnly(target: string): string {
   return p;
 }
 
-/** `route METHOD /template`: the query dropped, id-like segments folded. */
-export function endpointKey(route: string, method: string, path: string): string {
+/** `METHOD /template`: the query dropped, id-like segments folded (the route is the run's). */
+export function endpointKey(method: string, path: string): string {
   const template = pathOnly(path).split('/').map(foldSegment).join('/');
-  return `${route} ${method.toUpperCase()} ${template}`;
+  return `${method.toUpperCase()} ${template}`;
 }

@@ -2,30 +2,39 @@
 import { compareResponses } from './compare-responses.js';
 import { endpointKey, pathOnly } from './endpoint.js';
 import type { CompiledRules } from './rules.js';
+import { buildSample } from './sample.js';
+import { isUncounted } from './time-like.js';
 import type { CapturedResponse, ComparisonResult, Exchange } from './types.js';
 
 function brief(r: CapturedResponse): { status: number; latencyMs: number; error?: string } {
   return r.error === undefined ? { status: r.status, latencyMs: r.latencyMs } : { status: r.status, latencyMs: r.latencyMs, error: r.error };
 }
 
-/** Undefined when there is no candidate answer or the endpoint is ignored (by its folded or its literal path). */
+/**
+ * Undefined when there is no candidate answer or the endpoint is ignored (by its folded or its literal path,
+ * as `route METHOD /path`). An exchange that differs keeps its whole redacted self as a sample candidate.
+ */
 export function compareExchange(ex: Exchange, rules: CompiledRules): ComparisonResult | undefined {
   if (ex.candidate === undefined) return undefined;
-  const endpoint = endpointKey(ex.route, ex.method, ex.path);
-  if (rules.isIgnoredEndpoint(endpoint) || rules.isIgnoredEndpoint(`${ex.route} ${ex.method.toUpperCase()} ${pathOnly(ex.path)}`)) {
+  const endpoint = endpointKey(ex.method, ex.path);
+  const method = ex.method.toUpperCase();
+  if (rules.isIgnoredEndpoint(`${ex.route} ${endpoint}`) || rules.isIgnoredEndpoint(`${ex.route} ${method} ${pathOnly(ex.path)}`)) {
     return undefined;
   }
+  const candidateDiffs = compareResponses(ex.primary, ex.candidate, rules);
   const result: ComparisonResult = {
     at: ex.at,
     endpoint,
     requestId: ex.requestId,
     primary: brief(ex.primary),
     candidate: brief(ex.candidate),
-    candidateDiffs: compareResponses(ex.primary, ex.candidate, rules),
+    candidateDiffs,
   };
+  if (ex.run) result.run = ex.run;
   if (ex.secondary !== undefined) {
     result.secondary = brief(ex.secondary);
     result.secondaryDiffs = compareResponses(ex.primary, ex.secondary, rules);
   }
+  if (candidateDiffs.some((d) => !isUncounted(d.kind))) result.sample = { id: '', endpointId: '', ...buildSample(ex, candidateDiffs, rules) };
   return result;
 }

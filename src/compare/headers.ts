@@ -1,6 +1,7 @@
 // Header comparison: per-name differences after the ignore set, with values normalized where form is not meaning.
 import { clip, REDACTED } from './render.js';
 import type { CompiledRules } from './rules.js';
+import { classifyChange } from './time-like.js';
 import type { FieldDiff } from './types.js';
 
 type Headers = Record<string, string | string[] | undefined>;
@@ -20,7 +21,9 @@ export function diffHeaders(a: Headers, b: Headers, rules: CompiledRules, out: M
       continue;
     }
     const nb = normalize(name, vb);
-    if (na !== nb) out.set(field, { field, kind: 'header_changed', left: render(name, na, rules), right: render(name, nb, rules) });
+    if (na === nb) continue;
+    const kind = classifyChange(na, nb, rules.timeToleranceMs);
+    out.set(field, { field, kind: kind === 'value_changed' ? 'header_changed' : kind, left: render(name, na, rules), right: render(name, nb, rules) });
   }
   for (const [rawName, vb] of Object.entries(b)) {
     if (vb === undefined) continue;

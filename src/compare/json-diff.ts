@@ -1,6 +1,7 @@
 // Structural JSON diff at folded paths (`body.items[*].price`): typed differences, one per field per comparison.
 import { keyPath, renderJson } from './render.js';
 import type { CompiledRules } from './rules.js';
+import { classifyChange, isUncounted } from './time-like.js';
 import type { DiffKind, FieldDiff } from './types.js';
 
 type JsonType = 'null' | 'boolean' | 'number' | 'string' | 'array' | 'object';
@@ -15,8 +16,10 @@ function typeOf(v: unknown): JsonType {
 type Out = Map<string, FieldDiff>;
 
 function add(out: Out, field: string, kind: DiffKind, a: unknown, b: unknown, rules: CompiledRules, hasA = true, hasB = true): void {
-  // The first difference seen at a field stands for the exchange: it "differs at this field" once.
-  if (out.has(field)) return;
+  // The first difference seen at a field stands for the exchange: it "differs at this field" once. A
+  // within-tolerance time there gives way to a counted difference (items[0].at in tolerance, items[1].at not).
+  const had = out.get(field);
+  if (had !== undefined && (!isUncounted(had.kind) || isUncounted(kind))) return;
   const d: FieldDiff = { field, kind };
   if (hasA) d.left = renderJson(a, field, rules);
   if (hasB) d.right = renderJson(b, field, rules);
@@ -40,7 +43,7 @@ export function diffJson(a: unknown, b: unknown, path: string, rules: CompiledRu
   else if (ta === 'object') diffObjects(a as Record<string, unknown>, b as Record<string, unknown>, path, rules, out);
   else if (ta === 'array') diffArrays(a as unknown[], b as unknown[], path, rules, out);
   // Primitives of one type that are not === (numbers from JSON.parse: 1 and 1.0 are already equal).
-  else add(out, path, 'value_changed', a, b, rules);
+  else add(out, path, classifyChange(a, b, rules.timeToleranceMs), a, b, rules);
 }
 
 function diffObjects(a: Record<string, unknown>, b: Record<string, unknown>, path: string, rules: CompiledRules, out: Out): void {

@@ -1,9 +1,10 @@
 // Short, redacted renderings of differing values: what a sample shows, never a whole body or a credential.
+import { REDACTED } from './redaction.js';
 import type { CompiledRules } from './rules.js';
 
 /** Longest rendering kept for a sample (characters). */
 export const MAX_RENDERING = 200;
-export const REDACTED = '[redacted]';
+export { REDACTED };
 
 export function clip(s: string): string {
   return s.length <= MAX_RENDERING ? s : `${s.slice(0, MAX_RENDERING - 1)}…`;

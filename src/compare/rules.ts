@@ -1,5 +1,6 @@
 // Compare rules compiled once (header sets, field-path and endpoint patterns as single regexes), never per exchange.
-import { type CompareRules, DEFAULT_THRESHOLDS, type Thresholds } from './types.js';
+import { ALWAYS_REDACTED_HEADERS, SECRET_FIELD_SOURCE } from './redaction.js';
+import { type CompareSettings, DEFAULT_THRESHOLDS, type Thresholds } from './types.js';
 
 /**
  * Headers that never say anything about the service's behaviour: hop-by-hop headers (RFC 9110 §7.6.1),
@@ -60,49 +61,45 @@ export const DEFAULT_IGNORED_HEADERS: readonly string[] = Object.freeze([
   'ratelimit-reset',
 ]);
 
-/** Credentials: their values never leave the comparer, whatever the configuration says. */
-export const ALWAYS_REDACTED_HEADERS: readonly string[] = Object.freeze([
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'set-cookie',
-  'x-api-key',
-  'x-auth-token',
-]);
-
 export interface CompiledRules {
-  readonly rules: CompareRules;
+  readonly rules: CompareSettings;
   readonly thresholds: Thresholds;
+  /** Time-like values this close are the same moment (see time-like.ts). */
+  readonly timeToleranceMs: number;
   isIgnoredHeader(name: string): boolean;
   isRedactedHeader(name: string): boolean;
   /** A folded path (`body.items[*].id`, `header.x`, `status`) at or below an ignoreFields pattern. */
   isIgnoredField(path: string): boolean;
   isRedactedField(path: string): boolean;
   isUnorderedArray(path: string): boolean;
-  /** True when ignoreFields / redactFields are non-empty: lets the JSON walk skip the checks entirely. */
+  /** True when ignoreFields is non-empty: lets the JSON walk skip the checks entirely. */
   readonly hasIgnoredFields: boolean;
+  /** Always true: the built-in secret fields (redaction.ts) are redacted whatever the configuration says. */
   readonly hasRedactedFields: boolean;
   /** An endpoint key (`route METHOD /path`) matching an ignoreEndpoints pattern. */
   isIgnoredEndpoint(key: string): boolean;
 }
 
-export function compileRules(rules: CompareRules): CompiledRules {
+export function compileRules(rules: CompareSettings): CompiledRules {
   const ignoreHeaders = headerMatcher([...DEFAULT_IGNORED_HEADERS, ...(rules.ignoreHeaders ?? [])]);
   const redactHeaders = headerMatcher([...ALWAYS_REDACTED_HEADERS, ...(rules.redactHeaders ?? [])]);
   const ignoreFields = fieldRegex(rules.ignoreFields ?? []);
-  const redactFields = fieldRegex(rules.redactFields ?? []);
+  const configured = fieldRegex(rules.redactFields ?? []);
+  // The built-in secrets at any depth (case-insensitive), then the configured paths: one test.
+  const redactFields = new RegExp(`(?:${configured ? `${configured.source}|` : ''}${SECRET_FIELD_SOURCE})`, 'i');
   const unordered = fieldRegex(rules.unorderedArrays ?? []);
   const endpoints = endpointRegex(rules.ignoreEndpoints ?? []);
   return Object.freeze({
     rules,
     thresholds: { ...DEFAULT_THRESHOLDS, ...(rules.thresholds ?? {}) },
+    timeToleranceMs: rules.timeToleranceMs ?? 5_000,
     isIgnoredHeader: ignoreHeaders,
     isRedactedHeader: redactHeaders,
     isIgnoredField: pathTest(ignoreFields),
-    isRedactedField: pathTest(redactFields),
+    isRedactedField: (path: string) => redactFields.test(`.${path}`),
     isUnorderedArray: pathTest(unordered),
     hasIgnoredFields: ignoreFields !== undefined,
-    hasRedactedFields: redactFields !== undefined,
+    hasRedactedFields: true,
     isIgnoredEndpoint: endpoints === undefined ? never : (key: string) => endpoints.test(key),
   });
 }

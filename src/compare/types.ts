@@ -1,6 +1,11 @@
 // The data that comparison works on and produces. Plain data: it crosses a worker-thread boundary and
 // goes into the store.
-import { DEFAULT_COMPARE_SETTINGS } from '../config/model.js';
+import { type CompareSettings, DEFAULT_COMPARE_SETTINGS, type Thresholds } from '../config/model.js';
+
+import type { SampleDoc } from './report.js';
+
+/** The settings type has one owner (config); compare reads it, compiled once by compileRules. */
+export type { CompareSettings, Thresholds };
 
 /** A response body as captured off the data path: bytes up to a bound, then only size and hash. */
 export interface CapturedBody {
@@ -32,8 +37,14 @@ export interface Exchange {
   /** Epoch milliseconds when the request arrived. */
   at: number;
   requestId: string;
-  /** Route name (HTTPRoute.name or `<vs>.<index>`). */
+  /** Route name (HTTPRoute.name or `<vs>.<index>`), as ignoreEndpoints patterns name it. */
   route: string;
+  /** The run this exchange belongs to: its route key and the fingerprint of what was compared (see comparator/runs.ts). */
+  run?: { route: string; fingerprint: string };
+  /** The request as forwarded (lower-case names), kept redacted in samples. */
+  requestHeaders?: Record<string, string | string[] | undefined>;
+  /** The request body, captured bounded like the answers'. */
+  requestBody?: CapturedBody;
   method: string;
   /** Request target as received (path and query). */
   path: string;
@@ -63,7 +74,13 @@ export type DiffKind =
   /** Bodies beyond the capture bound: compared by size and hash only. */
   | 'size_or_hash_changed'
   /** One side answered, the other did not (error, timeout, abandoned). */
-  | 'no_answer';
+  | 'no_answer'
+  /** Both values are times (RFC 3339, HTTP date, epoch s/ms) further apart than the tolerance. */
+  | 'time_changed'
+  /** Both values are times within the tolerance: reported, never counted as a difference. */
+  | 'time_within_tolerance'
+  /** Both values look like generated ids of one shape (UUID, hex, token): a difference, usually noise. */
+  | 'id_changed';
 
 /** One difference, at a field whose array indices are folded (`body.items[*].price`), so it aggregates. */
 export interface FieldDiff {
@@ -75,64 +92,17 @@ export interface FieldDiff {
   right?: string;
 }
 
-export interface Thresholds {
-  /**
-   * Diffy's relative threshold: (candidate rate − noise rate) / (candidate rate + noise rate) must exceed it,
-   * Diffy's own formulation (see analyze.ts). Default 0.2.
-   */
-  relative: number;
-  /** Diffy's absolute threshold: candidate rate − noise rate must exceed it. Default 0.0003 (0.03%). */
-  absolute: number;
-  /** A field whose real-difference rate exceeds this fails the verdict. Default 0.01. */
-  maxRealDiffRate: number;
-  /** Shadow error rate (5xx and no answer) may exceed the primary's by at most this. Default 0.01. */
-  maxErrorRateIncrease: number;
-  /** Shadow p99 latency may exceed the primary's by at most this ratio. Default 0.2 (20%)... */
-  maxP99LatencyIncrease: number;
-  /** ...and by at least this many milliseconds, so tiny absolute differences do not fail. Default 50. */
-  minP99LatencyIncreaseMs: number;
-  /** Fewer compared requests than this (per endpoint and overall) is INCONCLUSIVE. Default 100. */
-  minSample: number;
-}
-
-export interface CompareRules {
-  /** Header names never compared (added to the built-in set: hop-by-hop, date, server, ...). */
-  ignoreHeaders: string[];
-  /** JSON paths never compared, in the folded form (`body.meta.generatedAt`, `body.items[*].id`); `*` matches one segment. */
-  ignoreFields: string[];
-  /** Endpoint patterns never compared (`GET /health`, `* /internal/*`). */
-  ignoreEndpoints: string[];
-  /** Headers and JSON paths whose values are never stored in samples. */
-  redactHeaders: string[];
-  redactFields: string[];
-  /**
-   * JSON arrays (folded paths, same syntax as ignoreFields) whose order carries no meaning: the same elements
-   * in another order are equal there. Optional; added after the first version.
-   */
-  unorderedArrays?: string[];
-  /** Body bytes captured per answer; beyond it only size and hash compare. */
-  maxBodyBytes: number;
-  thresholds: Thresholds;
-}
-
 /** The defaults live with the config model, where ShadowgateConfig reads them. */
 export const DEFAULT_THRESHOLDS: Thresholds = DEFAULT_COMPARE_SETTINGS.thresholds;
-
-export const DEFAULT_COMPARE_RULES: CompareRules = Object.freeze({
-  ignoreHeaders: [],
-  ignoreFields: [],
-  ignoreEndpoints: [],
-  redactHeaders: [],
-  redactFields: [],
-  maxBodyBytes: 256 * 1024,
-  thresholds: DEFAULT_THRESHOLDS,
-}) as CompareRules;
 
 /** What one exchange contributes to the store, once compared. */
 export interface ComparisonResult {
   at: number;
-  /** `route METHOD /path/{id}` */
+  /** `METHOD /path/{id}` (the route is the run's). */
   endpoint: string;
+  run?: { route: string; fingerprint: string };
+  /** The whole exchange, redacted and bounded, kept as a sample when it differs (see sample.ts). */
+  sample?: SampleDoc;
   requestId: string;
   primary: { status: number; latencyMs: number; error?: string };
   candidate?: { status: number; latencyMs: number; error?: string };
@@ -150,6 +120,10 @@ export interface FieldStats {
   field: string;
   /** Exchanges where primary and candidate differ at this field. */
   candidateDiffs: number;
+  /** Exchanges where they differ only by time-like values within the tolerance (not in candidateDiffs). */
+  timeLike?: number;
+  /** One example pair of the candidate's differences (redacted, bounded). */
+  example?: { kind: DiffKind; primary: string; candidate: string };
   /** Exchanges where primary and secondary differ at this field (the noise). */
   secondaryDiffs: number;
   /** Candidate differences by kind. */
@@ -176,21 +150,26 @@ export interface EndpointStats {
   fields: FieldStats[];
 }
 
-export interface Sample {
-  requestId: string;
-  at: number;
-  kind: DiffKind;
-  left?: string;
-  right?: string;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The verdict, as analyze() derives it from the aggregates.
 
 export type VerdictResult = 'PASS' | 'FAIL' | 'INCONCLUSIVE';
 
+/** A rate's confidence interval, 0..1 (for a difference of rates, −1..1). */
+export interface Interval {
+  low: number;
+  high: number;
+}
+
 export interface FieldVerdict {
   field: string;
+  /** Interval of candidateRate − noiseRate (Newcombe), or of candidateRate without a secondary (Wilson). */
+  interval: Interval;
+  /** PASS: certainly within maxRealDiffRate, or noise; FAIL: certainly above; else INCONCLUSIVE. */
+  result: VerdictResult;
+  timeLike: number;
+  example?: { kind: DiffKind; primary: string; candidate: string };
   /** Exchanges differing at this field (primary vs candidate) / compared. */
   candidateRate: number;
   /** Exchanges differing at this field (primary vs secondary) / withSecondary; 0 without a secondary. */
@@ -204,6 +183,9 @@ export interface EndpointVerdict {
   endpoint: string;
   result: VerdictResult;
   compared: number;
+  withSecondary: number;
+  /** Interval of the endpoint's real-difference rate: the worst real field, or no difference at all. */
+  diffInterval: Interval;
   /** False when no exchange had a secondary answer: every difference then counts as real. */
   noiseBaseline: boolean;
   /** Every field that differed (candidate or noise), the largest candidate rate first. */
@@ -226,4 +208,16 @@ export interface Verdict {
   compared: number;
   endpoints: EndpointVerdict[];
   reasons: string[];
+}
+
+/** What a run compares: one candidate against one primary on one route, each with a fingerprint (comparator/runs.ts). */
+export interface RunIdentity {
+  /** `<VirtualService namespace/name>#<route name or index>` */
+  route: string;
+  /** Of the three below together: a run continues while it is unchanged. */
+  fingerprint: string;
+  candidate: { host: string; subset?: string; fingerprint: string };
+  primary: { host: string; subset?: string; fingerprint: string };
+  /** The route's mirror config (targets and percentages). */
+  mirrorFingerprint: string;
 }

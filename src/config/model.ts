@@ -24,7 +24,8 @@ export interface Problem {
 /** Istio's StringMatch. `regex` is RE2 syntax with full-string semantics. */
 export type StringMatch =
   | { kind: 'exact'; value: string }
-  | { kind: 'prefix'; value: string }
+  /** `segments`: Gateway API `PathPrefix`, matched by whole path segments (`/abc` takes `/abc/d`, not `/abcd`). */
+  | { kind: 'prefix'; value: string; segments?: boolean }
   | { kind: 'regex'; value: string };
 
 /** A header/query condition: a StringMatch, or mere presence (Istio's empty match `{}`). */
@@ -248,7 +249,30 @@ export interface MirrorSettings {
   markerHeader: string;
 }
 
-/** Comparison of mirrored answers (spec.compare). Structurally the compare module's CompareRules, plus switches. */
+/** Thresholds of the verdict (spec.compare.thresholds); how they are used: compare/analyze.ts. */
+export interface Thresholds {
+  /** Diffy's relative threshold: (candidate rate − noise rate) / (candidate rate + noise rate) must exceed it. Default 0.2. */
+  relative: number;
+  /** Diffy's absolute threshold: candidate rate − noise rate must exceed it. Default 0.0003 (0.03%). */
+  absolute: number;
+  /** A real difference in more than this share of an endpoint's requests fails it. Default 0.01. */
+  maxRealDiffRate: number;
+  /** The candidate's error rate (5xx, no answer) may exceed the primary's by at most this. Default 0.01. */
+  maxErrorRateIncrease: number;
+  /** The candidate's p99 latency may exceed the primary's by at most this ratio (0.2 = 20%)... */
+  maxP99LatencyIncrease: number;
+  /** ...and by at least this many milliseconds before it fails. Default 50. */
+  minP99LatencyIncreaseMs: number;
+  /** Compared requests an endpoint needs before its p99 latency is judged (a p99 of fewer is its maximum). Default 100. */
+  minSample: number;
+  /** One-sided confidence of the intervals that decide PASS and FAIL (Wilson; Newcombe for differences). Default 0.95. */
+  confidence: number;
+}
+
+/**
+ * Comparison of mirrored answers (spec.compare): the one settings type, read from ShadowgateConfig here and
+ * compiled by compare/rules.ts. The store and the worker get it from there.
+ */
 export interface CompareSettings {
   enabled: boolean;
   /** Exchanges waiting for comparison; beyond it they are dropped and counted. */
@@ -257,20 +281,25 @@ export interface CompareSettings {
   maxPerSecond: number;
   /** Body bytes captured per answer; beyond it only size and hash compare. */
   maxBodyBytes: number;
+  /** Header names never compared (added to the built-in set: hop-by-hop, date, server, ...). */
   ignoreHeaders: string[];
+  /** Folded paths never compared (`body.meta.generatedAt`, `body.items[*].id`); `*` one segment, `**` any depth. */
   ignoreFields: string[];
+  /** Endpoint patterns never compared (`GET /health`, `* /internal/*`). */
   ignoreEndpoints: string[];
+  /** Header names whose values are never stored (added to the built-in credentials). */
   redactHeaders: string[];
+  /** Folded paths (body fields, same language as ignoreFields) whose values are never stored (added to the built-in secrets). */
   redactFields: string[];
-  thresholds: {
-    relative: number;
-    absolute: number;
-    maxRealDiffRate: number;
-    maxErrorRateIncrease: number;
-    maxP99LatencyIncrease: number;
-    minP99LatencyIncreaseMs: number;
-    minSample: number;
-  };
+  /** JSON arrays (folded paths) whose order carries no meaning: the same elements in another order are equal. */
+  unorderedArrays: string[];
+  /** Time-like values (RFC 3339, HTTP dates, epoch s/ms) this close are equal ("time-like, within tolerance"). */
+  timeToleranceMs: number;
+  /** Distinct endpoints per run; beyond it their exchanges go to one `other` endpoint (counted). */
+  maxEndpointsPerRun: number;
+  /** Distinct fields per endpoint; beyond it their differences go to one `other` field (counted). */
+  maxFieldsPerEndpoint: number;
+  thresholds: Thresholds;
 }
 
 export interface Settings {
@@ -290,6 +319,11 @@ export const DEFAULT_COMPARE_SETTINGS: CompareSettings = Object.freeze({
   ignoreEndpoints: [],
   redactHeaders: [],
   redactFields: [],
+  unorderedArrays: [],
+  // Two versions stamp the same moment a few milliseconds (new pods: seconds) apart.
+  timeToleranceMs: 5_000,
+  maxEndpointsPerRun: 1_000,
+  maxFieldsPerEndpoint: 200,
   // Diffy's defaults for noise (20% relative, 0.03% absolute); the rest are Shadowgate's.
   thresholds: Object.freeze({
     relative: 0.2,
@@ -299,6 +333,7 @@ export const DEFAULT_COMPARE_SETTINGS: CompareSettings = Object.freeze({
     maxP99LatencyIncrease: 0.2,
     minP99LatencyIncreaseMs: 50,
     minSample: 100,
+    confidence: 0.95,
   }),
 }) as CompareSettings;
 
@@ -324,6 +359,8 @@ export interface ResourceSummary {
   file?: string;
   /** False when an error disabled it. */
   accepted: boolean;
+  /** Kubernetes-style status a controller would write (Gateway API kinds: conditions with reasons). */
+  status?: Record<string, unknown>;
 }
 
 export interface Snapshot {

@@ -1,11 +1,22 @@
 // Turns file text (YAML, multi-document, or JSON) into raw Kubernetes-style resources that remember where they came from.
-// Fast path: js-yaml builds plain objects. Positions are needed only for problems, so the position-keeping
-// parser (`yaml`) runs lazily, once per file, the first time a problem asks where something is.
-import jsyaml from 'js-yaml';
+// One parser, `yaml`: it keeps positions for problems and bounds alias expansion (js-yaml does not, and a 911-byte
+// file of nested aliases once grew to 4.4 GB: issue 15). Text past MAX_SOURCE_BYTES is refused before parsing.
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
 import { isPlainObject, typeName } from './fields.js';
 import type { Problem } from './model.js';
 import { type Locate, makeProblem, type PathSeg } from './problems.js';
+
+/**
+ * Largest config file read (bytes). Kubernetes keeps an object within etcd's 1.5 MiB and a ConfigMap within 1 MiB;
+ * 16 MiB leaves room for thousands of resources in one file while a 50 MB file is refused unread.
+ */
+export const MAX_SOURCE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Aliases resolved per document: the `yaml` package's default, which stops exponential ("billion laughs")
+ * expansion; Kubernetes manifests rarely use aliases at all.
+ */
+export const MAX_ALIAS_COUNT = 100;
 
 export interface SourceText {
   /** Path as the user named it (shown in problems). */
@@ -51,16 +62,12 @@ function nodeAt(root: unknown, path: readonly PathSeg[]): Node | undefined {
   return last;
 }
 
-/** Parses with positions, on demand, once per file. */
-class PositionIndex {
-  private docs: Document.Parsed[] | undefined;
-  private readonly lines = new LineCounter();
-  constructor(private readonly text: string) {}
-
-  documents(): Document.Parsed[] {
-    this.docs ??= parseAllDocuments(this.text, { lineCounter: this.lines, uniqueKeys: true }) as Document.Parsed[];
-    return Array.isArray(this.docs) ? this.docs : [];
-  }
+/** Positions of one parsed file: a line index and, per document, the path → node lookup. */
+class Positions {
+  constructor(
+    private readonly docs: readonly Document.Parsed[],
+    private readonly lines: LineCounter,
+  ) {}
 
   position(offset: number): { line: number; column: number } {
     const p = this.lines.linePos(offset);
@@ -69,7 +76,7 @@ class PositionIndex {
 
   locator(docIndex: number, base: PathSeg[]): Locate {
     return (path) => {
-      const doc = this.documents()[docIndex];
+      const doc = this.docs[docIndex];
       const node = doc && nodeAt(doc.contents, [...base, ...path]);
       return node?.range ? this.position(node.range[0]) : undefined;
     };
@@ -110,30 +117,47 @@ function collect(value: unknown, base: PathSeg[], locateAt: (base: PathSeg[]) =>
 
 export function parseSource(src: SourceText): ParseResult {
   const out: ParseResult = { resources: [], problems: [] };
-  const index = new PositionIndex(src.text);
-  let values: unknown[] | undefined;
-  try {
-    values = jsyaml.loadAll(src.text, undefined, { filename: src.path });
-  } catch {
-    // Malformed: the position-keeping parser reports every error with its line and column, and still
-    // reads the well-formed documents of the file.
-    values = undefined;
-  }
-  if (values) {
-    values.forEach((value, i) => {
-      if (value !== null && value !== undefined) collect(value, [], (base) => index.locator(i, base), src.path, out);
-    });
+  const error = (code: string, message: string, at?: { line: number; column: number }) =>
+    out.problems.push(makeProblem('error', code, message, src.path, at));
+  // Length in UTF-16 units is at most the byte length, so this refuses every text the reader would (and more).
+  if (src.text.length > MAX_SOURCE_BYTES) {
+    error('file-too-large', `larger than ${MAX_SOURCE_BYTES} bytes: not read as config`);
     return out;
   }
-  index.documents().forEach((doc, i) => {
+  // An editor's non-atomic save truncates first and writes later; an empty file is never a config (issue 15).
+  if (src.text.trim() === '') {
+    error('empty-file', 'the file is empty (a save in progress?): not a valid config');
+    return out;
+  }
+  const lines = new LineCounter();
+  let docs: Document.Parsed[];
+  try {
+    // `merge`: Kubernetes' YAML (go-yaml) honours `<<` merge keys, and so did the js-yaml front end this replaced.
+    docs = parseAllDocuments(src.text, { lineCounter: lines, uniqueKeys: true, merge: true, prettyErrors: false }) as Document.Parsed[];
+  } catch (err) {
+    // Only resource exhaustion (a nesting deep enough to overflow the stack) gets here.
+    error('malformed-yaml', `cannot parse: ${(err as Error).message}`);
+    return out;
+  }
+  if (!Array.isArray(docs)) docs = [docs];
+  const positions = new Positions(docs, lines);
+  docs.forEach((doc, i) => {
     if (doc.errors.length > 0) {
-      for (const err of doc.errors) {
-        out.problems.push(makeProblem('error', 'malformed-yaml', err.message.split('\n')[0] ?? err.message, src.path, index.position(err.pos[0])));
-      }
+      // Malformed: every error with its line and column; the well-formed documents of the file are still read.
+      for (const err of doc.errors) error('malformed-yaml', err.message.split('\n')[0] ?? err.message, positions.position(err.pos[0]));
       return;
     }
-    const value: unknown = doc.toJS({ maxAliasCount: 100 });
-    if (value !== null && value !== undefined) collect(value, [], (base) => index.locator(i, base), src.path, out);
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (err) {
+      const at = doc.contents?.range ? positions.position(doc.contents.range[0]) : undefined;
+      if (err instanceof ReferenceError && /alias/i.test(err.message)) {
+        error('yaml-alias-limit', `aliases expand past ${MAX_ALIAS_COUNT} nodes (an alias bomb?): document not read`, at);
+      } else error('malformed-yaml', `cannot read the document: ${(err as Error).message}`, at);
+      return;
+    }
+    if (value !== null && value !== undefined) collect(value, [], (base) => positions.locator(i, base), src.path, out);
   });
   return out;
 }

@@ -10,11 +10,26 @@ export const SETTINGS_KIND = 'ShadowgateConfig';
 const SPEC: Schema = { name: 'ShadowgateConfig', fields: ['mirror', 'compare'] };
 const COMPARE: Schema = {
   name: 'ShadowgateConfig.compare',
-  fields: ['enabled', 'queueSize', 'maxPerSecond', 'maxBodyBytes', 'ignoreHeaders', 'ignoreFields', 'ignoreEndpoints', 'redactHeaders', 'redactFields', 'thresholds'],
+  fields: [
+    'enabled',
+    'queueSize',
+    'maxPerSecond',
+    'maxBodyBytes',
+    'ignoreHeaders',
+    'ignoreFields',
+    'ignoreEndpoints',
+    'redactHeaders',
+    'redactFields',
+    'unorderedArrays',
+    'timeTolerance',
+    'maxEndpointsPerRun',
+    'maxFieldsPerEndpoint',
+    'thresholds',
+  ],
 };
 const THRESHOLDS: Schema = {
   name: 'ShadowgateConfig.compare.thresholds',
-  fields: ['relative', 'absolute', 'maxRealDiffRate', 'maxErrorRateIncrease', 'maxP99LatencyIncrease', 'minP99LatencyIncreaseMs', 'minSample'],
+  fields: ['relative', 'absolute', 'maxRealDiffRate', 'maxErrorRateIncrease', 'maxP99LatencyIncrease', 'minP99LatencyIncreaseMs', 'minSample', 'confidence'],
 };
 
 function readCompare(c: Fields | undefined): CompareSettings {
@@ -41,6 +56,10 @@ function readCompare(c: Fields | undefined): CompareSettings {
     ignoreEndpoints: c.strings('ignoreEndpoints'),
     redactHeaders: c.strings('redactHeaders').map((h) => h.toLowerCase()),
     redactFields: c.strings('redactFields'),
+    unorderedArrays: c.strings('unorderedArrays'),
+    timeToleranceMs: c.durationMs('timeTolerance') ?? d.timeToleranceMs,
+    maxEndpointsPerRun: c.int('maxEndpointsPerRun', 1) ?? d.maxEndpointsPerRun,
+    maxFieldsPerEndpoint: c.int('maxFieldsPerEndpoint', 1) ?? d.maxFieldsPerEndpoint,
     thresholds: {
       relative: t?.number('relative') ?? dt.relative,
       absolute: rate('absolute', dt.absolute),
@@ -49,9 +68,21 @@ function readCompare(c: Fields | undefined): CompareSettings {
       maxP99LatencyIncrease: t?.number('maxP99LatencyIncrease') ?? dt.maxP99LatencyIncrease,
       minP99LatencyIncreaseMs: t?.number('minP99LatencyIncreaseMs') ?? dt.minP99LatencyIncreaseMs,
       minSample: t?.int('minSample', 1) ?? dt.minSample,
+      confidence: confidence(t, dt.confidence),
     },
   };
 }
+/** One-sided confidence of the verdict's intervals: 0.5 would judge on point estimates, 1 never decides. */
+function confidence(t: Fields | undefined, fallback: number): number {
+  const v = t?.number('confidence');
+  if (v === undefined) return fallback;
+  if (!(v >= 0.5 && v < 1)) {
+    t!.ctx.error('out-of-range', t!.at('confidence'), `confidence is a probability from 0.5 to below 1 (0.95 = 95%), not ${v}`);
+    return fallback;
+  }
+  return v;
+}
+
 const MIRROR: Schema = {
   name: 'ShadowgateConfig.mirror',
   fields: ['timeout', 'maxBodyBytes', 'maxTotalBodyBytes', 'maxInFlight', 'hostSuffix', 'markerHeader'],

@@ -3,6 +3,7 @@ import { speaksHttp2 } from './upstream-protocol.js';
 import { createHash } from 'node:crypto';
 import { readDestinationRule, type DestinationRuleSpec, mergePolicy } from './destination-rule.js';
 import { readGateway } from './gateway.js';
+import { compileGatewayApi, emptyGatewayApi, GATEWAY_API_GROUP, readGatewayApi } from './gateway-api/index.js';
 import { clusterName, hostAliases, hostMatches, resolveHost } from './hosts.js';
 import type {
   Cluster,
@@ -86,6 +87,8 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
   let settings: Settings = DEFAULT_SETTINGS;
   let settingsFrom: string | undefined;
   const seen = new Map<string, RawResource>();
+  const gatewayApi = emptyGatewayApi();
+  const gatewayApiSummaries = new Map<string, ResourceSummary>();
 
   for (const res of raw) {
     const [group, version] = res.apiVersion.includes('/') ? res.apiVersion.split('/', 2) : ['', res.apiVersion];
@@ -93,7 +96,8 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
     const ctx = new ResourceContext(problems, ref, res.file, res.locate);
     const isIstio = group === ISTIO_GROUP;
     const isOurs = group === SETTINGS_API_GROUP && res.kind === SETTINGS_KIND;
-    if (!isIstio && !isOurs) {
+    const isGatewayApi = group === GATEWAY_API_GROUP;
+    if (!isIstio && !isOurs && !isGatewayApi) {
       problems.push(makeProblem('info', 'skipped-kind', `skipped ${res.kind} ${res.name ? `${res.namespace}/${res.name}` : ''} (${res.apiVersion}): not a resource Shadowgate reads`.replace('  ', ' '), res.file, res.locate([])));
       continue;
     }
@@ -110,7 +114,7 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
       ctx.error('missing-field', ['metadata', 'name'], 'metadata.name is required');
       continue;
     }
-    const key = `${res.kind}/${res.namespace}/${res.name}`;
+    const key = `${isGatewayApi ? `${group}:` : ''}${res.kind}/${res.namespace}/${res.name}`;
     const first = seen.get(key);
     if (first) {
       const at = first.locate([]);
@@ -121,6 +125,8 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
     seen.set(key, res);
     if (typeof res.object.spec !== 'object' || res.object.spec === null || Array.isArray(res.object.spec)) {
       ctx.error('missing-field', ['spec'], 'spec is required and must be an object');
+    } else if (isGatewayApi) {
+      if (!readGatewayApi(res, version ?? '', ctx, gatewayApi)) continue;
     } else {
       switch (res.kind) {
         case 'VirtualService': {
@@ -159,7 +165,9 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
         }
       }
     }
-    resources.push({ kind: res.kind, namespace: res.namespace, name: res.name, file: res.file, accepted: !ctx.failed });
+    const summary: ResourceSummary = { kind: res.kind, namespace: res.namespace, name: res.name, file: res.file, accepted: !ctx.failed };
+    if (isGatewayApi) gatewayApiSummaries.set(`${res.kind}/${res.namespace}/${res.name}`, summary);
+    resources.push(summary);
   }
 
   // --- the service registry: ServiceEntry hosts and their workloads
@@ -309,6 +317,19 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
     return routes;
   };
 
+  // --- Gateway API: HTTPRoutes on Shadowgate's Gateways, and on services (GAMMA), over the same registry
+  const listenPorts = new Set<number>();
+  for (const svc of services.values()) if (svc.entry.listen) for (const p of svc.ports) if (HTTP_PROTOCOLS.has(p.protocol)) listenPorts.add(p.number);
+  const gatewayApiResult = compileGatewayApi(gatewayApi, {
+    ports: (host) => services.get(host)?.ports.map((p) => p.number),
+    entryHosts: (ns, name) => serviceEntries.find((se) => se.ref === `ServiceEntry ${ns}/${name}`)?.hosts,
+    listenPorts,
+  });
+  for (const [key, status] of gatewayApiResult.statuses) {
+    const summary = gatewayApiSummaries.get(key);
+    if (summary) summary.status = status;
+  }
+
   const listeners = new Map<number, Listener>();
   const domainsTaken = new Map<number, Set<string>>();
   for (const svc of [...services.values()].sort((a, b) => a.host.localeCompare(b.host))) {
@@ -328,9 +349,13 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
       const domains = names.flatMap((n) => [n, `${n}:${port.number}`]).filter((d) => !taken.has(d));
       for (const d of domains) taken.add(d);
       const vs = vsByHost.get(svc.host);
+      const mesh = gatewayApiResult.meshRoutes(svc.host, port.number);
+      if (vs && mesh) {
+        vs.ctx.reference('warning', 'conflicting-http-route', ['spec', 'hosts'], `HTTPRoutes also bind to ${svc.host}; this VirtualService routes it and they are not used`);
+      }
       const routes: Route[] = vs
         ? buildRoutes(vs, port.number)
-        : [
+        : mesh ?? [
             {
               // No VirtualService: every endpoint of the service is eligible, as in Istio's default route.
               name: 'default',
@@ -355,10 +380,11 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
               headers: { request: { set: {}, add: {}, remove: [] }, response: { set: {}, add: {}, remove: [] } },
             },
           ];
-      const vhost: VirtualHost = { host: svc.host, domains, port: port.number, routes, fromVirtualService: Boolean(vs) };
+      const vhost: VirtualHost = { host: svc.host, domains, port: port.number, routes, fromVirtualService: Boolean(vs ?? mesh) };
       listener.virtualHosts.push(vhost);
     }
   }
+  for (const l of gatewayApiResult.listeners) listeners.set(l.port, l);
 
   const content = {
     listeners: [...listeners.values()].sort((a, b) => a.port - b.port),

@@ -189,9 +189,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       out(`compared: ${e.compared} answers of v2 with v1's, endpoint "${e.endpoint}"`);
       if (e.fields.length === 0) out('  no difference');
       for (const f of e.fields) {
-        const [sample] = await comparator.samples(e.endpoint, f.field, 1);
         const kinds = Object.keys(f.kinds).join(', ');
-        const example = sample ? `, e.g. ${JSON.stringify(sample.left)} vs ${JSON.stringify(sample.right)}` : '';
+        const example = f.example ? `, e.g. ${JSON.stringify(f.example.primary)} vs ${JSON.stringify(f.example.candidate)}` : '';
         out(`  ${f.field} differs in ${((f.candidateDiffs / Math.max(1, e.compared)) * 100).toFixed(0)}% of requests (${kinds})${example}`);
       }
     }
@@ -203,6 +202,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       out('');
       out('Everything is still running, with the mirror on. Try:');
       out(`  curl -H 'Host: nginx' http://127.0.0.1:${port}/`);
+      out(`  diff explorer: http://${gw.adminAddress}/ui`);
       out(`  admin:   http://${gw.adminAddress}/config_dump`);
       out(`  metrics: http://${gw.adminAddress}/metrics`);
       out('New log lines from both versions follow. Ctrl-C stops everything.');

@@ -1,12 +1,14 @@
 // The composition root: wires sources → config → routing/upstream/mirror → proxy and admin, and owns the
 // lifecycle (load, hot reload as a whole-snapshot swap, drain on shutdown).
-import { AdminServer } from '../admin/index.js';
-import { type Cluster, DEFAULT_SETTINGS, formatProblem, loadSnapshot, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
-import { Comparator } from '../comparator/index.js';
+import { type AdminApiRequest, AdminServer } from '../admin/index.js';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { type Cluster, DEFAULT_SETTINGS, formatProblem, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
+import { Comparator, handleCompareApi } from '../comparator/index.js';
 import { ShadowWriter } from '../mirror/index.js';
-import { ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
+import { type BindFailure, type DownstreamLimits, ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
-import { readSources, watchSources } from '../sources/index.js';
+import { DEFAULT_LOAD_BUDGET, type LoadBudget, type LoadOutcome, loadConfig, watchSources } from '../sources/index.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesSource } from '../sources/kubernetes/index.js';
 import { type AccessLog, type ClusterGaugeSource, Metrics } from '../telemetry/index.js';
@@ -26,12 +28,20 @@ export interface GatewayOptions {
   /** Flags win over the ShadowgateConfig resource. */
   mirrorOverrides?: Partial<MirrorSettings>;
   drainTimeoutMs?: number;
+  /** What a downstream client may send or hold on the service ports (proxy/limits.ts has the defaults). */
+  downstream?: Partial<DownstreamLimits>;
   accessLog: AccessLog;
   /** Watch the Kubernetes API too (in-cluster service account or the user's kubeconfig). */
   kubernetes?: { namespace?: string | undefined; kubeconfig?: KubeConfig; listen?: 'taken-over' | 'all' };
   /** SQLite file for comparison results; undefined: mirrored answers are not compared. */
   store?: string;
+  /** Store options for tests (e.g. a size bound that plays a full disk). */
+  storeOptions?: import('../store/index.js').CompareStoreOptions;
   watch?: boolean;
+  /** Time and heap for loading the config in its worker thread; a load past it is refused (issue 15). */
+  configBudget?: LoadBudget;
+  /** How long watched files must keep the same size and mtime before a reload reads them (ms). */
+  settleMs?: number;
   random?: () => number;
   /** Operational messages (problems, reloads); stderr by default. */
   log?: (line: string) => void;
@@ -42,6 +52,13 @@ export interface ReloadResult {
   hash: string;
   problems: Problem[];
 }
+
+/**
+ * What asked for a reload. An operator's (`signal`: SIGHUP, `api`: a caller of `reload()`) applies what the files
+ * say now, removals included; a watch or cluster change refuses a reload in which a served file vanished, since
+ * an editor's save or a half-done sync looks exactly like that (issue 15).
+ */
+export type ReloadTrigger = 'api' | 'signal' | 'watch' | 'kubernetes';
 
 export function parseHostPort(text: string, what: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
@@ -65,6 +82,10 @@ export class Gateway {
   private lastRejected: { at: string; problems: Problem[] } | undefined;
   private loadedAt = '';
   private bound = false;
+  /** False when no resource of the served config was accepted: nothing useful to serve, so not ready. */
+  private usable = false;
+  /** Files read by the last load that was not rejected (a file gone from this set refuses an automatic reload). */
+  private lastFiles = new Set<string>();
   private draining = false;
   private stopWatching: (() => void) | undefined;
   adminAddress = '';
@@ -99,41 +120,84 @@ export class Gateway {
       metrics: this.metrics,
       accessLog: opts.accessLog,
       random,
+      ...(opts.downstream ? { limits: opts.downstream } : {}),
     });
     this.listeners = new ListenerSet(this.handler, opts.bind);
     this.admin = new AdminServer({
       isReady: () => this.isReady(),
       configDump: () => this.configDump(),
       metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.text() }),
-      api: (path, query) => this.api(path, query),
+      api: (req) => this.api(req),
+      routing: async () => this.state && { listeners: this.state.snapshot.listeners, clusters: this.state.snapshot.clusters },
     });
   }
 
-  /** Loads the config (bad resources are left out and reported), binds every port, then serves. */
+  /**
+   * Loads the config (bad resources are left out and reported), binds every port, then serves. Anything that
+   * keeps it from serving (a busy port, a store it cannot open, a config past its load budget) closes what was
+   * opened and throws: the caller exits non-zero instead of lingering half-started (issue 15).
+   */
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(opts);
+    try {
+      await gw.startUp();
+    } catch (err) {
+      await gw.abortStart();
+      throw err;
+    }
+    return gw;
+  }
+
+  private async startUp(): Promise<void> {
+    const opts = this.opts;
     // A worker of `--workers N` has no admin listener of its own: the primary process serves it for all.
     if (opts.admin) {
       const admin = parseHostPort(opts.admin, '--admin');
-      gw.adminAddress = await gw.admin.listen(admin.host, admin.port);
+      this.adminAddress = await this.admin.listen(admin.host, admin.port);
     }
     if (opts.kubernetes) {
       const { KubernetesSource } = await import('../sources/kubernetes/index.js');
-      gw.k8s = await KubernetesSource.start({
+      this.k8s = await KubernetesSource.start({
         namespace: opts.kubernetes.namespace,
         ...(opts.kubernetes.kubeconfig ? { kubeconfig: opts.kubernetes.kubeconfig } : {}),
         ...(opts.kubernetes.listen ? { listen: opts.kubernetes.listen } : {}),
-        onChange: () => void gw.reload(),
-        log: gw.log,
+        onChange: () => void this.reload({ trigger: 'kubernetes' }),
+        log: this.log,
       });
     }
-    const snapshot = gw.load();
-    for (const p of snapshot.problems) if (p.severity !== 'info') gw.log(formatProblem(p));
-    if (opts.store) gw.comparator = await Comparator.open({ file: opts.store, settings: snapshot.settings.compare, metrics: gw.metrics });
-    await gw.apply(snapshot);
-    gw.metrics.reloads.inc({ result: 'applied' });
-    if (opts.watch !== false) gw.stopWatching = watchSources(opts.files, () => void gw.reload());
-    return gw;
+    const loaded = await this.load();
+    if (loaded.type === 'refused') throw new Error(`config not loaded: ${loaded.message}`);
+    const snapshot = loaded.snapshot!;
+    this.lastFiles = new Set(loaded.files);
+    for (const p of snapshot.problems) if (p.severity !== 'info') this.log(formatProblem(p));
+    if (opts.store) {
+      const c = { file: opts.store, settings: snapshot.settings.compare, metrics: this.metrics, log: this.log };
+      this.comparator = await Comparator.open(opts.storeOptions ? { ...c, storeOptions: opts.storeOptions } : c);
+    }
+    const failures = await this.apply(snapshot);
+    if (failures.length > 0) throw new Error(failures.map((f) => `cannot listen on ${this.opts.bind}:${f.port}: ${f.error}`).join('; '));
+    this.recordLoad(true, snapshot.problems);
+    this.metrics.reloads.inc({ result: 'applied' });
+    if (!this.usable) this.log('shadowgate: no resource of the config was accepted: not ready until a reload brings a valid one');
+    if (opts.watch !== false) {
+      this.stopWatching = watchSources(opts.files, () => void this.reload({ trigger: 'watch' }), opts.settleMs === undefined ? {} : { settleMs: opts.settleMs });
+    }
+  }
+
+  /** Closes whatever a failed start opened (ports, admin listener, watches, store), so the process can exit. */
+  private async abortStart(): Promise<void> {
+    this.draining = true;
+    this.stopWatching?.();
+    this.listeners.stopAccepting();
+    await this.listeners.forceClose();
+    await Promise.allSettled([
+      this.k8s?.close(),
+      this.comparator?.close(),
+      this.primaryClusters.destroy(),
+      this.shadowClusters.destroy(),
+      this.adminAddress ? this.admin.close() : Promise.resolve(),
+      this.opts.accessLog.close(),
+    ]);
   }
 
   get snapshot(): Snapshot {
@@ -145,87 +209,125 @@ export class Gateway {
     return this.listeners.addresses();
   }
 
-  private load(): Snapshot {
-    const read = readSources(this.opts.files);
-    return loadSnapshot(read.sources, [...read.problems, ...(this.k8s?.problems() ?? [])], this.k8s?.resources() ?? []);
+  /** Reads and checks every source in a worker thread, within the load budget. */
+  private load(): Promise<LoadOutcome> {
+    return loadConfig(
+      {
+        files: this.opts.files,
+        extraProblems: this.k8s?.problems() ?? [],
+        extraResources: this.k8s?.resources() ?? [],
+        currentHash: this.state?.snapshot.hash,
+      },
+      this.opts.configBudget ?? DEFAULT_LOAD_BUDGET,
+    );
   }
 
-  /** Re-reads every source; a config with errors is refused and the last good one keeps serving. */
+  /** The two config gauges: did the last load succeed, and the problems it found (issue 20). */
+  private recordLoad(success: boolean, problems: readonly Problem[]): void {
+    this.metrics.configLastReloadSuccess.set(success ? 1 : 0);
+    for (const severity of ['error', 'warning', 'info'] as const) {
+      this.metrics.configProblems.set({ severity }, problems.filter((p) => p.severity === severity).length);
+    }
+  }
+
+  private queued: { promise: Promise<ReloadResult>; explicit: boolean } | undefined;
   private reloading: Promise<unknown> = Promise.resolve();
 
-  /** Reloads one at a time (file watch and cluster changes may ask at once), each seeing the newest sources. */
-  reload(): Promise<ReloadResult> {
-    const next = this.reloading.then(() => this.reloadNow());
-    this.reloading = next.catch(() => {});
-    return next;
+  /**
+   * Re-reads every source; a config with errors is refused and the last good one keeps serving. Reloads run one
+   * at a time, and every request for one made while another waits joins the waiting one (it will read the newest
+   * sources anyway), so a burst of file events or cluster changes costs one load, not one each.
+   */
+  reload(opts: { trigger?: ReloadTrigger } = {}): Promise<ReloadResult> {
+    const explicit = opts.trigger === undefined || opts.trigger === 'api' || opts.trigger === 'signal';
+    if (this.queued) {
+      this.queued.explicit ||= explicit;
+      return this.queued.promise;
+    }
+    const q: { promise: Promise<ReloadResult>; explicit: boolean } = { explicit, promise: Promise.resolve() as never };
+    q.promise = this.reloading.then(() => {
+      if (this.queued === q) this.queued = undefined;
+      return this.reloadNow(q.explicit);
+    });
+    this.queued = q;
+    this.reloading = q.promise.catch(() => {});
+    return q.promise;
   }
 
-  private async reloadNow(): Promise<ReloadResult> {
+  private async reloadNow(explicit: boolean): Promise<ReloadResult> {
     if (this.draining) return { result: 'unchanged', hash: this.state?.snapshot.hash ?? '', problems: [] };
-    const snapshot = this.load();
+    const loaded = await this.load();
     const current = this.state!.snapshot;
+    if (loaded.type === 'refused') {
+      const problem: Problem = { severity: 'error', code: `config-load-${loaded.reason}`, message: loaded.message };
+      return this.reject(current, [problem], [problem]);
+    }
     // An error in a file refuses the whole reload (the last good config keeps serving). An error in a cluster
     // object disables only that object, as Istio's admission would reject only it: refusing every reload would
     // also freeze endpoint changes, which is worse.
-    const fileErrors = snapshot.problems.filter((p) => p.severity === 'error' && !p.file?.startsWith('kubernetes://'));
-    if (fileErrors.length > 0) {
-      const problems = fileErrors;
-      this.lastRejected = { at: new Date().toISOString(), problems };
-      this.metrics.reloads.inc({ result: 'rejected' });
-      this.log(`shadowgate: reload rejected, still serving config ${current.hash.slice(0, 12)}:`);
-      for (const p of problems) this.log(`  ${formatProblem(p)}`);
-      return { result: 'rejected', hash: current.hash, problems };
+    const fileErrors = loaded.problems.filter((p) => p.severity === 'error' && !p.file?.startsWith('kubernetes://'));
+    if (!explicit) {
+      const now = new Set(loaded.files);
+      for (const file of this.lastFiles) {
+        // A ConfigMap volume swaps its `..data` symlink: its directory changes atomically, so a removal there is meant.
+        if (now.has(file) || existsSync(join(dirname(file), '..data'))) continue;
+        fileErrors.push({
+          severity: 'error',
+          code: 'file-vanished',
+          file,
+          message: 'this file of the served config is gone (an editor saving, a sync half done?); send SIGHUP to apply its removal',
+        });
+      }
     }
+    if (fileErrors.length > 0) return this.reject(current, fileErrors, loaded.problems);
     this.lastRejected = undefined;
-    if (snapshot.hash === current.hash) {
+    this.lastFiles = new Set(loaded.files);
+    this.recordLoad(true, loaded.problems);
+    if (!loaded.snapshot || loaded.hash === current.hash) {
       this.metrics.reloads.inc({ result: 'unchanged' });
-      return { result: 'unchanged', hash: current.hash, problems: snapshot.problems };
+      return { result: 'unchanged', hash: current.hash, problems: loaded.problems };
     }
-    await this.apply(snapshot);
+    const snapshot = loaded.snapshot;
+    // At startup a port that cannot be bound fails the start; on a reload the other ports keep serving.
+    for (const f of await this.apply(snapshot)) this.log(`shadowgate: error: cannot listen on ${this.opts.bind}:${f.port}: ${f.error}`);
     this.metrics.reloads.inc({ result: 'applied' });
     this.log(`shadowgate: config ${snapshot.hash.slice(0, 12)} applied (${this.addresses().join(', ')})`);
     for (const p of snapshot.problems) if (p.severity === 'warning') this.log(`  ${formatProblem(p)}`);
     return { result: 'applied', hash: snapshot.hash, problems: snapshot.problems };
   }
 
+  private reject(current: Snapshot, problems: Problem[], allProblems: readonly Problem[]): ReloadResult {
+    this.lastRejected = { at: new Date().toISOString(), problems };
+    this.metrics.reloads.inc({ result: 'rejected' });
+    this.recordLoad(false, [...new Set([...allProblems, ...problems])]);
+    this.log(`shadowgate: reload rejected, still serving config ${current.hash.slice(0, 12)}:`);
+    for (const p of problems) this.log(`  ${formatProblem(p)}`);
+    return { result: 'rejected', hash: current.hash, problems };
+  }
+
   /** Swaps the whole routing state at once; requests in flight keep the state they started with. */
-  private async apply(snapshot: Snapshot): Promise<void> {
+  private async apply(snapshot: Snapshot): Promise<BindFailure[]> {
     const table = RouteTable.build(snapshot.listeners);
     this.primaryClusters.update(snapshot.clusters);
     this.shadowClusters.update(readyOnly(snapshot.clusters));
     this.shadows.configure({ ...snapshot.settings.mirror, ...this.opts.mirrorOverrides });
-    this.comparator?.configure(snapshot.settings.compare);
+    this.comparator?.apply(snapshot);
     this.state = { snapshot, table };
     this.loadedAt = new Date().toISOString();
-    for (const severity of ['error', 'warning', 'info'] as const) {
-      this.metrics.configProblems.set({ severity }, snapshot.problems.filter((p) => p.severity === severity).length);
-    }
+    const accepted = snapshot.resources.some((r) => r.accepted);
+    this.usable = accepted || (snapshot.resources.length === 0 && !snapshot.problems.some((p) => p.severity === 'error'));
     const failures = await this.listeners.reconcile(snapshot.listeners.map((l) => l.port));
-    for (const f of failures) this.log(`shadowgate: error: cannot listen on ${this.opts.bind}:${f.port}: ${f.error}`);
     this.bound = failures.length === 0;
+    return failures;
   }
 
-  /** /api/...: comparison results (404 when comparison is off). */
   isReady(): boolean {
-    return this.bound && !this.draining && this.state !== undefined && (this.k8s?.synced ?? true);
+    return this.bound && this.usable && !this.draining && this.state !== undefined && (this.k8s?.synced ?? true);
   }
 
-  async api(path: string, query: URLSearchParams): Promise<unknown | undefined> {
-    const c = this.comparator;
-    if (!c) return path === 'verdict' ? { result: 'INCONCLUSIVE', reasons: ['comparison is off (no --store)'], compared: 0, endpoints: [] } : undefined;
-    switch (path) {
-      case 'verdict':
-        return c.verdict();
-      case 'endpoints':
-        return c.endpoints();
-      case 'samples':
-        return c.samples(query.get('endpoint') ?? '', query.get('field') ?? '', Number(query.get('limit') ?? 20));
-      case 'flush':
-        await c.flush();
-        return { flushed: true };
-      default:
-        return undefined;
-    }
+  /** /api/...: the comparison's API (comparator/api.ts); the composition root only wires it. */
+  api(req: AdminApiRequest): Promise<{ status: number; body: string } | undefined> {
+    return handleCompareApi(this.comparator, req);
   }
 
   configDump(): unknown {
@@ -233,7 +335,7 @@ export class Gateway {
     return {
       hash: s?.hash,
       loaded_at: this.loadedAt,
-      ready: this.bound && !this.draining,
+      ready: this.bound && this.usable && !this.draining,
       draining: this.draining,
       listeners: s?.listeners,
       clusters: s?.clusters,

@@ -3,6 +3,7 @@
 // ports through node:cluster, each with its own pools, shadows and comparison queue.
 import cluster, { type Worker } from 'node:cluster';
 import { AdminServer } from '../admin/index.js';
+import type { Cluster, Listener } from '../config/index.js';
 import { mergeExpositions } from '../telemetry/index.js';
 import type { Gateway } from './gateway.js';
 import { parseHostPort } from './gateway.js';
@@ -11,8 +12,9 @@ type Request =
   | { id: number; type: 'metrics' }
   | { id: number; type: 'ready' }
   | { id: number; type: 'config_dump' }
-  | { id: number; type: 'api'; path: string; query: string }
-  | { id: number; type: 'shutdown' };
+  | { id: number; type: 'api'; method: string; path: string; query: string; body?: string }
+  | { id: number; type: 'shutdown' }
+  | { id: number; type: 'reload' };
 
 /** A request before it gets its id (Omit does not distribute over a union by itself). */
 type Ask = Request extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
@@ -37,11 +39,15 @@ export function serveWorkerIpc(gw: Gateway, shutdown: () => Promise<void>): void
           value = gw.configDump();
           break;
         case 'api':
-          value = (await gw.api(msg.path, new URLSearchParams(msg.query))) ?? null;
+          value =
+            (await gw.api({ method: msg.method, path: msg.path, query: new URLSearchParams(msg.query), ...(msg.body === undefined ? {} : { body: msg.body }) })) ?? null;
           break;
         case 'shutdown':
           await shutdown();
           value = true;
+          break;
+        case 'reload':
+          value = (await gw.reload({ trigger: 'signal' })).result;
           break;
       }
     } catch (err) {
@@ -56,6 +62,8 @@ export interface PrimaryOptions {
   admin: string;
   /** Worker arguments (the serve command line, without --workers). */
   log: (line: string) => void;
+  /** The comparison store: created and stamped here, once, before any worker opens it (issue 15, item 11). */
+  store?: string | undefined;
 }
 
 /** In the primary: forks the workers, serves the admin listener for all of them, restarts a worker that dies. */
@@ -64,6 +72,12 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const pending = new Map<number, (value: unknown) => void>();
   let stopping = false;
   const workers = new Set<Worker>();
+  // Installed first, so a SIGHUP during the start does not kill the supervisor (Node's default for SIGHUP);
+  // the workers starting now read the newest config anyway.
+  let serving = false;
+  process.on('SIGHUP', () => {
+    if (serving && !stopping) void hangUp();
+  });
 
   const fork = (): Worker => {
     const w = cluster.fork({ SHADOWGATE_WORKER: '1' });
@@ -103,6 +117,17 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const askAll = (req: Ask) => Promise.all([...workers].map((w) => ask(w, req)));
   const first = () => [...workers][0];
 
+  if (opts.store) {
+    // Workers that all find a new file would race to create it; one creation here, then they only open it.
+    try {
+      const { CompareStore } = await import('../store/index.js');
+      CompareStore.open(opts.store).close();
+    } catch (err) {
+      opts.log(`shadowgate: cannot start: cannot open the comparison store ${opts.store}: ${(err as Error).message}`);
+      return 1;
+    }
+  }
+
   // Start every worker and wait for each to say it is serving (or why it could not).
   const started = await Promise.all(
     Array.from({ length: opts.workers }, () => {
@@ -136,14 +161,23 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       contentType: 'text/plain; version=0.0.4; charset=utf-8',
       body: mergeExpositions((await askAll({ type: 'metrics' })).filter((t): t is string => typeof t === 'string')),
     }),
-    api: async (path, query) => {
+    api: async (req) => {
       const w = first();
       if (!w) return undefined;
-      // Each worker writes its comparisons to the shared store; asking one for the verdict reads them all
-      // once every worker has flushed its queue.
-      if (path === 'verdict' || path === 'endpoints' || path === 'samples') await askAll({ type: 'api', path: 'flush', query: '' });
-      const v = await ask(w, { type: 'api', path, query: query.toString() });
-      return v === null ? undefined : v;
+      // Each worker writes its comparisons to the shared store; asking one reads them all once every worker
+      // has flushed its queue. A new run (POST /api/runs) is in the store: every worker's next write finds it.
+      await askAll({ type: 'api', method: 'POST', path: 'flush', query: '' });
+      const v = (await ask(w, { type: 'api', method: req.method, path: req.path, query: req.query.toString(), ...(req.body === undefined ? {} : { body: req.body }) })) as
+        | { status: number; body: string }
+        | null
+        | undefined;
+      return v === null || v === undefined || typeof v.status !== 'number' ? undefined : v;
+    },
+    // Every worker serves the same config: the first one's route table is everyone's.
+    routing: async () => {
+      const w = first();
+      const dump = (w ? await ask(w, { type: 'config_dump' }) : undefined) as { listeners?: Listener[]; clusters?: Record<string, Cluster> } | undefined;
+      return dump?.listeners && dump.clusters ? { listeners: dump.listeners, clusters: dump.clusters } : undefined;
     },
   });
   const hp = parseHostPort(opts.admin, '--admin');
@@ -159,6 +193,15 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const s = started[0] as { addresses: string[]; hosts: string };
   opts.log(`shadowgate: ready: listening on ${s.addresses.join(', ') || '(no service ports)'} [${s.hosts}], admin http://${adminAddress}, ${opts.workers} workers`);
 
+  // SIGHUP reloads every worker's config, as nginx's master passes it on to its workers.
+  async function hangUp(): Promise<void> {
+    opts.log(`shadowgate: SIGHUP: reloading the config in ${workers.size} workers`);
+    const results = await askAll({ type: 'reload' });
+    const counts = new Map<string, number>();
+    for (const r of results) counts.set(String(r ?? 'no answer'), (counts.get(String(r ?? 'no answer')) ?? 0) + 1);
+    opts.log(`shadowgate: SIGHUP: ${[...counts].map(([r, n]) => `${r} in ${n}`).join(', ')}`);
+  }
+  serving = true;
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       opts.log(`shadowgate: ${signal}: draining ${workers.size} workers`);

@@ -1,22 +1,2 @@
-// A process-wide bound on shadow body bytes held in memory (Traefik buffers mirrored bodies without one).
-
-export class ByteBudget {
-  used = 0;
-  constructor(
-    public max: number,
-    private readonly onChange?: (used: number) => void,
-  ) {}
-
-  take(n: number): boolean {
-    if (this.used + n > this.max) return false;
-    this.used += n;
-    this.onChange?.(this.used);
-    return true;
-  }
-
-  release(n: number): void {
-    if (n <= 0) return;
-    this.used = Math.max(0, this.used - n);
-    this.onChange?.(this.used);
-  }
-}
+// The byte budget lives in util/ (the comparator bounds its captures with it too, without importing mirror/).
+export { ByteBudget } from '../util/byte-budget.js';

@@ -68,6 +68,11 @@ export class ShadowWriter {
     this.budget.max = settings.maxTotalBodyBytes;
   }
 
+  /** The header that marks a copy ("" when disabled); the data path strips it from what clients send. */
+  get markerHeader(): string {
+    return this.settings.markerHeader;
+  }
+
   get timeoutMs(): number {
     return this.settings.timeoutMs;
   }

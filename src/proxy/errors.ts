@@ -1,7 +1,7 @@
 // The one place that turns a failure into a status code, a body and Envoy's response flag.
 
 /** Envoy response flags (https://www.envoyproxy.io/docs/envoy/latest/configuration/observability/access_log/usage). */
-export type ResponseFlag = 'NR' | 'NC' | 'UH' | 'UO' | 'UF' | 'UT' | 'UC' | 'URX' | 'DC' | 'FI' | 'DI' | 'DPE';
+export type ResponseFlag = 'NR' | 'NC' | 'UH' | 'UO' | 'UF' | 'UT' | 'UC' | 'URX' | 'DC' | 'FI' | 'DI' | 'DPE' | 'SI';
 
 interface LocalReply {
   status: number;

@@ -1,5 +1,7 @@
 // The data path. A request passes these phases, in order; each says what it does by default.
-//   1. accept   — request id (kept or generated), context; Node answers 400/431 to malformed requests.
+//   1. accept   — Node answers 400/431/408 to malformed, oversized or slow heads; then more than 100 headers
+//                 (431), two Hosts or a bad one (400), the absolute-form target turned into origin form and the
+//                 path normalised as Istio's Envoy (request-head.ts); request id (kept or generated), context.
 //   2. route    — virtual host by listener port and Host, first matching route; none: 404 NR.
 //   3. fault    — Istio fault injection: delay (DI), abort (FI). Aborted requests are not mirrored.
 //   4. local    — redirect and directResponse answer here, unmirrored.
@@ -16,10 +18,13 @@ import { applyHeaderOps, pickDestination, type RouteTable, selectMirrors } from 
 import type { AccessLog, Metrics } from '../telemetry/index.js';
 import type { ClusterManager } from '../upstream/index.js';
 import { RequestBodyTee } from './body.js';
+import { DownstreamStats } from './downstream-stats.js';
+import { formatFlags, localReply, type ResponseFlag } from './errors.js';
 import { encodeMessage, grpcOutcome, httpToGrpcStatus, isGrpc, parseGrpcTimeout, splitTrailersOnly } from './grpc/index.js';
 import { requestHasBody } from './h2/index.js';
-import { formatFlags, localReply, type ResponseFlag } from './errors.js';
 import { firstValue, forwardableHeaders, type HeaderRecord, responseHeaders } from './headers.js';
+import { type DownstreamLimits, downstreamLimits } from './limits.js';
+import { checkRequestHead } from './request-head.js';
 import { backoffMs, retriableFailure, retriableGrpc, retriableStatus } from './retry.js';
 import { runAttempt } from './upstream-attempt.js';
 
@@ -38,6 +43,8 @@ export interface ProxyDeps {
   /** Pairs mirrored answers with the primary's; absent when comparison is off. */
   comparator?: Comparator | undefined;
   random?: () => number;
+  /** Limits on what downstream clients may send (defaults: limits.ts). */
+  limits?: Partial<DownstreamLimits>;
 }
 
 /** Our pseudonym in the Via header (RFC 9110 §7.6.3), which is how a second hop is recognised. */
@@ -52,6 +59,10 @@ class RequestContext {
   readonly started = performance.now();
   readonly startTime = new Date();
   requestId = '';
+  /** The normalised origin-form target routing matched (and upstreams receive, after rewrites). */
+  path = '';
+  /** Host, or the absolute-form target's authority. */
+  authority = '';
   routeName = '';
   cluster = '';
   subset = '';
@@ -69,6 +80,9 @@ class RequestContext {
   downstreamClosed = false;
   /** A gRPC request (content-type application/grpc[+codec]): local replies, status, metrics and the log speak gRPC. */
   grpc = false;
+  /** The client's address, read once: an HTTP/2 stream outlives its session's socket in the log. */
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
   grpcStatus: string | undefined;
   grpcMessage: string | undefined;
   /** The running upstream attempt's reaction to an early downstream close. */
@@ -84,6 +98,8 @@ class RequestContext {
 
 export class ProxyHandler {
   private readonly random: () => number;
+  readonly limits: Readonly<DownstreamLimits>;
+  readonly stats: DownstreamStats;
   /** Requests being served (for draining). */
   inFlight = 0;
   draining = false;
@@ -91,6 +107,8 @@ export class ProxyHandler {
 
   constructor(private readonly deps: ProxyDeps) {
     this.random = deps.random ?? Math.random;
+    this.limits = downstreamLimits(deps.limits);
+    this.stats = new DownstreamStats(deps.metrics);
   }
 
   handle(req: IncomingMessage, res: ServerResponse, port: number): void {
@@ -122,8 +140,18 @@ export class ProxyHandler {
     const { req } = ctx;
     // 1. accept
     ctx.grpc = isGrpc(req.headers['content-type']);
+    ctx.remoteAddress = req.socket.remoteAddress;
+    ctx.remotePort = req.socket.remotePort;
     const idHeader = firstValue(req.headers['x-request-id']);
     ctx.requestId = idHeader || randomUUID();
+    const head = checkRequestHead(req, this.limits);
+    if (!head.ok) {
+      this.stats.reject(head.reason);
+      ctx.flags.push('DPE');
+      return this.reply(ctx, head.status, head.message, 'text/plain', true);
+    }
+    ctx.path = head.path;
+    ctx.authority = head.authority;
 
     // A request that already passed through Shadowgate would loop (a taken-over Service whose backends lead
     // back to the gateway): refuse the second hop instead of amplifying it.
@@ -132,11 +160,11 @@ export class ProxyHandler {
 
     // 2. route
     const state = this.deps.state();
-    const authority = req.headers.host ?? '';
+    const authority = ctx.authority;
     const vhost = state.table.findVirtualHost(ctx.port, authority);
     const matched = vhost?.match({
       method: req.method ?? 'GET',
-      path: req.url ?? '/',
+      path: ctx.path,
       authority,
       scheme: 'http',
       // Node builds headersDistinct on first access: only routes with header conditions pay for it.
@@ -173,15 +201,26 @@ export class ProxyHandler {
     if (!dest) return this.localFailure(ctx, 'NC');
     ctx.cluster = dest.cluster;
     ctx.subset = dest.subset;
-    const path = compiled.rewritePath(matchIndex, req.url ?? '/');
+    const path = compiled.rewritePath(matchIndex, ctx.path);
     const upstreamAuthority = compiled.rewriteAuthority(authority, dest);
     let headers: HeaderRecord = forwardableHeaders(req.headers);
     headers = applyHeaderOps(headers, dest.headers.request);
     headers = applyHeaderOps(headers, route.headers.request);
+    // Only copies carry the marker: a client sending it would make the primary skip side effects (an order
+    // "placed" and never saved). Shadows set it on their own copy of these headers.
+    const marker = this.deps.shadows.markerHeader;
+    if (marker && headers[marker] !== undefined) delete headers[marker];
     headers['x-request-id'] = ctx.requestId;
     headers.host = upstreamAuthority;
     headers.via = via ? `${via}, 1.1 ${VIA}` : `1.1 ${VIA}`;
-    if (requestHasBody(req)) ctx.tee = new RequestBodyTee(req, { replayLimit: RETRY_BUFFER_BYTES, highWater: PRIMARY_HIGH_WATER });
+    if (requestHasBody(req)) {
+      ctx.tee = new RequestBodyTee(req, {
+        replayLimit: RETRY_BUFFER_BYTES,
+        highWater: PRIMARY_HIGH_WATER,
+        idleTimeoutMs: this.limits.bodyIdleTimeoutMs,
+        onIdle: () => this.bodyIdle(ctx),
+      });
+    }
 
     // 6. mirror (never for upgrades or CONNECT: a shadow cannot take over a connection)
     if (route.mirrors.length > 0 && !req.headers.upgrade && req.method !== 'CONNECT') {
@@ -192,18 +231,24 @@ export class ProxyHandler {
       const candidate = roles.indexOf('candidate');
       const exchange =
         candidate >= 0
-          ? this.deps.comparator?.begin(() => ({
-              at: Date.now(),
-              requestId: ctx.requestId,
-              route: route.name,
-              method: req.method ?? 'GET',
-              path: req.url ?? '/',
-              host: dest.host,
-              primarySubset: dest.subset,
-              candidateSubset: fired[candidate]!.subset,
-            }))
+          ? this.deps.comparator?.begin(
+              () => ({
+                at: Date.now(),
+                requestId: ctx.requestId,
+                route: route.name,
+                method: req.method ?? 'GET',
+                path: ctx.path,
+                host: dest.host,
+                primarySubset: dest.subset,
+                candidateSubset: fired[candidate]!.subset,
+                requestHeaders: headers,
+              }),
+              route,
+            )
           : undefined;
-      const shadowRequest = { method: req.method ?? 'GET', path, headers, authority: upstreamAuthority, clientAddress: req.socket.remoteAddress ?? '' };
+      // The request body, for the comparison's whole-exchange samples (bounded; redacted before it is stored).
+      if (exchange && ctx.tee) ctx.tee.addSink(exchange.requestBody());
+      const shadowRequest = { method: req.method ?? 'GET', path, headers, authority: upstreamAuthority, clientAddress: ctx.remoteAddress ?? '' };
       fired.forEach((target, i) => {
         const role = roles[i];
         const compared = exchange && role && roles.indexOf(role) === i ? exchange.expect(role) : undefined;
@@ -348,7 +393,7 @@ export class ProxyHandler {
     const h = cluster.policy.consistentHash!;
     const { req } = ctx;
     if (h.httpHeaderName) return firstValue(req.headers[h.httpHeaderName]);
-    if (h.useSourceIp) return req.socket.remoteAddress;
+    if (h.useSourceIp) return ctx.remoteAddress;
     if (h.httpQueryParameterName) {
       const q = new URL(req.url ?? '/', 'http://x').searchParams.get(h.httpQueryParameterName);
       return q ?? undefined;
@@ -364,7 +409,7 @@ export class ProxyHandler {
   private redirect(ctx: RequestContext, route: Route, authority: string): void {
     if (route.action.kind !== 'redirect') return;
     const r = route.action.redirect;
-    const original = ctx.req.url ?? '/';
+    const original = ctx.path;
     const [origPath, query] = original.includes('?') ? [original.slice(0, original.indexOf('?')), original.slice(original.indexOf('?'))] : [original, ''];
     let host = r.authority ?? authority;
     if (r.port !== undefined) host = `${host.replace(/:\d+$/, '')}:${r.port}`;
@@ -373,14 +418,31 @@ export class ProxyHandler {
     this.reply(ctx, r.redirectCode, '');
   }
 
+  /**
+   * The client stopped sending a body it announced: 408 and close when nothing was answered yet (nginx's
+   * client_body_timeout; Envoy's stream idle timeout, flag SI), else the connection is cut. The primary attempt
+   * and the shadows see their body fail.
+   */
+  private bodyIdle(ctx: RequestContext): void {
+    this.stats.reject('body_timeout');
+    ctx.flags.push('SI');
+    const answered = ctx.res.headersSent;
+    if (!answered) this.reply(ctx, 408, 'request body timeout', 'text/plain', true);
+    ctx.tee?.fail(new Error('request body idle timeout'));
+    if (answered) ctx.req.socket.destroy();
+  }
+
   private localFailure(ctx: RequestContext, flag: ResponseFlag): void {
+    // Something already answered (a body timeout's 408): the failure it caused upstream is no news.
+    if (ctx.res.headersSent) return;
     ctx.flags.push(flag);
     const r = localReply(flag);
     this.reply(ctx, r.status, r.body);
   }
 
-  private reply(ctx: RequestContext, status: number, body: string, contentType = 'text/plain'): void {
-    const { res } = ctx;
+  /** A local answer. `close`, or a request body still arriving, ends the connection after it (as Envoy does). */
+  private reply(ctx: RequestContext, status: number, body: string, contentType = 'text/plain', close = false): void {
+    const { req, res } = ctx;
     ctx.status = status;
     if (res.headersSent || res.destroyed) return;
     // Nothing more of the body is needed by the primary; shadows (if any) keep reading it.
@@ -393,7 +455,10 @@ export class ProxyHandler {
     ctx.bytesSent = buf.length;
     const headers: Record<string, string | number> = { 'content-length': buf.length, 'x-request-id': ctx.requestId };
     if (buf.length > 0) headers['content-type'] = contentType;
-    if (this.draining && ctx.req.httpVersionMajor === 1) headers.connection = 'close';
+    // A body nobody reads any more would otherwise keep the connection (Node discards it byte by byte). HTTP/2
+    // has no connection header (a stream ends alone; draining is GOAWAY).
+    const bodyPending = !req.complete && requestHasBody(req);
+    if (req.httpVersionMajor === 1 && (close || bodyPending || this.draining)) headers.connection = 'close';
     res.writeHead(status, headers);
     res.end(buf);
   }
@@ -428,7 +493,7 @@ export class ProxyHandler {
     const entry = {
       start_time: ctx.startTime.toISOString(),
       method: req.method ?? '',
-      path: req.url ?? '',
+      path: ctx.path || (req.url ?? ''),
       protocol: `HTTP/${req.httpVersion}`,
       response_code: ctx.status,
       response_flags: flags,
@@ -439,9 +504,9 @@ export class ProxyHandler {
       upstream_cluster: ctx.cluster || '-',
       upstream_subset: ctx.subset || '-',
       upstream_host: ctx.upstreamHost || '-',
-      authority: req.headers.host ?? '-',
+      authority: ctx.authority || (req.headers.host ?? '-'),
       request_id: ctx.requestId,
-      downstream_remote_address: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
+      downstream_remote_address: `${ctx.remoteAddress ?? ''}:${ctx.remotePort ?? ''}`,
       user_agent: req.headers['user-agent'] ?? '-',
       x_forwarded_for: firstValue(req.headers['x-forwarded-for']) ?? '-',
       mirrors: ctx.mirrors.map((m) => ({ cluster: m.cluster, outcome: m.outcome })),

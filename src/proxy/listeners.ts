@@ -1,7 +1,10 @@
-// One HTTP server per service port, HTTP/1.1 and h2c alike; reconciled against each snapshot's ports, drained on shutdown.
+// One HTTP server per service port, HTTP/1.1 and h2c alike; reconciled against each snapshot's ports, drained on
+// shutdown. The servers bound what a client may hold: a head timeout, a cap on connections across ports, header
+// count (Node's parser).
 import { once } from 'node:events';
 import http, { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import type { DownstreamStats } from './downstream-stats.js';
 import { acceptBoth, type H2Server } from './h2/index.js';
 import type { ProxyHandler } from './handler.js';
 
@@ -13,13 +16,29 @@ export interface BindFailure {
 /** Largest request head accepted; beyond it Node's parser stops and the client gets 431 (Envoy: 60 KiB). */
 export const MAX_HEADER_BYTES = 60 * 1024;
 
-function rejectMalformed(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket): void {
+/**
+ * Set on a connection until its first request head is complete (it has no request yet to time out): how many
+ * silence periods it has had with bytes but no head. Deleted at the first request.
+ */
+const AWAITING_FIRST_REQUEST = Symbol('awaiting first request');
+type TrackedSocket = Socket & { [AWAITING_FIRST_REQUEST]?: number };
+
+function rejectMalformed(stats: DownstreamStats, err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket): void {
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
   }
   const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  stats.reject(status === 431 ? 'head_too_large' : status === 408 ? 'header_timeout' : 'malformed');
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+}
+
+/**
+ * How often Node checks request heads against the timeout: a quarter of it, so a head is cut within 1.25× the
+ * timeout, between 25 ms and Node's own 30 s.
+ */
+function checkInterval(timeoutMs: number): number {
+  return Math.min(30_000, Math.max(25, Math.floor(timeoutMs / 4)));
 }
 
 export class ListenerSet {
@@ -56,15 +75,63 @@ export class ListenerSet {
     }
     for (const port of want) {
       if (this.servers.has(port)) continue;
-      const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, keepAliveTimeout: 60_000, requestTimeout: 0 }, (req, res) =>
-        this.handler.handle(req, res, port),
+      const { limits, stats } = this.handler;
+      // requestTimeout stays 0 (uploads and long polls may take any time), but then Node's headersTimeout
+      // defaults to 0 too and nothing closes a slowloris: it is set explicitly. An idle body is the handler's.
+      const server = http.createServer(
+        {
+          maxHeaderSize: MAX_HEADER_BYTES,
+          keepAliveTimeout: 60_000,
+          requestTimeout: 0,
+          headersTimeout: limits.headerTimeoutMs,
+          connectionsCheckingInterval: checkInterval(limits.headerTimeoutMs),
+        },
+        (req, res) => {
+          const socket = req.socket as TrackedSocket;
+          if (socket[AWAITING_FIRST_REQUEST] !== undefined) {
+            socket[AWAITING_FIRST_REQUEST] = undefined;
+            socket.setTimeout(0);
+          }
+          this.handler.handle(req, res, port);
+        },
       );
-      server.on('clientError', rejectMalformed);
+      // h2c on the same port: only Node's own HTTP/1.1 connection listener waits for the preface sniff; the
+      // connection limit and the silence timeout below apply to both protocols.
+      this.h2.set(server, acceptBoth(server, (req, res) => this.handler.handle(req, res, port), limits.headerTimeoutMs));
+      // Node stops collecting headers at maxHeadersCount (2,000 entries by default, silently): one past our
+      // limit is enough to see that a request has too many, and nothing an accepted request sent is dropped.
+      server.maxHeadersCount = limits.maxRequestHeaders + 1;
+      server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => rejectMalformed(stats, err, socket));
+      server.on('connection', (socket: TrackedSocket) => {
+        if (limits.maxConnections > 0 && stats.connections >= limits.maxConnections) {
+          stats.reject('connection_limit');
+          socket.destroy();
+          return;
+        }
+        stats.connections++;
+        socket.once('close', () => stats.connections--);
+        // Node's head timeout starts at a request's first byte: a connection that sends nothing would be held
+        // for ever. Until its first request, the same timeout applies to silence.
+        socket[AWAITING_FIRST_REQUEST] = 0;
+        socket.setTimeout(limits.headerTimeoutMs);
+      });
+      // With a listener here Node leaves timed-out sockets to us (its default destroys them).
+      server.on('timeout', (socket: TrackedSocket) => {
+        const waiting = socket[AWAITING_FIRST_REQUEST];
+        if (waiting === 0 && socket.bytesRead > 0) {
+          // A head has started: Node's head timeout answers it with 408. One more period at most, for bytes
+          // that start no request (blank lines before the request line).
+          socket[AWAITING_FIRST_REQUEST] = 1;
+          socket.setTimeout(limits.headerTimeoutMs);
+          return;
+        }
+        if (waiting !== undefined) stats.reject('header_timeout');
+        socket.destroy();
+      });
       // CONNECT tunnels are not proxied: say so instead of dropping the connection.
       server.on('connect', (_req, socket: Socket) => {
         socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       });
-      this.h2.set(server, acceptBoth(server, (req, res) => this.handler.handle(req, res, port)));
       server.listen(port, this.bind);
       try {
         await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);

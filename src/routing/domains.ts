@@ -22,6 +22,12 @@ function portStart(a: string): number {
   return colon;
 }
 
+/** The port an authority names, or undefined when it names none. */
+export function portOf(a: string): number | undefined {
+  const colon = portStart(a);
+  return colon === -1 ? undefined : Number(a.slice(colon + 1));
+}
+
 export function stripPort(a: string): string {
   const colon = portStart(a);
   return colon === -1 ? a : a.slice(0, colon);

@@ -14,3 +14,11 @@ export { pickDestination } from './weighted.js';
 export { mirrorFires, selectMirrors } from './mirrors.js';
 export { applyHeaderOps } from './header-ops.js';
 export { regexError } from './regex.js';
+export {
+  canonicalizePath,
+  mergeSlashes,
+  normalizeTarget,
+  PATH_NORMALIZATIONS,
+  type PathNormalization,
+  unescapeSlashes,
+} from './path-normalize.js';

@@ -1,7 +1,7 @@
 // Listener port + Host/:authority → compiled virtual host, built once per snapshot.
 
 import type { Listener, Problem } from '../config/model.js';
-import { DomainIndex, normalizeAuthority, stripPort } from './domains.js';
+import { DomainIndex, normalizeAuthority, portOf, stripPort } from './domains.js';
 import { CompiledVirtualHost } from './virtual-host.js';
 
 interface PortEntry {
@@ -65,11 +65,16 @@ export class RouteTable {
   /**
    * undefined means "no route" (404 NR): unknown port, or several virtual hosts share the port and
    * none claims this authority. Tries the authority as sent, then without its port (so a domain
-   * listed without port also takes `host:any-port`), and only then a `*` domain.
+   * listed without port also takes the listener's port), and only then a `*` domain. An authority naming
+   * another port than the listener's is looked up as it is, never port-stripped, and never given to the port's
+   * only host: Istio's domains are `host` and `host:<service port>`, so Envoy answers `host:9999` with 404
+   * unless a wildcard claims it.
    */
   findVirtualHost(port: number, authority: string | undefined): CompiledVirtualHost | undefined {
     const entry = this.#ports.get(port);
     if (entry === undefined) return undefined;
+    const named = portOf(authority ?? '');
+    if (named !== undefined && named !== port) return entry.domains.lookup(normalizeAuthority(authority!)) ?? entry.domains.any;
     if (entry.only) return entry.only;
     const host = normalizeAuthority(authority ?? '');
     const hit = entry.domains.lookup(host);

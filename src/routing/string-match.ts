@@ -2,6 +2,7 @@
 
 import type { StringMatch } from '../config/model.js';
 import { asciiLower } from './facts.js';
+import { segmentPrefixTest } from './path-prefix.js';
 import { compileRegex } from './regex.js';
 
 export type StringTest = (value: string) => boolean;
@@ -21,6 +22,7 @@ export function compileStringMatch(m: StringMatch, ignoreCase = false): StringTe
       return (v) => v.length === lit.length && asciiLower(v) === lit;
     }
     case 'prefix': {
+      if (m.segments) return segmentPrefixTest(m.value);
       if (!ignoreCase) {
         const lit = m.value;
         return (v) => v.startsWith(lit);

@@ -1,7 +1,7 @@
 // Where resources come from on a laptop: files and directories named with -f, as `kubectl apply -f` reads them.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Problem, SourceText } from '../config/index.js';
+import { MAX_SOURCE_BYTES, type Problem, type SourceText } from '../config/index.js';
 
 const RESOURCE_FILE = /\.(ya?ml|json)$/i;
 
@@ -34,6 +34,12 @@ export function readSources(paths: readonly string[]): ReadResult {
     }
     for (const file of files) {
       try {
+        // Checked before reading: a 50 MB file is refused without costing 50 MB (issue 15).
+        const size = statSync(file).size;
+        if (size > MAX_SOURCE_BYTES) {
+          out.problems.push({ severity: 'error', code: 'file-too-large', file, message: `${size} bytes, more than ${MAX_SOURCE_BYTES}: not read as config` });
+          continue;
+        }
         out.sources.push({ path: file, text: readFileSync(file, 'utf8') });
         out.files.push(file);
       } catch (err) {

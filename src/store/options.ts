@@ -21,6 +21,14 @@ export interface CompareStoreOptions {
   checkBytesEvery?: number;
   /** Randomness for the sample reservoir, in [0, 1); passed in so tests can fix it. Default Math.random. */
   random?: () => number;
+  /** Distinct endpoints per run; beyond, an `other` endpoint. Default 1000 (compare settings override). */
+  maxEndpointsPerRun?: number;
+  /** Distinct fields per endpoint; beyond, an `other` field. Default 200 (compare settings override). */
+  maxFieldsPerEndpoint?: number;
+  /** Runs kept; older ended runs are deleted whole. Default 200. */
+  maxRuns?: number;
+  /** SQLite `max_page_count`: writes beyond it fail as on a full disk (tests use it to fill the "disk"). */
+  maxPageCount?: number;
 }
 
 export interface ResolvedOptions {
@@ -32,6 +40,10 @@ export interface ResolvedOptions {
   busyTimeoutMs: number;
   checkBytesEvery: number;
   random: () => number;
+  maxEndpointsPerRun: number;
+  maxFieldsPerEndpoint: number;
+  maxRuns: number;
+  maxPageCount: number | undefined;
 }
 
 function count(name: string, value: number | undefined, fallback: number, min: number): number {
@@ -56,5 +68,9 @@ export function resolveOptions(opts: CompareStoreOptions = {}): ResolvedOptions 
     busyTimeoutMs: count('busyTimeoutMs', opts.busyTimeoutMs, 5000, 0),
     checkBytesEvery: count('checkBytesEvery', opts.checkBytesEvery, 16, 1),
     random: opts.random ?? Math.random,
+    maxEndpointsPerRun: count('maxEndpointsPerRun', opts.maxEndpointsPerRun, 1_000, 1),
+    maxFieldsPerEndpoint: count('maxFieldsPerEndpoint', opts.maxFieldsPerEndpoint, 200, 1),
+    maxRuns: count('maxRuns', opts.maxRuns, 200, 1),
+    maxPageCount: opts.maxPageCount === undefined ? undefined : count('maxPageCount', opts.maxPageCount, 0, 1),
   };
 }

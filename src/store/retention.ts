@@ -12,7 +12,11 @@ export class Retention {
   private readonly countSamples: Database.Statement<[]>;
   private readonly dropOldestExchanges: Database.Statement<[number]>;
   private readonly dropOldestSamples: Database.Statement<[number]>;
-  private readonly trimBytesTx: (exchanges: number, samples: number) => void;
+  private readonly countDocs: Database.Statement<[]>;
+  private readonly dropOldestDocs: Database.Statement<[number]>;
+  private readonly dropOrphanSamples: Database.Statement<[]>;
+  private readonly dropOldSeries: Database.Statement<[]>;
+  private readonly trimBytesTx: (exchanges: number, samples: number, docs: number) => void;
 
   constructor(
     private readonly db: Database.Database,
@@ -24,9 +28,21 @@ export class Retention {
     this.countSamples = db.prepare('SELECT count(*) AS n FROM samples');
     this.dropOldestExchanges = db.prepare('DELETE FROM exchanges WHERE id < (SELECT min(id) FROM exchanges) + ?');
     this.dropOldestSamples = db.prepare('DELETE FROM samples WHERE rowid IN (SELECT rowid FROM samples ORDER BY rowid LIMIT ?)');
-    this.trimBytesTx = db.transaction((exchanges: number, samples: number) => {
+    this.countDocs = db.prepare('SELECT count(*) AS n FROM sample_docs');
+    this.dropOldestDocs = db.prepare('DELETE FROM sample_docs WHERE id IN (SELECT id FROM sample_docs ORDER BY id LIMIT ?)');
+    // Docs go oldest id first, so a sample pointing below the oldest kept doc points at nothing.
+    this.dropOrphanSamples = db.prepare(
+      'DELETE FROM samples WHERE sample_id IS NOT NULL AND sample_id < (SELECT coalesce(min(id), 9007199254740991) FROM sample_docs)',
+    );
+    // Per-minute series: a day per endpoint and field is plenty for a chart.
+    this.dropOldSeries = db.prepare('DELETE FROM series WHERE minute < (SELECT coalesce(max(minute), 0) - 1440 FROM series)');
+    this.trimBytesTx = db.transaction((exchanges: number, samples: number, docs: number) => {
       if (exchanges > 0) this.dropOldestExchanges.run(exchanges);
       if (samples > 0) this.dropOldestSamples.run(samples);
+      if (docs > 0) {
+        this.dropOldestDocs.run(docs);
+        this.dropOrphanSamples.run();
+      }
       // Gives the freed pages back, so page_count (the size we bound) goes down; plain DELETE only
       // moves them to the freelist.
       this.db.pragma('incremental_vacuum');
@@ -46,6 +62,10 @@ export class Retention {
     return pages * size;
   }
 
+  trimSeries(): void {
+    this.dropOldSeries.run();
+  }
+
   /** Deletes the oldest exchanges and samples, in proportion to the excess, until the file is under the bound. */
   trimToBytes(): void {
     let bytes = this.bytes();
@@ -54,10 +74,11 @@ export class Retention {
     for (let round = 0; round < MAX_ROUNDS && bytes > target; round++) {
       const exchanges = (this.countExchanges.get() as { n: number }).n;
       const samples = (this.countSamples.get() as { n: number }).n;
-      if (exchanges === 0 && samples === 0) return; // only aggregates left: they are kept whatever they weigh
+      const docs = (this.countDocs.get() as { n: number }).n;
+      if (exchanges === 0 && samples === 0 && docs === 0) return; // only aggregates left: runs bound them
       // Overshoot a little (and at least 5%): pages are freed only when emptied, so the size falls behind the rows.
       const share = Math.min(1, Math.max(0.05, ((bytes - target) / bytes) * 1.25));
-      this.trimBytesTx(Math.ceil(exchanges * share), Math.ceil(samples * share));
+      this.trimBytesTx(Math.ceil(exchanges * share), Math.ceil(samples * share), Math.ceil(docs * share));
       bytes = this.bytes();
     }
   }

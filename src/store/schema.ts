@@ -5,7 +5,7 @@ import { StoreError } from './errors.js';
 /** `PRAGMA application_id`: 'SGAT'. Marks the file as ours in its header, so `file(1)` and we can tell. */
 export const APPLICATION_ID = 0x53474154;
 /** `PRAGMA user_version`: bump it and add a step to MIGRATIONS whenever the schema changes. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /**
  * Aggregates (endpoints, latency, fields, field_kinds) grow with the number of distinct endpoints and
@@ -71,8 +71,77 @@ CREATE TABLE exchanges (
 );
 `;
 
-/** MIGRATIONS[v] takes a store from schema v to v + 1. Empty while version 1 is the only one. */
-const MIGRATIONS: Record<number, string> = {};
+/**
+ * Version 2: runs. Every aggregate belongs to a run (one candidate against one primary on one route), so a new
+ * candidate is never judged on an old one's data. What a version-1 store held becomes one ended run, "before
+ * runs", kept and readable but never the default. Also: whole redacted exchanges as samples (sample_docs,
+ * shared by the per-field reservoirs), per-minute series, time-like counts and an example per field.
+ */
+const V1_TO_V2 = `
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY,
+  route TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  candidate_host TEXT NOT NULL,
+  candidate_subset TEXT,
+  candidate_fp TEXT NOT NULL,
+  primary_host TEXT NOT NULL,
+  primary_subset TEXT,
+  primary_fp TEXT NOT NULL,
+  mirror_fp TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  note TEXT,
+  started_at INTEGER NOT NULL,
+  ended_at INTEGER
+);
+CREATE INDEX runs_open ON runs (route) WHERE ended_at IS NULL;
+INSERT INTO runs (id, route, fingerprint, candidate_host, candidate_fp, primary_host, primary_fp, mirror_fp, reason, note, started_at, ended_at)
+  SELECT 1, '(before runs)', '', '', '', '', '', '', 'started', 'recorded before Shadowgate kept runs',
+    coalesce((SELECT min(at) FROM exchanges), 0), coalesce((SELECT max(at) FROM exchanges), 0)
+  WHERE EXISTS (SELECT 1 FROM endpoints);
+ALTER TABLE endpoints RENAME TO endpoints_v1;
+CREATE TABLE endpoints (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  eid TEXT NOT NULL,
+  compared INTEGER NOT NULL DEFAULT 0,
+  with_secondary INTEGER NOT NULL DEFAULT 0,
+  primary_errors INTEGER NOT NULL DEFAULT 0,
+  candidate_errors INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (run_id, name)
+);
+INSERT INTO endpoints (id, run_id, name, eid, compared, with_secondary, primary_errors, candidate_errors)
+  SELECT id, 1, name, 'e' || id, compared, with_secondary, primary_errors, candidate_errors FROM endpoints_v1;
+DROP TABLE endpoints_v1;
+CREATE INDEX endpoints_eid ON endpoints (run_id, eid);
+ALTER TABLE fields ADD COLUMN time_like INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE fields ADD COLUMN example TEXT;
+ALTER TABLE samples ADD COLUMN sample_id INTEGER;
+CREATE INDEX samples_doc ON samples (sample_id);
+CREATE TABLE sample_docs (
+  id INTEGER PRIMARY KEY,
+  endpoint_id INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE INDEX sample_docs_endpoint ON sample_docs (endpoint_id, id);
+-- field '' is the endpoint's compared count; any other field its differences. minute: epoch minutes.
+CREATE TABLE series (
+  endpoint_id INTEGER NOT NULL,
+  field TEXT NOT NULL,
+  minute INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (endpoint_id, field, minute)
+) WITHOUT ROWID;
+ALTER TABLE exchanges ADD COLUMN run_id INTEGER NOT NULL DEFAULT 1;
+`;
+
+/** Version 1 as it was written, so a test can make an old store and watch it upgrade. */
+export const SCHEMA_V1_FOR_TESTS = SCHEMA_V1;
+
+/** MIGRATIONS[v] takes a store from schema v to v + 1; a new store runs them all after SCHEMA_V1. */
+const MIGRATIONS: Record<number, string> = { 1: V1_TO_V2 };
 
 export type Synchronous = 'NORMAL' | 'FULL';
 
@@ -116,12 +185,17 @@ export function connect(file: string, opts: ConnectOptions): Database.Database {
   }
 }
 
+/**
+ * The three header facts read in one read transaction: one snapshot. Read one by one, another process creating
+ * the store could commit in between, and this one would see tables but application_id 0 (issue 15, item 11:
+ * "not a Shadowgate store" one start in six with two workers on a new file).
+ */
 function header(db: Database.Database): { appId: number; version: number; objects: number } {
-  return {
+  return db.transaction(() => ({
     appId: db.pragma('application_id', { simple: true }) as number,
     version: db.pragma('user_version', { simple: true }) as number,
     objects: (db.prepare('SELECT count(*) AS n FROM sqlite_schema').get() as { n: number }).n,
-  };
+  }))();
 }
 
 function prepare(db: Database.Database, file: string, opts: ConnectOptions): void {
@@ -173,6 +247,7 @@ function create(db: Database.Database): void {
   db.transaction(() => {
     if (header(db).objects !== 0) return;
     db.exec(SCHEMA_V1);
+    for (let v = 1; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
     db.pragma(`application_id = ${APPLICATION_ID}`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();

@@ -3,6 +3,8 @@
 
 /** Gauges every worker reports identically (they describe the config, not the worker's traffic). */
 const SAME_IN_EVERY_WORKER = new Set(['shadowgate_config_problems']);
+/** Gauges where one worker's 0 is the whole gateway's (a reload one worker rejected is a rejected reload). */
+const LOWEST_OF_WORKERS = new Set(['shadowgate_config_last_reload_success']);
 
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$/;
 
@@ -47,6 +49,7 @@ export function mergeExpositions(texts: readonly string[]): string {
       const f = familyOf(family || m[1]!);
       const prev = f.samples.get(key);
       if (prev === undefined) f.samples.set(key, value);
+      else if (LOWEST_OF_WORKERS.has(family)) f.samples.set(key, Math.min(prev, value));
       else f.samples.set(key, SAME_IN_EVERY_WORKER.has(family) ? Math.max(prev, value) : prev + value);
     }
   }

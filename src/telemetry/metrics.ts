@@ -143,8 +143,20 @@ export class Metrics {
   );
   readonly compareExchanges = new Counter({
     name: 'shadowgate_compare_exchanges_total',
-    help: 'Mirrored exchanges by comparison result (compared, ignored by rule, dropped: queue full, skipped: over maxPerSecond, failed)',
+    help: 'Mirrored exchanges by comparison result (compared, ignored by rule, dropped: queue full, skipped: over maxPerSecond, failed, stale: made under a run that has ended)',
     labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly compareOverflow = new Counter({
+    name: 'shadowgate_compare_overflow_total',
+    help: 'Compared exchanges (endpoint) or differences (field) put in a run\'s "other" bucket: over maxEndpointsPerRun or maxFieldsPerEndpoint',
+    labelNames: ['bucket'] as const,
+    registers: [this.registry],
+  });
+  readonly compareStoreErrors = new Counter({
+    name: 'shadowgate_compare_store_errors_total',
+    help: 'Failed writes to the comparison store by reason (disk_full, busy, io, other); traffic is not affected',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
   readonly compareQueue = new Gauge({
@@ -160,14 +172,22 @@ export class Metrics {
   });
   readonly configProblems = new Gauge({
     name: 'shadowgate_config_problems',
-    help: 'Problems in the config currently being served, by severity',
+    help: 'Problems found by the last config load (applied or rejected), by severity',
     labelNames: ['severity'] as const,
+    registers: [this.registry],
+  });
+  /** As Prometheus' own `prometheus_config_last_reload_successful`. */
+  readonly configLastReloadSuccess = new Gauge({
+    name: 'shadowgate_config_last_reload_success',
+    help: '1 when the last config load was applied (or unchanged), 0 when it was rejected and an older config serves',
     registers: [this.registry],
   });
 
   constructor() {
     for (const result of ['applied', 'unchanged', 'rejected']) this.reloads.inc({ result }, 0);
-    for (const result of ['compared', 'ignored', 'dropped', 'skipped', 'failed']) this.compareExchanges.inc({ result }, 0);
+    for (const result of ['compared', 'ignored', 'dropped', 'skipped', 'failed', 'stale']) this.compareExchanges.inc({ result }, 0);
+    for (const bucket of ['endpoint', 'field']) this.compareOverflow.inc({ bucket }, 0);
+    for (const reason of ['disk_full', 'busy', 'io', 'other']) this.compareStoreErrors.inc({ reason }, 0);
     for (const severity of ['error', 'warning', 'info']) this.configProblems.set({ severity }, 0);
   }
 

@@ -1,6 +1,7 @@
 // Maps Istio's connectionPool settings onto undici Pool options, once per endpoint pool.
 import type { Pool } from 'undici';
 import type { ConnectionPoolSettings } from '../config/model.js';
+import { skipContinueConnector } from './skip-continue.js';
 
 /** Envoy's cluster connect_timeout default. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -47,7 +48,8 @@ export function poolOptions(s: PoolShape): Pool.Options {
   return {
     // null = no cap (undici's default); Istio's default maxConnections is 2^32-1, effectively the same.
     connections: s.maxConnections ?? null,
-    connectTimeout: s.connectTimeoutMs,
+    // The connect timeout goes to the connector, which also skips an upstream's unasked-for 100 Continue.
+    connect: skipContinueConnector(s.connectTimeoutMs),
     // One request per connection at a time: HTTP/1.1 pipelining makes a slow answer stall the rest.
     // 0 turns keep-alive off (`connection: close`), which is what Istio means by maxRequestsPerConnection 1.
     pipelining: s.maxRequestsPerConnection === 1 ? 0 : 1,

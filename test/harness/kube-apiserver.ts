@@ -7,18 +7,18 @@ import { KubeConfig } from '@kubernetes/client-node';
 
 export type KObject = Record<string, unknown> & { metadata?: Record<string, unknown> };
 
-interface KindInfo {
+export interface KindInfo {
   group: string;
   kind: string;
   plural: string;
-  /** Fixed version (core, discovery.k8s.io); Istio kinds are served in `istioVersions`. */
-  version?: string;
+  /** Versions served, preferred first (core, discovery.k8s.io, extra kinds); Istio kinds are served in `istioVersions`. */
+  versions?: string[];
 }
 
 const KINDS: KindInfo[] = [
-  { group: '', version: 'v1', kind: 'Service', plural: 'services' },
-  { group: '', version: 'v1', kind: 'Pod', plural: 'pods' },
-  { group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices' },
+  { group: '', versions: ['v1'], kind: 'Service', plural: 'services' },
+  { group: '', versions: ['v1'], kind: 'Pod', plural: 'pods' },
+  { group: 'discovery.k8s.io', versions: ['v1'], kind: 'EndpointSlice', plural: 'endpointslices' },
   { group: 'networking.istio.io', kind: 'VirtualService', plural: 'virtualservices' },
   { group: 'networking.istio.io', kind: 'DestinationRule', plural: 'destinationrules' },
   { group: 'networking.istio.io', kind: 'ServiceEntry', plural: 'serviceentries' },
@@ -33,6 +33,7 @@ export interface RecordedApiRequest {
   watch: boolean;
   authorization?: string;
   accept?: string;
+  userAgent?: string;
   at: number;
 }
 
@@ -60,6 +61,8 @@ export interface FakeApiServerOptions {
   bookmarkIntervalMs?: number;
   /** How a watch from a compacted resource version is refused: an ERROR event (as kube-apiserver does) or an HTTP 410. */
   goneAs?: 'event' | 'status';
+  /** More kinds to serve (a Gateway API kind, say), each in its `versions`. */
+  extraKinds?: KindInfo[];
 }
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -71,6 +74,7 @@ export class FakeKubeApiServer {
   istioVersions: string[];
   bookmarkIntervalMs: number;
   goneAs: 'event' | 'status';
+  private readonly kinds: KindInfo[];
   private rv = 100;
   /** Watches from below this resource version get 410. */
   private compactedBelow = 0;
@@ -86,6 +90,7 @@ export class FakeKubeApiServer {
     this.istioVersions = opts.istioVersions ?? ['v1', 'v1beta1', 'v1alpha3'];
     this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 0;
     this.goneAs = opts.goneAs ?? 'event';
+    this.kinds = [...KINDS, ...(opts.extraKinds ?? [])];
   }
 
   static async start(opts: FakeApiServerOptions = {}): Promise<FakeKubeApiServer> {
@@ -119,7 +124,7 @@ export class FakeKubeApiServer {
   apply(input: KObject): KObject {
     const object = clone(input);
     const kind = String(object.kind);
-    if (!KINDS.some((k) => k.kind === kind)) throw new Error(`fake apiserver: unknown kind ${kind}`);
+    if (!this.kinds.some((k) => k.kind === kind)) throw new Error(`fake apiserver: unknown kind ${kind}`);
     object.metadata ??= {};
     const meta = object.metadata;
     meta.namespace ??= 'default';
@@ -245,8 +250,9 @@ export class FakeKubeApiServer {
   }
 
   /** Parses `/api/v1[/namespaces/NS]/PLURAL` and `/apis/GROUP/VERSION[/namespaces/NS]/PLURAL`. */
-  private route(path: string): { info: KindInfo; version: string; namespace?: string } | { discovery: 'group' | 'version'; group: string; version?: string } | undefined {
+  private route(path: string): { info: KindInfo; version: string; namespace?: string } | { discovery: 'groups' | 'group' | 'version'; group: string; version?: string } | undefined {
     const parts = path.split('/').filter(Boolean);
+    if (parts.length === 1 && parts[0] === 'apis') return { discovery: 'groups', group: '' };
     let group: string;
     let version: string | undefined;
     let rest: string[];
@@ -267,13 +273,17 @@ export class FakeKubeApiServer {
       rest = rest.slice(2);
     }
     if (rest.length !== 1) return undefined;
-    const info = KINDS.find((k) => k.group === group && k.plural === rest[0]);
+    const info = this.kinds.find((k) => k.group === group && k.plural === rest[0]);
     if (!info || !this.serves(info, version!)) return undefined;
     return { info, version: version!, namespace };
   }
 
+  private versionsOf(info: KindInfo): string[] {
+    return info.versions ?? this.istioVersions;
+  }
+
   private serves(info: KindInfo, version: string): boolean {
-    return info.version ? info.version === version : this.istioVersions.includes(version);
+    return this.versionsOf(info).includes(version);
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -283,6 +293,7 @@ export class FakeKubeApiServer {
     const record: RecordedApiRequest = { path: url.pathname, query: url.searchParams, watch, at: Date.now() };
     if (req.headers.authorization) record.authorization = req.headers.authorization;
     if (req.headers.accept) record.accept = req.headers.accept;
+    if (req.headers['user-agent']) record.userAgent = req.headers['user-agent'];
     if (route && 'info' in route) record.kind = route.info.kind;
     this.requests.push(record);
 
@@ -336,9 +347,25 @@ export class FakeKubeApiServer {
     });
   }
 
-  private discovery(res: http.ServerResponse, what: 'group' | 'version', group: string, version?: string): void {
-    const kinds = KINDS.filter((k) => k.group === group);
-    const versions = group === 'networking.istio.io' ? this.istioVersions : [...new Set(kinds.map((k) => k.version!))];
+  /** Versions a group serves, preferred first. */
+  private groupVersions(group: string): string[] {
+    return [...new Set(this.kinds.filter((k) => k.group === group).flatMap((k) => this.versionsOf(k)))];
+  }
+
+  private discovery(res: http.ServerResponse, what: 'groups' | 'group' | 'version', group: string, version?: string): void {
+    if (what === 'groups') {
+      // APIGroupList: every named group that serves something (the core group lives at /api).
+      const groups = [...new Set(this.kinds.map((k) => k.group))]
+        .filter((g) => g !== '' && this.groupVersions(g).length > 0)
+        .map((g) => {
+          const list = this.groupVersions(g).map((v) => ({ groupVersion: `${g}/${v}`, version: v }));
+          return { name: g, versions: list, preferredVersion: list[0] };
+        });
+      this.json(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups });
+      return;
+    }
+    const versions = this.groupVersions(group);
+    const kinds = this.kinds.filter((k) => k.group === group && (what === 'group' || this.serves(k, version!)));
     if (kinds.length === 0 || versions.length === 0 || (what === 'version' && !versions.includes(version!))) {
       this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
       return;

@@ -24,6 +24,7 @@ export class H2Server {
     this.server.on('session', (session) => this.track(session, limits));
     this.server.on('request', (req, res) => {
       adaptRequest(req);
+      adaptResponse(res);
       // The compatibility API mirrors IncomingMessage/ServerResponse closely enough for the data path
       // (headers, url, method, body events, pause/resume, writeHead/write/end, 'drain', 'close').
       handle(req as unknown as IncomingMessage, res as unknown as ServerResponse);
@@ -38,6 +39,9 @@ export class H2Server {
       socket.destroy();
       return;
     }
+    // The HTTP/1.1 side's head timeout is not ours: a session with an open stream may be quiet for long (a gRPC
+    // stream waiting for its next message); sessions close on their own idle timeout (track()).
+    socket.setTimeout(0);
     this.server.emit('connection', socket);
   }
 
@@ -82,8 +86,18 @@ function openStreams(session: http2.Http2Session): number {
 }
 
 /**
- * Makes an HTTP/2 request read like an HTTP/1.1 one to the data path: `host` from `:authority` (RFC 9113
- * §8.3.1: it replaces Host) and `headersDistinct` as Node builds it, without pseudo-headers. The pseudo-headers
+ * The data path tells a finished answer from a client that went away (DC) by `writableFinished` at 'close'.
+ * The compatibility API reports it true for any closed stream; here it means ended by us and not reset.
+ */
+function adaptResponse(res: http2.Http2ServerResponse): void {
+  const stream = res.stream;
+  Object.defineProperty(res, 'writableFinished', {
+    get: () => res.writableEnded && stream.closed && stream.rstCode === http2.constants.NGHTTP2_NO_ERROR,
+  });
+}
+
+/**
+ * Makes an HTTP/2 request read like an HTTP/1.1 one to the data path: `host` from `:authority` and `headersDistinct` as Node builds it, without pseudo-headers. The pseudo-headers
  * stay in `headers` (the compatibility API reads `method` and `url` from them); forwardableHeaders drops them.
  */
 function adaptRequest(req: http2.Http2ServerRequest): void {
@@ -94,7 +108,9 @@ function adaptRequest(req: http2.Http2ServerRequest): void {
     req.stream.once('close', () => streamCount.set(session, (streamCount.get(session) ?? 1) - 1));
   }
   const authority = h[':authority'];
-  if (h.host === undefined && typeof authority === 'string') h.host = authority;
+  // RFC 9113 §8.3.1: with :authority present, Host must not decide the target. Routing reads Host, so
+  // :authority replaces it: a different Host cannot pick another virtual host than the one :authority names.
+  if (typeof authority === 'string') h.host = authority;
   let distinct: Record<string, string[]> | undefined;
   Object.defineProperty(req, 'headersDistinct', {
     get() {
@@ -112,16 +128,20 @@ function adaptRequest(req: http2.Http2ServerRequest): void {
  * AUTO does: each new connection's first bytes decide. The HTTP/1.1 server keeps listening and tracking its
  * connections (timeouts, closeIdleConnections); only its connection listener is put behind the sniff.
  */
-export function acceptBoth(server: Server, handle: RequestHandler): H2Server {
+export function acceptBoth(server: Server, handle: RequestHandler, sniffTimeoutMs?: number): H2Server {
   const h2 = new H2Server(handle);
   const h1Listeners = server.listeners('connection') as Array<(socket: Socket) => void>;
   server.removeAllListeners('connection');
   server.on('connection', (socket: Socket) =>
-    sniffProtocol(socket, (protocol) => {
-      if (protocol === 'h2') return h2.accept(socket);
-      for (const l of h1Listeners) l.call(server, socket);
-      socket.resume();
-    }),
+    sniffProtocol(
+      socket,
+      (protocol) => {
+        if (protocol === 'h2') return h2.accept(socket);
+        for (const l of h1Listeners) l.call(server, socket);
+        socket.resume();
+      },
+      sniffTimeoutMs,
+    ),
   );
   return h2;
 }

@@ -4,6 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { userAgent } from './user-agent.js';
 
 /** A non-2xx answer, or an ERROR event in a watch stream (`status` is its `code`). */
 export class KubeApiError extends Error {
@@ -24,6 +25,10 @@ export function isGone(err: unknown): boolean {
 
 export function isNotFound(err: unknown): boolean {
   return err instanceof KubeApiError && err.status === 404;
+}
+
+export function isForbidden(err: unknown): boolean {
+  return err instanceof KubeApiError && err.status === 403;
 }
 
 /** Metadata-only answers for kinds where only labels matter (client-go's metadata informers ask the same way). */
@@ -68,7 +73,7 @@ export class KubeHttp {
     await this.kc.applyToHTTPSOptions(opts);
     signal.throwIfAborted();
     const url = this.url(path, query);
-    const headers: http.OutgoingHttpHeaders = { ...(opts.headers as http.OutgoingHttpHeaders | undefined), accept };
+    const headers: http.OutgoingHttpHeaders = { ...(opts.headers as http.OutgoingHttpHeaders | undefined), accept, 'user-agent': userAgent() };
     const request = url.protocol === 'https:' ? https.request : http.request;
     return await new Promise<StreamHandle>((resolve, reject) => {
       const req = request(url, { ...opts, method: 'GET', headers, signal });
@@ -111,6 +116,7 @@ export class KubeHttp {
     const headers: http.OutgoingHttpHeaders = {
       ...(opts.headers as http.OutgoingHttpHeaders | undefined),
       accept: 'application/json',
+      'user-agent': userAgent(),
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(text),
     };

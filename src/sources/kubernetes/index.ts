@@ -22,3 +22,5 @@ export {
 } from './translate.js';
 export { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
 export { KubeApiError, KubeHttp } from './http.js';
+export { Discovery, type DiscoveryResult } from './discovery.js';
+export { CONFIG_TYPES, type ResourceType, WATCHED_TYPES } from './resource-types.js';

@@ -4,9 +4,10 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Problem } from '../../config/index.js';
 import type { RawResource } from '../../config/parse.js';
 import { KubeHttp } from './http.js';
-import { CORE_TYPES, ENDPOINT_SLICE, ISTIO_TYPES, POD, type ResourceType, SERVICE } from './resource-types.js';
+import { Discovery } from './discovery.js';
+import { CONFIG_TYPES, ENDPOINT_SLICE, POD, type ResourceType, SERVICE, WATCHED_TYPES } from './resource-types.js';
 import { sourceFile, translate, type Translation } from './translate.js';
-import { type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
+import { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
 import { WarningEvents } from './events.js';
 
 export interface KubernetesSourceOptions {
@@ -51,16 +52,18 @@ export class KubernetesSource {
   private syncWaiters: Array<() => void> = [];
 
   private readonly events: WarningEvents;
+  private readonly stop = new AbortController();
 
   private constructor(
     private readonly opts: KubernetesSourceOptions,
     api: KubeHttp,
   ) {
     this.events = new WarningEvents(api, opts.log);
-    const types = [...ISTIO_TYPES, ...CORE_TYPES];
-    this.watchers = types.map((type) => {
+    const discovery = new Discovery(api, this.stop.signal, opts.tuning?.requestTimeoutMs ?? DEFAULT_TUNING.requestTimeoutMs);
+    this.watchers = WATCHED_TYPES.map((type) => {
       const w = new ListWatcher({
         api,
+        discovery,
         type,
         namespace: opts.namespace,
         tuning: opts.tuning,
@@ -125,7 +128,7 @@ export class KubernetesSource {
   /** Warnings about the cluster's setup, plus one per Istio kind the cluster does not serve. */
   problems(): Problem[] {
     const notServed: Problem[] = this.watchers
-      .filter((w) => !w.served)
+      .filter((w) => !w.served && !w.type.optional)
       .map((w) => ({
         severity: 'info',
         code: 'kind-not-served',
@@ -138,13 +141,14 @@ export class KubernetesSource {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
+    this.stop.abort();
     await Promise.all(this.watchers.map((w) => w.close()));
   }
 
   private current(): Translation {
     this.translation ??= translate(
       {
-        istio: ISTIO_TYPES.flatMap((t) => this.objects(t)),
+        istio: CONFIG_TYPES.flatMap((t) => this.objects(t)),
         services: this.objects(SERVICE),
         endpointSlices: this.objects(ENDPOINT_SLICE),
         pods: this.objects(POD),

@@ -137,6 +137,14 @@ function istioProtocol(p: ServicePort): string {
 interface Candidate {
   address: string;
   port: number;
+  /**
+   * Which endpoint this is. An IP is not an endpoint: host-network pods on one node share the node's IP, and pods
+   * whose named targetPort resolves to different numbers sit in different EndpointSlices. kube-proxy programs
+   * each IP:port of a Service port as its own backend; here an endpoint is its address plus its pod (targetRef),
+   * or, without a targetRef, its address plus the ports of its slice (a duplicate across slices stays one).
+   * https://kubernetes.io/docs/concepts/services-networking/endpoint-slices/#duplicate-endpoints
+   */
+  identity: string;
   ready: boolean;
   /** Serving while terminating: kube-proxy's fallback when a port has no ready endpoint. */
   servingTerminating: boolean;
@@ -194,6 +202,11 @@ class EndpointIndex {
         .map(obj)
         .find((p) => (str(p.name) ?? '') === portName && (str(p.protocol) ?? 'TCP') === 'TCP');
       if (!port || typeof port.port !== 'number') continue;
+      const slicePorts = arr(slice.ports)
+        .map(obj)
+        .map((p) => `${str(p.name) ?? ''}=${typeof p.port === 'number' ? p.port : '?'}/${str(p.protocol) ?? 'TCP'}`)
+        .sort()
+        .join(',');
       for (const e of arr(slice.endpoints).map(obj)) {
         // Consumers use the first address (the others are reserved by the API).
         const address = str(arr(e.addresses)[0]);
@@ -204,8 +217,11 @@ class EndpointIndex {
         const serving = typeof c.serving === 'boolean' ? c.serving : ready;
         const terminating = c.terminating === true;
         const ref = obj(e.targetRef);
-        const cand: Candidate = { address, port: port.port, ready, servingTerminating: serving && terminating };
-        if (str(ref.kind) === 'Pod' && str(ref.name)) cand.pod = `${str(ref.namespace) || namespace}/${str(ref.name)}`;
+        const refName = str(ref.name);
+        const pod = str(ref.kind) === 'Pod' && refName ? `${str(ref.namespace) || namespace}/${refName}` : undefined;
+        const identity = refName ? `${address}|${str(ref.kind) ?? ''}/${str(ref.namespace) || namespace}/${refName}` : `${address}|ports:${slicePorts}`;
+        const cand: Candidate = { address, port: port.port, identity, ready, servingTerminating: serving && terminating };
+        if (pod) cand.pod = pod;
         out.push(cand);
       }
     }
@@ -214,6 +230,8 @@ class EndpointIndex {
 }
 
 interface EndpointOut {
+  /** `Candidate.identity`: endpoints are keyed by it, never by address alone. */
+  identity: string;
   address: string;
   ports: Record<string, number>;
   labels: Record<string, string>;
@@ -232,10 +250,10 @@ function choose(candidates: Candidate[], index: EndpointIndex): { chosen: Candid
 
 function addEndpoints(into: Map<string, EndpointOut>, portName: string, chosen: Candidate[], fallback: boolean, index: EndpointIndex): void {
   for (const c of chosen) {
-    let e = into.get(c.address);
+    let e = into.get(c.identity);
     if (!e) {
-      e = { address: c.address, ports: {}, labels: { ...(index.labelsOf(c.pod) ?? {}) }, servingOnly: true };
-      into.set(c.address, e);
+      e = { identity: c.identity, address: c.address, ports: {}, labels: { ...(index.labelsOf(c.pod) ?? {}) }, servingOnly: true };
+      into.set(c.identity, e);
     }
     e.ports[portName] ??= c.port;
     if (!fallback) e.servingOnly = false;
@@ -322,7 +340,8 @@ function serviceEntryFor(
       });
     }
     seSpec.endpoints = [...endpoints.values()]
-      .sort((a, b) => a.address.localeCompare(b.address))
+      // Stable order (address, then identity) whatever order the slices came in: the snapshot's hash depends on it.
+      .sort((a, b) => a.address.localeCompare(b.address) || a.identity.localeCompare(b.identity))
       .map((e) => ({ address: e.address, ports: e.ports, labels: e.servingOnly ? { ...e.labels, [SERVING_ONLY_LABEL]: 'true' } : e.labels }));
   }
   const name = `service:${m.name}`;

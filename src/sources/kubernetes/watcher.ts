@@ -4,7 +4,8 @@
 // dead connection. Semantics: https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ACCEPT_METADATA, ACCEPT_METADATA_LIST, apiError, isGone, isNotFound, type KubeHttp } from './http.js';
-import { apiVersionOf, collectionPath, discoverVersion, type ResourceType } from './resource-types.js';
+import type { Discovery } from './discovery.js';
+import { apiVersionOf, collectionPath, type ResourceType } from './resource-types.js';
 
 export type KubeObject = Record<string, unknown>;
 
@@ -53,6 +54,8 @@ export interface WatcherStats {
 
 export interface WatcherOptions {
   api: KubeHttp;
+  /** Shared by every watcher of a source: the server is asked once, not once per kind. */
+  discovery: Discovery;
   type: ResourceType;
   namespace?: string;
   tuning?: Partial<WatchTuning>;
@@ -94,6 +97,10 @@ export class ListWatcher {
   private readonly stop = new AbortController();
   private running: Promise<void> | undefined;
   private progressed = false;
+  /** Set when discovery's answer proved stale (kind not served, or a 404): ask again, sharing one new answer. */
+  private staleDiscovery: number | undefined;
+  /** The discovery generation `version` came from. */
+  private discoveredAt = 0;
 
   constructor(private readonly opts: WatcherOptions) {
     this.tuning = { ...DEFAULT_TUNING, ...opts.tuning };
@@ -139,14 +146,18 @@ export class ListWatcher {
     while (!signal.aborted) {
       try {
         if (this.version === undefined) {
-          const version = await discoverVersion(this.opts.api, this.opts.type, this.opts.namespace, signal, this.tuning.requestTimeoutMs);
+          if (this.staleDiscovery !== undefined) this.opts.discovery.invalidate(this.staleDiscovery);
+          this.staleDiscovery = undefined;
+          const { version, generation } = await this.opts.discovery.versionOf(this.opts.type, this.opts.namespace);
           if (version === undefined) {
             this.notServed();
+            this.staleDiscovery = generation;
             await sleep(this.tuning.rediscoverMs, undefined, { signal });
             continue;
           }
           if (!this.served) this.log('now served');
           this.version = version;
+          this.discoveredAt = generation;
           this.served = true;
         }
         if (this.resourceVersion === undefined) await this.list();
@@ -176,7 +187,10 @@ export class ListWatcher {
         } else {
           this.stats.errors++;
           // A kind that disappeared (CRD deleted, version no longer served) is discovered again.
-          if (isNotFound(err) && !this.opts.type.version) this.version = undefined;
+          if (isNotFound(err) && !this.opts.type.builtIn) {
+            this.version = undefined;
+            this.staleDiscovery = this.discoveredAt;
+          }
         }
         failures++;
         if (!immediate) {

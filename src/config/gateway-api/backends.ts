@@ -1,0 +1,54 @@
+// Resolves backendRefs (and mirror backendRefs) to clusters: Service → name.namespace.svc.cluster.local, as Istio does.
+import { CLUSTER_DOMAIN, clusterName } from '../hosts.js';
+import type { ClusterRef } from '../model.js';
+import { GATEWAY_API_GROUP } from './schemas.js';
+import type { BackendSpec, ReferenceGrantSpec } from './types.js';
+
+export interface Registry {
+  /** Ports of a service host; undefined when no ServiceEntry declares it. */
+  ports(host: string): readonly number[] | undefined;
+  /** Hosts of `ServiceEntry namespace/name`, for parentRefs to a ServiceEntry. */
+  entryHosts(namespace: string, name: string): readonly string[] | undefined;
+  /** Ports a ServiceEntry already listens on: a Gateway listener cannot take them. */
+  listenPorts: ReadonlySet<number>;
+}
+
+export type Resolved = { ok: true; ref: ClusterRef } | { ok: false; reason: 'InvalidKind' | 'RefNotPermitted' | 'BackendNotFound'; message: string };
+
+const isCore = (group: string) => group === '' || group === 'core';
+
+/** A cross-namespace reference needs a ReferenceGrant in the target namespace (GEP-709). */
+export function permitted(grants: readonly ReferenceGrantSpec[], fromKind: string, fromNs: string, toGroup: string, toKind: string, toNs: string, toName: string): boolean {
+  if (fromNs === toNs) return true;
+  return grants.some(
+    (g) =>
+      g.namespace === toNs &&
+      g.from.some((f) => f.group === GATEWAY_API_GROUP && f.kind === fromKind && f.namespace === fromNs) &&
+      g.to.some((t) => (isCore(t.group) ? isCore(toGroup) : t.group === toGroup) && t.kind === toKind && (t.name === undefined || t.name === toName)),
+  );
+}
+
+export function resolveBackend(b: BackendSpec, routeNs: string, listenerPort: number, registry: Registry, grants: readonly ReferenceGrantSpec[]): Resolved {
+  let host: string;
+  if (isCore(b.group) && b.kind === 'Service') {
+    host = `${b.name}.${b.namespace}.${CLUSTER_DOMAIN}`;
+    if (!permitted(grants, 'HTTPRoute', routeNs, '', 'Service', b.namespace, b.name)) {
+      return { ok: false, reason: 'RefNotPermitted', message: `no ReferenceGrant in namespace ${b.namespace} lets HTTPRoutes of ${routeNs} refer to Service ${b.name}` };
+    }
+  } else if (b.group === 'networking.istio.io' && b.kind === 'Hostname') {
+    // Istio's extension: a backendRef naming a ServiceEntry host directly.
+    host = b.name.toLowerCase();
+  } else {
+    return { ok: false, reason: 'InvalidKind', message: `backendRef kind ${b.group ? `${b.group}/` : ''}${b.kind} is not supported (use a Service, or networking.istio.io Hostname)` };
+  }
+  const ports = registry.ports(host);
+  if (!ports) return { ok: false, reason: 'BackendNotFound', message: `no ServiceEntry declares host ${host}` };
+  const port = b.port ?? (ports.length === 1 ? ports[0]! : listenerPort);
+  if (!ports.includes(port)) return { ok: false, reason: 'BackendNotFound', message: `${host} has no port ${port}` };
+  return { ok: true, ref: { cluster: clusterName(port, '', host), host, subset: '', port } };
+}
+
+/** A cluster name no snapshot defines: an invalid backend's share of traffic fails instead of reaching anything. */
+export function unresolvedCluster(b: BackendSpec, reason: string): ClusterRef {
+  return { cluster: `unresolved|${reason}|${b.namespace}/${b.name}`, host: `${b.name}.${b.namespace}`, subset: '', port: b.port ?? 0 };
+}

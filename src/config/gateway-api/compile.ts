@@ -1,0 +1,293 @@
+// Attaches HTTPRoutes to their parents (Gateway listeners, or Services for GAMMA), orders their rules by the
+// spec's precedence and compiles them into listeners and routes; writes every resource's status as data.
+import { CLUSTER_DOMAIN } from '../hosts.js';
+import type { Listener, MirrorTarget, Route, VirtualHost, WeightedDestination } from '../model.js';
+import { type Registry, resolveBackend, unresolvedCluster } from './backends.js';
+import { intersect, covers, specificity } from './hostnames.js';
+import { compareEntries, type Entry } from './precedence.js';
+import { buildRoute, type ResolvedRule } from './routes.js';
+import { BUILTIN_CLASS, CONTROLLER_NAME, GATEWAY_API_GROUP } from './schemas.js';
+import { type Condition, condition, parentStatus, reasonCode, SUPPORTED_FEATURES } from './status.js';
+import type { GatewayApiResources, GatewaySpec, HTTPRouteSpec, ListenerSpec, ParentRefSpec, RuleSpec } from './types.js';
+
+export interface GatewayApiResult {
+  /** Listeners of Shadowgate's Gateways (ports no ServiceEntry listens on). */
+  listeners: Listener[];
+  /** GAMMA: the routes of a Service host's port when HTTPRoutes attach to it; undefined otherwise. */
+  meshRoutes(host: string, port: number): Route[] | undefined;
+  /** Status by `Kind/namespace/name`. */
+  statuses: Map<string, Record<string, unknown>>;
+}
+
+interface LiveListener {
+  gateway: GatewaySpec;
+  spec: ListenerSpec;
+  /** Accepted and programmed: routes may attach. */
+  live: boolean;
+  kindsOk: boolean;
+  attached: number;
+  conditions: Condition[];
+}
+
+interface Attachment {
+  route: HTTPRouteSpec;
+  port: number;
+  /** Hostnames the route serves there (intersection with the listener's). */
+  hostnames: string[];
+  /** The listener's hostname, `*` when it has none. */
+  listener: string;
+}
+
+const isCore = (g: string) => g === '' || g === 'core';
+
+export function compileGatewayApi(res: GatewayApiResources, registry: Registry): GatewayApiResult {
+  const statuses = new Map<string, Record<string, unknown>>();
+  const classes = new Map(res.classes.map((c) => [c.name, c]));
+  for (const c of res.classes) {
+    if (c.controllerName !== CONTROLLER_NAME) {
+      c.ctx.report('info', 'not-our-class', ['spec', 'controllerName'], `controllerName is not ${CONTROLLER_NAME}: Gateways of this class are left to their controller`);
+      continue;
+    }
+    statuses.set(`GatewayClass/${c.namespace}/${c.name}`, {
+      conditions: [condition('Accepted', true, 'Accepted', 'handled by Shadowgate', c.generation)],
+      supportedFeatures: SUPPORTED_FEATURES.map((name) => ({ name })),
+    });
+  }
+  const ours = (g: GatewaySpec) => {
+    const c = classes.get(g.className);
+    return c ? c.controllerName === CONTROLLER_NAME : g.className === BUILTIN_CLASS;
+  };
+
+  // --- Gateways and their listeners
+  const gateways = new Map<string, { gw: GatewaySpec; listeners: LiveListener[] }>();
+  const hostnamesByPort = new Map<number, Set<string>>();
+  for (const gw of res.gateways) {
+    if (!ours(gw)) {
+      gw.ctx.report('info', 'not-our-gateway', ['spec', 'gatewayClassName'], `class ${gw.className} is not handled by Shadowgate (${CONTROLLER_NAME}); this Gateway is ignored`);
+      continue;
+    }
+    const listeners = gw.listeners.map((l): LiveListener => {
+      const at = ['spec', 'listeners', l.index];
+      const conds: Condition[] = [];
+      let live = true;
+      const kindsOk = !l.kinds || l.kinds.some((k) => k.group === GATEWAY_API_GROUP && k.kind === 'HTTPRoute');
+      if (l.protocol !== 'HTTP') {
+        live = false;
+        const msg = l.protocol === 'HTTPS' ? 'HTTPS listeners need TLS termination, which Shadowgate does not have yet' : `protocol ${l.protocol} is not supported`;
+        gw.ctx.reference('warning', 'unsupported-protocol', [...at, 'protocol'], msg);
+        conds.push(condition('Accepted', false, 'UnsupportedProtocol', msg, gw.generation));
+      } else if (registry.listenPorts.has(l.port)) {
+        live = false;
+        const msg = `port ${l.port} is a ServiceEntry's listener port`;
+        gw.ctx.reference('warning', 'port-unavailable', [...at, 'port'], msg);
+        conds.push(condition('Accepted', false, 'PortUnavailable', msg, gw.generation));
+      } else conds.push(condition('Accepted', true, 'Accepted', 'listener accepted', gw.generation));
+      // Two HTTP listeners on one port with the same hostname: the later conflicts (first in file order wins).
+      const key = l.hostname ?? '';
+      const taken = hostnamesByPort.get(l.port) ?? new Set<string>();
+      hostnamesByPort.set(l.port, taken);
+      const conflicted = live && taken.has(key);
+      if (live && !conflicted) taken.add(key);
+      if (conflicted) {
+        live = false;
+        gw.ctx.reference('warning', 'hostname-conflict', [...at, 'hostname'], `another listener on port ${l.port} has the same hostname`);
+      }
+      conds.push(condition('Conflicted', conflicted, conflicted ? 'HostnameConflict' : 'NoConflicts', conflicted ? 'same port and hostname as another listener' : 'no conflicts', gw.generation));
+      conds.push(condition('ResolvedRefs', kindsOk, kindsOk ? 'ResolvedRefs' : 'InvalidRouteKinds', kindsOk ? 'refs resolved' : 'allowedRoutes.kinds names no HTTPRoute', gw.generation));
+      conds.push(condition('Programmed', live, live ? 'Programmed' : 'Invalid', live ? 'serving' : 'not served', gw.generation));
+      return { gateway: gw, spec: l, live, kindsOk, attached: 0, conditions: conds };
+    });
+    gateways.set(`${gw.namespace}/${gw.name}`, { gw, listeners });
+  }
+
+  // --- Routes: attach to parents
+  const attachments: Attachment[] = [];
+  const mesh: Array<{ route: HTTPRouteSpec; host: string; port?: number }> = [];
+  for (const route of res.routes) {
+    const parents: Record<string, unknown>[] = [];
+    const resolvedRefs = checkRefs(route, registry, res);
+    for (const ref of route.parentRefs) {
+      const accepted = attach(route, ref, gateways, registry, attachments, mesh);
+      if (accepted === undefined) continue; // another controller's Gateway: not ours to write
+      if (!accepted.ok) route.ctx.reference('warning', reasonCode(accepted.reason), ref.path, accepted.message);
+      parents.push(
+        parentStatus(ref, [
+          condition('Accepted', accepted.ok, accepted.ok ? 'Accepted' : accepted.reason, accepted.ok ? 'attached' : accepted.message, route.generation),
+          condition('ResolvedRefs', resolvedRefs.ok, resolvedRefs.reason, resolvedRefs.message, route.generation),
+        ]),
+      );
+    }
+    statuses.set(`HTTPRoute/${route.namespace}/${route.name}`, { parents });
+  }
+
+  for (const { gw, listeners } of gateways.values()) {
+    const live = listeners.filter((l) => l.live).length;
+    statuses.set(`Gateway/${gw.namespace}/${gw.name}`, {
+      conditions: [
+        condition('Accepted', true, live === listeners.length ? 'Accepted' : 'ListenersNotValid', live === listeners.length ? 'accepted' : 'some listeners are not valid', gw.generation),
+        condition('Programmed', live > 0, live > 0 ? 'Programmed' : 'Invalid', live > 0 ? 'serving' : 'no listener can be served', gw.generation),
+      ],
+      listeners: listeners.map((l) => ({
+        name: l.spec.name,
+        supportedKinds: l.kindsOk && l.spec.protocol === 'HTTP' ? [{ group: GATEWAY_API_GROUP, kind: 'HTTPRoute' }] : [],
+        attachedRoutes: l.attached,
+        conditions: l.conditions,
+      })),
+    });
+  }
+
+  // --- Compile: routes per rule and match, most specific first
+  const resolvedCache = new Map<string, ResolvedRule>();
+  const resolved = (route: HTTPRouteSpec, rule: RuleSpec, port: number): ResolvedRule => {
+    const key = `${route.ref}|${rule.index}|${port}`;
+    let r = resolvedCache.get(key);
+    if (!r) {
+      r = resolveRule(route, rule, port, registry, res);
+      resolvedCache.set(key, r);
+    }
+    return r;
+  };
+  const compile = (entries: Entry[], port: number): Route[] => entries.sort(compareEntries).map((e) => buildRoute(e, resolved(e.route, e.rule, port), port));
+  const entriesOf = (route: HTTPRouteSpec, host: [number, number]): Entry[] =>
+    route.rules.flatMap((rule): Entry[] => (rule.matches.length === 0 ? [{ route, rule, match: undefined, host }] : rule.matches.map((match) => ({ route, rule, match, host }))));
+
+  const listeners: Listener[] = [];
+  const byPort = new Map<number, Attachment[]>();
+  const listenerHosts = new Map<number, Set<string>>();
+  for (const a of attachments) byPort.set(a.port, [...(byPort.get(a.port) ?? []), a]);
+  for (const { listeners: ls } of gateways.values()) {
+    for (const l of ls) {
+      if (!l.live) continue;
+      if (!byPort.has(l.spec.port)) byPort.set(l.spec.port, []);
+      listenerHosts.set(l.spec.port, (listenerHosts.get(l.spec.port) ?? new Set()).add(l.spec.hostname ?? '*'));
+    }
+  }
+  const mostSpecific = (hosts: Iterable<string>, pattern: string): string | undefined =>
+    [...hosts].filter((h) => covers(h, pattern)).sort((x, y) => specificity(y)[0] - specificity(x)[0] || y.length - x.length)[0];
+  for (const [port, list] of [...byPort].sort((a, b) => a[0] - b[0])) {
+    const hosts = listenerHosts.get(port) ?? new Set<string>();
+    // Every listener hostname gets a virtual host, even without routes: its requests must not fall to a
+    // less specific listener's routes (GEP-1713 listener isolation).
+    const patterns = [...new Set([...list.flatMap((a) => a.hostnames), ...hosts])].sort();
+    const virtualHosts: VirtualHost[] = patterns.map((pattern) => {
+      // Requests for this hostname belong to the most specific listener covering it; only its routes apply.
+      const owner = mostSpecific(hosts, pattern);
+      // Every such route whose hostname covers this one takes part; the more specific hostname ranks first.
+      const best = new Map<HTTPRouteSpec, [number, number]>();
+      for (const a of list) {
+        if (a.listener !== owner) continue;
+        for (const h of a.hostnames) {
+          if (!covers(h, pattern)) continue;
+          const s = specificity(h);
+          const prev = best.get(a.route);
+          if (!prev || s[0] > prev[0] || (s[0] === prev[0] && s[1] > prev[1])) best.set(a.route, s);
+        }
+      }
+      const entries = [...best].flatMap(([route, s]) => entriesOf(route, s));
+      const domains = pattern === '*' ? ['*'] : [pattern, `${pattern}:${port}`];
+      return { host: pattern, domains, port, routes: compile(entries, port), fromVirtualService: true };
+    });
+    // Requests for other hostnames get 404 (a lone virtual host would otherwise take any Host).
+    if (!patterns.includes('*')) virtualHosts.push({ host: '*', domains: ['*'], port, routes: [], fromVirtualService: true });
+    listeners.push({ port, protocol: 'HTTP', virtualHosts });
+  }
+
+  const meshCache = new Map<string, Route[] | undefined>();
+  const meshRoutes = (host: string, port: number): Route[] | undefined => {
+    const key = `${host}:${port}`;
+    if (meshCache.has(key)) return meshCache.get(key);
+    const routes = [...new Set(mesh.filter((m) => m.host === host && (m.port === undefined || m.port === port)).map((m) => m.route))];
+    const out = routes.length === 0 ? undefined : compile(routes.flatMap((r) => entriesOf(r, [0, 0])), port);
+    meshCache.set(key, out);
+    return out;
+  };
+  return { listeners, meshRoutes, statuses };
+}
+
+type Outcome = { ok: true } | { ok: false; reason: string; message: string };
+
+/** Attaches one parentRef; undefined when the parent is a Gateway Shadowgate does not handle. */
+function attach(
+  route: HTTPRouteSpec,
+  ref: ParentRefSpec,
+  gateways: Map<string, { gw: GatewaySpec; listeners: LiveListener[] }>,
+  registry: Registry,
+  attachments: Attachment[],
+  mesh: Array<{ route: HTTPRouteSpec; host: string; port?: number }>,
+): Outcome | undefined {
+  if (ref.group === GATEWAY_API_GROUP && ref.kind === 'Gateway') {
+    const g = gateways.get(`${ref.namespace}/${ref.name}`);
+    if (!g) return { ok: false, reason: 'NoMatchingParent', message: `no Gateway ${ref.namespace}/${ref.name} handled by Shadowgate` };
+    const candidates = g.listeners.filter((l) => (ref.sectionName === undefined || l.spec.name === ref.sectionName) && (ref.port === undefined || l.spec.port === ref.port));
+    if (candidates.length === 0) {
+      const which = [ref.sectionName && `sectionName ${ref.sectionName}`, ref.port && `port ${ref.port}`].filter(Boolean).join(' and ');
+      return { ok: false, reason: 'NoMatchingParent', message: `Gateway ${ref.namespace}/${ref.name} has no listener with ${which}` };
+    }
+    const allowed = candidates.filter(
+      (l) => l.live && l.kindsOk && (l.spec.from === 'All' || (l.spec.from === 'Same' && route.namespace === g.gw.namespace)),
+    );
+    if (allowed.length === 0) {
+      const selector = candidates.some((l) => l.spec.from === 'Selector') ? ' (namespace selectors need namespace labels, which files do not have)' : '';
+      return { ok: false, reason: 'NotAllowedByListeners', message: `no listener of Gateway ${ref.namespace}/${ref.name} allows this route${selector}` };
+    }
+    let any = false;
+    for (const l of allowed) {
+      const hostnames = intersect(l.spec.hostname, route.hostnames);
+      if (hostnames.length === 0) continue;
+      any = true;
+      l.attached++;
+      attachments.push({ route, port: l.spec.port, hostnames, listener: l.spec.hostname ?? '*' });
+    }
+    return any ? { ok: true } : { ok: false, reason: 'NoMatchingListenerHostname', message: `no hostname of this route matches a listener of Gateway ${ref.namespace}/${ref.name}` };
+  }
+  // GAMMA (GEP-1426): a route bound to a Service routes that service's traffic. Only producer routes (the
+  // route in the Service's namespace): consumer routes need the caller's namespace, which there is no mesh to tell.
+  let hosts: readonly string[] | undefined;
+  if (isCore(ref.group) && ref.kind === 'Service') hosts = registry.ports(`${ref.name}.${ref.namespace}.${CLUSTER_DOMAIN}`) ? [`${ref.name}.${ref.namespace}.${CLUSTER_DOMAIN}`] : undefined;
+  else if (ref.group === 'networking.istio.io' && ref.kind === 'ServiceEntry') hosts = registry.entryHosts(ref.namespace, ref.name);
+  else return { ok: false, reason: 'UnsupportedValue', message: `parentRef kind ${ref.group ? `${ref.group}/` : ''}${ref.kind} is not supported (Gateway, Service or ServiceEntry)` };
+  if (ref.namespace !== route.namespace) {
+    return { ok: false, reason: 'UnsupportedValue', message: 'consumer routes (a route in another namespace than its Service) are not supported' };
+  }
+  if (!hosts || hosts.length === 0) return { ok: false, reason: 'NoMatchingParent', message: `no ServiceEntry declares ${ref.kind} ${ref.namespace}/${ref.name}` };
+  if (ref.port !== undefined && !hosts.some((h) => registry.ports(h)?.includes(ref.port!))) {
+    return { ok: false, reason: 'NoMatchingParent', message: `${ref.kind} ${ref.namespace}/${ref.name} has no port ${ref.port}` };
+  }
+  for (const host of hosts) mesh.push(ref.port === undefined ? { route, host } : { route, host, port: ref.port });
+  if (route.hostnames.length > 0) route.ctx.report('info', 'hostnames-ignored', ['spec', 'hostnames'], 'hostnames do not apply to routes bound to a Service (GAMMA)');
+  return { ok: true };
+}
+
+/** ResolvedRefs of a route: every backendRef and mirror backendRef resolves (checked with the first listener port). */
+function checkRefs(route: HTTPRouteSpec, registry: Registry, res: GatewayApiResources): { ok: boolean; reason: string; message: string } {
+  let first: { ok: boolean; reason: string; message: string } | undefined;
+  for (const rule of route.rules) {
+    for (const b of [...rule.backends, ...rule.mirrors]) {
+      // A Hostname backend without port takes the listener's: checked per listener when compiled, not here.
+      const r = resolveBackend(b, route.namespace, b.port ?? registry.ports(b.name)?.[0] ?? 0, registry, res.grants);
+      if (r.ok) continue;
+      route.ctx.reference('error', reasonCode(r.reason), b.path, `${r.message}: requests to it fail (500 when no backend is left)`);
+      first ??= { ok: false, reason: r.reason, message: r.message };
+    }
+  }
+  return first ?? { ok: true, reason: 'ResolvedRefs', message: 'all references resolved' };
+}
+
+function resolveRule(route: HTTPRouteSpec, rule: RuleSpec, port: number, registry: Registry, res: GatewayApiResources): ResolvedRule {
+  const destinations: WeightedDestination[] = [];
+  const mirrors: MirrorTarget[] = [];
+  let invalid = false;
+  for (const b of rule.backends) {
+    if (b.weight === 0) continue;
+    const r = resolveBackend(b, route.namespace, port, registry, res.grants);
+    if (!r.ok) invalid = true;
+    // An invalid backend keeps its share of traffic, on a cluster that does not exist: it fails, never reaches anything.
+    destinations.push({ ...(r.ok ? r.ref : unresolvedCluster(b, r.reason)), weight: b.weight, headers: b.headers });
+  }
+  for (const m of rule.mirrors) {
+    const r = resolveBackend(m, route.namespace, port, registry, res.grants);
+    if (r.ok) mirrors.push({ ...r.ref, percentage: m.percentage });
+  }
+  // Every backend invalid: nothing left to forward to, the rule answers 500.
+  return { destinations: invalid && destinations.every((d) => d.cluster.startsWith('unresolved|')) ? [] : destinations, mirrors, invalid };
+}

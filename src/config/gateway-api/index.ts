@@ -1,0 +1,56 @@
+// Public surface of the Gateway API front end: read the kinds, then compile routes and status for a snapshot.
+import type { RawResource } from '../parse.js';
+import type { ResourceContext } from '../problems.js';
+import { readGateway, readGatewayClass, readReferenceGrant } from './read-gateway.js';
+import { readHTTPRoute } from './read-httproute.js';
+import { GATEWAY_API_GROUP, GATEWAY_API_KINDS } from './schemas.js';
+import type { GatewayApiResources } from './types.js';
+
+export { compileGatewayApi, type GatewayApiResult } from './compile.js';
+export type { Registry } from './backends.js';
+export { BUILTIN_CLASS, CONTROLLER_NAME, GATEWAY_API_GROUP } from './schemas.js';
+export { SUPPORTED_FEATURES } from './status.js';
+export type { GatewayApiResources } from './types.js';
+
+export function emptyGatewayApi(): GatewayApiResources {
+  return { classes: [], gateways: [], grants: [], routes: [] };
+}
+
+/**
+ * Reads one resource of the Gateway API group into `into`. Returns false when the kind or version is not
+ * one Shadowgate reads (reported on `ctx`).
+ */
+export function readGatewayApi(res: RawResource, version: string, ctx: ResourceContext, into: GatewayApiResources): boolean {
+  const versions = GATEWAY_API_KINDS[res.kind];
+  if (!versions) {
+    ctx.warn('not-supported', ['kind'], `${res.kind} (${GATEWAY_API_GROUP}) is not supported yet and is ignored`);
+    return false;
+  }
+  if (!versions.includes(version)) {
+    ctx.error('unknown-version', ['apiVersion'], `${res.kind} is served as ${versions.map((v) => `${GATEWAY_API_GROUP}/${v}`).join(' or ')}, not ${res.apiVersion}`);
+    return false;
+  }
+  switch (res.kind) {
+    case 'GatewayClass': {
+      const c = readGatewayClass(res, ctx);
+      if (!ctx.failed) into.classes.push(c);
+      break;
+    }
+    case 'Gateway': {
+      const g = readGateway(res, ctx);
+      if (!ctx.failed) into.gateways.push(g);
+      break;
+    }
+    case 'ReferenceGrant': {
+      const g = readReferenceGrant(res, ctx);
+      if (!ctx.failed) into.grants.push(g);
+      break;
+    }
+    case 'HTTPRoute': {
+      const r = readHTTPRoute(res, ctx);
+      if (!ctx.failed) into.routes.push(r);
+      break;
+    }
+  }
+  return true;
+}

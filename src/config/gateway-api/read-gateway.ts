@@ -1,0 +1,92 @@
+// Reads GatewayClass, Gateway and ReferenceGrant with the CRDs' validation rules, as field-path problems.
+import { Fields } from '../fields.js';
+import type { RawResource } from '../parse.js';
+import type { ResourceContext } from '../problems.js';
+import { generation, HOSTNAME, SECTION_NAME } from './common.js';
+import {
+  ALLOWED_ROUTES,
+  GATEWAY,
+  GATEWAY_API_GROUP,
+  GATEWAY_CLASS,
+  GRANT_FROM,
+  GRANT_TO,
+  LISTENER,
+  REFERENCE_GRANT,
+  ROUTE_GROUP_KIND,
+  ROUTE_NAMESPACES,
+} from './schemas.js';
+import type { GatewayClassSpec, GatewaySpec, ListenerSpec, ReferenceGrantSpec } from './types.js';
+
+function spec(res: RawResource, ctx: ResourceContext, schema: typeof GATEWAY): Fields {
+  return new Fields(ctx, (res.object.spec as Record<string, unknown>) ?? {}, ['spec'], schema);
+}
+
+function base(res: RawResource, ctx: ResourceContext) {
+  return { ref: `${res.kind} ${res.namespace}/${res.name}`, namespace: res.namespace, name: res.name, generation: generation(res), ctx };
+}
+
+export function readGatewayClass(res: RawResource, ctx: ResourceContext): GatewayClassSpec {
+  const s = spec(res, ctx, GATEWAY_CLASS);
+  const controllerName = s.string('controllerName') ?? '';
+  if (!controllerName) ctx.error('missing-field', s.at('controllerName'), 'a GatewayClass needs spec.controllerName');
+  return { ...base(res, ctx), controllerName };
+}
+
+const PROTOCOLS = new Set(['HTTP', 'HTTPS', 'TLS', 'TCP', 'UDP']);
+
+export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec {
+  const s = spec(res, ctx, GATEWAY);
+  const className = s.string('gatewayClassName') ?? '';
+  if (!className) ctx.error('missing-field', s.at('gatewayClassName'), 'a Gateway needs spec.gatewayClassName');
+  const listeners: ListenerSpec[] = [];
+  const names = new Set<string>();
+  const items = s.objects('listeners', LISTENER);
+  if (items.length === 0) ctx.error('missing-field', s.at('listeners'), 'a Gateway needs at least one listener');
+  if (items.length > 64) ctx.error('too-many', s.at('listeners'), `at most 64 listeners, not ${items.length}`);
+  items.forEach((l, index) => {
+    const name = l.string('name') ?? '';
+    if (!SECTION_NAME.test(name)) ctx.error('invalid-name', l.at('name'), `listener name "${name}" must be a DNS label (lower-case letters, digits, "-")`);
+    else if (names.has(name)) ctx.error('duplicate-listener', l.at('name'), `listener name "${name}" is used twice`);
+    names.add(name);
+    const port = l.int('port', 1, 65535);
+    if (port === undefined && !l.has('port')) ctx.error('missing-field', l.at('port'), 'a listener needs a port');
+    const protocol = l.string('protocol') ?? '';
+    if (!protocol) ctx.error('missing-field', l.at('protocol'), 'a listener needs a protocol');
+    else if (!PROTOCOLS.has(protocol) && !protocol.includes('/')) {
+      ctx.error('invalid-protocol', l.at('protocol'), `"${protocol}" is not a Gateway API protocol (HTTP, HTTPS, TLS, TCP, UDP, or a domain-prefixed name)`);
+    }
+    const hostname = l.string('hostname');
+    if (hostname !== undefined && !HOSTNAME.test(hostname)) ctx.error('invalid-hostname', l.at('hostname'), `"${hostname}" is not a valid hostname`);
+    const listener: ListenerSpec = { index, name, port: port ?? 0, protocol, from: 'Same' };
+    if (hostname !== undefined && (protocol === 'HTTP' || protocol === 'HTTPS' || protocol === 'TLS')) listener.hostname = hostname;
+    const allowed = l.object('allowedRoutes', ALLOWED_ROUTES);
+    const from = allowed?.object('namespaces', ROUTE_NAMESPACES)?.string('from');
+    if (from !== undefined) {
+      if (from === 'Same' || from === 'All' || from === 'Selector') listener.from = from;
+      else ctx.error('invalid-value', [...(allowed?.at('namespaces') ?? []), 'from'], `from must be All, Same or Selector, not "${from}"`);
+    }
+    if (allowed?.has('kinds')) {
+      listener.kinds = allowed.objects('kinds', ROUTE_GROUP_KIND).map((k) => ({ group: k.string('group') ?? GATEWAY_API_GROUP, kind: k.string('kind') ?? '' }));
+    }
+    listeners.push(listener);
+  });
+  return { ...base(res, ctx), className, listeners };
+}
+
+export function readReferenceGrant(res: RawResource, ctx: ResourceContext): ReferenceGrantSpec {
+  const s = spec(res, ctx, REFERENCE_GRANT);
+  const from = s.objects('from', GRANT_FROM).map((f) => {
+    for (const k of ['kind', 'namespace']) if (!f.has(k)) ctx.error('missing-field', f.at(k), `from.${k} is required`);
+    return { group: f.string('group') ?? '', kind: f.string('kind') ?? '', namespace: f.string('namespace') ?? '' };
+  });
+  const to = s.objects('to', GRANT_TO).map((t) => {
+    if (!t.has('kind')) ctx.error('missing-field', t.at('kind'), 'to.kind is required');
+    const out: ReferenceGrantSpec['to'][number] = { group: t.string('group') ?? '', kind: t.string('kind') ?? '' };
+    const name = t.string('name');
+    if (name) out.name = name;
+    return out;
+  });
+  if (from.length === 0) ctx.error('missing-field', s.at('from'), 'a ReferenceGrant needs at least one from entry');
+  if (to.length === 0) ctx.error('missing-field', s.at('to'), 'a ReferenceGrant needs at least one to entry');
+  return { ...base(res, ctx), from, to };
+}

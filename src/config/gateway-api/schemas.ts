@@ -1,0 +1,55 @@
+// Field schemas of the Gateway API kinds Shadowgate reads (gateway.networking.k8s.io), and its constants.
+import type { Schema } from '../fields.js';
+
+export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
+/** The `controllerName` a GatewayClass names to be served by Shadowgate. */
+export const CONTROLLER_NAME = 'shadowgate.dev/gateway-controller';
+/** A Gateway of this class is Shadowgate's even without a GatewayClass resource (as Istio's built-in `istio`). */
+export const BUILTIN_CLASS = 'shadowgate';
+export const GATEWAY_API_KINDS: Readonly<Record<string, readonly string[]>> = {
+  GatewayClass: ['v1', 'v1beta1'],
+  Gateway: ['v1', 'v1beta1'],
+  HTTPRoute: ['v1', 'v1beta1'],
+  ReferenceGrant: ['v1beta1', 'v1'],
+};
+
+export const GATEWAY_CLASS: Schema = { name: 'GatewayClassSpec', fields: ['controllerName', 'description'], unsupported: ['parametersRef'] };
+export const GATEWAY: Schema = {
+  name: 'GatewaySpec',
+  fields: ['gatewayClassName', 'listeners'],
+  unsupported: ['addresses', 'infrastructure', 'backendTLS', 'allowedListeners'],
+};
+export const LISTENER: Schema = { name: 'Listener', fields: ['name', 'hostname', 'port', 'protocol', 'allowedRoutes'], unsupported: ['tls'] };
+export const ALLOWED_ROUTES: Schema = { name: 'AllowedRoutes', fields: ['namespaces', 'kinds'] };
+export const ROUTE_NAMESPACES: Schema = { name: 'RouteNamespaces', fields: ['from'], unsupported: ['selector'] };
+export const ROUTE_GROUP_KIND: Schema = { name: 'RouteGroupKind', fields: ['group', 'kind'] };
+export const REFERENCE_GRANT: Schema = { name: 'ReferenceGrantSpec', fields: ['from', 'to'] };
+export const GRANT_FROM: Schema = { name: 'ReferenceGrantFrom', fields: ['group', 'kind', 'namespace'] };
+export const GRANT_TO: Schema = { name: 'ReferenceGrantTo', fields: ['group', 'kind', 'name'] };
+
+export const HTTP_ROUTE: Schema = { name: 'HTTPRouteSpec', fields: ['parentRefs', 'hostnames', 'rules'], unsupported: ['useDefaultGateways'] };
+export const PARENT_REF: Schema = { name: 'ParentReference', fields: ['group', 'kind', 'namespace', 'name', 'sectionName', 'port'] };
+export const RULE: Schema = {
+  name: 'HTTPRouteRule',
+  fields: ['name', 'matches', 'filters', 'backendRefs', 'timeouts', 'retry'],
+  unsupported: ['sessionPersistence'],
+};
+export const MATCH: Schema = { name: 'HTTPRouteMatch', fields: ['path', 'headers', 'queryParams', 'method'] };
+export const PATH_MATCH: Schema = { name: 'HTTPPathMatch', fields: ['type', 'value'] };
+export const VALUE_MATCH: Schema = { name: 'HTTPHeaderMatch', fields: ['type', 'name', 'value'] };
+export const FILTER: Schema = {
+  name: 'HTTPRouteFilter',
+  fields: ['type', 'requestHeaderModifier', 'responseHeaderModifier', 'requestRedirect', 'urlRewrite', 'requestMirror'],
+  unsupported: ['extensionRef', 'cors', 'externalAuth'],
+};
+export const HEADER_FILTER: Schema = { name: 'HTTPHeaderFilter', fields: ['set', 'add', 'remove'] };
+export const HEADER: Schema = { name: 'HTTPHeader', fields: ['name', 'value'] };
+export const REDIRECT: Schema = { name: 'HTTPRequestRedirectFilter', fields: ['scheme', 'hostname', 'path', 'port', 'statusCode'] };
+export const REWRITE: Schema = { name: 'HTTPURLRewriteFilter', fields: ['hostname', 'path'] };
+export const PATH_MODIFIER: Schema = { name: 'HTTPPathModifier', fields: ['type', 'replaceFullPath', 'replacePrefixMatch'] };
+export const MIRROR: Schema = { name: 'HTTPRequestMirrorFilter', fields: ['backendRef', 'percent', 'fraction'] };
+export const FRACTION: Schema = { name: 'Fraction', fields: ['numerator', 'denominator'] };
+export const BACKEND_OBJECT_REF: Schema = { name: 'BackendObjectReference', fields: ['group', 'kind', 'name', 'namespace', 'port'] };
+export const BACKEND_REF: Schema = { name: 'HTTPBackendRef', fields: ['group', 'kind', 'name', 'namespace', 'port', 'weight', 'filters'] };
+export const TIMEOUTS: Schema = { name: 'HTTPRouteTimeouts', fields: ['request', 'backendRequest'] };
+export const RETRY: Schema = { name: 'HTTPRouteRetry', fields: ['codes', 'attempts'], unsupported: ['backoff'] };

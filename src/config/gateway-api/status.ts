@@ -1,0 +1,65 @@
+// Status conditions as a Gateway API controller writes them, built as plain data (no clock: no lastTransitionTime).
+import { CONTROLLER_NAME } from './schemas.js';
+import type { ParentRefSpec } from './types.js';
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False';
+  reason: string;
+  message: string;
+  observedGeneration: number;
+}
+
+export function condition(type: string, ok: boolean, reason: string, message: string, generation: number): Condition {
+  return { type, status: ok ? 'True' : 'False', reason, message, observedGeneration: generation };
+}
+
+/** `NoMatchingParent` → `no-matching-parent`: the problem code for a condition's reason. */
+export function reasonCode(reason: string): string {
+  return reason.replace(/([a-z])([A-Z])/g, '$1-$2').toLowerCase();
+}
+
+export function parentStatus(ref: ParentRefSpec, conditions: Condition[]): Record<string, unknown> {
+  const parentRef: Record<string, unknown> = { group: ref.group, kind: ref.kind, namespace: ref.namespace, name: ref.name };
+  if (ref.sectionName !== undefined) parentRef.sectionName = ref.sectionName;
+  if (ref.port !== undefined) parentRef.port = ref.port;
+  return { parentRef, controllerName: CONTROLLER_NAME, conditions };
+}
+
+/**
+ * The Gateway API feature names (as in GatewayClass `status.supportedFeatures`) Shadowgate implements; the
+ * README's table lists these and the ones it does not.
+ */
+export const SUPPORTED_FEATURES: readonly string[] = [
+  'Gateway',
+  'GatewayPort8080',
+  'GatewayHTTPListenerIsolation',
+  'HTTPRoute',
+  'HTTPRouteQueryParamMatching',
+  'HTTPRouteMethodMatching',
+  'HTTPRouteResponseHeaderModification',
+  'HTTPRouteBackendRequestHeaderModification',
+  'HTTPRoutePortRedirect',
+  'HTTPRouteSchemeRedirect',
+  'HTTPRoute303RedirectStatusCode',
+  'HTTPRoute307RedirectStatusCode',
+  'HTTPRoute308RedirectStatusCode',
+  'HTTPRouteHostRewrite',
+  'HTTPRoutePathRewrite',
+  'HTTPRouteRequestMirror',
+  'HTTPRouteRequestMultipleMirrors',
+  'HTTPRouteRequestPercentageMirror',
+  'HTTPRouteRequestTimeout',
+  'HTTPRouteBackendTimeout',
+  'HTTPRouteParentRefPort',
+  'HTTPRouteNamedRouteRule',
+  'HTTPRouteRetry',
+  'Mesh',
+  'MeshHTTPRouteQueryParamMatching',
+  'MeshHTTPRouteBackendRequestHeaderModification',
+  'MeshHTTPRouteRewritePath',
+  'MeshHTTPRouteSchemeRedirect',
+  'MeshHTTPRouteRedirectPort',
+  'MeshHTTPRouteNamedRouteRule',
+  'ReferenceGrant',
+];

@@ -1,0 +1,111 @@
+// Gateway API resources as read and checked, before they are attached to parents and compiled into routes.
+import type { HeadersPolicy, Redirect, RetryPolicy, RouteMatch } from '../model.js';
+import type { PathSeg, ResourceContext } from '../problems.js';
+
+interface Read {
+  ref: string;
+  namespace: string;
+  name: string;
+  /** metadata.generation (1 when absent), echoed as observedGeneration. */
+  generation: number;
+  ctx: ResourceContext;
+}
+
+export interface GatewayClassSpec extends Read {
+  controllerName: string;
+}
+
+export interface ListenerSpec {
+  index: number;
+  name: string;
+  port: number;
+  protocol: string;
+  hostname?: string;
+  /** allowedRoutes.namespaces.from */
+  from: 'Same' | 'All' | 'Selector';
+  /** allowedRoutes.kinds; undefined = the protocol's default (HTTPRoute for HTTP). */
+  kinds?: Array<{ group: string; kind: string }>;
+}
+
+export interface GatewaySpec extends Read {
+  className: string;
+  listeners: ListenerSpec[];
+}
+
+export interface ReferenceGrantSpec extends Read {
+  from: Array<{ group: string; kind: string; namespace: string }>;
+  to: Array<{ group: string; kind: string; name?: string }>;
+}
+
+export interface ParentRefSpec {
+  group: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  sectionName?: string;
+  port?: number;
+  path: PathSeg[];
+}
+
+export interface BackendSpec {
+  group: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  port?: number;
+  path: PathSeg[];
+}
+
+export interface WeightedBackendSpec extends BackendSpec {
+  weight: number;
+  headers: HeadersPolicy;
+}
+
+export interface MirrorSpec extends BackendSpec {
+  /** 0..100 */
+  percentage: number;
+}
+
+/** One HTTPRouteMatch, with the facts precedence sorts on. */
+export interface MatchSpec {
+  index: number;
+  match: RouteMatch;
+  /** 3 Exact, 2 PathPrefix, 1 RegularExpression (Istio's rank for the implementation-specific one). */
+  pathRank: number;
+  pathLength: number;
+  /** Normalized PathPrefix value ("" for "/"), for ReplacePrefixMatch. */
+  prefix?: string;
+}
+
+export type PathModifier = { type: 'ReplaceFullPath'; value: string } | { type: 'ReplacePrefixMatch'; value: string };
+
+export interface RuleSpec {
+  index: number;
+  name?: string;
+  path: PathSeg[];
+  matches: MatchSpec[];
+  backends: WeightedBackendSpec[];
+  mirrors: MirrorSpec[];
+  headers: HeadersPolicy;
+  redirect?: { redirect: Omit<Redirect, 'uri'>; path?: PathModifier; portSet: boolean; schemeSet: boolean };
+  rewrite?: { authority?: string; path?: PathModifier };
+  timeoutMs?: number;
+  retries: RetryPolicy;
+  /** A filter Shadowgate cannot apply: the rule answers 500, as the spec requires. */
+  unsupported?: string;
+}
+
+export interface HTTPRouteSpec extends Read {
+  /** metadata.creationTimestamp in ms; +Infinity when absent (files), so dated routes come first. */
+  created: number;
+  hostnames: string[];
+  parentRefs: ParentRefSpec[];
+  rules: RuleSpec[];
+}
+
+export interface GatewayApiResources {
+  classes: GatewayClassSpec[];
+  gateways: GatewaySpec[];
+  grants: ReferenceGrantSpec[];
+  routes: HTTPRouteSpec[];
+}

@@ -1,0 +1,509 @@
+// Config and operations hardening (issue 15, items 1, 4, 8, 9; gauges of issue 20) on real files, sockets and processes.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Gateway } from '../src/gateway/index.js';
+import { loadConfig, watchSources } from '../src/sources/index.js';
+import { MemoryAccessLog } from '../src/telemetry/index.js';
+import { client, freePort, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
+import { startUpstream, type TestUpstream } from './harness/upstream.js';
+
+after(() => client.close());
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = join(ROOT, 'bin', 'shadowgate.js');
+
+/** 911 bytes in the report; this one is smaller: 9^11 resources if aliases were expanded without a bound. */
+function aliasBomb(): string {
+  let y = 'apiVersion: v1\nkind: List\nx0: &a0 [{apiVersion: networking.istio.io/v1, kind: VirtualService, metadata: {name: a}}]\n';
+  for (let i = 1; i < 12; i++) y += `x${i}: &a${i} [${Array(9).fill(`*a${i - 1}`).join(',')}]\n`;
+  return `${y}items: *a11\n`;
+}
+
+/** `n` × (ServiceEntry, DestinationRule, VirtualService), all on `port`: 3n resources. */
+function manyResources(n: number, port: number, upstreamPort: number): string {
+  const docs: string[] = [];
+  for (let i = 0; i < n; i++) {
+    docs.push(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: svc-${i}}
+spec:
+  hosts: [svc-${i}]
+  ports: [{number: ${port}, name: http}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1, ports: {http: ${upstreamPort}}, labels: {version: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc-${i}}
+spec: {host: svc-${i}, subsets: [{name: v1, labels: {version: v1}}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: svc-${i}}
+spec:
+  hosts: [svc-${i}]
+  http: [{route: [{destination: {host: svc-${i}, subset: v1}}]}]`);
+  }
+  return docs.join('\n---\n');
+}
+
+function vsTo(subset: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: app}
+spec:
+  hosts: [app]
+  http:
+  - route:
+    - destination: {host: app, subset: ${subset}}
+`;
+}
+
+/** Waits (bounded) until `check` holds: the condition is a counter or an answer, never a duration. */
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+interface App {
+  v1: TestUpstream;
+  v2: TestUpstream;
+  port: number;
+  tg: TestGateway;
+  body(): Promise<string>;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** `app` with subsets v1 and v2 (answering "v1" / "v2"), routed to `subset`. */
+async function app(subset: string, opts: Parameters<typeof startGateway>[1] = {}): Promise<App> {
+  const v1 = await startUpstream('v1', { kind: 'answer', body: 'v1' });
+  const v2 = await startUpstream('v2', { kind: 'answer', body: 'v2' });
+  const port = await freePort();
+  const service = serviceYaml('app', port, [
+    { upstream: v1, labels: { version: 'v1' } },
+    { upstream: v2, labels: { version: 'v2' } },
+  ]);
+  const tg = await startGateway({ 'service.yaml': service, 'vs.yaml': vsTo(subset) }, opts);
+  return {
+    v1,
+    v2,
+    port,
+    tg,
+    body: async () => (await send(port, '/', { headers: { host: 'app' } })).body,
+    metric: (name, labels = {}) => tg.gw.metrics.total(name, labels),
+    async close() {
+      await tg.close();
+      await v1.close();
+      await v2.close();
+    },
+  };
+}
+
+/** Requests in a loop until stopped; every status is kept. */
+function load(port: number, concurrency = 4) {
+  let stop = false;
+  const statuses: number[] = [];
+  const loops = Array.from({ length: concurrency }, async () => {
+    while (!stop) statuses.push((await send(port, '/', { headers: { host: 'app' } })).status);
+  });
+  return {
+    statuses,
+    async stop() {
+      stop = true;
+      await Promise.all(loops);
+      return statuses;
+    },
+  };
+}
+
+describe('item 1: config bomb, bounded loads off the serving thread', () => {
+  it('an alias bomb dropped into the watched directory under load is refused; traffic, admin and the last good config carry on', async () => {
+    const a = await app('v1', { watch: true, settleMs: 50 });
+    try {
+      const traffic = load(a.port);
+      a.tg.write('bomb.yaml', aliasBomb());
+      await until('the rejected reload', async () => (await a.metric('shadowgate_config_reloads_total', { result: 'rejected' })) >= 1);
+      const admin = Number(a.tg.gw.adminAddress.split(':')[1]);
+      assert.equal((await send(admin, '/ready')).status, 200);
+      const dump = JSON.parse((await send(admin, '/config_dump')).body);
+      assert.equal(dump.last_rejected_reload.problems[0].code, 'yaml-alias-limit');
+      assert.equal(await a.metric('shadowgate_config_last_reload_success'), 0);
+      assert.equal(await a.metric('shadowgate_config_problems', { severity: 'error' }), 1);
+      const statuses = await traffic.stop();
+      assert.ok(statuses.length > 0);
+      assert.deepEqual([...new Set(statuses)], [200]);
+      assert.equal(await a.body(), 'v1');
+      // The bomb removed, the next reload is good again and the gauge says so.
+      unlinkSync(join(a.tg.dir, 'bomb.yaml'));
+      assert.equal((await a.tg.gw.reload()).result, 'unchanged');
+      assert.equal(await a.metric('shadowgate_config_last_reload_success'), 1);
+      assert.equal(await a.metric('shadowgate_config_problems', { severity: 'error' }), 0);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('a reload past the heap budget is refused, counted and logged; the last good config keeps serving', async () => {
+    const lines: string[] = [];
+    const a = await app('v1', { configBudget: { timeoutMs: 60_000, maxHeapMb: 16 }, log: (l) => lines.push(l) });
+    try {
+      a.tg.write('many.yaml', manyResources(3_334, a.port, a.v2.port));
+      const r = await a.tg.gw.reload();
+      assert.equal(r.result, 'rejected');
+      assert.equal(r.problems[0]!.code, 'config-load-memory');
+      assert.equal(await a.metric('shadowgate_config_reloads_total', { result: 'rejected' }), 1);
+      assert.equal(await a.metric('shadowgate_config_last_reload_success'), 0);
+      assert.ok(lines.some((l) => /reload rejected/.test(l)) && lines.some((l) => /more than 16 MiB of heap \[config-load-memory\]/.test(l)), lines.join('\n'));
+      assert.equal(await a.body(), 'v1');
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('a load past its time budget is refused (the worker is stopped)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shadowgate-budget-'));
+    try {
+      writeFileSync(join(dir, 'many.yaml'), manyResources(1_000, 8000, 9000));
+      const r = await loadConfig({ files: [dir] }, { timeoutMs: 1, maxHeapMb: 512 });
+      assert.equal(r.type, 'refused');
+      assert.equal(r.type === 'refused' && r.reason, 'timeout');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a 10,000-resource reload is read off the serving thread: requests are answered while it loads, then it applies', async () => {
+    // A budget no busy test machine reaches: this test is about the serving thread, not the limit.
+    const a = await app('v1', { configBudget: { timeoutMs: 300_000, maxHeapMb: 1024 } });
+    try {
+      a.tg.write('many.yaml', manyResources(3_333, a.port, a.v2.port));
+      let loading = true;
+      let answeredDuring = 0;
+      const reload = a.tg.gw.reload().finally(() => {
+        loading = false;
+      });
+      while (loading) {
+        const res = await send(a.port, '/', { headers: { host: 'app' } });
+        assert.equal(res.status, 200);
+        if (loading) answeredDuring++;
+      }
+      const done = await reload;
+      assert.equal(done.result, 'applied', JSON.stringify(done.problems.slice(0, 3)));
+      assert.ok(answeredDuring >= 5, `answered ${answeredDuring} requests while 10,000 resources loaded`);
+      assert.equal(a.tg.gw.snapshot.resources.length, 3 + 9_999);
+      assert.equal((await send(a.port, '/', { headers: { host: 'svc-42' } })).body, 'v2');
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('a 50 MB file is refused unread, by reload and by validate', async () => {
+    const a = await app('v1');
+    try {
+      const big = join(a.tg.dir, 'big.yaml');
+      writeFileSync(big, '');
+      truncateSync(big, 50 * 1024 * 1024);
+      const r = await a.tg.gw.reload();
+      assert.equal(r.result, 'rejected');
+      assert.equal(r.problems[0]!.code, 'file-too-large');
+      assert.equal(await a.body(), 'v1');
+      const v = spawnSync(process.execPath, [BIN, 'validate', '-f', big], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+      assert.equal(v.status, 1);
+      assert.match(v.stdout, /big\.yaml: error: 52428800 bytes, more than 16777216: not read as config \[file-too-large\]/);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('validate on the alias bomb: exit 1 with the problem, in bounded memory', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shadowgate-bomb-'));
+    try {
+      writeFileSync(join(dir, 'bomb.yaml'), aliasBomb());
+      const v = spawnSync(process.execPath, [BIN, 'validate', '-f', dir], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+      assert.equal(v.status, 1, v.stderr);
+      assert.match(v.stdout, /bomb\.yaml:1:1: error: aliases expand past 100 nodes \(an alias bomb\?\): document not read \[yaml-alias-limit\]/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('item 4: saves in progress, deleted files and ConfigMap volumes', () => {
+  it("an editor's non-atomic save: the truncated file is refused, the write after it is applied", async () => {
+    const a = await app('v1', { watch: true, settleMs: 50 });
+    try {
+      truncateSync(join(a.tg.dir, 'vs.yaml'), 0);
+      await until('the rejected reload', async () => (await a.metric('shadowgate_config_reloads_total', { result: 'rejected' })) >= 1);
+      assert.equal(await a.body(), 'v1', 'still the last good route');
+      assert.equal(await a.metric('shadowgate_config_last_reload_success'), 0);
+      a.tg.write('vs.yaml', vsTo('v2'));
+      await until('the save applied', async () => (await a.body()) === 'v2');
+      assert.equal(await a.metric('shadowgate_config_last_reload_success'), 1);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('a deleted file refuses the automatic reload; an explicit reload (SIGHUP) applies the removal', async () => {
+    const a = await app('v2', { watch: true, settleMs: 50 });
+    try {
+      unlinkSync(join(a.tg.dir, 'vs.yaml'));
+      await until('the rejected reload', async () => (await a.metric('shadowgate_config_reloads_total', { result: 'rejected' })) >= 1);
+      assert.equal(await a.body(), 'v2', 'the route of the deleted file still serves');
+      const r = await a.tg.gw.reload({ trigger: 'signal' });
+      assert.equal(r.result, 'applied');
+      // Without a VirtualService, both subsets share the traffic: v1 answers too, eventually.
+      await until('v1 answering', async () => (await a.body()) === 'v1');
+    } finally {
+      await a.close();
+    }
+  });
+
+  it("a ConfigMap volume update (kubelet's ..data symlink swap) is noticed and applied", async () => {
+    const v1 = await startUpstream('v1', { kind: 'answer', body: 'v1' });
+    const v2 = await startUpstream('v2', { kind: 'answer', body: 'v2' });
+    const port = await freePort();
+    const mount = mkdtempSync(join(tmpdir(), 'shadowgate-configmap-'));
+    const service = serviceYaml('app', port, [
+      { upstream: v1, labels: { version: 'v1' } },
+      { upstream: v2, labels: { version: 'v2' } },
+    ]);
+    // The layout kubelet's AtomicWriter makes: a timestamped directory, `..data` pointing at it, and one
+    // symlink per key through `..data`.
+    const version = (name: string, subset: string) => {
+      mkdirSync(join(mount, name));
+      writeFileSync(join(mount, name, 'service.yaml'), service);
+      writeFileSync(join(mount, name, 'vs.yaml'), vsTo(subset));
+    };
+    version('..2026_11_29_10_00_00.1', 'v1');
+    symlinkSync('..2026_11_29_10_00_00.1', join(mount, '..data'));
+    symlinkSync('..data/service.yaml', join(mount, 'service.yaml'));
+    symlinkSync('..data/vs.yaml', join(mount, 'vs.yaml'));
+    const gw = await Gateway.start({ files: [mount], bind: '127.0.0.1', admin: '', accessLog: new MemoryAccessLog(), log: () => {}, settleMs: 50 });
+    try {
+      assert.equal((await send(port, '/', { headers: { host: 'app' } })).body, 'v1');
+      version('..2026_11_29_10_05_00.2', 'v2');
+      symlinkSync('..2026_11_29_10_05_00.2', join(mount, '..data_tmp'));
+      renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
+      rmSync(join(mount, '..2026_11_29_10_00_00.1'), { recursive: true });
+      await until('the new ConfigMap applied', async () => (await send(port, '/', { headers: { host: 'app' } })).body === 'v2');
+      assert.equal(await gw.metrics.total('shadowgate_config_reloads_total', { result: 'rejected' }), 0);
+    } finally {
+      await gw.shutdown();
+      await v1.close();
+      await v2.close();
+      rmSync(mount, { recursive: true, force: true });
+    }
+  });
+
+  it('a file still being written is read once it has settled, not before', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shadowgate-settle-'));
+    const file = join(dir, 'vs.yaml');
+    writeFileSync(file, '');
+    const seen: number[] = [];
+    let resolveSeen: () => void = () => {};
+    const called = new Promise<void>((r) => (resolveSeen = r));
+    // Wide margins: a 1 s quiet period against writes 20 ms apart; only a stall of the whole machine for more
+    // than a second between two writes could make the callback see a partial file.
+    const stop = watchSources([dir], () => {
+      seen.push(readFileSync(file).length);
+      resolveSeen();
+    }, { settleMs: 1_000, pollMs: 20 });
+    try {
+      const chunks = vsTo('v2').split('\n');
+      let text = '';
+      for (const line of chunks) {
+        text += `${line}\n`;
+        writeFileSync(file, text);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await called;
+      assert.deepEqual(seen, [Buffer.byteLength(text)], 'one callback, after the last write');
+    } finally {
+      stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A `shadowgate serve` subprocess and everything it printed. */
+function serve(args: string[]): { child: ChildProcess; stderr: () => string; exited: Promise<number | null>; line(pattern: RegExp): Promise<string> } {
+  const child = spawn(process.execPath, [BIN, 'serve', '--bind', '127.0.0.1', '--admin', '127.0.0.1:0', '--access-log', 'off', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  const waiters: Array<{ pattern: RegExp; resolve: (l: string) => void }> = [];
+  child.stderr!.on('data', (c: Buffer) => {
+    err += c.toString();
+    for (const w of [...waiters]) {
+      const l = err.split('\n').find((x) => w.pattern.test(x));
+      if (l !== undefined) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(l);
+      }
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    stderr: () => err,
+    exited,
+    line(pattern) {
+      const l = err.split('\n').find((x) => pattern.test(x));
+      if (l !== undefined) return Promise.resolve(l);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} in:\n${err}`)), 20_000);
+        waiters.push({
+          pattern,
+          resolve: (x) => {
+            clearTimeout(timer);
+            resolve(x);
+          },
+        });
+      });
+    },
+  };
+}
+
+const adminOf = (readyLine: string) => Number(/admin http:\/\/127\.0\.0\.1:(\d+)/.exec(readyLine)![1]);
+
+describe('item 8: SIGHUP reloads like nginx', () => {
+  for (const workers of ['1', '2']) {
+    it(`--workers ${workers}: SIGHUP applies the edited config; the request in flight finishes; the process stays`, async () => {
+      const v1 = await startUpstream('v1', { kind: 'answer', body: 'v1', delayMs: 500 });
+      const v2 = await startUpstream('v2', { kind: 'answer', body: 'v2' });
+      const port = await freePort();
+      const dir = mkdtempSync(join(tmpdir(), 'shadowgate-hup-'));
+      const service = serviceYaml('app', port, [
+        { upstream: v1, labels: { version: 'v1' } },
+        { upstream: v2, labels: { version: 'v2' } },
+      ]);
+      writeFileSync(join(dir, 'service.yaml'), service);
+      writeFileSync(join(dir, 'vs.yaml'), vsTo('v1'));
+      const p = serve(['-f', dir, '--store', 'off', '--no-watch', '--workers', workers]);
+      try {
+        const admin = adminOf(await p.line(/ready: listening/));
+        const inFlight = send(port, '/', { headers: { host: 'app' } });
+        await v1.waitForRequests(1);
+        writeFileSync(join(dir, 'vs.yaml'), vsTo('v2'));
+        p.child.kill('SIGHUP');
+        await p.line(workers === '1' ? /config [0-9a-f]{12} applied/ : /SIGHUP: applied in 2/);
+        const answer = await inFlight;
+        assert.equal(answer.status, 200);
+        assert.equal(answer.body, 'v1');
+        for (let i = 0; i < 10; i++) assert.equal((await fetch(`http://127.0.0.1:${port}/`, { headers: { host: 'app', connection: 'close' } }).then((r) => r.text())), 'v2');
+        const metrics = (await send(admin, '/metrics')).body;
+        assert.match(metrics, /^shadowgate_config_last_reload_success 1$/m);
+        assert.equal((await send(admin, '/ready')).status, 200);
+        p.child.kill('SIGTERM');
+        assert.equal(await p.exited, 0);
+      } finally {
+        p.child.kill('SIGKILL');
+        await v1.close();
+        await v2.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
+describe('item 9: a start that cannot serve exits non-zero with one line', () => {
+  for (const workers of ['1', '2']) {
+    it(`--workers ${workers}: an unwritable store path`, async () => {
+      const v1 = await startUpstream('v1');
+      const port = await freePort();
+      const dir = mkdtempSync(join(tmpdir(), 'shadowgate-store-'));
+      writeFileSync(join(dir, 'service.yaml'), serviceYaml('app', port, [{ upstream: v1, labels: { version: 'v1' } }]));
+      writeFileSync(join(dir, 'not-a-dir'), '');
+      const p = serve(['-f', join(dir, 'service.yaml'), '--store', join(dir, 'not-a-dir', 'store.db'), '--workers', workers]);
+      try {
+        assert.equal(await p.exited, 1);
+        const lines = p.stderr().split('\n').filter((l) => /cannot start/.test(l));
+        assert.equal(lines.length, 1, p.stderr());
+        assert.match(lines[0]!, /cannot open the comparison store/);
+      } finally {
+        p.child.kill('SIGKILL');
+        await v1.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it(`--workers ${workers}: a busy service port`, async () => {
+      const v1 = await startUpstream('v1');
+      const blocker = createServer();
+      blocker.listen(0, '127.0.0.1');
+      await once(blocker, 'listening');
+      const port = (blocker.address() as AddressInfo).port;
+      const dir = mkdtempSync(join(tmpdir(), 'shadowgate-busy-'));
+      writeFileSync(join(dir, 'service.yaml'), serviceYaml('app', port, [{ upstream: v1, labels: { version: 'v1' } }]));
+      const p = serve(['-f', dir, '--store', 'off', '--workers', workers]);
+      try {
+        assert.equal(await p.exited, 1);
+        const lines = p.stderr().split('\n').filter((l) => /cannot start/.test(l));
+        assert.equal(lines.length, 1, p.stderr());
+        assert.match(lines[0]!, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+      } finally {
+        p.child.kill('SIGKILL');
+        blocker.close();
+        await v1.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('a config past its load budget at start: the start fails with the reason', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shadowgate-startbudget-'));
+    writeFileSync(join(dir, 'many.yaml'), manyResources(3_334, 8000, 9000));
+    const lines: string[] = [];
+    try {
+      await assert.rejects(
+        Gateway.start({ files: [dir], bind: '127.0.0.1', admin: '127.0.0.1:0', accessLog: new MemoryAccessLog(), watch: false, log: (l) => lines.push(l), configBudget: { timeoutMs: 60_000, maxHeapMb: 16 } }),
+        /config not loaded: loading the config needed more than 16 MiB of heap/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a config whose resources are all rejected is not ready; a valid reload makes it ready', async () => {
+    const v1 = await startUpstream('v1');
+    const port = await freePort();
+    const bad = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: app}
+spec:
+  hosts: [app]
+  http:
+  - route:
+    - destination: {host: app}
+    mirror: {host: app}
+    mirrorPercentage: {value: 250}
+`;
+    const tg = await startGateway({ 'vs.yaml': bad });
+    try {
+      const admin = Number(tg.gw.adminAddress.split(':')[1]);
+      assert.equal(tg.gw.snapshot.resources.filter((r) => r.accepted).length, 0);
+      assert.equal((await send(admin, '/ready')).status, 503);
+      tg.write('vs.yaml', serviceYaml('app', port, [{ upstream: v1, labels: { version: 'v1' } }]));
+      assert.equal((await tg.gw.reload()).result, 'applied');
+      assert.equal((await send(admin, '/ready')).status, 200);
+      assert.equal((await send(port, '/', { headers: { host: 'app' } })).status, 200);
+    } finally {
+      await tg.close();
+      await v1.close();
+    }
+  });
+});

@@ -1,0 +1,266 @@
+// Gateway API in config/: field-path problems, attachment and status reasons, precedence ties, no effect on Istio's rules.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadSnapshot, type Problem, type Route, type Snapshot } from '../src/config/index.js';
+
+const BACKENDS = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: backends, namespace: apps}
+spec:
+  hosts: [v1.apps.svc.cluster.local, v2.apps.svc.cluster.local]
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: apps}
+spec:
+  gatewayClassName: shadowgate
+  listeners:
+  - {name: http, port: 18080, protocol: HTTP, hostname: "*.example.com"}
+  - {name: open, port: 18081, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}
+  - {name: https, port: 18443, protocol: HTTPS}
+  - {name: taken, port: 8080, protocol: HTTP}
+`;
+
+function load(...docs: string[]): Snapshot {
+  return loadSnapshot([{ path: 'base.yaml', text: BACKENDS }, ...docs.map((text, i) => ({ path: `f${i}.yaml`, text }))]);
+}
+
+function route(name: string, spec: string, ns = 'apps', meta = ''): string {
+  return `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: ${name}, namespace: ${ns}${meta}}
+spec:
+${spec}`;
+}
+
+const of = (s: Snapshot, resource: string): Problem[] => s.problems.filter((p) => p.resource === resource);
+
+function parentConditions(s: Snapshot, name: string): Array<[string, string, string]> {
+  const status = s.resources.find((r) => r.kind === 'HTTPRoute' && r.name === name)?.status;
+  const parents = (status?.parents ?? []) as Array<{ conditions: Array<{ type: string; status: string; reason: string }> }>;
+  return parents.flatMap((p) => p.conditions.map((c): [string, string, string] => [c.type, c.status, c.reason]));
+}
+
+function routesOn(s: Snapshot, port: number, host = '*'): Route[] {
+  return s.listeners.find((l) => l.port === port)?.virtualHosts.find((v) => v.host === host)?.routes ?? [];
+}
+
+describe('Gateway API: validation with field paths', () => {
+  it('reports CRD rule violations at their field, line and column, and disables the route', () => {
+    const s = load(
+      route(
+        'bad',
+        `  parentRefs: [{name: gw}]
+  hostnames: ["Not_A_Host"]
+  rules:
+  - matches:
+    - path: {type: PathPrefix, value: "/a/../b"}
+      method: FETCH
+      headers: [{name: "bad header", value: x}]
+    filters:
+    - type: RequestMirror
+      requestMirror: {backendRef: {name: v2, port: 8080}, percent: 50, fraction: {numerator: 1}}
+    - type: URLRewrite
+      requestRedirect: {statusCode: 302}
+    backendRefs: [{name: v1, weight: 2000000}]
+    timeouts: {request: 10 seconds}
+`,
+      ),
+    );
+    const problems = of(s, 'HTTPRoute apps/bad');
+    const at = (path: string) => problems.find((p) => p.path === path);
+    assert.equal(at('spec.hostnames[0]')?.code, 'invalid-hostname');
+    assert.equal(at('spec.rules[0].matches[0].path.value')?.code, 'invalid-path');
+    assert.equal(at('spec.rules[0].matches[0].method')?.code, 'invalid-value');
+    assert.equal(at('spec.rules[0].matches[0].headers[0].name')?.code, 'invalid-header-name');
+    assert.equal(at('spec.rules[0].filters[0].requestMirror.fraction')?.code, 'conflicting-fields');
+    assert.equal(at('spec.rules[0].filters[1].requestRedirect')?.code, 'conflicting-fields');
+    assert.equal(at('spec.rules[0].backendRefs[0].port')?.code, 'missing-field');
+    assert.equal(at('spec.rules[0].backendRefs[0].weight')?.code, 'out-of-range');
+    assert.equal(at('spec.rules[0].timeouts.request')?.code, 'bad-duration');
+    assert.ok(problems.every((p) => p.file === 'f0.yaml' && typeof p.line === 'number'));
+    assert.equal(s.resources.find((r) => r.name === 'bad')?.accepted, false);
+    // A disabled route serves nothing.
+    assert.deepEqual(routesOn(s, 18081), []);
+  });
+
+  it('refuses header values and rewrite paths that would split a request or a Location header', () => {
+    const s = load(
+      route(
+        'inject',
+        `  parentRefs: [{name: gw, sectionName: open}]
+  rules:
+  - filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier: {set: [{name: x, value: "a\\r\\nHost: evil"}]}
+    - type: URLRewrite
+      urlRewrite: {path: {type: ReplaceFullPath, replaceFullPath: "/a b\\r\\nX: y"}}
+    backendRefs: [{name: v1, port: 8080}]
+`,
+      ),
+    );
+    assert.deepEqual(
+      of(s, 'HTTPRoute apps/inject').map((p) => [p.code, p.path]),
+      [
+        ['invalid-header-value', 'spec.rules[0].filters[0].requestHeaderModifier.set[0].value'],
+        ['invalid-path', 'spec.rules[0].filters[1].urlRewrite.path.replaceFullPath'],
+      ],
+    );
+  });
+
+  it('unknown kinds of the group and unknown versions are reported, not guessed', () => {
+    const s = loadSnapshot([
+      {
+        path: 'x.yaml',
+        text: `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: g}
+spec: {}
+---
+apiVersion: gateway.networking.k8s.io/v2
+kind: HTTPRoute
+metadata: {name: h}
+spec: {}
+`,
+      },
+    ]);
+    assert.deepEqual(
+      s.problems.map((p) => [p.severity, p.code]),
+      [
+        ['warning', 'not-supported'],
+        ['error', 'unknown-version'],
+      ],
+    );
+  });
+});
+
+describe('Gateway API: attachment and status', () => {
+  it('writes Accepted/ResolvedRefs with the reasons the spec names', () => {
+    const s = load(
+      route('ok', '  parentRefs: [{name: gw, sectionName: open}]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
+      route('no-listener', '  parentRefs: [{name: gw, sectionName: nope}]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
+      route('no-gateway', '  parentRefs: [{name: missing}]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
+      route('wrong-port', '  parentRefs: [{name: gw, sectionName: open, port: 18080}]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
+      route('hostname', '  parentRefs: [{name: gw, sectionName: http}]\n  hostnames: [shop.example.org]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
+      route('other-ns', '  parentRefs: [{name: gw, namespace: apps, sectionName: http}]\n  rules: [{backendRefs: [{name: v1, namespace: apps, port: 8080}]}]', 'team'),
+      route('missing-backend', '  parentRefs: [{name: gw, sectionName: open}]\n  rules: [{backendRefs: [{name: v9, port: 8080}]}]'),
+      route('https', '  parentRefs: [{name: gw, sectionName: https}]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
+    );
+    assert.deepEqual(parentConditions(s, 'ok'), [
+      ['Accepted', 'True', 'Accepted'],
+      ['ResolvedRefs', 'True', 'ResolvedRefs'],
+    ]);
+    assert.equal(parentConditions(s, 'no-listener')[0]![2], 'NoMatchingParent');
+    assert.equal(parentConditions(s, 'no-gateway')[0]![2], 'NoMatchingParent');
+    assert.equal(parentConditions(s, 'wrong-port')[0]![2], 'NoMatchingParent');
+    assert.equal(parentConditions(s, 'hostname')[0]![2], 'NoMatchingListenerHostname');
+    assert.equal(parentConditions(s, 'other-ns')[0]![2], 'NotAllowedByListeners');
+    assert.deepEqual(parentConditions(s, 'other-ns')[1], ['ResolvedRefs', 'False', 'RefNotPermitted']);
+    assert.deepEqual(parentConditions(s, 'missing-backend')[1], ['ResolvedRefs', 'False', 'BackendNotFound']);
+    assert.equal(parentConditions(s, 'https')[0]![2], 'NotAllowedByListeners');
+    assert.equal(of(s, 'HTTPRoute apps/hostname')[0]?.path, 'spec.parentRefs[0]');
+
+    const gw = s.resources.find((r) => r.kind === 'Gateway')!.status!;
+    const listeners = gw.listeners as Array<{ name: string; attachedRoutes: number; conditions: Array<{ type: string; status: string; reason: string }> }>;
+    const accepted = (name: string) => listeners.find((l) => l.name === name)!.conditions.find((c) => c.type === 'Accepted')!;
+    assert.equal(accepted('https').reason, 'UnsupportedProtocol');
+    assert.equal(accepted('taken').reason, 'PortUnavailable');
+    assert.equal(listeners.find((l) => l.name === 'open')!.attachedRoutes, 2);
+    assert.deepEqual((gw.conditions as Array<{ reason: string }>).map((c) => c.reason), ['ListenersNotValid', 'Programmed']);
+    // Only HTTP listeners on free ports are served; the HTTPS one waits for TLS.
+    assert.deepEqual(s.listeners.map((l) => l.port).filter((p) => p > 18000), [18080, 18081]);
+  });
+
+  it('leaves Gateways of other controllers alone and answers for its own GatewayClass', () => {
+    const s = load(`apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: istio}
+spec: {controllerName: istio.io/gateway-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: theirs, namespace: apps}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: http, port: 18090, protocol: HTTP}]
+`);
+    assert.equal(s.listeners.some((l) => l.port === 18090), false);
+    assert.equal(s.resources.find((r) => r.name === 'theirs')!.status, undefined);
+    assert.ok(s.problems.some((p) => p.code === 'not-our-gateway'));
+  });
+});
+
+describe('Gateway API: precedence', () => {
+  it('across routes: the oldest creationTimestamp, then namespace/name, then rule order, whatever the file order', () => {
+    const rule = (b: string) => `  parentRefs: [{name: gw, namespace: apps, sectionName: open}]\n  rules:\n  - matches: [{path: {type: PathPrefix, value: /a}}]\n    backendRefs: [{name: ${b}, namespace: apps, port: 8080}]`;
+    const s = load(
+      route('zz-newer', rule('v2'), 'apps', ', creationTimestamp: "2026-01-02T00:00:00Z"'),
+      route('yy-older', rule('v1'), 'apps', ', creationTimestamp: "2026-01-01T00:00:00Z"'),
+      route('bb', rule('v2')),
+      route('aa', rule('v1')),
+    );
+    assert.deepEqual(
+      routesOn(s, 18081).map((r) => r.source),
+      ['HTTPRoute apps/yy-older', 'HTTPRoute apps/zz-newer', 'HTTPRoute apps/aa', 'HTTPRoute apps/bb'],
+    );
+  });
+
+  it('exact, then the longest prefix, then regex; method, headers, query params break ties', () => {
+    const s = load(
+      route(
+        'p',
+        `  parentRefs: [{name: gw, sectionName: open}]
+  rules:
+  - matches: [{path: {type: RegularExpression, value: "/a.*"}}]
+    backendRefs: [{name: v1, port: 8080}]
+  - matches: [{path: {type: PathPrefix, value: /a}}]
+    backendRefs: [{name: v1, port: 8080}]
+  - matches: [{path: {type: PathPrefix, value: /a}, queryParams: [{name: q, value: "1"}]}]
+    backendRefs: [{name: v1, port: 8080}]
+  - matches: [{path: {type: PathPrefix, value: /a}, headers: [{name: h, value: "1"}]}]
+    backendRefs: [{name: v1, port: 8080}]
+  - matches: [{path: {type: PathPrefix, value: /a}, method: GET}]
+    backendRefs: [{name: v1, port: 8080}]
+  - matches: [{path: {type: PathPrefix, value: /a/b/}}]
+    backendRefs: [{name: v1, port: 8080}]
+  - matches: [{path: {type: Exact, value: /a}}]
+    backendRefs: [{name: v1, port: 8080}]
+`,
+      ),
+    );
+    assert.deepEqual(
+      routesOn(s, 18081).map((r) => r.name),
+      ['p.6', 'p.5', 'p.4', 'p.3', 'p.2', 'p.1', 'p.0'],
+    );
+  });
+});
+
+describe('Gateway API next to Istio', () => {
+  it('a VirtualService keeps its host when an HTTPRoute binds to the same Service, with a warning', () => {
+    const s = load(
+      `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: web, namespace: apps}
+spec:
+  hosts: [web]
+  ports: [{number: 18100, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: apps}
+spec:
+  hosts: [web]
+  http: [{route: [{destination: {host: web}}]}]
+`,
+      route('web', '  parentRefs: [{group: "", kind: Service, name: web}]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
+    );
+    const vh = s.listeners.find((l) => l.port === 18100)!.virtualHosts[0]!;
+    assert.equal(vh.routes[0]!.source, 'VirtualService apps/web');
+    assert.ok(s.problems.some((p) => p.code === 'conflicting-http-route' && p.resource === 'VirtualService apps/web'));
+  });
+});
