@@ -97,7 +97,7 @@ export class ListenerSet {
       );
       // h2c on the same port: only Node's own HTTP/1.1 connection listener waits for the preface sniff; the
       // connection limit and the silence timeout below apply to both protocols.
-      this.h2.set(server, acceptBoth(server, (req, res) => this.handler.handle(req, res, port), limits.headerTimeoutMs));
+      this.h2.set(server, acceptBoth(server, (req, res) => this.handler.handle(req, res, port)));
       // Node stops collecting headers at maxHeadersCount (2,000 entries by default, silently): one past our
       // limit is enough to see that a request has too many, and nothing an accepted request sent is dropped.
       server.maxHeadersCount = limits.maxRequestHeaders + 1;

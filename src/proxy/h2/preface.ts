@@ -15,15 +15,18 @@ export type Protocol = 'h1' | 'h2';
 /**
  * Reads the first bytes of `socket` until they match the preface or cannot; then puts them back and calls
  * `route`. An HTTP/1 request differs at its first byte unless its method starts with "P", so at most 24
- * bytes are held. A connection that sends nothing within the timeout is closed.
+ * bytes are held. Silence: with `onSilence`, the socket's own timeout (set by whoever owns the connection)
+ * calls it; without, the connection is closed after SNIFF_TIMEOUT_MS.
  */
-export function sniffProtocol(socket: Socket, route: (protocol: Protocol) => void, timeoutMs = SNIFF_TIMEOUT_MS): void {
+export function sniffProtocol(socket: Socket, route: (protocol: Protocol) => void, onSilence?: () => void): void {
   let held: Buffer | undefined;
-  const timer = setTimeout(() => socket.destroy(), timeoutMs);
+  const timer = onSilence ? undefined : setTimeout(() => socket.destroy(), SNIFF_TIMEOUT_MS);
+  const onTimeout = () => onSilence?.();
   const done = () => {
     clearTimeout(timer);
     socket.removeListener('data', onData);
     socket.removeListener('close', onClose);
+    socket.removeListener('timeout', onTimeout);
   };
   const onClose = () => done();
   const onData = (chunk: Buffer) => {
@@ -41,5 +44,6 @@ export function sniffProtocol(socket: Socket, route: (protocol: Protocol) => voi
   };
   socket.on('data', onData);
   socket.on('close', onClose);
+  if (onSilence) socket.on('timeout', onTimeout);
   socket.on('error', () => socket.destroy());
 }

@@ -128,7 +128,7 @@ function adaptRequest(req: http2.Http2ServerRequest): void {
  * AUTO does: each new connection's first bytes decide. The HTTP/1.1 server keeps listening and tracking its
  * connections (timeouts, closeIdleConnections); only its connection listener is put behind the sniff.
  */
-export function acceptBoth(server: Server, handle: RequestHandler, sniffTimeoutMs?: number): H2Server {
+export function acceptBoth(server: Server, handle: RequestHandler): H2Server {
   const h2 = new H2Server(handle);
   const h1Listeners = server.listeners('connection') as Array<(socket: Socket) => void>;
   server.removeAllListeners('connection');
@@ -140,7 +140,10 @@ export function acceptBoth(server: Server, handle: RequestHandler, sniffTimeoutM
         for (const l of h1Listeners) l.call(server, socket);
         socket.resume();
       },
-      sniffTimeoutMs,
+      // Silence before the first bytes is the HTTP/1.1 server's to judge, as Node's own socket timeout does.
+      () => {
+        if (!server.emit('timeout', socket)) socket.destroy();
+      },
     ),
   );
   return h2;
