@@ -344,6 +344,7 @@ export class ProxyHandler {
               ctx.grpcMessage = s.message ?? ctx.grpcMessage;
             }
             res.addTrailers(t);
+            recorder?.trailers(t);
           }
           recorder?.done();
         },

@@ -43,6 +43,8 @@ export interface TestGrpcServer {
   port: number;
   calls: RecordedCall[];
   behaviour: GrpcBehaviour;
+  /** What answers start with (the name by default): set it to another version's to answer as that one. */
+  says: string;
   waitForCalls(n: number, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -86,7 +88,7 @@ export async function startGrpcServer(name: string, behaviour: GrpcBehaviour = {
       record('Unary', [call.request.toString()], call.metadata);
       act(
         (e) => cb(e),
-        () => cb(null, Buffer.from(`${name}:${call.request.toString()}`), trailer()),
+        () => cb(null, Buffer.from(`${server.says}:${call.request.toString()}`), trailer()),
       );
     },
     ServerStream: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
@@ -132,6 +134,7 @@ export async function startGrpcServer(name: string, behaviour: GrpcBehaviour = {
     port,
     calls,
     behaviour,
+    says: name,
     waitForCalls(n, timeoutMs = 5_000) {
       if (calls.length >= n) return Promise.resolve();
       return new Promise((resolve, reject) => {
