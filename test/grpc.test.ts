@@ -60,11 +60,14 @@ interface Setup {
   close(): Promise<void>;
 }
 
-async function setup(http = MIRRORED, opts: { portSpec?: (port: number) => string; dr?: string; v2?: TestGrpcServer } = {}): Promise<Setup> {
+async function setup(
+  http = MIRRORED,
+  opts: { portSpec?: (port: number) => string; dr?: string; v2?: TestGrpcServer; gateway?: Parameters<typeof startGateway>[1] } = {},
+): Promise<Setup> {
   const v1 = await startGrpcServer('v1');
   const v2 = opts.v2 ?? (await startGrpcServer('v2'));
   const port = await freePort();
-  const tg = await startGateway({ 'svc.yaml': serviceYaml(port, v1, v2, opts.portSpec?.(port), opts.dr), 'vs.yaml': vs(http) });
+  const tg = await startGateway({ 'svc.yaml': serviceYaml(port, v1, v2, opts.portSpec?.(port), opts.dr), 'vs.yaml': vs(http) }, opts.gateway);
   const client = echoClient(port, 'echo');
   clients.push(client);
   return {
@@ -248,6 +251,28 @@ describe('gRPC through the gateway', () => {
       assert.equal(e.grpc_status, '14');
     } finally {
       await r.close();
+    }
+  });
+
+  it('mirrors a client stream within the body bound; beyond it the shadow is abandoned and counted, the primary untouched', async () => {
+    const s = await setup(MIRRORED, { gateway: { mirrorOverrides: { maxBodyBytes: 4096 } } });
+    try {
+      // 20 messages of 100 bytes: within the bound, the shadow gets the whole stream.
+      const small = Array.from({ length: 20 }, (_, i) => `${i}`.padEnd(100, '.'));
+      assert.equal(await clientStream(s.client, small), `v1:${small.join('+')}`);
+      await s.v2.waitForCalls(1);
+      assert.deepEqual(s.v2.calls[0]!.messages, small);
+      // Messages of 8 KiB: each passes the 4 KiB bound on its own, so the shadow's copy is given up
+      // (body_too_large) and counted, while the primary reads the whole stream.
+      const big = Array.from({ length: 5 }, (_, i) => `${i}`.padEnd(8192, '#'));
+      assert.equal(await clientStream(s.client, big), `v1:${big.join('+')}`);
+      const metrics = await (await fetch(`http://${s.tg.gw.adminAddress}/metrics`)).text();
+      assert.match(metrics, /shadowgate_shadow_abandoned_total\{[^}]*reason="body_too_large"[^}]*\} 1/);
+      // The shadow's stream was cancelled (RST_STREAM): it never saw the call as a complete stream of 5 messages.
+      assert.equal(s.v2.calls.filter((c) => c.method === 'ClientStream' && c.messages.length === big.length).length, 0);
+      assert.equal(s.v1.calls.length, 2);
+    } finally {
+      await s.close();
     }
   });
 
