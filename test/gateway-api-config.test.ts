@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadSnapshot, type Problem, type Route, type Snapshot } from '../src/config/index.js';
+import { fixture, gatewayYaml } from './harness/gateway-api.js';
 
 const BACKENDS = `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -67,6 +68,7 @@ describe('Gateway API: validation with field paths', () => {
       requestRedirect: {statusCode: 302}
     backendRefs: [{name: v1, weight: 2000000}]
     timeouts: {request: 10 seconds}
+    retry: {attempts: 2, codes: [503, 200]}
 `,
       ),
     );
@@ -81,6 +83,7 @@ describe('Gateway API: validation with field paths', () => {
     assert.equal(at('spec.rules[0].backendRefs[0].port')?.code, 'missing-field');
     assert.equal(at('spec.rules[0].backendRefs[0].weight')?.code, 'out-of-range');
     assert.equal(at('spec.rules[0].timeouts.request')?.code, 'bad-duration');
+    assert.equal(at('spec.rules[0].retry.codes[1]')?.code, 'out-of-range');
     assert.ok(problems.every((p) => p.file === 'f0.yaml' && typeof p.line === 'number'));
     assert.equal(s.resources.find((r) => r.name === 'bad')?.accepted, false);
     // A disabled route serves nothing.
@@ -238,6 +241,32 @@ describe('Gateway API: precedence', () => {
   });
 });
 
+describe('Gateway API: GAMMA', () => {
+  it('a Service parentRef binds the routes to that service, on the port its port or sectionName names', () => {
+    const s = load(
+      `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: web, namespace: apps}
+spec:
+  hosts: [web]
+  ports: [{number: 18100, name: http, protocol: HTTP}, {number: 18101, name: admin, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+`,
+      route('by-name', '  parentRefs: [{group: "", kind: Service, name: web, sectionName: admin}]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
+      route('wrong-name', '  parentRefs: [{group: "", kind: Service, name: web, sectionName: nope}]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
+      route('other-ns', '  parentRefs: [{group: "", kind: Service, name: web, namespace: apps}]\n  rules: [{backendRefs: [{name: v1, namespace: apps, port: 8080}]}]', 'team'),
+    );
+    const host = 'web.apps.svc.cluster.local';
+    const vh = (port: number) => s.listeners.find((l) => l.port === port)!.virtualHosts.find((v) => v.host === host)!;
+    assert.deepEqual(vh(18101).routes.map((r) => r.source), ['HTTPRoute apps/by-name']);
+    assert.deepEqual(vh(18100).routes.map((r) => r.name), ['default'], 'the other port keeps its default route');
+    assert.equal(parentConditions(s, 'wrong-name')[0]![2], 'NoMatchingParent');
+    // A consumer route (another namespace) would need to know the caller's namespace: not supported, said so.
+    assert.equal(parentConditions(s, 'other-ns')[0]![2], 'UnsupportedValue');
+  });
+});
+
 describe('Gateway API next to Istio', () => {
   it('a VirtualService keeps its host when an HTTPRoute binds to the same Service, with a warning', () => {
     const s = load(
@@ -263,4 +292,32 @@ spec:
     assert.equal(vh.routes[0]!.source, 'VirtualService apps/web');
     assert.ok(s.problems.some((p) => p.code === 'conflicting-http-route' && p.resource === 'VirtualService apps/web'));
   });
+});
+
+describe('Gateway API conformance: invalid parentRefs (status only)', () => {
+  for (const [name, route] of [
+    ['httproute-invalid-parentref-not-matching-listener-port', 'httproute-listener-not-matching-route-port'],
+    ['httproute-invalid-parentref-not-matching-section-name', 'httproute-listener-not-matching-section-name'],
+    ['httproute-invalid-parentref-section-name-not-matching-port', 'httproute-listener-section-name-not-matching-port'],
+  ] as const) {
+    it(`${name}: Accepted False, NoMatchingParent; nothing served`, () => {
+      const backend = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: infra-backend-v1, namespace: gateway-conformance-infra, annotations: {shadowgate.dev/listen: "false"}}
+spec:
+  hosts: [infra-backend-v1.gateway-conformance-infra.svc.cluster.local]
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+`;
+      // The suite's own Gateway listens on 80, as in conformance/base/manifests.yaml; nothing binds it here.
+      const s = loadSnapshot([
+        { path: 'backend.yaml', text: backend },
+        { path: 'gateway.yaml', text: gatewayYaml(80) },
+        { path: `${name}.yaml`, text: fixture(name).replaceAll('"{GATEWAY_CLASS_NAME}"', 'shadowgate') },
+      ]);
+      assert.deepEqual(parentConditions(s, route)[0], ['Accepted', 'False', 'NoMatchingParent']);
+      assert.ok(s.listeners.every((l) => l.virtualHosts.every((v) => v.routes.every((r) => !r.source.includes(route)))));
+    });
+  }
 });

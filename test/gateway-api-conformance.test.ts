@@ -238,6 +238,19 @@ describe('Gateway API conformance: filters', () => {
       assert.equal((await c.get('/one', { headers: { host: 'other.example' } })).status, 404);
     }));
 
+  it('HTTPRouteRequestHeaderModifierBackendWeights: each backend\'s own filter, and only its own, applies to what it receives', () =>
+    withRoutes(
+      ['httproute-request-header-modifier-backend-weights'],
+      async (c) => {
+        for (let i = 0; i < 40; i++) assert.equal((await c.get('/')).status, 200);
+        assert.ok(c.backends.v1.requests.length > 0 && c.backends.v2.requests.length > 0);
+        for (const b of ['v1', 'v2'] as const) {
+          assert.ok(c.backends[b].requests.every((r) => r.headers.backend === `infra-backend-${b}`), b);
+        }
+      },
+      { random: seededRandom(11) },
+    ));
+
   it('HTTPRouteWeight: 70/30/0 over 500 requests, within the suite tolerance; weight 0 gets nothing', () =>
     withRoutes(
       ['httproute-weight'],

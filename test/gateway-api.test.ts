@@ -37,7 +37,7 @@ describe('the article as Gateway API (examples/gateway-api)', () => {
     });
     try {
       assert.deepEqual(tg.gw.snapshot.problems.filter((p) => p.severity !== 'info'), []);
-      for (let i = 0; i < 10; i++) assert.equal((await send(svc, '/', { headers: { host: 'nginx:8000' } })).body, 'This is version 1\n');
+      for (let i = 0; i < 10; i++) assert.equal((await send(svc, '/', { headers: { host: `nginx:${svc}` } })).body, 'This is version 1\n');
       assert.equal(v1.requests.length, 10);
       assert.equal(v2.requests.length, 0, 'step 2: v2 gets nothing');
 
@@ -45,7 +45,7 @@ describe('the article as Gateway API (examples/gateway-api)', () => {
       tg.write('route.yaml', example('httproute-mirror.yaml', ports));
       assert.equal((await tg.gw.reload()).result, 'applied');
       for (let i = 0; i < 10; i++) {
-        const a = await send(svc, `/step3/${i}`, { headers: { host: 'nginx:8000' } });
+        const a = await send(svc, `/step3/${i}`, { headers: { host: `nginx:${svc}` } });
         assert.equal(a.status, 200);
         assert.equal(a.body, 'This is version 1\n');
       }
@@ -54,7 +54,7 @@ describe('the article as Gateway API (examples/gateway-api)', () => {
         v2.requests.map((r) => r.url),
         Array.from({ length: 10 }, (_, i) => `/step3/${i}`),
       );
-      assert.ok(v2.requests.every((r) => r.headers['x-shadowgate-mirror'] === 'true' && r.headers.host === 'nginx:8000'));
+      assert.ok(v2.requests.every((r) => r.headers['x-shadowgate-mirror'] === 'true' && r.headers.host === `nginx:${svc}`));
 
       // North-south through the Gateway: its hostname only.
       const edge = await send(gw, '/hello', { headers: { host: 'nginx.example.com' } });

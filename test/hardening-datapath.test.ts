@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { Socket as NetSocket } from 'node:net';
 import type { DownstreamRejectReason } from '../src/proxy/index.js';
+import { skipContinue } from '../src/upstream/index.js';
 import { freePort, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
 import { closedByServer, rawConnect, rawRequest, readResponse } from './harness/raw.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
@@ -172,16 +174,26 @@ describe('request heads: header count, Host', () => {
       s.v1.requests.map((r) => r.url),
       ['/ok'],
     );
+    await s.v2.waitForRequests(1); // its copy, so later counts start from a settled shadow
   });
 
-  it('a Content-Length after 2,000 headers is never lost: 431, no empty POST upstream', async () => {
+  it('a Content-Length, Transfer-Encoding or Host after 2,000 headers is never lost: 431, no empty POST upstream', async () => {
     const before = s.v1.requests.length;
-    const head = `POST /upload HTTP/1.1\r\nHost: app\r\n${headers(2_001)}Content-Length: 5\r\n\r\n`;
-    const r = await rawRequest(s.port, head, 'hello');
-    assert.equal(r.status, 431);
-    assert.equal(r.headers.connection, 'close');
+    const shadowBefore = s.v2.requests.length;
+    const tails: Array<[string, string]> = [
+      ['Content-Length: 5', 'hello'],
+      ['Transfer-Encoding: chunked', '5\r\nhello\r\n0\r\n\r\n'],
+      ['Host: evil', ''],
+    ];
+    for (const [last, body] of tails) {
+      const head = `POST /upload HTTP/1.1\r\nHost: app\r\n${headers(2_001)}${last}\r\n\r\n`;
+      const r = await rawRequest(s.port, head, body);
+      assert.equal(r.status, 431, last);
+      assert.equal(r.headers.connection, 'close');
+    }
     assert.equal(s.v1.requests.length, before);
-    assert.equal(await rejected(s.tg, 'too_many_headers'), 2);
+    assert.equal(s.v2.requests.length, shadowBefore);
+    assert.equal(await rejected(s.tg, 'too_many_headers'), 4);
   });
 
   it('two Host headers: 400 (RFC 9112 §3.2); a Host naming another port: 404 (Istio domains)', async () => {
@@ -216,6 +228,18 @@ describe('slow clients: head and body timeouts', () => {
     const socket = await rawConnect(s.port);
     await closedByServer(socket);
     assert.equal(await rejected(s.tg, 'header_timeout'), 2);
+  });
+
+  it('a connection that only trickles blank lines (no request starts, so Node times nothing) is closed', async () => {
+    const before = await rejected(s.tg, 'header_timeout');
+    const socket = await rawConnect(s.port);
+    const drip = setInterval(() => socket.write('\r\n'), 20);
+    try {
+      await closedByServer(socket);
+    } finally {
+      clearInterval(drip);
+    }
+    assert.equal(await rejected(s.tg, 'header_timeout'), before + 1);
   });
 
   it('a body that stops arriving gets 408 and the connection closes; no upstream gets a whole request', async () => {
@@ -355,5 +379,35 @@ describe('serve flags for the downstream limits', () => {
       assert.equal(r.status, 2, `${flag} ${value}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(flag));
     }
+  });
+});
+
+describe('skipping 100 Continue byte by byte', () => {
+  /** A socket as undici leaves it between two responses, fed `pieces` as reads; what undici would read. */
+  function feed(pieces: string[], parser = { statusCode: 0, headers: [] as unknown[] }): string {
+    const socket = new NetSocket();
+    (socket as unknown as Record<symbol, unknown>)[Symbol('parser')] = parser;
+    skipContinue(socket);
+    for (const p of pieces) socket.push(Buffer.from(p, 'latin1'));
+    socket.push(null);
+    const out = socket.read() as Buffer | null;
+    socket.destroy();
+    return out?.toString('latin1') ?? '';
+  }
+  const final = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+
+  it('drops a 100 split anywhere across reads, keeps 103 and the final answer', () => {
+    const whole = `HTTP/1.1 100 Continue\r\nX-A: b\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.0 100 Continue\r\n\r\n${final}`;
+    const want = `HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n${final}`;
+    for (let cut = 1; cut < whole.length; cut++) {
+      assert.equal(feed([whole.slice(0, cut), whole.slice(cut)]), want, `cut at ${cut}`);
+    }
+    assert.equal(feed([...whole]), want, 'one byte per read');
+  });
+
+  it('never touches a body, nor bytes read while a response is being parsed', () => {
+    assert.equal(feed(['HTTP/1.1 100 Continue\r\n\r\n'], { statusCode: 200, headers: [] }), 'HTTP/1.1 100 Continue\r\n\r\n');
+    assert.equal(feed([final]), final);
+    assert.equal(feed(['HTTP/1.1 1000 x\r\n\r\n']), 'HTTP/1.1 1000 x\r\n\r\n', 'not a 1xx status line: left to the parser');
   });
 });

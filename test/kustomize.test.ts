@@ -562,6 +562,9 @@ test('Dockerfile: node:24-slim stages, the user the manifests run as, the CLI as
   // The launcher imports the compiled CLI from the path the image copies.
   assert.match(readFileSync(join(ROOT, 'bin/shadowgate.js'), 'utf8'), /'\.\.\/dist\/src\/cli\/index\.js'/);
   assert.match(dockerfile, /COPY --from=builder \/app\/dist\/src \.\/dist\/src/);
+  // The admin listener serves /ui from dist/ui (src/admin/ui-assets.ts): built from ui/ and shipped.
+  assert.match(dockerfile, /^COPY ui \.\/ui$/m);
+  assert.match(dockerfile, /COPY --from=builder \/app\/dist\/ui \.\/dist\/ui/);
   const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
   for (const entry of ['node_modules', 'dist', '.git']) assert.ok(ignore.includes(entry), `.dockerignore has ${entry}`);
   assert.ok(existsSync(join(K8S, 'gateway/deployment.yaml')));

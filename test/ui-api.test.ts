@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import { request } from 'undici';
 import { AdminServer } from '../src/admin/index.js';
 import { UI_CSP } from '../src/admin/ui-assets.js';
-import { TrafficView } from '../src/admin/ui-traffic.js';
+import { TrafficView, totalsFromExposition } from '../src/admin/ui-traffic.js';
 import type { Cluster, Listener } from '../src/config/index.js';
 import { client, freePort, send, serviceYaml, startGateway } from './harness/gateway.js';
 import { fixtureSource } from './harness/ui.js';
@@ -135,13 +135,17 @@ describe('/api/traffic', () => {
       );
       assert.equal(split.destinations[1]!.rps, 0, 'v2 answered no primary request: its copies are shadows');
       assert.deepEqual(split.mirrors, []);
+      // The counters read directly (one process) and read from the exposition (--workers) agree.
+      const direct = await tg.gw.metrics.trafficTotals();
+      assert.deepEqual(totalsFromExposition(await tg.gw.metrics.text()), direct);
+      assert.equal(direct.requests.get(`${fqdn}\u0000v1`), 12);
     } finally {
       await tg.close();
       await Promise.all([v1.close(), v2.close()]);
     }
   });
 
-  it('rates are counter increases over the last minute of reads, never negative', async () => {
+  it('rates are counter increases over the last minute of reads, never negative (totals read from an exposition, as under --workers)', async () => {
     let now = 0;
     let text = '';
     const listeners: Listener[] = [
@@ -171,13 +175,25 @@ describe('/api/traffic', () => {
       },
     ];
     const clusters = { 'outbound|80|v1|a': { endpoints: [{ labels: { version: 'v1' } }] } } as unknown as Record<string, Cluster>;
-    const view = new TrafficView({ routing: async () => ({ listeners, clusters }), metrics: async () => ({ body: text }) }, () => now);
+    let reads = 0;
+    const view = new TrafficView(
+      {
+        routing: async () => ({ listeners, clusters }),
+        totals: async () => {
+          reads++;
+          return totalsFromExposition(text);
+        },
+      },
+      () => now,
+    );
     const counters = (primary: number, sampled: number, other = 0) =>
       [
         '# HELP istio_requests_total x',
         `istio_requests_total{reporter="source",destination_service="a",destination_version="v1",response_code="200"} ${primary - 1}`,
         `istio_requests_total{reporter="source",destination_service="a",destination_version="v1",response_code="503"} 1`,
         `istio_requests_total{reporter="source",destination_service="a",destination_version="v9",response_code="200"} ${other}`,
+        // A label value that spells another label: escaped quotes, so it is not read as one.
+        `istio_requests_total{source_workload="x,destination_service=\\"a\\",destination_version=\\"v1\\"",destination_service="b",destination_version="v1"} 5000`,
         `istio_request_duration_milliseconds_bucket{destination_service="a",destination_version="v1",le="+Inf"} 99999`,
         `shadowgate_shadows_sampled_total{destination_service="a",destination_subset="v2"} ${sampled}`,
         `shadowgate_shadow_requests_total{destination_service="a",destination_subset="v2",response_code="200"} ${sampled - 2}`,
@@ -191,6 +207,10 @@ describe('/api/traffic', () => {
     assert.equal(r.route, 'ns/a#r');
     assert.equal(r.primary.rps, 10, 'since the start: 100 requests in 10 s; another version of the host is not counted');
     assert.deepEqual(r.mirrors[0], { host: 'a', subset: 'v2', percent: 50, rps: 5, sampled: 50, delivered: 48, abandoned: { timeout: 2 } });
+    // Within a second, every caller gets that same answer: the counters are read once.
+    now = 10_999;
+    assert.equal((await view.read()).routes[0], r);
+    assert.equal(reads, 1);
     now = 70_000;
     text = counters(700, 350);
     r = await read();

@@ -2,9 +2,8 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Cluster, Listener } from '../config/index.js';
 import { isUiPath, serveUi } from './ui-assets.js';
-import { TrafficView } from './ui-traffic.js';
+import { type TrafficSource, TrafficView } from './ui-traffic.js';
 
 /** A request to the JSON API under /api/ (see docs/admin-api.md). */
 export interface AdminApiRequest {
@@ -18,12 +17,14 @@ export interface AdminApiRequest {
 
 export interface AdminSource {
   isReady(): boolean | Promise<boolean>;
+  /** Why not ready, one line, for /ready's body. */
+  notReadyReason?(): string | undefined | Promise<string | undefined>;
   configDump(): unknown;
   metrics(): Promise<{ contentType: string; body: string }>;
   /** JSON API under /api/; the answer's body is JSON text. Undefined means 404. */
   api(req: AdminApiRequest): Promise<{ status: number; body: string } | undefined>;
-  /** The routing config being served, for /api/traffic; undefined before the first load. */
-  routing?(): Promise<{ listeners: readonly Listener[]; clusters: Readonly<Record<string, Cluster>> } | undefined>;
+  /** The route table and counters /api/traffic reads (absent: 404). */
+  traffic?: TrafficSource;
 }
 
 /** A POST body to the API is a small JSON object (`{"note": ...}`); more is refused with 413. */
@@ -47,8 +48,7 @@ export class AdminServer {
   private readonly traffic: TrafficView | undefined;
 
   constructor(private readonly source: AdminSource) {
-    const routing = source.routing?.bind(source);
-    this.traffic = routing && new TrafficView({ routing, metrics: () => source.metrics() });
+    this.traffic = source.traffic && new TrafficView(source.traffic);
     this.server = http.createServer((req, res) => {
       this.route(req, res).catch((err: unknown) => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -74,7 +74,8 @@ export class AdminServer {
     }
     switch (path) {
       case '/ready':
-        return (await this.source.isReady()) ? send(200, 'LIVE\n') : send(503, 'NOT READY\n');
+        if (await this.source.isReady()) return send(200, 'LIVE\n');
+        return send(503, `NOT READY${await this.notReadyReason()}\n`);
       case '/healthz':
         return send(200, 'OK\n');
       case '/config_dump':
@@ -100,6 +101,12 @@ export class AdminServer {
         return send(404, 'not found\n');
       }
     }
+  }
+
+  /** `: <reason>` (one line, so a probe's log shows it whole), or nothing. */
+  private async notReadyReason(): Promise<string> {
+    const reason = await this.source.notReadyReason?.();
+    return reason ? `: ${reason.replace(/[\r\n]+/g, ' ')}` : '';
   }
 
   async listen(host: string, port: number): Promise<string> {

@@ -1,11 +1,12 @@
 // GET /api/traffic: what mirrors where, and per destination request rates, shadow delivery and abandons, read from
-// the route table and the gateway's own Prometheus exposition (the merged one under --workers).
+// the route table and the gateway's own counters (under --workers, from the merged Prometheus exposition).
 import type { Cluster, Listener, Route } from '../config/index.js';
+import type { TrafficTotals } from '../telemetry/index.js';
 
-/** What the traffic view reads: the routing config being served and the /metrics text. */
+/** What the traffic view reads: the routing config being served and the counters' totals. */
 export interface TrafficSource {
   routing(): Promise<{ listeners: readonly Listener[]; clusters: Readonly<Record<string, Cluster>> } | undefined>;
-  metrics(): Promise<{ body: string }>;
+  totals(): Promise<TrafficTotals>;
 }
 
 export interface TrafficDestination {
@@ -40,49 +41,69 @@ export interface TrafficRoute {
 /** Rates are taken over the last minute of reads, like Prometheus' `rate(...[1m])`. */
 export const RATE_WINDOW_MS = 60_000;
 
-type Totals = Map<string, number>;
+const FAMILIES = [
+  ['istio_requests_total', 'requests'],
+  ['shadowgate_shadows_sampled_total', 'sampled'],
+  ['shadowgate_shadow_requests_total', 'delivered'],
+  ['shadowgate_shadow_abandoned_total', 'abandoned'],
+] as const;
 
-interface Reading {
-  at: number;
-  totals: Totals;
+/**
+ * The value of label `name` in a sample line, unescaped. Inside a label value every `"` is escaped, so `name="`
+ * after `{` or `,` can only be the label itself.
+ */
+function labelValue(line: string, name: string): string | undefined {
+  let at = line.indexOf(`{${name}="`);
+  if (at < 0) at = line.indexOf(`,${name}="`);
+  if (at < 0) return undefined;
+  const from = at + name.length + 3;
+  let escaped = false;
+  let i = from;
+  for (; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 0x5c) {
+      escaped = true;
+      i++;
+    } else if (c === 0x22) break;
+  }
+  const raw = line.slice(from, i);
+  return escaped ? raw.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)) : raw;
 }
 
-/** Counter totals keyed `<family>\0<key>`; the keys below say which labels they keep. */
-function readTotals(text: string): Totals {
-  const totals: Totals = new Map();
-  const add = (key: string, v: number) => totals.set(key, (totals.get(key) ?? 0) + v);
-  for (const line of text.split('\n')) {
-    const family = FAMILIES.find((f) => line.startsWith(`${f}{`));
-    if (!family) continue;
-    const close = line.lastIndexOf('}');
-    const value = Number(line.slice(close + 1).trim().split(/\s+/)[0]);
-    if (close < 0 || !Number.isFinite(value)) continue;
-    const labels = parseLabels(line.slice(family.length + 1, close));
-    const service = labels.destination_service ?? '';
-    if (family === 'istio_requests_total') add(`p\0${service}\0${labels.destination_version ?? 'unknown'}`, value);
-    else {
-      const dest = `${service}\0${labels.destination_subset ?? 'unknown'}`;
-      if (family === 'shadowgate_shadows_sampled_total') add(`s\0${dest}`, value);
-      else if (family === 'shadowgate_shadow_requests_total') add(`d\0${dest}`, value);
-      else add(`a\0${dest}\0${labels.reason ?? 'unknown'}`, value);
+/**
+ * The same totals read out of a Prometheus exposition (the primary of `--workers` has only the merged text),
+ * jumping from one line of the four counter families to the next: the histograms are never split or copied.
+ */
+export function totalsFromExposition(text: string): TrafficTotals {
+  const totals: TrafficTotals = { requests: new Map(), sampled: new Map(), delivered: new Map(), abandoned: new Map() };
+  for (const [family, kind] of FAMILIES) {
+    const head = `\n${family}{`;
+    /** Start of the next line of this family, or -1. */
+    const next = (from: number) => {
+      const i = text.indexOf(head, from);
+      return i < 0 ? -1 : i + 1;
+    };
+    for (let at = text.startsWith(head.slice(1)) ? 0 : next(0); at >= 0; ) {
+      const endOfLine = text.indexOf('\n', at);
+      const line = text.slice(at, endOfLine < 0 ? text.length : endOfLine);
+      at = endOfLine < 0 ? -1 : next(endOfLine);
+      const value = Number(line.slice(line.lastIndexOf('}') + 1).trim().split(' ')[0]);
+      if (!Number.isFinite(value)) continue;
+      const service = labelValue(line, 'destination_service') ?? '';
+      if (kind === 'abandoned') {
+        if (value <= 0) continue;
+        const key = `${service}\0${labelValue(line, 'destination_subset') ?? 'unknown'}`;
+        const byReason = totals.abandoned.get(key) ?? {};
+        const reason = labelValue(line, 'reason') ?? 'unknown';
+        byReason[reason] = (byReason[reason] ?? 0) + value;
+        totals.abandoned.set(key, byReason);
+        continue;
+      }
+      const key = `${service}\0${labelValue(line, kind === 'requests' ? 'destination_version' : 'destination_subset') ?? 'unknown'}`;
+      totals[kind].set(key, (totals[kind].get(key) ?? 0) + value);
     }
   }
   return totals;
-}
-
-const FAMILIES = [
-  'istio_requests_total',
-  'shadowgate_shadows_sampled_total',
-  'shadowgate_shadow_requests_total',
-  'shadowgate_shadow_abandoned_total',
-] as const;
-
-const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
-
-function parseLabels(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const m of text.matchAll(LABEL)) out[m[1]!] = m[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
-  return out;
 }
 
 /**
@@ -96,41 +117,70 @@ function routeId(route: Route): string {
   return `${vs}#${route.name === auto ? route.index : route.name}`;
 }
 
+/** Answers are reused for this long: any number of open pages (or a client in a loop) cost one read a second. */
+export const READ_EVERY_MS = 1000;
+
+const EMPTY: TrafficTotals = { requests: new Map(), sampled: new Map(), delivered: new Map(), abandoned: new Map() };
+
 export class TrafficView {
   /** Readings of the last minute, oldest first; the first is the gateway's start, with every counter at zero. */
-  private readonly readings: Reading[];
+  private readonly readings: { at: number; totals: TrafficTotals }[];
+  private last: { at: number; answer: Promise<{ routes: TrafficRoute[] }> } | undefined;
+  /** Per route table: each destination's istio_requests_total keys (`<host>\0<version>`), computed once. */
+  private readonly keysByClusters = new WeakMap<object, Map<string, string[]>>();
 
   constructor(
     private readonly source: TrafficSource,
     private readonly now: () => number = Date.now,
   ) {
-    this.readings = [{ at: now(), totals: new Map() }];
+    this.readings = [{ at: now(), totals: EMPTY }];
   }
 
-  async read(): Promise<{ routes: TrafficRoute[] }> {
-    const routing = await this.source.routing();
-    const totals = readTotals((await this.source.metrics()).body);
+  read(): Promise<{ routes: TrafficRoute[] }> {
     const at = this.now();
+    if (this.last && at - this.last.at < READ_EVERY_MS) return this.last.answer;
+    const answer = this.compute(at);
+    this.last = { at, answer };
+    answer.catch(() => {
+      if (this.last?.answer === answer) this.last = undefined;
+    });
+    return answer;
+  }
+
+  private async compute(at: number): Promise<{ routes: TrafficRoute[] }> {
+    const routing = await this.source.routing();
+    const totals = await this.source.totals();
     // The oldest reading still inside the window (or the newest one before it) is the rate's base.
     while (this.readings.length > 1 && at - this.readings[1]!.at >= RATE_WINDOW_MS) this.readings.shift();
-    const base = this.readings[0]!;
-    // At most one reading a second is kept: a client polling in a loop cannot grow the list past 60.
-    if (at - this.readings[this.readings.length - 1]!.at >= 1000) this.readings.push({ at, totals });
-    const seconds = Math.max((at - base.at) / 1000, 0.001);
-    const rate = (keys: string[]) => {
+    const base = this.readings[0]!.totals;
+    const seconds = Math.max((at - this.readings[0]!.at) / 1000, 0.001);
+    // One reading a second at most (read() sees to it): the window holds at most 61.
+    this.readings.push({ at, totals });
+    const rate = (kind: 'requests' | 'sampled', keys: readonly string[]) => {
       let d = 0;
-      for (const k of keys) d += (totals.get(k) ?? 0) - (base.totals.get(k) ?? 0);
+      for (const k of keys) d += (totals[kind].get(k) ?? 0) - (base[kind].get(k) ?? 0);
       // A restarted worker resets its counters: a negative increase reads as no traffic, not as a negative rate.
       return Math.max(0, Math.round((d / seconds) * 100) / 100);
     };
     const routes: TrafficRoute[] = [];
     if (!routing) return { routes };
+    let keys = this.keysByClusters.get(routing.clusters);
+    if (!keys) {
+      keys = new Map();
+      this.keysByClusters.set(routing.clusters, keys);
+    }
     /** Istio's dashboards split a service by `destination_version`: a subset's rate is its endpoints' versions. */
-    const primaryKeys = (host: string, subset: string, port: number) => {
-      const cluster = routing.clusters[`outbound|${port}|${subset}|${host}`];
-      const versions = new Set((cluster?.endpoints ?? []).map((e) => e.labels.version ?? 'unknown'));
-      if (!cluster) versions.add('unknown');
-      return [...versions].map((v) => `p\0${host}\0${v}`);
+    const primaryKeys = (host: string, subset: string, port: number): string[] => {
+      const name = `outbound|${port}|${subset}|${host}`;
+      let k = keys.get(name);
+      if (!k) {
+        const cluster = routing.clusters[name];
+        const versions = new Set((cluster?.endpoints ?? []).map((e) => e.labels.version ?? 'unknown'));
+        if (!cluster) versions.add('unknown');
+        k = [...versions].map((v) => `${host}\0${v}`);
+        keys.set(name, k);
+      }
+      return k;
     };
     for (const listener of routing.listeners) {
       for (const vhost of listener.virtualHosts) {
@@ -140,7 +190,7 @@ export class TrafficView {
             host: d.host,
             ...(d.subset ? { subset: d.subset } : {}),
             weight: d.weight,
-            rps: rate(primaryKeys(d.host, d.subset, d.port)),
+            rps: rate('requests', primaryKeys(d.host, d.subset, d.port)),
           }));
           const heaviest = destinations.reduce((a, b) => (b.weight > a.weight ? b : a), destinations[0]!);
           if (!heaviest) continue;
@@ -151,18 +201,14 @@ export class TrafficView {
             destinations,
             mirrors: route.mirrors.map((m) => {
               const dest = `${m.host}\0${m.subset || 'unknown'}`;
-              const abandoned: Record<string, number> = {};
-              for (const [k, v] of totals) {
-                if (k.startsWith(`a\0${dest}\0`) && v > 0) abandoned[k.slice(dest.length + 3)] = v;
-              }
               return {
                 host: m.host,
                 ...(m.subset ? { subset: m.subset } : {}),
                 percent: m.percentage,
-                rps: rate([`s\0${dest}`]),
-                sampled: totals.get(`s\0${dest}`) ?? 0,
-                delivered: totals.get(`d\0${dest}`) ?? 0,
-                abandoned,
+                rps: rate('sampled', [dest]),
+                sampled: totals.sampled.get(dest) ?? 0,
+                delivered: totals.delivered.get(dest) ?? 0,
+                abandoned: { ...totals.abandoned.get(dest) },
               };
             }),
           });

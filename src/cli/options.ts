@@ -96,8 +96,12 @@ export const COMMANDS: readonly CommandSpec[] = [
         arg: 'taken-over|all',
         help: 'with --kubernetes: listen on the ports of taken-over Services only, or of all',
       },
-      'config-load-timeout': { type: 'string', arg: 'DURATION', help: 'time to read and check the config; a load past it is refused (default 30s)' },
-      'config-load-heap': { type: 'string', arg: 'MIB', help: 'heap for reading and checking the config; a load past it is refused (default 512)' },
+      kubeconfig: {
+        type: 'string',
+        arg: 'FILE',
+        help: "with --kubernetes: the kubeconfig to read (default: the pod's service account, else $KUBECONFIG, else ~/.kube/config)",
+      },
+      context: { type: 'string', arg: 'NAME', help: "with --kubernetes: the kubeconfig context to use (default: its current-context)" },
     },
     notes: [
       'Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config (a deleted file is removed only then).',

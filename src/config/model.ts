@@ -160,6 +160,11 @@ export interface Listener {
   /** Protocol of the ServiceEntry port (HTTP, HTTP2, GRPC, TCP...). */
   protocol: string;
   virtualHosts: VirtualHost[];
+  /**
+   * Gateway API listeners match the Host's name and ignore its port (the conformance suite expects
+   * `very.specific.com:1234` to reach a route on port 80); Istio's domains are `host` and `host:<port>` only.
+   */
+  hostPortIgnored?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------

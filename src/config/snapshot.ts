@@ -322,6 +322,7 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
   for (const svc of services.values()) if (svc.entry.listen) for (const p of svc.ports) if (HTTP_PROTOCOLS.has(p.protocol)) listenPorts.add(p.number);
   const gatewayApiResult = compileGatewayApi(gatewayApi, {
     ports: (host) => services.get(host)?.ports.map((p) => p.number),
+    portNamed: (host, name) => services.get(host)?.ports.find((p) => p.name === name)?.number,
     entryHosts: (ns, name) => serviceEntries.find((se) => se.ref === `ServiceEntry ${ns}/${name}`)?.hosts,
     listenPorts,
   });

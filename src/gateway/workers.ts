@@ -2,7 +2,7 @@
 // asks each worker over IPC (metrics are merged, readiness is all-or-nothing); the workers share the service
 // ports through node:cluster, each with its own pools, shadows and comparison queue.
 import cluster, { type Worker } from 'node:cluster';
-import { AdminServer } from '../admin/index.js';
+import { AdminServer, totalsFromExposition } from '../admin/index.js';
 import type { Cluster, Listener } from '../config/index.js';
 import { mergeExpositions } from '../telemetry/index.js';
 import type { Gateway } from './gateway.js';
@@ -11,6 +11,7 @@ import { parseHostPort } from './gateway.js';
 type Request =
   | { id: number; type: 'metrics' }
   | { id: number; type: 'ready' }
+  | { id: number; type: 'not_ready_reason' }
   | { id: number; type: 'config_dump' }
   | { id: number; type: 'api'; method: string; path: string; query: string; body?: string }
   | { id: number; type: 'shutdown' }
@@ -34,6 +35,9 @@ export function serveWorkerIpc(gw: Gateway, shutdown: () => Promise<void>): void
           break;
         case 'ready':
           value = gw.isReady();
+          break;
+        case 'not_ready_reason':
+          value = gw.isReady() ? null : (gw.notReadyReason() ?? null);
           break;
         case 'config_dump':
           value = gw.configDump();
@@ -153,6 +157,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
 
   const admin = new AdminServer({
     isReady: async () => workers.size === opts.workers && !stopping && (await askAll({ type: 'ready' })).every((r) => r === true),
+    notReadyReason: async () => (await askAll({ type: 'not_ready_reason' })).find((r): r is string => typeof r === 'string'),
     configDump: async () => {
       const w = first();
       return { workers: workers.size, first_worker: w ? await ask(w, { type: 'config_dump' }) : null };
@@ -173,11 +178,14 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
         | undefined;
       return v === null || v === undefined || typeof v.status !== 'number' ? undefined : v;
     },
-    // Every worker serves the same config: the first one's route table is everyone's.
-    routing: async () => {
-      const w = first();
-      const dump = (w ? await ask(w, { type: 'config_dump' }) : undefined) as { listeners?: Listener[]; clusters?: Record<string, Cluster> } | undefined;
-      return dump?.listeners && dump.clusters ? { listeners: dump.listeners, clusters: dump.clusters } : undefined;
+    traffic: {
+      // Every worker serves the same config: the first one's route table is everyone's.
+      routing: async () => {
+        const w = first();
+        const dump = (w ? await ask(w, { type: 'config_dump' }) : undefined) as { listeners?: Listener[]; clusters?: Record<string, Cluster> } | undefined;
+        return dump?.listeners && dump.clusters ? { listeners: dump.listeners, clusters: dump.clusters } : undefined;
+      },
+      totals: async () => totalsFromExposition(mergeExpositions((await askAll({ type: 'metrics' })).filter((t): t is string => typeof t === 'string'))),
     },
   });
   const hp = parseHostPort(opts.admin, '--admin');

@@ -3,7 +3,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { MirrorSettings, MirrorTarget } from '../config/index.js';
-import { BodyQueue, type BodySink, type RequestBodyTee } from '../proxy/body.js';
+import { BodyQueue, type BodySink, type RequestBodyTee } from '../body/index.js';
 import type { AbandonReason, Metrics } from '../telemetry/index.js';
 import { type ClusterManager, classifyUpstreamError } from '../upstream/index.js';
 import { getOrCreate } from '../util/maps.js';

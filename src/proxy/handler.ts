@@ -17,7 +17,8 @@ import type { ShadowHandle, ShadowWriter } from '../mirror/index.js';
 import { applyHeaderOps, pickDestination, type RouteTable, selectMirrors } from '../routing/index.js';
 import type { AccessLog, Metrics } from '../telemetry/index.js';
 import type { ClusterManager } from '../upstream/index.js';
-import { RequestBodyTee } from './body.js';
+import { RequestBodyTee } from '../body/index.js';
+import { requestEnded } from './connection-idle.js';
 import { DownstreamStats } from './downstream-stats.js';
 import { formatFlags, localReply, type ResponseFlag } from './errors.js';
 import { encodeMessage, grpcOutcome, httpToGrpcStatus, isGrpc, parseGrpcTimeout, splitTrailersOnly } from './grpc/index.js';
@@ -515,6 +516,7 @@ export class ProxyHandler {
       ...(ctx.grpc ? { grpc_status: ctx.grpcStatus ?? '-', grpc_message: ctx.grpcMessage ?? '-' } : {}),
     };
     this.deps.accessLog.write(entry);
+    requestEnded(req.socket, performance.now());
     this.inFlight--;
     if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
   }

@@ -4,6 +4,7 @@
 import { once } from 'node:events';
 import http, { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { connectionOpened, idleState, requestStarted } from './connection-idle.js';
 import type { DownstreamStats } from './downstream-stats.js';
 import { acceptBoth, type H2Server } from './h2/index.js';
 import type { ProxyHandler } from './handler.js';
@@ -15,13 +16,6 @@ export interface BindFailure {
 
 /** Largest request head accepted; beyond it Node's parser stops and the client gets 431 (Envoy: 60 KiB). */
 export const MAX_HEADER_BYTES = 60 * 1024;
-
-/**
- * Set on a connection until its first request head is complete (it has no request yet to time out): how many
- * silence periods it has had with bytes but no head. Deleted at the first request.
- */
-const AWAITING_FIRST_REQUEST = Symbol('awaiting first request');
-type TrackedSocket = Socket & { [AWAITING_FIRST_REQUEST]?: number };
 
 function rejectMalformed(stats: DownstreamStats, err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket): void {
   if (err.code === 'ECONNRESET' || !socket.writable) {
@@ -41,14 +35,38 @@ function checkInterval(timeoutMs: number): number {
   return Math.min(30_000, Math.max(25, Math.floor(timeoutMs / 4)));
 }
 
+/** Node's keep-alive timeout on the service ports; also the deadline between two requests (see sweep). */
+const KEEP_ALIVE_MS = 60_000;
+
 export class ListenerSet {
   private readonly servers = new Map<number, http.Server>();
   private readonly h2 = new Map<http.Server, H2Server>();
+  /** Open downstream connections across all ports, for the idle sweep. */
+  private readonly open = new Set<Socket>();
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly handler: ProxyHandler,
     private readonly bind: string,
   ) {}
+
+  /**
+   * Closes connections with no request in flight past their deadline, however many bytes they trickle: the
+   * head timeout before a first request (twice it once bytes came, so Node's own 408 for a slow head goes out
+   * first), the keep-alive timeout between requests. One pass over the open connections per quarter timeout.
+   */
+  private sweep = (): void => {
+    const now = performance.now();
+    const { limits, stats } = this.handler;
+    for (const socket of this.open) {
+      const { idleMs, served } = idleState(socket, now);
+      if (idleMs === 0) continue;
+      const deadline = served ? KEEP_ALIVE_MS : socket.bytesRead > 0 ? 2 * limits.headerTimeoutMs : limits.headerTimeoutMs;
+      if (idleMs <= deadline) continue;
+      if (!served) stats.reject('header_timeout');
+      socket.destroy();
+    }
+  };
 
   get ports(): number[] {
     return [...this.servers.keys()].sort((a, b) => a - b);
@@ -66,6 +84,10 @@ export class ListenerSet {
   async reconcile(ports: readonly number[]): Promise<BindFailure[]> {
     const want = new Set(ports);
     const failures: BindFailure[] = [];
+    if (this.sweeper === undefined) {
+      this.sweeper = setInterval(this.sweep, checkInterval(Math.min(this.handler.limits.headerTimeoutMs, KEEP_ALIVE_MS)));
+      this.sweeper.unref();
+    }
     for (const [port, server] of this.servers) {
       if (want.has(port)) continue;
       this.servers.delete(port);
@@ -81,52 +103,45 @@ export class ListenerSet {
       const server = http.createServer(
         {
           maxHeaderSize: MAX_HEADER_BYTES,
-          keepAliveTimeout: 60_000,
+          keepAliveTimeout: KEEP_ALIVE_MS,
           requestTimeout: 0,
           headersTimeout: limits.headerTimeoutMs,
           connectionsCheckingInterval: checkInterval(limits.headerTimeoutMs),
         },
         (req, res) => {
-          const socket = req.socket as TrackedSocket;
-          if (socket[AWAITING_FIRST_REQUEST] !== undefined) {
-            socket[AWAITING_FIRST_REQUEST] = undefined;
-            socket.setTimeout(0);
-          }
+          requestStarted(req.socket);
           this.handler.handle(req, res, port);
         },
       );
       // h2c on the same port: only Node's own HTTP/1.1 connection listener waits for the preface sniff; the
       // connection limit and the silence timeout below apply to both protocols.
-      this.h2.set(server, acceptBoth(server, (req, res) => this.handler.handle(req, res, port)));
+      // An HTTP/2 connection leaves the idle sweep: its streams are not HTTP/1.1 requests, and its session closes
+      // itself when no stream is open (h2/server.ts).
+      this.h2.set(
+        server,
+        acceptBoth(
+          server,
+          (req, res) => this.handler.handle(req, res, port),
+          (socket) => this.open.delete(socket),
+        ),
+      );
       // Node stops collecting headers at maxHeadersCount (2,000 entries by default, silently): one past our
       // limit is enough to see that a request has too many, and nothing an accepted request sent is dropped.
       server.maxHeadersCount = limits.maxRequestHeaders + 1;
       server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => rejectMalformed(stats, err, socket));
-      server.on('connection', (socket: TrackedSocket) => {
+      server.on('connection', (socket: Socket) => {
         if (limits.maxConnections > 0 && stats.connections >= limits.maxConnections) {
           stats.reject('connection_limit');
           socket.destroy();
           return;
         }
         stats.connections++;
-        socket.once('close', () => stats.connections--);
-        // Node's head timeout starts at a request's first byte: a connection that sends nothing would be held
-        // for ever. Until its first request, the same timeout applies to silence.
-        socket[AWAITING_FIRST_REQUEST] = 0;
-        socket.setTimeout(limits.headerTimeoutMs);
-      });
-      // With a listener here Node leaves timed-out sockets to us (its default destroys them).
-      server.on('timeout', (socket: TrackedSocket) => {
-        const waiting = socket[AWAITING_FIRST_REQUEST];
-        if (waiting === 0 && socket.bytesRead > 0) {
-          // A head has started: Node's head timeout answers it with 408. One more period at most, for bytes
-          // that start no request (blank lines before the request line).
-          socket[AWAITING_FIRST_REQUEST] = 1;
-          socket.setTimeout(limits.headerTimeoutMs);
-          return;
-        }
-        if (waiting !== undefined) stats.reject('header_timeout');
-        socket.destroy();
+        connectionOpened(socket, performance.now());
+        this.open.add(socket);
+        socket.once('close', () => {
+          stats.connections--;
+          this.open.delete(socket);
+        });
       });
       // CONNECT tunnels are not proxied: say so instead of dropping the connection.
       server.on('connect', (_req, socket: Socket) => {
@@ -154,6 +169,7 @@ export class ListenerSet {
 
   /** Ends every connection still open (after the drain time). */
   async forceClose(): Promise<void> {
+    clearInterval(this.sweeper);
     for (const server of this.servers.values()) {
       server.closeAllConnections();
       this.h2.get(server)?.forceClose();

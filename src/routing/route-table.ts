@@ -74,7 +74,10 @@ export class RouteTable {
     const entry = this.#ports.get(port);
     if (entry === undefined) return undefined;
     const named = portOf(authority ?? '');
-    if (named !== undefined && named !== port) return entry.domains.lookup(normalizeAuthority(authority!)) ?? entry.domains.any;
+    if (named !== undefined && named !== port) {
+      if (!entry.listener.hostPortIgnored) return entry.domains.lookup(normalizeAuthority(authority!)) ?? entry.domains.any;
+      return this.findVirtualHost(port, stripPort(authority!));
+    }
     if (entry.only) return entry.only;
     const host = normalizeAuthority(authority ?? '');
     const hit = entry.domains.lookup(host);

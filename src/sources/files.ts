@@ -3,7 +3,12 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_SOURCE_BYTES, type Problem, type SourceText } from '../config/index.js';
 
-const RESOURCE_FILE = /\.(ya?ml|json)$/i;
+/**
+ * A resource file in a directory: *.yaml, *.yml, *.json, not hidden. Hidden names are editors' lock files and
+ * temporaries (Emacs' `.#vs.yaml` is a dangling symlink while a buffer is modified) and a ConfigMap volume's
+ * `..data` machinery: none of them is config.
+ */
+const RESOURCE_FILE = /^[^.].*\.(ya?ml|json)$/i;
 
 export interface ReadResult {
   sources: SourceText[];
@@ -12,7 +17,7 @@ export interface ReadResult {
   problems: Problem[];
 }
 
-/** Expands directories (every *.yaml, *.yml, *.json directly inside, sorted) and reads every file. */
+/** Expands directories (every *.yaml, *.yml, *.json directly inside, hidden ones excepted, sorted) and reads every file. */
 export function readSources(paths: readonly string[]): ReadResult {
   const out: ReadResult = { sources: [], files: [], problems: [] };
   for (const path of paths) {

@@ -5,7 +5,12 @@
 import { type FSWatcher, readdirSync, readlinkSync, statSync, watch } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
-const RESOURCE_FILE = /\.(ya?ml|json)$/i;
+/**
+ * A resource file in a directory: *.yaml, *.yml, *.json, not hidden. Hidden names are editors' lock files and
+ * temporaries (Emacs' `.#vs.yaml` is a dangling symlink while a buffer is modified) and a ConfigMap volume's
+ * `..data` machinery: none of them is config.
+ */
+const RESOURCE_FILE = /^[^.].*\.(ya?ml|json)$/i;
 /** The symlink kubelet swaps when a mounted ConfigMap or Secret changes (pkg/volume/util/atomic_writer.go). */
 const CONFIGMAP_DATA = '..data';
 

@@ -2,5 +2,5 @@
 export { ENVOY_BUCKETS_MS } from './buckets.js';
 export { type DestinationLabels, ISTIO_LABELS, IstioMetrics } from './istio-metrics.js';
 export { mergeExpositions } from './merge.js';
-export { type AbandonReason, type ClusterGaugeSource, Metrics } from './metrics.js';
+export { type AbandonReason, type ClusterGaugeSource, Metrics, type TrafficTotals } from './metrics.js';
 export { type AccessLog, type AccessLogEntry, formatAccessLogLine, MemoryAccessLog, openAccessLog } from './access-log.js';

@@ -171,6 +171,18 @@ export class IstioMetrics {
     s.responseBytes.observe(responseBytes);
   }
 
+  /** istio_requests_total summed by `destination_service` and `destination_version` (for /api/traffic): O(series). */
+  requestsByVersion(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [dest, byCode] of this.byDestination) {
+      const key = `${dest.values.destination_service ?? UNKNOWN}\u0000${dest.values.destination_version ?? UNKNOWN}`;
+      let n = out.get(key) ?? 0;
+      for (const byFlags of byCode.values()) for (const series of byFlags.values()) n += series.requests;
+      out.set(key, n);
+    }
+    return out;
+  }
+
   /** Prometheus text exposition of the four families. */
   exposition(): string {
     const out: string[] = [];

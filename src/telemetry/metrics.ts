@@ -28,6 +28,14 @@ export interface ClusterGaugeSource {
   pendingRequests: number;
 }
 
+/** Counter totals for /api/traffic, keyed `<service>\0<version>` (requests) or `<service>\0<subset>` (shadows). */
+export interface TrafficTotals {
+  requests: Map<string, number>;
+  sampled: Map<string, number>;
+  delivered: Map<string, number>;
+  abandoned: Map<string, Record<string, number>>;
+}
+
 /** One registry per gateway, so tests can run several gateways in a process. */
 export class Metrics {
   readonly registry = new Registry();
@@ -194,6 +202,36 @@ export class Metrics {
   /** The whole exposition: Istio's families, then Shadowgate's own. */
   async text(): Promise<string> {
     return `${this.istio.exposition()}${await this.registry.metrics()}`;
+  }
+
+  /**
+   * What /api/traffic reads, straight from the counters (no exposition text): primary requests by service and
+   * version, and shadow copies sampled, answered and abandoned (by reason) by service and subset.
+   */
+  async trafficTotals(): Promise<TrafficTotals> {
+    const bySubset = async (counter: Counter<string>) => {
+      const out = new Map<string, number>();
+      for (const v of (await counter.get()).values) {
+        const key = `${v.labels.destination_service ?? ''}\u0000${v.labels.destination_subset ?? 'unknown'}`;
+        out.set(key, (out.get(key) ?? 0) + v.value);
+      }
+      return out;
+    };
+    const abandoned = new Map<string, Record<string, number>>();
+    for (const v of (await this.shadowAbandoned.get()).values) {
+      if (v.value <= 0) continue;
+      const key = `${v.labels.destination_service ?? ''}\u0000${v.labels.destination_subset ?? 'unknown'}`;
+      const byReason = abandoned.get(key) ?? {};
+      const reason = String(v.labels.reason ?? 'unknown');
+      byReason[reason] = (byReason[reason] ?? 0) + v.value;
+      abandoned.set(key, byReason);
+    }
+    return {
+      requests: this.istio.requestsByVersion(),
+      sampled: await bySubset(this.shadowsSampled),
+      delivered: await bySubset(this.shadowRequests),
+      abandoned,
+    };
   }
 
   /** Sum of a counter's samples whose labels include `labels` (for tests and the demo). */

@@ -16,3 +16,4 @@ export type {
   PickFlag,
   PickResult,
 } from './types.js';
+export { skipContinue } from './skip-continue.js';

@@ -1,12 +1,16 @@
 // Resolves backendRefs (and mirror backendRefs) to clusters: Service → name.namespace.svc.cluster.local, as Istio does.
 import { CLUSTER_DOMAIN, clusterName } from '../hosts.js';
-import type { ClusterRef } from '../model.js';
+import type { ClusterRef, MirrorTarget, WeightedDestination } from '../model.js';
+import type { ResolvedRule } from './routes.js';
+import { reasonCode } from './status.js';
 import { GATEWAY_API_GROUP } from './schemas.js';
-import type { BackendSpec, ReferenceGrantSpec } from './types.js';
+import type { BackendSpec, GatewayApiResources, HTTPRouteSpec, ReferenceGrantSpec, RuleSpec } from './types.js';
 
 export interface Registry {
   /** Ports of a service host; undefined when no ServiceEntry declares it. */
   ports(host: string): readonly number[] | undefined;
+  /** The number of a service port by its name (a Service parentRef's sectionName). */
+  portNamed(host: string, name: string): number | undefined;
   /** Hosts of `ServiceEntry namespace/name`, for parentRefs to a ServiceEntry. */
   entryHosts(namespace: string, name: string): readonly string[] | undefined;
   /** Ports a ServiceEntry already listens on: a Gateway listener cannot take them. */
@@ -51,4 +55,38 @@ export function resolveBackend(b: BackendSpec, routeNs: string, listenerPort: nu
 /** A cluster name no snapshot defines: an invalid backend's share of traffic fails instead of reaching anything. */
 export function unresolvedCluster(b: BackendSpec, reason: string): ClusterRef {
   return { cluster: `unresolved|${reason}|${b.namespace}/${b.name}`, host: `${b.name}.${b.namespace}`, subset: '', port: b.port ?? 0 };
+}
+
+/** ResolvedRefs of a route: every backendRef and mirror backendRef resolves (checked with the first listener port). */
+export function checkRefs(route: HTTPRouteSpec, registry: Registry, res: GatewayApiResources): { ok: boolean; reason: string; message: string } {
+  let first: { ok: boolean; reason: string; message: string } | undefined;
+  for (const rule of route.rules) {
+    for (const b of [...rule.backends, ...rule.mirrors]) {
+      // A Hostname backend without port takes the listener's: checked per listener when compiled, not here.
+      const r = resolveBackend(b, route.namespace, b.port ?? registry.ports(b.name)?.[0] ?? 0, registry, res.grants);
+      if (r.ok) continue;
+      route.ctx.reference('error', reasonCode(r.reason), b.path, `${r.message}: requests to it fail (500 when no backend is left)`);
+      first ??= { ok: false, reason: r.reason, message: r.message };
+    }
+  }
+  return first ?? { ok: true, reason: 'ResolvedRefs', message: 'all references resolved' };
+}
+
+export function resolveRule(route: HTTPRouteSpec, rule: RuleSpec, port: number, registry: Registry, res: GatewayApiResources): ResolvedRule {
+  const destinations: WeightedDestination[] = [];
+  const mirrors: MirrorTarget[] = [];
+  let invalid = false;
+  for (const b of rule.backends) {
+    if (b.weight === 0) continue;
+    const r = resolveBackend(b, route.namespace, port, registry, res.grants);
+    if (!r.ok) invalid = true;
+    // An invalid backend keeps its share of traffic, on a cluster that does not exist: it fails, never reaches anything.
+    destinations.push({ ...(r.ok ? r.ref : unresolvedCluster(b, r.reason)), weight: b.weight, headers: b.headers });
+  }
+  for (const m of rule.mirrors) {
+    const r = resolveBackend(m, route.namespace, port, registry, res.grants);
+    if (r.ok) mirrors.push({ ...r.ref, percentage: m.percentage });
+  }
+  // Every backend invalid: nothing left to forward to, the rule answers 500.
+  return { destinations: invalid && destinations.every((d) => d.cluster.startsWith('unresolved|')) ? [] : destinations, mirrors, invalid };
 }

@@ -1,14 +1,13 @@
-// Attaches HTTPRoutes to their parents (Gateway listeners, or Services for GAMMA), orders their rules by the
-// spec's precedence and compiles them into listeners and routes; writes every resource's status as data.
-import { CLUSTER_DOMAIN } from '../hosts.js';
-import type { Listener, MirrorTarget, Route, VirtualHost, WeightedDestination } from '../model.js';
-import { type Registry, resolveBackend, unresolvedCluster } from './backends.js';
-import { intersect, covers, specificity } from './hostnames.js';
+
+import type { Listener, Route, VirtualHost, } from '../model.js';
+import { checkRefs, type Registry, resolveRule } from './backends.js';
+import { covers, specificity } from './hostnames.js';
 import { compareEntries, type Entry } from './precedence.js';
+import { type Attachment, attach, type LiveListener } from './attach.js';
 import { buildRoute, type ResolvedRule } from './routes.js';
 import { BUILTIN_CLASS, CONTROLLER_NAME, GATEWAY_API_GROUP } from './schemas.js';
 import { type Condition, condition, parentStatus, reasonCode, SUPPORTED_FEATURES } from './status.js';
-import type { GatewayApiResources, GatewaySpec, HTTPRouteSpec, ListenerSpec, ParentRefSpec, RuleSpec } from './types.js';
+import type { GatewayApiResources, GatewaySpec, HTTPRouteSpec, RuleSpec } from './types.js';
 
 export interface GatewayApiResult {
   /** Listeners of Shadowgate's Gateways (ports no ServiceEntry listens on). */
@@ -18,27 +17,6 @@ export interface GatewayApiResult {
   /** Status by `Kind/namespace/name`. */
   statuses: Map<string, Record<string, unknown>>;
 }
-
-interface LiveListener {
-  gateway: GatewaySpec;
-  spec: ListenerSpec;
-  /** Accepted and programmed: routes may attach. */
-  live: boolean;
-  kindsOk: boolean;
-  attached: number;
-  conditions: Condition[];
-}
-
-interface Attachment {
-  route: HTTPRouteSpec;
-  port: number;
-  /** Hostnames the route serves there (intersection with the listener's). */
-  hostnames: string[];
-  /** The listener's hostname, `*` when it has none. */
-  listener: string;
-}
-
-const isCore = (g: string) => g === '' || g === 'core';
 
 export function compileGatewayApi(res: GatewayApiResources, registry: Registry): GatewayApiResult {
   const statuses = new Map<string, Record<string, unknown>>();
@@ -189,7 +167,7 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry):
     });
     // Requests for other hostnames get 404 (a lone virtual host would otherwise take any Host).
     if (!patterns.includes('*')) virtualHosts.push({ host: '*', domains: ['*'], port, routes: [], fromVirtualService: true });
-    listeners.push({ port, protocol: 'HTTP', virtualHosts });
+    listeners.push({ port, protocol: 'HTTP', virtualHosts, hostPortIgnored: true });
   }
 
   const meshCache = new Map<string, Route[] | undefined>();
@@ -204,90 +182,3 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry):
   return { listeners, meshRoutes, statuses };
 }
 
-type Outcome = { ok: true } | { ok: false; reason: string; message: string };
-
-/** Attaches one parentRef; undefined when the parent is a Gateway Shadowgate does not handle. */
-function attach(
-  route: HTTPRouteSpec,
-  ref: ParentRefSpec,
-  gateways: Map<string, { gw: GatewaySpec; listeners: LiveListener[] }>,
-  registry: Registry,
-  attachments: Attachment[],
-  mesh: Array<{ route: HTTPRouteSpec; host: string; port?: number }>,
-): Outcome | undefined {
-  if (ref.group === GATEWAY_API_GROUP && ref.kind === 'Gateway') {
-    const g = gateways.get(`${ref.namespace}/${ref.name}`);
-    if (!g) return { ok: false, reason: 'NoMatchingParent', message: `no Gateway ${ref.namespace}/${ref.name} handled by Shadowgate` };
-    const candidates = g.listeners.filter((l) => (ref.sectionName === undefined || l.spec.name === ref.sectionName) && (ref.port === undefined || l.spec.port === ref.port));
-    if (candidates.length === 0) {
-      const which = [ref.sectionName && `sectionName ${ref.sectionName}`, ref.port && `port ${ref.port}`].filter(Boolean).join(' and ');
-      return { ok: false, reason: 'NoMatchingParent', message: `Gateway ${ref.namespace}/${ref.name} has no listener with ${which}` };
-    }
-    const allowed = candidates.filter(
-      (l) => l.live && l.kindsOk && (l.spec.from === 'All' || (l.spec.from === 'Same' && route.namespace === g.gw.namespace)),
-    );
-    if (allowed.length === 0) {
-      const selector = candidates.some((l) => l.spec.from === 'Selector') ? ' (namespace selectors need namespace labels, which files do not have)' : '';
-      return { ok: false, reason: 'NotAllowedByListeners', message: `no listener of Gateway ${ref.namespace}/${ref.name} allows this route${selector}` };
-    }
-    let any = false;
-    for (const l of allowed) {
-      const hostnames = intersect(l.spec.hostname, route.hostnames);
-      if (hostnames.length === 0) continue;
-      any = true;
-      l.attached++;
-      attachments.push({ route, port: l.spec.port, hostnames, listener: l.spec.hostname ?? '*' });
-    }
-    return any ? { ok: true } : { ok: false, reason: 'NoMatchingListenerHostname', message: `no hostname of this route matches a listener of Gateway ${ref.namespace}/${ref.name}` };
-  }
-  // GAMMA (GEP-1426): a route bound to a Service routes that service's traffic. Only producer routes (the
-  // route in the Service's namespace): consumer routes need the caller's namespace, which there is no mesh to tell.
-  let hosts: readonly string[] | undefined;
-  if (isCore(ref.group) && ref.kind === 'Service') hosts = registry.ports(`${ref.name}.${ref.namespace}.${CLUSTER_DOMAIN}`) ? [`${ref.name}.${ref.namespace}.${CLUSTER_DOMAIN}`] : undefined;
-  else if (ref.group === 'networking.istio.io' && ref.kind === 'ServiceEntry') hosts = registry.entryHosts(ref.namespace, ref.name);
-  else return { ok: false, reason: 'UnsupportedValue', message: `parentRef kind ${ref.group ? `${ref.group}/` : ''}${ref.kind} is not supported (Gateway, Service or ServiceEntry)` };
-  if (ref.namespace !== route.namespace) {
-    return { ok: false, reason: 'UnsupportedValue', message: 'consumer routes (a route in another namespace than its Service) are not supported' };
-  }
-  if (!hosts || hosts.length === 0) return { ok: false, reason: 'NoMatchingParent', message: `no ServiceEntry declares ${ref.kind} ${ref.namespace}/${ref.name}` };
-  if (ref.port !== undefined && !hosts.some((h) => registry.ports(h)?.includes(ref.port!))) {
-    return { ok: false, reason: 'NoMatchingParent', message: `${ref.kind} ${ref.namespace}/${ref.name} has no port ${ref.port}` };
-  }
-  for (const host of hosts) mesh.push(ref.port === undefined ? { route, host } : { route, host, port: ref.port });
-  if (route.hostnames.length > 0) route.ctx.report('info', 'hostnames-ignored', ['spec', 'hostnames'], 'hostnames do not apply to routes bound to a Service (GAMMA)');
-  return { ok: true };
-}
-
-/** ResolvedRefs of a route: every backendRef and mirror backendRef resolves (checked with the first listener port). */
-function checkRefs(route: HTTPRouteSpec, registry: Registry, res: GatewayApiResources): { ok: boolean; reason: string; message: string } {
-  let first: { ok: boolean; reason: string; message: string } | undefined;
-  for (const rule of route.rules) {
-    for (const b of [...rule.backends, ...rule.mirrors]) {
-      // A Hostname backend without port takes the listener's: checked per listener when compiled, not here.
-      const r = resolveBackend(b, route.namespace, b.port ?? registry.ports(b.name)?.[0] ?? 0, registry, res.grants);
-      if (r.ok) continue;
-      route.ctx.reference('error', reasonCode(r.reason), b.path, `${r.message}: requests to it fail (500 when no backend is left)`);
-      first ??= { ok: false, reason: r.reason, message: r.message };
-    }
-  }
-  return first ?? { ok: true, reason: 'ResolvedRefs', message: 'all references resolved' };
-}
-
-function resolveRule(route: HTTPRouteSpec, rule: RuleSpec, port: number, registry: Registry, res: GatewayApiResources): ResolvedRule {
-  const destinations: WeightedDestination[] = [];
-  const mirrors: MirrorTarget[] = [];
-  let invalid = false;
-  for (const b of rule.backends) {
-    if (b.weight === 0) continue;
-    const r = resolveBackend(b, route.namespace, port, registry, res.grants);
-    if (!r.ok) invalid = true;
-    // An invalid backend keeps its share of traffic, on a cluster that does not exist: it fails, never reaches anything.
-    destinations.push({ ...(r.ok ? r.ref : unresolvedCluster(b, r.reason)), weight: b.weight, headers: b.headers });
-  }
-  for (const m of rule.mirrors) {
-    const r = resolveBackend(m, route.namespace, port, registry, res.grants);
-    if (r.ok) mirrors.push({ ...r.ref, percentage: m.percentage });
-  }
-  // Every backend invalid: nothing left to forward to, the rule answers 500.
-  return { destinations: invalid && destinations.every((d) => d.cluster.startsWith('unresolved|')) ? [] : destinations, mirrors, invalid };
-}

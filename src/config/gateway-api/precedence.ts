@@ -28,7 +28,8 @@ function facts(e: Entry) {
  * the normalized prefix), method, most headers, most query params; across routes the oldest
  * creationTimestamp, then "{namespace}/{name}" alphabetically; within a route the first rule, then (our
  * choice, as Istio) the first match. RegularExpression paths are "implementation-specific": ranked after
- * PathPrefix, by length, as Istio does. Hostname specificity comes first (HTTPRouteSpec.hostnames).
+ * PathPrefix, by length, as Istio does (pilot/pkg/config/kube/gateway/conversion.go, sortHTTPRoutes and
+ * getURIRank: Exact > Prefix > Regex). Hostname specificity comes first (HTTPRouteSpec.hostnames).
  */
 export function compareEntries(a: Entry, b: Entry): number {
   if (a.host[0] !== b.host[0]) return b.host[0] - a.host[0];

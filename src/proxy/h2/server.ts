@@ -128,7 +128,7 @@ function adaptRequest(req: http2.Http2ServerRequest): void {
  * AUTO does: each new connection's first bytes decide. The HTTP/1.1 server keeps listening and tracking its
  * connections (timeouts, closeIdleConnections); only its connection listener is put behind the sniff.
  */
-export function acceptBoth(server: Server, handle: RequestHandler): H2Server {
+export function acceptBoth(server: Server, handle: RequestHandler, onH2?: (socket: Socket) => void): H2Server {
   const h2 = new H2Server(handle);
   const h1Listeners = server.listeners('connection') as Array<(socket: Socket) => void>;
   server.removeAllListeners('connection');
@@ -136,7 +136,10 @@ export function acceptBoth(server: Server, handle: RequestHandler): H2Server {
     sniffProtocol(
       socket,
       (protocol) => {
-        if (protocol === 'h2') return h2.accept(socket);
+        if (protocol === 'h2') {
+          onH2?.(socket);
+          return h2.accept(socket);
+        }
         for (const l of h1Listeners) l.call(server, socket);
         socket.resume();
       },

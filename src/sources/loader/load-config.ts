@@ -38,13 +38,14 @@ export function loadConfig(input: LoadInput, budget: LoadBudget = DEFAULT_LOAD_B
   };
   return new Promise((resolve) => {
     let settled = false;
-    const worker = new Worker(new URL('./worker.js', import.meta.url), {
-      workerData: request,
-      resourceLimits: { maxOldGenerationSizeMb: budget.maxHeapMb, maxYoungGenerationSizeMb: Math.min(64, Math.max(8, budget.maxHeapMb / 8)) },
-      // The worker's output is the message; nothing it prints belongs on the gateway's stderr.
-      stdout: true,
-      stderr: true,
-    });
+    let worker: Worker;
+    try {
+      worker = startWorker(request, budget);
+    } catch (err) {
+      // No thread to be had (out of memory, out of file descriptors): refused like any failed load.
+      resolve({ type: 'refused', reason: 'failed', message: `cannot start the config loader: ${(err as Error).message}` });
+      return;
+    }
     const finish = (outcome: LoadOutcome) => {
       if (settled) return;
       settled = true;
@@ -66,6 +67,16 @@ export function loadConfig(input: LoadInput, budget: LoadBudget = DEFAULT_LOAD_B
       } else finish({ type: 'refused', reason: 'failed', message: `the config loader failed: ${err.message}` });
     });
     worker.once('exit', (code) => finish({ type: 'refused', reason: 'failed', message: `the config loader exited (${code}) without an answer` }));
+  });
+}
+
+function startWorker(request: LoadRequest, budget: LoadBudget): Worker {
+  return new Worker(new URL('./worker.js', import.meta.url), {
+    workerData: request,
+    resourceLimits: { maxOldGenerationSizeMb: budget.maxHeapMb, maxYoungGenerationSizeMb: Math.min(64, Math.max(8, budget.maxHeapMb / 8)) },
+    // The worker's output is the message; nothing it prints belongs on the gateway's stderr.
+    stdout: true,
+    stderr: true,
   });
 }
 
