@@ -125,6 +125,7 @@ export class IstioMetrics {
   };
   /** Series by destination, then response code and flags: lookups without building a key per request. */
   private readonly byDestination = new Map<DestinationLabels, Map<number, Map<string, Series>>>();
+  private readonly grpcVariants = new Map<DestinationLabels, Map<string, DestinationLabels>>();
 
   /** Labels for a request that reached (or tried to reach) `endpoint` of `cluster`; either may be absent. */
   labelsFor(cluster: Cluster | undefined, endpoint: Endpoint | undefined, reporter: Reporter = 'source'): DestinationLabels {
@@ -197,6 +198,15 @@ export class IstioMetrics {
       flags = 'DC';
     }
     this.record(this.labelsFor(cluster, endpoint, 'destination'), code, flags, durationMs, requestBytes, responseBytes);
+  }
+
+  /** The same destination for a gRPC call with this grpc-status: request_protocol "grpc", rendered once per status. */
+  grpcLabels(dest: DestinationLabels, grpcStatus: string): DestinationLabels {
+    const byStatus = getOrCreate(this.grpcVariants, dest, () => new Map<string, DestinationLabels>());
+    return getOrCreate(byStatus, grpcStatus, () => {
+      const values = { ...dest.values, request_protocol: 'grpc', grpc_response_status: grpcStatus };
+      return { key: `${dest.key}|grpc|${grpcStatus}`, text: render(values), values };
+    });
   }
 
   record(dest: DestinationLabels, responseCode: number, responseFlags: string, durationMs: number, requestBytes: number, responseBytes: number): void {
