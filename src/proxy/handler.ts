@@ -245,6 +245,7 @@ export class ProxyHandler {
                 requestHeaders: headers,
               }),
               route,
+              fired[candidate],
             )
           : undefined;
       // The request body, for the comparison's whole-exchange samples (bounded; redacted before it is stored).
@@ -253,7 +254,7 @@ export class ProxyHandler {
       fired.forEach((target, i) => {
         const role = roles[i];
         const compared = exchange && role && roles.indexOf(role) === i ? exchange.expect(role) : undefined;
-        ctx.mirrors.push(this.deps.shadows.start(target, shadowRequest, ctx.tee, compared));
+        ctx.mirrors.push(this.deps.shadows.start(target, shadowRequest, ctx.tee, compared, state.snapshot.clusters[target.cluster]));
       });
       if (exchange) ctx.recorder = exchange.expect('primary');
     }
@@ -350,6 +351,8 @@ export class ProxyHandler {
           recorder?.done();
         },
       });
+      // What the workload's own sidecar would count: every attempt it received (reporter="destination").
+      this.deps.metrics.istio.recordAttempt(cluster, picked.endpoint, outcome, performance.now() - attemptStarted, ctx.tee?.bytes ?? 0, ctx.bytesSent);
       switch (outcome.kind) {
         case 'answered':
           picked.onDone({ kind: 'response', status: outcome.status });
