@@ -2,7 +2,7 @@
 import { type CompiledRules, type EndpointStats, type Thresholds, analyzeEndpoint } from '../compare/index.js';
 import type { CompareStore } from '../store/index.js';
 import { type RunMetricsOptions, runMetricsExposition } from './metrics-export.js';
-import { endpointReport, fieldReports, JudgeCache, judgeRun, overall, parseRunId, runOf, runsToJudge } from './reports.js';
+import { endpointReport, fieldReports, JudgeCache, overall, parseRunId, runOf, runsToJudge } from './reports.js';
 
 export type Query =
   | { kind: 'runs'; limit?: number }

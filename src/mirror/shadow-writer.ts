@@ -13,6 +13,8 @@ import { ByteBudget } from './byte-budget.js';
 export interface AnswerSink {
   head(status: number, headers: Record<string, string | string[] | undefined>): void;
   data(chunk: Buffer): void;
+  /** HTTP/2 trailers (gRPC's status and trailing metadata), compared as headers. */
+  trailers?(trailers: Record<string, string | string[] | undefined>): void;
   done(): void;
   fail(error: string): void;
 }
@@ -192,7 +194,8 @@ export class ShadowWriter {
         received += chunk.length;
         answer?.data(chunk);
       },
-      onResponseEnd: () => {
+      onResponseEnd: (_c, trailers) => {
+        answer?.trailers?.(trailers as Record<string, string | string[] | undefined>);
         answer?.done();
         picked.onDone({ kind: 'response', status });
         handle.outcome = String(status);

@@ -125,6 +125,7 @@ export class IstioMetrics {
   };
   /** Series by destination, then response code and flags: lookups without building a key per request. */
   private readonly byDestination = new Map<DestinationLabels, Map<number, Map<string, Series>>>();
+  private readonly grpcVariants = new Map<DestinationLabels, Map<string, DestinationLabels>>();
 
   /** Labels for a request that reached (or tried to reach) `endpoint` of `cluster`; either may be absent. */
   labelsFor(cluster: Cluster | undefined, endpoint: Endpoint | undefined, reporter: Reporter = 'source'): DestinationLabels {
@@ -199,6 +200,15 @@ export class IstioMetrics {
     this.record(this.labelsFor(cluster, endpoint, 'destination'), code, flags, durationMs, requestBytes, responseBytes);
   }
 
+  /** The same destination for a gRPC call with this grpc-status: request_protocol "grpc", rendered once per status. */
+  grpcLabels(dest: DestinationLabels, grpcStatus: string): DestinationLabels {
+    const byStatus = getOrCreate(this.grpcVariants, dest, () => new Map<string, DestinationLabels>());
+    return getOrCreate(byStatus, grpcStatus, () => {
+      const values = { ...dest.values, request_protocol: 'grpc', grpc_response_status: grpcStatus };
+      return { key: `${dest.key}|grpc|${grpcStatus}`, text: render(values), values };
+    });
+  }
+
   record(dest: DestinationLabels, responseCode: number, responseFlags: string, durationMs: number, requestBytes: number, responseBytes: number): void {
     const byCode = getOrCreate(this.byDestination, dest, () => new Map<number, Map<string, Series>>());
     const byFlags = getOrCreate(byCode, responseCode, () => new Map<string, Series>());
@@ -221,10 +231,12 @@ export class IstioMetrics {
     s.responseBytes.observe(responseBytes);
   }
 
-  /** istio_requests_total summed by `destination_service` and `destination_version` (for /api/traffic): O(series). */
+  /** istio_requests_total{reporter="source"} summed by `destination_service` and `destination_version` (for /api/traffic): O(series). */
   requestsByVersion(): Map<string, number> {
     const out = new Map<string, number>();
     for (const [dest, byCode] of this.byDestination) {
+      // Primary requests as the caller counts them: the destination side counts attempts and mirrored copies.
+      if (dest.values.reporter === 'destination') continue;
       const key = `${dest.values.destination_service ?? UNKNOWN}\u0000${dest.values.destination_version ?? UNKNOWN}`;
       let n = out.get(key) ?? 0;
       for (const byFlags of byCode.values()) for (const series of byFlags.values()) n += series.requests;
