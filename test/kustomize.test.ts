@@ -205,11 +205,13 @@ describe('deploy/k8s with kustomize', () => {
       }
     }
     // The Istio files the walkthrough applies by hand, outside any kustomization, too.
-    const istioDir = join(K8S, 'examples/nginx-takeover/istio');
-    for (const file of readdirSync(istioDir).filter((f) => f.endsWith('.yaml'))) {
-      for (const obj of parseYaml(readFileSync(join(istioDir, file), 'utf8'), file)) {
-        await validateObject(obj, `istio/${file}`);
-        count++;
+    for (const dir of ['examples/nginx-takeover/istio', 'examples/nginx-steps']) {
+      const istioDir = join(K8S, dir);
+      for (const file of readdirSync(istioDir).filter((f) => f.endsWith('.yaml'))) {
+        for (const obj of parseYaml(readFileSync(join(istioDir, file), 'utf8'), file)) {
+          await validateObject(obj, `${dir}/${file}`);
+          count++;
+        }
       }
     }
     assert.ok(count >= 25, `validated ${count} objects`);
@@ -425,7 +427,7 @@ describe('deploy/k8s with kustomize', () => {
       hosts: ['nginx'],
       http: [{ route: [{ destination: { host: 'nginx', subset: 'v1' }, weight: 100 }], mirror: { host: 'nginx', subset: 'v2' }, mirror_percent: 100 }],
     });
-    const routeOnly = parseYaml(readFileSync(join(istioDir, 'virtual-service-v1.yaml'), 'utf8'), 'virtual-service-v1.yaml')[0]!;
+    const routeOnly = parseYaml(readFileSync(join(istioDir, '..', '..', 'nginx-steps', 'virtual-service-v1.yaml'), 'utf8'), 'virtual-service-v1.yaml')[0]!;
     assert.deepEqual(routeOnly.spec, { hosts: ['nginx'], http: [{ route: [{ destination: { host: 'nginx', subset: 'v1' }, weight: 100 }] }] });
     const dr = find(objs, 'DestinationRule', 'nginx');
     const pods = objs.filter((o) => o.kind === 'Deployment').map((d) => d.spec.template.metadata.labels);
