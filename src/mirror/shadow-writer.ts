@@ -81,14 +81,26 @@ export class ShadowWriter {
     return this.inFlight;
   }
 
-  /** Starts one shadow. `body` is the primary's tee, or undefined for a bodyless request. */
-  start(target: MirrorTarget, req: ShadowRequest, body: RequestBodyTee | undefined, answer?: AnswerSink): ShadowHandle {
-    const s = this.settings;
-    const labels = getOrCreate(this.labels, target, () => ({
+  private labelsOf(target: MirrorTarget): TargetLabels {
+    return getOrCreate(this.labels, target, () => ({
       destination: { destination_service: target.host, destination_subset: target.subset || 'unknown' },
       byStatus: new Map(),
       byReason: new Map(),
     }));
+  }
+
+  /** A sampled copy that cannot be sent at all (an upgraded connection): counted as sampled and abandoned. */
+  skip(target: MirrorTarget, reason: AbandonReason): ShadowHandle {
+    const labels = this.labelsOf(target);
+    this.metrics.shadowsSampled.inc(labels.destination);
+    this.metrics.shadowAbandoned.inc(getOrCreate(labels.byReason, reason, () => ({ ...labels.destination, reason })));
+    return { cluster: target.cluster, outcome: `abandoned:${reason}` };
+  }
+
+  /** Starts one shadow. `body` is the primary's tee, or undefined for a bodyless request. */
+  start(target: MirrorTarget, req: ShadowRequest, body: RequestBodyTee | undefined, answer?: AnswerSink): ShadowHandle {
+    const s = this.settings;
+    const labels = this.labelsOf(target);
     const destination = labels.destination;
     const handle: ShadowHandle = { cluster: target.cluster, outcome: 'in_flight' };
     this.metrics.shadowsSampled.inc(destination);

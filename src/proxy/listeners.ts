@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import { connectionOpened, idleState, requestStarted } from './connection-idle.js';
 import type { DownstreamStats } from './downstream-stats.js';
 import type { ProxyHandler } from './handler.js';
+import { acceptUpgrade } from './upgrade.js';
 
 export interface BindFailure {
   port: number;
@@ -127,6 +128,11 @@ export class ListenerSet {
           this.open.delete(socket);
         });
       });
+      // Upgrades (WebSocket) go through the handler's phases on a response built over the socket (upgrade.ts).
+      server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+        requestStarted(socket);
+        acceptUpgrade(req, socket, head, (r, res) => this.handler.handle(r, res, port));
+      });
       // CONNECT tunnels are not proxied: say so instead of dropping the connection.
       server.on('connect', (_req, socket: Socket) => {
         socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -154,6 +160,8 @@ export class ListenerSet {
   async forceClose(): Promise<void> {
     clearInterval(this.sweeper);
     for (const server of this.servers.values()) server.closeAllConnections();
+    // Upgraded connections left Node's HTTP bookkeeping: closeAllConnections does not see them.
+    for (const socket of this.open) socket.destroy();
     this.servers.clear();
   }
 }
