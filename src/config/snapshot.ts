@@ -209,11 +209,11 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
     for (const port of svc.ports) {
       const all = endpointsFor(svc, port);
       const plain = clusterName(port.number, '', svc.host);
-      clusters[plain] = { name: plain, host: svc.host, port: port.number, subset: '', namespace: svc.namespace, policy: mergePolicy(dr?.policy ?? {}, undefined), endpoints: all };
+      clusters[plain] = { name: plain, host: svc.host, port: port.number, subset: '', namespace: svc.namespace, policy: mergePolicy(dr?.policy ?? {}, undefined, port.number), endpoints: all };
       for (const subset of dr?.subsets ?? []) {
         const name = clusterName(port.number, subset.name, svc.host);
         const endpoints = all.filter((e) => labelsMatch(subset.labels, e.labels));
-        clusters[name] = { name, host: svc.host, port: port.number, subset: subset.name, namespace: svc.namespace, policy: mergePolicy(dr!.policy, subset.policy), endpoints };
+        clusters[name] = { name, host: svc.host, port: port.number, subset: subset.name, namespace: svc.namespace, policy: mergePolicy(dr!.policy, subset.policy, port.number), endpoints };
       }
     }
     for (const [i, subset] of (dr?.subsets ?? []).entries()) {

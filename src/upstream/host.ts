@@ -46,7 +46,7 @@ export class Host {
   ) {
     this.endpoint = endpoint;
     this.weight = weightOf(endpoint);
-    this.origin = originOf(endpoint.address, endpoint.port);
+    this.origin = originOf(endpoint.address, endpoint.port, shape.tls ? 'https' : 'http');
     this.seed = hashString(`${endpoint.address}:${endpoint.port}`);
     this.pool = new Pool(this.origin, poolOptions(shape));
     // Pool events, not request outcomes, drive the backoff: one refused dial fails every request queued
