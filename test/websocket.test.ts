@@ -197,13 +197,19 @@ describe('WebSocket pass-through', () => {
     assert.equal(v1.upgrades.length + v2.upgrades.length, before);
   });
 
-  it('an upgrade Istio does not allow gets 403 (Envoy upgrade_failed); h2c is served as a plain request', async () => {
+  it('an upgrade Istio does not allow, or a handshake with a body, gets 403 (Envoy upgrade_failed); h2c is served as a plain request', async () => {
     const before = v1.upgrades.length + v2.upgrades.length;
     const socket = await rawConnect(port);
     socket.write(handshake('/live', 'spdy/3.1'));
     const res = await readResponse(socket);
     assert.equal(res.status, 403);
     await once(socket, 'close');
+    assert.equal(v1.upgrades.length + v2.upgrades.length, before);
+
+    const withBody = await rawConnect(port);
+    withBody.write(handshake('/live', 'websocket', 'Content-Length: 5\r\n') + 'hello');
+    assert.equal((await readResponse(withBody)).status, 403);
+    await once(withBody, 'close');
     assert.equal(v1.upgrades.length + v2.upgrades.length, before);
 
     const h2c = await rawConnect(port);

@@ -9,7 +9,7 @@ import { classifyUpstreamError } from '../upstream/index.js';
 /**
  * What becomes of a request that asks to upgrade. Istio configures Envoy's connection manager with
  * `upgrade_configs: [{upgrade_type: websocket}]` only (pilot's listener builder), so:
- * - `tunnel`: `websocket` (case-insensitive, as Envoy compares it) is proxied as an upgrade;
+ * - `tunnel`: `websocket` (case-insensitive, as Envoy compares it) is proxied as an upgrade, without a body;
  * - `plain`: `h2c` is served as an ordinary request without the Upgrade (Envoy's HTTP/1 codec strips an h2c
  *   upgrade, RFC 9113 §3.1 deprecates it); only when it has no body, since Node hands over the raw socket;
  * - `refused`: any other type gets 403, Envoy's `upgrade_failed` local reply (conn_manager_impl.cc).
@@ -34,7 +34,9 @@ export function upgradeOf(req: IncomingMessage): PendingUpgrade | undefined {
 
 export function classifyUpgrade(value: string | undefined, hasBody: boolean): UpgradeKind {
   const v = (value ?? '').trim().toLowerCase();
-  if (v === 'websocket') return 'tunnel';
+  // A handshake is a GET without a body (RFC 6455 §4.1); one with a body is refused rather than half-forwarded
+  // (its bytes would reach the upstream only as tunnel data, after a head that announced them).
+  if (v === 'websocket') return hasBody ? 'refused' : 'tunnel';
   if (v === 'h2c' && !hasBody) return 'plain';
   return 'refused';
 }
