@@ -207,7 +207,7 @@ describe('WebSocket pass-through', () => {
     assert.equal(v1.upgrades.length + v2.upgrades.length, before);
 
     const withBody = await rawConnect(port);
-    withBody.write(handshake('/live', 'websocket', 'Content-Length: 5\r\n') + 'hello');
+    withBody.write(`${handshake('/live', 'websocket', 'Content-Length: 5\r\n')}hello`);
     assert.equal((await readResponse(withBody)).status, 403);
     await once(withBody, 'close');
     assert.equal(v1.upgrades.length + v2.upgrades.length, before);

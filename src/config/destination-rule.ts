@@ -240,11 +240,7 @@ function readPolicy(f: Fields | undefined): PolicyParts {
  */
 export function mergePolicy(top: PolicyParts, subset: PolicyParts | undefined, port?: number): TrafficPolicy {
   const layers = [top, port !== undefined ? top.ports?.get(port) : undefined, subset, port !== undefined ? subset?.ports?.get(port) : undefined];
-  const last = <K extends keyof PolicyParts>(k: K): PolicyParts[K] => {
-    let v: PolicyParts[K] = undefined;
-    for (const l of layers) if (l?.[k] !== undefined) v = l[k];
-    return v;
-  };
+  const last = <K extends keyof PolicyParts>(k: K): PolicyParts[K] => layers.reduce<PolicyParts[K]>((v, l) => l?.[k] ?? v, undefined);
   const lb = last('loadBalancer');
   const policy: TrafficPolicy = {
     loadBalancer: lb?.policy ?? 'LEAST_REQUEST',
