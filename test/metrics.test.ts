@@ -387,6 +387,7 @@ describe('/metrics after known traffic', () => {
       'shadowgate_config_problems',
       'shadowgate_config_reloads_total',
       'shadowgate_downstream_connections',
+      'shadowgate_downstream_upgraded_connections',
       'shadowgate_outlier_ejections_overflow_total',
       'shadowgate_outlier_ejections_total',
       'shadowgate_shadow_abandoned_total',

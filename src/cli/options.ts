@@ -86,6 +86,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       'max-request-headers': { type: 'string', arg: 'N', help: 'more request headers: 431, as Envoy (default 100)' },
       'header-timeout': { type: 'string', arg: 'DURATION', help: 'a request head not complete in this time: 408 and close (default 60s)' },
       'body-idle-timeout': { type: 'string', arg: 'DURATION', help: 'no request-body byte for this long: 408 and close (default 60s)' },
+      'upgrade-idle-timeout': { type: 'string', arg: 'DURATION', help: 'an upgraded (WebSocket) connection with no byte either way for this long: closed (default 5m)' },
       'max-connections': {
         type: 'string',
         arg: 'N',

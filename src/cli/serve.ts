@@ -185,6 +185,8 @@ function downstreamFlags(values: Record<string, string | boolean | string[] | un
   if (header !== undefined) out.headerTimeoutMs = header;
   const body = duration('--body-idle-timeout', text('body-idle-timeout'));
   if (body !== undefined) out.bodyIdleTimeoutMs = body;
+  const upgradeIdle = duration('--upgrade-idle-timeout', text('upgrade-idle-timeout'));
+  if (upgradeIdle !== undefined) out.upgradeIdleTimeoutMs = upgradeIdle;
   const conns = count('--max-connections', text('max-connections'));
   if (conns !== undefined) out.maxConnections = conns;
   return out;

@@ -1,7 +1,7 @@
 // Reads a DestinationRule: subsets by labels and traffic policies, with Istio's subset-overrides-top-level rule.
 import { Fields, type Schema } from './fields.js';
 import { resolveHost } from './hosts.js';
-import type { ConnectionPoolSettings, ConsistentHash, LbPolicy, OutlierDetectionSettings, TrafficPolicy } from './model.js';
+import type { ClientTls, ConnectionPoolSettings, ConsistentHash, LbPolicy, OutlierDetectionSettings, TrafficPolicy } from './model.js';
 import type { RawResource } from './parse.js';
 import type { ResourceContext } from './problems.js';
 
@@ -13,9 +13,11 @@ const DESTINATION_RULE: Schema = {
 };
 const TRAFFIC_POLICY: Schema = {
   name: 'TrafficPolicy',
-  fields: ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls'],
-  unsupported: ['portLevelSettings', 'tunnel', 'proxyProtocol', 'retryBudget'],
+  fields: ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls', 'portLevelSettings'],
+  unsupported: ['tunnel', 'proxyProtocol', 'retryBudget'],
 };
+const PORT_POLICY: Schema = { name: 'PortTrafficPolicy', fields: ['port', 'loadBalancer', 'connectionPool', 'outlierDetection', 'tls'] };
+const PORT_SELECTOR: Schema = { name: 'PortSelector', fields: ['number'] };
 const SUBSET: Schema = { name: 'Subset', fields: ['name', 'labels', 'trafficPolicy'] };
 const LOAD_BALANCER: Schema = {
   name: 'LoadBalancerSettings',
@@ -50,8 +52,8 @@ const OUTLIER_DETECTION: Schema = {
 };
 const TLS: Schema = {
   name: 'ClientTLSSettings',
-  fields: ['mode'],
-  unsupported: ['clientCertificate', 'privateKey', 'caCertificates', 'credentialName', 'subjectAltNames', 'sni', 'insecureSkipVerify', 'caCrl'],
+  fields: ['mode', 'clientCertificate', 'privateKey', 'caCertificates', 'subjectAltNames', 'sni', 'insecureSkipVerify'],
+  unsupported: ['credentialName', 'caCrl'],
 };
 
 const LB_NAMES: Record<string, LbPolicy> = {
@@ -68,6 +70,10 @@ export interface PolicyParts {
   loadBalancer?: { policy: LbPolicy; consistentHash?: ConsistentHash };
   connectionPool?: ConnectionPoolSettings;
   outlierDetection?: OutlierDetectionSettings;
+  /** `DISABLE` is kept: a subset or port may turn off what the level above set. */
+  tls?: ClientTls | 'DISABLE';
+  /** portLevelSettings by port number: override the fields they set, for that port only. */
+  ports?: Map<number, PolicyParts>;
 }
 
 export interface SubsetSpec {
@@ -163,9 +169,53 @@ function readOutlier(f: Fields): OutlierDetectionSettings {
   return od;
 }
 
+/** Istio's ClientTLSSettings (networking/v1alpha3/destination_rule.proto); files are read by the upstream module. */
+function readTls(tls: Fields): ClientTls | 'DISABLE' | undefined {
+  const mode = tls.string('mode') ?? 'DISABLE';
+  const ca = tls.string('caCertificates');
+  const cert = tls.string('clientCertificate');
+  const key = tls.string('privateKey');
+  const sni = tls.string('sni');
+  const sans = tls.strings('subjectAltNames');
+  const skip = tls.bool('insecureSkipVerify') ?? false;
+  if (mode === 'DISABLE') return 'DISABLE';
+  if (mode === 'ISTIO_MUTUAL') {
+    tls.ctx.warn('not-supported', tls.at('mode'), 'ISTIO_MUTUAL needs the mesh identity Shadowgate does not have; use MUTUAL with files. Plain HTTP is used');
+    return 'DISABLE';
+  }
+  if (mode !== 'SIMPLE' && mode !== 'MUTUAL') {
+    tls.ctx.error('invalid-enum', tls.at('mode'), `"${mode}" is not a TLS mode; use DISABLE, SIMPLE or MUTUAL`);
+    return undefined;
+  }
+  // Istio's validation: MUTUAL needs both a client certificate and its key.
+  if (mode === 'MUTUAL' && (!cert || !key)) {
+    tls.ctx.error('missing-field', tls.at(cert ? 'privateKey' : 'clientCertificate'), 'MUTUAL needs clientCertificate and privateKey');
+    return undefined;
+  }
+  if ((cert === undefined) !== (key === undefined)) {
+    tls.ctx.error('missing-field', tls.at(cert ? 'privateKey' : 'clientCertificate'), 'clientCertificate and privateKey go together');
+    return undefined;
+  }
+  const out: ClientTls = { mode, subjectAltNames: sans, insecureSkipVerify: skip };
+  if (ca) out.caCertificates = ca;
+  if (cert) out.clientCertificate = cert;
+  if (key) out.privateKey = key;
+  if (sni) out.sni = sni;
+  return out;
+}
+
 function readPolicy(f: Fields | undefined): PolicyParts {
   const parts: PolicyParts = {};
   if (!f) return parts;
+  for (const p of f.objects('portLevelSettings', PORT_POLICY)) {
+    const number = p.object('port', PORT_SELECTOR)?.int('number', 1, 65535);
+    if (number === undefined) {
+      p.ctx.error('missing-field', p.at('port'), 'portLevelSettings needs port.number');
+      continue;
+    }
+    parts.ports ??= new Map();
+    parts.ports.set(number, readPolicy(p));
+  }
   const lb = f.object('loadBalancer', LOAD_BALANCER);
   if (lb) {
     const v = readLoadBalancer(lb);
@@ -176,23 +226,31 @@ function readPolicy(f: Fields | undefined): PolicyParts {
   const od = f.object('outlierDetection', OUTLIER_DETECTION);
   if (od) parts.outlierDetection = readOutlier(od);
   const tls = f.object('tls', TLS);
-  const mode = tls?.string('mode');
-  if (tls && mode !== undefined && mode !== 'DISABLE') {
-    tls.ctx.warn('not-supported', tls.at('mode'), `TLS origination (mode ${mode}) is not supported yet; Shadowgate speaks plain HTTP to upstreams`);
+  if (tls) {
+    const t = readTls(tls);
+    if (t) parts.tls = t;
   }
   return parts;
 }
 
-/** Istio: a subset's traffic policy replaces each top-level field (loadBalancer, connectionPool, ...) wholesale. */
-export function mergePolicy(top: PolicyParts, subset: PolicyParts | undefined): TrafficPolicy {
-  const lb = subset?.loadBalancer ?? top.loadBalancer;
+/**
+ * Istio: a subset's traffic policy replaces each top-level field (loadBalancer, connectionPool, ...) wholesale,
+ * and a portLevelSettings entry for the cluster's port replaces them at its level (pilot's MergeTrafficPolicy:
+ * top, top's port, subset, subset's port; the last that sets a field wins).
+ */
+export function mergePolicy(top: PolicyParts, subset: PolicyParts | undefined, port?: number): TrafficPolicy {
+  const layers = [top, port !== undefined ? top.ports?.get(port) : undefined, subset, port !== undefined ? subset?.ports?.get(port) : undefined];
+  const last = <K extends keyof PolicyParts>(k: K): PolicyParts[K] => layers.reduce<PolicyParts[K]>((v, l) => l?.[k] ?? v, undefined);
+  const lb = last('loadBalancer');
   const policy: TrafficPolicy = {
     loadBalancer: lb?.policy ?? 'LEAST_REQUEST',
-    connectionPool: subset?.connectionPool ?? top.connectionPool ?? {},
+    connectionPool: last('connectionPool') ?? {},
   };
   if (lb?.consistentHash) policy.consistentHash = lb.consistentHash;
-  const od = subset?.outlierDetection ?? top.outlierDetection;
+  const od = last('outlierDetection');
   if (od) policy.outlierDetection = od;
+  const tls = last('tls');
+  if (tls && tls !== 'DISABLE') policy.tls = tls;
   return policy;
 }
 

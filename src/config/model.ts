@@ -210,6 +210,22 @@ export interface TrafficPolicy {
   consistentHash?: ConsistentHash;
   connectionPool: ConnectionPoolSettings;
   outlierDetection?: OutlierDetectionSettings;
+  /** TLS origination to the endpoints (absent: plain HTTP). */
+  tls?: ClientTls;
+}
+
+/** Istio's ClientTLSSettings for SIMPLE and MUTUAL: file paths as written (the upstream module reads them). */
+export interface ClientTls {
+  mode: 'SIMPLE' | 'MUTUAL';
+  caCertificates?: string;
+  clientCertificate?: string;
+  privateKey?: string;
+  /** SNI; when empty, the service host (the name the client asked for, as Istio's auto SNI). */
+  sni?: string;
+  /** The upstream certificate must carry one of these (DNS, IP or URI SAN); empty: the SNI is verified. */
+  subjectAltNames: string[];
+  /** No verification of the upstream's certificate at all. */
+  insecureSkipVerify: boolean;
 }
 
 export interface Endpoint {

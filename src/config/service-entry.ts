@@ -10,7 +10,7 @@ const SERVICE_ENTRY: Schema = {
   fields: ['hosts', 'addresses', 'ports', 'location', 'resolution', 'endpoints', 'workloadSelector'],
   ignored: {
     exportTo: 'every resource is visible to Shadowgate',
-    subjectAltNames: 'Shadowgate does not originate TLS yet',
+    subjectAltNames: 'Shadowgate verifies upstream names with the DestinationRule tls.subjectAltNames',
   },
 };
 const SERVICE_PORT: Schema = { name: 'ServicePort', fields: ['number', 'protocol', 'name', 'targetPort'] };

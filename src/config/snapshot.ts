@@ -210,13 +210,13 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
     for (const port of svc.ports) {
       const all = endpointsFor(svc, port);
       const plain = clusterName(port.number, '', svc.host);
-      const plainPolicy = mergePolicy(dr?.policy ?? {}, undefined);
+      const plainPolicy = mergePolicy(dr?.policy ?? {}, undefined, port.number);
       clusters[plain] = { name: plain, host: svc.host, port: port.number, subset: '', namespace: svc.namespace, policy: plainPolicy, endpoints: all };
       if (speaksHttp2(port.protocol, plainPolicy.connectionPool)) clusters[plain].http2 = true;
       for (const subset of dr?.subsets ?? []) {
         const name = clusterName(port.number, subset.name, svc.host);
         const endpoints = all.filter((e) => labelsMatch(subset.labels, e.labels));
-        const policy = mergePolicy(dr!.policy, subset.policy);
+        const policy = mergePolicy(dr!.policy, subset.policy, port.number);
         clusters[name] = { name, host: svc.host, port: port.number, subset: subset.name, namespace: svc.namespace, policy, endpoints };
         if (speaksHttp2(port.protocol, policy.connectionPool)) clusters[name].http2 = true;
       }

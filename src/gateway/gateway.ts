@@ -354,6 +354,8 @@ export class Gateway {
     const table = RouteTable.build(snapshot.listeners);
     this.primaryClusters.update(snapshot.clusters);
     this.shadowClusters.update(readyOnly(snapshot.clusters));
+    // What a cluster could not build (a TLS file unreadable or mismatched, an endpoint skipped): one line each.
+    for (const [name, c] of Object.entries(this.primaryClusters.stats())) for (const p of c.problems) this.log(`shadowgate: error: cluster ${name}: ${p}`);
     this.shadows.configure({ ...snapshot.settings.mirror, ...this.opts.mirrorOverrides });
     this.comparator?.apply(snapshot);
     this.state = { snapshot, table };

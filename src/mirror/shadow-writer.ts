@@ -83,17 +83,29 @@ export class ShadowWriter {
     return this.inFlight;
   }
 
+  private labelsOf(target: MirrorTarget): TargetLabels {
+    return getOrCreate(this.labels, target, () => ({
+      destination: { destination_service: target.host, destination_subset: target.subset || 'unknown' },
+      byStatus: new Map(),
+      byReason: new Map(),
+    }));
+  }
+
+  /** A sampled copy that cannot be sent at all (an upgraded connection): counted as sampled and abandoned. */
+  skip(target: MirrorTarget, reason: AbandonReason): ShadowHandle {
+    const labels = this.labelsOf(target);
+    this.metrics.shadowsSampled.inc(labels.destination);
+    this.metrics.shadowAbandoned.inc(getOrCreate(labels.byReason, reason, () => ({ ...labels.destination, reason })));
+    return { cluster: target.cluster, outcome: `abandoned:${reason}` };
+  }
+
   /**
    * Starts one shadow. `body` is the primary's tee, or undefined for a bodyless request; `cluster` (the target's
    * model) labels the copy as the shadow workload's sidecar would count it (`reporter="destination"`).
    */
   start(target: MirrorTarget, req: ShadowRequest, body: RequestBodyTee | undefined, answer?: AnswerSink, cluster?: Cluster): ShadowHandle {
     const s = this.settings;
-    const labels = getOrCreate(this.labels, target, () => ({
-      destination: { destination_service: target.host, destination_subset: target.subset || 'unknown' },
-      byStatus: new Map(),
-      byReason: new Map(),
-    }));
+    const labels = this.labelsOf(target);
     const destination = labels.destination;
     const handle: ShadowHandle = { cluster: target.cluster, outcome: 'in_flight' };
     this.metrics.shadowsSampled.inc(destination);

@@ -18,6 +18,8 @@ export type DownstreamRejectReason =
 export class DownstreamStats {
   /** Open downstream connections on the service ports, across all of them. */
   connections = 0;
+  /** Of those, upgraded ones (WebSocket tunnels) open now. */
+  upgraded = 0;
   readonly rejected: Counter<'reason'>;
   private readonly byReason = new Map<DownstreamRejectReason, { reason: DownstreamRejectReason }>();
 
@@ -33,6 +35,12 @@ export class DownstreamStats {
       help: 'Open downstream connections on the service ports',
       registers: [metrics.registry],
       collect: (): void => gauge.set(this.connections),
+    });
+    const upgraded: Gauge = new Gauge({
+      name: 'shadowgate_downstream_upgraded_connections',
+      help: 'Open upgraded (WebSocket) connections proxied to a primary endpoint',
+      registers: [metrics.registry],
+      collect: (): void => upgraded.set(this.upgraded),
     });
   }
 

@@ -9,7 +9,10 @@
 //   6. mirror   — one random number per request decides every mirror; shadows take a bounded copy of the body.
 //   7. forward  — primary attempts with Istio's retries and timeouts; the answer streams back.
 //   8. log      — one access-log line and the metrics, when the downstream response is done.
+// An upgrade (WebSocket, upgrade.ts) passes 1–5 alike (an upgrade Istio does not allow: 403 in 1), is never
+// mirrored (6 counts it as `upgrade`), and in 7 is sent to the primary as an upgrade and tunnelled; 8 at its end.
 import { randomUUID } from 'node:crypto';
+import { Pool } from 'undici';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Cluster, Endpoint, Route, Snapshot, WeightedDestination } from '../config/index.js';
 import type { Comparator, AnswerRecorder, AnswerRole } from '../comparator/index.js';
@@ -28,6 +31,7 @@ import { type DownstreamLimits, downstreamLimits } from './limits.js';
 import { checkRequestHead } from './request-head.js';
 import { backoffMs, retriableFailure, retriableGrpc, retriableStatus } from './retry.js';
 import { runAttempt } from './upstream-attempt.js';
+import { type PendingUpgrade, proxyUpgrade, upgradeOf } from './upgrade.js';
 
 /** What one request reads of the gateway's state; swapped whole on reload, kept by requests in flight. */
 export interface RoutingState {
@@ -153,6 +157,8 @@ export class ProxyHandler {
     }
     ctx.path = head.path;
     ctx.authority = head.authority;
+    const upgrade = upgradeOf(req);
+    if (upgrade?.kind === 'refused') return this.reply(ctx, 403, 'upgrade not allowed', 'text/plain', true);
 
     // A request that already passed through Shadowgate would loop (a taken-over Service whose backends lead
     // back to the gateway): refuse the second hop instead of amplifying it.
@@ -257,9 +263,12 @@ export class ProxyHandler {
         ctx.mirrors.push(this.deps.shadows.start(target, shadowRequest, ctx.tee, compared, state.snapshot.clusters[target.cluster]));
       });
       if (exchange) ctx.recorder = exchange.expect('primary');
+    } else if (upgrade?.kind === 'tunnel' && route.mirrors.length > 0) {
+      for (const target of selectMirrors(route.mirrors, random)) ctx.mirrors.push(this.deps.shadows.skip(target, 'upgrade'));
     }
 
     // 7. forward
+    if (upgrade?.kind === 'tunnel') return this.tunnel(ctx, route, dest, state.snapshot.clusters[dest.cluster], path, headers, upgrade);
     await this.forward(ctx, route, dest, state.snapshot.clusters[dest.cluster], path, headers);
   }
 
@@ -386,6 +395,78 @@ export class ProxyHandler {
           return this.localFailure(ctx, lastFailure);
         }
       }
+    }
+  }
+
+  /** Phase 7 for an upgrade: one attempt (Envoy does not retry upgrades), then the tunnel until either side closes. */
+  private async tunnel(
+    ctx: RequestContext,
+    route: Route,
+    dest: WeightedDestination,
+    cluster: Cluster | undefined,
+    path: string,
+    headers: HeaderRecord,
+    upgrade: PendingUpgrade,
+  ): Promise<void> {
+    ctx.clusterModel = cluster;
+    // An HTTP/1.1 upgrade cannot cross to an HTTP/2 upstream without extended CONNECT (RFC 8441), not built.
+    if (cluster?.http2) return this.reply(ctx, 501, 'WebSocket to an HTTP/2 upstream is not supported', 'text/plain', true);
+    const picked = this.deps.primary.pick(dest.cluster, cluster?.policy.consistentHash ? this.hashKey(ctx, cluster) : undefined);
+    if (!picked.ok) return this.localFailure(ctx, picked.flag);
+    if (!(picked.dispatcher instanceof Pool)) {
+      picked.onDone({ kind: 'cancelled' });
+      return this.reply(ctx, 501, 'WebSocket to an HTTP/2 upstream is not supported', 'text/plain', true);
+    }
+    ctx.upstreamHost = `${picked.endpoint.address}:${picked.endpoint.port}`;
+    ctx.endpoint = picked.endpoint;
+    const started = performance.now();
+    let open = false;
+    const outcome = await proxyUpgrade({
+      dispatcher: picked.dispatcher,
+      path,
+      method: ctx.req.method ?? 'GET',
+      headers,
+      upgrade,
+      res: ctx.res,
+      downstream: ctx.downstream,
+      idleTimeoutMs: this.limits.upgradeIdleTimeoutMs,
+      ...(route.timeoutMs !== undefined ? { routeDeadline: started + route.timeoutMs } : {}),
+      commit: (status, upstreamHeaders) => {
+        ctx.upstreamTimeMs = performance.now() - started;
+        ctx.status = status;
+        let out = responseHeaders(upstreamHeaders);
+        out = applyHeaderOps(out, dest.headers.response);
+        out = applyHeaderOps(out, route.headers.response);
+        // Hop-by-hop headers never cross a proxy, except the pair that completes this handshake (RFC 9110 §7.8).
+        if (status === 101) Object.assign(out, { connection: 'upgrade', upgrade: firstValue(upstreamHeaders.upgrade) ?? upgrade.protocol });
+        ctx.res.writeHead(status, out);
+      },
+      onData: (chunk) => {
+        ctx.bytesSent += chunk.length;
+      },
+      onTearDown: (why) => ctx.flags.push(why === 'idle_timeout' ? 'SI' : 'UC'),
+      onOpen: () => {
+        open = true;
+        this.stats.upgraded++;
+      },
+    });
+    if (open) this.stats.upgraded--;
+    switch (outcome.kind) {
+      case 'answered':
+        picked.onDone({ kind: 'response', status: outcome.status });
+        return;
+      case 'tunnelled':
+        picked.onDone({ kind: 'response', status: 101 });
+        return;
+      case 'failed':
+        picked.onDone({ kind: outcome.failure });
+        if (outcome.afterCommit) {
+          if (!ctx.downstreamClosed) ctx.flags.push(outcome.failure === 'timeout' ? 'UT' : 'UC');
+          if (!ctx.res.destroyed) ctx.res.destroy();
+          return;
+        }
+        if (outcome.failure === 'cancelled') return;
+        return this.localFailure(ctx, outcome.failure === 'connect-failure' ? 'UF' : outcome.failure === 'timeout' ? 'UT' : 'UC');
     }
   }
 

@@ -11,6 +11,8 @@ export interface DownstreamLimits {
   headerTimeoutMs: number;
   /** No request body byte for this long while the body is expected: 408 and close (nginx `client_body_timeout`). */
   bodyIdleTimeoutMs: number;
+  /** An upgraded connection (WebSocket) with no byte either way for this long is closed (Envoy's stream_idle_timeout, 5 min). */
+  upgradeIdleTimeoutMs: number;
   /** Open downstream connections across all service ports of this process; beyond it new ones are closed. 0: no cap. */
   maxConnections: number;
 }
@@ -33,6 +35,7 @@ export function downstreamLimits(overrides: Partial<DownstreamLimits> = {}): Rea
     pathNormalization: 'MERGE_SLASHES',
     headerTimeoutMs: 60_000,
     bodyIdleTimeoutMs: 60_000,
+    upgradeIdleTimeoutMs: 300_000,
     maxConnections: overrides.maxConnections ?? defaultMaxConnections(),
     ...overrides,
   };
@@ -43,6 +46,7 @@ export function downstreamLimits(overrides: Partial<DownstreamLimits> = {}): Rea
   whole('maxRequestHeaders', 1);
   whole('headerTimeoutMs', 1);
   whole('bodyIdleTimeoutMs', 1);
+  whole('upgradeIdleTimeoutMs', 1);
   whole('maxConnections', 0);
   if (!PATH_NORMALIZATIONS.includes(limits.pathNormalization)) {
     throw new RangeError(`pathNormalization must be one of ${PATH_NORMALIZATIONS.join(', ')}, got ${limits.pathNormalization}`);

@@ -8,6 +8,7 @@ import { connectionOpened, idleState, requestStarted } from './connection-idle.j
 import type { DownstreamStats } from './downstream-stats.js';
 import { acceptBoth, type H2Server } from './h2/index.js';
 import type { ProxyHandler } from './handler.js';
+import { acceptUpgrade } from './upgrade.js';
 
 export interface BindFailure {
   port: number;
@@ -143,6 +144,11 @@ export class ListenerSet {
           this.open.delete(socket);
         });
       });
+      // Upgrades (WebSocket) go through the handler's phases on a response built over the socket (upgrade.ts).
+      server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+        requestStarted(socket);
+        acceptUpgrade(req, socket, head, (r, res) => this.handler.handle(r, res, port));
+      });
       // CONNECT tunnels are not proxied: say so instead of dropping the connection.
       server.on('connect', (_req, socket: Socket) => {
         socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -174,6 +180,8 @@ export class ListenerSet {
       server.closeAllConnections();
       this.h2.get(server)?.forceClose();
     }
+    // Upgraded connections left Node's HTTP bookkeeping: closeAllConnections does not see them.
+    for (const socket of this.open) socket.destroy();
     this.servers.clear();
   }
 }

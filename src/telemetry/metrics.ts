@@ -12,7 +12,9 @@ export type AbandonReason =
   | 'no_endpoint'
   | 'connect_error'
   | 'upstream_reset'
-  | 'primary_aborted';
+  | 'primary_aborted'
+  /** The request upgraded its connection (WebSocket): a shadow cannot take over a connection (Envoy skips it too). */
+  | 'upgrade';
 
 /** What the upstream module reports per cluster at scrape time (structural: telemetry imports no module). */
 export interface ClusterGaugeSource {

@@ -11,6 +11,17 @@ const CONNECT_CODES = new Set([
   'ENETUNREACH',
   'EADDRNOTAVAIL',
 ]);
+// A TLS handshake the gateway refused (chain, name, expiry) or that failed: Envoy's UF with a "TLS error" reason.
+const TLS_CODES = new Set([
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'EPROTO',
+]);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const CANCEL_CODES = new Set(['UND_ERR_ABORTED', 'ABORT_ERR']);
 
@@ -24,7 +35,7 @@ export function classifyUpstreamError(err: unknown): FailureKind {
   for (let depth = 0; depth < 4 && e !== null && typeof e === 'object'; depth++) {
     const { code, name } = e as { code?: unknown; name?: unknown };
     if (typeof code === 'string') {
-      if (CONNECT_CODES.has(code)) return 'connect-failure';
+      if (CONNECT_CODES.has(code) || TLS_CODES.has(code) || code.startsWith('ERR_SSL_')) return 'connect-failure';
       if (TIMEOUT_CODES.has(code)) return 'timeout';
       if (CANCEL_CODES.has(code)) return 'cancelled';
       if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE') return 'reset';

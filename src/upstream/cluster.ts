@@ -5,6 +5,7 @@ import type { ConnectBackoffOptions } from './connect-backoff.js';
 import { Host } from './host.js';
 import { OutlierDetector } from './outlier.js';
 import { poolShape, shapeKey } from './pool-options.js';
+import { tlsConnect } from './tls.js';
 import type { ClusterCounters, ClusterStats, NotPicked, Outcome, PickResult } from './types.js';
 
 export interface ClusterDeps {
@@ -55,6 +56,20 @@ export class UpstreamCluster {
     const problems: string[] = [];
     const pool = cluster.policy.connectionPool;
     const shape = poolShape(pool, this.deps.defaultMaxConnections, cluster.http2 === true);
+    let tlsBroken = false;
+    if (cluster.policy.tls && shape.http2) {
+      // The HTTP/2 pools (h2/) dial cleartext only: never send what the config says must be encrypted in clear.
+      problems.push('tls: TLS origination to an HTTP/2 upstream is not supported yet; the cluster has no endpoint');
+      tlsBroken = true;
+    } else if (cluster.policy.tls) {
+      try {
+        shape.tls = tlsConnect(cluster.policy.tls, cluster.host);
+      } catch (err) {
+        // Never fall back to plain HTTP: the cluster has no endpoint (503 UH) until its TLS files are right.
+        problems.push((err as Error).message);
+        tlsBroken = true;
+      }
+    }
     const sk = shapeKey(shape);
     let outlier: OutlierDetector | undefined;
     if (cluster.policy.outlierDetection) {
@@ -68,7 +83,7 @@ export class UpstreamCluster {
     const old = new Map(this.hosts.map((h) => [h.key, h]));
     const seen = new Map<string, number>();
     const hosts: Host[] = [];
-    for (const e of cluster.endpoints) {
+    for (const e of tlsBroken ? [] : cluster.endpoints) {
       const base = `${e.address}|${e.port}|${sk}`;
       // The same address may be listed twice (two WorkloadEntries); each listing is its own host, as in Envoy.
       const n = seen.get(base) ?? 0;

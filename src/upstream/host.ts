@@ -47,7 +47,7 @@ export class Host {
   ) {
     this.endpoint = endpoint;
     this.weight = weightOf(endpoint);
-    this.origin = originOf(endpoint.address, endpoint.port);
+    this.origin = originOf(endpoint.address, endpoint.port, shape.tls ? 'https' : 'http');
     this.seed = hashString(`${endpoint.address}:${endpoint.port}`);
     this.pool = shape.http2
       ? new H2Pool(this.origin, {

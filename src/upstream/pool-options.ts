@@ -2,6 +2,7 @@
 import type { Pool } from 'undici';
 import type { ConnectionPoolSettings } from '../config/model.js';
 import { skipContinueConnector } from './skip-continue.js';
+import type { TlsConnect } from './tls.js';
 
 /** Envoy's cluster connect_timeout default. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -26,6 +27,8 @@ export interface PoolShape {
   /** HTTP/2 cleartext to the endpoint (an H2Pool) instead of HTTP/1.1 (undici's Pool). */
   http2: boolean;
   maxConcurrentStreams: number | undefined;
+  /** TLS origination (tls.ts); absent: plain HTTP. */
+  tls?: TlsConnect | undefined;
 }
 
 export function poolShape(s: ConnectionPoolSettings, defaultMaxConnections?: number, http2 = false): PoolShape {
@@ -41,7 +44,7 @@ export function poolShape(s: ConnectionPoolSettings, defaultMaxConnections?: num
 
 export function shapeKey(s: PoolShape): string {
   const h2 = s.http2 ? `/h2:${s.maxConcurrentStreams ?? '-'}` : '';
-  return `${s.maxConnections ?? '-'}/${s.connectTimeoutMs}/${s.idleTimeoutMs}/${s.maxRequestsPerConnection ?? '-'}${h2}`;
+  return `${s.maxConnections ?? '-'}/${s.connectTimeoutMs}/${s.idleTimeoutMs}/${s.maxRequestsPerConnection ?? '-'}${h2}/${s.tls?.key ?? 'plain'}`;
 }
 
 export function poolOptions(s: PoolShape): Pool.Options {
@@ -49,7 +52,7 @@ export function poolOptions(s: PoolShape): Pool.Options {
     // null = no cap (undici's default); Istio's default maxConnections is 2^32-1, effectively the same.
     connections: s.maxConnections ?? null,
     // The connect timeout goes to the connector, which also skips an upstream's unasked-for 100 Continue.
-    connect: skipContinueConnector(s.connectTimeoutMs),
+    connect: skipContinueConnector(s.connectTimeoutMs, s.tls?.options),
     // One request per connection at a time: HTTP/1.1 pipelining makes a slow answer stall the rest.
     // 0 turns keep-alive off (`connection: close`), which is what Istio means by maxRequestsPerConnection 1.
     pipelining: s.maxRequestsPerConnection === 1 ? 0 : 1,
@@ -64,6 +67,6 @@ export function poolOptions(s: PoolShape): Pool.Options {
   };
 }
 
-export function originOf(address: string, port: number): string {
-  return address.includes(':') && !address.startsWith('[') ? `http://[${address}]:${port}` : `http://${address}:${port}`;
+export function originOf(address: string, port: number, scheme: 'http' | 'https' = 'http'): string {
+  return address.includes(':') && !address.startsWith('[') ? `${scheme}://[${address}]:${port}` : `${scheme}://${address}:${port}`;
 }

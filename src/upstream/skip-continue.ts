@@ -4,6 +4,7 @@
 // not expect one"; Envoy drops an upstream 100 it did not ask for (proxy_100_continue off) and waits for the
 // final answer. Other 1xx (103 Early Hints) undici already passes on, and the data path ignores them.
 import type { Socket } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { buildConnector } from 'undici';
 
 /** `HTTP/1.x 1`: the start of an interim (1xx) status line; two more digits and a space or CR follow. */
@@ -86,10 +87,13 @@ export function skipContinue(socket: Socket): void {
 }
 
 /** undici's default connector (same options a Pool builds) with `skipContinue` on every connection. */
-export function skipContinueConnector(connectTimeoutMs: number): buildConnector.connector {
-  const connect = buildConnector({ timeout: connectTimeoutMs });
+export function skipContinueConnector(connectTimeoutMs: number, tls?: ConnectionOptions): buildConnector.connector {
+  // With an https origin undici's connector dials TLS with these options (CA, client certificate, SNI, checks).
+  const connect = buildConnector({ ...(tls as buildConnector.BuildOptions | undefined), timeout: connectTimeoutMs });
+  // undici would send the request's Host as SNI; the cluster's SNI (tls.ts) is what Istio sends and verifies.
+  const servername = tls?.servername;
   return (opts, callback) =>
-    connect(opts, (err, socket) => {
+    connect(servername ? { ...opts, servername } : opts, (err, socket) => {
       if (socket) skipContinue(socket as Socket);
       (callback as (e: Error | null, s: unknown) => void)(err, socket);
     });
