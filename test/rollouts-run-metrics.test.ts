@@ -33,6 +33,9 @@ describe('comparison runs on /metrics', () => {
       assert.equal(runs[0]!.labels.route, 'default/api#items');
       assert.equal(runs[0]!.labels.candidate_service, 'api.default.svc.cluster.local');
       assert.equal(runs[0]!.labels.candidate_subset, 'v2');
+      // A replica restarted on a new store has new series even when its counters catch up before the next scrape.
+      assert.match(runs[0]!.labels.run_start ?? '', /^\d{13}$/, 'labelled by when this store opened the run');
+      assert.ok(select(samples, 'shadowgate_compare_requests_total').every((x) => x.labels.run_start === runs[0]!.labels.run_start));
       // maxEndpoints 1: the endpoint that appeared first by name, the later one in (other); totals exact.
       assert.deepEqual(
         select(samples, 'shadowgate_compare_requests_total').map((x) => [x.labels.endpoint, x.value]),

@@ -128,6 +128,11 @@ export function runMetricsExposition(store: CompareStore, o: RunMetricsOptions):
       route: run.route,
       candidate_service: run.candidate_host,
       candidate_subset: run.candidate_subset ?? '',
+      // When this store opened the run (ms): a replica restarted on a new store, or a run restarted by hand, has
+      // new series, counted from 0. A counter reset is otherwise seen only as a drop between two scrapes, and a
+      // restarted replica that catches up before its first scrape hides it: increase() and the fleet verdict lost
+      // its counts (https://prometheus.io/docs/prometheus/latest/querying/functions/#resets).
+      run_start: String(run.started_at),
     };
     const b = labels(base);
     push(

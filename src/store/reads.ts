@@ -105,7 +105,23 @@ export class Reads {
     const latencyOf = db.prepare('SELECT endpoint_id, side, bucket, n FROM latency WHERE endpoint_id = ? ORDER BY side, bucket');
     const histRows = db.prepare('SELECT h.endpoint_id, h.side, h.counts FROM latency_hist h JOIN endpoints e ON e.id = h.endpoint_id WHERE e.run_id = ?').raw(true);
     const histOf = db.prepare('SELECT endpoint_id, side, counts FROM latency_hist WHERE endpoint_id = ?').raw(true);
-    this.latency = (endpointRowId) => latencyOf.all(endpointRowId) as { side: number; bucket: number; n: number }[];
+    // The histograms live in latency_hist's blobs (schema v2); a store upgraded from v1 may still hold rows in
+    // latency: both, added per side and bucket, as assemble() reads them for the verdict.
+    this.latency = db.transaction((endpointRowId: number) => {
+      const dense = new Map<number, number[]>();
+      for (const [, side, counts] of histOf.all(endpointRowId) as [number, number, Buffer][]) addCounts(getOrCreate(dense, side, () => []), counts);
+      for (const r of latencyOf.all(endpointRowId) as { side: number; bucket: number; n: number }[]) {
+        const h = getOrCreate(dense, r.side, () => []);
+        h[r.bucket] = (h[r.bucket] ?? 0) + r.n;
+      }
+      const out: { side: number; bucket: number; n: number }[] = [];
+      for (const side of [...dense.keys()].sort((a, b) => a - b)) {
+        dense.get(side)!.forEach((n, bucket) => {
+          if (n) out.push({ side, bucket, n });
+        });
+      }
+      return out;
+    });
     const fieldCols = 'f.id, f.endpoint_id, f.field, f.candidate_diffs, f.secondary_diffs, f.time_like, f.example';
     const fieldRows = db.prepare(`SELECT ${fieldCols} FROM fields f JOIN endpoints e ON e.id = f.endpoint_id WHERE e.run_id = ? ORDER BY f.field`);
     const fieldsOf = db.prepare(`SELECT ${fieldCols} FROM fields f WHERE f.endpoint_id = ? ORDER BY f.field`);
