@@ -5,7 +5,7 @@ import type { Dispatcher } from 'undici';
 import type { MirrorSettings, MirrorTarget } from '../config/index.js';
 import { BodyQueue, type BodySink, type RequestBodyTee } from '../body/index.js';
 import type { AbandonReason, Metrics } from '../telemetry/index.js';
-import { type ClusterManager, classifyUpstreamError } from '../upstream/index.js';
+import { type ClusterManager, classifyUpstreamError, FAILURES, PICK_ABANDON } from '../upstream/index.js';
 import { getOrCreate } from '../util/maps.js';
 import { ByteBudget } from './byte-budget.js';
 
@@ -104,7 +104,7 @@ export class ShadowWriter {
     const picked = this.clusters.pick(target.cluster);
     if (!picked.ok) {
       // UO: the shadow's connections are all busy and its queue is full (a slow shadow).
-      abandon(picked.flag === 'UO' ? 'too_many_in_flight' : 'no_endpoint');
+      abandon(PICK_ABANDON[picked.flag]);
       return handle;
     }
 
@@ -198,7 +198,7 @@ export class ShadowWriter {
       onResponseError: (_c, err) => {
         const kind = reason ? (reason === 'timeout' ? 'timeout' : 'cancelled') : classifyUpstreamError(err);
         picked.onDone({ kind });
-        abandon(reason ?? (kind === 'connect-failure' ? 'connect_error' : kind === 'timeout' ? 'timeout' : 'upstream_reset'));
+        abandon(reason ?? FAILURES[kind].abandon);
         finish();
       },
     };

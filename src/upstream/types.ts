@@ -1,16 +1,10 @@
 // Public data types of the upstream module: what a pick returns, how a request ended, what stats show.
 import type { Pool } from 'undici';
 import type { Endpoint } from '../config/model.js';
+import type { UpstreamFailure } from './failure.js';
 
 /** How one upstream attempt ended, as reported by the caller through `onDone`. */
-export type Outcome =
-  | { kind: 'response'; status: number }
-  | { kind: 'connect-failure' }
-  | { kind: 'timeout' }
-  | { kind: 'reset' }
-  | { kind: 'cancelled' };
-
-export type FailureKind = Exclude<Outcome['kind'], 'response'>;
+export type Outcome = { kind: 'response'; status: number } | { kind: UpstreamFailure };
 
 /** Envoy response flags for a pick that found nothing to send to. */
 export type PickFlag = 'NC' | 'UH' | 'UO';
