@@ -2,11 +2,17 @@
 // taken over, pods as upstreams on loopback addresses, a VirtualService switched from route-only to mirror,
 // and zero failed client requests across a dropped watch and a relist. Issue 8.
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { after, describe, it } from 'node:test';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { Gateway } from '../src/gateway/index.js';
+import { WATCHED_TYPES } from '../src/sources/kubernetes/index.js';
 import { MemoryAccessLog } from '../src/telemetry/index.js';
 import { client, freePort, seededRandom, send } from './harness/gateway.js';
 import { FakeKubeApiServer, type KObject } from './harness/kube-apiserver.js';
@@ -107,7 +113,7 @@ async function until(what: string, check: () => boolean, ms = 30_000): Promise<n
 }
 
 describe('serve --kubernetes', () => {
-  it("the article in a cluster: route to v1, then mirror to v2 on the next watch event, no failed request across a dropped watch and a relist", async () => {
+  it('the article in a cluster: route to v1, then mirror to v2, no failed request across a dropped watch and a relist', async () => {
     const api = await FakeKubeApiServer.start({ bookmarkIntervalMs: 200 });
     const v1 = await podServer('127.0.0.2', 0, '1');
     const v2 = await podServer('127.0.0.3', v1.port, '2');
@@ -127,41 +133,51 @@ describe('serve --kubernetes', () => {
     let sent = 0;
     const load = (async () => {
       while (!stop) {
-        const a = await send(servicePort, '/', { headers: { host: 'nginx' } }).catch((e: Error) => ({ status: 0, body: e.message }));
+        // A request that never completes is a failure to report, not a reason for the test to hang.
+        let timer: NodeJS.Timeout | undefined;
+        const a = await Promise.race([
+          send(servicePort, '/', { headers: { host: 'nginx' } }).catch((e: Error) => ({ status: 0, body: e.message })),
+          new Promise<{ status: number; body: string }>((resolve) => {
+            timer = setTimeout(() => resolve({ status: 0, body: 'no answer within 10 s' }), 10_000);
+          }),
+        ]);
+        clearTimeout(timer);
         sent++;
         if (a.status !== 200) failures.push(`${a.status} ${a.body}`);
         await new Promise((r) => setTimeout(r, 2));
       }
     })();
+    // Bounds below only keep a broken build from hanging: nothing here asserts how fast anything is.
+    const BOUND = 20_000;
     try {
       assert.equal(gw.isReady(), true);
-      await until('traffic flows', () => v1.seen.length >= 20);
+      await v1.reached(20, BOUND);
       assert.equal(v2.seen.length, 0, 'route-only: v2 gets nothing');
 
-      // kubectl apply the mirroring VirtualService: it reaches routing within a second.
-      const switched = Date.now();
+      // kubectl apply the mirroring VirtualService: copies reach v2.
       api.apply(objects(servicePort, v1.port, true).find((o) => o.kind === 'VirtualService')!);
-      await until('the mirror reaches v2', () => v2.seen.some((r) => r.mirrored && r.at >= switched));
+      await v2.reached(1, BOUND);
+      assert.ok(v2.seen.every((r) => r.mirrored));
 
       // A dropped watch connection, then a compaction that forces a relist: routing keeps working.
+      const kinds = 7;
       api.dropWatches();
-      await new Promise((r) => setTimeout(r, 300));
+      await until('every watch open again', () => api.openWatches() === kinds, BOUND);
       api.compact();
       api.dropWatches();
-      await new Promise((r) => setTimeout(r, 500));
+      await until('every watch open again after the compaction', () => api.openWatches() === kinds, BOUND);
       // A pod relabelled to v3 leaves the v2 subset: the mirror stops reaching it.
       api.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'nginx-v2-def', namespace: NS, labels: { app: 'nginx', version: 'v3' } } });
-      await until(
-        'the relabelled pod leaves subset v2',
-        () => Object.values(gw.snapshot.clusters).find((c) => c.subset === 'v2')?.endpoints.length === 0,
-        5_000,
-      );
+      await until('the relabelled pod leaves subset v2', () => Object.values(gw.snapshot.clusters).find((c) => c.subset === 'v2')?.endpoints.length === 0, BOUND);
+      // Copies sent before the swap may still land; once they have, v2 gets nothing more.
+      await until('the copies sent before the swap answered', () => gw.shadows.shadowsInFlight === 0, BOUND);
       const before = v2.seen.length;
-      await new Promise((r) => setTimeout(r, 300));
-      assert.ok(v2.seen.length - before <= 1, `v2 relabelled away still got ${v2.seen.length - before} mirrors`);
+      await v1.reached(v1.seen.length + 20, BOUND);
+      await until('no copy in flight', () => gw.shadows.shadowsInFlight === 0, BOUND);
+      assert.equal(v2.seen.length, before, 'v2, relabelled away, got no more copies');
       stop = true;
       await load;
-      assert.ok(sent > 100, `sent ${sent}`);
+      assert.ok(sent > 40, `sent ${sent}`);
       assert.deepEqual(failures, []);
       // Whether the cut watch resumes below the compaction (410, relist) depends on timing; the 410 → relist
       // path itself is asserted in kubernetes-source.test.ts. Here what matters is zero failed requests.
@@ -263,4 +279,130 @@ describe('serve --kubernetes: endpoints that share an IP (issue 21)', () => {
       }
     });
   }
+});
+
+describe('serve --kubernetes with a kubeconfig it cannot use (issues 20, 21)', () => {
+  const cases = [
+    {
+      name: '401',
+      reason: 'unauthorized',
+      line: '401 Unauthorized',
+      body: (url: string) => new RegExp(`^NOT READY: kubernetes: the API server ${url}/ refused the credentials \\(401 Unauthorized\\): check the kubeconfig's user \\(token, client certificate\\)\n$`),
+    },
+    {
+      name: 'unreachable (every connection cut)',
+      reason: 'unreachable',
+      line: 'cannot reach',
+      // A connection cut before the answer: reset, or a broken pipe if the request was still being written.
+      body: (url: string) => new RegExp(`^NOT READY: kubernetes: cannot reach the API server ${url}/: (ECONNRESET|EPIPE)\n$`),
+    },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: /ready answers 503 with the reason, the metric says ${c.reason}, the log says it once across retries`, async () => {
+      const api = await FakeKubeApiServer.start();
+      // Unreachable: a listener that cuts every connection (no port is guessed free, nothing races for it).
+      const cutter = net.createServer((socket) => socket.destroy());
+      cutter.listen(0, '127.0.0.1');
+      await once(cutter, 'listening');
+      const url = c.reason === 'unreachable' ? `http://127.0.0.1:${(cutter.address() as AddressInfo).port}` : api.url;
+      const kc = api.kubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ ...kc.getClusters()[0]!, server: url }],
+        users: [{ name: 'tester', token: c.reason === 'unauthorized' ? 'not-the-token' : api.token }],
+        contexts: kc.getContexts(),
+        currentContext: kc.getCurrentContext(),
+      });
+      const logs: string[] = [];
+      const gw = await Gateway.start({
+        files: [],
+        bind: '127.0.0.1',
+        admin: '127.0.0.1:0',
+        accessLog: new MemoryAccessLog(),
+        watch: false,
+        log: (l) => logs.push(l),
+        kubernetes: { namespace: NS, kubeconfig: kc },
+      });
+      try {
+        const errors = () =>
+          ((gw.configDump() as { kubernetes: Array<{ stats: { errors: number } }> | null }).kubernetes ?? []).reduce((n, k) => n + k.stats.errors, 0);
+        await until('every kind retried', () => errors() >= 14, 20_000);
+        const ready = await fetch(`http://${gw.adminAddress}/ready`);
+        assert.equal(ready.status, 503);
+        assert.match(await ready.text(), c.body(url));
+        const metrics = await (await fetch(`http://${gw.adminAddress}/metrics`)).text();
+        const failing = new RegExp(`^shadowgate_kubernetes_api_failing\\{reason="${c.reason}"\\} (\\d+)$`, 'm').exec(metrics);
+        assert.ok(failing && Number(failing[1]) >= 1 && Number(failing[1]) <= WATCHED_TYPES.length, metrics);
+        assert.match(metrics, new RegExp(`^shadowgate_kubernetes_kinds_unsynced ${WATCHED_TYPES.length}$`, 'm'));
+        assert.equal(logs.filter((l) => l.includes(c.line)).length, 1, logs.join('\n'));
+      } finally {
+        await gw.shutdown();
+        await new Promise((r) => cutter.close(r));
+        await api.close();
+      }
+    });
+  }
+
+  const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+  const BIN = join(ROOT, 'bin', 'shadowgate.js');
+
+  /** `shadowgate serve --kubernetes ...` as a user runs it; resolves with its admin address once it says it listens. */
+  async function serve(t: TestContext, args: string[]) {
+    const child = spawn(process.execPath, [BIN, 'serve', '--kubernetes', '--admin', '127.0.0.1:0', '--access-log', 'off', '--store', 'off', '--no-watch', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, KUBERNETES_SERVICE_HOST: '', KUBECONFIG: '' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    t.after(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+    });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8');
+    const admin = await new Promise<string>((resolve, reject) => {
+      child.stderr!.on('data', (chunk: string) => {
+        stderr += chunk;
+        const m = /admin http:\/\/(\S+?),? /.exec(stderr) ?? /admin http:\/\/(\S+)\n/.exec(stderr);
+        if (m) resolve(m[1]!.replace(/,$/, ''));
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
+    });
+    return { admin, stderr: () => stderr, child };
+  }
+
+  for (const workers of ['1', '2']) {
+    it(`--kubeconfig FILE with a plain http server: one line on stderr, /ready says why (--workers ${workers})`, async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'sg-kube-'));
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
+      const file = join(dir, 'kubeconfig');
+      writeFileSync(
+        file,
+        'apiVersion: v1\nkind: Config\nclusters: [{name: local, cluster: {server: "http://127.0.0.1:8080"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: other, context: {cluster: local, user: u}}]\ncurrent-context: ""\n',
+      );
+      const { admin, stderr } = await serve(t, ['--kubeconfig', file, '--context', 'other', '--workers', workers]);
+      const ready = await fetch(`http://${admin}/ready`);
+      assert.equal(ready.status, 503);
+      const body = await ready.text();
+      assert.equal(body, `NOT READY: kubernetes: kubeconfig ${file}: cluster "local" server http://127.0.0.1:8080 is plain HTTP; use https, or set insecure-skip-tls-verify: true on that cluster to allow it\n`);
+      // One line per process that reads the cluster (each worker does), never one per retry.
+      const lines = stderr().split('\n').filter((l) => l.includes('plain HTTP'));
+      assert.equal(lines.length, Number(workers), stderr());
+    });
+  }
+
+  it('--context that the kubeconfig does not have, or an unreadable --kubeconfig: exit 1 with one line', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sg-kube-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'kubeconfig');
+    writeFileSync(file, 'apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: [{name: a, context: {cluster: x, user: y}}]\ncurrent-context: a\n');
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [BIN, 'serve', '--kubernetes', '--admin', '127.0.0.1:0', '--store', 'off', '--workers', '1', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+    const noContext = run('--kubeconfig', file, '--context', 'b');
+    assert.equal(noContext.status, 1);
+    assert.equal(noContext.stderr, `shadowgate: cannot start: --context b: no such context in ${file} (it has a)\n`);
+    const missing = run('--kubeconfig', join(dir, 'missing'));
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /^shadowgate: cannot start: --kubeconfig .*missing: ENOENT: no such file or directory, open '.*missing'\n$/);
+  });
 });

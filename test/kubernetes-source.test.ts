@@ -2,10 +2,17 @@
 // KubeConfig: list then watch, resume, 410 relists, dropped and stalled streams, and what the cluster's objects
 // become (ServiceEntries with endpoints, Istio objects as they are) all the way to a built snapshot. Issue 8.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Registry } from 'prom-client';
 import { buildSnapshot } from '../src/config/snapshot.js';
 import { readFileSync } from 'node:fs';
-import { BACKENDS_ANNOTATION, Discovery, KubeHttp, KubernetesSource, type KubernetesSourceOptions, SERVING_ONLY_LABEL, translate } from '../src/sources/kubernetes/index.js';
+import { BACKENDS_ANNOTATION, checkKubeConfig, Discovery, KubeHttp, KubernetesSource, loadKubeConfig, WATCHED_TYPES, type KubernetesSourceOptions, SERVING_ONLY_LABEL, translate } from '../src/sources/kubernetes/index.js';
 import { type FakeApiServerOptions, FakeKubeApiServer, type KObject } from './harness/kube-apiserver.js';
 
 const NS = 'default';
@@ -649,6 +656,22 @@ describe('KubernetesSource: a good API-server citizen (issue 21)', () => {
     for (const kind of ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry']) assert.equal(statusOf(source, kind).version, 'v1beta1');
   });
 
+  it('without discovery (403), finds each kind by listing one object in each version it reads', async (t) => {
+    const api = await FakeKubeApiServer.start({ forbidDiscovery: true, istioVersions: ['v1beta1'] });
+    const stop = new AbortController();
+    t.after(async () => {
+      stop.abort();
+      await api.close();
+    });
+    const discovery = new Discovery(new KubeHttp(api.kubeConfig()), stop.signal, 2_000);
+    const vs = { group: 'networking.istio.io', versions: ['v1', 'v1beta1', 'v1alpha3'], kind: 'VirtualService', plural: 'virtualservices' };
+    assert.equal((await discovery.versionOf(vs, NS)).version, 'v1beta1');
+    assert.deepEqual(
+      api.requests.map((r) => `${r.path}${r.query.get('limit') ? `?limit=${r.query.get('limit')}` : ''}`),
+      ['/apis', '/apis/networking.istio.io/v1/namespaces/default/virtualservices?limit=1', '/apis/networking.istio.io/v1beta1/namespaces/default/virtualservices?limit=1'],
+    );
+  });
+
   it('is generic: a kind added to the table is found by the same discovery, in the preferred version this code reads', async (t) => {
     const api = await FakeKubeApiServer.start({
       extraKinds: [{ group: 'gateway.networking.k8s.io', versions: ['v1', 'v1beta1'], kind: 'HTTPRoute', plural: 'httproutes' }],
@@ -681,5 +704,148 @@ describe('KubernetesSource: a good API-server citizen (issue 21)', () => {
     discovery.invalidate(answers[0]!.generation);
     await discovery.versionOf(vs, undefined);
     assert.equal(api.requests.filter((r) => r.path === '/apis').length, 2);
+  });
+});
+
+describe('KubernetesSource: a kubeconfig it cannot use says why, once (issues 20, 21)', () => {
+  const kubeConfigFor = (server: string, opts: { skipTLSVerify?: boolean; token?: string } = {}) => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server, skipTLSVerify: opts.skipTLSVerify ?? false }],
+      users: [{ name: 'u', token: opts.token ?? 'test-token' }],
+      contexts: [{ name: 'ctx', cluster: 'c', user: 'u' }],
+      currentContext: 'ctx',
+    });
+    return kc;
+  };
+
+  async function start(t: TestContext, kc: KubeConfig) {
+    const logs: string[] = [];
+    const registry = new Registry();
+    const source = await KubernetesSource.start({ kubeconfig: kc, onChange: () => {}, log: (l) => logs.push(l), tuning: TUNING, syncTimeoutMs: 5_000, registry });
+    t.after(() => source.close());
+    const metric = async (reason: string) => {
+      const m = (await registry.getSingleMetric('shadowgate_kubernetes_api_failing')!.get()).values.find((v) => v.labels.reason === reason);
+      return m?.value;
+    };
+    const unsynced = async () => (await registry.getSingleMetric('shadowgate_kubernetes_kinds_unsynced')!.get()).values[0]?.value;
+    return { source, logs, metric, unsynced };
+  }
+
+  it('http:// without insecure-skip-tls-verify: not ready with the reason, one log line, no request sent', async (t) => {
+    const api = await FakeKubeApiServer.start();
+    t.after(() => api.close());
+    const { source, logs, metric, unsynced } = await start(t, kubeConfigFor(api.url));
+    assert.equal(source.synced, false);
+    assert.match(source.notReadyReason() ?? '', /^kubernetes: kubeconfig .*cluster "c" server http:\/\/127\.0\.0\.1:\d+\/? is plain HTTP; use https, or set insecure-skip-tls-verify: true/);
+    assert.equal(logs.length, 1, logs.join('\n'));
+    assert.match(logs[0]!, /plain HTTP/);
+    assert.equal(await metric('insecure_http'), WATCHED_TYPES.length, 'every watched kind');
+    assert.equal(await metric('unreachable'), 0);
+    assert.equal(await unsynced(), WATCHED_TYPES.length);
+    assert.equal(api.requests.length, 0);
+  });
+
+  it('401: not ready with the reason, logged once across many retries; ready once the credentials work', async (t) => {
+    const api = await FakeKubeApiServer.start();
+    t.after(() => api.close());
+    const { source, logs, metric } = await start(t, kubeConfigFor(api.url, { skipTLSVerify: true, token: 'wrong' }));
+    await waitUntil(() => source.status().reduce((n, s) => n + s.stats.errors, 0) >= 15, 'many failed retries', 3_000);
+    assert.equal(source.synced, false);
+    assert.match(source.notReadyReason() ?? '', /refused the credentials \(401 Unauthorized\)/);
+    assert.deepEqual(
+      logs.filter((l) => !l.includes('watching')),
+      [`kubernetes: the API server ${api.url}/ refused the credentials (401 Unauthorized): check the kubeconfig's user (token, client certificate); retrying with backoff`],
+    );
+    assert.ok((await metric('unauthorized'))! >= 1);
+  });
+
+  for (const istioVersions of [undefined, []]) {
+    it(`unreachable (connections cut): not ready with the reason, logged once; ready, and said so, once it answers (${istioVersions ? 'no Istio CRDs' : 'Istio served'})`, async (t) => {
+      const api = await FakeKubeApiServer.start(istioVersions ? { istioVersions } : {});
+      // A front that cuts every connection until told to pass them to the API server double.
+      let open = false;
+      const sockets = new Set<net.Socket>();
+      const front = net.createServer((socket) => {
+        sockets.add(socket);
+        socket.on('close', () => sockets.delete(socket));
+        if (!open) {
+          socket.destroy();
+          return;
+        }
+        const upstream = net.connect(Number(new URL(api.url).port), '127.0.0.1');
+        sockets.add(upstream);
+        upstream.on('close', () => sockets.delete(upstream));
+        socket.pipe(upstream).pipe(socket);
+        socket.on('error', () => upstream.destroy());
+        upstream.on('error', () => socket.destroy());
+      });
+      front.listen(0, '127.0.0.1');
+      await once(front, 'listening');
+      t.after(async () => {
+        for (const s of sockets) s.destroy();
+        await new Promise((r) => front.close(r));
+        await api.close();
+      });
+      const server = `http://127.0.0.1:${(front.address() as net.AddressInfo).port}`;
+      seedArticle(api, { mirror: true });
+      const { source, logs, metric } = await start(t, kubeConfigFor(server, { skipTLSVerify: true, token: api.token }));
+      await waitUntil(() => source.status().reduce((n, s) => n + s.stats.errors, 0) >= 15, 'many failed retries', 3_000);
+      assert.equal(source.synced, false);
+      assert.match(source.notReadyReason() ?? '', /^kubernetes: cannot reach the API server http:\/\/127\.0\.0\.1:\d+\/: (ECONNRESET|EPIPE|socket hang up)/);
+      const problems = logs.filter((l) => l.includes('cannot reach'));
+      assert.equal(problems.length, 1, logs.join('\n'));
+      assert.ok((await metric('unreachable'))! >= 1);
+
+      open = true;
+      await waitUntil(() => source.synced, 'synced once the server answers', 5_000);
+      assert.equal(source.notReadyReason(), undefined);
+      assert.equal(await metric('unreachable'), 0);
+      await waitUntil(() => logs.includes('kubernetes: the API server answers again'), 'the recovery line');
+      assert.equal(logs.filter((l) => l.includes('cannot reach')).length, 1);
+      for (const reason of ['unreachable', 'error']) assert.equal(await metric(reason), 0, reason);
+    });
+  }
+
+  it('finds the kubeconfig as kubectl does, and says when there is none', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sg-kubeconfig-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const none = await loadKubeConfig({}, {}, dir);
+    assert.ok('problem' in none);
+    assert.equal(none.problem.reason, 'no_kubeconfig');
+    assert.match(none.problem.message, /no kubeconfig: not running in a pod, and KUBECONFIG is not set and .*\.kube\/config does not exist; pass --kubeconfig FILE/);
+
+    const file = join(dir, 'config');
+    writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        '- {name: a, cluster: {server: "https://a.example:6443"}}',
+        '- {name: b, cluster: {server: "http://b.example:8080"}}',
+        'users: [{name: u, user: {token: t}}]',
+        'contexts:',
+        '- {name: ctx-a, context: {cluster: a, user: u}}',
+        '- {name: ctx-b, context: {cluster: b, user: u}}',
+        'current-context: ctx-a',
+        '',
+      ].join('\n'),
+    );
+    const viaEnv = await loadKubeConfig({}, { KUBECONFIG: `${join(dir, 'missing')}:${file}` }, '/nonexistent');
+    assert.ok('kc' in viaEnv);
+    assert.equal(viaEnv.kc.getCurrentCluster()?.server, 'https://a.example:6443');
+    assert.equal(checkKubeConfig(viaEnv.kc, viaEnv.from), undefined);
+
+    const b = await loadKubeConfig({ file, context: 'ctx-b' });
+    assert.ok('kc' in b);
+    assert.equal(checkKubeConfig(b.kc, b.from)?.reason, 'insecure_http');
+
+    await assert.rejects(loadKubeConfig({ file, context: 'nope' }), (err: Error) => {
+      assert.equal(err.name, 'KubeConfigError');
+      assert.equal(err.message, `--context nope: no such context in ${file} (it has ctx-a, ctx-b)`);
+      return true;
+    });
+    await assert.rejects(loadKubeConfig({ file: join(dir, 'missing') }), /--kubeconfig .*missing: ENOENT/);
   });
 });

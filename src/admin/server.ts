@@ -17,6 +17,8 @@ export interface AdminApiRequest {
 
 export interface AdminSource {
   isReady(): boolean | Promise<boolean>;
+  /** Why not ready, one line, for /ready's body. */
+  notReadyReason?(): string | undefined | Promise<string | undefined>;
   configDump(): unknown;
   metrics(): Promise<{ contentType: string; body: string }>;
   /** JSON API under /api/; the answer's body is JSON text. Undefined means 404. */
@@ -72,7 +74,8 @@ export class AdminServer {
     }
     switch (path) {
       case '/ready':
-        return (await this.source.isReady()) ? send(200, 'LIVE\n') : send(503, 'NOT READY\n');
+        if (await this.source.isReady()) return send(200, 'LIVE\n');
+        return send(503, `NOT READY${await this.notReadyReason()}\n`);
       case '/healthz':
         return send(200, 'OK\n');
       case '/config_dump':
@@ -98,6 +101,12 @@ export class AdminServer {
         return send(404, 'not found\n');
       }
     }
+  }
+
+  /** `: <reason>` (one line, so a probe's log shows it whole), or nothing. */
+  private async notReadyReason(): Promise<string> {
+    const reason = await this.source.notReadyReason?.();
+    return reason ? `: ${reason.replace(/[\r\n]+/g, ' ')}` : '';
   }
 
   async listen(host: string, port: number): Promise<string> {

@@ -96,6 +96,12 @@ export const COMMANDS: readonly CommandSpec[] = [
         arg: 'taken-over|all',
         help: 'with --kubernetes: listen on the ports of taken-over Services only, or of all',
       },
+      kubeconfig: {
+        type: 'string',
+        arg: 'FILE',
+        help: "with --kubernetes: the kubeconfig to read (default: the pod's service account, else $KUBECONFIG, else ~/.kube/config)",
+      },
+      context: { type: 'string', arg: 'NAME', help: "with --kubernetes: the kubeconfig context to use (default: its current-context)" },
     },
     notes: [
       'Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config (a deleted file is removed only then).',

@@ -48,11 +48,13 @@ export async function runServe(v: Values): Promise<number> {
     'header-timeout'?: string;
     'body-idle-timeout'?: string;
     'max-connections'?: string;
+    kubeconfig?: string;
+    context?: string;
   };
   hostPort('--admin', values.admin);
   const files = values.filename ?? [];
   if (files.length === 0 && !values.kubernetes) throw new UsageError('serve needs at least one -f PATH, or --kubernetes');
-  if (values.namespace && !values.kubernetes) throw new UsageError('--namespace goes with --kubernetes');
+  for (const flag of ['namespace', 'kubeconfig', 'context'] as const) if (values[flag] !== undefined && !values.kubernetes) throw new UsageError(`--${flag} goes with --kubernetes`);
   const kubernetesListen = values['kubernetes-listen'];
   if (kubernetesListen !== 'taken-over' && kubernetesListen !== 'all') throw new UsageError('--kubernetes-listen must be taken-over or all');
   const overrides: Partial<MirrorSettings> = {};
@@ -96,7 +98,9 @@ export async function runServe(v: Values): Promise<number> {
       downstream,
       accessLog: openAccessLog(values['access-log']),
       store: values.store === 'off' ? undefined : values.store,
-      ...(values.kubernetes ? { kubernetes: { namespace: values.namespace, listen: kubernetesListen } } : {}),
+      ...(values.kubernetes
+        ? { kubernetes: { namespace: values.namespace, kubeconfigFile: values.kubeconfig, context: values.context, listen: kubernetesListen } }
+        : {}),
       watch: !values['no-watch'],
       configBudget,
     });

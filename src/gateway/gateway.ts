@@ -32,7 +32,7 @@ export interface GatewayOptions {
   downstream?: Partial<DownstreamLimits>;
   accessLog: AccessLog;
   /** Watch the Kubernetes API too (in-cluster service account or the user's kubeconfig). */
-  kubernetes?: { namespace?: string | undefined; kubeconfig?: KubeConfig; listen?: 'taken-over' | 'all' };
+  kubernetes?: { namespace?: string | undefined; kubeconfig?: KubeConfig; kubeconfigFile?: string | undefined; context?: string | undefined; listen?: 'taken-over' | 'all' };
   /** SQLite file for comparison results; undefined: mirrored answers are not compared. */
   store?: string;
   /** Store options for tests (e.g. a size bound that plays a full disk). */
@@ -125,6 +125,7 @@ export class Gateway {
     this.listeners = new ListenerSet(this.handler, opts.bind);
     this.admin = new AdminServer({
       isReady: () => this.isReady(),
+      notReadyReason: () => this.notReadyReason(),
       configDump: () => this.configDump(),
       metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.text() }),
       api: (req) => this.api(req),
@@ -163,7 +164,10 @@ export class Gateway {
       this.k8s = await KubernetesSource.start({
         namespace: opts.kubernetes.namespace,
         ...(opts.kubernetes.kubeconfig ? { kubeconfig: opts.kubernetes.kubeconfig } : {}),
+        kubeconfigFile: opts.kubernetes.kubeconfigFile,
+        context: opts.kubernetes.context,
         ...(opts.kubernetes.listen ? { listen: opts.kubernetes.listen } : {}),
+        registry: this.metrics.registry,
         onChange: () => void this.reload({ trigger: 'kubernetes' }),
         log: this.log,
       });
@@ -332,6 +336,13 @@ export class Gateway {
 
   isReady(): boolean {
     return this.bound && this.usable && !this.draining && this.state !== undefined && (this.k8s?.synced ?? true);
+  }
+
+  /** Why `isReady()` is false, for /ready's body (undefined: no reason worth saying). */
+  notReadyReason(): string | undefined {
+    if (this.draining) return 'draining';
+    if (this.state && !this.usable) return 'no resource of the config was accepted';
+    return this.k8s?.notReadyReason();
   }
 
   /** /api/...: the comparison's API (comparator/api.ts); the composition root only wires it. */

@@ -11,6 +11,7 @@ import { parseHostPort } from './gateway.js';
 type Request =
   | { id: number; type: 'metrics' }
   | { id: number; type: 'ready' }
+  | { id: number; type: 'not_ready_reason' }
   | { id: number; type: 'config_dump' }
   | { id: number; type: 'api'; method: string; path: string; query: string; body?: string }
   | { id: number; type: 'shutdown' }
@@ -34,6 +35,9 @@ export function serveWorkerIpc(gw: Gateway, shutdown: () => Promise<void>): void
           break;
         case 'ready':
           value = gw.isReady();
+          break;
+        case 'not_ready_reason':
+          value = gw.isReady() ? null : (gw.notReadyReason() ?? null);
           break;
         case 'config_dump':
           value = gw.configDump();
@@ -153,6 +157,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
 
   const admin = new AdminServer({
     isReady: async () => workers.size === opts.workers && !stopping && (await askAll({ type: 'ready' })).every((r) => r === true),
+    notReadyReason: async () => (await askAll({ type: 'not_ready_reason' })).find((r): r is string => typeof r === 'string'),
     configDump: async () => {
       const w = first();
       return { workers: workers.size, first_worker: w ? await ask(w, { type: 'config_dump' }) : null };

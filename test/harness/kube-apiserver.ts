@@ -63,6 +63,8 @@ export interface FakeApiServerOptions {
   goneAs?: 'event' | 'status';
   /** More kinds to serve (a Gateway API kind, say), each in its `versions`. */
   extraKinds?: KindInfo[];
+  /** Answer discovery (`/apis...` without a collection) with 403, as RBAC without `system:discovery` would. */
+  forbidDiscovery?: boolean;
 }
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -75,6 +77,7 @@ export class FakeKubeApiServer {
   bookmarkIntervalMs: number;
   goneAs: 'event' | 'status';
   private readonly kinds: KindInfo[];
+  private readonly forbidDiscovery: boolean;
   private rv = 100;
   /** Watches from below this resource version get 410. */
   private compactedBelow = 0;
@@ -91,6 +94,7 @@ export class FakeKubeApiServer {
     this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 0;
     this.goneAs = opts.goneAs ?? 'event';
     this.kinds = [...KINDS, ...(opts.extraKinds ?? [])];
+    this.forbidDiscovery = opts.forbidDiscovery ?? false;
   }
 
   static async start(opts: FakeApiServerOptions = {}): Promise<FakeKubeApiServer> {
@@ -316,6 +320,10 @@ export class FakeKubeApiServer {
       return;
     }
     if ('discovery' in route) {
+      if (this.forbidDiscovery) {
+        this.status(res, 403, 'Forbidden', `forbidden: User "tester" cannot get path "${url.pathname}"`);
+        return;
+      }
       this.discovery(res, route.discovery, route.group, route.version);
       return;
     }

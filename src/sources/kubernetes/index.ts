@@ -1,15 +1,19 @@
-// Public surface of sources/kubernetes/: Istio config, Services and endpoints read from a cluster (issue 8).
+// Public surface of sources/kubernetes/: Istio config, Services and endpoints read from a cluster (issues 8, 21).
 //
-// `KubernetesSource.start({ namespace?, kubeconfig?, onChange })` watches networking.istio.io VirtualService,
-// DestinationRule, ServiceEntry and WorkloadEntry (whichever version is served), Services, EndpointSlices and Pods
-// (labels only). `resources()` is what `buildSnapshot` reads: Istio objects as they are, and one ServiceEntry per
-// Service (host `name.ns.svc.cluster.local`, its cluster IPs, its TCP ports, endpoints from its EndpointSlices
-// labelled with their pod's labels). Endpoints are the ready ones; a port with none falls back to serving-and-
-// terminating ones, labelled `shadowgate.dev/serving-only: "true"` so shadows can skip them. Shadowgate's own pods
-// are never endpoints. A Service annotated `shadowgate.dev/backends: <service>` keeps its name and address but
-// takes its endpoints from the named Service ("take over the Service"); the named Service gets no entry of its own
-// (its pods are reached through the taken-over one). Problems: `takeover-selector` and `empty-backends` warnings.
-export { defaultKubeConfig, KubernetesSource, type KubernetesSourceOptions } from './source.js';
+// `KubernetesSource.start({ namespace?, kubeconfigFile?, context?, onChange })` watches the kinds of
+// resource-types.ts: networking.istio.io VirtualService, DestinationRule, ServiceEntry and WorkloadEntry (the
+// server's preferred version among those read, discovered once per start for every kind), Services,
+// EndpointSlices and Pods (labels only), with `User-Agent: shadowgate/<version>`. A kubeconfig or API server it
+// cannot use keeps it unsynced with a reason: `notReadyReason()`, one log line per cause, and the
+// `shadowgate_kubernetes_*` metrics. `resources()` is what `buildSnapshot` reads: Istio objects as they are, and
+// one ServiceEntry per Service (host `name.ns.svc.cluster.local`, its cluster IPs, its TCP ports, endpoints from
+// its EndpointSlices labelled with their pod's labels; an endpoint is an address and its pod, never an IP alone).
+// Endpoints are the ready ones; a port with none falls back to serving-and-terminating ones, labelled
+// `shadowgate.dev/serving-only: "true"` so shadows can skip them. Shadowgate's own pods are never endpoints. A
+// Service annotated `shadowgate.dev/backends: <service>` keeps its name and address but takes its endpoints from
+// the named Service ("take over the Service"); the named Service gets no entry of its own (its pods are reached
+// through the taken-over one). Problems: `takeover-selector` and `empty-backends` warnings.
+export { KubernetesSource, type KubernetesSourceOptions } from './source.js';
 export {
   BACKENDS_ANNOTATION,
   type ClusterObjects,
@@ -24,3 +28,5 @@ export { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type W
 export { KubeApiError, KubeHttp } from './http.js';
 export { Discovery, type DiscoveryResult } from './discovery.js';
 export { CONFIG_TYPES, type ResourceType, WATCHED_TYPES } from './resource-types.js';
+export { API_REASONS, type ApiProblem, type ApiReason } from './health.js';
+export { checkKubeConfig, type KubeConfigChoice, KubeConfigError, loadKubeConfig } from './kubeconfig.js';

@@ -1,6 +1,7 @@
 // Config from the cluster: one robust watcher per kind, their caches translated into the resources the snapshot
 // is built from, and a debounced callback when they change. See issue 8 and docs in ./index.ts.
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
 import type { Problem } from '../../config/index.js';
 import type { RawResource } from '../../config/parse.js';
 import { KubeHttp } from './http.js';
@@ -9,12 +10,20 @@ import { CONFIG_TYPES, ENDPOINT_SLICE, POD, type ResourceType, SERVICE, WATCHED_
 import { sourceFile, translate, type Translation } from './translate.js';
 import { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
 import { WarningEvents } from './events.js';
+import { type ApiProblem, ApiHealth, classify } from './health.js';
+import { checkKubeConfig, loadKubeConfig } from './kubeconfig.js';
 
 export interface KubernetesSourceOptions {
   /** Watch one namespace; every namespace when absent. */
   namespace?: string;
-  /** Default: in-cluster service account when running in a pod, else the user's kubeconfig (see `defaultKubeConfig`). */
+  /** A KubeConfig ready to use (tests). Default: loaded as `kubeconfigFile` and `context` say (see ./kubeconfig.ts). */
   kubeconfig?: KubeConfig;
+  /** `--kubeconfig FILE`. */
+  kubeconfigFile?: string | undefined;
+  /** `--context NAME`. */
+  context?: string | undefined;
+  /** Where `shadowgate_kubernetes_*` metrics are registered (the gateway's registry). */
+  registry?: Registry;
   /** Called (debounced) when `resources()`, `problems()` or `synced` may have changed. Never before `start` resolves. */
   onChange: () => void;
   log?: (line: string) => void;
@@ -32,16 +41,6 @@ export interface KubernetesSourceOptions {
   random?: () => number;
 }
 
-/** The in-cluster service account when running in a pod (KUBERNETES_SERVICE_HOST is set), else the user's kubeconfig. */
-export async function defaultKubeConfig(): Promise<KubeConfig> {
-  // Loaded on demand: the library is large, and only `--kubernetes` needs it.
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
-  if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  return kc;
-}
-
 export class KubernetesSource {
   private readonly watchers: ListWatcher[];
   private readonly byType = new Map<ResourceType, ListWatcher>();
@@ -51,15 +50,33 @@ export class KubernetesSource {
   private timer: NodeJS.Timeout | undefined;
   private syncWaiters: Array<() => void> = [];
 
-  private readonly events: WarningEvents;
+  private readonly events: WarningEvents | undefined;
   private readonly stop = new AbortController();
+  private readonly health: ApiHealth;
+  /** Set when the kubeconfig cannot work: no watcher runs, and the source never syncs. */
+  private readonly unusable: ApiProblem | undefined;
+  /** Ends `start`'s wait early: the API server cannot be used for now (unreachable, refused credentials, ...). */
+  private blocked: (() => void) | undefined;
 
   private constructor(
     private readonly opts: KubernetesSourceOptions,
-    api: KubeHttp,
+    api: KubeHttp | ApiProblem,
   ) {
+    this.health = new ApiHealth(
+      opts.log,
+      opts.registry,
+      WATCHED_TYPES.map((t) => t.kind),
+      () => this.watchers.filter((w) => !w.hasSynced).length + (this.unusable ? WATCHED_TYPES.length : 0),
+    );
+    if (!(api instanceof KubeHttp)) {
+      this.unusable = api;
+      this.watchers = [];
+      this.health.unusable(api);
+      return;
+    }
     this.events = new WarningEvents(api, opts.log);
     const discovery = new Discovery(api, this.stop.signal, opts.tuning?.requestTimeoutMs ?? DEFAULT_TUNING.requestTimeoutMs);
+    const server = api.serverUrl;
     this.watchers = WATCHED_TYPES.map((type) => {
       const w = new ListWatcher({
         api,
@@ -70,17 +87,36 @@ export class KubernetesSource {
         log: opts.log,
         random: opts.random,
         onChange: () => this.changed(),
+        onFailure: (err) => {
+          const problem = classify(err, server, type.kind);
+          this.health.failure(type.kind, problem);
+          if (problem.reason !== 'error') this.blocked?.();
+        },
+        onSuccess: () => this.health.success(type.kind),
       });
       this.byType.set(type, w);
       return w;
     });
   }
 
-  /** Starts every watcher and resolves once each has listed (or after `syncTimeoutMs`). */
+  /**
+   * Starts every watcher and resolves once each has listed, or the API server is found unusable for now
+   * (unreachable, credentials refused, TLS, RBAC: the watchers keep retrying), or after `syncTimeoutMs`.
+   * Throws KubeConfigError when `--kubeconfig` cannot be read or `--context` is not in it. A kubeconfig that
+   * cannot work (none found, plain http without insecure-skip-tls-verify) gives a source that never syncs and
+   * says why in `notReadyReason()`.
+   */
   static async start(opts: KubernetesSourceOptions): Promise<KubernetesSource> {
-    const kc = opts.kubeconfig ?? (await defaultKubeConfig());
-    const source = new KubernetesSource(opts, new KubeHttp(kc));
-    opts.log?.(`kubernetes: watching ${opts.namespace ? `namespace ${opts.namespace}` : 'all namespaces'} on ${new KubeHttp(kc).serverUrl}`);
+    const loaded = opts.kubeconfig ? { kc: opts.kubeconfig, from: 'the given KubeConfig' } : await loadKubeConfig({ file: opts.kubeconfigFile, context: opts.context });
+    const problem = 'problem' in loaded ? loaded.problem : checkKubeConfig(loaded.kc, loaded.from);
+    if ('problem' in loaded || problem) {
+      const source = new KubernetesSource(opts, 'problem' in loaded ? loaded.problem : problem!);
+      source.started = true;
+      return source;
+    }
+    const api = new KubeHttp(loaded.kc);
+    const source = new KubernetesSource(opts, api);
+    opts.log?.(`kubernetes: watching ${opts.namespace ? `namespace ${opts.namespace}` : 'all namespaces'} on ${api.serverUrl} (kubeconfig: ${loaded.from})`);
     for (const w of source.watchers) w.start();
     const timeoutMs = opts.syncTimeoutMs ?? 30_000;
     if (!source.synced) {
@@ -88,23 +124,39 @@ export class KubernetesSource {
       await Promise.race([
         new Promise<void>((resolve) => source.syncWaiters.push(resolve)),
         new Promise<void>((resolve) => {
+          source.blocked = resolve;
+        }),
+        new Promise<void>((resolve) => {
           timeout = setTimeout(resolve, timeoutMs);
         }),
       ]);
       clearTimeout(timeout);
-      if (!source.synced) {
+      source.blocked = undefined;
+      // A problem with the API server has been said once already (and /ready says it until it answers).
+      if (!source.synced && !source.health.problem()) {
         const pending = source.watchers.filter((w) => !w.hasSynced).map((w) => w.type.kind);
         opts.log?.(`kubernetes: not synced after ${timeoutMs} ms (still listing ${pending.join(', ')}); serving what is known and carrying on`);
       }
     }
     source.started = true;
-    void source.events.report(source.current().problems);
+    void source.events?.report(source.current().problems);
     return source;
   }
 
   /** True once every watcher has listed at least once (a kind the cluster does not serve counts as listed, empty). */
   get synced(): boolean {
-    return this.watchers.every((w) => w.hasSynced);
+    return !this.unusable && this.watchers.every((w) => w.hasSynced);
+  }
+
+  /** Why the source is not synced (for /ready): the API server's problem, or the kinds still being listed. */
+  notReadyReason(): string | undefined {
+    if (this.synced) return undefined;
+    const problem = this.health.problem();
+    if (problem) return `kubernetes: ${problem.message}`;
+    return `kubernetes: still listing ${this.watchers
+      .filter((w) => !w.hasSynced)
+      .map((w) => w.type.kind)
+      .join(', ')}`;
   }
 
   /** Per-kind state, for tests and /config_dump. */
@@ -174,7 +226,7 @@ export class KubernetesSource {
       this.timer = undefined;
       if (this.closed) return;
       this.opts.onChange();
-      void this.events.report(this.current().problems);
+      void this.events?.report(this.current().problems);
     }, this.opts.debounceMs ?? 50);
   }
 }

@@ -60,6 +60,10 @@ export interface WatcherOptions {
   namespace?: string;
   tuning?: Partial<WatchTuning>;
   onChange: (cache: ReadonlyMap<string, KubeObject>) => void;
+  /** A request failed (not a 410 or a stall): told once per failure; the watcher itself then logs nothing. */
+  onFailure?: (err: unknown) => void;
+  /** A list, or a watch's head, came back 2xx. */
+  onSuccess?: () => void;
   log?: (line: string) => void;
   random?: () => number;
 }
@@ -149,6 +153,8 @@ export class ListWatcher {
           if (this.staleDiscovery !== undefined) this.opts.discovery.invalidate(this.staleDiscovery);
           this.staleDiscovery = undefined;
           const { version, generation } = await this.opts.discovery.versionOf(this.opts.type, this.opts.namespace);
+          // The server answered (even "not served"): whatever failed before is over for this kind.
+          if (!this.opts.type.builtIn) this.opts.onSuccess?.();
           if (version === undefined) {
             this.notServed();
             this.staleDiscovery = generation;
@@ -175,6 +181,8 @@ export class ListWatcher {
         this.progressed = false;
         const message = err instanceof Error ? err.message : String(err);
         let immediate = false;
+        /** Told to onFailure, which logs once per cause rather than once per retry. */
+        let reported = false;
         if (isGone(err)) {
           this.stats.gone++;
           this.resourceVersion = undefined;
@@ -186,6 +194,8 @@ export class ListWatcher {
           this.log(`${message}: resuming from resource version ${this.resourceVersion}`);
         } else {
           this.stats.errors++;
+          this.opts.onFailure?.(err);
+          reported = this.opts.onFailure !== undefined;
           // A kind that disappeared (CRD deleted, version no longer served) is discovered again.
           if (isNotFound(err) && !this.opts.type.builtIn) {
             this.version = undefined;
@@ -195,7 +205,7 @@ export class ListWatcher {
         failures++;
         if (!immediate) {
           const delay = Math.round(this.backoff(failures));
-          this.log(`${message}; retrying in ${delay} ms${this.resourceVersion ? ` from resource version ${this.resourceVersion}` : ''}`);
+          if (!reported) this.log(`${message}; retrying in ${delay} ms${this.resourceVersion ? ` from resource version ${this.resourceVersion}` : ''}`);
           try {
             await sleep(delay, undefined, { signal });
           } catch {
@@ -269,6 +279,7 @@ export class ListWatcher {
     this.resourceVersion = resourceVersion;
     this.stats.lists++;
     this.hasSynced = true;
+    this.opts.onSuccess?.();
     this.emit();
   }
 
@@ -316,6 +327,7 @@ export class ListWatcher {
             abort(new StoppedError('watch no longer wanted'));
             return;
           }
+          this.opts.onSuccess?.();
           arm();
           response.socket?.setKeepAlive(true, 30_000);
           response.setEncoding('utf8');
