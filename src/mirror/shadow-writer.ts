@@ -50,6 +50,7 @@ interface TargetLabels {
 
 export class ShadowWriter {
   private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
   readonly budget: ByteBudget;
   private readonly labels = new WeakMap<MirrorTarget, TargetLabels>();
 
@@ -79,6 +80,12 @@ export class ShadowWriter {
 
   get shadowsInFlight(): number {
     return this.inFlight;
+  }
+
+  /** Resolves when no shadow is in flight (at once when none is): for draining and for tests, no polling. */
+  idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Starts one shadow. `body` is the primary's tee, or undefined for a bodyless request. */
@@ -169,7 +176,11 @@ export class ShadowWriter {
     const finish = () => {
       clearTimeout(timer);
       if (queue) this.budget.release(queue.clear());
-      this.inFlight--;
+      if (--this.inFlight === 0 && this.idleWaiters.length > 0) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const w of waiters) w();
+      }
     };
     let status = 0;
     // The shadow's answer never reaches the user: it is read to the end (so the connection is reused) and
