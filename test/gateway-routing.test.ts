@@ -39,12 +39,8 @@ async function waitUntil(cond: () => boolean, what: string, ms = 3_000): Promise
 
 /** The access-log line of one request (written when the downstream response is done, so it may lag the client). */
 async function entryFor(tg: TestGateway, requestId: string): Promise<AccessLogEntry> {
-  let found: AccessLogEntry | undefined;
-  await waitUntil(() => {
-    found = tg.access.entries.find((e) => e.request_id === requestId);
-    return found !== undefined;
-  }, `access log entry ${requestId}`);
-  return found!;
+  await tg.access.until((entries) => entries.some((e) => e.request_id === requestId));
+  return tg.access.entries.find((e) => e.request_id === requestId)!;
 }
 
 interface Exchange extends Answer {
@@ -418,7 +414,7 @@ describe('traffic splitting', () => {
     assert.equal(ups['split-v3']!.requests.length, 0, 'weight 0 receives nothing');
     assert.equal(v1 + v2, 1_000);
     assert.ok(v2 >= 70 && v2 <= 130, `v2 share ${v2 / 10}% should be 10% ± 3%`);
-    await waitUntil(() => tg.access.entries.filter((e) => e.route_name === 'weighted').length === 1_000, 'access log');
+    await tg.access.until((entries) => entries.filter((e) => e.route_name === 'weighted').length === 1_000);
     const byCluster = new Map<string, number>();
     for (const e of tg.access.entries.filter((x) => x.route_name === 'weighted')) {
       byCluster.set(e.upstream_cluster, (byCluster.get(e.upstream_cluster) ?? 0) + 1);
