@@ -194,8 +194,12 @@ describe('shadowgate serve', () => {
         await res.text();
       }
       const metrics = (await send(adminPort, '/metrics')).body;
-      const counts = [...metrics.matchAll(/^istio_requests_total\{.*response_code="200".*\} (\d+)$/gm)].map((m) => Number(m[1]));
+      const counts = [...metrics.matchAll(/^istio_requests_total\{reporter="source",.*response_code="200".*\} (\d+)$/gm)].map((m) => Number(m[1]));
       assert.deepEqual(counts, [40], 'one merged series counting every request once');
+      // /api/traffic under --workers: the first worker's route table, the counters of the merged exposition.
+      const traffic = JSON.parse((await send(adminPort, '/api/traffic')).body) as { routes: { route: string; primary: { subset?: string; rps: number } }[] };
+      assert.deepEqual(traffic.routes.map((r) => r.route), ['ServiceEntry default/nginx#default']);
+      assert.ok(traffic.routes[0]!.primary.rps > 0, `rate ${traffic.routes[0]!.primary.rps}`);
       assert.equal((await send(adminPort, '/ready')).status, 200);
       child.kill('SIGTERM');
       assert.equal(await exited, 0);

@@ -356,3 +356,41 @@ describe('serve --workers 2 with a new store', () => {
     }
   });
 });
+
+describe('two candidates on one route', () => {
+  it('only requests on which the run\'s candidate fired are compared; the others are counted as ignored', async () => {
+    const { startGateway } = await import('./harness/gateway.js');
+    const a = await jsonApi(v1);
+    const b = await jsonApi(v1);
+    const c = await jsonApi(broken);
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'shadowgate-two-'));
+    const tg = await startGateway(
+      {
+        'api.yaml': `${apiYaml(port, a.port, b.port, {})
+          .replace(`  - {address: 127.0.0.1, ports: {http: ${b.port}}, labels: {version: v2}}`, `  - {address: 127.0.0.1, ports: {http: ${b.port}}, labels: {version: v2}}\n  - {address: 127.0.0.1, ports: {http: ${c.port}}, labels: {version: v3}}`)
+          .replace('{name: v2, labels: {version: v2}}]', '{name: v2, labels: {version: v2}}, {name: v3, labels: {version: v3}}]')
+          .replace('    mirror: {host: api, subset: v2}', '    mirrors:\n    - {destination: {host: api, subset: v2}, percentage: {value: 50}}\n    - {destination: {host: api, subset: v3}}')}`,
+      },
+      { store: join(dir, 'c.db') },
+    );
+    try {
+      for (let i = 0; i < 60; i++) assert.equal((await send(port, `/orders/${i}`, { headers: { host: 'api' } })).status, 200);
+      const until = Date.now() + 10_000;
+      while (tg.gw.shadows.shadowsInFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      const v = JSON.parse((await send(Number(tg.gw.adminAddress.split(':').pop()), '/api/verdict')).body) as { runs: { run: { compared: number; candidate: { subset: string } } }[] };
+      const ignored = await tg.gw.metrics.total('shadowgate_compare_exchanges_total', { result: 'ignored' });
+      assert.equal(v.runs[0]!.run.candidate.subset, 'v2');
+      // v3 (the broken one) fires on every request, v2 on about half: only those are compared, against v2.
+      assert.ok(ignored > 0 && v.runs[0]!.run.compared > 0, `ignored ${ignored}, compared ${v.runs[0]!.run.compared}`);
+      assert.equal(ignored + v.runs[0]!.run.compared, 60);
+      assert.notEqual(JSON.parse((await send(Number(tg.gw.adminAddress.split(':').pop()), '/api/verdict')).body).result, 'FAIL');
+    } finally {
+      await tg.close();
+      await a.close();
+      await b.close();
+      await c.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

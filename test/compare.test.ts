@@ -597,3 +597,18 @@ describe('labelled corpus', () => {
     assert.ok(r.verdictsMatched >= 0.9 * r.verdictsExpected, r.mismatches.join('\n'));
   });
 });
+
+describe('copies Shadowgate gave up on', () => {
+  it('are not compared (too many in flight, body too large, buffer full, primary aborted); timeouts and resets are the candidate\'s errors', () => {
+    const primary = resp({ json: { a: 1 } });
+    for (const reason of ['too_many_in_flight', 'body_too_large', 'buffer_full', 'primary_aborted']) {
+      assert.equal(compareExchange(exchange({ primary, candidate: resp({ error: `abandoned:${reason}` }) }), RULES), undefined, reason);
+    }
+    const own = compareExchange(exchange({ primary, candidate: resp({ json: { a: 1 } }), secondary: resp({ error: 'abandoned:too_many_in_flight' }) }), RULES);
+    assert.equal(own?.secondary, undefined);
+    for (const error of ['abandoned:timeout', 'abandoned:connect_error', 'abandoned:upstream_reset']) {
+      const r = compareExchange(exchange({ primary, candidate: resp({ error }) }), RULES);
+      assert.deepEqual(r?.candidateDiffs.map((d) => d.kind), ['no_answer'], error);
+    }
+  });
+});

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Gateway } from '../src/gateway/index.js';
-import { loadConfig, watchSources } from '../src/sources/index.js';
+import { ConfigLoader, loadConfig, watchSources } from '../src/sources/index.js';
 import { MemoryAccessLog } from '../src/telemetry/index.js';
 import { aliasBomb, manyResources, vsTo } from './harness/config-files.js';
 import { client, freePort, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
@@ -124,6 +124,28 @@ describe('item 1: config bomb, bounded loads off the serving thread', () => {
     }
   });
 
+  it('the loader thread is kept between loads and replaced after one it could not finish', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shadowgate-loader-'));
+    const loader = new ConfigLoader({ timeoutMs: 60_000, maxHeapMb: 16 });
+    try {
+      writeFileSync(join(dir, 'vs.yaml'), vsTo('v1'));
+      assert.equal((await loader.load({ files: [dir] })).type, 'loaded');
+      const again = await loader.load({ files: [dir] });
+      assert.equal(again.type, 'loaded');
+      // Unchanged: answered without the snapshot.
+      const same = await loader.load({ files: [dir], currentHash: again.type === 'loaded' ? again.hash : '' });
+      assert.equal(same.type === 'loaded' && same.snapshot, undefined);
+      writeFileSync(join(dir, 'many.yaml'), manyResources(3_334, 8000, 9000));
+      const big = await loader.load({ files: [dir] });
+      assert.equal(big.type === 'refused' && big.reason, 'memory');
+      rmSync(join(dir, 'many.yaml'));
+      assert.equal((await loader.load({ files: [dir] })).type, 'loaded');
+    } finally {
+      await loader.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a load past its time budget is refused (the worker is stopped)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shadowgate-budget-'));
     try {
@@ -177,6 +199,24 @@ describe('item 1: config bomb, bounded loads off the serving thread', () => {
       const v = spawnSync(process.execPath, [BIN, 'validate', '-f', big], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
       assert.equal(v.status, 1);
       assert.match(v.stdout, /big\.yaml: error: 52428800 bytes, more than 16777216: not read as config \[file-too-large\]/);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('a FIFO or a device behind a config name is refused unread', async () => {
+    const a = await app('v1');
+    try {
+      const made = spawnSync('mkfifo', [join(a.tg.dir, 'pipe.yaml')]);
+      assert.equal(made.status, 0, 'mkfifo');
+      symlinkSync('/dev/zero', join(a.tg.dir, 'zero.yaml'));
+      const r = await a.tg.gw.reload();
+      assert.equal(r.result, 'rejected');
+      assert.deepEqual(r.problems.map((p) => [p.code, p.file?.replace(/.*\//, '')]).sort(), [
+        ['not-a-file', 'pipe.yaml'],
+        ['not-a-file', 'zero.yaml'],
+      ]);
+      assert.equal(await a.body(), 'v1');
     } finally {
       await a.close();
     }

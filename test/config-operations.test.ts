@@ -1,7 +1,7 @@
 // Operations (issue 15, items 8 and 9): SIGHUP reloads like nginx; a start that cannot serve exits non-zero with
 // one line; a config of which nothing was accepted is not ready. Real `shadowgate serve` processes and sockets.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
@@ -100,6 +100,19 @@ describe('item 8: SIGHUP reloads like nginx', () => {
       }
     });
   }
+});
+
+describe('the load budget flags', () => {
+  it('serve --help lists them; a heap below 16 MiB is a usage error (exit 2)', async () => {
+    const help = spawnSync(process.execPath, [BIN, 'serve', '--help'], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /--config-load-timeout DURATION/);
+    assert.match(help.stdout, /--config-load-heap MIB/);
+    assert.match(help.stdout, /SIGHUP reloads the config/);
+    const small = serve(['-f', 'examples/seed', '--config-load-heap', '8', '--config-load-timeout', '5s']);
+    assert.equal(await small.exited, 2);
+    assert.match(small.stderr(), /--config-load-heap must be at least 16 \(MiB\)/);
+  });
 });
 
 describe('item 9: a start that cannot serve exits non-zero with one line', () => {

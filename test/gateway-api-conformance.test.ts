@@ -306,7 +306,7 @@ describe('Gateway API conformance: RequestMirror', () => {
       assert.equal(await c.tg.gw.metrics.total('shadowgate_shadow_requests_total', { response_code: '200' }), 4);
     }));
 
-  it('HTTPRouteRequestPercentageMirror: percent 20, fraction 25/50, percent 35 over 500 requests each, within 3 standard deviations', () =>
+  it('HTTPRouteRequestPercentageMirror: percent 20, fraction 25/50, percent 35 over 500 requests each, within 3 standard deviations', (t) =>
     withRoutes(
       ['httproute-request-percentage-mirror'],
       async (c) => {
@@ -326,6 +326,7 @@ describe('Gateway API conformance: RequestMirror', () => {
           assert.equal(mirrored, sampled);
           assert.ok(c.backends.v2.requests.slice(before).every((r) => r.url === path));
           const margin = 3 * Math.sqrt(n * p * (1 - p));
+          t.diagnostic(`${path}: ${mirrored} of ${n} mirrored (expected ${n * p} ± ${margin.toFixed(1)})`);
           assert.ok(Math.abs(mirrored - n * p) <= margin, `${path}: ${mirrored} of ${n} mirrored, expected ${n * p} ± ${margin.toFixed(1)}`);
         }
       },

@@ -134,3 +134,39 @@ describe('serve --kubernetes with the Gateway API', () => {
     }
   });
 });
+
+describe('serve --kubernetes with the Gateway API, not allowed to read it', () => {
+  it('a Role without the Gateway API kinds (403) does not hold readiness back: those kinds count as not served', async () => {
+    const api = await FakeKubeApiServer.start({
+      extraKinds: [
+        { group: 'gateway.networking.k8s.io', versions: ['v1'], kind: 'Gateway', plural: 'gateways' },
+        { group: 'gateway.networking.k8s.io', versions: ['v1'], kind: 'HTTPRoute', plural: 'httproutes' },
+        { group: 'gateway.networking.k8s.io', versions: ['v1beta1'], kind: 'ReferenceGrant', plural: 'referencegrants' },
+      ],
+    });
+    for (const kind of ['Gateway', 'HTTPRoute', 'ReferenceGrant']) api.failNext(100_000, 403, { kind });
+    const gw = await Gateway.start({
+      files: [],
+      bind: '127.0.0.1',
+      admin: '127.0.0.1:0',
+      accessLog: new MemoryAccessLog(),
+      watch: false,
+      log: () => {},
+      kubernetes: { namespace: NS, kubeconfig: api.kubeConfig() },
+    });
+    try {
+      assert.equal(gw.isReady(), true);
+      const kinds = (gw.configDump() as { kubernetes: Array<{ kind: string; served: boolean; synced: boolean }> }).kubernetes;
+      for (const kind of ['Gateway', 'HTTPRoute', 'ReferenceGrant']) {
+        assert.deepEqual(
+          kinds.filter((k) => k.kind === kind).map((k) => [k.served, k.synced]),
+          [[false, true]],
+          kind,
+        );
+      }
+    } finally {
+      await gw.shutdown();
+      await api.close();
+    }
+  });
+});

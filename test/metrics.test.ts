@@ -228,7 +228,9 @@ describe('/metrics after known traffic', () => {
     assert.equal((await setup.nginx('/dead-shadow')).status, 200);
     await settled(setup.tg, 16);
     text = await metricsText(setup.tg);
-    samples = parseExposition(text);
+    // The caller's view (reporter="source") and Shadowgate's own families; the workload-side samples
+    // (reporter="destination", issue 13) are asserted in rollouts-istio-metrics.test.ts.
+    samples = parseExposition(text).filter((s) => s.labels.reporter !== 'destination');
   });
   after(() => setup?.close());
 
@@ -373,6 +375,7 @@ describe('/metrics after known traffic', () => {
       'istio_request_duration_milliseconds',
       'istio_requests_total',
       'istio_response_bytes',
+      'shadowgate_build_info',
       'shadowgate_compare_exchanges_total',
       'shadowgate_compare_overflow_total',
       'shadowgate_compare_queue_length',

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { Cluster, Endpoint, LbPolicy, TrafficPolicy } from '../src/config/model.js';
 import { ClusterManager, classifyUpstreamError, type Picked, type PickResult, TIMEOUTS_TO_BACK_OFF } from '../src/upstream/index.js';
+import type { Pool } from 'undici';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
 
 const NAME = 'outbound|80|v1|svc.default.svc.cluster.local';
@@ -60,7 +61,7 @@ function picked(r: PickResult): Picked {
 /** Sends GET through a pick and reports the outcome, as the proxy would. */
 async function send(p: Picked, path = '/', opts: { headersTimeout?: number; signal?: AbortSignal } = {}) {
   try {
-    const res = await p.dispatcher.request({ path, method: 'GET', ...opts });
+    const res = await (p.dispatcher as Pool).request({ path, method: 'GET', ...opts });
     const body = await res.body.text();
     p.onDone({ kind: 'response', status: res.statusCode });
     return { status: res.statusCode, body };

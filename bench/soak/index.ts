@@ -327,8 +327,8 @@ async function main(): Promise<number> {
     primary: { sent: primary.sent, ok: primary.ok, failed: primary.failed, reasons: Object.fromEntries(primary.reasons) },
     slow_clients: slow,
     reloads: { made: reloads.length, ...counters },
-    rss_kib: { all: band(rss), after_warmup: band(steady(rss)) },
-    fds: { all: band(fds), after_warmup: band(steady(fds)) },
+    rss_kib: { all: band(rss), after_warmup: band(steady(rss)), per_second: rss },
+    fds: { all: band(fds), after_warmup: band(steady(fds)), per_second: fds },
   };
   mkdirSync(dirname(o.out), { recursive: true });
   writeFileSync(o.out, `${JSON.stringify(result, null, 2)}\n`);

@@ -41,7 +41,8 @@ function toHttp(q: Query): { method: string; path: string; body?: string } {
       set('before', q.before);
       return { method: 'GET', path: `samples?${p}` };
     case 'stats':
-      throw new Error('stats is not served over HTTP');
+    case 'metrics':
+      throw new Error(`${q.kind} is not served over HTTP`);
   }
 }
 

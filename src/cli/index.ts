@@ -13,11 +13,52 @@ function outputOf(v: Values): 'text' | 'json' {
   return o;
 }
 
+/** `verdict --prometheus URL`: the fleet's verdict, from every replica's comparison metrics. */
+async function fleetCommand(values: Values, prometheus: string, out: (s: string) => void): Promise<number> {
+  if (str(values, 'admin') !== undefined || str(values, 'store') !== undefined) throw new UsageError('--prometheus, --admin and --store are three sources: give one');
+  if (str(values, 'since') !== undefined) throw new UsageError('with --prometheus, --window says how far back to sum (--since is for --admin and --store)');
+  let url: URL;
+  try {
+    url = new URL(prometheus);
+  } catch {
+    throw new UsageError(`--prometheus takes a URL such as http://prometheus:9090, not "${prometheus}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError('--prometheus takes an http or https URL');
+  const { checkSelector } = await import('../fleet/index.js');
+  const selector = str(values, 'selector');
+  if (selector !== undefined) {
+    try {
+      checkSelector(selector);
+    } catch (e) {
+      throw new UsageError(`--selector: ${(e as Error).message}`);
+    }
+  }
+  let windowMs: number | undefined;
+  const window = str(values, 'window');
+  if (window !== undefined) {
+    const { parseDurationMs } = await import('../config/index.js');
+    windowMs = parseDurationMs(window);
+    if (windowMs === undefined || windowMs < 1000) throw new UsageError(`--window takes a duration such as 30m or 2h, not "${window}"`);
+  }
+  const run = str(values, 'run');
+  if (run !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(run)) throw new UsageError(`--run takes a run fingerprint (the run label on /metrics), not "${run}"`);
+  const { runFleetVerdict } = await import('./fleet-verdict.js');
+  return await runFleetVerdict(
+    { url: prometheus, ...(selector === undefined ? {} : { selector }), ...(windowMs === undefined ? {} : { windowMs }) },
+    { run, files: list(values, 'filename'), output: outputOf(values) },
+    out,
+    (s) => process.stderr.write(`${s}\n`),
+  );
+}
+
 /** verdict, runs and samples: one source (--admin or --store), heavy modules loaded per command. */
 async function compareCommand(command: 'verdict' | 'runs' | 'samples', { values, positionals }: Parsed, out: (s: string) => void): Promise<number> {
   const err = (s: string) => process.stderr.write(`${s}\n`);
   const admin = str(values, 'admin');
   const store = str(values, 'store');
+  const prometheus = command === 'verdict' ? str(values, 'prometheus') : undefined;
+  if (prometheus !== undefined) return fleetCommand(values, prometheus, out);
+  if (str(values, 'selector') !== undefined || str(values, 'window') !== undefined) throw new UsageError('--selector and --window go with --prometheus');
   if (Boolean(admin) === Boolean(store)) throw new UsageError(`${command} needs one of --admin HOST:PORT or --store FILE`);
   if (admin) hostPort('--admin', admin);
   const output = outputOf(values);

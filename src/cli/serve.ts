@@ -6,6 +6,7 @@ import { parseDurationMs, type MirrorSettings } from '../config/index.js';
 import { Gateway, type ReloadResult, reportStarted, runPrimary, serveWorkerIpc } from '../gateway/index.js';
 import type { DownstreamLimits } from '../proxy/index.js';
 import { DEFAULT_LOAD_BUDGET, type LoadBudget } from '../sources/index.js';
+import { checkSelector, type FleetSource } from '../fleet/index.js';
 import { openAccessLog } from '../telemetry/index.js';
 import { hostPort, UsageError, type Values } from './options.js';
 
@@ -50,11 +51,16 @@ export async function runServe(v: Values): Promise<number> {
     'max-connections'?: string;
     kubeconfig?: string;
     context?: string;
+    prometheus?: string;
+    'prometheus-selector'?: string;
+    'prometheus-window'?: string;
+    'run-metrics-retention'?: string;
   };
   hostPort('--admin', values.admin);
   const files = values.filename ?? [];
   if (files.length === 0 && !values.kubernetes) throw new UsageError('serve needs at least one -f PATH, or --kubernetes');
   for (const flag of ['namespace', 'kubeconfig', 'context'] as const) if (values[flag] !== undefined && !values.kubernetes) throw new UsageError(`--${flag} goes with --kubernetes`);
+  const fleet = fleetOptions(values);
   const kubernetesListen = values['kubernetes-listen'];
   if (kubernetesListen !== 'taken-over' && kubernetesListen !== 'all') throw new UsageError('--kubernetes-listen must be taken-over or all');
   const overrides: Partial<MirrorSettings> = {};
@@ -103,6 +109,8 @@ export async function runServe(v: Values): Promise<number> {
         : {}),
       watch: !values['no-watch'],
       configBudget,
+      processMetrics: true,
+      ...fleet,
     });
   } catch (err) {
     if (isWorker) reportStarted(undefined, (err as Error).message);
@@ -176,5 +184,37 @@ function downstreamFlags(values: Record<string, string | boolean | string[] | un
   if (body !== undefined) out.bodyIdleTimeoutMs = body;
   const conns = count('--max-connections', text('max-connections'));
   if (conns !== undefined) out.maxConnections = conns;
+  return out;
+}
+
+/** serve's issue-13 options: the gate's Prometheus and the runs' retention on /metrics, checked before starting. */
+function fleetOptions(v: { prometheus?: string; 'prometheus-selector'?: string; 'prometheus-window'?: string; 'run-metrics-retention'?: string }): {
+  prometheus?: FleetSource;
+  runMetrics?: { retentionMs: number };
+} {
+  const out: { prometheus?: FleetSource; runMetrics?: { retentionMs: number } } = {};
+  if (v['run-metrics-retention'] !== undefined) out.runMetrics = { retentionMs: duration('--run-metrics-retention', v['run-metrics-retention'])! };
+  if (v.prometheus === undefined) {
+    if (v['prometheus-selector'] !== undefined || v['prometheus-window'] !== undefined) throw new UsageError('--prometheus-selector and --prometheus-window go with --prometheus');
+    return out;
+  }
+  let url: URL;
+  try {
+    url = new URL(v.prometheus);
+  } catch {
+    throw new UsageError(`--prometheus takes a URL such as http://prometheus:9090, not "${v.prometheus}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError('--prometheus takes an http or https URL');
+  const src: FleetSource = { url: v.prometheus };
+  if (v['prometheus-selector'] !== undefined) {
+    try {
+      checkSelector(v['prometheus-selector']);
+    } catch (e) {
+      throw new UsageError(`--prometheus-selector: ${(e as Error).message}`);
+    }
+    src.selector = v['prometheus-selector'];
+  }
+  if (v['prometheus-window'] !== undefined) src.windowMs = duration('--prometheus-window', v['prometheus-window'])!;
+  out.prometheus = src;
   return out;
 }

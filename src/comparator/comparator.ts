@@ -28,6 +28,7 @@ const RELOG_AFTER_MS = 10 * 60_000;
 const RECOVERED_AFTER_MS = 60_000;
 const SKIPPED = Object.freeze({ result: 'skipped' });
 const DROPPED = Object.freeze({ result: 'dropped' });
+const IGNORED = Object.freeze({ result: 'ignored' });
 
 export interface ComparatorOptions {
   file: string;
@@ -39,7 +40,7 @@ export interface ComparatorOptions {
   log?: (line: string) => void;
 }
 
-type RunTag = { route: string; fingerprint: string };
+type RunTag = { route: string; fingerprint: string; candidate: { host: string; subset: string } };
 
 export class Comparator {
   private settings: CompareSettings;
@@ -144,7 +145,9 @@ export class Comparator {
   /** A new snapshot: its compare settings, and the runs its mirrored routes make (see runs.ts and store/runs.ts). */
   apply(snapshot: Snapshot): void {
     const identities = runIdentities(snapshot);
-    const byKey = new Map(identities.map((id) => [id.route, { route: id.route, fingerprint: id.fingerprint }]));
+    const byKey = new Map(
+      identities.map((id) => [id.route, { route: id.route, fingerprint: id.fingerprint, candidate: { host: id.candidate.host, subset: id.candidate.subset ?? '' } }]),
+    );
     const runOf = new WeakMap<Route, RunTag>();
     for (const l of snapshot.listeners) {
       for (const vh of l.virtualHosts) {
@@ -180,16 +183,22 @@ export class Comparator {
   }
 
   /** A builder for one mirrored request's exchange, or undefined when comparison is off (or over its rate). */
-  begin(base: () => Omit<Exchange, 'primary' | 'candidate' | 'secondary'>, route?: Route): ExchangeBuilder | undefined {
+  begin(base: () => Omit<Exchange, 'primary' | 'candidate' | 'secondary'>, route?: Route, candidate?: { host: string; subset: string }): ExchangeBuilder | undefined {
     if (!this.enabled) return undefined;
+    const run = route === undefined ? undefined : this.runOf.get(route);
+    // Another candidate than the run's fired on this request (several mirrors, some not every time): it
+    // belongs to no run, and comparing it would mix two candidates in one.
+    if (run && candidate && (candidate.host !== run.candidate.host || candidate.subset !== run.candidate.subset)) {
+      this.metrics.compareExchanges.inc(IGNORED);
+      return undefined;
+    }
     if (!this.admit()) {
       this.metrics.compareExchanges.inc(SKIPPED);
       return undefined;
     }
     // Built only when admitted: most requests under load are not compared and should allocate nothing here.
     const ex = base();
-    const run = route === undefined ? undefined : this.runOf.get(route);
-    if (run) ex.run = run;
+    if (run) ex.run = { route: run.route, fingerprint: run.fingerprint };
     return new ExchangeBuilder(ex, (done) => this.enqueue(done), this.settings.maxBodyBytes, this.budget);
   }
 

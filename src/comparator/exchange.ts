@@ -36,6 +36,17 @@ export class AnswerRecorder {
     if (!this.settled) this.capture.push(chunk);
   }
 
+  /**
+   * Trailers join the headers (gRPC's grpc-status, grpc-message and trailing metadata then compare as
+   * `header.grpc-status`...); a trailers-only answer has them in its headers already, so both forms compare alike.
+   */
+  trailers(trailers: Record<string, string | string[] | undefined>): void {
+    for (const k in trailers) {
+      const v = trailers[k];
+      if (v !== undefined) this.headers[k] = v;
+    }
+  }
+
   done(): void {
     if (this.settled) return;
     this.settled = true;

@@ -1,7 +1,8 @@
 // The questions the admin API asks the comparison worker, answered there (off the request thread) as JSON text.
 import { type CompiledRules, type EndpointStats, type Thresholds, analyzeEndpoint } from '../compare/index.js';
 import type { CompareStore } from '../store/index.js';
-import { endpointReport, fieldReports, judgeRun, overall, parseRunId, runOf, runsToJudge } from './reports.js';
+import { type RunMetricsOptions, runMetricsExposition } from './metrics-export.js';
+import { endpointReport, fieldReports, JudgeCache, overall, parseRunId, runOf, runsToJudge } from './reports.js';
 
 export type Query =
   | { kind: 'runs'; limit?: number }
@@ -11,7 +12,9 @@ export type Query =
   | { kind: 'fields'; run?: string; endpoint: string }
   | { kind: 'samples'; run?: string; endpoint: string; field?: string; limit: number; before?: number }
   /** Raw aggregates of a run (the newest by default): the demo and tests. */
-  | { kind: 'stats'; run?: string };
+  | { kind: 'stats'; run?: string }
+  /** The runs' aggregates as Prometheus text, for /metrics (issue 13; metrics-export.ts). */
+  | { kind: 'metrics'; options: RunMetricsOptions };
 
 export interface Answer {
   status: number;
@@ -33,12 +36,14 @@ function pickRun(store: CompareStore, id: string | undefined): { id: number } | 
   return { id: n };
 }
 
-export function answer(store: CompareStore, q: Query, t: Thresholds, rules: CompiledRules): Answer {
+export function answer(store: CompareStore, q: Query, t: Thresholds, rules: CompiledRules, cache = new JudgeCache(0)): Answer {
+  const judgeRun = (s: CompareStore, row: Parameters<JudgeCache['judge']>[1], th: Thresholds) => cache.judge(s, row, th);
   switch (q.kind) {
     case 'runs':
       return ok({ runs: store.runs(q.limit ?? 100).map((row) => judgeRun(store, row, t).run) });
     case 'startRun': {
       const opened = store.startRun(q.route, q.note);
+      cache.clear();
       if (opened.length === 0) {
         return bad(q.route === undefined ? 'no route mirrors to a candidate: nothing to start a run for' : `no open run on route "${q.route}"`);
       }
@@ -60,8 +65,10 @@ export function answer(store: CompareStore, q: Query, t: Thresholds, rules: Comp
       const picked = pickRun(store, q.run);
       if (typeof picked === 'string') return bad(picked);
       const row = store.run(picked.id)!;
-      const { run, endpoints } = judgeRun(store, row, t);
-      return ok({ run, endpoints: endpoints.map((e) => endpointReport(e, analyzeEndpoint(e, t))) });
+      const { run, endpoints, verdict } = judgeRun(store, row, t);
+      // The verdict has judged every endpoint already: no second analysis of a big run.
+      const judged = new Map(verdict.endpoints.map((v) => [v.endpoint, v]));
+      return ok({ run, endpoints: endpoints.map((e) => endpointReport(e, judged.get(e.endpoint) ?? analyzeEndpoint(e, t))) });
     }
     case 'fields': {
       const picked = pickRun(store, q.run);
@@ -80,6 +87,8 @@ export function answer(store: CompareStore, q: Query, t: Thresholds, rules: Comp
       if (q.before !== undefined) opts.before = q.before;
       return ok({ samples: store.samples(e, opts) });
     }
+    case 'metrics':
+      return { status: 200, body: runMetricsExposition(store, q.options) };
     case 'stats': {
       const picked = pickRun(store, q.run);
       if (typeof picked === 'string') return ok({ run: null, endpoints: [] as EndpointStats[] });

@@ -44,7 +44,46 @@ export function runOf(row: RunRow, verdict: Verdict): Run {
   return run;
 }
 
-export function judgeRun(store: CompareStore, row: RunRow, t: Thresholds): { run: Run; verdict: Verdict; endpoints: StoredEndpoint[] } {
+export interface Judged {
+  run: Run;
+  verdict: Verdict;
+  endpoints: StoredEndpoint[];
+}
+
+/**
+ * Judged runs kept for a second, so a UI polling /api/runs, /api/verdict and /api/endpoints every second reads
+ * a run of 1,000 endpoints once, not three times. An entry is used only while this worker has written fewer
+ * results since than 1% of what the run had compared (and never for a run that has few): a verdict is never
+ * behind by more than a second and a rounding error of its data.
+ */
+export class JudgeCache {
+  private readonly entries = new Map<number, { at: number; written: number; judged: Judged; thresholds: Thresholds }>();
+  /** Results this worker has written (the caller counts). */
+  written = 0;
+
+  constructor(private readonly ttlMs = 1_000) {}
+
+  judge(store: CompareStore, row: RunRow, t: Thresholds): Judged {
+    const now = performance.now();
+    const hit = this.entries.get(row.id);
+    // An ended run takes no more results: its judgment holds until the thresholds change.
+    if (hit && hit.thresholds === t && row.ended_at !== null && hit.judged.run.endedAt !== null) return hit.judged;
+    if (hit && hit.thresholds === t && now - hit.at < this.ttlMs && this.written - hit.written < Math.floor(hit.judged.run.compared / 100)) {
+      return hit.judged;
+    }
+    const judged = judgeRun(store, row, t);
+    if (this.entries.size > 256) this.entries.clear();
+    this.entries.set(row.id, { at: now, written: this.written, judged, thresholds: t });
+    return judged;
+  }
+
+  /** Runs started or ended: their rows changed. */
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+export function judgeRun(store: CompareStore, row: RunRow, t: Thresholds): Judged {
   const endpoints = store.endpoints(row.id);
   const verdict = analyze(endpoints, t);
   return { run: runOf(row, verdict), verdict, endpoints };

@@ -48,7 +48,9 @@ export function runIdentities(snapshot: Snapshot): RunIdentity[] {
         const main = destinations.reduce((a, b) => (b.weight > a.weight ? b : a), destinations[0]!);
         if (!main) continue;
         // The handler's rule (proxy/handler.ts): the first mirror away from the primary's subset is the candidate.
-        const candidate = route.mirrors.find((m) => !(m.host === main.host && m.subset === main.subset));
+        // A mirror at 0% never fires; a request on which this one does not fire but a later one does is not
+        // compared (Comparator.begin), so a run never mixes two candidates.
+        const candidate = route.mirrors.find((m) => m.percentage > 0 && !(m.host === main.host && m.subset === main.subset));
         if (!candidate) continue;
         const key = runRouteKey(route);
         if (out.has(key)) continue;

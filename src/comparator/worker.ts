@@ -4,6 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { type CompareSettings, compareExchange, compileRules, type ComparisonResult, type Exchange, type RunIdentity } from '../compare/index.js';
 import { CompareStore, type CompareStoreOptions } from '../store/index.js';
 import { type Answer, answer, type Query } from './queries.js';
+import { JudgeCache } from './reports.js';
 
 export type WorkerRequest =
   | { type: 'configure'; settings: CompareSettings; runs?: RunIdentity[] }
@@ -49,6 +50,7 @@ try {
   process.exit(0);
 }
 let current = settings;
+const judged = new JudgeCache();
 let compiled = compileRules(settings);
 port.postMessage({ type: 'ready' } satisfies WorkerReply);
 
@@ -61,6 +63,7 @@ port.on('message', (msg: WorkerRequest) => {
       if (msg.runs) {
         try {
           store.syncRuns(msg.runs);
+          judged.clear();
         } catch (err) {
           port.postMessage({ type: 'store', ok: false, ...failure(err) } satisfies WorkerReply);
         }
@@ -88,6 +91,7 @@ port.on('message', (msg: WorkerRequest) => {
           reply.otherEndpoints = report.otherEndpoints;
           reply.otherFields = report.otherFields;
           reply.compared = results.length - report.stale;
+          judged.written += reply.compared;
         }
       } catch (err) {
         // A full disk, a lock held too long: these results are lost (and counted), the next batch tries again.
@@ -100,7 +104,7 @@ port.on('message', (msg: WorkerRequest) => {
     case 'query': {
       let a: Answer;
       try {
-        a = answer(store, msg.query, current.thresholds, compiled);
+        a = answer(store, msg.query, current.thresholds, compiled, judged);
       } catch (err) {
         a = { status: 500, body: JSON.stringify({ error: (err as Error).message }) };
       }
@@ -109,6 +113,7 @@ port.on('message', (msg: WorkerRequest) => {
     }
     case 'reset':
       store.reset();
+      judged.clear();
       port.postMessage({ type: 'done', id: msg.id, compared: 0, ignored: 0, failed: 0, stale: 0, otherEndpoints: 0, otherFields: 0 } satisfies WorkerReply);
       return;
     case 'close':

@@ -1,5 +1,6 @@
 // Compares two answers to one request: status, headers, then bodies by what they decode to.
 import { type DecodedBody, decodeBody } from './decode.js';
+import { diffGrpcBodies } from './grpc-messages.js';
 import { diffHeaders } from './headers.js';
 import { diffJson } from './json-diff.js';
 import { clip, REDACTED, renderJson, renderTextPair } from './render.js';
@@ -59,6 +60,7 @@ function describeDecoded(d: DecodedBody, body: CapturedBody, rules: CompiledRule
 function diffBodies(a: CapturedResponse, b: CapturedResponse, rules: CompiledRules, out: Map<string, FieldDiff>): void {
   // Identical wire bytes under the same encoding are the same body, whatever they decode to.
   if (sameBytes(a.body, b.body) && encoding(a) === encoding(b)) return;
+  if (diffGrpcBodies(a, b, out)) return;
   const da = decodeBody(a.body, a.headers);
   const db = decodeBody(b.body, b.headers);
   if (da.kind === 'truncated' || db.kind === 'truncated') {

@@ -11,11 +11,18 @@ function brief(r: CapturedResponse): { status: number; latencyMs: number; error?
 }
 
 /**
- * Undefined when there is no candidate answer or the endpoint is ignored (by its folded or its literal path,
+ * Copies Shadowgate gave up on by its own bounds (mirror/shadow-writer.ts): they say nothing about the
+ * candidate, so they are not compared. A timeout, a refused connection or a reset is the candidate's doing and
+ * counts as its error.
+ */
+const OWN_GIVE_UPS = new Set(['abandoned:too_many_in_flight', 'abandoned:body_too_large', 'abandoned:buffer_full', 'abandoned:primary_aborted']);
+
+/**
+ * Undefined when there is no candidate answer (or only one of Shadowgate's own give-ups), or the endpoint is ignored (by its folded or its literal path,
  * as `route METHOD /path`). An exchange that differs keeps its whole redacted self as a sample candidate.
  */
 export function compareExchange(ex: Exchange, rules: CompiledRules): ComparisonResult | undefined {
-  if (ex.candidate === undefined) return undefined;
+  if (ex.candidate === undefined || (ex.candidate.error !== undefined && OWN_GIVE_UPS.has(ex.candidate.error))) return undefined;
   const endpoint = endpointKey(ex.method, ex.path);
   const method = ex.method.toUpperCase();
   if (rules.isIgnoredEndpoint(`${ex.route} ${endpoint}`) || rules.isIgnoredEndpoint(`${ex.route} ${method} ${pathOnly(ex.path)}`)) {
@@ -31,7 +38,7 @@ export function compareExchange(ex: Exchange, rules: CompiledRules): ComparisonR
     candidateDiffs,
   };
   if (ex.run) result.run = ex.run;
-  if (ex.secondary !== undefined) {
+  if (ex.secondary !== undefined && !(ex.secondary.error !== undefined && OWN_GIVE_UPS.has(ex.secondary.error))) {
     result.secondary = brief(ex.secondary);
     result.secondaryDiffs = compareResponses(ex.primary, ex.secondary, rules);
   }

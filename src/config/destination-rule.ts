@@ -40,8 +40,8 @@ const TCP_SETTINGS: Schema = {
 };
 const HTTP_SETTINGS: Schema = {
   name: 'HTTPSettings',
-  fields: ['http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries', 'idleTimeout'],
-  unsupported: ['h2UpgradePolicy', 'useClientProtocol', 'maxConcurrentStreams'],
+  fields: ['http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries', 'idleTimeout', 'h2UpgradePolicy', 'maxConcurrentStreams'],
+  unsupported: ['useClientProtocol'],
 };
 const OUTLIER_DETECTION: Schema = {
   name: 'OutlierDetection',
@@ -127,7 +127,7 @@ function readConnectionPool(f: Fields): ConnectionPoolSettings {
   const out: ConnectionPoolSettings = {};
   const tcp = f.object('tcp', TCP_SETTINGS);
   const http = f.object('http', HTTP_SETTINGS);
-  const set = <K extends keyof ConnectionPoolSettings>(k: K, v: number | undefined) => {
+  const set = <K extends Exclude<keyof ConnectionPoolSettings, 'h2UpgradePolicy'>>(k: K, v: number | undefined) => {
     if (v !== undefined) out[k] = v;
   };
   set('maxConnections', tcp?.int('maxConnections', 1));
@@ -137,6 +137,10 @@ function readConnectionPool(f: Fields): ConnectionPoolSettings {
   set('maxRequests', http?.int('http2MaxRequests', 1));
   set('maxRequestsPerConnection', http?.int('maxRequestsPerConnection', 0));
   set('maxRetries', http?.int('maxRetries', 0));
+  set('maxConcurrentStreams', http?.int('maxConcurrentStreams', 1));
+  const upgrade = http?.string('h2UpgradePolicy');
+  if (upgrade === 'DEFAULT' || upgrade === 'DO_NOT_UPGRADE' || upgrade === 'UPGRADE') out.h2UpgradePolicy = upgrade;
+  else if (upgrade !== undefined && http) http.ctx.error('invalid-enum', http.at('h2UpgradePolicy'), `"${upgrade}" is not an h2UpgradePolicy; use DEFAULT, DO_NOT_UPGRADE or UPGRADE`);
   return out;
 }
 

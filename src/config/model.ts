@@ -190,6 +190,10 @@ export interface ConnectionPoolSettings {
   maxRequestsPerConnection?: number;
   idleTimeoutMs?: number;
   maxRetries?: number;
+  /** http.h2UpgradePolicy: UPGRADE sends HTTP/1.1-port traffic to the endpoints as HTTP/2. */
+  h2UpgradePolicy?: 'DEFAULT' | 'DO_NOT_UPGRADE' | 'UPGRADE';
+  /** http.maxConcurrentStreams: streams per upstream HTTP/2 connection. */
+  maxConcurrentStreams?: number;
 }
 
 export interface OutlierDetectionSettings {
@@ -228,6 +232,8 @@ export interface Cluster {
   namespace: string;
   policy: TrafficPolicy;
   endpoints: Endpoint[];
+  /** True when the endpoints are spoken to in HTTP/2 cleartext (Istio's protocol selection: upstream-protocol.ts). */
+  http2?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------

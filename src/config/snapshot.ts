@@ -1,4 +1,5 @@
 // Builds the immutable snapshot: resources in, listeners/virtual hosts/routes and clusters out. Pure: no I/O, no clock.
+import { speaksHttp2 } from './upstream-protocol.js';
 import { createHash } from 'node:crypto';
 import { readDestinationRule, type DestinationRuleSpec, mergePolicy } from './destination-rule.js';
 import { readGateway } from './gateway.js';
@@ -210,11 +211,15 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
     for (const port of svc.ports) {
       const all = endpointsFor(svc, port);
       const plain = clusterName(port.number, '', svc.host);
-      clusters[plain] = { name: plain, host: svc.host, port: port.number, subset: '', namespace: svc.namespace, policy: mergePolicy(dr?.policy ?? {}, undefined), endpoints: all };
+      const plainPolicy = mergePolicy(dr?.policy ?? {}, undefined);
+      clusters[plain] = { name: plain, host: svc.host, port: port.number, subset: '', namespace: svc.namespace, policy: plainPolicy, endpoints: all };
+      if (speaksHttp2(port.protocol, plainPolicy.connectionPool)) clusters[plain].http2 = true;
       for (const subset of dr?.subsets ?? []) {
         const name = clusterName(port.number, subset.name, svc.host);
         const endpoints = all.filter((e) => labelsMatch(subset.labels, e.labels));
-        clusters[name] = { name, host: svc.host, port: port.number, subset: subset.name, namespace: svc.namespace, policy: mergePolicy(dr!.policy, subset.policy), endpoints };
+        const policy = mergePolicy(dr!.policy, subset.policy);
+        clusters[name] = { name, host: svc.host, port: port.number, subset: subset.name, namespace: svc.namespace, policy, endpoints };
+        if (speaksHttp2(port.protocol, policy.connectionPool)) clusters[name].http2 = true;
       }
     }
     for (const [i, subset] of (dr?.subsets ?? []).entries()) {

@@ -4,11 +4,12 @@ import { type AdminApiRequest, AdminServer } from '../admin/index.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DEFAULT_SETTINGS, formatProblem, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
-import { Comparator, handleCompareApi } from '../comparator/index.js';
+import { type FleetSource, handleGate } from '../fleet/index.js';
+import { Comparator, DEFAULT_RUN_METRICS, handleCompareApi, type RunMetricsOptions } from '../comparator/index.js';
 import { ShadowWriter } from '../mirror/index.js';
 import { type BindFailure, type DownstreamLimits, ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
-import { DEFAULT_LOAD_BUDGET, isClusterSource, type LoadBudget, type LoadOutcome, loadConfig, readyOnly, watchSources } from '../sources/index.js';
+import { ConfigLoader, DEFAULT_LOAD_BUDGET, isClusterSource, type LoadBudget, type LoadOutcome, readyOnly, watchSources } from '../sources/index.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesSource } from '../sources/kubernetes/index.js';
 import { type AccessLog, type ClusterGaugeSource, Metrics } from '../telemetry/index.js';
@@ -45,6 +46,12 @@ export interface GatewayOptions {
   random?: () => number;
   /** Operational messages (problems, reloads); stderr by default. */
   log?: (line: string) => void;
+  /** prom-client's process_* and nodejs_* families on /metrics (`serve` turns them on). */
+  processMetrics?: boolean;
+  /** The comparison runs on /metrics: how long ended runs stay, and the per-run caps (issue 13). */
+  runMetrics?: Partial<Omit<RunMetricsOptions, 'now'>>;
+  /** A Prometheus that scrapes every replica: /api/gate judges the fleet's sums there (issue 13). */
+  prometheus?: FleetSource;
 }
 
 export interface ReloadResult {
@@ -66,6 +73,9 @@ export function parseHostPort(text: string, what: string): { host: string; port:
   if (!m || port > 65535) throw new Error(`${what} must be HOST:PORT, not "${text}"`);
   return { host: m[1] ?? m[2] ?? '', port };
 }
+
+/** How long a scrape waits for the comparison runs' families (comparator/metrics-export.ts). */
+const RUN_METRICS_WAIT_MS = 3_000;
 
 export class Gateway {
   readonly metrics = new Metrics();
@@ -90,9 +100,12 @@ export class Gateway {
   private stopWatching: (() => void) | undefined;
   adminAddress = '';
   private readonly log: (line: string) => void;
+  /** The config-loading thread (kept between reloads: a Kubernetes endpoint change costs a load, not a thread). */
+  private readonly loader: ConfigLoader;
 
   private constructor(private readonly opts: GatewayOptions) {
     this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.loader = new ConfigLoader(opts.configBudget ?? DEFAULT_LOAD_BUDGET);
     const gw = this;
     const random = opts.random ?? Math.random;
     // Envoy keeps dialling a refusing primary endpoint unless outlierDetection says otherwise; the shadow
@@ -180,12 +193,26 @@ export class Gateway {
     if (opts.store) {
       const c = { file: opts.store, settings: snapshot.settings.compare, metrics: this.metrics, log: this.log };
       this.comparator = await Comparator.open(opts.storeOptions ? { ...c, storeOptions: opts.storeOptions } : c);
+      const runMetrics = { ...DEFAULT_RUN_METRICS, ...opts.runMetrics };
+      // A comparison worker stuck behind a huge batch must not cost the scrape its other families: the run
+      // families wait at most RUN_METRICS_WAIT_MS, then this scrape goes without them.
+      this.metrics.runMetrics = async () => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<undefined>((resolve) => {
+          timer = setTimeout(() => resolve(undefined), RUN_METRICS_WAIT_MS);
+        });
+        const a = await Promise.race([this.comparator?.query({ kind: 'metrics', options: { ...runMetrics, now: Date.now() } }), late]);
+        clearTimeout(timer);
+        return a?.status === 200 ? a.body : '';
+      };
     }
+    if (opts.processMetrics) this.metrics.collectProcessMetrics();
     const failures = await this.apply(snapshot);
     if (failures.length > 0) throw new Error(failures.map((f) => `cannot listen on ${this.opts.bind}:${f.port}: ${f.error}`).join('; '));
     this.recordLoad(true, this.servedProblems());
     this.metrics.reloads.inc({ result: 'applied' });
     if (!this.usable) this.log('shadowgate: no resource of the config was accepted: not ready until a reload brings a valid one');
+    if (this.reloadAfterStart) void this.reload({ trigger: 'kubernetes' });
     if (opts.watch !== false) {
       this.stopWatching = watchSources(opts.files, () => void this.reload({ trigger: 'watch' }), opts.settleMs === undefined ? {} : { settleMs: opts.settleMs });
     }
@@ -204,6 +231,7 @@ export class Gateway {
       this.shadowClusters.destroy(),
       this.adminAddress ? this.admin.close() : Promise.resolve(),
       this.opts.accessLog.close(),
+      this.loader.close(),
     ]);
   }
 
@@ -218,15 +246,12 @@ export class Gateway {
 
   /** Reads and checks every source in a worker thread, within the load budget. */
   private load(): Promise<LoadOutcome> {
-    return loadConfig(
-      {
-        files: this.opts.files,
-        extraProblems: this.k8s?.problems() ?? [],
-        extraResources: this.k8s?.resources() ?? [],
-        currentHash: this.state?.snapshot.hash,
-      },
-      this.opts.configBudget ?? DEFAULT_LOAD_BUDGET,
-    );
+    return this.loader.load({
+      files: this.opts.files,
+      extraProblems: this.k8s?.problems() ?? [],
+      extraResources: this.k8s?.resources() ?? [],
+      currentHash: this.state?.snapshot.hash,
+    });
   }
 
   /** The two config gauges: did the last load succeed, and the problems it found (issue 20). */
@@ -238,6 +263,7 @@ export class Gateway {
   }
 
   private queued: { promise: Promise<ReloadResult>; explicit: boolean } | undefined;
+  private reloadAfterStart = false;
   private reloading: Promise<unknown> = Promise.resolve();
 
   /**
@@ -247,6 +273,11 @@ export class Gateway {
    */
   reload(opts: { trigger?: ReloadTrigger } = {}): Promise<ReloadResult> {
     const explicit = opts.trigger === undefined || opts.trigger === 'api' || opts.trigger === 'signal';
+    if (!this.state) {
+      // Still starting (a cluster change while the first config loads): reloaded once the start is done.
+      this.reloadAfterStart = true;
+      return Promise.resolve({ result: 'unchanged', hash: '', problems: [] });
+    }
     if (this.queued) {
       this.queued.explicit ||= explicit;
       return this.queued.promise;
@@ -359,6 +390,13 @@ export class Gateway {
 
   /** /api/...: the comparison's API (comparator/api.ts); the composition root only wires it. */
   api(req: AdminApiRequest): Promise<{ status: number; body: string } | undefined> {
+    if (req.path === 'gate') {
+      return handleGate(req, {
+        comparator: this.comparator,
+        prometheus: this.opts.prometheus,
+        thresholds: () => (this.state?.snapshot ?? this.snapshot).settings.compare.thresholds,
+      });
+    }
     return handleCompareApi(this.comparator, req);
   }
 
@@ -403,6 +441,7 @@ export class Gateway {
       this.shadowClusters.destroy(),
       this.opts.admin ? this.admin.close() : Promise.resolve(),
       this.opts.accessLog.close(),
+      this.loader.close(),
     ]);
   }
 }

@@ -2,7 +2,7 @@
 // and a counted reason for every shadow it gives up. Nothing here can delay or fail the primary.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
-import type { MirrorSettings, MirrorTarget } from '../config/index.js';
+import type { Cluster, MirrorSettings, MirrorTarget } from '../config/index.js';
 import { BodyQueue, type BodySink, type RequestBodyTee } from '../body/index.js';
 import type { AbandonReason, Metrics } from '../telemetry/index.js';
 import { type ClusterManager, classifyUpstreamError, FAILURES, PICK_ABANDON } from '../upstream/index.js';
@@ -13,6 +13,8 @@ import { ByteBudget } from './byte-budget.js';
 export interface AnswerSink {
   head(status: number, headers: Record<string, string | string[] | undefined>): void;
   data(chunk: Buffer): void;
+  /** HTTP/2 trailers (gRPC's status and trailing metadata), compared as headers. */
+  trailers?(trailers: Record<string, string | string[] | undefined>): void;
   done(): void;
   fail(error: string): void;
 }
@@ -88,8 +90,11 @@ export class ShadowWriter {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Starts one shadow. `body` is the primary's tee, or undefined for a bodyless request. */
-  start(target: MirrorTarget, req: ShadowRequest, body: RequestBodyTee | undefined, answer?: AnswerSink): ShadowHandle {
+  /**
+   * Starts one shadow. `body` is the primary's tee, or undefined for a bodyless request; `cluster` (the target's
+   * model) labels the copy as the shadow workload's sidecar would count it (`reporter="destination"`).
+   */
+  start(target: MirrorTarget, req: ShadowRequest, body: RequestBodyTee | undefined, answer?: AnswerSink, cluster?: Cluster): ShadowHandle {
     const s = this.settings;
     const labels = getOrCreate(this.labels, target, () => ({
       destination: { destination_service: target.host, destination_subset: target.subset || 'unknown' },
@@ -183,6 +188,7 @@ export class ShadowWriter {
       }
     };
     let status = 0;
+    let received = 0;
     // The shadow's answer never reaches the user: it is read to the end (so the connection is reused) and
     // kept, bounded, only when it is to be compared. A dispatch handler reads it without a body stream.
     const handler: Dispatcher.DispatchHandler = {
@@ -196,20 +202,25 @@ export class ShadowWriter {
         answer?.head(statusCode, resHeaders as Record<string, string | string[] | undefined>);
       },
       onResponseData: (_c, chunk) => {
+        received += chunk.length;
         answer?.data(chunk);
       },
-      onResponseEnd: () => {
+      onResponseEnd: (_c, trailers) => {
+        answer?.trailers?.(trailers as Record<string, string | string[] | undefined>);
         answer?.done();
         picked.onDone({ kind: 'response', status });
         handle.outcome = String(status);
         this.metrics.shadowRequests.inc(getOrCreate(labels.byStatus, status, () => ({ ...destination, response_code: String(status) })));
         this.metrics.shadowDuration.observe(destination, performance.now() - started);
+        this.metrics.istio.recordAttempt(cluster, picked.endpoint, { kind: 'answered', status }, performance.now() - started, body?.bytes ?? 0, received);
         finish();
       },
       onResponseError: (_c, err) => {
         const kind = reason ? (reason === 'timeout' ? 'timeout' : 'cancelled') : classifyUpstreamError(err);
         picked.onDone({ kind });
         abandon(reason ?? FAILURES[kind].abandon);
+        // A copy given up before its request started never reached the workload.
+        if (controller) this.metrics.istio.recordAttempt(cluster, picked.endpoint, { kind: 'failed', failure: kind }, performance.now() - started, body?.bytes ?? 0, received);
         finish();
       },
     };

@@ -21,10 +21,12 @@ import { RequestBodyTee } from '../body/index.js';
 import { requestEnded } from './connection-idle.js';
 import { DownstreamStats } from './downstream-stats.js';
 import { formatFlags, localReply, type ResponseFlag } from './errors.js';
+import { encodeMessage, grpcOutcome, httpToGrpcStatus, isGrpc, parseGrpcTimeout, splitTrailersOnly } from './grpc/index.js';
+import { requestHasBody } from './h2/index.js';
 import { firstValue, forwardableHeaders, type HeaderRecord, responseHeaders } from './headers.js';
 import { type DownstreamLimits, downstreamLimits } from './limits.js';
 import { checkRequestHead } from './request-head.js';
-import { backoffMs, retriableFailure, retriableStatus } from './retry.js';
+import { backoffMs, retriableFailure, retriableGrpc, retriableStatus } from './retry.js';
 import { runAttempt } from './upstream-attempt.js';
 
 /** What one request reads of the gateway's state; swapped whole on reload, kept by requests in flight. */
@@ -77,6 +79,13 @@ class RequestContext {
   /** Captures the primary's answer when the request's shadows are compared. */
   recorder: AnswerRecorder | undefined;
   downstreamClosed = false;
+  /** A gRPC request (content-type application/grpc[+codec]): local replies, status, metrics and the log speak gRPC. */
+  grpc = false;
+  /** The client's address, read once: an HTTP/2 stream outlives its session's socket in the log. */
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  grpcStatus: string | undefined;
+  grpcMessage: string | undefined;
   /** The running upstream attempt's reaction to an early downstream close. */
   readonly downstream: { onClose: (() => void) | undefined } = { onClose: undefined };
 
@@ -131,6 +140,9 @@ export class ProxyHandler {
   private async serve(ctx: RequestContext): Promise<void> {
     const { req } = ctx;
     // 1. accept
+    ctx.grpc = isGrpc(req.headers['content-type']);
+    ctx.remoteAddress = req.socket.remoteAddress;
+    ctx.remotePort = req.socket.remotePort;
     const idHeader = firstValue(req.headers['x-request-id']);
     ctx.requestId = idHeader || randomUUID();
     const head = checkRequestHead(req, this.limits);
@@ -202,8 +214,7 @@ export class ProxyHandler {
     headers['x-request-id'] = ctx.requestId;
     headers.host = upstreamAuthority;
     headers.via = via ? `${via}, 1.1 ${VIA}` : `1.1 ${VIA}`;
-    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-    if (hasBody) {
+    if (requestHasBody(req)) {
       ctx.tee = new RequestBodyTee(req, {
         replayLimit: RETRY_BUFFER_BYTES,
         highWater: PRIMARY_HIGH_WATER,
@@ -234,15 +245,16 @@ export class ProxyHandler {
                 requestHeaders: headers,
               }),
               route,
+              fired[candidate],
             )
           : undefined;
       // The request body, for the comparison's whole-exchange samples (bounded; redacted before it is stored).
       if (exchange && ctx.tee) ctx.tee.addSink(exchange.requestBody());
-      const shadowRequest = { method: req.method ?? 'GET', path, headers, authority: upstreamAuthority, clientAddress: req.socket.remoteAddress ?? '' };
+      const shadowRequest = { method: req.method ?? 'GET', path, headers, authority: upstreamAuthority, clientAddress: ctx.remoteAddress ?? '' };
       fired.forEach((target, i) => {
         const role = roles[i];
         const compared = exchange && role && roles.indexOf(role) === i ? exchange.expect(role) : undefined;
-        ctx.mirrors.push(this.deps.shadows.start(target, shadowRequest, ctx.tee, compared));
+        ctx.mirrors.push(this.deps.shadows.start(target, shadowRequest, ctx.tee, compared, state.snapshot.clusters[target.cluster]));
       });
       if (exchange) ctx.recorder = exchange.expect('primary');
     }
@@ -263,7 +275,11 @@ export class ProxyHandler {
     ctx.clusterModel = cluster;
     const retries = route.retries;
     const hashKey = cluster?.policy.consistentHash ? this.hashKey(ctx, cluster) : undefined;
-    const routeDeadline = route.timeoutMs !== undefined ? performance.now() + route.timeoutMs : undefined;
+    // Istio sets Envoy's max_stream_duration.grpc_timeout_header_max to the route timeout: a gRPC call's own
+    // grpc-timeout is its deadline, capped by the route's (none: uncapped).
+    const grpcTimeout = ctx.grpc ? parseGrpcTimeout(req.headers['grpc-timeout']) : undefined;
+    const timeoutMs = grpcTimeout !== undefined ? Math.min(grpcTimeout, route.timeoutMs ?? Number.POSITIVE_INFINITY) : route.timeoutMs;
+    const routeDeadline = timeoutMs !== undefined ? performance.now() + timeoutMs : undefined;
     let attempt = 0;
     let lastFailure: ResponseFlag | undefined;
 
@@ -289,6 +305,7 @@ export class ProxyHandler {
       const attemptStarted = performance.now();
       const recorder = ctx.recorder;
       const canRetry = attempt < retries.attempts && (!ctx.tee || ctx.tee.replayable);
+      let pendingTrailers: Record<string, string | string[]> | undefined;
       const outcome = await runAttempt({
         dispatcher: picked.dispatcher,
         path,
@@ -299,14 +316,20 @@ export class ProxyHandler {
         downstream: ctx.downstream,
         routeDeadline,
         perTryTimeoutMs: retries.perTryTimeoutMs,
-        retryOnStatus: (status) => canRetry && retriableStatus(retries, status),
+        retryOnStatus: (status, h) => canRetry && (retriableStatus(retries, status) || (ctx.grpc && retriableGrpc(retries, h['grpc-status']))),
         commit: (status, upstreamHeaders) => {
           ctx.upstreamTimeMs = performance.now() - attemptStarted;
           ctx.status = status;
           let out = responseHeaders(upstreamHeaders);
           out = applyHeaderOps(out, dest.headers.response);
           out = applyHeaderOps(out, route.headers.response);
-          if (this.draining) out.connection = 'close';
+          if (this.draining && req.httpVersionMajor === 1) out.connection = 'close';
+          if (ctx.grpc) {
+            const s = grpcOutcome(upstreamHeaders, undefined);
+            ctx.grpcStatus = s.status;
+            ctx.grpcMessage = s.message;
+            pendingTrailers = splitTrailersOnly(out);
+          }
           res.writeHead(status, out);
           recorder?.head(status, upstreamHeaders);
         },
@@ -314,8 +337,22 @@ export class ProxyHandler {
           ctx.bytesSent += chunk.length;
           recorder?.data(chunk);
         },
-        onEnd: () => recorder?.done(),
+        onEnd: (trailers) => {
+          if (pendingTrailers || Object.keys(trailers).length > 0) {
+            const t = { ...pendingTrailers, ...responseHeaders(trailers) };
+            if (ctx.grpc) {
+              const s = grpcOutcome(undefined, t);
+              ctx.grpcStatus = s.status ?? ctx.grpcStatus;
+              ctx.grpcMessage = s.message ?? ctx.grpcMessage;
+            }
+            res.addTrailers(t);
+            recorder?.trailers(t);
+          }
+          recorder?.done();
+        },
       });
+      // What the workload's own sidecar would count: every attempt it received (reporter="destination").
+      this.deps.metrics.istio.recordAttempt(cluster, picked.endpoint, outcome, performance.now() - attemptStarted, ctx.tee?.bytes ?? 0, ctx.bytesSent);
       switch (outcome.kind) {
         case 'answered':
           picked.onDone({ kind: 'response', status: outcome.status });
@@ -362,7 +399,7 @@ export class ProxyHandler {
     const h = cluster.policy.consistentHash!;
     const { req } = ctx;
     if (h.httpHeaderName) return firstValue(req.headers[h.httpHeaderName]);
-    if (h.useSourceIp) return req.socket.remoteAddress;
+    if (h.useSourceIp) return ctx.remoteAddress;
     if (h.httpQueryParameterName) {
       const q = new URL(req.url ?? '/', 'http://x').searchParams.get(h.httpQueryParameterName);
       return q ?? undefined;
@@ -416,15 +453,35 @@ export class ProxyHandler {
     if (res.headersSent || res.destroyed) return;
     // Nothing more of the body is needed by the primary; shadows (if any) keep reading it.
     ctx.tee?.detachPrimary();
+    if (ctx.grpc) {
+      this.grpcReply(ctx, status, body);
+      return;
+    }
     const buf = Buffer.from(body);
     ctx.bytesSent = buf.length;
     const headers: Record<string, string | number> = { 'content-length': buf.length, 'x-request-id': ctx.requestId };
     if (buf.length > 0) headers['content-type'] = contentType;
-    // A body nobody reads any more would otherwise keep the connection (Node discards it byte by byte).
-    const bodyPending = !req.complete && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0);
-    if (close || bodyPending || this.draining) headers.connection = 'close';
+    // A body nobody reads any more would otherwise keep the connection (Node discards it byte by byte). HTTP/2
+    // has no connection header (a stream ends alone; draining is GOAWAY).
+    const bodyPending = !req.complete && requestHasBody(req);
+    if (req.httpVersionMajor === 1 && (close || bodyPending || this.draining)) headers.connection = 'close';
     res.writeHead(status, headers);
     res.end(buf);
+  }
+
+  /**
+   * A local answer to a gRPC call is a gRPC answer, as Envoy's sendLocalReply makes it: HTTP 200, no message,
+   * the HTTP status mapped to a gRPC status and the text as grpc-message (trailers-only in gRPC's terms).
+   */
+  private grpcReply(ctx: RequestContext, status: number, body: string): void {
+    const { res } = ctx;
+    ctx.status = 200;
+    ctx.grpcStatus = String(httpToGrpcStatus(status));
+    ctx.grpcMessage = body;
+    ctx.bytesSent = 0;
+    res.writeHead(200, { 'content-type': 'application/grpc', 'x-request-id': ctx.requestId });
+    res.addTrailers({ 'grpc-status': ctx.grpcStatus, 'grpc-message': encodeMessage(body) });
+    res.end();
   }
 
   // 8. log
@@ -436,7 +493,9 @@ export class ProxyHandler {
     ctx.recorder?.fail(ctx.flags.length > 0 ? formatFlags(ctx.flags) : `status ${ctx.status}`);
     const durationMs = performance.now() - ctx.started;
     const istio = this.deps.metrics.istio;
-    istio.record(istio.labelsFor(ctx.clusterModel, ctx.endpoint), ctx.status, flags, durationMs, ctx.tee?.bytes ?? 0, ctx.bytesSent);
+    const dest = istio.labelsFor(ctx.clusterModel, ctx.endpoint);
+    // A gRPC call's series carry request_protocol="grpc" and its grpc-status (Istio's standard metrics).
+    istio.record(ctx.grpc ? istio.grpcLabels(dest, ctx.grpcStatus ?? '') : dest, ctx.status, flags, durationMs, ctx.tee?.bytes ?? 0, ctx.bytesSent);
     const entry = {
       start_time: ctx.startTime.toISOString(),
       method: req.method ?? '',
@@ -453,11 +512,12 @@ export class ProxyHandler {
       upstream_host: ctx.upstreamHost || '-',
       authority: ctx.authority || (req.headers.host ?? '-'),
       request_id: ctx.requestId,
-      downstream_remote_address: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
+      downstream_remote_address: `${ctx.remoteAddress ?? ''}:${ctx.remotePort ?? ''}`,
       user_agent: req.headers['user-agent'] ?? '-',
       x_forwarded_for: firstValue(req.headers['x-forwarded-for']) ?? '-',
       mirrors: ctx.mirrors.map((m) => ({ cluster: m.cluster, outcome: m.outcome })),
       ...(ctx.upstreamTimeMs !== undefined ? { upstream_service_time_ms: Math.round(ctx.upstreamTimeMs * 1000) / 1000 } : {}),
+      ...(ctx.grpc ? { grpc_status: ctx.grpcStatus ?? '-', grpc_message: ctx.grpcMessage ?? '-' } : {}),
     };
     this.deps.accessLog.write(entry);
     requestEnded(req.socket, performance.now());

@@ -12,7 +12,10 @@ export function forwardableHeaders(headers: Record<string, string | string[] | u
   const out: HeaderRecord = {};
   for (const name in headers) {
     const v = headers[name];
-    if (v === undefined || HOP_BY_HOP.has(name) || (named.length > 0 && named.includes(name))) continue;
+    // HTTP/2 pseudo-headers (`:path`...) are the request line, not headers. `te: trailers` is the one TE value
+    // that crosses (RFC 9113 §8.2.2; Envoy keeps it): gRPC servers require it.
+    if (v === undefined || name.charCodeAt(0) === 58 || (named.length > 0 && named.includes(name))) continue;
+    if (HOP_BY_HOP.has(name) && !(name === 'te' && v === 'trailers')) continue;
     out[name] = v;
   }
   return out;

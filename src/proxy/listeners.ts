@@ -1,10 +1,12 @@
-// One HTTP server per service port; reconciled against each snapshot's ports, drained on shutdown. The servers
-// bound what a client may hold: a head timeout, a cap on connections across ports, header count (Node's parser).
+// One HTTP server per service port, HTTP/1.1 and h2c alike; reconciled against each snapshot's ports, drained on
+// shutdown. The servers bound what a client may hold: a head timeout, a cap on connections across ports, header
+// count (Node's parser).
 import { once } from 'node:events';
 import http, { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { connectionOpened, idleState, requestStarted } from './connection-idle.js';
 import type { DownstreamStats } from './downstream-stats.js';
+import { acceptBoth, type H2Server } from './h2/index.js';
 import type { ProxyHandler } from './handler.js';
 
 export interface BindFailure {
@@ -38,6 +40,7 @@ const KEEP_ALIVE_MS = 60_000;
 
 export class ListenerSet {
   private readonly servers = new Map<number, http.Server>();
+  private readonly h2 = new Map<http.Server, H2Server>();
   /** Open downstream connections across all ports, for the idle sweep. */
   private readonly open = new Set<Socket>();
   private sweeper: NodeJS.Timeout | undefined;
@@ -90,6 +93,7 @@ export class ListenerSet {
       this.servers.delete(port);
       server.close();
       server.closeIdleConnections();
+      this.h2.get(server)?.stopAccepting();
     }
     for (const port of want) {
       if (this.servers.has(port)) continue;
@@ -108,6 +112,18 @@ export class ListenerSet {
           requestStarted(req.socket);
           this.handler.handle(req, res, port);
         },
+      );
+      // h2c on the same port: only Node's own HTTP/1.1 connection listener waits for the preface sniff; the
+      // connection limit and the silence timeout below apply to both protocols.
+      // An HTTP/2 connection leaves the idle sweep: its streams are not HTTP/1.1 requests, and its session closes
+      // itself when no stream is open (h2/server.ts).
+      this.h2.set(
+        server,
+        acceptBoth(
+          server,
+          (req, res) => this.handler.handle(req, res, port),
+          (socket) => this.open.delete(socket),
+        ),
       );
       // Node stops collecting headers at maxHeadersCount (2,000 entries by default, silently): one past our
       // limit is enough to see that a request has too many, and nothing an accepted request sent is dropped.
@@ -147,13 +163,17 @@ export class ListenerSet {
     for (const server of this.servers.values()) {
       server.close();
       server.closeIdleConnections();
+      this.h2.get(server)?.stopAccepting();
     }
   }
 
   /** Ends every connection still open (after the drain time). */
   async forceClose(): Promise<void> {
     clearInterval(this.sweeper);
-    for (const server of this.servers.values()) server.closeAllConnections();
+    for (const server of this.servers.values()) {
+      server.closeAllConnections();
+      this.h2.get(server)?.forceClose();
+    }
     this.servers.clear();
   }
 }

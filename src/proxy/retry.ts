@@ -9,7 +9,12 @@ interface CompiledRetry {
   gateway: boolean;
   connectFailure: boolean;
   reset: boolean;
+  /** gRPC status codes retried when an answer's headers carry them (x-envoy-retry-grpc-on). */
+  grpc: Set<string>;
 }
+
+/** Envoy's gRPC retry conditions: the status in a trailers-only answer's headers (trailers come too late). */
+const GRPC_ON: Record<string, string> = { cancelled: '1', 'deadline-exceeded': '4', 'resource-exhausted': '8', internal: '13', unavailable: '14' };
 
 const cache = new WeakMap<RetryPolicy, CompiledRetry>();
 
@@ -24,6 +29,7 @@ function compile(p: RetryPolicy): CompiledRetry {
     gateway: on.has('gateway-error'),
     connectFailure: on.has('connect-failure') || on.has('5xx') || on.has('gateway-error') || on.has('reset'),
     reset: on.has('reset') || on.has('5xx') || on.has('gateway-error'),
+    grpc: new Set(p.retryOn.flatMap((t) => (GRPC_ON[t] ? [GRPC_ON[t]] : []))),
   };
   cache.set(p, c);
   return c;
@@ -32,6 +38,12 @@ function compile(p: RetryPolicy): CompiledRetry {
 export function retriableStatus(p: RetryPolicy, status: number): boolean {
   const c = compile(p);
   return (c.any5xx && status >= 500) || (c.gateway && status >= 502 && status <= 504) || c.statuses.has(status);
+}
+
+/** True when a gRPC answer's headers carry a status the policy retries (only gRPC requests ask). */
+export function retriableGrpc(p: RetryPolicy, grpcStatus: string | string[] | undefined): boolean {
+  const s = Array.isArray(grpcStatus) ? grpcStatus[0] : grpcStatus;
+  return s !== undefined && compile(p).grpc.has(s);
 }
 
 export function retriableFailure(p: RetryPolicy, failure: RetriableFailure): boolean {

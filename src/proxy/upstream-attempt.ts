@@ -20,7 +20,7 @@ export type AttemptOutcome =
     };
 
 export interface AttemptOptions {
-  dispatcher: Dispatcher;
+  dispatcher: Pick<Dispatcher, 'dispatch'>;
   path: string;
   method: string;
   headers: Record<string, string | string[]>;
@@ -32,14 +32,14 @@ export interface AttemptOptions {
    * 'close' listener calls it): one listener per request instead of one per attempt.
    */
   downstream: { onClose: (() => void) | undefined };
-  /** Decided on the status: retry (discard this answer) or commit it. */
-  retryOnStatus(status: number): boolean;
+  /** Decided on the status and headers: retry (discard this answer) or commit it. */
+  retryOnStatus(status: number, headers: Record<string, string | string[] | undefined>): boolean;
   /** Writes the response head downstream (header operations are the caller's). */
   commit(status: number, headers: Record<string, string | string[] | undefined>): void;
   /** Sees every body chunk sent downstream (byte counts, capture for comparison). */
   onData(chunk: Buffer): void;
-  /** The whole answer arrived; called before the downstream response ends (and reports 'close'). */
-  onEnd(): void;
+  /** The whole answer arrived, with its trailers (HTTP/2, gRPC); called before the downstream response ends. */
+  onEnd(trailers: Record<string, string | string[] | undefined>): void;
   /** performance.now() deadline of the route timeout, if any. */
   routeDeadline?: number;
   perTryTimeoutMs?: number;
@@ -85,7 +85,7 @@ export function runAttempt(o: AttemptOptions): Promise<AttemptOutcome> {
       onResponseStart(_c, statusCode, headers) {
         if (statusCode < 200) return; // 1xx: the final head follows
         status = statusCode;
-        if (o.retryOnStatus(statusCode)) {
+        if (o.retryOnStatus(statusCode, headers as Record<string, string | string[] | undefined>)) {
           retryStatus = statusCode;
           return;
         }
@@ -100,9 +100,9 @@ export function runAttempt(o: AttemptOptions): Promise<AttemptOutcome> {
           res.once('drain', () => c.resume());
         }
       },
-      onResponseEnd() {
+      onResponseEnd(_c, trailers) {
         if (!committed) return done({ kind: 'retry-status', status: retryStatus });
-        o.onEnd();
+        o.onEnd(trailers as Record<string, string | string[] | undefined>);
         res.end();
         done({ kind: 'answered', status });
       },

@@ -39,8 +39,14 @@ export function readSources(paths: readonly string[]): ReadResult {
     }
     for (const file of files) {
       try {
-        // Checked before reading: a 50 MB file is refused without costing 50 MB (issue 15).
-        const size = statSync(file).size;
+        // Checked before reading: a 50 MB file is refused without costing 50 MB (issue 15), and a FIFO or a
+        // device (`/dev/zero` behind a symlink) is never read: a read of it would not end.
+        const st = statSync(file);
+        if (!st.isFile()) {
+          out.problems.push({ severity: 'error', code: 'not-a-file', file, message: 'not a regular file (a FIFO, a device, a socket?): not read as config' });
+          continue;
+        }
+        const size = st.size;
         if (size > MAX_SOURCE_BYTES) {
           out.problems.push({ severity: 'error', code: 'file-too-large', file, message: `${size} bytes, more than ${MAX_SOURCE_BYTES}: not read as config` });
           continue;

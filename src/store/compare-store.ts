@@ -118,6 +118,12 @@ export class CompareStore {
     return this.reads.endpoint(runId, eid);
   }
 
+  /** The endpoint's raw latency histograms (side 0 primary, 1 candidate), for /metrics (issue 13). */
+  latency(endpoint: StoredEndpoint): { side: number; bucket: number; n: number }[] {
+    this.live();
+    return this.reads.latency(endpoint.rowId);
+  }
+
   /** Per-minute counts of the last hour: '' is compared requests, any other key a field's differences. */
   series(endpoint: StoredEndpoint): Map<string, SeriesPoint[]> {
     this.live();

@@ -37,3 +37,33 @@ export function quantile(sorted: ReadonlyArray<readonly [number, number]>, total
   const last = sorted[sorted.length - 1];
   return last ? Math.round(bucketValue(last[0]) * 100) / 100 : 0;
 }
+
+/** Bucket counts as a blob: uint32 little-endian per bucket, from bucket 0 to the last non-empty one. */
+export function encodeCounts(counts: ArrayLike<number>): Buffer {
+  let last = counts.length - 1;
+  while (last >= 0 && !counts[last]) last--;
+  const out = Buffer.alloc((last + 1) * 4);
+  for (let i = 0; i <= last; i++) out.writeUInt32LE(Math.min(0xffffffff, counts[i] ?? 0), i * 4);
+  return out;
+}
+
+/** The blob's counts added into `into` (grown as needed). */
+export function addCounts(into: number[], blob: Uint8Array | null | undefined): number[] {
+  if (!blob) return into;
+  const b = Buffer.isBuffer(blob) ? blob : Buffer.from(blob);
+  for (let i = 0; i + 4 <= b.length; i += 4) {
+    const n = b.readUInt32LE(i);
+    if (n !== 0) into[i / 4] = (into[i / 4] ?? 0) + n;
+  }
+  return into;
+}
+
+/** Nearest-rank quantiles of dense bucket counts, as quantile() computes them. */
+export function denseSummary(counts: readonly (number | undefined)[]): { count: number; p50: number; p99: number } {
+  let total = 0;
+  for (const n of counts) total += n ?? 0;
+  if (total === 0) return { count: 0, p50: 0, p99: 0 };
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < counts.length; i++) if (counts[i]) pairs.push([i, counts[i]!]);
+  return { count: total, p50: quantile(pairs, total, 0.5), p99: quantile(pairs, total, 0.99) };
+}

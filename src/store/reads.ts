@@ -1,9 +1,9 @@
 // The store's read path: per-run aggregates, one endpoint's fields and series, and kept samples, each read in
 // one transaction (one consistent snapshot while the writer goes on).
 import type Database from 'better-sqlite3';
-import type { DiffKind, EndpointStats, FieldStats, LatencySummary, SampleDoc } from '../compare/index.js';
+import type { DiffKind, EndpointStats, FieldStats, SampleDoc } from '../compare/index.js';
 import { getOrCreate } from '../util/maps.js';
-import { quantile } from './histogram.js';
+import { addCounts, denseSummary } from './histogram.js';
 import { CANDIDATE, PRIMARY } from './writes.js';
 
 /** An endpoint's aggregates with the ids the API names it by. */
@@ -64,13 +64,6 @@ interface ExchangeRow {
   diffs: number;
 }
 
-function summary(buckets: [number, number][] | undefined): LatencySummary {
-  if (!buckets) return { count: 0, p50: 0, p99: 0 };
-  let count = 0;
-  for (const [, n] of buckets) count += n;
-  return { count, p50: quantile(buckets, count, 0.5), p99: quantile(buckets, count, 0.99) };
-}
-
 function fieldStats(r: FieldRow, kinds: Partial<Record<DiffKind, number>>): FieldStats {
   const f: FieldStats = { field: r.field, candidateDiffs: r.candidate_diffs, secondaryDiffs: r.secondary_diffs, kinds, timeLike: r.time_like };
   if (r.example !== null) {
@@ -87,6 +80,8 @@ export class Reads {
   readonly endpoints: (runId: number) => StoredEndpoint[];
   readonly endpoint: (runId: number, eid: string) => StoredEndpoint | undefined;
   readonly series: (endpointRowId: number) => Map<string, SeriesPoint[]>;
+  /** Raw latency histogram rows of one endpoint (side 0 primary, 1 candidate; buckets of histogram.ts). */
+  readonly latency: (endpointRowId: number) => { side: number; bucket: number; n: number }[];
   readonly recent: Database.Statement<[number]>;
   readonly recentOf: Database.Statement<[string, number]>;
   readonly totals: () => { compared: number; exchanges: number; bytes: number };
@@ -108,6 +103,9 @@ export class Reads {
          WHERE e.run_id = ? ORDER BY l.endpoint_id, l.side, l.bucket`,
     );
     const latencyOf = db.prepare('SELECT endpoint_id, side, bucket, n FROM latency WHERE endpoint_id = ? ORDER BY side, bucket');
+    const histRows = db.prepare('SELECT h.endpoint_id, h.side, h.counts FROM latency_hist h JOIN endpoints e ON e.id = h.endpoint_id WHERE e.run_id = ?').raw(true);
+    const histOf = db.prepare('SELECT endpoint_id, side, counts FROM latency_hist WHERE endpoint_id = ?').raw(true);
+    this.latency = (endpointRowId) => latencyOf.all(endpointRowId) as { side: number; bucket: number; n: number }[];
     const fieldCols = 'f.id, f.endpoint_id, f.field, f.candidate_diffs, f.secondary_diffs, f.time_like, f.example';
     const fieldRows = db.prepare(`SELECT ${fieldCols} FROM fields f JOIN endpoints e ON e.id = f.endpoint_id WHERE e.run_id = ? ORDER BY f.field`);
     const fieldsOf = db.prepare(`SELECT ${fieldCols} FROM fields f WHERE f.endpoint_id = ? ORDER BY f.field`);
@@ -120,11 +118,17 @@ export class Reads {
     const assemble = (
       rows: EndpointRow[],
       lat: { endpoint_id: number; side: number; bucket: number; n: number }[],
+      blobs: [number, number, Buffer][],
       fieldList: FieldRow[],
       kindList: { field_id: number; kind: DiffKind; n: number }[],
     ): StoredEndpoint[] => {
-      const hist = new Map<string, [number, number][]>();
-      for (const r of lat) getOrCreate(hist, `${r.endpoint_id}:${r.side}`, () => []).push([r.bucket, r.n]);
+      // Dense counts per endpoint and side: the blobs, plus any version-1 rows.
+      const hist = new Map<string, number[]>();
+      for (const [endpointId, side, counts] of blobs) addCounts(getOrCreate(hist, `${endpointId}:${side}`, () => []), counts);
+      for (const r of lat) {
+        const h = getOrCreate(hist, `${r.endpoint_id}:${r.side}`, () => []);
+        h[r.bucket] = (h[r.bucket] ?? 0) + r.n;
+      }
       const kinds = new Map<number, Partial<Record<DiffKind, number>>>();
       for (const r of kindList) getOrCreate(kinds, r.field_id, (): Partial<Record<DiffKind, number>> => ({}))[r.kind] = r.n;
       const fields = new Map<number, FieldStats[]>();
@@ -137,20 +141,27 @@ export class Reads {
         withSecondary: r.with_secondary,
         primaryErrors: r.primary_errors,
         candidateErrors: r.candidate_errors,
-        primaryLatency: summary(hist.get(`${r.id}:${PRIMARY}`)),
-        candidateLatency: summary(hist.get(`${r.id}:${CANDIDATE}`)),
+        primaryLatency: denseSummary(hist.get(`${r.id}:${PRIMARY}`) ?? []),
+        candidateLatency: denseSummary(hist.get(`${r.id}:${CANDIDATE}`) ?? []),
         fields: fields.get(r.id) ?? [],
       }));
     };
     type Lat = { endpoint_id: number; side: number; bucket: number; n: number };
     type Kind = { field_id: number; kind: DiffKind; n: number };
+    type Blob = [number, number, Buffer];
     this.endpoints = db.transaction((runId: number) =>
-      assemble(endpointRows.all(runId) as EndpointRow[], latencyRows.all(runId) as Lat[], fieldRows.all(runId) as FieldRow[], kindRows.all(runId) as Kind[]),
+      assemble(
+        endpointRows.all(runId) as EndpointRow[],
+        latencyRows.all(runId) as Lat[],
+        histRows.all(runId) as Blob[],
+        fieldRows.all(runId) as FieldRow[],
+        kindRows.all(runId) as Kind[],
+      ),
     );
     this.endpoint = db.transaction((runId: number, eid: string) => {
       const row = endpointRow.get(runId, eid) as EndpointRow | undefined;
       if (!row) return undefined;
-      return assemble([row], latencyOf.all(row.id) as Lat[], fieldsOf.all(row.id) as FieldRow[], kindsOf.all(row.id) as Kind[])[0];
+      return assemble([row], latencyOf.all(row.id) as Lat[], histOf.all(row.id) as Blob[], fieldsOf.all(row.id) as FieldRow[], kindsOf.all(row.id) as Kind[])[0];
     });
     const seriesRows = db.prepare('SELECT field, minute, n FROM series WHERE endpoint_id = ? AND minute >= ? ORDER BY minute');
     const lastMinute = db.prepare('SELECT max(minute) AS m FROM series WHERE endpoint_id = ?');

@@ -68,6 +68,7 @@ export class Runs {
       'DELETE FROM field_kinds WHERE field_id IN (SELECT f.id FROM fields f JOIN endpoints e ON e.id = f.endpoint_id WHERE e.run_id = ?)',
       'DELETE FROM fields WHERE endpoint_id IN (SELECT id FROM endpoints WHERE run_id = ?)',
       'DELETE FROM latency WHERE endpoint_id IN (SELECT id FROM endpoints WHERE run_id = ?)',
+      'DELETE FROM latency_hist WHERE endpoint_id IN (SELECT id FROM endpoints WHERE run_id = ?)',
       'DELETE FROM sample_docs WHERE endpoint_id IN (SELECT id FROM endpoints WHERE run_id = ?)',
       'DELETE FROM series WHERE endpoint_id IN (SELECT id FROM endpoints WHERE run_id = ?)',
       'DELETE FROM exchanges WHERE run_id = ?',

@@ -135,6 +135,15 @@ CREATE TABLE series (
   PRIMARY KEY (endpoint_id, field, minute)
 ) WITHOUT ROWID;
 ALTER TABLE exchanges ADD COLUMN run_id INTEGER NOT NULL DEFAULT 1;
+-- One histogram per endpoint and side (counts per bucket, uint32 little-endian, up to the last non-empty
+-- bucket): a verdict over 1,000 endpoints reads 2,000 rows, not a row per bucket (~100,000). Version-1 rows
+-- stay in latency and are read with these.
+CREATE TABLE latency_hist (
+  endpoint_id INTEGER NOT NULL,
+  side INTEGER NOT NULL,
+  counts BLOB NOT NULL,
+  PRIMARY KEY (endpoint_id, side)
+) WITHOUT ROWID;
 `;
 
 /** Version 1 as it was written, so a test can make an old store and watch it upgrade. */

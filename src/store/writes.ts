@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { type ComparisonResult, isUncounted } from '../compare/index.js';
-import { bucketOf } from './histogram.js';
+import { addCounts, bucketOf, encodeCounts } from './histogram.js';
 import type { ResolvedOptions } from './options.js';
 import type { Retention } from './retention.js';
 import type { Runs } from './runs.js';
@@ -56,7 +56,8 @@ export class Writes {
   private readonly countFields: Database.Statement<[number]>;
   private readonly insertExchange: Database.Statement<unknown[]>;
   private readonly addCounters: Database.Statement<[number, number, number, number, number]>;
-  private readonly addLatency: Database.Statement<[number, number, number, number]>;
+  private readonly getHist: Database.Statement<[number, number]>;
+  private readonly putHist: Database.Statement<[number, number, Buffer]>;
   private readonly bumpCandidate: Database.Statement<[number, string]>;
   private readonly bumpTimeLike: Database.Statement<[number, string]>;
   private readonly bumpSecondary: Database.Statement<[number, string]>;
@@ -92,10 +93,8 @@ export class Writes {
       `UPDATE endpoints SET compared = compared + ?, with_secondary = with_secondary + ?,
          primary_errors = primary_errors + ?, candidate_errors = candidate_errors + ? WHERE id = ?`,
     );
-    this.addLatency = db.prepare(
-      `INSERT INTO latency (endpoint_id, side, bucket, n) VALUES (?, ?, ?, ?)
-         ON CONFLICT (endpoint_id, side, bucket) DO UPDATE SET n = n + excluded.n`,
-    );
+    this.getHist = db.prepare('SELECT counts FROM latency_hist WHERE endpoint_id = ? AND side = ?');
+    this.putHist = db.prepare('INSERT OR REPLACE INTO latency_hist (endpoint_id, side, counts) VALUES (?, ?, ?)');
     this.bumpCandidate = db.prepare(
       `INSERT INTO fields (endpoint_id, field, candidate_diffs) VALUES (?, ?, 1)
          ON CONFLICT (endpoint_id, field) DO UPDATE SET candidate_diffs = candidate_diffs + 1
@@ -128,7 +127,7 @@ export class Writes {
     this.batch = db.transaction((results, now) => this.write(results, now));
     const clear = db.transaction(() => {
       db.exec(`DELETE FROM samples; DELETE FROM sample_docs; DELETE FROM series; DELETE FROM field_kinds; DELETE FROM fields;
-        DELETE FROM latency; DELETE FROM exchanges; DELETE FROM endpoints; DELETE FROM runs;`);
+        DELETE FROM latency; DELETE FROM latency_hist; DELETE FROM exchanges; DELETE FROM endpoints; DELETE FROM runs;`);
       db.pragma('incremental_vacuum');
     });
     this.reset = () => {
@@ -291,9 +290,22 @@ export class Writes {
     }
 
     for (const [id, k] of counters) this.addCounters.run(k.compared, k.withSecondary, k.primaryErrors, k.candidateErrors, id);
+    // One read-modify-write of a small blob per endpoint and side touched by the batch.
+    const hists = new Map<string, { id: number; side: number; add: [number, number][] }>();
     for (const [key, n] of latency) {
       const [id, side, bucket] = key.split(':').map(Number) as [number, number, number];
-      this.addLatency.run(id, side, bucket, n);
+      const k = `${id}:${side}`;
+      let h = hists.get(k);
+      if (!h) {
+        h = { id, side, add: [] };
+        hists.set(k, h);
+      }
+      h.add.push([bucket, n]);
+    }
+    for (const h of hists.values()) {
+      const counts = addCounts([], (this.getHist.get(h.id, h.side) as { counts: Buffer } | undefined)?.counts);
+      for (const [bucket, n] of h.add) counts[bucket] = (counts[bucket] ?? 0) + n;
+      this.putHist.run(h.id, h.side, encodeCounts(counts));
     }
     for (const [key, n] of kinds) {
       const sep = key.indexOf('\u0000');

@@ -23,6 +23,9 @@ export interface AccessLogEntry {
   x_forwarded_for: string;
   /** One entry per mirror target the route has: the shadow's state when the primary finished. */
   mirrors: Array<{ cluster: string; outcome: string }>;
+  /** gRPC calls only: Envoy's %GRPC_STATUS% (the number) and the grpc-message, from trailers or a local reply. */
+  grpc_status?: string;
+  grpc_message?: string;
 }
 
 export interface AccessLog {
@@ -49,7 +52,8 @@ export function formatAccessLogLine(e: AccessLogEntry): string {
     `"upstream_cluster":${str(e.upstream_cluster)},"upstream_subset":${str(e.upstream_subset)},"upstream_host":${str(e.upstream_host)},` +
     `"authority":${str(e.authority)},"request_id":${str(e.request_id)},"downstream_remote_address":${str(e.downstream_remote_address)},` +
     `"user_agent":${str(e.user_agent)},"x_forwarded_for":${str(e.x_forwarded_for)},"mirrors":[${mirrors}]` +
-    (e.upstream_service_time_ms !== undefined ? `,"upstream_service_time_ms":${num(e.upstream_service_time_ms)}}` : '}')
+    (e.upstream_service_time_ms !== undefined ? `,"upstream_service_time_ms":${num(e.upstream_service_time_ms)}` : '') +
+    (e.grpc_status !== undefined ? `,"grpc_status":${str(e.grpc_status)},"grpc_message":${str(e.grpc_message ?? '-')}}` : '}')
   );
 }
 

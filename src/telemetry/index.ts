@@ -1,6 +1,6 @@
 // Public surface of telemetry/: metrics and access logs.
 export { ENVOY_BUCKETS_MS } from './buckets.js';
-export { type DestinationLabels, ISTIO_LABELS, IstioMetrics } from './istio-metrics.js';
+export { type AttemptSample, type DestinationLabels, ISTIO_LABELS, IstioMetrics, type Reporter, WORKLOAD_NAME_LABEL } from './istio-metrics.js';
 export { mergeExpositions } from './merge.js';
 export { type AbandonReason, type ClusterGaugeSource, Metrics, type TrafficTotals } from './metrics.js';
 export { type AccessLog, type AccessLogEntry, formatAccessLogLine, MemoryAccessLog, openAccessLog } from './access-log.js';

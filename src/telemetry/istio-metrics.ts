@@ -1,13 +1,31 @@
 // Istio's standard HTTP metrics (istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes,
-// istio_response_bytes) with Istio's label set, so existing Istio dashboards work unchanged.
+// istio_response_bytes) with Istio's label set, so existing Istio dashboards work unchanged, from both sides:
+// `reporter="source"` as the caller's sidecar counts each request, `reporter="destination"` as the workload's
+// sidecar counts each attempt that reached it (primaries and shadows), which is what Flagger's checks read.
 // Recording is one Map lookup and a few array increments: the label text of a destination is rendered once
-// per (cluster, endpoint), not per request (https://istio.io/latest/docs/reference/config/metrics/).
+// per (reporter, cluster, endpoint), not per request (https://istio.io/latest/docs/reference/config/metrics/).
 import type { Cluster, Endpoint } from '../config/index.js';
 import { getOrCreate } from '../util/maps.js';
 import { ENVOY_BUCKETS_MS } from './buckets.js';
 
 const UNKNOWN = 'unknown';
 const K8S_SUFFIX = '.svc.cluster.local';
+/**
+ * Istio 1.25's override of the workload name reported in telemetry, on a Pod or WorkloadEntry. The Kubernetes
+ * source sets it on every pod endpoint from the pod's owner (its Deployment), as Istio's injector derives it.
+ */
+export const WORKLOAD_NAME_LABEL = 'service.istio.io/workload-name';
+
+/** Which sidecar a sample is reported as: the caller's (`source`) or the workload's (`destination`). */
+export type Reporter = 'source' | 'destination';
+
+/**
+ * How one upstream attempt ended, structurally the proxy's AttemptOutcome (telemetry imports no module):
+ * an answer with its status, or a failure before or after the request reached the workload.
+ */
+export type AttemptSample =
+  | { readonly kind: 'answered' | 'retry-status'; readonly status: number }
+  | { readonly kind: 'failed'; readonly failure: 'connect-failure' | 'reset' | 'timeout' | 'cancelled' };
 
 /** Every label Istio puts on its standard HTTP metrics, in the order Istio's stats plugin emits them. */
 export const ISTIO_LABELS = [
@@ -84,8 +102,13 @@ function serviceName(host: string): string {
   return host.endsWith(K8S_SUFFIX) ? host.slice(0, host.indexOf('.')) : host;
 }
 
-/** Workload name: a WorkloadEntry's name (the article's Deployment names), else app-version, else unknown. */
+/**
+ * Workload name: the `service.istio.io/workload-name` label (set from the pod's Deployment in a cluster), else a
+ * WorkloadEntry's name (the article's Deployment names), else app-version, else unknown.
+ */
 function workloadName(endpoint: Endpoint): string {
+  const override = endpoint.labels[WORKLOAD_NAME_LABEL];
+  if (override) return override;
   const m = /^WorkloadEntry [^/]+\/(.+)$/.exec(endpoint.source);
   if (m) return m[1]!;
   const { app, version } = endpoint.labels;
@@ -96,24 +119,31 @@ function workloadName(endpoint: Endpoint): string {
 export class IstioMetrics {
   private readonly series = new Map<string, Series>();
   private readonly destinations = new Map<string, DestinationLabels>();
-  private readonly byEndpoint = new WeakMap<Endpoint, { cluster: Cluster | undefined; labels: DestinationLabels }>();
+  private readonly byEndpoint: Record<Reporter, WeakMap<Endpoint, { cluster: Cluster | undefined; labels: DestinationLabels }>> = {
+    source: new WeakMap(),
+    destination: new WeakMap(),
+  };
   /** Series by destination, then response code and flags: lookups without building a key per request. */
   private readonly byDestination = new Map<DestinationLabels, Map<number, Map<string, Series>>>();
+  private readonly grpcVariants = new Map<DestinationLabels, Map<string, DestinationLabels>>();
 
   /** Labels for a request that reached (or tried to reach) `endpoint` of `cluster`; either may be absent. */
-  labelsFor(cluster: Cluster | undefined, endpoint: Endpoint | undefined): DestinationLabels {
+  labelsFor(cluster: Cluster | undefined, endpoint: Endpoint | undefined, reporter: Reporter = 'source'): DestinationLabels {
     // Endpoints are immutable parts of a snapshot: the per-request path is one WeakMap lookup, no key string.
-    const known = endpoint && this.byEndpoint.get(endpoint);
+    const byEndpoint = this.byEndpoint[reporter];
+    const known = endpoint && byEndpoint.get(endpoint);
     if (known && known.cluster === cluster) return known.labels;
-    const key = `${cluster?.name ?? ''}|${endpoint ? `${endpoint.address}:${endpoint.port}|${endpoint.source}` : ''}`;
+    // Labels are part of the key: a pod address reused by another workload (or relabelled) gets its own series.
+    const key = `${reporter}|${cluster?.name ?? ''}|${endpoint ? `${endpoint.address}:${endpoint.port}|${endpoint.source}|${JSON.stringify(endpoint.labels)}` : ''}`;
     let d = this.destinations.get(key);
     if (d) {
-      if (endpoint) this.byEndpoint.set(endpoint, { cluster, labels: d });
+      if (endpoint) byEndpoint.set(endpoint, { cluster, labels: d });
       return d;
     }
     const values: Partial<Record<LabelName, string>> = {
-      // Shadowgate stands where the caller's sidecar would: it reports as the source side.
-      reporter: 'source',
+      // Shadowgate stands where the caller's sidecar would (source); the destination side is what the
+      // workload's own sidecar would report for the same request, had it one.
+      reporter,
       request_protocol: 'http',
       grpc_response_status: '',
     };
@@ -135,8 +165,48 @@ export class IstioMetrics {
     }
     d = { key, text: render(values), values };
     this.destinations.set(key, d);
-    if (endpoint) this.byEndpoint.set(endpoint, { cluster, labels: d });
+    if (endpoint) byEndpoint.set(endpoint, { cluster, labels: d });
     return d;
+  }
+
+  /**
+   * One attempt that was sent to `endpoint`, as the workload's sidecar reports it (`reporter="destination"`):
+   * Istio counts every attempt the workload received, retries and mirrored copies included (a mirror is an
+   * ordinary inbound request there). An attempt that never connected is not the workload's: no sample. A reset
+   * by the workload is the sidecar's own 503 `UC`; a caller that gave up (timeout, cancel) is a `DC` with code 0,
+   * as Envoy logs a downstream that closed before the answer.
+   */
+  recordAttempt(
+    cluster: Cluster | undefined,
+    endpoint: Endpoint,
+    attempt: AttemptSample,
+    durationMs: number,
+    requestBytes: number,
+    responseBytes: number,
+  ): void {
+    let code: number;
+    let flags: string;
+    if (attempt.kind !== 'failed') {
+      code = attempt.status;
+      flags = '-';
+    } else if (attempt.failure === 'connect-failure') return;
+    else if (attempt.failure === 'reset') {
+      code = 503;
+      flags = 'UC';
+    } else {
+      code = 0;
+      flags = 'DC';
+    }
+    this.record(this.labelsFor(cluster, endpoint, 'destination'), code, flags, durationMs, requestBytes, responseBytes);
+  }
+
+  /** The same destination for a gRPC call with this grpc-status: request_protocol "grpc", rendered once per status. */
+  grpcLabels(dest: DestinationLabels, grpcStatus: string): DestinationLabels {
+    const byStatus = getOrCreate(this.grpcVariants, dest, () => new Map<string, DestinationLabels>());
+    return getOrCreate(byStatus, grpcStatus, () => {
+      const values = { ...dest.values, request_protocol: 'grpc', grpc_response_status: grpcStatus };
+      return { key: `${dest.key}|grpc|${grpcStatus}`, text: render(values), values };
+    });
   }
 
   record(dest: DestinationLabels, responseCode: number, responseFlags: string, durationMs: number, requestBytes: number, responseBytes: number): void {
@@ -176,7 +246,9 @@ export class IstioMetrics {
   /** Prometheus text exposition of the four families. */
   exposition(): string {
     const out: string[] = [];
-    out.push('# HELP istio_requests_total Requests handled, as Istio counts them (primary traffic only; shadows are in shadowgate_shadow_*)');
+    out.push(
+      '# HELP istio_requests_total Requests, as Istio counts them: reporter="source" per primary request, reporter="destination" per attempt a workload received (primaries and mirrored copies); filter by reporter, never sum both',
+    );
     out.push('# TYPE istio_requests_total counter');
     for (const s of this.series.values()) out.push(`istio_requests_total{${s.labels}} ${s.requests}`);
     const histogram = (name: string, help: string, pick: (s: Series) => Histogram) => {

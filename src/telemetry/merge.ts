@@ -1,10 +1,25 @@
 // Merges the Prometheus expositions of several worker processes into one: counters, histograms and gauges of
 // things each worker holds (in flight, buffered bytes) add up; gauges that describe the shared config do not.
 
-/** Gauges every worker reports identically (they describe the config, not the worker's traffic). */
-const SAME_IN_EVERY_WORKER = new Set(['shadowgate_config_problems']);
+/**
+ * Families every worker reports identically: they describe the config, the build, or the comparison store the
+ * workers share (its runs' aggregates, read at scrape time: the latest read is the largest, so max is taken).
+ */
+const SAME_IN_EVERY_WORKER = new Set([
+  'shadowgate_config_problems',
+  'shadowgate_build_info',
+  'nodejs_version_info',
+  'shadowgate_compare_run_info',
+  'shadowgate_compare_run_open',
+  'shadowgate_compare_requests_total',
+  'shadowgate_compare_baseline_requests_total',
+  'shadowgate_compare_errors_total',
+  'shadowgate_compare_differences_total',
+  'shadowgate_compare_difference_kinds_total',
+  'shadowgate_compare_latency_milliseconds',
+]);
 /** Gauges where one worker's 0 is the whole gateway's (a reload one worker rejected is a rejected reload). */
-const LOWEST_OF_WORKERS = new Set(['shadowgate_config_last_reload_success']);
+const LOWEST_OF_WORKERS = new Set(['shadowgate_config_last_reload_success', 'process_start_time_seconds']);
 
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$/;
 

@@ -1,5 +1,6 @@
 // Shadowgate's own Prometheus families (prefix `shadowgate_`); modules record through these, tests read them.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { VERSION } from '../util/version.js';
 import { ENVOY_BUCKETS_MS } from './buckets.js';
 import { IstioMetrics } from './istio-metrics.js';
 
@@ -191,7 +192,23 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** As Prometheus' `prometheus_build_info`: which version each replica runs (issue 13). */
+  readonly buildInfo = new Gauge({
+    name: 'shadowgate_build_info',
+    help: 'Always 1: the version of Shadowgate and of Node.js this process runs',
+    labelNames: ['version', 'nodejs_version'] as const,
+    registers: [this.registry],
+  });
+  /**
+   * The comparison runs' aggregates (comparator/metrics-export.ts), read from the store at scrape time; the
+   * gateway sets it when comparison is on.
+   */
+  runMetrics: (() => Promise<string>) | undefined;
+
+  private processMetrics = false;
+
   constructor() {
+    this.buildInfo.set({ version: VERSION, nodejs_version: process.version }, 1);
     for (const result of ['applied', 'unchanged', 'rejected']) this.reloads.inc({ result }, 0);
     for (const result of ['compared', 'ignored', 'dropped', 'skipped', 'failed', 'stale']) this.compareExchanges.inc({ result }, 0);
     for (const bucket of ['endpoint', 'field']) this.compareOverflow.inc({ bucket }, 0);
@@ -199,9 +216,17 @@ export class Metrics {
     for (const severity of ['error', 'warning', 'info']) this.configProblems.set({ severity }, 0);
   }
 
+  /** Adds prom-client's process_* and nodejs_* families (CPU, memory, event-loop lag, GC); once. `serve` does. */
+  collectProcessMetrics(): void {
+    if (this.processMetrics) return;
+    this.processMetrics = true;
+    collectDefaultMetrics({ register: this.registry });
+  }
+
   /** The whole exposition: Istio's families, then Shadowgate's own. */
   async text(): Promise<string> {
-    return `${this.istio.exposition()}${await this.registry.metrics()}`;
+    const runs = this.runMetrics ? await this.runMetrics().catch(() => '') : '';
+    return `${this.istio.exposition()}${await this.registry.metrics()}${runs}`;
   }
 
   /**

@@ -54,7 +54,7 @@ export class UpstreamCluster {
   apply(cluster: Cluster, fingerprint: string): Host[] {
     const problems: string[] = [];
     const pool = cluster.policy.connectionPool;
-    const shape = poolShape(pool, this.deps.defaultMaxConnections);
+    const shape = poolShape(pool, this.deps.defaultMaxConnections, cluster.http2 === true);
     const sk = shapeKey(shape);
     let outlier: OutlierDetector | undefined;
     if (cluster.policy.outlierDetection) {

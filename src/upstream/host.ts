@@ -1,13 +1,14 @@
-// One endpoint of one cluster: its undici pool and the health state that must outlive config updates.
+// One endpoint of one cluster: its pool (undici's for HTTP/1.1, an H2Pool for h2c) and the health state that must outlive config updates.
 import { Pool } from 'undici';
 import type { Endpoint } from '../config/model.js';
 import { backoffDelay, type ConnectBackoffOptions } from './connect-backoff.js';
+import { H2Pool } from './h2/index.js';
 import { hashString } from './hash.js';
 import { originOf, type PoolShape, poolOptions } from './pool-options.js';
 
 export class Host {
   readonly origin: string;
-  readonly pool: Pool;
+  readonly pool: Pool | H2Pool;
   /** Consistent-hash seed, fixed per address so a key maps to the same endpoint across updates. */
   readonly seed: number;
   /** Refreshed on every update: labels and weight may change without touching the pool. */
@@ -48,7 +49,15 @@ export class Host {
     this.weight = weightOf(endpoint);
     this.origin = originOf(endpoint.address, endpoint.port);
     this.seed = hashString(`${endpoint.address}:${endpoint.port}`);
-    this.pool = new Pool(this.origin, poolOptions(shape));
+    this.pool = shape.http2
+      ? new H2Pool(this.origin, {
+          connectTimeoutMs: shape.connectTimeoutMs,
+          idleTimeoutMs: shape.idleTimeoutMs,
+          maxConnections: shape.maxConnections,
+          maxConcurrentStreams: shape.maxConcurrentStreams,
+          maxRequestsPerConnection: shape.maxRequestsPerConnection,
+        })
+      : new Pool(this.origin, poolOptions(shape));
     // Pool events, not request outcomes, drive the backoff: one refused dial fails every request queued
     // behind it, and that is one failure, not N.
     this.pool.on('connect', () => this.connected());

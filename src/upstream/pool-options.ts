@@ -23,10 +23,15 @@ export interface PoolShape {
   connectTimeoutMs: number;
   idleTimeoutMs: number;
   maxRequestsPerConnection: number | undefined;
+  /** HTTP/2 cleartext to the endpoint (an H2Pool) instead of HTTP/1.1 (undici's Pool). */
+  http2: boolean;
+  maxConcurrentStreams: number | undefined;
 }
 
-export function poolShape(s: ConnectionPoolSettings, defaultMaxConnections?: number): PoolShape {
+export function poolShape(s: ConnectionPoolSettings, defaultMaxConnections?: number, http2 = false): PoolShape {
   return {
+    http2,
+    maxConcurrentStreams: positive(s.maxConcurrentStreams),
     maxConnections: positive(s.maxConnections) ?? defaultMaxConnections,
     connectTimeoutMs: positive(s.connectTimeoutMs) ?? DEFAULT_CONNECT_TIMEOUT_MS,
     idleTimeoutMs: positive(s.idleTimeoutMs) ?? DEFAULT_IDLE_TIMEOUT_MS,
@@ -35,7 +40,8 @@ export function poolShape(s: ConnectionPoolSettings, defaultMaxConnections?: num
 }
 
 export function shapeKey(s: PoolShape): string {
-  return `${s.maxConnections ?? '-'}/${s.connectTimeoutMs}/${s.idleTimeoutMs}/${s.maxRequestsPerConnection ?? '-'}`;
+  const h2 = s.http2 ? `/h2:${s.maxConcurrentStreams ?? '-'}` : '';
+  return `${s.maxConnections ?? '-'}/${s.connectTimeoutMs}/${s.idleTimeoutMs}/${s.maxRequestsPerConnection ?? '-'}${h2}`;
 }
 
 export function poolOptions(s: PoolShape): Pool.Options {

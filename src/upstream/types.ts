@@ -1,5 +1,6 @@
 // Public data types of the upstream module: what a pick returns, how a request ended, what stats show.
 import type { Pool } from 'undici';
+import type { H2Pool } from './h2/index.js';
 import type { Endpoint } from '../config/model.js';
 import type { UpstreamFailure } from './failure.js';
 
@@ -12,8 +13,8 @@ export type PickFlag = 'NC' | 'UH' | 'UO';
 export interface Picked {
   ok: true;
   endpoint: Endpoint;
-  /** The endpoint's keep-alive pool; never retries on its own. */
-  dispatcher: Pool;
+  /** The endpoint's keep-alive pool (HTTP/1.1 or HTTP/2); never retries on its own. */
+  dispatcher: Pool | H2Pool;
   /** `http://address:port` of the endpoint (IPv6 in brackets). */
   origin: string;
   /** Report how the request ended; releases the request slot. Idempotent: only the first call counts. */

@@ -156,6 +156,29 @@ interface Candidate {
   pod?: string;
 }
 
+/** Istio's telemetry override of a workload's name, on a Pod (Istio 1.25+). */
+const WORKLOAD_NAME_LABEL = 'service.istio.io/workload-name';
+
+/**
+ * Istio's workload name of a pod (pkg/kube GetDeployMetaFromPod): for a generated pod, its controller's name,
+ * with a ReplicaSet's `-<pod-template-hash>` or a CronJob Job's `-<timestamp>` taken off (the Deployment, the
+ * CronJob). Undefined for a pod no controller made (Istio reports the pod's name; telemetry falls back to the
+ * pod's app and version labels, which is what a hand-made pod in a test or demo has).
+ */
+function workloadOf(pod: KubeObject): string | undefined {
+  const m = obj(pod.metadata);
+  if (!str(m.generateName)) return undefined;
+  const owner = arr(m.ownerReferences)
+    .map(obj)
+    .find((r) => r.controller === true);
+  const ownerName = owner && str(owner.name);
+  if (!owner || !ownerName) return undefined;
+  const hash = strMap(m.labels)['pod-template-hash'];
+  if (str(owner.kind) === 'ReplicaSet' && hash && ownerName.endsWith(`-${hash}`)) return ownerName.slice(0, -hash.length - 1);
+  if (str(owner.kind) === 'Job') return /^(.+)-\d{8,10}$/.exec(ownerName)?.[1] ?? ownerName;
+  return ownerName;
+}
+
 /** Endpoints of a Service's port (by the port's name in its EndpointSlices), own pods left out. */
 class EndpointIndex {
   private readonly slicesByService = new Map<string, KubeObject[]>();
@@ -176,7 +199,10 @@ class EndpointIndex {
     }
     for (const pod of objects.pods) {
       const m = meta(pod);
-      this.podLabels.set(`${m.namespace}/${m.name}`, m.labels);
+      // Telemetry's destination_workload: the pod's Deployment, as Istio's sidecar reports it (issue 13).
+      const workload = m.labels[WORKLOAD_NAME_LABEL] ? undefined : workloadOf(pod);
+      const labels = workload ? { ...m.labels, [WORKLOAD_NAME_LABEL]: workload } : m.labels;
+      this.podLabels.set(`${m.namespace}/${m.name}`, labels);
     }
   }
 

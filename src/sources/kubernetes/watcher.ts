@@ -3,7 +3,7 @@
 // Written here rather than taken from the client library's informer, which stops on errors and never notices a
 // dead connection. Semantics: https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ACCEPT_METADATA, ACCEPT_METADATA_LIST, apiError, isGone, isNotFound, type KubeHttp } from './http.js';
+import { ACCEPT_METADATA, ACCEPT_METADATA_LIST, apiError, isForbidden, isGone, isNotFound, type KubeHttp } from './http.js';
 import type { Discovery } from './discovery.js';
 import { apiVersionOf, collectionPath, type ResourceType } from './resource-types.js';
 
@@ -177,6 +177,17 @@ export class ListWatcher {
         this.progressed = false;
       } catch (err) {
         if (signal.aborted) break;
+        // An optional kind Shadowgate may not read (a Role without the Gateway API kinds) must not hold readiness back.
+        if (isForbidden(err) && this.opts.type.optional) {
+          if (this.served) this.log(`not allowed to read ${this.opts.type.kind} (403); treated as not served, looking again every ${Math.round(this.tuning.rediscoverMs / 1000)} s`);
+          this.notServed();
+          try {
+            await sleep(this.tuning.rediscoverMs, undefined, { signal });
+          } catch {
+            break;
+          }
+          continue;
+        }
         if (this.progressed) failures = 0;
         this.progressed = false;
         const message = err instanceof Error ? err.message : String(err);

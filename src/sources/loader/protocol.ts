@@ -5,6 +5,7 @@ import type { Problem, RawResource, Snapshot } from '../../config/index.js';
 export type PlainResource = Omit<RawResource, 'locate'>;
 
 export interface LoadRequest {
+  id: number;
   files: string[];
   extraProblems: Problem[];
   extraResources: PlainResource[];
@@ -12,6 +13,7 @@ export interface LoadRequest {
   currentHash?: string | undefined;
 }
 
-export type WorkerAnswer =
+export type WorkerAnswer = { id: number } & (
   | { type: 'loaded'; hash: string; problems: Problem[]; files: string[]; snapshot?: Snapshot }
-  | { type: 'failed'; message: string };
+  | { type: 'failed'; message: string }
+);

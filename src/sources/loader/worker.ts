@@ -1,24 +1,27 @@
 // The config-loading worker: reads the files and builds the snapshot off the serving thread, within the
 // memory limit its parent gave it (issue 15: a config bomb or a 10,000-resource file must not stall traffic).
-import { parentPort, workerData } from 'node:worker_threads';
+// It stays up between loads, so a reload costs the load, not a thread start and a module graph.
+import { parentPort } from 'node:worker_threads';
 import { loadSnapshot, type RawResource } from '../../config/index.js';
 import { readSources } from '../files.js';
 import type { LoadRequest, WorkerAnswer } from './protocol.js';
 
-const req = workerData as LoadRequest;
-let answer: WorkerAnswer;
-try {
-  const read = readSources(req.files);
-  const extra: RawResource[] = req.extraResources.map((r) => ({ ...r, locate: () => undefined }));
-  const snapshot = loadSnapshot(read.sources, [...read.problems, ...req.extraProblems], extra);
-  answer = {
-    type: 'loaded',
-    hash: snapshot.hash,
-    problems: snapshot.problems,
-    files: read.files,
-    ...(snapshot.hash === req.currentHash ? {} : { snapshot }),
-  };
-} catch (err) {
-  answer = { type: 'failed', message: (err as Error).message };
-}
-parentPort?.postMessage(answer);
+parentPort?.on('message', (req: LoadRequest) => {
+  let answer: WorkerAnswer;
+  try {
+    const read = readSources(req.files);
+    const extra: RawResource[] = req.extraResources.map((r) => ({ ...r, locate: () => undefined }));
+    const snapshot = loadSnapshot(read.sources, [...read.problems, ...req.extraProblems], extra);
+    answer = {
+      id: req.id,
+      type: 'loaded',
+      hash: snapshot.hash,
+      problems: snapshot.problems,
+      files: read.files,
+      ...(snapshot.hash === req.currentHash ? {} : { snapshot }),
+    };
+  } catch (err) {
+    answer = { id: req.id, type: 'failed', message: (err as Error).message };
+  }
+  parentPort?.postMessage(answer);
+});
