@@ -89,6 +89,9 @@ export function totalsFromExposition(text: string): TrafficTotals {
       at = endOfLine < 0 ? -1 : next(endOfLine);
       const value = Number(line.slice(line.lastIndexOf('}') + 1).trim().split(' ')[0]);
       if (!Number.isFinite(value)) continue;
+      // Primary requests as the caller counts them; reporter="destination" counts the same attempts (and the
+      // mirrored copies) from the workloads' side (issue 13), so it is left out here.
+      if (kind === 'requests' && labelValue(line, 'reporter') === 'destination') continue;
       const service = labelValue(line, 'destination_service') ?? '';
       if (kind === 'abandoned') {
         if (value <= 0) continue;

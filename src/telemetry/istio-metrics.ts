@@ -231,10 +231,12 @@ export class IstioMetrics {
     s.responseBytes.observe(responseBytes);
   }
 
-  /** istio_requests_total summed by `destination_service` and `destination_version` (for /api/traffic): O(series). */
+  /** istio_requests_total{reporter="source"} summed by `destination_service` and `destination_version` (for /api/traffic): O(series). */
   requestsByVersion(): Map<string, number> {
     const out = new Map<string, number>();
     for (const [dest, byCode] of this.byDestination) {
+      // Primary requests as the caller counts them: the destination side counts attempts and mirrored copies.
+      if (dest.values.reporter === 'destination') continue;
       const key = `${dest.values.destination_service ?? UNKNOWN}\u0000${dest.values.destination_version ?? UNKNOWN}`;
       let n = out.get(key) ?? 0;
       for (const byFlags of byCode.values()) for (const series of byFlags.values()) n += series.requests;
