@@ -64,12 +64,9 @@ async function sendMany(port: number, n: number, path = '/', headers: Record<str
 }
 
 /** Waits until every shadow the gateway started has finished. */
-async function shadowsSettled(tg: TestGateway, timeoutMs = 5_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (tg.gw.shadows.shadowsInFlight > 0) {
-    if (Date.now() > until) throw new Error(`${tg.gw.shadows.shadowsInFlight} shadows still in flight`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** Every shadow ended (answered or abandoned): ShadowWriter.idle() resolves on the last one, no polling. */
+async function shadowsSettled(tg: TestGateway): Promise<void> {
+  await tg.gw.shadows.idle();
 }
 
 describe("the article's three steps", () => {
@@ -246,7 +243,7 @@ describe('mirror percentages, with Istio tolerances', () => {
 });
 
 describe('isolation: a bad shadow never touches the primary', () => {
-  async function primaryLatency(shadow: 'healthy' | 'slow' | 'hung' | 'absent') {
+  async function primaryLatency(shadow: 'slow' | 'hung' | 'absent') {
     const v1 = await startUpstream('v1');
     const v2 = await startUpstream('v2', shadow === 'slow' ? { kind: 'answer', delayMs: 300 } : shadow === 'hung' ? { kind: 'hang' } : { kind: 'answer' });
     const port = await freePort();
@@ -260,11 +257,11 @@ describe('isolation: a bad shadow never touches the primary', () => {
     if (shadow === 'absent') await v2.close();
     try {
       const answers = await sendMany(port, 40);
-      const sorted = answers.map((a) => a.ms).sort((a, b) => a - b);
+      // Read before anything awaits: shadows still in flight when the last primary answer is in.
+      const shadowsInFlight = tg.gw.shadows.shadowsInFlight;
       return {
         errors: answers.filter((a) => a.status !== 200).length,
-        p50: sorted[20]!,
-        max: sorted[39]!,
+        shadowsInFlight,
         primaryReceived: v1.requests.length,
         tg,
         async close() {
@@ -280,18 +277,16 @@ describe('isolation: a bad shadow never touches the primary', () => {
   }
 
   for (const shadow of ['slow', 'hung', 'absent'] as const) {
-    it(`${shadow} shadow: zero primary errors, primary latency unchanged, the give-up counted`, async () => {
-      const healthy = await primaryLatency('healthy');
-      await healthy.close();
+    it(`${shadow} shadow: zero primary errors, the primary never waits for its shadow, the give-up counted`, async () => {
       const bad = await primaryLatency(shadow);
       try {
         assert.equal(bad.errors, 0);
         assert.equal(bad.primaryReceived, 40);
-        // Sequential requests on one keep-alive connection: nginx would hold each behind its mirror (300 ms, 1 s).
-        assert.ok(bad.max < 150, `slowest primary answer ${bad.max.toFixed(1)} ms with a ${shadow} shadow`);
-        assert.ok(bad.p50 < healthy.p50 + 20, `p50 ${bad.p50.toFixed(1)} ms vs healthy ${healthy.p50.toFixed(1)} ms`);
+        // Sequential requests on one keep-alive connection: nginx would hold each behind its mirror (300 ms, 1 s),
+        // so no shadow would be left in flight when the last answer is in. Here the last copy still is (no clock read).
+        if (shadow !== 'absent') assert.ok(bad.shadowsInFlight > 0, `${bad.shadowsInFlight} shadows in flight after the last primary answer`);
         if (shadow === 'hung') {
-          await shadowsSettled(bad.tg, 3_000);
+          await shadowsSettled(bad.tg);
           assert.equal(await bad.tg.gw.metrics.total('shadowgate_shadow_abandoned_total', { reason: 'timeout' }), 40);
         }
         if (shadow === 'absent') {
@@ -383,25 +378,35 @@ describe('operations', () => {
       let stop = false;
       const statuses: number[] = [];
       const bodies: string[] = [];
+      // Counted, not timed: each step waits for this many more answers to arrive.
+      let waiter: { n: number; resolve: () => void } | undefined;
+      const moreAnswers = (n: number) =>
+        new Promise<void>((resolve) => {
+          waiter = { n: statuses.length + n, resolve };
+        });
       const load = Array.from({ length: 8 }, async () => {
         while (!stop) {
           const a = await send(port, '/', { headers: { host: `nginx:${port}` } });
           statuses.push(a.status);
           bodies.push(a.body);
+          if (waiter && statuses.length >= waiter.n) {
+            waiter.resolve();
+            waiter = undefined;
+          }
         }
       });
       const toV2 = vsYaml('  - route:\n    - destination: {host: nginx, subset: v2}');
       for (let i = 0; i < 6; i++) {
         tg.write('vs.yaml', i % 2 === 0 ? toV2 : vsYaml(ROUTE_V1));
         assert.equal((await tg.gw.reload()).result, 'applied');
-        await new Promise((r) => setTimeout(r, 40));
+        await moreAnswers(16);
       }
       // A broken file: refused, last good (v1) keeps serving.
       tg.write('vs.yaml', 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: nginx\n');
       const rejected = await tg.gw.reload();
       assert.equal(rejected.result, 'rejected');
       assert.match(rejected.problems[0]!.file ?? '', /vs\.yaml$/);
-      await new Promise((r) => setTimeout(r, 40));
+      await moreAnswers(16);
       stop = true;
       await Promise.all(load);
       assert.ok(statuses.length > 100, `sent ${statuses.length}`);

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { unknownFields } from './harness/schema-fields.js';
@@ -187,7 +187,7 @@ describe('deploy/k8s with kustomize', () => {
     for (const dir of kustomizationDirs(K8S)) rendered.set(relative(K8S, dir), render(dir));
   });
 
-  test('a real kustomize renders every base and overlay', () => {
+  it('a real kustomize renders every base and overlay', () => {
     assert.ok(typeof kustomize !== 'string');
     const dirs = [...rendered.keys()];
     for (const expected of ['crds', 'gateway', 'examples/nginx-takeover', 'examples/nginx-takeover/takeover']) {
@@ -196,7 +196,7 @@ describe('deploy/k8s with kustomize', () => {
     for (const [dir, objs] of rendered) assert.ok(objs.length > 0, `${dir} renders objects`);
   });
 
-  test('every rendered object validates against the Kubernetes and Istio schemas, with no unknown field', async () => {
+  it('every rendered object validates against the Kubernetes and Istio schemas, with no unknown field', async () => {
     let count = 0;
     for (const [dir, objs] of rendered) {
       for (const obj of objs) {
@@ -217,7 +217,7 @@ describe('deploy/k8s with kustomize', () => {
     assert.ok(count >= 25, `validated ${count} objects`);
   });
 
-  test('the validation catches wrong types and unknown fields (it is not vacuous)', async () => {
+  it('the validation catches wrong types and unknown fields (it is not vacuous)', async () => {
     const deployment = structuredClone(find(get('gateway'), 'Deployment', 'shadowgate'));
     deployment.spec.replica = 2;
     deployment.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem = true;
@@ -236,7 +236,7 @@ describe('deploy/k8s with kustomize', () => {
     await assert.rejects(validateObject(gatewayVs, 'kind'), /Shadowgate reads/);
   });
 
-  test('CRDs: the four networking.istio.io kinds, as Istio names them, v1 stored', () => {
+  it('CRDs: the four networking.istio.io kinds, as Istio names them, v1 stored', () => {
     const crds = get('crds');
     const expected: Record<string, { plural: string; singular: string; short: string; columns: string[] }> = {
       VirtualService: { plural: 'virtualservices', singular: 'virtualservice', short: 'vs', columns: ['Gateways', 'Hosts', 'Age'] },
@@ -274,7 +274,7 @@ describe('deploy/k8s with kustomize', () => {
     }
   });
 
-  test('gateway: RBAC reads exactly what Shadowgate watches, read-only, and writes Events', () => {
+  it('gateway: RBAC reads exactly what Shadowgate watches, read-only, and writes Events', () => {
     const objs = get('gateway');
     const role = find(objs, 'Role', 'shadowgate');
     const rules = new Map<string, string[]>();
@@ -312,7 +312,7 @@ describe('deploy/k8s with kustomize', () => {
     for (const o of objs) assert.equal(o.metadata.namespace, 'default', `${o.kind} ${o.metadata.name} namespace`);
   });
 
-  test('gateway: Deployment with 2 replicas, admin probes, non-root read-only container', () => {
+  it('gateway: Deployment with 2 replicas, admin probes, non-root read-only container', () => {
     const objs = get('gateway');
     const d = find(objs, 'Deployment', 'shadowgate');
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -373,7 +373,7 @@ describe('deploy/k8s with kustomize', () => {
     assert.deepEqual(admin.metadata.annotations, { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '15000', 'prometheus.io/path': '/metrics' });
   });
 
-  test('takeover: the nginx Service now selects exactly the gateway, and names its backends', () => {
+  it('takeover: the nginx Service now selects exactly the gateway, and names its backends', () => {
     for (const dir of ['examples/nginx-takeover/takeover', 'examples/nginx-takeover']) {
       const objs = get(dir);
       const nginx = find(objs, 'Service', 'nginx');
@@ -412,7 +412,7 @@ describe('deploy/k8s with kustomize', () => {
     assert.ok(gatewayPorts.includes(8000));
   });
 
-  test('takeover: the article\'s Istio rules are applied unchanged, and their subsets find pods', () => {
+  it('takeover: the article\'s Istio rules are applied unchanged, and their subsets find pods', () => {
     const objs = get('examples/nginx-takeover');
     const istioDir = join(K8S, 'examples/nginx-takeover/istio');
     for (const [kind, file] of [
@@ -450,7 +450,7 @@ describe('deploy/k8s with kustomize', () => {
       if (scratch) rmSync(scratch, { recursive: true, force: true });
     });
 
-    test('a strategic-merge patch would MERGE the selectors and select nothing (why the overlay uses a JSON patch)', () => {
+    it('a strategic-merge patch would MERGE the selectors and select nothing (why the overlay uses a JSON patch)', () => {
       const dir = join(scratch, 'smp');
       mkdirSync(dir, { recursive: true });
       writeFileSync(
@@ -472,7 +472,7 @@ describe('deploy/k8s with kustomize', () => {
       assert.deepEqual(nginx.spec.selector, { app: 'nginx', 'app.kubernetes.io/name': 'shadowgate' });
     });
 
-    test('the gateway installs into another namespace with an overlay, RoleBinding subject included', async () => {
+    it('the gateway installs into another namespace with an overlay, RoleBinding subject included', async () => {
       const dir = join(scratch, 'shop');
       mkdirSync(dir, { recursive: true });
       // kustomize takes a directory resource by relative path only.
@@ -487,7 +487,7 @@ describe('deploy/k8s with kustomize', () => {
   });
 });
 
-test('Dockerfile: node:24-slim stages, the user the manifests run as, the CLI as entrypoint', () => {
+it('Dockerfile: node:24-slim stages, the user the manifests run as, the CLI as entrypoint', () => {
   const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
   const from = [...dockerfile.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
   assert.deepEqual(from, ['node:24-slim', 'node:24-slim']);

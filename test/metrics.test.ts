@@ -141,12 +141,9 @@ async function metricsText(tg: TestGateway): Promise<string> {
 }
 
 /** Waits until `n` requests are logged (metrics are recorded at the same moment) and every shadow is done. */
-async function settled(tg: TestGateway, n: number, timeoutMs = 5_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (tg.access.entries.length < n || tg.gw.shadows.shadowsInFlight > 0) {
-    if (Date.now() > until) throw new Error(`${tg.access.entries.length}/${n} requests logged, ${tg.gw.shadows.shadowsInFlight} shadows in flight`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+async function settled(tg: TestGateway, n: number): Promise<void> {
+  await tg.access.until((entries) => entries.length >= n);
+  await tg.gw.shadows.idle();
 }
 
 /** True when `cmd` runs; false when it is not installed. */

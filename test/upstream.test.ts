@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, describe, test } from 'node:test';
+import { after, describe, it } from 'node:test';
 import type { Cluster, Endpoint, LbPolicy, TrafficPolicy } from '../src/config/model.js';
 import { ClusterManager, classifyUpstreamError, type Picked, type PickResult, TIMEOUTS_TO_BACK_OFF } from '../src/upstream/index.js';
 import type { Pool } from 'undici';
@@ -130,7 +130,7 @@ after(async () => {
 });
 
 describe('pick', () => {
-  test('NC for an unknown cluster, UH for a cluster without endpoints', () => {
+  it('NC for an unknown cluster, UH for a cluster without endpoints', () => {
     const m = manager();
     m.update({ [NAME]: cluster([]) });
     assert.deepEqual(m.pick('outbound|80||nope'), { ok: false, flag: 'NC' });
@@ -138,7 +138,7 @@ describe('pick', () => {
     assert.equal(m.stats()[NAME]!.counters.noHealthyUpstream, 1);
   });
 
-  test('onDone is idempotent', () => {
+  it('onDone is idempotent', () => {
     const a = 40_001;
     const m = manager();
     m.update({ [NAME]: cluster([endpoint(a)]) });
@@ -150,7 +150,7 @@ describe('pick', () => {
     assert.equal(m.stats()[NAME]!.endpoints[0]!.activeRequests, 0);
   });
 
-  test('a request goes to the chosen endpoint over its pool', async () => {
+  it('a request goes to the chosen endpoint over its pool', async () => {
     const u = await upstream('a');
     const m = manager();
     m.update({ [NAME]: cluster([endpoint(u.port)]) });
@@ -163,7 +163,7 @@ describe('pick', () => {
 });
 
 describe('reconcile', () => {
-  test('keeps pools of unchanged endpoints, drains removed ones gracefully, equal input is a no-op', async () => {
+  it('keeps pools of unchanged endpoints, drains removed ones gracefully, equal input is a no-op', async () => {
     const a = await upstream('a');
     const b = await upstream('b', { kind: 'answer', delayMs: 150 });
     const c = await upstream('c');
@@ -207,7 +207,7 @@ describe('reconcile', () => {
     assert.equal(pb.dispatcher.destroyed, true);
   });
 
-  test('changed connection settings replace the pool; removed clusters answer NC', async () => {
+  it('changed connection settings replace the pool; removed clusters answer NC', async () => {
     const a = await upstream('a');
     const m = manager();
     m.update({ [NAME]: cluster([endpoint(a.port)]) });
@@ -224,7 +224,7 @@ describe('reconcile', () => {
     assert.equal(afterChange.dispatcher.closed, true);
   });
 
-  test('ejection state survives an update that keeps the endpoint', () => {
+  it('ejection state survives an update that keeps the endpoint', () => {
     const t = clock();
     const m = manager({ now: t.now });
     const od = { consecutive5xxErrors: 1, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 100, minHealthPercent: 0 };
@@ -253,7 +253,7 @@ describe('load balancing', () => {
     return counts;
   }
 
-  test('ROUND_ROBIN rotates and honours weights exactly, interleaved', () => {
+  it('ROUND_ROBIN rotates and honours weights exactly, interleaved', () => {
     const m = manager();
     m.update({ [NAME]: cluster([endpoint(40_010), endpoint(40_011)]) });
     const order: number[] = [];
@@ -272,7 +272,7 @@ describe('load balancing', () => {
     ]);
   });
 
-  test('PASSTHROUGH behaves as ROUND_ROBIN', () => {
+  it('PASSTHROUGH behaves as ROUND_ROBIN', () => {
     const m = manager();
     m.update({ [NAME]: cluster([endpoint(40_010), endpoint(40_011)], { loadBalancer: 'PASSTHROUGH' }) });
     assert.deepEqual([...distribution(m, 10)].sort(), [
@@ -281,7 +281,7 @@ describe('load balancing', () => {
     ]);
   });
 
-  test('RANDOM follows the weights', () => {
+  it('RANDOM follows the weights', () => {
     // An even grid of "random" numbers makes the weighted split exact.
     const grid = Array.from({ length: 100 }, (_, i) => (i + 0.5) / 100);
     const m = manager({ random: scripted(grid) });
@@ -292,7 +292,7 @@ describe('load balancing', () => {
     ]);
   });
 
-  test('LEAST_REQUEST takes the less busy of two random choices', () => {
+  it('LEAST_REQUEST takes the less busy of two random choices', () => {
     const policy = { loadBalancer: 'LEAST_REQUEST' as LbPolicy };
     // First pick: both draws land on endpoint 0. Then draws (0, 1) and (1, 0): endpoint 1 is idle, so it wins.
     const m = manager({ random: scripted([0.1, 0.1, 0.1, 0.9, 0.9, 0.1]) });
@@ -318,7 +318,7 @@ describe('load balancing', () => {
     for (const p of held) p.onDone({ kind: 'cancelled' });
   });
 
-  test('LEAST_REQUEST with unequal weights leans to the heavier endpoint', () => {
+  it('LEAST_REQUEST with unequal weights leans to the heavier endpoint', () => {
     const m = manager({ random: seeded(3) });
     m.update({ [NAME]: cluster([endpoint(40_010, 1), endpoint(40_011, 3)], { loadBalancer: 'LEAST_REQUEST' }) });
     const counts = distribution(m, 2000);
@@ -326,7 +326,7 @@ describe('load balancing', () => {
     assert.ok(ratio > 2.5 && ratio < 3.5, `ratio ${ratio}`);
   });
 
-  test('CONSISTENT_HASH sends a key to one endpoint, spreads keys, and moves only the keys of a removed endpoint', () => {
+  it('CONSISTENT_HASH sends a key to one endpoint, spreads keys, and moves only the keys of a removed endpoint', () => {
     const eps = [endpoint(40_010), endpoint(40_011), endpoint(40_012)];
     const policy = { loadBalancer: 'CONSISTENT_HASH' as LbPolicy, consistentHash: { httpHeaderName: 'x-user' } };
     const m = manager({ random: seeded(1) });
@@ -356,7 +356,7 @@ describe('load balancing', () => {
 });
 
 describe('circuit breaking', () => {
-  test('UO once maxRequests are in flight', () => {
+  it('UO once maxRequests are in flight', () => {
     const m = manager();
     m.update({ [NAME]: cluster([endpoint(40_020), endpoint(40_021)], { connectionPool: { maxRequests: 2 } }) });
     const a = picked(m.pick(NAME));
@@ -370,7 +370,7 @@ describe('circuit breaking', () => {
     assert.equal(m.stats()[NAME]!.counters.overflow, 2);
   });
 
-  test('UO once maxPendingRequests wait for a saturated connection', () => {
+  it('UO once maxPendingRequests wait for a saturated connection', () => {
     const m = manager();
     m.update({
       [NAME]: cluster([endpoint(40_022)], { connectionPool: { maxConnections: 1, maxPendingRequests: 1 } }),
@@ -387,7 +387,7 @@ describe('circuit breaking', () => {
 });
 
 describe('connect backoff', () => {
-  test('a refused endpoint is skipped after one failure, probed once after the backoff, and doubles', async () => {
+  it('a refused endpoint is skipped after one failure, probed once after the backoff, and doubles', async () => {
     const dead = await deadPort();
     const t = clock();
     const m = manager({ now: t.now });
@@ -411,7 +411,7 @@ describe('connect backoff', () => {
     assert.deepEqual(m.pick(NAME), { ok: false, flag: 'UH' });
   });
 
-  test('with a live endpoint beside it, only the first request is dialled to the dead one', async () => {
+  it('with a live endpoint beside it, only the first request is dialled to the dead one', async () => {
     const dead = await deadPort();
     const live = await upstream('live');
     const m = manager({ now: clock().now });
@@ -426,7 +426,7 @@ describe('connect backoff', () => {
     assert.equal(live.requests.length, 5);
   });
 
-  test('recovers when the endpoint accepts again, and can be turned off', async () => {
+  it('recovers when the endpoint accepts again, and can be turned off', async () => {
     const t = clock();
     const m = manager({ now: t.now });
     const rec = await portRecorder();
@@ -457,7 +457,7 @@ describe('timeout backoff (a hung endpoint)', () => {
     await sent;
   }
 
-  test(`${TIMEOUTS_TO_BACK_OFF} timeouts in a row back it off; a TCP connect does not end that, only an answer does`, async () => {
+  it(`${TIMEOUTS_TO_BACK_OFF} timeouts in a row back it off; a TCP connect does not end that, only an answer does`, async () => {
     let answer = false;
     const hung = await portRecorder((_req, res) => {
       if (answer) res.end('ok');
@@ -485,7 +485,7 @@ describe('timeout backoff (a hung endpoint)', () => {
     await hung.close();
   });
 
-  test('an answer in between resets the count; without backoff (the primary manager) timeouts never skip', async () => {
+  it('an answer in between resets the count; without backoff (the primary manager) timeouts never skip', async () => {
     const rec = await portRecorder();
     const m = manager({ now: clock().now });
     m.update({ [NAME]: cluster([endpoint(rec.port)]) });
@@ -506,7 +506,7 @@ describe('timeout backoff (a hung endpoint)', () => {
 describe('outlier detection', () => {
   const od = { consecutive5xxErrors: 3, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 50, minHealthPercent: 0 };
 
-  test('ejects after N consecutive 5xx, returns after base time, and the next ejection lasts twice as long', async () => {
+  it('ejects after N consecutive 5xx, returns after base time, and the next ejection lasts twice as long', async () => {
     const bad = await upstream('bad', { kind: 'answer', status: 500 });
     const good = await upstream('good');
     const t = clock();
@@ -540,7 +540,7 @@ describe('outlier detection', () => {
     assert.equal(m.stats()[NAME]!.endpoints[0]!.ejected, false);
   });
 
-  test('a success resets the count; connect failures, resets and timeouts count as 5xx', () => {
+  it('a success resets the count; connect failures, resets and timeouts count as 5xx', () => {
     const m = manager({ now: clock().now, random: seeded() });
     m.update({ [NAME]: cluster([endpoint(40_030), endpoint(40_031)], { outlierDetection: od }) });
     const on = (kind: 'ok' | '500' | 'reset' | 'timeout') => {
@@ -564,7 +564,7 @@ describe('outlier detection', () => {
     assert.equal(m.stats()[NAME]!.endpoints[0]!.ejected, true);
   });
 
-  test('consecutiveGatewayErrors counts only 502/503/504 and connection errors', () => {
+  it('consecutiveGatewayErrors counts only 502/503/504 and connection errors', () => {
     const gw = { ...od, consecutive5xxErrors: 0, consecutiveGatewayErrors: 2 };
     const m = manager({ now: clock().now });
     // Weighting the first endpoint heavily keeps weighted round robin on it for the whole test.
@@ -585,7 +585,7 @@ describe('outlier detection', () => {
     assert.equal(stats().ejected, true);
   });
 
-  test('maxEjectionPercent is strict (Envoy): 10% of 2 endpoints ejects nothing', () => {
+  it('maxEjectionPercent is strict (Envoy): 10% of 2 endpoints ejects nothing', () => {
     const m = manager({ now: clock().now });
     m.update({ [NAME]: cluster([endpoint(40_034), endpoint(40_035)], { outlierDetection: { ...od, consecutive5xxErrors: 1, maxEjectionPercent: 10 } }) });
     const p = picked(m.pick(NAME));
@@ -595,7 +595,7 @@ describe('outlier detection', () => {
     assert.equal(s.counters.ejectionsOverflow, 1);
   });
 
-  test('all ejected means UH; below minHealthPercent the balancer panics and uses every endpoint', () => {
+  it('all ejected means UH; below minHealthPercent the balancer panics and uses every endpoint', () => {
     const t = clock();
     const all = { ...od, consecutive5xxErrors: 1, maxEjectionPercent: 100 };
     const m = manager({ now: t.now });
@@ -619,7 +619,7 @@ describe('outlier detection', () => {
 });
 
 describe('connection pools', () => {
-  test('sequential requests reuse one keep-alive connection', async () => {
+  it('sequential requests reuse one keep-alive connection', async () => {
     const rec = await portRecorder();
     const m = manager();
     m.update({ [NAME]: cluster([endpoint(rec.port)]) });
@@ -636,7 +636,7 @@ describe('connection pools', () => {
     await rec.close();
   });
 
-  test('maxRequestsPerConnection closes a connection after that many requests', async () => {
+  it('maxRequestsPerConnection closes a connection after that many requests', async () => {
     const rec = await portRecorder();
     const m = manager();
     m.update({ [NAME]: cluster([endpoint(rec.port)], { connectionPool: { maxRequestsPerConnection: 2 } }) });
@@ -653,7 +653,7 @@ describe('connection pools', () => {
     await rec.close();
   });
 
-  test('maxRequestsPerConnection 1 turns keep-alive off', async () => {
+  it('maxRequestsPerConnection 1 turns keep-alive off', async () => {
     const rec = await portRecorder();
     const m = manager();
     m.update({ [NAME]: cluster([endpoint(rec.port)], { connectionPool: { maxRequestsPerConnection: 1 } }) });
@@ -666,7 +666,7 @@ describe('connection pools', () => {
     await rec.close();
   });
 
-  test('a reset is reported once and not retried by the pool', async () => {
+  it('a reset is reported once and not retried by the pool', async () => {
     const rec = await portRecorder((req) => req.socket.destroy());
     const m = manager();
     m.update({ [NAME]: cluster([endpoint(rec.port)]) });
@@ -677,7 +677,7 @@ describe('connection pools', () => {
     await rec.close();
   });
 
-  test('defaultMaxConnections caps connections per endpoint; the DestinationRule overrides it', async () => {
+  it('defaultMaxConnections caps connections per endpoint; the DestinationRule overrides it', async () => {
     // A hung upstream: every request holds its connection, so the number of connections is the cap.
     const hung = await portRecorder(() => {});
     const m = manager({ defaultMaxConnections: 2 });
@@ -698,7 +698,7 @@ describe('connection pools', () => {
     await hung.close();
   });
 
-  test('defaultMaxPending bounds the copies waiting for a connection (UO beyond); the DestinationRule overrides it', async () => {
+  it('defaultMaxPending bounds the copies waiting for a connection (UO beyond); the DestinationRule overrides it', async () => {
     const hung = await portRecorder(() => {});
     const m = manager({ defaultMaxConnections: 2, defaultMaxPending: 1 });
     m.update({ [NAME]: cluster([endpoint(hung.port)]) });
@@ -714,7 +714,7 @@ describe('connection pools', () => {
     await hung.close();
   });
 
-  test('close() waits for in-flight requests, then pick answers NC', async () => {
+  it('close() waits for in-flight requests, then pick answers NC', async () => {
     const slow = await upstream('slow', { kind: 'answer', delayMs: 100 });
     const m = manager();
     m.update({ [NAME]: cluster([endpoint(slow.port)]) });
@@ -727,7 +727,7 @@ describe('connection pools', () => {
 });
 
 describe('classifyUpstreamError', () => {
-  test('classifies real undici failures', async () => {
+  it('classifies real undici failures', async () => {
     const m = manager();
     const hang = await upstream('hang', { kind: 'hang' });
     const reset = await upstream('reset', { kind: 'reset' });

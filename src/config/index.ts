@@ -7,6 +7,7 @@ export * from './model.js';
 export { parseDurationMs } from './duration.js';
 export { clusterName, hostAliases, resolveHost } from './hosts.js';
 export { formatProblem, formatPath } from './problems.js';
+export { PROBLEM_CODES, type ProblemCode } from './problem-codes.js';
 export { MAX_ALIAS_COUNT, MAX_SOURCE_BYTES, type RawResource, type SourceText } from './parse.js';
 
 /** Parses every source and builds one snapshot from all the resources in them, in order. */

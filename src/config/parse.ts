@@ -4,6 +4,7 @@
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
 import { isPlainObject, typeName } from './fields.js';
 import type { Problem } from './model.js';
+import type { ProblemCode } from './problem-codes.js';
 import { type Locate, makeProblem, type PathSeg } from './problems.js';
 
 /**
@@ -117,7 +118,7 @@ function collect(value: unknown, base: PathSeg[], locateAt: (base: PathSeg[]) =>
 
 export function parseSource(src: SourceText): ParseResult {
   const out: ParseResult = { resources: [], problems: [] };
-  const error = (code: string, message: string, at?: { line: number; column: number }) =>
+  const error = (code: ProblemCode, message: string, at?: { line: number; column: number }) =>
     out.problems.push(makeProblem('error', code, message, src.path, at));
   // Length in UTF-16 units is at most the byte length, so this refuses every text the reader would (and more).
   if (src.text.length > MAX_SOURCE_BYTES) {

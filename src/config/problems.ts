@@ -1,5 +1,6 @@
 // Problems are data: severity, where (file, line, resource, field path) and a sentence a person understands.
 import type { Problem, Severity } from './model.js';
+import type { ProblemCode } from './problem-codes.js';
 
 export type PathSeg = string | number;
 
@@ -25,25 +26,25 @@ export class ResourceContext {
     readonly locate: Locate,
   ) {}
 
-  report(severity: Severity, code: string, path: readonly PathSeg[], message: string): void {
+  report(severity: Severity, code: ProblemCode, path: readonly PathSeg[], message: string): void {
     if (severity === 'error') this.failed = true;
     this.problems.push(makeProblem(severity, code, message, this.file, this.locate(path), this.resource, path));
   }
-  error(code: string, path: readonly PathSeg[], message: string): void {
+  error(code: ProblemCode, path: readonly PathSeg[], message: string): void {
     this.report('error', code, path, message);
   }
-  warn(code: string, path: readonly PathSeg[], message: string): void {
+  warn(code: ProblemCode, path: readonly PathSeg[], message: string): void {
     this.report('warning', code, path, message);
   }
   /** A cross-resource finding: reported, but it does not disable the resource (Istio serves it; requests get 503 NC). */
-  reference(severity: Severity, code: string, path: readonly PathSeg[], message: string): void {
+  reference(severity: Severity, code: ProblemCode, path: readonly PathSeg[], message: string): void {
     this.problems.push(makeProblem(severity, code, message, this.file, this.locate(path), this.resource, path));
   }
 }
 
 export function makeProblem(
   severity: Severity,
-  code: string,
+  code: ProblemCode,
   message: string,
   file?: string,
   pos?: { line: number; column: number },

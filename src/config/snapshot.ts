@@ -22,6 +22,7 @@ import type {
 } from './model.js';
 import { DEFAULT_SETTINGS } from './model.js';
 import type { RawResource } from './parse.js';
+import type { ProblemCode } from './problem-codes.js';
 import { makeProblem, type PathSeg, ResourceContext } from './problems.js';
 import { HTTP_PROTOCOLS, readServiceEntry, readWorkloadEntry, type ServiceEntrySpec, type ServicePortSpec, type WorkloadEntrySpec, type WorkloadSpec } from './service-entry.js';
 import { readSettings, SETTINGS_API_GROUP, SETTINGS_KIND } from './settings.js';
@@ -266,7 +267,7 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
     const svc = services.get(host);
     const port = d.port ?? (svc?.ports.length === 1 ? svc.ports[0]!.number : listenerPort);
     const ref = { cluster: clusterName(port, d.subset, host), host, subset: d.subset, port };
-    const once = (code: string, msg: string) => {
+    const once = (code: ProblemCode, msg: string) => {
       const key = `${vs.ref}|${d.path.join('.')}|${code}`;
       if (reported.has(key)) return;
       reported.add(key);

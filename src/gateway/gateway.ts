@@ -3,13 +3,13 @@
 import { type AdminApiRequest, AdminServer } from '../admin/index.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { type Cluster, DEFAULT_SETTINGS, formatProblem, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
+import { DEFAULT_SETTINGS, formatProblem, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
 import { type FleetSource, handleGate } from '../fleet/index.js';
 import { Comparator, DEFAULT_RUN_METRICS, handleCompareApi, type RunMetricsOptions } from '../comparator/index.js';
 import { ShadowWriter } from '../mirror/index.js';
 import { type BindFailure, type DownstreamLimits, ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
-import { ConfigLoader, DEFAULT_LOAD_BUDGET, type LoadBudget, type LoadOutcome, watchSources } from '../sources/index.js';
+import { ConfigLoader, DEFAULT_LOAD_BUDGET, isClusterSource, type LoadBudget, type LoadOutcome, readyOnly, watchSources } from '../sources/index.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesSource } from '../sources/kubernetes/index.js';
 import { type AccessLog, type ClusterGaugeSource, Metrics } from '../telemetry/index.js';
@@ -209,7 +209,7 @@ export class Gateway {
     if (opts.processMetrics) this.metrics.collectProcessMetrics();
     const failures = await this.apply(snapshot);
     if (failures.length > 0) throw new Error(failures.map((f) => `cannot listen on ${this.opts.bind}:${f.port}: ${f.error}`).join('; '));
-    this.recordLoad(true, snapshot.problems);
+    this.recordLoad(true, this.servedProblems());
     this.metrics.reloads.inc({ result: 'applied' });
     if (!this.usable) this.log('shadowgate: no resource of the config was accepted: not ready until a reload brings a valid one');
     if (this.reloadAfterStart) void this.reload({ trigger: 'kubernetes' });
@@ -309,7 +309,7 @@ export class Gateway {
     // An error in a file refuses the whole reload (the last good config keeps serving). An error in a cluster
     // object disables only that object, as Istio's admission would reject only it: refusing every reload would
     // also freeze endpoint changes, which is worse.
-    const fileErrors = loaded.problems.filter((p) => p.severity === 'error' && !p.file?.startsWith('kubernetes://'));
+    const fileErrors = loaded.problems.filter((p) => p.severity === 'error' && !isClusterSource(p.file));
     if (!explicit) {
       const now = new Set(loaded.files);
       for (const file of this.lastFiles) {
@@ -326,18 +326,19 @@ export class Gateway {
     if (fileErrors.length > 0) return this.reject(current, fileErrors, loaded.problems);
     this.lastRejected = undefined;
     this.lastFiles = new Set(loaded.files);
-    this.recordLoad(true, loaded.problems);
     if (!loaded.snapshot || loaded.hash === current.hash) {
+      this.recordLoad(true, loaded.problems);
       this.metrics.reloads.inc({ result: 'unchanged' });
       return { result: 'unchanged', hash: current.hash, problems: loaded.problems };
     }
     const snapshot = loaded.snapshot;
     // At startup a port that cannot be bound fails the start; on a reload the other ports keep serving.
     for (const f of await this.apply(snapshot)) this.log(`shadowgate: error: cannot listen on ${this.opts.bind}:${f.port}: ${f.error}`);
+    this.recordLoad(true, this.servedProblems());
     this.metrics.reloads.inc({ result: 'applied' });
     this.log(`shadowgate: config ${snapshot.hash.slice(0, 12)} applied (${this.addresses().join(', ')})`);
     for (const p of snapshot.problems) if (p.severity === 'warning') this.log(`  ${formatProblem(p)}`);
-    return { result: 'applied', hash: snapshot.hash, problems: snapshot.problems };
+    return { result: 'applied', hash: snapshot.hash, problems: this.servedProblems() };
   }
 
   private reject(current: Snapshot, problems: Problem[], allProblems: readonly Problem[]): ReloadResult {
@@ -352,7 +353,11 @@ export class Gateway {
   /** Swaps the whole routing state at once; requests in flight keep the state they started with. */
   private async apply(snapshot: Snapshot): Promise<BindFailure[]> {
     const table = RouteTable.build(snapshot.listeners);
+    // What only compiling the routes finds (a duplicate listener port, a route that did not compile) is reported
+    // with the snapshot's problems: logged now, counted, in the reload's result and in /config_dump.
+    for (const p of table.problems) this.log(formatProblem(p));
     this.primaryClusters.update(snapshot.clusters);
+    // Kubernetes' serving-but-terminating endpoints stand in for the primary when nothing is ready; shadows never use them.
     this.shadowClusters.update(readyOnly(snapshot.clusters));
     // What a cluster could not build (a TLS file unreadable or mismatched, an endpoint skipped): one line each.
     for (const [name, c] of Object.entries(this.primaryClusters.stats())) for (const p of c.problems) this.log(`shadowgate: error: cluster ${name}: ${p}`);
@@ -365,6 +370,13 @@ export class Gateway {
     const failures = await this.listeners.reconcile(snapshot.listeners.map((l) => l.port));
     this.bound = failures.length === 0;
     return failures;
+  }
+
+  /** The served config's problems: the snapshot's and the route table's. */
+  private servedProblems(): Problem[] {
+    const s = this.state;
+    if (!s) return [];
+    return s.table.problems.length === 0 ? s.snapshot.problems : [...s.snapshot.problems, ...s.table.problems];
   }
 
   isReady(): boolean {
@@ -401,7 +413,7 @@ export class Gateway {
       clusters: s?.clusters,
       settings: s ? { mirror: { ...s.settings.mirror, ...this.opts.mirrorOverrides } } : undefined,
       resources: s?.resources,
-      problems: s?.problems,
+      problems: s ? this.servedProblems() : undefined,
       last_rejected_reload: this.lastRejected ?? null,
       kubernetes: this.k8s?.status() ?? null,
       // What each process holds for itself (its pools, its shadows): one entry here, one per worker under
@@ -442,18 +454,6 @@ export class Gateway {
       this.loader.close(),
     ]);
   }
-}
-
-/** Kubernetes' serving-but-terminating endpoints stand in for the primary when nothing is ready; shadows never use them. */
-function readyOnly(clusters: Record<string, Cluster>): Record<string, Cluster> {
-  let changed = false;
-  const out: Record<string, Cluster> = {};
-  for (const [name, c] of Object.entries(clusters)) {
-    const endpoints = c.endpoints.filter((e) => e.labels['shadowgate.dev/serving-only'] !== 'true');
-    if (endpoints.length !== c.endpoints.length) changed = true;
-    out[name] = endpoints.length === c.endpoints.length ? c : { ...c, endpoints };
-  }
-  return changed ? out : clusters;
 }
 
 /** The cluster managers' counters as the metrics read them at scrape time. */

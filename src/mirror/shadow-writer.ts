@@ -5,7 +5,7 @@ import type { Dispatcher } from 'undici';
 import type { Cluster, MirrorSettings, MirrorTarget } from '../config/index.js';
 import { BodyQueue, type BodySink, type RequestBodyTee } from '../body/index.js';
 import type { AbandonReason, Metrics } from '../telemetry/index.js';
-import { type ClusterManager, classifyUpstreamError } from '../upstream/index.js';
+import { type ClusterManager, classifyUpstreamError, FAILURES, PICK_ABANDON } from '../upstream/index.js';
 import { getOrCreate } from '../util/maps.js';
 import { ByteBudget } from './byte-budget.js';
 
@@ -52,6 +52,7 @@ interface TargetLabels {
 
 export class ShadowWriter {
   private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
   readonly budget: ByteBudget;
   private readonly labels = new WeakMap<MirrorTarget, TargetLabels>();
 
@@ -99,6 +100,12 @@ export class ShadowWriter {
     return { cluster: target.cluster, outcome: `abandoned:${reason}` };
   }
 
+  /** Resolves when no shadow is in flight (at once when none is): for draining and for tests, no polling. */
+  idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   /**
    * Starts one shadow. `body` is the primary's tee, or undefined for a bodyless request; `cluster` (the target's
    * model) labels the copy as the shadow workload's sidecar would count it (`reporter="destination"`).
@@ -121,7 +128,7 @@ export class ShadowWriter {
     const picked = this.clusters.pick(target.cluster);
     if (!picked.ok) {
       // UO: the shadow's connections are all busy and its queue is full (a slow shadow).
-      abandon(picked.flag === 'UO' ? 'too_many_in_flight' : 'no_endpoint');
+      abandon(PICK_ABANDON[picked.flag]);
       return handle;
     }
 
@@ -186,7 +193,11 @@ export class ShadowWriter {
     const finish = () => {
       clearTimeout(timer);
       if (queue) this.budget.release(queue.clear());
-      this.inFlight--;
+      if (--this.inFlight === 0 && this.idleWaiters.length > 0) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const w of waiters) w();
+      }
     };
     let status = 0;
     let received = 0;
@@ -219,7 +230,7 @@ export class ShadowWriter {
       onResponseError: (_c, err) => {
         const kind = reason ? (reason === 'timeout' ? 'timeout' : 'cancelled') : classifyUpstreamError(err);
         picked.onDone({ kind });
-        abandon(reason ?? (kind === 'connect-failure' ? 'connect_error' : kind === 'timeout' ? 'timeout' : 'upstream_reset'));
+        abandon(reason ?? FAILURES[kind].abandon);
         // A copy given up before its request started never reached the workload.
         if (controller) this.metrics.istio.recordAttempt(cluster, picked.endpoint, { kind: 'failed', failure: kind }, performance.now() - started, body?.bytes ?? 0, received);
         finish();

@@ -1,4 +1,5 @@
 // The one place that turns a failure into a status code, a body and Envoy's response flag.
+import { FAILURES } from '../upstream/index.js';
 
 /** Envoy response flags (https://www.envoyproxy.io/docs/envoy/latest/configuration/observability/access_log/usage). */
 export type ResponseFlag = 'NR' | 'NC' | 'UH' | 'UO' | 'UF' | 'UT' | 'UC' | 'URX' | 'DC' | 'FI' | 'DI' | 'DPE' | 'SI';
@@ -13,9 +14,10 @@ const REPLIES: Record<string, LocalReply> = {
   NC: { status: 503, body: 'no cluster for this destination' },
   UH: { status: 503, body: 'no healthy upstream' },
   UO: { status: 503, body: 'upstream overflow: too many requests in flight' },
-  UF: { status: 503, body: 'upstream connect error or disconnect/reset before headers. reset reason: connection failure' },
-  UC: { status: 503, body: 'upstream connect error or disconnect/reset before headers. reset reason: connection termination' },
-  UT: { status: 504, body: 'upstream request timeout' },
+  // Upstream failures take their status from upstream's one failure table.
+  UF: { status: FAILURES['connect-failure'].status, body: 'upstream connect error or disconnect/reset before headers. reset reason: connection failure' },
+  UC: { status: FAILURES.reset.status, body: 'upstream connect error or disconnect/reset before headers. reset reason: connection termination' },
+  UT: { status: FAILURES.timeout.status, body: 'upstream request timeout' },
   DPE: { status: 400, body: 'bad request' },
 };
 

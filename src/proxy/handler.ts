@@ -19,7 +19,7 @@ import type { Comparator, AnswerRecorder, AnswerRole } from '../comparator/index
 import type { ShadowHandle, ShadowWriter } from '../mirror/index.js';
 import { applyHeaderOps, pickDestination, type RouteTable, selectMirrors } from '../routing/index.js';
 import type { AccessLog, Metrics } from '../telemetry/index.js';
-import type { ClusterManager } from '../upstream/index.js';
+import { type ClusterManager, FAILURES } from '../upstream/index.js';
 import { RequestBodyTee } from '../body/index.js';
 import { requestEnded } from './connection-idle.js';
 import { DownstreamStats } from './downstream-stats.js';
@@ -378,6 +378,7 @@ export class ProxyHandler {
           picked.onDone({ kind: outcome.failure });
           if (outcome.afterCommit) {
             // The head is out: the only honest signal left is a cut connection.
+            // Mid-answer every failure but our own timers is a cut connection (UC), whatever broke it.
             if (!ctx.downstreamClosed) ctx.flags.push(outcome.timeout ? 'UT' : 'UC');
             if (!res.destroyed) res.destroy();
             return;
@@ -385,7 +386,7 @@ export class ProxyHandler {
           if (outcome.failure === 'cancelled') return;
           if (outcome.timeout === 'route') return this.localFailure(ctx, 'UT');
           const failure = outcome.failure;
-          lastFailure = failure === 'connect-failure' ? 'UF' : failure === 'timeout' ? 'UT' : 'UC';
+          lastFailure = FAILURES[failure].flag;
           if (attempt < retries.attempts && retriableFailure(retries, failure) && (!ctx.tee || ctx.tee.replayable)) {
             attempt++;
             await this.backoff(attempt);

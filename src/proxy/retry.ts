@@ -1,7 +1,6 @@
 // Envoy's retry_on conditions, decided once per attempt outcome (https://www.envoyproxy.io/docs/envoy/latest/configuration/http/http_filters/router_filter#x-envoy-retry-on).
 import type { RetryPolicy } from '../config/index.js';
-
-export type AttemptFailure = 'connect-failure' | 'reset' | 'timeout';
+import type { RetriableFailure } from '../upstream/index.js';
 
 /** Precomputed per policy (policies are frozen and shared, so a WeakMap caches the compiled form). */
 interface CompiledRetry {
@@ -47,7 +46,7 @@ export function retriableGrpc(p: RetryPolicy, grpcStatus: string | string[] | un
   return s !== undefined && compile(p).grpc.has(s);
 }
 
-export function retriableFailure(p: RetryPolicy, failure: AttemptFailure): boolean {
+export function retriableFailure(p: RetryPolicy, failure: RetriableFailure): boolean {
   const c = compile(p);
   if (failure === 'connect-failure') return c.connectFailure;
   return c.reset;

@@ -3,7 +3,7 @@
 // with back-pressure both ways. A retriable status is read to the end and discarded, never sent.
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { classifyUpstreamError } from '../upstream/index.js';
+import { classifyUpstreamError, type UpstreamFailure } from '../upstream/index.js';
 
 export type AttemptOutcome =
   /** The answer was sent downstream (completely, unless the client went away). */
@@ -12,7 +12,7 @@ export type AttemptOutcome =
   | { kind: 'retry-status'; status: number }
   | {
       kind: 'failed';
-      failure: 'connect-failure' | 'reset' | 'timeout' | 'cancelled';
+      failure: UpstreamFailure;
       /** Which timer fired, for a timeout. */
       timeout?: 'route' | 'per-try';
       /** True when the head had already been sent downstream. */
@@ -107,8 +107,8 @@ export function runAttempt(o: AttemptOptions): Promise<AttemptOutcome> {
         done({ kind: 'answered', status });
       },
       onResponseError(_c, err) {
-        const failure =
-          aborted === 'route' || aborted === 'per-try' ? 'timeout' : aborted === 'downstream' ? 'cancelled' : toFailure(classifyUpstreamError(err));
+        const failure: UpstreamFailure =
+          aborted === 'route' || aborted === 'per-try' ? 'timeout' : aborted === 'downstream' ? 'cancelled' : classifyUpstreamError(err);
         const outcome: AttemptOutcome = { kind: 'failed', failure, afterCommit: committed };
         if (aborted === 'route' || aborted === 'per-try') outcome.timeout = aborted;
         done(outcome);
@@ -119,8 +119,4 @@ export function runAttempt(o: AttemptOptions): Promise<AttemptOutcome> {
       handler,
     );
   });
-}
-
-function toFailure(kind: ReturnType<typeof classifyUpstreamError>): 'connect-failure' | 'reset' | 'timeout' | 'cancelled' {
-  return kind;
 }

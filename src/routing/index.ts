@@ -11,9 +11,8 @@ export {
 } from './compiled-route.js';
 export type { HeaderMap, RequestFacts } from './facts.js';
 export { pickDestination } from './weighted.js';
-export { mirrorFires, selectMirrors } from './mirrors.js';
+export { selectMirrors } from './mirrors.js';
 export { applyHeaderOps } from './header-ops.js';
-export { regexError } from './regex.js';
 export {
   canonicalizePath,
   mergeSlashes,

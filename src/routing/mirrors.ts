@@ -18,8 +18,3 @@ export function selectMirrors<T extends { percentage: number }>(mirrors: readonl
   }
   return out ?? NONE;
 }
-
-/** Whether a single mirror fires for this request's random value (same rule as selectMirrors). */
-export function mirrorFires(percentage: number, random: number): boolean {
-  return random * 100 < percentage;
-}

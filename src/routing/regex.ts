@@ -13,13 +13,3 @@ export function compileRegex(pattern: string, ignoreCase = false): Regex {
     throw new Error(`invalid RE2 regex ${JSON.stringify(pattern)}: ${why}`);
   }
 }
-
-/** For the config checker: undefined when `pattern` is valid RE2, else why not. */
-export function regexError(pattern: string): string | undefined {
-  try {
-    compileRegex(pattern);
-    return undefined;
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
-  }
-}

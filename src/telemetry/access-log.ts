@@ -91,8 +91,20 @@ export function openAccessLog(target: string): AccessLog {
 /** Collects entries in memory: for tests and the demo. */
 export class MemoryAccessLog implements AccessLog {
   readonly entries: AccessLogEntry[] = [];
+  private waiters: { cond: (entries: readonly AccessLogEntry[]) => boolean; resolve: () => void }[] = [];
   write(entry: AccessLogEntry): void {
     this.entries.push(entry);
+    if (this.waiters.length === 0) return;
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.cond(this.entries)) return true;
+      w.resolve();
+      return false;
+    });
+  }
+  /** Resolves once `cond` holds over the entries, checked at every write (no polling). */
+  until(cond: (entries: readonly AccessLogEntry[]) => boolean): Promise<void> {
+    if (cond(this.entries)) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ cond, resolve }));
   }
   async close(): Promise<void> {}
 }

@@ -1,5 +1,5 @@
 // Turns an error thrown by an undici request into the outcome kind that outlier detection and retries use.
-import type { FailureKind } from './types.js';
+import type { UpstreamFailure } from './failure.js';
 
 // Errors raised before a connection exists: nothing was sent, so the request is always safe to retry.
 const CONNECT_CODES = new Set([
@@ -30,7 +30,7 @@ const CANCEL_CODES = new Set(['UND_ERR_ABORTED', 'ABORT_ERR']);
  * fetch-style wrappers hide the socket error one level down. Anything unrecognised is a `reset`: the
  * exchange broke after (or while) it started, which is what a reset means to Envoy.
  */
-export function classifyUpstreamError(err: unknown): FailureKind {
+export function classifyUpstreamError(err: unknown): UpstreamFailure {
   let e: unknown = err;
   for (let depth = 0; depth < 4 && e !== null && typeof e === 'object'; depth++) {
     const { code, name } = e as { code?: unknown; name?: unknown };

@@ -1,6 +1,7 @@
 // Public surface of upstream/: per-cluster connection pools, load balancing, circuit breaking, outlier detection.
 export { ClusterManager, type ClusterManagerOptions } from './cluster-manager.js';
 export { classifyUpstreamError } from './classify-error.js';
+export { FAILURES, type FailureFlag, type FailureNames, PICK_ABANDON, type RetriableFailure, type UpstreamFailure } from './failure.js';
 export { TIMEOUTS_TO_BACK_OFF } from './cluster.js';
 export { type ConnectBackoffOptions, DEFAULT_CONNECT_BACKOFF } from './connect-backoff.js';
 export { DEFAULT_CONSECUTIVE_5XX, DEFAULT_MAX_EJECTION_TIME_MS } from './outlier.js';
@@ -9,7 +10,6 @@ export type {
   ClusterCounters,
   ClusterStats,
   EndpointStats,
-  FailureKind,
   NotPicked,
   Outcome,
   Picked,

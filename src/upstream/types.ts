@@ -2,16 +2,10 @@
 import type { Pool } from 'undici';
 import type { H2Pool } from './h2/index.js';
 import type { Endpoint } from '../config/model.js';
+import type { UpstreamFailure } from './failure.js';
 
 /** How one upstream attempt ended, as reported by the caller through `onDone`. */
-export type Outcome =
-  | { kind: 'response'; status: number }
-  | { kind: 'connect-failure' }
-  | { kind: 'timeout' }
-  | { kind: 'reset' }
-  | { kind: 'cancelled' };
-
-export type FailureKind = Exclude<Outcome['kind'], 'response'>;
+export type Outcome = { kind: 'response'; status: number } | { kind: UpstreamFailure };
 
 /** Envoy response flags for a pick that found nothing to send to. */
 export type PickFlag = 'NC' | 'UH' | 'UO';

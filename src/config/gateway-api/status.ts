@@ -1,4 +1,5 @@
 // Status conditions as a Gateway API controller writes them, built as plain data (no clock: no lastTransitionTime).
+import type { ProblemCode } from '../problem-codes.js';
 import { CONTROLLER_NAME } from './schemas.js';
 import type { ParentRefSpec } from './types.js';
 
@@ -14,9 +15,19 @@ export function condition(type: string, ok: boolean, reason: string, message: st
   return { type, status: ok ? 'True' : 'False', reason, message, observedGeneration: generation };
 }
 
-/** `NoMatchingParent` → `no-matching-parent`: the problem code for a condition's reason. */
-export function reasonCode(reason: string): string {
-  return reason.replace(/([a-z])([A-Z])/g, '$1-$2').toLowerCase();
+/** The problem code for each failing condition reason (`NoMatchingParent` → `no-matching-parent`). */
+const REASON_CODES: Readonly<Record<string, ProblemCode>> = Object.freeze({
+  BackendNotFound: 'backend-not-found',
+  InvalidKind: 'invalid-kind',
+  RefNotPermitted: 'ref-not-permitted',
+  UnsupportedValue: 'unsupported-value',
+  NoMatchingParent: 'no-matching-parent',
+  NoMatchingListenerHostname: 'no-matching-listener-hostname',
+  NotAllowedByListeners: 'not-allowed-by-listeners',
+});
+
+export function reasonCode(reason: string): ProblemCode {
+  return REASON_CODES[reason] ?? 'unresolved-reference';
 }
 
 export function parentStatus(ref: ParentRefSpec, conditions: Condition[]): Record<string, unknown> {

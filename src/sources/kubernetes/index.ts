@@ -18,12 +18,14 @@ export {
   BACKENDS_ANNOTATION,
   type ClusterObjects,
   DEFAULT_OWN_POD_SELECTOR,
+  isClusterSource,
   SERVING_ONLY_LABEL,
   sourceFile,
   type TranslateOptions,
   type Translation,
   translate,
 } from './translate.js';
+export { readyOnly } from './serving-only.js';
 export { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
 export { KubeApiError, KubeHttp } from './http.js';
 export { Discovery, type DiscoveryResult } from './discovery.js';

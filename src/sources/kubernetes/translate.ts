@@ -99,6 +99,11 @@ export function sourceFile(kind: string, namespace: string, name: string): strin
   return `kubernetes://${kind}/${namespace}/${name}`;
 }
 
+/** Whether a problem's file names a cluster object (`sourceFile`), not a file on disk. */
+export function isClusterSource(file: string | undefined): boolean {
+  return file?.startsWith('kubernetes://') ?? false;
+}
+
 function raw(object: Obj, kind: string, apiVersion: string, namespace: string, name: string, file = sourceFile(kind, namespace, name)): RawResource {
   return { apiVersion, kind, name, namespace, object, file, base: [], locate: () => undefined };
 }
