@@ -126,9 +126,12 @@ export class ListenerSet {
           (socket) => this.open.delete(socket),
         ),
       );
-      // Node stops collecting headers at maxHeadersCount (2,000 entries by default, silently): one past our
-      // limit is enough to see that a request has too many, and nothing an accepted request sent is dropped.
-      server.maxHeadersCount = limits.maxRequestHeaders + 1;
+      // No count limit in Node: the head's bytes (maxHeaderSize) bound it, and checkRequestHead counts every
+      // header for our own limit (431 too_many_headers). Node's limit behaves differently across versions: Node 20
+      // drops headers past it silently, in batches of 32 (nodejs/node#61284, so a Content-Length past the cut is
+      // lost), while Node 22.23.2 / 24.18.1 / 26.5.1 and later refuse the request in the parser (nodejs/node@821688aaa0,
+      // CVE-2026-58044) as HPE_HEADER_OVERFLOW, indistinguishable from a head too large. 0 means no limit on all.
+      server.maxHeadersCount = 0;
       server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => rejectMalformed(stats, err, socket));
       server.on('connection', (socket: Socket) => {
         if (limits.maxConnections > 0 && stats.connections >= limits.maxConnections) {

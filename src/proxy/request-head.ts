@@ -37,8 +37,8 @@ function splitAbsolute(target: string): [string, string] | undefined {
  */
 export function checkRequestHead(req: IncomingMessage, limits: Pick<DownstreamLimits, 'maxRequestHeaders' | 'pathNormalization'>): HeadVerdict {
   const raw = req.rawHeaders;
-  // Node keeps only `maxHeadersCount` headers in req.headers and drops the rest silently, but rawHeaders has
-  // them all: counting here means a Content-Length or Host past the cut can never be lost unnoticed.
+  // The listeners leave Node's maxHeadersCount off (listeners.ts), so rawHeaders holds every header of the head:
+  // counting here means a Content-Length or Host past our limit is never lost unnoticed.
   if (raw.length / 2 > limits.maxRequestHeaders) {
     return refuse(431, 'too_many_headers', `more than ${limits.maxRequestHeaders} request headers`);
   }
