@@ -11,7 +11,6 @@ import {
   type ComparisonResult,
   compareExchange,
   compileRules,
-
   type Exchange,
 } from '../src/compare/index.js';
 import { DEFAULT_COMPARE_SETTINGS } from '../src/config/index.js';
@@ -235,7 +234,7 @@ export function benchCompareCorpus(): { name: string; ms: number; detail: string
     {
       name: 'compare two 100 KB JSON answers (2,000 records, one field differs)',
       ms: times[3]!,
-      detail: `${((large.primary.body.size / 1024) | 0)} KiB per body; median of 7`,
+      detail: `${(large.primary.body.size / 1024) | 0} KiB per body; median of 7`,
     },
   ];
 }

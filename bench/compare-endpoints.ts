@@ -30,7 +30,11 @@ function quantile(sorted: number[], q: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
-const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
+const median = (xs: number[]) =>
+  quantile(
+    [...xs].sort((a, b) => a - b),
+    0.5,
+  );
 
 export interface EndpointsBenchReport {
   rounds: number;
@@ -92,7 +96,23 @@ spec:
     maxPerSecond: 2000   # well above the default 250, so the 10,000 endpoints reach the store within seconds
 `,
   );
-  const gw = start(process.execPath, [BIN, 'serve', '-f', dir, '--bind', '127.0.0.1', '--admin', '127.0.0.1:0', '--access-log', 'off', '--store', join(dir, 'compare.db'), '--workers', '1', '--no-watch']);
+  const gw = start(process.execPath, [
+    BIN,
+    'serve',
+    '-f',
+    dir,
+    '--bind',
+    '127.0.0.1',
+    '--admin',
+    '127.0.0.1:0',
+    '--access-log',
+    'off',
+    '--store',
+    join(dir, 'compare.db'),
+    '--workers',
+    '1',
+    '--no-watch',
+  ]);
   const err = stderrTail(gw);
   const admin = await new Promise<string>((resolve, reject) => {
     let seen = '';

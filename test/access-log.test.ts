@@ -48,7 +48,15 @@ describe('access log line', () => {
 
   it('is byte for byte JSON.stringify of the entry, whatever the strings hold', () => {
     for (const s of tricky) {
-      const e = entry({ path: s, user_agent: s, authority: s, request_id: s, x_forwarded_for: s, mirrors: [{ cluster: s, outcome: s }], upstream_service_time_ms: 0.5 });
+      const e = entry({
+        path: s,
+        user_agent: s,
+        authority: s,
+        request_id: s,
+        x_forwarded_for: s,
+        mirrors: [{ cluster: s, outcome: s }],
+        upstream_service_time_ms: 0.5,
+      });
       assert.equal(formatAccessLogLine(e), JSON.stringify(e), JSON.stringify(s));
     }
   });

@@ -7,9 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import { BodyQueue, type BodySink, RequestBodyTee } from '../src/body/index.js';
 import { type Cluster, DEFAULT_SETTINGS, type MirrorSettings, type MirrorTarget } from '../src/config/index.js';
 import { ByteBudget, type ShadowRequest, ShadowWriter } from '../src/mirror/index.js';
+import { localReply } from '../src/proxy/errors.js';
 import { Metrics } from '../src/telemetry/index.js';
 import { ClusterManager, FAILURES, type UpstreamFailure } from '../src/upstream/index.js';
-import { localReply } from '../src/proxy/errors.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
 
 async function drain(q: AsyncIterable<Buffer>): Promise<string> {
@@ -93,7 +93,10 @@ describe('BodyQueue', () => {
     q.end();
     assert.equal(await read, 'abcdef');
     // What is queued together may be taken as one chunk: the byte count is what matters.
-    assert.equal(taken.reduce((a, b) => a + b, 0), 6);
+    assert.equal(
+      taken.reduce((a, b) => a + b, 0),
+      6,
+    );
     assert.equal(q.bytes, 0);
   });
 

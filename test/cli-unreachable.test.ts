@@ -42,9 +42,8 @@ describe('an unreachable gateway is named with its reason', () => {
     const server = createServer((s) => sockets.add(s));
     const port = await listen(server);
     try {
-      await assert.rejects(
-        fetchAdmin(`127.0.0.1:${port}`, `http://127.0.0.1:${port}/api/verdict`, { signal: AbortSignal.timeout(100) }),
-        (err: Error) => /^cannot reach 127\.0\.0\.1:\d+: no answer in time \(timeout\)$/.test(err.message),
+      await assert.rejects(fetchAdmin(`127.0.0.1:${port}`, `http://127.0.0.1:${port}/api/verdict`, { signal: AbortSignal.timeout(100) }), (err: Error) =>
+        /^cannot reach 127\.0\.0\.1:\d+: no answer in time \(timeout\)$/.test(err.message),
       );
     } finally {
       for (const s of sockets) s.destroy();

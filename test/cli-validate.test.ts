@@ -86,7 +86,10 @@ describe('validate -f DIR reads the tree as kubectl apply -R does', () => {
   });
 
   it('a directory with no resource at all fails, as kubectl apply says "no objects passed to apply"', () => {
-    const dir = tree({ 'README.md': '# nothing here\n', 'sub/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n' });
+    const dir = tree({
+      'README.md': '# nothing here\n',
+      'sub/kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n',
+    });
     try {
       const r = run('validate', '-f', dir);
       assert.equal(r.code, 1, r.stdout);
@@ -164,12 +167,17 @@ describe('the watcher sees files in subdirectories', () => {
     // Each callback reads what a reload would read; a step waits for the callback that sees its change
     // (events coalesce, so counting callbacks would race).
     const waiters: { pred: (files: string[], text: string) => boolean; resolve: () => void }[] = [];
-    const stop = watchSources([dir], () => {
-      const read = readSources([dir]);
-      const text = read.sources.map((s) => s.text).join('\n');
-      for (const w of waiters.splice(0)) if (w.pred(read.files, text)) w.resolve();
-      else waiters.push(w);
-    }, { settleMs: 50, pollMs: 10 });
+    const stop = watchSources(
+      [dir],
+      () => {
+        const read = readSources([dir]);
+        const text = read.sources.map((s) => s.text).join('\n');
+        for (const w of waiters.splice(0))
+          if (w.pred(read.files, text)) w.resolve();
+          else waiters.push(w);
+      },
+      { settleMs: 50, pollMs: 10 },
+    );
     // The watcher does not hold the process open (persistent: false): this does, while the test waits.
     const keepAlive = setInterval(() => {}, 1_000);
     const until = (pred: (files: string[], text: string) => boolean) => new Promise<void>((resolve) => waiters.push({ pred, resolve }));
@@ -209,10 +217,20 @@ spec:
       const r = run('validate', '-f', dir, '-o', 'json');
       assert.equal(r.code, 0, r.stdout);
       const out = JSON.parse(r.stdout) as { problems: { code: string; file?: string }[]; listeners: unknown[]; clusters: { name: string }[] };
-      assert.deepEqual(out.problems.filter((p) => p.code === 'unknown-host'), []);
-      assert.deepEqual(out.problems.filter((p) => p.code === 'skipped-kind'), [], 'the Service is read, not skipped');
+      assert.deepEqual(
+        out.problems.filter((p) => p.code === 'unknown-host'),
+        [],
+      );
+      assert.deepEqual(
+        out.problems.filter((p) => p.code === 'skipped-kind'),
+        [],
+        'the Service is read, not skipped',
+      );
       assert.deepEqual(out.listeners, [], 'a Service in a file names a destination; its port is not bound');
-      assert.ok(out.clusters.some((c) => c.name.includes('nginx.default.svc.cluster.local')), JSON.stringify(out.clusters));
+      assert.ok(
+        out.clusters.some((c) => c.name.includes('nginx.default.svc.cluster.local')),
+        JSON.stringify(out.clusters),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -76,9 +76,20 @@ describe('shadowgate: help, version and usage errors as operators expect', () =>
 
 describe('shadowgate validate', () => {
   it("accepts the article's configuration (exit 0) and notes the deprecated field", () => {
-    const r = run('validate', '-f', 'examples/seed/service.yaml', '-f', 'examples/seed/destination-rule.yaml', '-f', 'examples/seed/virtual-service-mirror.yaml');
+    const r = run(
+      'validate',
+      '-f',
+      'examples/seed/service.yaml',
+      '-f',
+      'examples/seed/destination-rule.yaml',
+      '-f',
+      'examples/seed/virtual-service-mirror.yaml',
+    );
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /virtual-service-mirror\.yaml:\d+:\d+: warning: VirtualService default\/nginx spec\.http\[0\]\.mirror_percent: mirror_percent is deprecated/);
+    assert.match(
+      r.stdout,
+      /virtual-service-mirror\.yaml:\d+:\d+: warning: VirtualService default\/nginx spec\.http\[0\]\.mirror_percent: mirror_percent is deprecated/,
+    );
     assert.match(r.stdout, /0 error\(s\), 1 warning\(s\)/);
   });
 
@@ -99,7 +110,10 @@ spec:
     try {
       const r = run('validate', '-f', dir);
       assert.equal(r.code, 1);
-      assert.match(r.stdout, /vs\.yaml:10:\d+: error: VirtualService default\/reviews spec\.http\[0\]\.mirrorPercentage\.value: percentage must be between 0 and 100, not 250 \[percentage-out-of-range\]/);
+      assert.match(
+        r.stdout,
+        /vs\.yaml:10:\d+: error: VirtualService default\/reviews spec\.http\[0\]\.mirrorPercentage\.value: percentage must be between 0 and 100, not 250 \[percentage-out-of-range\]/,
+      );
       assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at /, 'no stack trace');
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -149,10 +163,14 @@ describe('shadowgate serve', () => {
     const port = await freePort();
     const adminPort = await freePort();
     const dir = tempDir({ 'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }]) });
-    const child = spawn(process.execPath, [BIN, 'serve', '-f', dir, '--bind', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--access-log', 'off', '--store', 'off', '--workers', '1'], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'serve', '-f', dir, '--bind', '127.0.0.1', '--admin', `127.0.0.1:${adminPort}`, '--access-log', 'off', '--store', 'off', '--workers', '1'],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       const ready = await waitForLine(child, /ready/);
@@ -198,7 +216,10 @@ describe('shadowgate serve', () => {
       assert.deepEqual(counts, [40], 'one merged series counting every request once');
       // /api/traffic under --workers: the first worker's route table, the counters of the merged exposition.
       const traffic = JSON.parse((await send(adminPort, '/api/traffic')).body) as { routes: { route: string; primary: { subset?: string; rps: number } }[] };
-      assert.deepEqual(traffic.routes.map((r) => r.route), ['ServiceEntry default/nginx#default']);
+      assert.deepEqual(
+        traffic.routes.map((r) => r.route),
+        ['ServiceEntry default/nginx#default'],
+      );
       assert.ok(traffic.routes[0]!.primary.rps > 0, `rate ${traffic.routes[0]!.primary.rps}`);
       assert.equal((await send(adminPort, '/ready')).status, 200);
       child.kill('SIGTERM');

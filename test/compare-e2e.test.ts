@@ -31,7 +31,10 @@ describe('comparison and verdict', () => {
         fs.filter((f) => f.verdict === 'FAIL').map((f) => f.field),
         ['body.items[*].price'],
       );
-      assert.ok(v.reasons.some((r) => r.includes('body.items[*].price')), JSON.stringify(v.reasons));
+      assert.ok(
+        v.reasons.some((r) => r.includes('body.items[*].price')),
+        JSON.stringify(v.reasons),
+      );
       // The noisy fields differ too, but as often as v1 differs from itself: not held against v2.
       assert.ok(fs.some((f) => f.field === 'body.generatedAt' && f.verdict === 'PASS'));
     } finally {
@@ -71,7 +74,10 @@ describe('comparison and verdict', () => {
       await traffic(s, 200);
       const v = await verdict(s);
       assert.equal(v.result, 'FAIL', JSON.stringify(v, null, 1));
-      assert.ok((await endpoints(s)).endpoints[0]!.reasons.some((r) => /error rate/i.test(r)), JSON.stringify(v));
+      assert.ok(
+        (await endpoints(s)).endpoints[0]!.reasons.some((r) => /error rate/i.test(r)),
+        JSON.stringify(v),
+      );
     } finally {
       await s.close();
     }
@@ -100,7 +106,11 @@ describe('comparison and verdict', () => {
       const ep = eps[0]!;
       assert.equal(ep.noiseRate, null);
       assert.ok((await fields(s, ep.id)).some((f) => f.field === 'body.generatedAt'));
-      assert.ok(JSON.stringify(await verdict(s)).toLowerCase().includes('no noise baseline'));
+      assert.ok(
+        JSON.stringify(await verdict(s))
+          .toLowerCase()
+          .includes('no noise baseline'),
+      );
     } finally {
       await s.close();
     }

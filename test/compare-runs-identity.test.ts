@@ -75,7 +75,11 @@ describe('a run never mixes two candidates', () => {
       '    mirror: {host: api, subset: v2}\n    mirrorPercentage: {value: 100}',
       '    mirrors:\n    - {destination: {host: api, subset: v2}, percentage: {value: 0}}\n    - {destination: {host: api, subset: v1}}\n    - {destination: {host: api, subset: v3}}',
     );
-    const ids = runIdentities(loadSnapshot([{ path: 'api.yaml', text: text.replace('{name: v2, labels: {version: v2}}', '{name: v2, labels: {version: v2}}, {name: v3, labels: {version: v3}}') }]));
+    const ids = runIdentities(
+      loadSnapshot([
+        { path: 'api.yaml', text: text.replace('{name: v2, labels: {version: v2}}', '{name: v2, labels: {version: v2}}, {name: v3, labels: {version: v3}}') },
+      ]),
+    );
     assert.equal(ids.length, 1);
     assert.equal(ids[0]!.candidate.subset, 'v3');
   });

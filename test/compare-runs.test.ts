@@ -8,22 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { api, apiYaml, cli, client, endpoints, fields, jsonApi, type RunJson, scenario, send, settle, traffic, verdict } from './compare-scenario.js';
 import { freePort } from './harness/gateway.js';
-import {
-  api,
-  apiYaml,
-  jsonApi,
-  cli,
-  client,
-  endpoints,
-  fields,
-  type RunJson,
-  scenario,
-  send,
-  settle,
-  traffic,
-  verdict,
-} from './compare-scenario.js';
 
 after(() => client.close());
 
@@ -116,13 +102,10 @@ describe('certainty', () => {
       assert.equal(v.result, 'FAIL', JSON.stringify(v, null, 1));
       assert.match(v.reasons[0]!, /GET \/orders\/\{id\}: body\.total differs in 100\.0% of requests \(value changed, e\.g\. 42 vs 43; noise 0\.0%\)/);
       const eps = (await endpoints(s)).endpoints;
-      assert.deepEqual(
-        eps.map((e) => [e.endpoint, e.verdict]).sort(),
-        [
-          ['GET /items/{id}', 'PASS'],
-          ['GET /orders/{id}', 'FAIL'],
-        ],
-      );
+      assert.deepEqual(eps.map((e) => [e.endpoint, e.verdict]).sort(), [
+        ['GET /items/{id}', 'PASS'],
+        ['GET /orders/{id}', 'FAIL'],
+      ]);
       const cli1 = await cli('verdict', '--admin', s.tg.gw.adminAddress);
       assert.equal(cli1.status, 1);
       assert.match(cli1.stdout, /body\.total differs in 100\.0% of requests \(value changed, e\.g\. 42 vs 43/);
@@ -149,7 +132,10 @@ describe('certainty', () => {
       assert.ok(at, JSON.stringify(fs));
       assert.equal(at.rate, 0);
       assert.ok(at.timeLike > 250, `time-like ${at.timeLike}`);
-      assert.ok(ep.reasons.some((r) => /body\.generatedAt: time-like, within tolerance/.test(r)), JSON.stringify(ep.reasons));
+      assert.ok(
+        ep.reasons.some((r) => /body\.generatedAt: time-like, within tolerance/.test(r)),
+        JSON.stringify(ep.reasons),
+      );
     } finally {
       await s.close();
     }
@@ -164,7 +150,10 @@ describe('runs start', () => {
       const before = (await verdict(s)).runs[0]!.run;
       const started = await cli('runs', 'start', '--admin', s.tg.gw.adminAddress, '--note', 'after the fix');
       assert.equal(started.status, 0, started.stderr);
-      assert.match(started.stdout, /^started run r\d+ on default\/api#items: candidate api\.default\.svc\.cluster\.local\/v2 vs primary api\.default\.svc\.cluster\.local\/v1/);
+      assert.match(
+        started.stdout,
+        /^started run r\d+ on default\/api#items: candidate api\.default\.svc\.cluster\.local\/v2 vs primary api\.default\.svc\.cluster\.local\/v1/,
+      );
       await traffic(s, 3);
       const v = await verdict(s);
       assert.notEqual(v.runs[0]!.run.id, before.id);
@@ -230,7 +219,15 @@ describe('whole exchanges, redacted', () => {
       assert.equal(JSON.parse(one.candidate.body).profile.name, 'visible-2');
 
       // Parameters are checked: 400, never 500.
-      for (const q of [`samples?endpoint=${ep.id}&limit=0`, `samples?endpoint=${ep.id}&limit=501`, `samples?endpoint=${ep.id}&limit=x`, 'samples?endpoint=nope', 'samples', `samples?endpoint=${ep.id}&run=r999`, 'fields?endpoint=a%2Fb']) {
+      for (const q of [
+        `samples?endpoint=${ep.id}&limit=0`,
+        `samples?endpoint=${ep.id}&limit=501`,
+        `samples?endpoint=${ep.id}&limit=x`,
+        'samples?endpoint=nope',
+        'samples',
+        `samples?endpoint=${ep.id}&run=r999`,
+        'fields?endpoint=a%2Fb',
+      ]) {
         const r = await api<{ error: string }>(s, q);
         assert.equal(r.status, 400, q);
         assert.equal(typeof r.json.error, 'string');
@@ -275,7 +272,9 @@ describe('bounds', () => {
     const s = await scenario(v1, broken, { gateway: { storeOptions: { maxPageCount: 24 }, log: (l) => lines.push(l) } });
     try {
       for (let round = 0; round < 6; round++) {
-        const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => send(s.port, `/orders/${round}/item-${i}/${'x'.repeat(200)}`, { headers: { host: 'api' } })));
+        const answers = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => send(s.port, `/orders/${round}/item-${i}/${'x'.repeat(200)}`, { headers: { host: 'api' } })),
+        );
         assert.ok(answers.every((a) => a.status === 200 && a.body.includes('42')));
         await settle(s);
         await s.tg.gw.comparator!.flush();
@@ -302,9 +301,13 @@ describe('serve --workers 2 with a new store', () => {
     const bin = fileURLToPath(new URL('../../bin/shadowgate.js', import.meta.url));
     const store = join(dir, 'new', 'compare.db');
     mkdirSync(join(dir, 'new'));
-    const child = spawn(process.execPath, [bin, 'serve', '-f', join(dir, 'api.yaml'), '--bind', '127.0.0.1', '--admin', '127.0.0.1:0', '--access-log', 'off', '--store', store, '--workers', '2'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [bin, 'serve', '-f', join(dir, 'api.yaml'), '--bind', '127.0.0.1', '--admin', '127.0.0.1:0', '--access-log', 'off', '--store', store, '--workers', '2'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
@@ -358,7 +361,7 @@ describe('serve --workers 2 with a new store', () => {
 });
 
 describe('two candidates on one route', () => {
-  it('only requests on which the run\'s candidate fired are compared; the others are counted as ignored', async () => {
+  it("only requests on which the run's candidate fired are compared; the others are counted as ignored", async () => {
     const { startGateway } = await import('./harness/gateway.js');
     const a = await jsonApi(v1);
     const b = await jsonApi(v1);
@@ -368,9 +371,15 @@ describe('two candidates on one route', () => {
     const tg = await startGateway(
       {
         'api.yaml': `${apiYaml(port, a.port, b.port, {})
-          .replace(`  - {address: 127.0.0.1, ports: {http: ${b.port}}, labels: {version: v2}}`, `  - {address: 127.0.0.1, ports: {http: ${b.port}}, labels: {version: v2}}\n  - {address: 127.0.0.1, ports: {http: ${c.port}}, labels: {version: v3}}`)
+          .replace(
+            `  - {address: 127.0.0.1, ports: {http: ${b.port}}, labels: {version: v2}}`,
+            `  - {address: 127.0.0.1, ports: {http: ${b.port}}, labels: {version: v2}}\n  - {address: 127.0.0.1, ports: {http: ${c.port}}, labels: {version: v3}}`,
+          )
           .replace('{name: v2, labels: {version: v2}}]', '{name: v2, labels: {version: v2}}, {name: v3, labels: {version: v3}}]')
-          .replace('    mirror: {host: api, subset: v2}', '    mirrors:\n    - {destination: {host: api, subset: v2}, percentage: {value: 50}}\n    - {destination: {host: api, subset: v3}}')}`,
+          .replace(
+            '    mirror: {host: api, subset: v2}',
+            '    mirrors:\n    - {destination: {host: api, subset: v2}, percentage: {value: 50}}\n    - {destination: {host: api, subset: v3}}',
+          )}`,
       },
       { store: join(dir, 'c.db') },
     );
@@ -378,7 +387,9 @@ describe('two candidates on one route', () => {
       for (let i = 0; i < 60; i++) assert.equal((await send(port, `/orders/${i}`, { headers: { host: 'api' } })).status, 200);
       const until = Date.now() + 10_000;
       while (tg.gw.shadows.shadowsInFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-      const v = JSON.parse((await send(Number(tg.gw.adminAddress.split(':').pop()), '/api/verdict')).body) as { runs: { run: { compared: number; candidate: { subset: string } } }[] };
+      const v = JSON.parse((await send(Number(tg.gw.adminAddress.split(':').pop()), '/api/verdict')).body) as {
+        runs: { run: { compared: number; candidate: { subset: string } } }[];
+      };
       const ignored = await tg.gw.metrics.total('shadowgate_compare_exchanges_total', { result: 'ignored' });
       assert.equal(v.runs[0]!.run.candidate.subset, 'v2');
       // v3 (the broken one) fires on every request, v2 on about half: only those are compared, against v2.

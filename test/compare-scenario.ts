@@ -36,7 +36,11 @@ export function cli(...args: string[]): Promise<{ status: number | null; stdout:
   );
 }
 
-export type Handler = (n: number, req: http.IncomingMessage, body: string) => { status?: number; body: unknown; delayMs?: number; headers?: Record<string, string> };
+export type Handler = (
+  n: number,
+  req: http.IncomingMessage,
+  body: string,
+) => { status?: number; body: unknown; delayMs?: number; headers?: Record<string, string> };
 
 export interface JsonApi {
   port: number;
@@ -217,7 +221,11 @@ export function adminPort(s: Scenario): number {
 }
 
 /** The admin API: status and parsed JSON. */
-export async function api<T = Record<string, unknown>>(s: Scenario, path: string, init: { method?: string; body?: string } = {}): Promise<{ status: number; json: T }> {
+export async function api<T = Record<string, unknown>>(
+  s: Scenario,
+  path: string,
+  init: { method?: string; body?: string } = {},
+): Promise<{ status: number; json: T }> {
   const res = await request(`http://${s.tg.gw.adminAddress}/api/${path}`, {
     method: (init.method ?? 'GET') as 'GET',
     body: init.body ?? null,

@@ -13,7 +13,6 @@ import {
   compareExchange,
   compareResponses,
   compileRules,
-
   DEFAULT_THRESHOLDS,
   type DiffKind,
   decodeBody,
@@ -177,7 +176,25 @@ describe('compareResponses: every kind of difference', () => {
 
 describe('compareResponses: folding and counting', () => {
   it('folds array indices to [*] at every depth', () => {
-    expectDiffs({ json: { m: [[1, 2], [3, 4]] } }, { json: { m: [[1, 2], [3, 5]] } }, { 'body.m[*][*]': 'value_changed' });
+    expectDiffs(
+      {
+        json: {
+          m: [
+            [1, 2],
+            [3, 4],
+          ],
+        },
+      },
+      {
+        json: {
+          m: [
+            [1, 2],
+            [3, 5],
+          ],
+        },
+      },
+      { 'body.m[*][*]': 'value_changed' },
+    );
     expectDiffs({ json: [{ a: { b: [{ c: 1 }] } }] }, { json: [{ a: { b: [{ c: 2 }] } }] }, { 'body[*].a.b[*].c': 'value_changed' });
   });
 
@@ -195,7 +212,11 @@ describe('compareResponses: folding and counting', () => {
 
   it('equal JSON in another form: key order, spacing, 1.0 vs 1, content-type parameters', () => {
     const ct = { 'content-type': 'application/json;charset=UTF-8' };
-    expectDiffs({ text: '{"a":1.0,"b":[1,2]}', headers: ct }, { text: '{ "b": [1, 2], "a": 1 }', headers: { 'content-type': 'application/json; charset=utf-8' } }, {});
+    expectDiffs(
+      { text: '{"a":1.0,"b":[1,2]}', headers: ct },
+      { text: '{ "b": [1, 2], "a": 1 }', headers: { 'content-type': 'application/json; charset=utf-8' } },
+      {},
+    );
   });
 
   it('odd keys are bracketed so the path stays unambiguous', () => {
@@ -217,7 +238,15 @@ describe('rules: ignore', () => {
       traceparent: 'a',
       connection: 'keep-alive',
     };
-    const b = { date: 'x', server: 'b', etag: '"2"', 'x-request-id': '2', 'x-envoy-decorator-operation': 'b', traceparent: 'b', 'transfer-encoding': 'chunked' };
+    const b = {
+      date: 'x',
+      server: 'b',
+      etag: '"2"',
+      'x-request-id': '2',
+      'x-envoy-decorator-operation': 'b',
+      traceparent: 'b',
+      'transfer-encoding': 'chunked',
+    };
     expectDiffs({ json: {}, headers: a }, { json: {}, headers: b }, {});
   });
 
@@ -227,29 +256,78 @@ describe('rules: ignore', () => {
   });
 
   it('set-cookie compares names and attributes, not values', () => {
-    expectDiffs({ json: {}, headers: { 'set-cookie': ['sid=a; Path=/; Secure', 'l=en'] } }, { json: {}, headers: { 'set-cookie': ['l=fr', 'sid=b; secure; path=/'] } }, {});
-    const d = expectDiffs({ json: {}, headers: { 'set-cookie': 'sid=a; Secure; HttpOnly' } }, { json: {}, headers: { 'set-cookie': 'sid=b; HttpOnly' } }, {
-      'header.set-cookie': 'header_changed',
-    });
+    expectDiffs(
+      { json: {}, headers: { 'set-cookie': ['sid=a; Path=/; Secure', 'l=en'] } },
+      { json: {}, headers: { 'set-cookie': ['l=fr', 'sid=b; secure; path=/'] } },
+      {},
+    );
+    const d = expectDiffs(
+      { json: {}, headers: { 'set-cookie': 'sid=a; Secure; HttpOnly' } },
+      { json: {}, headers: { 'set-cookie': 'sid=b; HttpOnly' } },
+      {
+        'header.set-cookie': 'header_changed',
+      },
+    );
     assert.equal(d[0]!.left, REDACTED);
   });
 
   it('ignoreFields: exact path, subtree, * one segment, ** any depth', () => {
     const a = { meta: { at: 1, by: 'x' }, items: [{ id: 1, p: 1 }], deep: { x: { updatedAt: 1 }, updatedAt: 1 }, keep: 1 };
     const b = { meta: { at: 2, by: 'y' }, items: [{ id: 2, p: 1 }], deep: { x: { updatedAt: 2 }, updatedAt: 2 }, keep: 2 };
-    expectDiffs({ json: a }, { json: b }, { 'body.meta.at': 'value_changed', 'body.meta.by': 'value_changed', 'body.items[*].id': 'value_changed', 'body.deep.x.updatedAt': 'value_changed', 'body.deep.updatedAt': 'value_changed', 'body.keep': 'value_changed' });
-    expectDiffs({ json: a }, { json: b }, { 'body.keep': 'value_changed' }, rulesWith({ ignoreFields: ['body.meta', 'body.items[*].id', 'body.**.updatedAt'] }));
+    expectDiffs(
+      { json: a },
+      { json: b },
+      {
+        'body.meta.at': 'value_changed',
+        'body.meta.by': 'value_changed',
+        'body.items[*].id': 'value_changed',
+        'body.deep.x.updatedAt': 'value_changed',
+        'body.deep.updatedAt': 'value_changed',
+        'body.keep': 'value_changed',
+      },
+    );
+    expectDiffs(
+      { json: a },
+      { json: b },
+      { 'body.keep': 'value_changed' },
+      rulesWith({ ignoreFields: ['body.meta', 'body.items[*].id', 'body.**.updatedAt'] }),
+    );
     // `*` is one segment, a key or an array level.
-    expectDiffs({ json: a }, { json: b }, { 'body.meta.by': 'value_changed', 'body.deep.x.updatedAt': 'value_changed', 'body.deep.updatedAt': 'value_changed', 'body.keep': 'value_changed' }, rulesWith({ ignoreFields: ['body.*.at', 'body.items.*.id'] }));
+    expectDiffs(
+      { json: a },
+      { json: b },
+      { 'body.meta.by': 'value_changed', 'body.deep.x.updatedAt': 'value_changed', 'body.deep.updatedAt': 'value_changed', 'body.keep': 'value_changed' },
+      rulesWith({ ignoreFields: ['body.*.at', 'body.items.*.id'] }),
+    );
     // Fields that only an ignored path adds or removes are ignored too.
     expectDiffs({ json: { a: 1, t: 1 } }, { json: { a: 1 } }, {}, rulesWith({ ignoreFields: ['body.t'] }));
     // Non-body fields can be ignored the same way.
-    expectDiffs({ json: {}, headers: { 'x-a': '1' } }, { status: 201, json: {}, headers: { 'x-a': '2' } }, {}, rulesWith({ ignoreFields: ['status', 'header.x-a'] }));
+    expectDiffs(
+      { json: {}, headers: { 'x-a': '1' } },
+      { status: 201, json: {}, headers: { 'x-a': '2' } },
+      {},
+      rulesWith({ ignoreFields: ['status', 'header.x-a'] }),
+    );
   });
 
   it('ignored fields do not break the permutation test', () => {
     const rules = rulesWith({ ignoreFields: ['body[*].rid'] });
-    expectDiffs({ json: [{ rid: 1, v: 'a' }, { rid: 2, v: 'b' }] }, { json: [{ rid: 8, v: 'b' }, { rid: 9, v: 'a' }] }, { body: 'array_order' }, rules);
+    expectDiffs(
+      {
+        json: [
+          { rid: 1, v: 'a' },
+          { rid: 2, v: 'b' },
+        ],
+      },
+      {
+        json: [
+          { rid: 8, v: 'b' },
+          { rid: 9, v: 'a' },
+        ],
+      },
+      { body: 'array_order' },
+      rules,
+    );
   });
 
   it('unorderedArrays: a permutation is equal there, and elsewhere still array_order', () => {
@@ -300,7 +378,11 @@ describe('redaction', () => {
 
   it('redactFields hides the value at the field and inside renderings of its ancestors', () => {
     const rules = rulesWith({ redactFields: ['body.user.password', 'body.**.token'] });
-    const d = diff({ json: { user: { password: 'hunter2', n: 1 }, items: [{ token: 't1' }] } }, { json: { user: { password: 'hunter3', n: 1 }, items: [{ token: 't2' }] } }, rules);
+    const d = diff(
+      { json: { user: { password: 'hunter2', n: 1 }, items: [{ token: 't1' }] } },
+      { json: { user: { password: 'hunter3', n: 1 }, items: [{ token: 't2' }] } },
+      rules,
+    );
     assert.deepEqual(byField(d), { 'body.user.password': 'value_changed', 'body.items[*].token': 'value_changed' });
     for (const x of d) assert.deepEqual([x.left, x.right], [REDACTED, REDACTED]);
     const up = diff({ json: { user: { password: 'hunter2', n: 1 } } }, { json: { user: 'gone' } }, rules);
@@ -360,7 +442,11 @@ describe('decodeBody', () => {
 
   it('compareResponses sees through compression: gzip vs identity is equal', () => {
     expectDiffs({ json: { a: 1 }, encode: gzipSync, encoding: 'gzip' }, { json: { a: 1 } }, {});
-    expectDiffs({ json: { a: 1 }, encode: brotliCompressSync, encoding: 'br' }, { json: { a: 2 }, encode: deflateSync, encoding: 'deflate' }, { 'body.a': 'value_changed' });
+    expectDiffs(
+      { json: { a: 1 }, encode: brotliCompressSync, encoding: 'br' },
+      { json: { a: 2 }, encode: deflateSync, encoding: 'deflate' },
+      { 'body.a': 'value_changed' },
+    );
   });
 });
 
@@ -428,11 +514,27 @@ function run(n: number, make: (i: number) => { primary: CapturedResponse; candid
 
 describe('analyze', () => {
   const T = DEFAULT_THRESHOLDS;
-  const base = { items: [{ sku: 'a', price: 1 }, { sku: 'b', price: 2 }], total: 3 };
-  const changed = { items: [{ sku: 'a', price: 1 }, { sku: 'b', price: 2.5 }], total: 3 };
+  const base = {
+    items: [
+      { sku: 'a', price: 1 },
+      { sku: 'b', price: 2 },
+    ],
+    total: 3,
+  };
+  const changed = {
+    items: [
+      { sku: 'a', price: 1 },
+      { sku: 'b', price: 2.5 },
+    ],
+    total: 3,
+  };
 
   it('(a) one field differing in ~10% of 500 exchanges, no noise → FAIL naming that field', () => {
-    const stats = run(500, (i) => ({ primary: resp({ json: base }), candidate: resp({ json: i % 10 === 0 ? changed : base }), secondary: resp({ json: base }) }));
+    const stats = run(500, (i) => ({
+      primary: resp({ json: base }),
+      candidate: resp({ json: i % 10 === 0 ? changed : base }),
+      secondary: resp({ json: base }),
+    }));
     const v = analyze(stats, T);
     assert.equal(v.result, 'FAIL');
     assert.equal(v.compared, 500);
@@ -455,7 +557,8 @@ describe('analyze', () => {
   });
 
   it('(b) timestamps and random ids differing in 100% of candidate and secondary answers → PASS', () => {
-    const a = (i: number, who: number) => resp({ json: { ...base, generatedAt: `2024-05-01T10:00:0${who}Z`, traceId: `${i}-${who}-${(i * 7919 + who) % 1000}` } });
+    const a = (i: number, who: number) =>
+      resp({ json: { ...base, generatedAt: `2024-05-01T10:00:0${who}Z`, traceId: `${i}-${who}-${(i * 7919 + who) % 1000}` } });
     const v = analyze(
       run(500, (i) => ({ primary: a(i, 0), candidate: a(i, 1), secondary: a(i, 2) })),
       T,
@@ -471,7 +574,10 @@ describe('analyze', () => {
       ],
     );
     assert.equal(ep.realDiffRate, 0);
-    assert.ok(ep.reasons.some((r) => r === 'body.generatedAt: time-like, within tolerance in 100.0% (not counted)'), ep.reasons.join('\n'));
+    assert.ok(
+      ep.reasons.some((r) => r === 'body.generatedAt: time-like, within tolerance in 100.0% (not counted)'),
+      ep.reasons.join('\n'),
+    );
   });
 
   it('(c) 10 identical exchanges → INCONCLUSIVE with the interval; 10 of 10 changed is already a certain FAIL', () => {
@@ -481,7 +587,10 @@ describe('analyze', () => {
     );
     assert.equal(same.result, 'INCONCLUSIVE');
     assert.match(same.reasons[0]!, /1 of 1 endpoint\(s\) not decided yet: GET \/items\/\{id\} \(10 compared\)/);
-    assert.match(same.endpoints[0]!.reasons[0]!, /^10 compared: the real-difference rate is between 0\.0% and 21\.3% \(95% confidence\), not yet certainly below 1\.0%/);
+    assert.match(
+      same.endpoints[0]!.reasons[0]!,
+      /^10 compared: the real-difference rate is between 0\.0% and 21\.3% \(95% confidence\), not yet certainly below 1\.0%/,
+    );
     const changedAll = analyze(
       run(10, () => ({ primary: resp({ json: base }), candidate: resp({ json: changed }) })),
       T,
@@ -491,7 +600,11 @@ describe('analyze', () => {
   });
 
   it('(c2) 30 of 30 changed answers on a small endpoint FAIL the whole verdict, whatever a big identical endpoint says', () => {
-    const small = run(30, () => ({ primary: resp({ json: { id: 1, total: 42 } }), candidate: resp({ json: { id: 1, total: 43 } }), secondary: resp({ json: { id: 1, total: 42 } }) })).map((s) => ({ ...s, endpoint: 'GET /orders/{id}' }));
+    const small = run(30, () => ({
+      primary: resp({ json: { id: 1, total: 42 } }),
+      candidate: resp({ json: { id: 1, total: 43 } }),
+      secondary: resp({ json: { id: 1, total: 42 } }),
+    })).map((s) => ({ ...s, endpoint: 'GET /orders/{id}' }));
     const big = run(300, () => ({ primary: resp({ json: base }), candidate: resp({ json: base }), secondary: resp({ json: base }) }));
     const v = analyze([...small, ...big], T);
     assert.equal(v.result, 'FAIL');
@@ -507,7 +620,11 @@ describe('analyze', () => {
 
   it('(d) candidate 500s in 5% of requests → FAIL on errors', () => {
     const v = analyze(
-      run(500, (i) => ({ primary: resp({ json: base }), candidate: i % 20 === 0 ? resp({ status: 500, json: base }) : resp({ json: base }), secondary: resp({ json: base }) })),
+      run(500, (i) => ({
+        primary: resp({ json: base }),
+        candidate: i % 20 === 0 ? resp({ status: 500, json: base }) : resp({ json: base }),
+        secondary: resp({ json: base }),
+      })),
       T,
     );
     assert.equal(v.result, 'FAIL');
@@ -580,7 +697,9 @@ describe('analyze', () => {
 
   it('overall: FAIL wins; undecided endpoints are INCONCLUSIVE; empty is INCONCLUSIVE', () => {
     assert.equal(analyze([], T).result, 'INCONCLUSIVE');
-    const many = [0, 1, 2].flatMap((k) => run(60, () => ({ primary: resp({ json: base }), candidate: resp({ json: base }) })).map((s) => ({ ...s, endpoint: `e${k}` })));
+    const many = [0, 1, 2].flatMap((k) =>
+      run(60, () => ({ primary: resp({ json: base }), candidate: resp({ json: base }) })).map((s) => ({ ...s, endpoint: `e${k}` })),
+    );
     const v = analyze(many, T);
     assert.equal(v.compared, 180);
     assert.equal(v.result, 'INCONCLUSIVE');
@@ -599,7 +718,7 @@ describe('labelled corpus', () => {
 });
 
 describe('copies Shadowgate gave up on', () => {
-  it('are not compared (too many in flight, body too large, buffer full, primary aborted); timeouts and resets are the candidate\'s errors', () => {
+  it("are not compared (too many in flight, body too large, buffer full, primary aborted); timeouts and resets are the candidate's errors", () => {
     const primary = resp({ json: { a: 1 } });
     for (const reason of ['too_many_in_flight', 'body_too_large', 'buffer_full', 'primary_aborted']) {
       assert.equal(compareExchange(exchange({ primary, candidate: resp({ error: `abandoned:${reason}` }) }), RULES), undefined, reason);
@@ -608,7 +727,11 @@ describe('copies Shadowgate gave up on', () => {
     assert.equal(own?.secondary, undefined);
     for (const error of ['abandoned:timeout', 'abandoned:connect_error', 'abandoned:upstream_reset']) {
       const r = compareExchange(exchange({ primary, candidate: resp({ error }) }), RULES);
-      assert.deepEqual(r?.candidateDiffs.map((d) => d.kind), ['no_answer'], error);
+      assert.deepEqual(
+        r?.candidateDiffs.map((d) => d.kind),
+        ['no_answer'],
+        error,
+      );
     }
   });
 });

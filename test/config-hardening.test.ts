@@ -324,10 +324,14 @@ describe('item 4: saves in progress, deleted files and ConfigMap volumes', () =>
     const called = new Promise<void>((r) => (resolveSeen = r));
     // Wide margins: a 1 s quiet period against writes 20 ms apart; only a stall of the whole machine for more
     // than a second between two writes could make the callback see a partial file.
-    const stop = watchSources([dir], () => {
-      seen.push(readFileSync(file).length);
-      resolveSeen();
-    }, { settleMs: 1_000, pollMs: 20 });
+    const stop = watchSources(
+      [dir],
+      () => {
+        seen.push(readFileSync(file).length);
+        resolveSeen();
+      },
+      { settleMs: 1_000, pollMs: 20 },
+    );
     try {
       const chunks = vsTo('v2').split('\n');
       let text = '';
@@ -344,4 +348,3 @@ describe('item 4: saves in progress, deleted files and ConfigMap volumes', () =>
     }
   });
 });
-

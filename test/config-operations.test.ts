@@ -86,7 +86,8 @@ describe('item 8: SIGHUP reloads like nginx', () => {
         const answer = await inFlight;
         assert.equal(answer.status, 200);
         assert.equal(answer.body, 'v1');
-        for (let i = 0; i < 10; i++) assert.equal((await fetch(`http://127.0.0.1:${port}/`, { headers: { host: 'app', connection: 'close' } }).then((r) => r.text())), 'v2');
+        for (let i = 0; i < 10; i++)
+          assert.equal(await fetch(`http://127.0.0.1:${port}/`, { headers: { host: 'app', connection: 'close' } }).then((r) => r.text()), 'v2');
         const metrics = (await send(admin, '/metrics')).body;
         assert.match(metrics, /^shadowgate_config_last_reload_success 1$/m);
         assert.equal((await send(admin, '/ready')).status, 200);
@@ -126,7 +127,10 @@ describe('item 9: a start that cannot serve exits non-zero with one line', () =>
       const p = serve(['-f', join(dir, 'service.yaml'), '--store', join(dir, 'not-a-dir', 'store.db'), '--workers', workers]);
       try {
         assert.equal(await p.exited, 1);
-        const lines = p.stderr().split('\n').filter((l) => /cannot start/.test(l));
+        const lines = p
+          .stderr()
+          .split('\n')
+          .filter((l) => /cannot start/.test(l));
         assert.equal(lines.length, 1, p.stderr());
         assert.match(lines[0]!, /cannot open the comparison store/);
       } finally {
@@ -147,7 +151,10 @@ describe('item 9: a start that cannot serve exits non-zero with one line', () =>
       const p = serve(['-f', dir, '--store', 'off', '--workers', workers]);
       try {
         assert.equal(await p.exited, 1);
-        const lines = p.stderr().split('\n').filter((l) => /cannot start/.test(l));
+        const lines = p
+          .stderr()
+          .split('\n')
+          .filter((l) => /cannot start/.test(l));
         assert.equal(lines.length, 1, p.stderr());
         assert.match(lines[0]!, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
       } finally {
@@ -165,7 +172,15 @@ describe('item 9: a start that cannot serve exits non-zero with one line', () =>
     const lines: string[] = [];
     try {
       await assert.rejects(
-        Gateway.start({ files: [dir], bind: '127.0.0.1', admin: '127.0.0.1:0', accessLog: new MemoryAccessLog(), watch: false, log: (l) => lines.push(l), configBudget: { timeoutMs: 60_000, maxHeapMb: 16 } }),
+        Gateway.start({
+          files: [dir],
+          bind: '127.0.0.1',
+          admin: '127.0.0.1:0',
+          accessLog: new MemoryAccessLog(),
+          watch: false,
+          log: (l) => lines.push(l),
+          configBudget: { timeoutMs: 60_000, maxHeapMb: 16 },
+        }),
         /config not loaded: loading the config needed more than 16 MiB of heap/,
       );
     } finally {

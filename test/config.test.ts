@@ -145,13 +145,23 @@ const INVALID: Invalid[] = [
     name: 'destination host no ServiceEntry knows',
     yaml: vs(`  - route:
     - destination: {host: reviews}`),
-    expect: { severity: 'error', code: 'unknown-host', path: 'spec.http[0].route[0].destination', message: /no ServiceEntry defines host reviews.default.svc.cluster.local/ },
+    expect: {
+      severity: 'error',
+      code: 'unknown-host',
+      path: 'spec.http[0].route[0].destination',
+      message: /no ServiceEntry defines host reviews.default.svc.cluster.local/,
+    },
   },
   {
     name: 'mirror to a subset no DestinationRule defines',
     yaml: vs(`${route()}
     mirror: {host: nginx, subset: canary}`),
-    expect: { severity: 'error', code: 'unknown-subset', path: 'spec.http[0].mirror', message: /subset "canary" for .*: every copy is lost \(counted as abandoned, no_endpoint\); the primary is unaffected/ },
+    expect: {
+      severity: 'error',
+      code: 'unknown-subset',
+      path: 'spec.http[0].mirror',
+      message: /subset "canary" for .*: every copy is lost \(counted as abandoned, no_endpoint\); the primary is unaffected/,
+    },
   },
   {
     name: 'rule that can never match',
@@ -272,11 +282,12 @@ describe('valid resources', () => {
     assert.equal(vh.host, 'nginx.default.svc.cluster.local');
     const r = vh.routes[0]!;
     assert.equal(r.action.kind, 'route');
-    assert.deepEqual(
-      r.action.kind === 'route' && r.action.destinations.map((d) => [d.cluster, d.weight]),
-      [['outbound|8000|v1|nginx.default.svc.cluster.local', 100]],
-    );
-    assert.deepEqual(r.mirrors, [{ cluster: 'outbound|8000|v2|nginx.default.svc.cluster.local', host: 'nginx.default.svc.cluster.local', subset: 'v2', port: 8000, percentage: 100 }]);
+    assert.deepEqual(r.action.kind === 'route' && r.action.destinations.map((d) => [d.cluster, d.weight]), [
+      ['outbound|8000|v1|nginx.default.svc.cluster.local', 100],
+    ]);
+    assert.deepEqual(r.mirrors, [
+      { cluster: 'outbound|8000|v2|nginx.default.svc.cluster.local', host: 'nginx.default.svc.cluster.local', subset: 'v2', port: 8000, percentage: 100 },
+    ]);
     assert.deepEqual(
       s.clusters['outbound|8000|v2|nginx.default.svc.cluster.local']!.endpoints.map((e) => `${e.address}:${e.port}`),
       ['127.0.0.1:8082'],
@@ -323,7 +334,10 @@ describe('valid resources', () => {
     );
     const [one, many] = s.listeners[0]!.virtualHosts[0]!.routes;
     assert.deepEqual(one!.action.kind === 'route' && one!.action.destinations.map((d) => d.weight), [100]);
-    assert.deepEqual(many!.action.kind === 'route' && many!.action.destinations.map((d) => [d.subset, d.weight]), [['v1', 90], ['', 10]]);
+    assert.deepEqual(many!.action.kind === 'route' && many!.action.destinations.map((d) => [d.subset, d.weight]), [
+      ['v1', 90],
+      ['', 10],
+    ]);
   });
 
   it('short names and FQDNs are the same host; snake_case fields load', () => {
@@ -411,8 +425,10 @@ items:
   });
 
   it('a bad resource disables itself, not the others', () => {
-    const s = load(vs(`${route()}
-    timeout: forever`));
+    const s = load(
+      vs(`${route()}
+    timeout: forever`),
+    );
     assert.equal(s.resources.find((r) => r.kind === 'VirtualService')!.accepted, false);
     assert.equal(s.resources.find((r) => r.kind === 'ServiceEntry')!.accepted, true);
     // Without its VirtualService the host falls back to the default route over every endpoint.

@@ -77,7 +77,10 @@ describe('shadowgate demo', () => {
     assert.match(output, /compared: 3 answers of v2 with v1's/);
     assert.match(output, /body differs in 100% of requests \(text_changed\), e\.g\. "This is version 1\\n" vs "This is version 2\\n"/);
     // v2 answers another text in 3 of 3 requests: certainly different (Wilson), so FAIL, as the issue-12 rule says.
-    assert.match(output, /verdict: FAIL \(run r1 \(default\/nginx#0, candidate nginx\.default\.svc\.cluster\.local\/v2\): GET \/: body differs in 100\.0% of requests/);
+    assert.match(
+      output,
+      /verdict: FAIL \(run r1 \(default\/nginx#0, candidate nginx\.default\.svc\.cluster\.local\/v2\): GET \/: body differs in 100\.0% of requests/,
+    );
   });
 
   it('--keep leaves it running with the mirror on; Ctrl-C stops it cleanly', async () => {

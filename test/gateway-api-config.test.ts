@@ -148,7 +148,11 @@ describe('Gateway API: attachment and status', () => {
       route('no-gateway', '  parentRefs: [{name: missing}]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
       route('wrong-port', '  parentRefs: [{name: gw, sectionName: open, port: 18080}]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
       route('hostname', '  parentRefs: [{name: gw, sectionName: http}]\n  hostnames: [shop.example.org]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
-      route('other-ns', '  parentRefs: [{name: gw, namespace: apps, sectionName: http}]\n  rules: [{backendRefs: [{name: v1, namespace: apps, port: 8080}]}]', 'team'),
+      route(
+        'other-ns',
+        '  parentRefs: [{name: gw, namespace: apps, sectionName: http}]\n  rules: [{backendRefs: [{name: v1, namespace: apps, port: 8080}]}]',
+        'team',
+      ),
       route('missing-backend', '  parentRefs: [{name: gw, sectionName: open}]\n  rules: [{backendRefs: [{name: v9, port: 8080}]}]'),
       route('https', '  parentRefs: [{name: gw, sectionName: https}]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
     );
@@ -172,9 +176,15 @@ describe('Gateway API: attachment and status', () => {
     assert.equal(accepted('https').reason, 'UnsupportedProtocol');
     assert.equal(accepted('taken').reason, 'PortUnavailable');
     assert.equal(listeners.find((l) => l.name === 'open')!.attachedRoutes, 2);
-    assert.deepEqual((gw.conditions as Array<{ reason: string }>).map((c) => c.reason), ['ListenersNotValid', 'Programmed']);
+    assert.deepEqual(
+      (gw.conditions as Array<{ reason: string }>).map((c) => c.reason),
+      ['ListenersNotValid', 'Programmed'],
+    );
     // Only HTTP listeners on free ports are served; the HTTPS one waits for TLS.
-    assert.deepEqual(s.listeners.map((l) => l.port).filter((p) => p > 18000), [18080, 18081]);
+    assert.deepEqual(
+      s.listeners.map((l) => l.port).filter((p) => p > 18000),
+      [18080, 18081],
+    );
   });
 
   it('leaves Gateways of other controllers alone and answers for its own GatewayClass', () => {
@@ -190,7 +200,10 @@ spec:
   gatewayClassName: istio
   listeners: [{name: http, port: 18090, protocol: HTTP}]
 `);
-    assert.equal(s.listeners.some((l) => l.port === 18090), false);
+    assert.equal(
+      s.listeners.some((l) => l.port === 18090),
+      false,
+    );
     assert.equal(s.resources.find((r) => r.name === 'theirs')!.status, undefined);
     assert.ok(s.problems.some((p) => p.code === 'not-our-gateway'));
   });
@@ -198,7 +211,8 @@ spec:
 
 describe('Gateway API: precedence', () => {
   it('across routes: the oldest creationTimestamp, then namespace/name, then rule order, whatever the file order', () => {
-    const rule = (b: string) => `  parentRefs: [{name: gw, namespace: apps, sectionName: open}]\n  rules:\n  - matches: [{path: {type: PathPrefix, value: /a}}]\n    backendRefs: [{name: ${b}, namespace: apps, port: 8080}]`;
+    const rule = (b: string) =>
+      `  parentRefs: [{name: gw, namespace: apps, sectionName: open}]\n  rules:\n  - matches: [{path: {type: PathPrefix, value: /a}}]\n    backendRefs: [{name: ${b}, namespace: apps, port: 8080}]`;
     const s = load(
       route('zz-newer', rule('v2'), 'apps', ', creationTimestamp: "2026-01-02T00:00:00Z"'),
       route('yy-older', rule('v1'), 'apps', ', creationTimestamp: "2026-01-01T00:00:00Z"'),
@@ -255,12 +269,23 @@ spec:
 `,
       route('by-name', '  parentRefs: [{group: "", kind: Service, name: web, sectionName: admin}]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
       route('wrong-name', '  parentRefs: [{group: "", kind: Service, name: web, sectionName: nope}]\n  rules: [{backendRefs: [{name: v1, port: 8080}]}]'),
-      route('other-ns', '  parentRefs: [{group: "", kind: Service, name: web, namespace: apps}]\n  rules: [{backendRefs: [{name: v1, namespace: apps, port: 8080}]}]', 'team'),
+      route(
+        'other-ns',
+        '  parentRefs: [{group: "", kind: Service, name: web, namespace: apps}]\n  rules: [{backendRefs: [{name: v1, namespace: apps, port: 8080}]}]',
+        'team',
+      ),
     );
     const host = 'web.apps.svc.cluster.local';
     const vh = (port: number) => s.listeners.find((l) => l.port === port)!.virtualHosts.find((v) => v.host === host)!;
-    assert.deepEqual(vh(18101).routes.map((r) => r.source), ['HTTPRoute apps/by-name']);
-    assert.deepEqual(vh(18100).routes.map((r) => r.name), ['default'], 'the other port keeps its default route');
+    assert.deepEqual(
+      vh(18101).routes.map((r) => r.source),
+      ['HTTPRoute apps/by-name'],
+    );
+    assert.deepEqual(
+      vh(18100).routes.map((r) => r.name),
+      ['default'],
+      'the other port keeps its default route',
+    );
     assert.equal(parentConditions(s, 'wrong-name')[0]![2], 'NoMatchingParent');
     // A consumer route (another namespace) would need to know the caller's namespace: not supported, said so.
     assert.equal(parentConditions(s, 'other-ns')[0]![2], 'UnsupportedValue');

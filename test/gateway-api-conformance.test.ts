@@ -2,8 +2,8 @@
 // mirrors), replayed over real sockets with the suite's own YAML (test/fixtures/gateway-api/) and its expectations.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { type Conformance, conformance, fixture } from './harness/gateway-api.js';
 import { client, freePort, seededRandom, send } from './harness/gateway.js';
+import { type Conformance, conformance, fixture } from './harness/gateway-api.js';
 
 after(() => client.close());
 
@@ -171,7 +171,9 @@ describe('Gateway API conformance: filters', () => {
       assert.equal(lastReceived(c).headers['x-header-add'], 'some-other-value, add-appends-values');
       await c.get('/remove', { headers: { 'X-Header-Remove': 'val' } });
       assert.equal(lastReceived(c).headers['x-header-remove'], undefined);
-      await c.get('/multiple', { headers: { 'X-Header-Set-2': 'set-val-2', 'X-Header-Add-2': 'add-val-2', 'X-Header-Remove-2': 'remove-val-2', 'Another-Header': 'another-header-val' } });
+      await c.get('/multiple', {
+        headers: { 'X-Header-Set-2': 'set-val-2', 'X-Header-Add-2': 'add-val-2', 'X-Header-Remove-2': 'remove-val-2', 'Another-Header': 'another-header-val' },
+      });
       const m = lastReceived(c).headers;
       assert.equal(m['x-header-set-1'], 'header-set-1');
       assert.equal(m['x-header-set-2'], 'header-set-2');
@@ -181,7 +183,9 @@ describe('Gateway API conformance: filters', () => {
       assert.equal(m['another-header'], 'another-header-val');
       assert.equal(m['x-header-remove-1'], undefined);
       assert.equal(m['x-header-remove-2'], undefined);
-      await c.get('/case-insensitivity', { headers: { 'x-header-set': 'original-val-set', 'x-header-add': 'original-val-add', 'x-header-remove': 'original-val-remove' } });
+      await c.get('/case-insensitivity', {
+        headers: { 'x-header-set': 'original-val-set', 'x-header-add': 'original-val-add', 'x-header-remove': 'original-val-remove' },
+      });
       const ci = lastReceived(c).headers;
       assert.equal(ci['x-header-set'], 'header-set');
       assert.equal(ci['x-header-add'], 'original-val-add, header-add');
@@ -238,14 +242,17 @@ describe('Gateway API conformance: filters', () => {
       assert.equal((await c.get('/one', { headers: { host: 'other.example' } })).status, 404);
     }));
 
-  it('HTTPRouteRequestHeaderModifierBackendWeights: each backend\'s own filter, and only its own, applies to what it receives', () =>
+  it("HTTPRouteRequestHeaderModifierBackendWeights: each backend's own filter, and only its own, applies to what it receives", () =>
     withRoutes(
       ['httproute-request-header-modifier-backend-weights'],
       async (c) => {
         for (let i = 0; i < 40; i++) assert.equal((await c.get('/')).status, 200);
         assert.ok(c.backends.v1.requests.length > 0 && c.backends.v2.requests.length > 0);
         for (const b of ['v1', 'v2'] as const) {
-          assert.ok(c.backends[b].requests.every((r) => r.headers.backend === `infra-backend-${b}`), b);
+          assert.ok(
+            c.backends[b].requests.every((r) => r.headers.backend === `infra-backend-${b}`),
+            b,
+          );
         }
       },
       { random: seededRandom(11) },
@@ -345,7 +352,10 @@ describe('Gateway API conformance: listeners', () => {
       const yaml = fixture(name).replaceAll('port: 80\n', `port: ${port}\n`).replace('"{GATEWAY_CLASS_NAME}"', 'shadowgate');
       const c = await conformance({ 'isolation.yaml': yaml });
       try {
-        assert.deepEqual(c.tg.gw.snapshot.problems.filter((p) => p.severity !== 'info'), []);
+        assert.deepEqual(
+          c.tg.gw.snapshot.problems.filter((p) => p.severity !== 'info'),
+          [],
+        );
         const owners: Record<string, string> = {
           'bar.com': '/empty-hostname',
           'bar.example.com': '/wildcard-example-com',

@@ -43,7 +43,12 @@ async function pod(address: string, port: number) {
 
 function service(name: string, version: string, podPort: number, address: string): KObject[] {
   return [
-    { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS }, spec: { clusterIP: 'None', selector: { app: 'nginx', version }, ports: [{ name: 'http', port: 8000, targetPort: podPort, protocol: 'TCP' }] } },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: NS },
+      spec: { clusterIP: 'None', selector: { app: 'nginx', version }, ports: [{ name: 'http', port: 8000, targetPort: podPort, protocol: 'TCP' }] },
+    },
     { apiVersion: 'v1', kind: 'Pod', metadata: { name: `${name}-pod`, namespace: NS, labels: { app: 'nginx', version } } },
     {
       apiVersion: 'discovery.k8s.io/v1',
@@ -51,7 +56,13 @@ function service(name: string, version: string, podPort: number, address: string
       metadata: { name: `${name}-x`, namespace: NS, labels: { 'kubernetes.io/service-name': name } },
       addressType: 'IPv4',
       ports: [{ name: 'http', port: podPort, protocol: 'TCP' }],
-      endpoints: [{ addresses: [address], conditions: { ready: true, serving: true, terminating: false }, targetRef: { kind: 'Pod', name: `${name}-pod`, namespace: NS } }],
+      endpoints: [
+        {
+          addresses: [address],
+          conditions: { ready: true, serving: true, terminating: false },
+          targetRef: { kind: 'Pod', name: `${name}-pod`, namespace: NS },
+        },
+      ],
     },
   ];
 }
@@ -109,7 +120,10 @@ describe('serve --kubernetes with the Gateway API', () => {
     })();
     try {
       assert.equal(gw.isReady(), true);
-      assert.deepEqual(gw.snapshot.problems.filter((p) => p.severity !== 'info'), []);
+      assert.deepEqual(
+        gw.snapshot.problems.filter((p) => p.severity !== 'info'),
+        [],
+      );
       await v1.until(() => v1.seen.length >= 20);
       assert.equal(v2.seen.length, 0, 'route only: v2 gets nothing');
       const route = gw.snapshot.resources.find((r) => r.kind === 'HTTPRoute')!;

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { request } from 'undici';
-import { backendsYaml, conformance, gatewayYaml, NS } from './harness/gateway-api.js';
 import { client, freePort, seededRandom, send, startGateway } from './harness/gateway.js';
+import { backendsYaml, conformance, gatewayYaml, NS } from './harness/gateway-api.js';
 import { startUpstream } from './harness/upstream.js';
 
 after(() => client.close());
@@ -36,7 +36,10 @@ describe('the article as Gateway API (examples/gateway-api)', () => {
       'gateway.yaml': example('gateway.yaml', ports),
     });
     try {
-      assert.deepEqual(tg.gw.snapshot.problems.filter((p) => p.severity !== 'info'), []);
+      assert.deepEqual(
+        tg.gw.snapshot.problems.filter((p) => p.severity !== 'info'),
+        [],
+      );
       for (let i = 0; i < 10; i++) assert.equal((await send(svc, '/', { headers: { host: `nginx:${svc}` } })).body, 'This is version 1\n');
       assert.equal(v1.requests.length, 10);
       assert.equal(v2.requests.length, 0, 'step 2: v2 gets nothing');

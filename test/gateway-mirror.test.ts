@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import type { GatewayOptions } from '../src/gateway/index.js';
-import { client, freePort, send, seededRandom, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
+import { client, freePort, seededRandom, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
 
 after(() => client.close());
@@ -124,7 +124,10 @@ describe("Istio's mirroring task (httpbin, mirrorPercentage 100.0)", () => {
     const v2 = await startUpstream('httpbin-v2');
     const port = await freePort();
     const tg = await startGateway({
-      'httpbin.yaml': `${serviceYaml('httpbin', port, [{ upstream: v1, labels: { version: 'v1' } }, { upstream: v2, labels: { version: 'v2' } }])}---
+      'httpbin.yaml': `${serviceYaml('httpbin', port, [
+        { upstream: v1, labels: { version: 'v1' } },
+        { upstream: v2, labels: { version: 'v2' } },
+      ])}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: httpbin}
@@ -141,7 +144,12 @@ spec:
     try {
       const a = await send(port, '/headers?x=1&y=2', {
         method: 'POST',
-        headers: { host: `httpbin:${port}`, 'x-request-id': 'rid-1', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', 'content-type': 'application/json' },
+        headers: {
+          host: `httpbin:${port}`,
+          'x-request-id': 'rid-1',
+          traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+          'content-type': 'application/json',
+        },
         body: '{"hello":"world"}',
       });
       assert.equal(a.status, 200);
@@ -162,7 +170,7 @@ spec:
   });
 
   it('the classic Envoy "-shadow" Host suffix is a switch, inserted before the port', async () => {
-    const { v1, v2, port,  close } = await article(vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`), { mirrorOverrides: { hostSuffix: true } });
+    const { v1, v2, port, close } = await article(vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`), { mirrorOverrides: { hostSuffix: true } });
     try {
       await send(port, '/', { headers: { host: `nginx:${port}` } });
       await v2.waitForRequests(1);
@@ -182,9 +190,17 @@ describe('mirror percentages, with Istio tolerances', () => {
       `  - match: [{uri: {prefix: ${prefix}}}]\n    route: [{destination: {host: nginx, subset: v1}}]\n    mirrors:\n    - destination: {host: nginx, subset: v2}${pct}`;
     const tg = await startGateway(
       {
-        'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }, { upstream: v2, labels: { version: 'v2' } }]),
+        'service.yaml': serviceYaml('nginx', port, [
+          { upstream: v1, labels: { version: 'v1' } },
+          { upstream: v2, labels: { version: 'v2' } },
+        ]),
         'vs.yaml': vsYaml(
-          [route('/absent', ''), route('/fifty', '\n      percentage: {value: 50}'), route('/ten', '\n      percentage: {value: 10}'), route('/zero', '\n      percentage: {value: 0}')].join('\n'),
+          [
+            route('/absent', ''),
+            route('/fifty', '\n      percentage: {value: 50}'),
+            route('/ten', '\n      percentage: {value: 10}'),
+            route('/zero', '\n      percentage: {value: 0}'),
+          ].join('\n'),
         ),
       },
       { random: seededRandom(7) },
@@ -249,7 +265,10 @@ describe('isolation: a bad shadow never touches the primary', () => {
     const port = await freePort();
     const tg = await startGateway(
       {
-        'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }, { upstream: v2, labels: { version: 'v2' } }]),
+        'service.yaml': serviceYaml('nginx', port, [
+          { upstream: v1, labels: { version: 'v1' } },
+          { upstream: v2, labels: { version: 'v2' } },
+        ]),
         'vs.yaml': vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`),
       },
       { mirrorOverrides: { timeoutMs: 1_000 } },
@@ -312,7 +331,10 @@ describe('isolation: a bad shadow never touches the primary', () => {
     const port = await freePort();
     const tg = await startGateway(
       {
-        'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }, { upstream: v2, labels: { version: 'v2' } }]),
+        'service.yaml': serviceYaml('nginx', port, [
+          { upstream: v1, labels: { version: 'v1' } },
+          { upstream: v2, labels: { version: 'v2' } },
+        ]),
         'vs.yaml': vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`),
       },
       { mirrorOverrides: { maxInFlight: 5, timeoutMs: 2_000 } },
@@ -332,7 +354,9 @@ describe('isolation: a bad shadow never touches the primary', () => {
 
 describe('request bodies', () => {
   it('a body within the bounds arrives byte-identical at primary and shadow; one beyond them is served and the shadow abandoned', async () => {
-    const { v1, v2, port, tg, close } = await article(vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`), { mirrorOverrides: { maxBodyBytes: 1024 * 1024 } });
+    const { v1, v2, port, tg, close } = await article(vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`), {
+      mirrorOverrides: { maxBodyBytes: 1024 * 1024 },
+    });
     try {
       const small = randomBytes(512 * 1024);
       const a = await send(port, '/upload', { method: 'POST', headers: { host: `nginx:${port}` }, body: small });
@@ -357,7 +381,9 @@ describe('request bodies', () => {
   });
 
   it('a large upload streams to a shadow that keeps up (beyond the per-shadow buffer)', async () => {
-    const { v1, v2, port,  close } = await article(vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`), { mirrorOverrides: { maxBodyBytes: 1024 * 1024 } });
+    const { v1, v2, port, close } = await article(vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`), {
+      mirrorOverrides: { maxBodyBytes: 1024 * 1024 },
+    });
     try {
       const big = randomBytes(3 * 1024 * 1024);
       const a = await send(port, '/upload', { method: 'PUT', headers: { host: `nginx:${port}` }, body: big });
@@ -440,7 +466,9 @@ describe('operations', () => {
   });
 
   it('one JSON access-log line per request with route, destination, request id and mirror outcome', async () => {
-    const { v1,  port, tg, close } = await article(vsYaml(`  - name: primary\n    route:\n    - destination: {host: nginx, subset: v1}\n    mirror: {host: nginx, subset: v2}`));
+    const { v1, port, tg, close } = await article(
+      vsYaml(`  - name: primary\n    route:\n    - destination: {host: nginx, subset: v1}\n    mirror: {host: nginx, subset: v2}`),
+    );
     try {
       await send(port, '/x?y=1', { headers: { host: `nginx:${port}`, 'x-request-id': 'abc' } });
       await shadowsSettled(tg);
@@ -462,7 +490,7 @@ describe('operations', () => {
   });
 
   it('a second hop through Shadowgate is refused (Via), and upstreams see the gateway in Via', async () => {
-    const { v1, v2, port,  close } = await article(vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`));
+    const { v1, v2, port, close } = await article(vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`));
     try {
       const ok = await send(port, '/', { headers: { host: 'nginx', via: '1.1 corporate-proxy' } });
       assert.equal(ok.status, 200);
@@ -477,4 +505,3 @@ describe('operations', () => {
     }
   });
 });
-

@@ -8,7 +8,7 @@ import { type AddressInfo, connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import type { AccessLogEntry } from '../src/telemetry/index.js';
-import { type Answer, client, freePort, send, seededRandom, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
+import { type Answer, client, freePort, seededRandom, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
 
 after(() => client.close());
@@ -698,18 +698,15 @@ describe('upstream failures and retries', () => {
     await flakyPost?.close();
   });
 
-  it(
-    'a refused connection: 503 with UF (retried by the default policy, so UF with URX)',
-    async () => {
-      const r = await call(tg, down, '/x');
-      assert.equal(r.status, 503);
-      const flags = r.entry.response_flags.split(',');
-      assert.ok(flags.includes('UF'), `flags ${r.entry.response_flags}`);
-      assert.ok(!flags.includes('UH'), `flags ${r.entry.response_flags}: no health checking or outlier detection is configured`);
-      assert.match(r.body, /connection failure/);
-      assert.equal(r.entry.upstream_host, `127.0.0.1:${refusedPort}`);
-    },
-  );
+  it('a refused connection: 503 with UF (retried by the default policy, so UF with URX)', async () => {
+    const r = await call(tg, down, '/x');
+    assert.equal(r.status, 503);
+    const flags = r.entry.response_flags.split(',');
+    assert.ok(flags.includes('UF'), `flags ${r.entry.response_flags}`);
+    assert.ok(!flags.includes('UH'), `flags ${r.entry.response_flags}: no health checking or outlier detection is configured`);
+    assert.match(r.body, /connection failure/);
+    assert.equal(r.entry.upstream_host, `127.0.0.1:${refusedPort}`);
+  });
 
   it('a refused connection without retries: 503, flag UF', async () => {
     const r = await call(tg, downNoRetry, '/x');

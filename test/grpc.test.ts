@@ -298,7 +298,9 @@ describe('gRPC through the gateway', () => {
   it('speaks HTTP/2 upstream for protocol GRPC/HTTP2 ports and for h2UpgradePolicy UPGRADE, HTTP/1.1 otherwise', async () => {
     // A gRPC server only speaks HTTP/2: answers prove the upstream protocol.
     for (const portSpec of [(p: number) => `{number: ${p}, name: echo, protocol: GRPC}`, (p: number) => `{number: ${p}, name: http2-echo}`]) {
-      const s = await setup(`  - route: [{destination: {host: echo, subset: v1}}]\n`, { portSpec: (p) => portSpec(p).replace(/name: [^,}]+/, 'name: grpc-echo') });
+      const s = await setup(`  - route: [{destination: {host: echo, subset: v1}}]\n`, {
+        portSpec: (p) => portSpec(p).replace(/name: [^,}]+/, 'name: grpc-echo'),
+      });
       try {
         assert.equal((await unary(s.client, 'p')).value, 'v1:p');
       } finally {

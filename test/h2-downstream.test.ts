@@ -100,7 +100,11 @@ describe('h2c downstream', () => {
       assert.deepEqual(shadow, ['GET /h1', 'GET /x?q=1', 'GET /y', 'POST /post']);
       const post = s.v1.requests[1]!;
       assert.equal(post.headers.host, 'web', ':authority becomes Host upstream');
-      assert.equal(Object.keys(post.headers).some((k) => k.startsWith(':')), false, 'no pseudo-header crosses');
+      assert.equal(
+        Object.keys(post.headers).some((k) => k.startsWith(':')),
+        false,
+        'no pseudo-header crosses',
+      );
       const log = s.tg.access.entries.map((e) => (e as { protocol: string }).protocol);
       assert.ok(log.includes('HTTP/2.0') && log.includes('HTTP/1.1'));
       // Answered streams are not mistaken for clients that went away (DC), and the client address is logged.
@@ -155,7 +159,9 @@ describe('h2c downstream', () => {
     await once(big, 'listening');
     const port = await freePort();
     const tg = await startGateway({
-      'svc.yaml': serviceYaml('big', port, [{ upstream: { name: 'big', port: (big.address() as AddressInfo).port, host: '127.0.0.1' } as never, labels: { version: 'v1' } }]),
+      'svc.yaml': serviceYaml('big', port, [
+        { upstream: { name: 'big', port: (big.address() as AddressInfo).port, host: '127.0.0.1' } as never, labels: { version: 'v1' } },
+      ]),
     });
     try {
       const session = http2.connect(`http://127.0.0.1:${port}`);

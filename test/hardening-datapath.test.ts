@@ -3,12 +3,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
-import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { type AddressInfo, createServer, Socket as NetSocket, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { Socket as NetSocket } from 'node:net';
 import type { DownstreamRejectReason } from '../src/proxy/index.js';
 import { skipContinue } from '../src/upstream/index.js';
 import { freePort, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
@@ -44,7 +43,13 @@ async function setup(limits: Parameters<typeof startGateway>[1] = {}) {
   const v1 = await startUpstream('v1');
   const v2 = await startUpstream('v2');
   const tg = await startGateway(
-    { 'app.yaml': serviceYaml('app', port, [{ upstream: v1, labels: { version: 'v1' } }, { upstream: v2, labels: { version: 'v2' } }]) + VS },
+    {
+      'app.yaml':
+        serviceYaml('app', port, [
+          { upstream: v1, labels: { version: 'v1' } },
+          { upstream: v2, labels: { version: 'v2' } },
+        ]) + VS,
+    },
     limits,
   );
   return {
@@ -149,7 +154,11 @@ describe('the shadow marker header comes only from Shadowgate', () => {
   after(() => s.close());
 
   it('a client-sent x-shadowgate-mirror never reaches the primary; the copy carries "true"', async () => {
-    const r = await send(s.port, '/order', { method: 'POST', headers: { host: 'app', 'x-shadowgate-mirror': 'true', 'X-Shadowgate-Mirror': 'true' }, body: 'buy' });
+    const r = await send(s.port, '/order', {
+      method: 'POST',
+      headers: { host: 'app', 'x-shadowgate-mirror': 'true', 'X-Shadowgate-Mirror': 'true' },
+      body: 'buy',
+    });
     assert.equal(r.status, 200);
     await s.v2.waitForRequests(1);
     assert.equal(s.v1.requests[0]!.headers['x-shadowgate-mirror'], undefined);
@@ -304,9 +313,7 @@ describe('one-byte chunks', () => {
     const fake = { port: (upstream.address() as AddressInfo).port } as TestUpstream;
     const port = await freePort();
     const tg = await startGateway({
-      'app.yaml':
-        serviceYaml('app', port, [{ upstream: fake, labels: { version: 'v1' } }]) +
-        VS.replace('    mirror: {host: app, subset: v2}\n', ''),
+      'app.yaml': serviceYaml('app', port, [{ upstream: fake, labels: { version: 'v1' } }]) + VS.replace('    mirror: {host: app, subset: v2}\n', ''),
     });
     try {
       const n = 100_000;

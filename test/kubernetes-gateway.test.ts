@@ -72,7 +72,11 @@ function objects(servicePort: number, podPort: number, mirror: boolean): KObject
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name: 'nginx', namespace: NS, annotations: { 'shadowgate.dev/backends': 'nginx-backends' } },
-      spec: { clusterIP: '10.96.0.10', selector: { 'app.kubernetes.io/name': 'shadowgate' }, ports: [{ name: 'http', port: servicePort, targetPort: servicePort, protocol: 'TCP' }] },
+      spec: {
+        clusterIP: '10.96.0.10',
+        selector: { 'app.kubernetes.io/name': 'shadowgate' },
+        ports: [{ name: 'http', port: servicePort, targetPort: servicePort, protocol: 'TCP' }],
+      },
     },
     {
       apiVersion: 'v1',
@@ -89,17 +93,36 @@ function objects(servicePort: number, podPort: number, mirror: boolean): KObject
       addressType: 'IPv4',
       ports: [{ name: 'http', port: podPort, protocol: 'TCP' }],
       endpoints: [
-        { addresses: ['127.0.0.2'], conditions: { ready: true, serving: true, terminating: false }, targetRef: { kind: 'Pod', name: 'nginx-v1-abc', namespace: NS } },
-        { addresses: ['127.0.0.3'], conditions: { ready: true, serving: true, terminating: false }, targetRef: { kind: 'Pod', name: 'nginx-v2-def', namespace: NS } },
+        {
+          addresses: ['127.0.0.2'],
+          conditions: { ready: true, serving: true, terminating: false },
+          targetRef: { kind: 'Pod', name: 'nginx-v1-abc', namespace: NS },
+        },
+        {
+          addresses: ['127.0.0.3'],
+          conditions: { ready: true, serving: true, terminating: false },
+          targetRef: { kind: 'Pod', name: 'nginx-v2-def', namespace: NS },
+        },
       ],
     },
     {
       apiVersion: 'networking.istio.io/v1alpha3',
       kind: 'DestinationRule',
       metadata: { name: 'nginx', namespace: NS },
-      spec: { host: 'nginx', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] },
+      spec: {
+        host: 'nginx',
+        subsets: [
+          { name: 'v1', labels: { version: 'v1' } },
+          { name: 'v2', labels: { version: 'v2' } },
+        ],
+      },
     },
-    { apiVersion: 'networking.istio.io/v1alpha3', kind: 'VirtualService', metadata: { name: 'nginx', namespace: NS }, spec: { hosts: ['nginx'], http: [route] } },
+    {
+      apiVersion: 'networking.istio.io/v1alpha3',
+      kind: 'VirtualService',
+      metadata: { name: 'nginx', namespace: NS },
+      spec: { hosts: ['nginx'], http: [route] },
+    },
   ];
 }
 
@@ -168,7 +191,11 @@ describe('serve --kubernetes', () => {
       await until('every watch open again after the compaction', () => api.openWatches() === kinds, BOUND);
       // A pod relabelled to v3 leaves the v2 subset: the mirror stops reaching it.
       api.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'nginx-v2-def', namespace: NS, labels: { app: 'nginx', version: 'v3' } } });
-      await until('the relabelled pod leaves subset v2', () => Object.values(gw.snapshot.clusters).find((c) => c.subset === 'v2')?.endpoints.length === 0, BOUND);
+      await until(
+        'the relabelled pod leaves subset v2',
+        () => Object.values(gw.snapshot.clusters).find((c) => c.subset === 'v2')?.endpoints.length === 0,
+        BOUND,
+      );
       // Copies sent before the swap may still land; once they have, v2 gets nothing more.
       await until('the copies sent before the swap answered', () => gw.shadows.shadowsInFlight === 0, BOUND);
       const before = v2.seen.length;
@@ -287,7 +314,10 @@ describe('serve --kubernetes with a kubeconfig it cannot use (issues 20, 21)', (
       name: '401',
       reason: 'unauthorized',
       line: '401 Unauthorized',
-      body: (url: string) => new RegExp(`^NOT READY: kubernetes: the API server ${url}/ refused the credentials \\(401 Unauthorized\\): check the kubeconfig's user \\(token, client certificate\\)\n$`),
+      body: (url: string) =>
+        new RegExp(
+          `^NOT READY: kubernetes: the API server ${url}/ refused the credentials \\(401 Unauthorized\\): check the kubeconfig's user \\(token, client certificate\\)\n$`,
+        ),
     },
     {
       name: 'unreachable (every connection cut)',
@@ -347,11 +377,15 @@ describe('serve --kubernetes with a kubeconfig it cannot use (issues 20, 21)', (
 
   /** `shadowgate serve --kubernetes ...` as a user runs it; resolves with its admin address once it says it listens. */
   async function serve(t: TestContext, args: string[]) {
-    const child = spawn(process.execPath, [BIN, 'serve', '--kubernetes', '--admin', '127.0.0.1:0', '--access-log', 'off', '--store', 'off', '--no-watch', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, KUBERNETES_SERVICE_HOST: '', KUBECONFIG: '' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'serve', '--kubernetes', '--admin', '127.0.0.1:0', '--access-log', 'off', '--store', 'off', '--no-watch', ...args],
+      {
+        cwd: ROOT,
+        env: { ...process.env, KUBERNETES_SERVICE_HOST: '', KUBECONFIG: '' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     t.after(async () => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
@@ -384,9 +418,14 @@ describe('serve --kubernetes with a kubeconfig it cannot use (issues 20, 21)', (
       const ready = await fetch(`http://${admin}/ready`);
       assert.equal(ready.status, 503);
       const body = await ready.text();
-      assert.equal(body, `NOT READY: kubernetes: kubeconfig ${file}: cluster "local" server http://127.0.0.1:8080 is plain HTTP; use https, or set insecure-skip-tls-verify: true on that cluster to allow it\n`);
+      assert.equal(
+        body,
+        `NOT READY: kubernetes: kubeconfig ${file}: cluster "local" server http://127.0.0.1:8080 is plain HTTP; use https, or set insecure-skip-tls-verify: true on that cluster to allow it\n`,
+      );
       // One line, never one per retry, and with --workers N not one per worker either (one worker writes the log).
-      const lines = stderr().split('\n').filter((l) => l.includes('plain HTTP'));
+      const lines = stderr()
+        .split('\n')
+        .filter((l) => l.includes('plain HTTP'));
       assert.equal(lines.length, 1, stderr());
     });
   }
@@ -397,7 +436,11 @@ describe('serve --kubernetes with a kubeconfig it cannot use (issues 20, 21)', (
     const file = join(dir, 'kubeconfig');
     writeFileSync(file, 'apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: [{name: a, context: {cluster: x, user: y}}]\ncurrent-context: a\n');
     const run = (...args: string[]) =>
-      spawnSync(process.execPath, [BIN, 'serve', '--kubernetes', '--admin', '127.0.0.1:0', '--store', 'off', '--workers', '1', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+      spawnSync(process.execPath, [BIN, 'serve', '--kubernetes', '--admin', '127.0.0.1:0', '--store', 'off', '--workers', '1', ...args], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
     const noContext = run('--kubeconfig', file, '--context', 'b');
     assert.equal(noContext.status, 1);
     assert.equal(noContext.stderr, `shadowgate: cannot start: --context b: no such context in ${file} (it has a)\n`);

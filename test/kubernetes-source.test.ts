@@ -3,7 +3,7 @@
 // become (ServiceEntries with endpoints, Istio objects as they are) all the way to a built snapshot. Issue 8.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,8 +11,18 @@ import { describe, it, type TestContext } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { buildSnapshot } from '../src/config/snapshot.js';
-import { readFileSync } from 'node:fs';
-import { BACKENDS_ANNOTATION, checkKubeConfig, Discovery, KubeHttp, KubernetesSource, loadKubeConfig, WATCHED_TYPES, type KubernetesSourceOptions, SERVING_ONLY_LABEL, translate } from '../src/sources/kubernetes/index.js';
+import {
+  BACKENDS_ANNOTATION,
+  checkKubeConfig,
+  Discovery,
+  KubeHttp,
+  KubernetesSource,
+  type KubernetesSourceOptions,
+  loadKubeConfig,
+  SERVING_ONLY_LABEL,
+  translate,
+  WATCHED_TYPES,
+} from '../src/sources/kubernetes/index.js';
 import { type FakeApiServerOptions, FakeKubeApiServer, type KObject } from './harness/kube-apiserver.js';
 
 const NS = 'default';
@@ -21,7 +31,17 @@ const clusterOf = (name: string, port: number, subset = '') => `outbound|${port}
 
 // ------------------------------------------------------------------ cluster objects
 
-function service(name: string, opts: { port?: number; targetPort?: number | string; portName?: string; selector?: Record<string, string>; clusterIP?: string; annotations?: Record<string, string> } = {}): KObject {
+function service(
+  name: string,
+  opts: {
+    port?: number;
+    targetPort?: number | string;
+    portName?: string;
+    selector?: Record<string, string>;
+    clusterIP?: string;
+    annotations?: Record<string, string>;
+  } = {},
+): KObject {
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -35,7 +55,13 @@ function service(name: string, opts: { port?: number; targetPort?: number | stri
 }
 
 function pod(name: string, labels: Record<string, string>): KObject {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels }, spec: { containers: [{ name: 'c', image: 'nginx' }] }, status: { phase: 'Running' } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS, labels },
+    spec: { containers: [{ name: 'c', image: 'nginx' }] },
+    status: { phase: 'Running' },
+  };
 }
 
 interface Ep {
@@ -82,7 +108,12 @@ function virtualService(mirror: boolean): KObject {
     route.mirror = { host: 'nginx', subset: 'v2' };
     route.mirror_percent = 100;
   }
-  return { apiVersion: 'networking.istio.io/v1alpha3', kind: 'VirtualService', metadata: { name: 'nginx', namespace: NS }, spec: { hosts: ['nginx'], http: [route] } };
+  return {
+    apiVersion: 'networking.istio.io/v1alpha3',
+    kind: 'VirtualService',
+    metadata: { name: 'nginx', namespace: NS },
+    spec: { hosts: ['nginx'], http: [route] },
+  };
 }
 
 /** The article: Service nginx:8000 → pods nginx-v1/nginx-v2 on port 80, with labels app: nginx, version: v1|v2. */
@@ -105,7 +136,15 @@ function seedArticle(api: FakeKubeApiServer, opts: { rules?: boolean; mirror?: b
 // ------------------------------------------------------------------ harness
 
 /** Fast timings: a bookmark every 100 ms from the double, a stream silent for 3 × 150 ms is stalled. */
-const TUNING = { timeoutSeconds: 30, bookmarkIntervalMs: 150, stallFactor: 3, backoffInitialMs: 20, backoffMaxMs: 200, requestTimeoutMs: 2_000, rediscoverMs: 200 };
+const TUNING = {
+  timeoutSeconds: 30,
+  bookmarkIntervalMs: 150,
+  stallFactor: 3,
+  backoffInitialMs: 20,
+  backoffMaxMs: 200,
+  requestTimeoutMs: 2_000,
+  rediscoverMs: 200,
+};
 
 interface Setup {
   api: FakeKubeApiServer;
@@ -114,7 +153,12 @@ interface Setup {
   logs: string[];
 }
 
-async function setup(t: TestContext, seed: (api: FakeKubeApiServer) => void, opts: Partial<KubernetesSourceOptions> = {}, apiOpts: FakeApiServerOptions = {}): Promise<Setup> {
+async function setup(
+  t: TestContext,
+  seed: (api: FakeKubeApiServer) => void,
+  opts: Partial<KubernetesSourceOptions> = {},
+  apiOpts: FakeApiServerOptions = {},
+): Promise<Setup> {
   const api = await FakeKubeApiServer.start({ bookmarkIntervalMs: 100, ...apiOpts });
   seed(api);
   let changes = 0;
@@ -154,7 +198,10 @@ interface EntryEndpoint {
 }
 
 /** Spec of the ServiceEntry made from Service `name`. */
-function entryOf(source: KubernetesSource, name: string): { hosts: string[]; addresses?: string[]; ports: Array<Record<string, unknown>>; endpoints: EntryEndpoint[] } | undefined {
+function entryOf(
+  source: KubernetesSource,
+  name: string,
+): { hosts: string[]; addresses?: string[]; ports: Array<Record<string, unknown>>; endpoints: EntryEndpoint[] } | undefined {
   const r = source.resources().find((x) => x.kind === 'ServiceEntry' && x.file === `kubernetes://Service/${NS}/${name}`);
   return r?.object.spec as ReturnType<typeof entryOf>;
 }
@@ -220,10 +267,14 @@ describe('KubernetesSource: list then watch', () => {
   });
 
   it('is not synced until every watcher has listed once', async (t) => {
-    const { api, source, changes } = await setup(t, (a) => {
-      seedArticle(a, { rules: false });
-      a.failNext(1_000, 500, { kind: 'Pod' });
-    }, { syncTimeoutMs: 100 });
+    const { api, source, changes } = await setup(
+      t,
+      (a) => {
+        seedArticle(a, { rules: false });
+        a.failNext(1_000, 500, { kind: 'Pod' });
+      },
+      { syncTimeoutMs: 100 },
+    );
     assert.equal(source.synced, false, 'the pod list keeps failing');
     await waitUntil(() => statusOf(source, 'Service').synced, 'the Service list');
     assert.equal(statusOf(source, 'Pod').synced, false);
@@ -314,7 +365,10 @@ describe('KubernetesSource: robust watching', () => {
     const watchesBefore = api.watchRequests('VirtualService').length;
     api.dropWatches('VirtualService');
     const changed = api.apply(virtualService(true));
-    await waitUntil(() => source.resources().some((r) => r.kind === 'VirtualService' && 'mirror' in ((r.object.spec as { http: object[] }).http[0] ?? {})), 'the mirror after the reconnect');
+    await waitUntil(
+      () => source.resources().some((r) => r.kind === 'VirtualService' && 'mirror' in ((r.object.spec as { http: object[] }).http[0] ?? {})),
+      'the mirror after the reconnect',
+    );
     const resumed = api.watchRequests('VirtualService').slice(watchesBefore);
     assert.ok(resumed.length >= 1, 'a new watch');
     // Bookmarks move the resume point, so it is at least the last version seen before the drop.
@@ -379,10 +433,22 @@ describe('KubernetesSource: endpoints', () => {
   it('falls back to serving-and-terminating endpoints when a port has no ready one, and marks them', async (t) => {
     const { api, source } = await setup(t, (a) => {
       seedArticle(a, { rules: false });
-      a.apply(slice('nginx', [{ ip: '10.1.0.1', pod: 'nginx-v1-aaaaa', ready: false, serving: true, terminating: true }, { ip: '10.1.0.2', ready: false, serving: false, terminating: true }]));
+      a.apply(
+        slice('nginx', [
+          { ip: '10.1.0.1', pod: 'nginx-v1-aaaaa', ready: false, serving: true, terminating: true },
+          { ip: '10.1.0.2', ready: false, serving: false, terminating: true },
+        ]),
+      );
     });
-    assert.deepEqual(entryOf(source, 'nginx')?.endpoints, [{ address: '10.1.0.1', ports: { http: 80 }, labels: { app: 'nginx', version: 'v1', [SERVING_ONLY_LABEL]: 'true' } }]);
-    api.apply(slice('nginx', [{ ip: '10.1.0.1', pod: 'nginx-v1-aaaaa', ready: false, serving: true, terminating: true }, { ip: '10.1.0.3', ready: true }]));
+    assert.deepEqual(entryOf(source, 'nginx')?.endpoints, [
+      { address: '10.1.0.1', ports: { http: 80 }, labels: { app: 'nginx', version: 'v1', [SERVING_ONLY_LABEL]: 'true' } },
+    ]);
+    api.apply(
+      slice('nginx', [
+        { ip: '10.1.0.1', pod: 'nginx-v1-aaaaa', ready: false, serving: true, terminating: true },
+        { ip: '10.1.0.3', ready: true },
+      ]),
+    );
     await waitUntil(() => addresses(source, 'nginx').join() === '10.1.0.3', 'only the ready endpoint');
     assert.deepEqual(entryOf(source, 'nginx')?.endpoints[0]?.labels, {});
   });
@@ -390,7 +456,12 @@ describe('KubernetesSource: endpoints', () => {
   it('picks up pod labels that arrive after the endpoint', async (t) => {
     const { api, source } = await setup(t, (a) => {
       seedArticle(a);
-      a.apply(slice('nginx', [{ ip: '10.1.0.1', pod: 'nginx-v1-aaaaa' }, { ip: '10.1.0.4', pod: 'nginx-v2-late' }]));
+      a.apply(
+        slice('nginx', [
+          { ip: '10.1.0.1', pod: 'nginx-v1-aaaaa' },
+          { ip: '10.1.0.4', pod: 'nginx-v2-late' },
+        ]),
+      );
     });
     const v2 = () => buildSnapshot(source.resources()).clusters[clusterOf('nginx', 8000, 'v2')]?.endpoints.map((e) => e.address) ?? [];
     assert.deepEqual(v2(), [], 'no labels yet: not in subset v2');
@@ -404,7 +475,13 @@ describe('KubernetesSource: endpoints', () => {
       seedArticle(a, { rules: false });
       a.apply(pod('shadowgate-1', { 'app.kubernetes.io/name': 'shadowgate' }));
       a.apply(pod('gw-1', { role: 'gateway' }));
-      a.apply(slice('nginx', [{ ip: '10.1.0.1', pod: 'nginx-v1-aaaaa' }, { ip: '10.9.0.1', pod: 'shadowgate-1' }, { ip: '10.9.0.2', pod: 'gw-1' }]));
+      a.apply(
+        slice('nginx', [
+          { ip: '10.1.0.1', pod: 'nginx-v1-aaaaa' },
+          { ip: '10.9.0.1', pod: 'shadowgate-1' },
+          { ip: '10.9.0.2', pod: 'gw-1' },
+        ]),
+      );
     };
     const byDefault = await setup(t, seed);
     assert.deepEqual(addresses(byDefault.source, 'nginx'), ['10.1.0.1', '10.9.0.2']);
@@ -414,13 +491,29 @@ describe('KubernetesSource: endpoints', () => {
 
   it('takes over a Service: its name and address, the backends Service’s endpoints', async (t) => {
     const { api, source } = await setup(t, (a) => {
-      a.apply(service('nginx', { clusterIP: '10.96.0.10', targetPort: 8000, selector: { 'app.kubernetes.io/name': 'shadowgate' }, annotations: { [BACKENDS_ANNOTATION]: 'nginx-backends' } }));
+      a.apply(
+        service('nginx', {
+          clusterIP: '10.96.0.10',
+          targetPort: 8000,
+          selector: { 'app.kubernetes.io/name': 'shadowgate' },
+          annotations: { [BACKENDS_ANNOTATION]: 'nginx-backends' },
+        }),
+      );
       a.apply({ ...service('nginx-backends', { clusterIP: 'None', port: 80, targetPort: 80, selector: { app: 'nginx' } }) });
       a.apply(pod('shadowgate-1', { 'app.kubernetes.io/name': 'shadowgate' }));
       a.apply(pod('nginx-v1-aaaaa', { app: 'nginx', version: 'v1' }));
       a.apply(pod('nginx-v2-bbbbb', { app: 'nginx', version: 'v2' }));
       a.apply(slice('nginx', [{ ip: '10.9.0.1', pod: 'shadowgate-1' }], { ports: [{ name: 'http', port: 8000 }] }));
-      a.apply(slice('nginx-backends', [{ ip: '10.1.0.1', pod: 'nginx-v1-aaaaa' }, { ip: '10.1.0.2', pod: 'nginx-v2-bbbbb' }], { ports: [{ name: 'http', port: 80 }] }));
+      a.apply(
+        slice(
+          'nginx-backends',
+          [
+            { ip: '10.1.0.1', pod: 'nginx-v1-aaaaa' },
+            { ip: '10.1.0.2', pod: 'nginx-v2-bbbbb' },
+          ],
+          { ports: [{ name: 'http', port: 80 }] },
+        ),
+      );
     });
     const entry = entryOf(source, 'nginx')!;
     assert.deepEqual(entry.hosts, [FQDN('nginx')]);
@@ -443,7 +536,13 @@ describe('KubernetesSource: endpoints', () => {
     );
 
     // A strategic-merge patch merged the selectors: the Service selects nothing of the gateway's.
-    api.apply(service('nginx', { clusterIP: '10.96.0.10', selector: { 'app.kubernetes.io/name': 'shadowgate', app: 'nginx' }, annotations: { [BACKENDS_ANNOTATION]: 'nginx-backends' } }));
+    api.apply(
+      service('nginx', {
+        clusterIP: '10.96.0.10',
+        selector: { 'app.kubernetes.io/name': 'shadowgate', app: 'nginx' },
+        annotations: { [BACKENDS_ANNOTATION]: 'nginx-backends' },
+      }),
+    );
     await waitUntil(() => source.problems().some((p) => p.code === 'takeover-selector'), 'the selector warning');
     const p = source.problems().find((x) => x.code === 'takeover-selector')!;
     assert.equal(p.severity, 'warning');
@@ -474,7 +573,12 @@ describe('KubernetesSource: translation', () => {
         ],
       },
     };
-    const s = slice('multi', [{ ip: '10.1.0.7' }], { ports: [{ name: 'web', port: 8443 }, { name: 'grpc-api', port: 9090 }] });
+    const s = slice('multi', [{ ip: '10.1.0.7' }], {
+      ports: [
+        { name: 'web', port: 8443 },
+        { name: 'grpc-api', port: 9090 },
+      ],
+    });
     const { resources, problems } = translate({ istio: [], services: [svc], endpointSlices: [s], pods: [] });
     assert.deepEqual(problems, []);
     const spec = resources[0]!.object.spec as Record<string, unknown>;
@@ -485,7 +589,10 @@ describe('KubernetesSource: translation', () => {
     ]);
     assert.deepEqual(spec.endpoints, [{ address: '10.1.0.7', ports: { web: 8443, 'grpc-api': 9090 }, labels: {} }]);
     const snap = buildSnapshot(resources);
-    assert.deepEqual(snap.problems.filter((p) => p.severity === 'error'), []);
+    assert.deepEqual(
+      snap.problems.filter((p) => p.severity === 'error'),
+      [],
+    );
     assert.equal(snap.clusters['outbound|80||multi.default.svc.cluster.local']!.endpoints[0]!.port, 8443);
   });
 });
@@ -505,14 +612,12 @@ describe('KubernetesSource end to end: the article in a cluster, as a snapshot',
     );
     const vhost = snap.listeners[0]!.virtualHosts[0]!;
     assert.equal(vhost.host, FQDN('nginx'));
-    for (const d of ['nginx', 'nginx:8000', 'nginx.default', FQDN('nginx'), '10.96.0.10', '10.96.0.10:8000']) assert.ok(vhost.domains.includes(d), `routes Host ${d}`);
+    for (const d of ['nginx', 'nginx:8000', 'nginx.default', FQDN('nginx'), '10.96.0.10', '10.96.0.10:8000'])
+      assert.ok(vhost.domains.includes(d), `routes Host ${d}`);
     assert.equal(vhost.fromVirtualService, true);
     const route = vhost.routes[0]!;
     assert.equal(route.action.kind, 'route');
-    assert.deepEqual(
-      route.action.kind === 'route' ? route.action.destinations.map((d) => d.cluster) : [],
-      [clusterOf('nginx', 8000, 'v1')],
-    );
+    assert.deepEqual(route.action.kind === 'route' ? route.action.destinations.map((d) => d.cluster) : [], [clusterOf('nginx', 8000, 'v1')]);
     assert.deepEqual(
       route.mirrors.map((m) => [m.cluster, m.percentage]),
       [[clusterOf('nginx', 8000, 'v2'), 100]],
@@ -537,7 +642,10 @@ describe('which Services get listeners', () => {
       pods: [pod('nginx-v1-aaaaa', { app: 'nginx', version: 'v1' })],
     };
     const byDefault = buildSnapshot(translate(objects).resources);
-    assert.deepEqual(byDefault.listeners.map((l) => [l.port, l.virtualHosts.map((v) => v.host)]), [[8000, [FQDN('nginx')]]]);
+    assert.deepEqual(
+      byDefault.listeners.map((l) => [l.port, l.virtualHosts.map((v) => v.host)]),
+      [[8000, [FQDN('nginx')]]],
+    );
     assert.ok(byDefault.clusters[clusterOf('reviews', 9080)], 'reviews is still a destination');
     const all = buildSnapshot(translate(objects, { listen: 'all' }).resources);
     assert.deepEqual(
@@ -564,7 +672,6 @@ describe('warnings become Kubernetes Events', () => {
   });
 });
 
-
 describe('KubernetesSource: an endpoint is an address and a port (issue 21)', () => {
   /** v1 and v2 pods on one IP (host network, one node) with different ports, each in its own EndpointSlice. */
   const IP = '10.1.0.5';
@@ -580,7 +687,8 @@ describe('KubernetesSource: an endpoint is an address and a port (issue 21)', ()
         a.apply(virtualService(true));
       });
       const snap = () => buildSnapshot(source.resources(), source.problems());
-      const eps = (subset: string) => (snap().clusters[clusterOf('nginx', 8000, subset)]?.endpoints ?? []).map((e) => `${e.address}:${e.port} ${e.labels.version}`);
+      const eps = (subset: string) =>
+        (snap().clusters[clusterOf('nginx', 8000, subset)]?.endpoints ?? []).map((e) => `${e.address}:${e.port} ${e.labels.version}`);
       assert.deepEqual(eps('v1'), [`${IP}:8081 v1`]);
       assert.deepEqual(eps('v2'), [`${IP}:8082 v2`]);
       assert.deepEqual(eps(''), [`${IP}:8081 v1`, `${IP}:8082 v2`]);
@@ -641,7 +749,10 @@ describe('KubernetesSource: a good API-server citizen (issue 21)', () => {
     assert.ok(api.requests.length >= 16);
     const agents = new Set(api.requests.map((r) => r.userAgent));
     assert.deepEqual([...agents], [`shadowgate/${version} (${process.platform}/${process.arch})`]);
-    assert.ok(api.requests.some((r) => r.path.endsWith('/events')), 'the Event POST is among them');
+    assert.ok(
+      api.requests.some((r) => r.path.endsWith('/events')),
+      'the Event POST is among them',
+    );
   });
 
   it('asks discovery once per start for every kind together, and reads the preferred served version', async (t) => {
@@ -670,7 +781,11 @@ describe('KubernetesSource: a good API-server citizen (issue 21)', () => {
     assert.equal((await discovery.versionOf(vs, NS)).version, 'v1beta1');
     assert.deepEqual(
       api.requests.map((r) => `${r.path}${r.query.get('limit') ? `?limit=${r.query.get('limit')}` : ''}`),
-      ['/apis', '/apis/networking.istio.io/v1/namespaces/default/virtualservices?limit=1', '/apis/networking.istio.io/v1beta1/namespaces/default/virtualservices?limit=1'],
+      [
+        '/apis',
+        '/apis/networking.istio.io/v1/namespaces/default/virtualservices?limit=1',
+        '/apis/networking.istio.io/v1beta1/namespaces/default/virtualservices?limit=1',
+      ],
     );
   });
 
@@ -697,10 +812,12 @@ describe('KubernetesSource: a good API-server citizen (issue 21)', () => {
       answers.map((a) => a.version),
       ['v1', 'v1beta1', undefined, 'v1', undefined],
     );
-    assert.deepEqual(
-      api.requests.map((r) => r.path).sort(),
-      ['/apis', '/apis/gateway.networking.k8s.io/v1', '/apis/gateway.networking.k8s.io/v1beta1', '/apis/networking.istio.io/v1'],
-    );
+    assert.deepEqual(api.requests.map((r) => r.path).sort(), [
+      '/apis',
+      '/apis/gateway.networking.k8s.io/v1',
+      '/apis/gateway.networking.k8s.io/v1beta1',
+      '/apis/networking.istio.io/v1',
+    ]);
     // A new generation asks again, once for every caller of the old one.
     discovery.invalidate(answers[0]!.generation);
     discovery.invalidate(answers[0]!.generation);
@@ -724,7 +841,14 @@ describe('KubernetesSource: a kubeconfig it cannot use says why, once (issues 20
   async function start(t: TestContext, kc: KubeConfig) {
     const logs: string[] = [];
     const registry = new Registry();
-    const source = await KubernetesSource.start({ kubeconfig: kc, onChange: () => {}, log: (l) => logs.push(l), tuning: TUNING, syncTimeoutMs: 5_000, registry });
+    const source = await KubernetesSource.start({
+      kubeconfig: kc,
+      onChange: () => {},
+      log: (l) => logs.push(l),
+      tuning: TUNING,
+      syncTimeoutMs: 5_000,
+      registry,
+    });
     t.after(() => source.close());
     const metric = async (reason: string) => {
       const m = (await registry.getSingleMetric('shadowgate_kubernetes_api_failing')!.get()).values.find((v) => v.labels.reason === reason);
@@ -739,7 +863,10 @@ describe('KubernetesSource: a kubeconfig it cannot use says why, once (issues 20
     t.after(() => api.close());
     const { source, logs, metric, unsynced } = await start(t, kubeConfigFor(api.url));
     assert.equal(source.synced, false);
-    assert.match(source.notReadyReason() ?? '', /^kubernetes: kubeconfig .*cluster "c" server http:\/\/127\.0\.0\.1:\d+\/? is plain HTTP; use https, or set insecure-skip-tls-verify: true/);
+    assert.match(
+      source.notReadyReason() ?? '',
+      /^kubernetes: kubeconfig .*cluster "c" server http:\/\/127\.0\.0\.1:\d+\/? is plain HTTP; use https, or set insecure-skip-tls-verify: true/,
+    );
     assert.equal(logs.length, 1, logs.join('\n'));
     assert.match(logs[0]!, /plain HTTP/);
     assert.equal(await metric('insecure_http'), WATCHED_TYPES.length, 'every watched kind');
@@ -757,7 +884,9 @@ describe('KubernetesSource: a kubeconfig it cannot use says why, once (issues 20
     assert.match(source.notReadyReason() ?? '', /refused the credentials \(401 Unauthorized\)/);
     assert.deepEqual(
       logs.filter((l) => !l.includes('watching')),
-      [`kubernetes: the API server ${api.url}/ refused the credentials (401 Unauthorized): check the kubeconfig's user (token, client certificate); retrying with backoff`],
+      [
+        `kubernetes: the API server ${api.url}/ refused the credentials (401 Unauthorized): check the kubeconfig's user (token, client certificate); retrying with backoff`,
+      ],
     );
     assert.ok((await metric('unauthorized'))! >= 1);
   });
@@ -815,7 +944,10 @@ describe('KubernetesSource: a kubeconfig it cannot use says why, once (issues 20
     const none = await loadKubeConfig({}, {}, dir);
     assert.ok('problem' in none);
     assert.equal(none.problem.reason, 'no_kubeconfig');
-    assert.match(none.problem.message, /no kubeconfig: not running in a pod, and KUBECONFIG is not set and .*\.kube\/config does not exist; pass --kubeconfig FILE/);
+    assert.match(
+      none.problem.message,
+      /no kubeconfig: not running in a pod, and KUBECONFIG is not set and .*\.kube\/config does not exist; pass --kubeconfig FILE/,
+    );
 
     const file = join(dir, 'config');
     writeFileSync(

@@ -244,7 +244,10 @@ describe('deploy/k8s with kustomize', () => {
       ServiceEntry: { plural: 'serviceentries', singular: 'serviceentry', short: 'se', columns: ['Hosts', 'Location', 'Resolution', 'Age'] },
       WorkloadEntry: { plural: 'workloadentries', singular: 'workloadentry', short: 'we', columns: ['Age', 'Address'] },
     };
-    assert.deepEqual(crds.map((c) => c.kind), ['CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition']);
+    assert.deepEqual(
+      crds.map((c) => c.kind),
+      ['CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition'],
+    );
     assert.deepEqual(crds.map((c) => c.spec.names.kind).sort(), Object.keys(expected).sort());
     for (const crd of crds) {
       const want = expected[crd.spec.names.kind]!;
@@ -260,7 +263,10 @@ describe('deploy/k8s with kustomize', () => {
         singular: want.singular,
       });
       assert.deepEqual(crd.spec.versions.map((v: Obj) => v.name).sort(), [...ISTIO_VERSIONS].sort());
-      assert.deepEqual(crd.spec.versions.filter((v: Obj) => v.storage).map((v: Obj) => v.name), ['v1']);
+      assert.deepEqual(
+        crd.spec.versions.filter((v: Obj) => v.storage).map((v: Obj) => v.name),
+        ['v1'],
+      );
       for (const v of crd.spec.versions) {
         assert.equal(v.served, true);
         const schema = v.schema.openAPIV3Schema;
@@ -269,7 +275,10 @@ describe('deploy/k8s with kustomize', () => {
         assert.equal(schema.properties.spec.type, 'object');
         assert.equal(schema.properties.spec['x-kubernetes-preserve-unknown-fields'], true);
         assert.deepEqual(v.subresources, { status: {} });
-        assert.deepEqual(v.additionalPrinterColumns.map((c: Obj) => c.name), want.columns);
+        assert.deepEqual(
+          v.additionalPrinterColumns.map((c: Obj) => c.name),
+          want.columns,
+        );
       }
     }
   });
@@ -339,7 +348,10 @@ describe('deploy/k8s with kustomize', () => {
     assert.equal(portOf(c.readinessProbe.httpGet.port), 15000);
     assert.equal(c.livenessProbe.httpGet.path, '/healthz');
     assert.equal(portOf(c.livenessProbe.httpGet.port), 15000);
-    assert.ok(c.ports.some((p: Obj) => p.containerPort === 8000), 'the article\'s service port 8000 is exposed');
+    assert.ok(
+      c.ports.some((p: Obj) => p.containerPort === 8000),
+      "the article's service port 8000 is exposed",
+    );
     for (const sc of [pod.spec.securityContext, c.securityContext]) {
       assert.equal(sc.runAsNonRoot, true);
       assert.equal(sc.runAsUser, 10001);
@@ -369,7 +381,10 @@ describe('deploy/k8s with kustomize', () => {
 
     const admin = find(objs, 'Service', 'shadowgate-admin');
     assert.ok(selects(admin.spec.selector, pod.metadata.labels));
-    assert.deepEqual(admin.spec.ports.map((p: Obj) => [p.name, p.port, portOf(p.targetPort)]), [['http-admin', 15000, 15000]]);
+    assert.deepEqual(
+      admin.spec.ports.map((p: Obj) => [p.name, p.port, portOf(p.targetPort)]),
+      [['http-admin', 15000, 15000]],
+    );
     assert.deepEqual(admin.metadata.annotations, { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '15000', 'prometheus.io/path': '/metrics' });
   });
 
@@ -379,12 +394,18 @@ describe('deploy/k8s with kustomize', () => {
       const nginx = find(objs, 'Service', 'nginx');
       assert.deepEqual(nginx.spec.selector, GATEWAY_LABEL, `${dir}: selector replaced, not merged`);
       assert.equal(nginx.metadata.annotations?.['shadowgate.dev/backends'], 'nginx-backends');
-      assert.deepEqual(nginx.spec.ports.map((p: Obj) => [p.name, p.port, p.targetPort]), [['http', 8000, 8000]]);
+      assert.deepEqual(
+        nginx.spec.ports.map((p: Obj) => [p.name, p.port, p.targetPort]),
+        [['http', 8000, 8000]],
+      );
       assert.equal(nginx.spec.clusterIP, undefined, 'the Service keeps its cluster IP');
       const backends = find(objs, 'Service', 'nginx-backends');
       assert.equal(backends.spec.clusterIP, 'None', 'headless');
       assert.deepEqual(backends.spec.selector, { app: 'nginx' });
-      assert.deepEqual(backends.spec.ports.map((p: Obj) => [p.name, p.port, p.targetPort]), [['http', 8000, 80]]);
+      assert.deepEqual(
+        backends.spec.ports.map((p: Obj) => [p.name, p.port, p.targetPort]),
+        [['http', 8000, 80]],
+      );
 
       const deployments = objs.filter((o) => o.kind === 'Deployment');
       const versions = deployments.filter((d) => selects(backends.spec.selector, d.spec.template.metadata.labels));
@@ -412,7 +433,7 @@ describe('deploy/k8s with kustomize', () => {
     assert.ok(gatewayPorts.includes(8000));
   });
 
-  it('takeover: the article\'s Istio rules are applied unchanged, and their subsets find pods', () => {
+  it("takeover: the article's Istio rules are applied unchanged, and their subsets find pods", () => {
     const objs = get('examples/nginx-takeover');
     const istioDir = join(K8S, 'examples/nginx-takeover/istio');
     for (const [kind, file] of [
@@ -502,7 +523,9 @@ it('Dockerfile: node:24-slim stages, the user the manifests run as, the CLI as e
   // The admin listener serves /ui from dist/ui (src/admin/ui-assets.ts): built from ui/ and shipped.
   assert.match(dockerfile, /^COPY ui \.\/ui$/m);
   assert.match(dockerfile, /COPY --from=builder \/app\/dist\/ui \.\/dist\/ui/);
-  const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+  const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim());
   for (const entry of ['node_modules', 'dist', '.git']) assert.ok(ignore.includes(entry), `.dockerignore has ${entry}`);
   assert.ok(existsSync(join(K8S, 'gateway/deployment.yaml')));
 });

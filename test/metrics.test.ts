@@ -129,7 +129,15 @@ ${http}
 /** An endpoint that refuses connections: a port nothing listens on. */
 async function deadEndpoint(): Promise<TestUpstream> {
   const port = await freePort();
-  return { name: 'dead', port, host: '127.0.0.1', requests: [], behaviour: { kind: 'answer' }, waitForRequests: () => Promise.reject(new Error('dead')), close: async () => {} };
+  return {
+    name: 'dead',
+    port,
+    host: '127.0.0.1',
+    requests: [],
+    behaviour: { kind: 'answer' },
+    waitForRequests: () => Promise.reject(new Error('dead')),
+    close: async () => {},
+  };
 }
 
 async function metricsText(tg: TestGateway): Promise<string> {
@@ -243,7 +251,18 @@ describe('/metrics after known traffic', () => {
       assert.equal(s.labels.reporter, 'source');
       assert.equal(s.labels.request_protocol, 'http');
       assert.equal(s.labels.grpc_response_status, '', 'not gRPC: empty, as Istio');
-      for (const l of ['source_workload', 'source_canonical_service', 'source_canonical_revision', 'source_workload_namespace', 'source_principal', 'source_app', 'source_version', 'source_cluster', 'destination_principal', 'connection_security_policy']) {
+      for (const l of [
+        'source_workload',
+        'source_canonical_service',
+        'source_canonical_revision',
+        'source_workload_namespace',
+        'source_principal',
+        'source_app',
+        'source_version',
+        'source_cluster',
+        'destination_principal',
+        'connection_security_policy',
+      ]) {
         assert.equal(s.labels[l], 'unknown', `${s.name} ${l}`);
       }
     }
@@ -290,7 +309,14 @@ describe('/metrics after known traffic', () => {
     assert.equal(nr.length, 1);
     assert.equal(nr[0]!.value, 3);
     assert.equal(nr[0]!.labels.response_code, '404');
-    for (const l of ['destination_workload', 'destination_app', 'destination_version', 'destination_canonical_service', 'destination_principal', 'destination_cluster']) {
+    for (const l of [
+      'destination_workload',
+      'destination_app',
+      'destination_version',
+      'destination_canonical_service',
+      'destination_principal',
+      'destination_cluster',
+    ]) {
       assert.equal(nr[0]!.labels[l], 'unknown', `no route, no endpoint: ${l}`);
     }
 
@@ -312,7 +338,11 @@ describe('/metrics after known traffic', () => {
     for (const family of ['istio_request_duration_milliseconds', 'istio_request_bytes', 'istio_response_bytes']) {
       for (const s of select(samples, 'istio_requests_total')) {
         const { response_code, response_flags, destination_version } = s.labels;
-        assert.equal(total(samples, `${family}_count`, { response_code: response_code!, response_flags: response_flags!, destination_version: destination_version! }), s.value, `${family}_count`);
+        assert.equal(
+          total(samples, `${family}_count`, { response_code: response_code!, response_flags: response_flags!, destination_version: destination_version! }),
+          s.value,
+          `${family}_count`,
+        );
       }
     }
     assert.equal(total(samples, 'istio_response_bytes_sum', { destination_version: 'v1' }), 11 * 'This is version 1\n'.length);
@@ -353,8 +383,14 @@ describe('/metrics after known traffic', () => {
     assert.ok(['connect_error', 'no_endpoint'].includes(a!.labels.reason!), `reason ${a!.labels.reason}`);
     assert.equal(total(samples, 'shadowgate_shadow_abandoned_total', { destination_subset: 'v2' }), 0);
 
-    assert.deepEqual(select(samples, 'shadowgate_shadows_in_flight').map((s) => s.value), [0]);
-    assert.deepEqual(select(samples, 'shadowgate_shadow_buffered_bytes').map((s) => s.value), [0]);
+    assert.deepEqual(
+      select(samples, 'shadowgate_shadows_in_flight').map((s) => s.value),
+      [0],
+    );
+    assert.deepEqual(
+      select(samples, 'shadowgate_shadow_buffered_bytes').map((s) => s.value),
+      [0],
+    );
     assert.equal(total(samples, 'shadowgate_config_reloads_total', { result: 'applied' }), 1);
     assert.deepEqual(
       select(samples, 'shadowgate_config_reloads_total')
@@ -402,7 +438,7 @@ describe('/metrics after known traffic', () => {
     ]);
   });
 
-  it('promtool check metrics: only the milliseconds base-unit findings Istio\'s names force', async (t) => {
+  it("promtool check metrics: only the milliseconds base-unit findings Istio's names force", async (t) => {
     if (!needs(t, 'promtool')) return;
     const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
@@ -471,28 +507,25 @@ describe('tracing headers', () => {
 });
 
 describe('Envoy response flags on a retried connect failure', () => {
-  it(
-    "Istio's default retries on a refusing endpoint: 503 with flags UF,URX (Envoy's flag order)",
-    async () => {
-      const dead = await deadEndpoint();
-      const port = await freePort();
-      const tg = await startGateway({
-        'svc.yaml': serviceYaml('gone', port, [{ upstream: dead, labels: { version: 'v1' } }]),
-        'vs.yaml': vsYaml('gone', '  - route: [{destination: {host: gone, subset: v1}}]'),
-      });
-      try {
-        assert.equal((await send(port, '/', { headers: { host: `gone:${port}` } })).status, 503);
-        await settled(tg, 1);
-        const samples = parseExposition(await metricsText(tg));
-        assert.deepEqual(
-          select(samples, 'istio_requests_total').map((s) => [s.labels.response_code, s.labels.response_flags, s.value]),
-          [['503', 'UF,URX', 1]],
-        );
-      } finally {
-        await tg.close();
-      }
-    },
-  );
+  it("Istio's default retries on a refusing endpoint: 503 with flags UF,URX (Envoy's flag order)", async () => {
+    const dead = await deadEndpoint();
+    const port = await freePort();
+    const tg = await startGateway({
+      'svc.yaml': serviceYaml('gone', port, [{ upstream: dead, labels: { version: 'v1' } }]),
+      'vs.yaml': vsYaml('gone', '  - route: [{destination: {host: gone, subset: v1}}]'),
+    });
+    try {
+      assert.equal((await send(port, '/', { headers: { host: `gone:${port}` } })).status, 503);
+      await settled(tg, 1);
+      const samples = parseExposition(await metricsText(tg));
+      assert.deepEqual(
+        select(samples, 'istio_requests_total').map((s) => [s.labels.response_code, s.labels.response_flags, s.value]),
+        [['503', 'UF,URX', 1]],
+      );
+    } finally {
+      await tg.close();
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -55,7 +55,9 @@ function podObject(deployment: string, hash: string, suffix: string, app: string
       generateName: `${deployment}-${hash}-`,
       namespace: NS,
       labels: { app, 'pod-template-hash': hash },
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${deployment}-${hash}`, uid: `rs-${hash}`, controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${deployment}-${hash}`, uid: `rs-${hash}`, controller: true, blockOwnerDeletion: true },
+      ],
     },
   };
 }
@@ -119,7 +121,11 @@ function gatewayServices(port: number): KObject[] {
 function primarySlices(podPort: number, endpoints: SliceEndpoint[]): KObject[] {
   return ['podinfo', 'podinfo-primary', 'podinfo-gateway-backends'].map((s) => slice(s, podPort, endpoints));
 }
-const shadowgatePod: KObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'shadowgate-0', namespace: NS, labels: { 'app.kubernetes.io/name': 'shadowgate' } } };
+const shadowgatePod: KObject = {
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'shadowgate-0', namespace: NS, labels: { 'app.kubernetes.io/name': 'shadowgate' } },
+};
 
 /** Flagger's DestinationRules: one per host, the Canary's trafficPolicy (none here). */
 function destinationRule(host: string): KObject {
@@ -153,7 +159,9 @@ async function until(what: string, check: () => boolean, ms = 5_000): Promise<vo
 }
 
 describe('Flagger with provider: istio, on Shadowgate', () => {
-  it('mirror pre-stage, 10% → 50%, promotion, finalised: routed as Istio would, zero failed requests, the canary in Flagger\'s metrics', { timeout: 60_000 }, async () => {
+  it("mirror pre-stage, 10% → 50%, promotion, finalised: routed as Istio would, zero failed requests, the canary in Flagger's metrics", {
+    timeout: 60_000,
+  }, async () => {
     const api = await FakeKubeApiServer.start({ bookmarkIntervalMs: 200 });
     const primaryV1 = await pod('127.0.0.2', 0, 'v1');
     const podPort = primaryV1.port;
@@ -241,7 +249,11 @@ describe('Flagger with provider: istio, on Shadowgate', () => {
       );
       assert.equal(canaryV2.seen.length, 0, 'weight 0 and no mirror: the canary gets nothing');
       const mirrorFrom = canaryV2.seen.length;
-      await phase('the mirror is served', () => api.apply(virtualService(100, 0, true)), () => served().mirrors === 1 && canaryV2.seen.length > mirrorFrom);
+      await phase(
+        'the mirror is served',
+        () => api.apply(virtualService(100, 0, true)),
+        () => served().mirrors === 1 && canaryV2.seen.length > mirrorFrom,
+      );
       assert.deepEqual([...(await observe(40)).keys()], ['podinfo v1'], 'mirror pre-stage: every answer still from the primary');
       assert.ok(
         canaryV2.seen.slice(mirrorFrom).every((r) => r.mirrored),
@@ -250,15 +262,30 @@ describe('Flagger with provider: istio, on Shadowgate', () => {
       // What Flagger's request-success-rate check reads during the pre-stage: the canary's own inbound requests.
       const samples = await scrape(gw.adminAddress);
       const dest = { reporter: 'destination', destination_workload_namespace: NS };
-      assert.ok(total(samples, 'istio_requests_total', { ...dest, destination_workload: 'podinfo', response_code: '200' }) > 0, 'the canary Deployment in reporter="destination"');
+      assert.ok(
+        total(samples, 'istio_requests_total', { ...dest, destination_workload: 'podinfo', response_code: '200' }) > 0,
+        'the canary Deployment in reporter="destination"',
+      );
       assert.ok(total(samples, 'istio_requests_total', { ...dest, destination_workload: 'podinfo-primary' }) > 0, 'the primary named after its Deployment');
-      assert.equal(select(samples, 'istio_requests_total', { reporter: 'source', destination_workload: 'podinfo' }).length, 0, 'mirrored copies are never primary samples');
+      assert.equal(
+        select(samples, 'istio_requests_total', { reporter: 'source', destination_workload: 'podinfo' }).length,
+        0,
+        'mirrored copies are never primary samples',
+      );
 
       // Progressive traffic shifting: the mirror stops, 10%, then 50% to the canary.
-      await phase('10% to the canary', () => api.apply(virtualService(90, 10, false)), () => served().canary === 10 && served().mirrors === 0);
+      await phase(
+        '10% to the canary',
+        () => api.apply(virtualService(90, 10, false)),
+        () => served().canary === 10 && served().mirrors === 0,
+      );
       const at10 = await observe(100);
       assert.ok((at10.get('podinfo v2') ?? 0) > 0 && (at10.get('podinfo v1') ?? 0) > (at10.get('podinfo v2') ?? 0), `10%: ${JSON.stringify([...at10])}`);
-      await phase('50% to the canary', () => api.apply(virtualService(50, 50, false)), () => served().canary === 50);
+      await phase(
+        '50% to the canary',
+        () => api.apply(virtualService(50, 50, false)),
+        () => served().canary === 50,
+      );
       const at50 = await observe(100);
       assert.ok((at50.get('podinfo v2') ?? 0) > 20 && (at50.get('podinfo v1') ?? 0) > 20, `50%: ${JSON.stringify([...at50])}`);
 
@@ -280,7 +307,11 @@ describe('Flagger with provider: istio, on Shadowgate', () => {
         () => clusterOf('podinfo-primary')?.endpoints.length === 1,
       );
       // Finalising: all traffic to the primary, then the canary scaled to zero.
-      await phase('all traffic to the primary', () => api.apply(virtualService(100, 0, false)), () => served().canary === 0);
+      await phase(
+        'all traffic to the primary',
+        () => api.apply(virtualService(100, 0, false)),
+        () => served().canary === 0,
+      );
       await observe(20);
       const canaryFrom = canaryV2.seen.length;
       await phase(

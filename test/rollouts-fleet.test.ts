@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { runFleetVerdict } from '../src/cli/fleet-verdict.js';
 import { DEFAULT_COMPARE_SETTINGS } from '../src/config/index.js';
@@ -87,7 +87,9 @@ interface Replica {
 }
 
 describe('the fleet verdict through Prometheus', () => {
-  it('two gateways, one restarted on a new store: FAIL naming the field and its replicas, PASS for noise, every request counted; the gate answers for all', { timeout: 120_000 }, async (t) => {
+  it('two gateways, one restarted on a new store: FAIL naming the field and its replicas, PASS for noise, every request counted; the gate answers for all', {
+    timeout: 120_000,
+  }, async (t) => {
     if (!needsPrometheus(t)) return;
     // shop: the canary's price differs for one request in seven (a regression); catalog: only noise differs.
     const shopPrimary = await jsonApi((_n, req) => ({ body: { ...v1Body(req.url ?? ''), price: 10 } }));
@@ -167,7 +169,10 @@ describe('the fleet verdict through Prometheus', () => {
         [['GET /items/{id}', 'body.price']],
       );
       assert.deepEqual(Object.keys(shop.blamed[0]!.instances).sort(), [a.tg.gw.adminAddress, bAdmin].sort(), 'both replicas hold differences');
-      assert.ok(shop.reasons.some((r) => r.includes('body.price') && r.includes(bAdmin)), JSON.stringify(shop.reasons));
+      assert.ok(
+        shop.reasons.some((r) => r.includes('body.price') && r.includes(bAdmin)),
+        JSON.stringify(shop.reasons),
+      );
       assert.equal(shop.run.candidate.host, 'shop-canary.default.svc.cluster.local');
       // One replica alone would not have decided the catalog: A compared 200 of its requests.
       const local = JSON.parse((await adminCall(a.tg.gw.adminAddress, '/api/verdict')).body) as { runs: Array<{ run: { route: string; compared: number } }> };
@@ -175,7 +180,15 @@ describe('the fleet verdict through Prometheus', () => {
 
       // The CLI: the same verdict, its exit codes, JSON.
       const out: string[] = [];
-      assert.equal(await runFleetVerdict({ url: prom.url }, { run: catalog.run.id, files: [], output: 'json' }, (s) => out.push(s), () => {}), 0);
+      assert.equal(
+        await runFleetVerdict(
+          { url: prom.url },
+          { run: catalog.run.id, files: [], output: 'json' },
+          (s) => out.push(s),
+          () => {},
+        ),
+        0,
+      );
       assert.equal((JSON.parse(out[0]!) as FleetVerdict).result, 'PASS');
       const text = await cli('verdict', '--prometheus', prom.url, '--selector', 'job="shadowgate"', '--window', '30m');
       assert.equal(text.status, 1, text.stderr);
@@ -185,14 +198,18 @@ describe('the fleet verdict through Prometheus', () => {
 
       // The gate, on the restarted replica, judges the fleet: Flagger's payload names the canary.
       const gate = (body: unknown) =>
-        adminCall(bAdmin, '/api/gate', { method: 'POST', body: JSON.stringify(body) }).then(
-          (x) => ({ status: x.status, body: JSON.parse(x.body) as { result: string; reasons: string[]; source: string } }),
-        );
+        adminCall(bAdmin, '/api/gate', { method: 'POST', body: JSON.stringify(body) }).then((x) => ({
+          status: x.status,
+          body: JSON.parse(x.body) as { result: string; reasons: string[]; source: string },
+        }));
       const failing = await gate({ name: 'shop', namespace: 'default', phase: 'Progressing', checksum: 'abc', metadata: {} });
       assert.equal(failing.status, 412, JSON.stringify(failing.body));
       assert.equal(failing.body.result, 'FAIL');
       assert.match(failing.body.source, /^prometheus /);
-      assert.ok(failing.body.reasons.some((r) => r.includes('body.price')), JSON.stringify(failing.body.reasons));
+      assert.ok(
+        failing.body.reasons.some((r) => r.includes('body.price')),
+        JSON.stringify(failing.body.reasons),
+      );
       const passing = await gate({ name: 'catalog', namespace: 'default', phase: 'Progressing', checksum: 'def' });
       assert.equal(passing.status, 200, JSON.stringify(passing.body));
       assert.equal(passing.body.result, 'PASS');

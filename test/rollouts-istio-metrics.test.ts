@@ -110,7 +110,11 @@ describe('istio_* reported as the destination would', () => {
       assert.equal(total(samples, 'istio_requests_total', { reporter: 'source', destination_workload: 'podinfo-flaky' }), 1);
       // A reset by the workload: its sidecar answers 503 UC.
       assert.deepEqual(
-        select(samples, 'istio_requests_total', { ...dest, destination_workload: 'podinfo-reset' }).map((x) => [x.labels.response_code, x.labels.response_flags, x.value]),
+        select(samples, 'istio_requests_total', { ...dest, destination_workload: 'podinfo-reset' }).map((x) => [
+          x.labels.response_code,
+          x.labels.response_flags,
+          x.value,
+        ]),
         [['503', 'UC', 1]],
       );
 
@@ -124,7 +128,7 @@ describe('istio_* reported as the destination would', () => {
     }
   });
 
-  it('an attempt that never connected is not the workload\'s; labels are prepared once per endpoint and reporter', () => {
+  it("an attempt that never connected is not the workload's; labels are prepared once per endpoint and reporter", () => {
     const m = new IstioMetrics();
     const cluster = { name: `outbound|80|v2|${FQDN}`, host: FQDN, port: 80, subset: 'v2', namespace: NS, policy: {}, endpoints: [] } as unknown as Cluster;
     const endpoint: Endpoint = {
@@ -174,7 +178,9 @@ describe('istio_* reported as the destination would', () => {
       assert.equal(duration.data?.result.length, 1, `duration has data: ${JSON.stringify(duration)}`);
       assert.ok(Number.isFinite(Number(duration.data!.result[0]!.value[1])), `p99 is a number: ${JSON.stringify(duration)}`);
       // Prometheus regexes are anchored: the canary's check never reads the primary's series.
-      const workloads = await prom.query(`sum by (destination_workload) (istio_requests_total{reporter="destination", destination_workload_namespace="${NS}", destination_workload=~"podinfo"})`);
+      const workloads = await prom.query(
+        `sum by (destination_workload) (istio_requests_total{reporter="destination", destination_workload_namespace="${NS}", destination_workload=~"podinfo"})`,
+      );
       assert.deepEqual(
         workloads.data?.result.map((r) => [r.metric.destination_workload, Number(r.value[1])]),
         [['podinfo', 20]],

@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import jsYaml from 'js-yaml';
 import { parseAllDocuments } from 'yaml';
 import { needsPrometheus, startPrometheus } from './harness/prometheus.js';
-import { unknownFields } from './harness/schema-fields.js';
 import { flaggerIstioQueries, renderedTemplateQueries } from './harness/rollout-templates.js';
+import { unknownFields } from './harness/schema-fields.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DIR = join(ROOT, 'deploy/rollouts');
@@ -253,4 +253,3 @@ describe('deploy/rollouts', () => {
     }
   });
 });
-

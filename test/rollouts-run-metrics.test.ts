@@ -54,7 +54,7 @@ describe('comparison runs on /metrics', () => {
       assert.equal(
         exported.reduce((n, x) => n + x.value, 0),
         items.fields.reduce((n, f) => n + f.candidateDiffs, 0),
-        'candidate differences add up to the store\'s, (other) included',
+        "candidate differences add up to the store's, (other) included",
       );
       assert.equal(price.candidateDiffs, 10);
       assert.equal(total(samples, 'shadowgate_compare_latency_milliseconds_count', { endpoint: 'GET /items/{id}', role: 'candidate' }), 40);
@@ -79,7 +79,10 @@ describe('comparison runs on /metrics', () => {
 
 describe('the fleet verdict pieces', () => {
   it('exact increases: from the value at the window start, born-in-window from 0, a reset adds the new value, no extrapolation', () => {
-    const series = (instance: string, values: number[]) => ({ metric: { __name__: 'x', instance }, values: values.map((v, i) => [i * 15_000, v] as [number, number]) });
+    const series = (instance: string, values: number[]) => ({
+      metric: { __name__: 'x', instance },
+      values: values.map((v, i) => [i * 15_000, v] as [number, number]),
+    });
     const got = exactIncreases(
       [series('a', [10, 12, 20]), series('b', [3, 7, 2, 5]), series('c', [0, 0])],
       [{ metric: { __name__: 'x', instance: 'a' }, values: [[0, 8]] }],
@@ -104,7 +107,17 @@ describe('the fleet verdict pieces', () => {
     assert.equal(bucketQuantile(buckets, 0.5), 5);
     assert.equal(bucketQuantile(buckets, 0.99), 9.9);
     assert.equal(bucketQuantile([[Number.POSITIVE_INFINITY, 0]], 0.5), 0);
-    assert.equal(bucketQuantile([[1, 0], [Number.POSITIVE_INFINITY, 4]], 0.5), 1, 'beyond the last bound: the last finite bound');
+    assert.equal(
+      bucketQuantile(
+        [
+          [1, 0],
+          [Number.POSITIVE_INFINITY, 4],
+        ],
+        0.5,
+      ),
+      1,
+      'beyond the last bound: the last finite bound',
+    );
   });
 
   it('a selector is label matchers only: nothing can be spliced into the queries', () => {

@@ -2,24 +2,8 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type {
-  HeaderOps,
-  Listener,
-  MirrorTarget,
-  Route,
-  RouteMatch,
-  VirtualHost,
-  WeightedDestination,
-} from '../src/config/model.js';
-import {
-  applyHeaderOps,
-  pickDestination,
-  type RequestFacts,
-  RouteTable,
-  rewriteAuthority,
-  rewritePath,
-  selectMirrors,
-} from '../src/routing/index.js';
+import type { HeaderOps, Listener, MirrorTarget, Route, RouteMatch, VirtualHost, WeightedDestination } from '../src/config/model.js';
+import { applyHeaderOps, pickDestination, type RequestFacts, RouteTable, rewriteAuthority, rewritePath, selectMirrors } from '../src/routing/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // Factories
@@ -99,7 +83,12 @@ describe('route matching', () => {
     ['ignoreUriCase prefix', match({ uri: { kind: 'prefix', value: '/API' }, ignoreUriCase: true }), { path: '/api/x' }, true],
     // Envoy: route case_sensitive is "ignored for safe_regex matching"; Istio documents the same.
     ['ignoreUriCase leaves regex alone', match({ uri: { kind: 'regex', value: '/api' }, ignoreUriCase: true }), { path: '/API' }, false],
-    ['ignoreUriCase does not touch headers', match({ ignoreUriCase: true, headers: [{ name: 'x', match: { kind: 'exact', value: 'A' } }] }), { headers: { x: 'a' } }, false],
+    [
+      'ignoreUriCase does not touch headers',
+      match({ ignoreUriCase: true, headers: [{ name: 'x', match: { kind: 'exact', value: 'A' } }] }),
+      { headers: { x: 'a' } },
+      false,
+    ],
     ['method exact', match({ method: { kind: 'exact', value: 'POST' } }), { method: 'POST' }, true],
     ['method is case sensitive', match({ method: { kind: 'exact', value: 'POST' } }), { method: 'post' }, false],
     ['method regex', match({ method: { kind: 'regex', value: 'GET|HEAD' } }), { method: 'HEAD' }, true],
@@ -116,14 +105,39 @@ describe('route matching', () => {
     ['header present', match({ headers: [{ name: 'x-a', match: { kind: 'present' } }] }), { headers: { 'x-a': '' } }, true],
     ['header present, absent', match({ headers: [{ name: 'x-a', match: { kind: 'present' } }] }), { headers: { 'x-b': '1' } }, false],
     ['header name is lower-cased', match({ headers: [{ name: 'X-A', match: { kind: 'present' } }] }), { headers: { 'x-a': '1' } }, true],
-    ['multi-valued header joined with ","', match({ headers: [{ name: 'x-m', match: { kind: 'exact', value: 'a,b' } }] }), { headers: { 'x-m': ['a', 'b'] } }, true],
-    ['":authority" header name reads the authority', match({ headers: [{ name: ':authority', match: { kind: 'exact', value: 'svc' } }] }), { authority: 'svc' }, true],
+    [
+      'multi-valued header joined with ","',
+      match({ headers: [{ name: 'x-m', match: { kind: 'exact', value: 'a,b' } }] }),
+      { headers: { 'x-m': ['a', 'b'] } },
+      true,
+    ],
+    [
+      '":authority" header name reads the authority',
+      match({ headers: [{ name: ':authority', match: { kind: 'exact', value: 'svc' } }] }),
+      { authority: 'svc' },
+      true,
+    ],
     ['AND within a match', match({ method: { kind: 'exact', value: 'GET' }, uri: { kind: 'prefix', value: '/a' } }), { method: 'POST', path: '/a' }, false],
-    ['withoutHeaders exact: other value', match({ withoutHeaders: [{ name: 'x-t', match: { kind: 'exact', value: 'canary' } }] }), { headers: { 'x-t': 'stable' } }, true],
-    ['withoutHeaders exact: same value', match({ withoutHeaders: [{ name: 'x-t', match: { kind: 'exact', value: 'canary' } }] }), { headers: { 'x-t': 'canary' } }, false],
+    [
+      'withoutHeaders exact: other value',
+      match({ withoutHeaders: [{ name: 'x-t', match: { kind: 'exact', value: 'canary' } }] }),
+      { headers: { 'x-t': 'stable' } },
+      true,
+    ],
+    [
+      'withoutHeaders exact: same value',
+      match({ withoutHeaders: [{ name: 'x-t', match: { kind: 'exact', value: 'canary' } }] }),
+      { headers: { 'x-t': 'canary' } },
+      false,
+    ],
     ['withoutHeaders exact: absent', match({ withoutHeaders: [{ name: 'x-t', match: { kind: 'exact', value: 'canary' } }] }), { headers: {} }, true],
     // treat_missing_header_as_empty: a missing header is "" and ".*" matches "".
-    ['withoutHeaders regex .*: absent counts as ""', match({ withoutHeaders: [{ name: 'x-t', match: { kind: 'regex', value: '.*' } }] }), { headers: {} }, false],
+    [
+      'withoutHeaders regex .*: absent counts as ""',
+      match({ withoutHeaders: [{ name: 'x-t', match: { kind: 'regex', value: '.*' } }] }),
+      { headers: {} },
+      false,
+    ],
     ['withoutHeaders present: absent', match({ withoutHeaders: [{ name: 'x-t', match: { kind: 'present' } }] }), { headers: {} }, true],
     ['withoutHeaders present: present', match({ withoutHeaders: [{ name: 'x-t', match: { kind: 'present' } }] }), { headers: { 'x-t': '' } }, false],
     [
@@ -172,9 +186,10 @@ describe('route matching', () => {
   });
 
   it('a route whose matches never hold is not a catch-all', () => {
-    const vh = RouteTable.build([
-      { port: 80, protocol: 'HTTP', virtualHosts: [vhost('svc', [route({ matches: [match({ port: 9 })] })])] },
-    ]).findVirtualHost(80, 'svc')!;
+    const vh = RouteTable.build([{ port: 80, protocol: 'HTTP', virtualHosts: [vhost('svc', [route({ matches: [match({ port: 9 })] })])] }]).findVirtualHost(
+      80,
+      'svc',
+    )!;
     assert.equal(vh.match(facts()), undefined);
   });
 
@@ -197,12 +212,7 @@ describe('route matching', () => {
 });
 
 describe('virtual host selection', () => {
-  const a = vhost('a.default.svc.cluster.local', [route()], 80, [
-    'a.default.svc.cluster.local',
-    'a.default.svc.cluster.local:80',
-    'a',
-    'a:80',
-  ]);
+  const a = vhost('a.default.svc.cluster.local', [route()], 80, ['a.default.svc.cluster.local', 'a.default.svc.cluster.local:80', 'a', 'a:80']);
   const b = vhost('b.example.com', [route()], 80, ['b.example.com', 'b.example.com:80']);
   const wild = vhost('*.wild.com', [route()], 80, ['*.wild.com', '*.wild.com:80']);
   const deeper = vhost('*.x.wild.com', [route()], 80, ['*.x.wild.com']);
@@ -335,13 +345,27 @@ describe('rewrites', () => {
   const cases: Array<[string, RouteMatch[], Route['rewrite'], number, string, string]> = [
     ['prefix match: prefix replaced', [match({ uri: { kind: 'prefix', value: '/api/' } })], { uri: '/v2/' }, 0, '/api/users?x=1', '/v2/users?x=1'],
     ['prefix match: plain concat (no slash fix-up)', [match({ uri: { kind: 'prefix', value: '/api' } })], { uri: '/' }, 0, '/api/users', '//users'],
-    ['prefix match with ignoreUriCase: same length replaced', [match({ uri: { kind: 'prefix', value: '/api' }, ignoreUriCase: true })], { uri: '/x' }, 0, '/API/a', '/x/a'],
+    [
+      'prefix match with ignoreUriCase: same length replaced',
+      [match({ uri: { kind: 'prefix', value: '/api' }, ignoreUriCase: true })],
+      { uri: '/x' },
+      0,
+      '/API/a',
+      '/x/a',
+    ],
     ['exact match: whole path, query kept', [match({ uri: { kind: 'exact', value: '/old' } })], { uri: '/new' }, 0, '/old?q=1', '/new?q=1'],
     ['regex match: whole path', [match({ uri: { kind: 'regex', value: '/u/[0-9]+' } })], { uri: '/user' }, 0, '/u/42?a', '/user?a'],
     // Istio's route without a uri match is Envoy `prefix: "/"`, so prefix_rewrite swaps only the "/".
     ['no uri match: only the leading "/" is swapped', [match({ method: { kind: 'exact', value: 'GET' } })], { uri: '/v2' }, 0, '/foo?x', '/v2foo?x'],
     ['no matches at all: same', [], { uri: '/v2/' }, -1, '/foo', '/v2/foo'],
-    ['second match used decides', [match({ uri: { kind: 'exact', value: '/a' } }), match({ uri: { kind: 'prefix', value: '/b' } })], { uri: '/c' }, 1, '/b/x', '/c/x'],
+    [
+      'second match used decides',
+      [match({ uri: { kind: 'exact', value: '/a' } }), match({ uri: { kind: 'prefix', value: '/b' } })],
+      { uri: '/c' },
+      1,
+      '/b/x',
+      '/c/x',
+    ],
     ['uriRegex: groups, all matches, query kept', [], { uriRegex: { match: '/([a-z]+)', rewrite: '/x-\\1' } }, -1, '/ab/cd?p=/q', '/x-ab/x-cd?p=/q'],
     ['uriRegex: \\0 and \\\\', [], { uriRegex: { match: '^/v1', rewrite: '\\\\\\0' } }, -1, '/v1/a', '\\/v1/a'],
     ['uriRegex: no match leaves path', [], { uriRegex: { match: '^/zzz', rewrite: '/' } }, -1, '/a?b', '/a?b'],

@@ -8,8 +8,8 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { ComparisonResult } from '../src/compare/index.js';
-import { CompareStore, StoreError } from '../src/store/index.js';
 import { seededRandom } from '../src/demo/seeded-random.js';
+import { CompareStore, StoreError } from '../src/store/index.js';
 
 const STORE_JS = fileURLToPath(new URL('../src/store/index.js', import.meta.url));
 
@@ -35,7 +35,6 @@ function result(over: Partial<ComparisonResult> & { requestId: string }): Compar
     ...over,
   };
 }
-
 
 /** The database and its WAL, as bytes on disk. */
 function rawBytes(file: string): Buffer {
@@ -104,8 +103,22 @@ describe('CompareStore round trip', () => {
         kinds: { value_changed: 1, field_missing: 1, type_changed: 1 },
         example: { kind: 'value_changed', primary: '"Ann"', candidate: '"Anne"' },
       },
-      { field: 'header.etag', candidateDiffs: 1, secondaryDiffs: 1, timeLike: 0, kinds: { header_changed: 1 }, example: { kind: 'header_changed', primary: 'a', candidate: 'b' } },
-      { field: 'status', candidateDiffs: 1, secondaryDiffs: 0, timeLike: 0, kinds: { status_changed: 1 }, example: { kind: 'status_changed', primary: '200', candidate: '503' } },
+      {
+        field: 'header.etag',
+        candidateDiffs: 1,
+        secondaryDiffs: 1,
+        timeLike: 0,
+        kinds: { header_changed: 1 },
+        example: { kind: 'header_changed', primary: 'a', candidate: 'b' },
+      },
+      {
+        field: 'status',
+        candidateDiffs: 1,
+        secondaryDiffs: 0,
+        timeLike: 0,
+        kinds: { status_changed: 1 },
+        example: { kind: 'status_changed', primary: '200', candidate: '503' },
+      },
     ]);
     assert.equal(stats[1]!.compared, 1);
     assert.deepEqual(stats[1]!.fields, []);
@@ -142,7 +155,10 @@ describe('CompareStore round trip', () => {
     assert.equal(again.totals().compared, 0);
     again.close();
     again.close(); // idempotent
-    assert.throws(() => again.totals(), (e: unknown) => e instanceof StoreError && e.code === 'STORE_CLOSED');
+    assert.throws(
+      () => again.totals(),
+      (e: unknown) => e instanceof StoreError && e.code === 'STORE_CLOSED',
+    );
   });
 });
 
@@ -165,8 +181,7 @@ describe('CompareStore latency', () => {
     for (let i = 0; i < batch.length; i += 1000) store.record(batch.slice(i, i + 1000));
     const [s] = store.endpoints();
     store.close();
-    const near = (got: number, want: number, what: string) =>
-      assert.ok(Math.abs(got - want) / want <= 0.05, `${what}: got ${got}, exact ${want.toFixed(2)}`);
+    const near = (got: number, want: number, what: string) => assert.ok(Math.abs(got - want) / want <= 0.05, `${what}: got ${got}, exact ${want.toFixed(2)}`);
     assert.equal(s!.primaryLatency.count, 20_000);
     near(s!.primaryLatency.p50, exactQuantile(uniform, 0.5), 'uniform p50');
     near(s!.primaryLatency.p99, exactQuantile(uniform, 0.99), 'uniform p99');
@@ -213,9 +228,15 @@ describe('CompareStore samples', () => {
     assert.equal(new Set(kept.map((s) => s.requestId)).size, 5);
     // A reservoir, not the first five: over 1000 diffs some later ones must have replaced the first.
     const at = kept.map((s) => Date.parse(s.at));
-    assert.ok(at.some((t) => t >= 5), `samples: ${kept.map((s) => s.requestId).join(',')}`);
+    assert.ok(
+      at.some((t) => t >= 5),
+      `samples: ${kept.map((s) => s.requestId).join(',')}`,
+    );
     // Newest first.
-    assert.deepEqual(at, [...at].sort((a, b) => b - a));
+    assert.deepEqual(
+      at,
+      [...at].sort((a, b) => b - a),
+    );
     assert.equal(e.fields.find((f) => f.field === 'body.price')!.candidateDiffs, 1000);
     store.close();
 
@@ -267,7 +288,10 @@ describe('CompareStore retention', () => {
     // The newest survive.
     assert.equal(store.exchanges({ limit: 1 })[0]!.requestId, `${pad}-${n}`);
     const fields = store.endpoints().flatMap((e) => e.fields);
-    assert.equal(fields.reduce((sum, f) => sum + f.candidateDiffs, 0), n);
+    assert.equal(
+      fields.reduce((sum, f) => sum + f.candidateDiffs, 0),
+      n,
+    );
     store.close();
   });
 });
@@ -286,7 +310,10 @@ describe('CompareStore readers', () => {
       () => reader.record([result({ requestId: 'no' })]),
       (e: unknown) => e instanceof StoreError && e.code === 'STORE_READONLY',
     );
-    assert.throws(() => reader.reset(), (e: unknown) => e instanceof StoreError && e.code === 'STORE_READONLY');
+    assert.throws(
+      () => reader.reset(),
+      (e: unknown) => e instanceof StoreError && e.code === 'STORE_READONLY',
+    );
     reader.close();
     writer.record([result({ requestId: 'a4' })]);
     assert.equal(writer.totals().compared, 4);
@@ -399,7 +426,10 @@ for (let b = 0; ; b++) {
     for (let b = 0; b <= lastCommitted; b++) {
       assert.ok(ids.has(`b${b}-0`) && ids.has(`b${b}-49`), `batch ${b} lost`);
     }
-    const diffs = store.endpoints().flatMap((e) => e.fields).reduce((sum, f) => sum + f.candidateDiffs, 0);
+    const diffs = store
+      .endpoints()
+      .flatMap((e) => e.fields)
+      .reduce((sum, f) => sum + f.candidateDiffs, 0);
     assert.equal(diffs, t.compared);
     store.record([result({ requestId: 'after-crash' })]);
     store.close();
@@ -527,7 +557,12 @@ describe('CompareStore samples and secrets', () => {
       const bytes = Buffer.from(JSON.stringify(v));
       return { size: bytes.length, sha256: `${bytes.length}`, truncated: false, bytes };
     };
-    const answer = (v: unknown) => ({ status: 200, headers: { 'content-type': 'application/json', 'set-cookie': 'sid=SECRET-COOKIE' }, body: json(v), latencyMs: 3 });
+    const answer = (v: unknown) => ({
+      status: 200,
+      headers: { 'content-type': 'application/json', 'set-cookie': 'sid=SECRET-COOKIE' },
+      body: json(v),
+      latencyMs: 3,
+    });
     const ex = {
       at: 1_700_000_000_000,
       requestId: 'sec1',

@@ -4,10 +4,10 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { client, freePort, send, startGateway, type TestGateway } from './harness/gateway.js';
+import type { TLSSocket } from 'node:tls';
 import { type Certs, makeCa, opensslMissing } from './harness/certs.js';
+import { client, freePort, send, startGateway, type TestGateway } from './harness/gateway.js';
 
 interface Seen {
   url: string;
@@ -186,7 +186,7 @@ spec:
     assert.equal(v1.seen.at(-1)!.sni, 'other.example.org');
   });
 
-  it('a private key that is not the client certificate\'s: one log line naming both files, that subset 503 UH, the rest serve', async () => {
+  it("a private key that is not the client certificate's: one log line naming both files, that subset 503 UH, the rest serve", async () => {
     const r = await send(port, '/badkey', { headers: host });
     assert.equal(r.status, 503);
     assert.equal(tg.access.entries.find((e) => e.route_name === 'badkey')!.response_flags, 'UH');

@@ -48,7 +48,15 @@ describe('/ui assets', () => {
       const head = await get(base, '/ui/app.js', 'HEAD');
       assert.equal(head.status, 200);
       assert.equal(head.body, '');
-      for (const path of ['/ui/%2e%2e/package.json', '/ui/..%2f..%2fpackage.json', '/ui/app.js.bak', '/ui//etc/passwd', '/ui/APP.JS', '/ui/__proto__', '/ui/constructor']) {
+      for (const path of [
+        '/ui/%2e%2e/package.json',
+        '/ui/..%2f..%2fpackage.json',
+        '/ui/app.js.bak',
+        '/ui//etc/passwd',
+        '/ui/APP.JS',
+        '/ui/__proto__',
+        '/ui/constructor',
+      ]) {
         const res = await get(base, path);
         assert.equal(res.status, 404, path);
         assert.equal(res.body, 'not found\n');
@@ -122,8 +130,15 @@ describe('/api/traffic', () => {
       assert.ok(toV2!.rps > 0);
       assert.equal(toV3!.sampled, 12);
       assert.equal(toV3!.delivered, 0);
-      assert.equal(Object.values(toV3!.abandoned).reduce((a, b) => a + b, 0), 12, JSON.stringify(toV3!.abandoned));
-      assert.ok(Object.keys(toV3!.abandoned).every((k) => k === 'connect_error' || k === 'no_endpoint'), JSON.stringify(toV3!.abandoned));
+      assert.equal(
+        Object.values(toV3!.abandoned).reduce((a, b) => a + b, 0),
+        12,
+        JSON.stringify(toV3!.abandoned),
+      );
+      assert.ok(
+        Object.keys(toV3!.abandoned).every((k) => k === 'connect_error' || k === 'no_endpoint'),
+        JSON.stringify(toV3!.abandoned),
+      );
       // The weighted route names both destinations; the heaviest is its primary; no request took it.
       assert.deepEqual(split.primary, { host: fqdn, subset: 'v1', rps: main.primary.rps });
       assert.deepEqual(
@@ -164,7 +179,19 @@ describe('/api/traffic', () => {
                 source: 'VirtualService ns/a',
                 index: 0,
                 matches: [],
-                action: { kind: 'route', destinations: [{ cluster: 'outbound|80|v1|a', host: 'a', subset: 'v1', port: 80, weight: 100, headers: { request: { set: {}, add: {}, remove: [] }, response: { set: {}, add: {}, remove: [] } } }] },
+                action: {
+                  kind: 'route',
+                  destinations: [
+                    {
+                      cluster: 'outbound|80|v1|a',
+                      host: 'a',
+                      subset: 'v1',
+                      port: 80,
+                      weight: 100,
+                      headers: { request: { set: {}, add: {}, remove: [] }, response: { set: {}, add: {}, remove: [] } },
+                    },
+                  ],
+                },
                 mirrors: [{ cluster: 'outbound|80|v2|a', host: 'a', subset: 'v2', port: 80, percentage: 50 }],
                 retries: { attempts: 0, retryOn: [] },
                 headers: { request: { set: {}, add: {}, remove: [] }, response: { set: {}, add: {}, remove: [] } },

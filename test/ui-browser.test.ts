@@ -23,10 +23,12 @@ describe('diff explorer (browser, fixtures)', { skip }, () => {
   let onCall: ((call: string) => void) | undefined;
 
   before(async () => {
-    admin = new AdminServer(fixtureSource((c) => {
-      calls.push(c);
-      onCall?.(c);
-    }));
+    admin = new AdminServer(
+      fixtureSource((c) => {
+        calls.push(c);
+        onCall?.(c);
+      }),
+    );
     base = `http://${await admin.listen('127.0.0.1', 0)}`;
     browser = (await launchChromium()).browser!;
     page = await browser.newPage({ viewport: { width: 1366, height: 860 } });
@@ -121,7 +123,10 @@ describe('diff explorer (browser, fixtures)', { skip }, () => {
     assert.equal(await customer.getAttribute('open'), null);
     await customer.locator('summary').click();
     assert.equal(await customer.getAttribute('open'), '');
-    assert.match(await page.locator('#curl').innerText(), /^curl -sS -H 'accept: application\/json' -H 'authorization: \[redacted\]' 'http:\/\/orders:8080\/orders\/42\?expand=items'$/);
+    assert.match(
+      await page.locator('#curl').innerText(),
+      /^curl -sS -H 'accept: application\/json' -H 'authorization: \[redacted\]' 'http:\/\/orders:8080\/orders\/42\?expand=items'$/,
+    );
     await shot('exchange');
     // n: the next (older) sample differing at the field; its etag header difference is highlighted.
     await page.keyboard.press('n');
@@ -140,7 +145,10 @@ describe('diff explorer (browser, fixtures)', { skip }, () => {
     assert.ok(text.includes('<h1>Internal Server Error</h1><script>window.__pwned = 3</script>'));
     assert.equal(await page.locator('main script, main img, main h1 h1').count(), 0);
     assert.equal(await page.evaluate('globalThis.__pwned'), undefined);
-    assert.match(await page.locator('#curl').innerText(), /-X 'POST' .*--data-binary '<script>window.__pwned = 1<\/script><img src=x onerror="window.__pwned = 2">'/s);
+    assert.match(
+      await page.locator('#curl').innerText(),
+      /-X 'POST' .*--data-binary '<script>window.__pwned = 1<\/script><img src=x onerror="window.__pwned = 2">'/s,
+    );
     // The JSON body of s2 holds the same string in a field and a header: text too.
     await open('/runs/r2/endpoints/e-orders/samples/s2');
     assert.equal(await page.locator('main script, main img').count(), 0);

@@ -110,11 +110,17 @@ describe('diff explorer end to end (browser, real gateway)', { skip }, () => {
       assert.equal(runs.length, 1);
       const bad1 = runs[0]!;
       assert.equal(bad1.verdict, 'FAIL');
-      assert.match(await page.locator('main tbody tr').first().innerText(), new RegExp(`${bad1.id}[\\s\\S]*default/orders#0[\\s\\S]*FAIL[\\s\\S]*body\\.price`));
+      assert.match(
+        await page.locator('main tbody tr').first().innerText(),
+        new RegExp(`${bad1.id}[\\s\\S]*default/orders#0[\\s\\S]*FAIL[\\s\\S]*body\\.price`),
+      );
       // /api/traffic names the route as the runs do.
       const traffic1 = await api<{ routes: { route: string; mirrors: { sampled: number }[] }[] }>('traffic');
       assert.equal(traffic1.routes[0]!.route, bad1.route);
-      assert.deepEqual(traffic1.routes[0]!.mirrors.map((m) => m.sampled), [200, 200]);
+      assert.deepEqual(
+        traffic1.routes[0]!.mirrors.map((m) => m.sampled),
+        [200, 200],
+      );
 
       // Endpoints: the endpoint is FAIL.
       await page.keyboard.press('Enter');
@@ -136,10 +142,16 @@ describe('diff explorer end to end (browser, real gateway)', { skip }, () => {
       assert.match(await page.locator('.answer.primary .line.diff[data-path="body.price"]').innerText(), /^"price": "10\.00"$/);
       assert.match(await page.locator('.answer.candidate .line.diff[data-path="body.price"]').innerText(), /^"price": "11\.00"$/);
       assert.equal(await page.locator('.answer.secondary .line.diff').count(), 1, 'the secondary shows the same field');
-      assert.match(await page.locator('.answer.primary .line[data-path="body.note"]').innerText(), /<script>window\.__pwned = 1<\/script><img src=x onerror=\\"window\.__pwned = 2\\">/);
+      assert.match(
+        await page.locator('.answer.primary .line[data-path="body.note"]').innerText(),
+        /<script>window\.__pwned = 1<\/script><img src=x onerror=\\"window\.__pwned = 2\\">/,
+      );
       assert.equal(await page.locator('main script, main img').count(), 0);
       assert.equal(await page.evaluate('globalThis.__pwned'), undefined);
-      assert.match(await page.locator('#curl').innerText(), /^curl -sS -H 'x-request-id: [0-9a-f-]+' -H 'via: 1\.1 shadowgate' 'http:\/\/orders\/orders\/\d+'$/);
+      assert.match(
+        await page.locator('#curl').innerText(),
+        /^curl -sS -H 'x-request-id: [0-9a-f-]+' -H 'via: 1\.1 shadowgate' 'http:\/\/orders\/orders\/\d+'$/,
+      );
 
       // The fix: a new candidate (another address) opens a new run, which passes.
       tg.write('orders.yaml', config(port, v1.port, fixed.port));

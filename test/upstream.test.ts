@@ -4,9 +4,9 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
+import type { Pool } from 'undici';
 import type { Cluster, Endpoint, LbPolicy, TrafficPolicy } from '../src/config/model.js';
 import { ClusterManager, classifyUpstreamError, type Picked, type PickResult, TIMEOUTS_TO_BACK_OFF } from '../src/upstream/index.js';
-import type { Pool } from 'undici';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
 
 const NAME = 'outbound|80|v1|svc.default.svc.cluster.local';
@@ -591,7 +591,10 @@ describe('outlier detection', () => {
     const p = picked(m.pick(NAME));
     p.onDone({ kind: 'response', status: 500 });
     const s = m.stats()[NAME]!;
-    assert.equal(s.endpoints.some((e) => e.ejected), false);
+    assert.equal(
+      s.endpoints.some((e) => e.ejected),
+      false,
+    );
     assert.equal(s.counters.ejectionsOverflow, 1);
   });
 
@@ -645,10 +648,16 @@ describe('connection pools', () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     // The first connection serves exactly two; no connection serves more than two.
-    assert.deepEqual(rec.remotePorts.map((p) => p === rec.remotePorts[0]), [true, true, false, false]);
+    assert.deepEqual(
+      rec.remotePorts.map((p) => p === rec.remotePorts[0]),
+      [true, true, false, false],
+    );
     const perConnection = new Map<number, number>();
     for (const p of rec.remotePorts) perConnection.set(p, (perConnection.get(p) ?? 0) + 1);
-    assert.ok([...perConnection.values()].every((n) => n <= 2), `remote ports ${rec.remotePorts}`);
+    assert.ok(
+      [...perConnection.values()].every((n) => n <= 2),
+      `remote ports ${rec.remotePorts}`,
+    );
     await m.close();
     await rec.close();
   });

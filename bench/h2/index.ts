@@ -11,7 +11,9 @@ import { parseArgs } from 'node:util';
 import { Gateway } from '../../src/gateway/index.js';
 import { MemoryAccessLog } from '../../src/telemetry/index.js';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '8' }, rounds: { type: 'string', default: '2' }, inflight: { type: 'string', default: '64' } } });
+const { values } = parseArgs({
+  options: { duration: { type: 'string', default: '8' }, rounds: { type: 'string', default: '2' }, inflight: { type: 'string', default: '64' } },
+});
 const duration = Number(values.duration);
 const rounds = Number(values.rounds);
 const inflight = Number(values.inflight);
@@ -71,7 +73,15 @@ spec:
     mirror: {host: web, subset: v2}
 `,
 );
-const gw = await Gateway.start({ files: [dir], bind: '127.0.0.1', admin: '127.0.0.1:0', accessLog: new MemoryAccessLog(), watch: false, log: () => {}, drainTimeoutMs: 2_000 });
+const gw = await Gateway.start({
+  files: [dir],
+  bind: '127.0.0.1',
+  admin: '127.0.0.1:0',
+  accessLog: new MemoryAccessLog(),
+  watch: false,
+  log: () => {},
+  drainTimeoutMs: 2_000,
+});
 
 interface Run {
   rps: number;
@@ -82,7 +92,9 @@ interface Run {
 /** Runs h2load without blocking: the gateway serves from this process's event loop. */
 async function h2load(args: string[]): Promise<Run> {
   const out = await new Promise<string>((resolve) =>
-    execFile('h2load', [...args, '-D', String(duration), `http://127.0.0.1:${port}/`], { timeout: (duration + 30) * 1000 }, (_err, stdout) => resolve(stdout ?? '')),
+    execFile('h2load', [...args, '-D', String(duration), `http://127.0.0.1:${port}/`], { timeout: (duration + 30) * 1000 }, (_err, stdout) =>
+      resolve(stdout ?? ''),
+    ),
   );
   const rps = Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1] ?? Number.NaN);
   const failed = Number(/(\d+) failed/.exec(out)?.[1] ?? Number.NaN);

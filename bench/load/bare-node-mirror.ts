@@ -18,7 +18,12 @@ const server = http.createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
-    const opts = { path: req.url ?? '/', method: (req.method ?? 'GET') as 'GET', headers: strip(req.headers), body: chunks.length ? Buffer.concat(chunks) : null };
+    const opts = {
+      path: req.url ?? '/',
+      method: (req.method ?? 'GET') as 'GET',
+      headers: strip(req.headers),
+      body: chunks.length ? Buffer.concat(chunks) : null,
+    };
     primary.request(opts).then(
       (up) => {
         res.writeHead(up.statusCode, strip(up.headers));

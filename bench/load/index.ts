@@ -22,18 +22,9 @@ import {
   type Upstream,
 } from './peers.js';
 import { freePort, killAllSync, stopAll, treeCpuSeconds, treeRssKiB } from './procs.js';
-import {
-  type MemoryResult,
-  median,
-  type RunResult,
-  ratios,
-  ratioTable,
-  type ScenarioResult,
-  scenarioTable,
-  shadowgateTable,
-} from './report.js';
-import { allScenarios, type Scenario, selects } from './scenarios.js';
 import { profileTable, summarizeProfiles } from './profile.js';
+import { type MemoryResult, median, type RunResult, ratios, ratioTable, type ScenarioResult, scenarioTable, shadowgateTable } from './report.js';
+import { allScenarios, type Scenario, selects } from './scenarios.js';
 import { postScript, runWrk } from './wrk.js';
 
 const USAGE = `Usage: node dist/bench/load/index.js [options]
@@ -108,7 +99,10 @@ function options(argv: string[]): Options | 'help' | 'list' {
     connections: Math.round(num('connections', values.connections, 64)),
     threads: Math.round(num('threads', values.threads, 1)),
     memorySeconds: num('memory-seconds', values['memory-seconds'], quick ? 10 : 60),
-    filter: values.scenarios?.split(',').map((s) => s.trim()).filter(Boolean),
+    filter: values.scenarios
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     out: values.out ?? join(ROOT, 'bench', 'results', 'latest.json'),
     install: !values['no-install'],
     keepTmp: values['keep-tmp'],
@@ -139,7 +133,11 @@ function ensureTools(install: boolean): { wrk: string; nginx: string | null } {
       const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
       const up = spawnSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000, env });
       if (up.status !== 0) log(`setup: apt-get update failed (${up.status ?? up.signal})`);
-      const inst = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'wrk', 'nginx'], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000, env });
+      const inst = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'wrk', 'nginx'], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        timeout: 300_000,
+        env,
+      });
       if (inst.status !== 0) log(`setup: apt-get install failed (${inst.status ?? inst.signal})`);
     }
   }
@@ -564,7 +562,17 @@ async function main(): Promise<number> {
     finished: finished.toISOString(),
     machine: { ...m, loadavgAtEnd: loadavg().map((l) => Number(l.toFixed(2))) },
     tools: { ...tools, shadowgateWorkers: workers },
-    options: { quick: opts.quick, profile: opts.profile, warmup: opts.warmup, duration: opts.duration, runs: opts.runs, connections: opts.connections, threads: opts.threads, memorySeconds: opts.memorySeconds, scenarios: opts.filter ?? 'all' },
+    options: {
+      quick: opts.quick,
+      profile: opts.profile,
+      warmup: opts.warmup,
+      duration: opts.duration,
+      runs: opts.runs,
+      connections: opts.connections,
+      threads: opts.threads,
+      memorySeconds: opts.memorySeconds,
+      scenarios: opts.filter ?? 'all',
+    },
     scenarios: results.map((r) => ({
       id: r.scenario.id,
       label: r.scenario.label,
@@ -587,7 +595,10 @@ async function main(): Promise<number> {
     ...(memory ? { memory } : {}),
   };
   mkdirSync(join(opts.out, '..'), { recursive: true });
-  writeFileSync(opts.out, `${JSON.stringify(json, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : typeof v === 'number' ? Number(v.toFixed(3)) : v), 2)}\n`);
+  writeFileSync(
+    opts.out,
+    `${JSON.stringify(json, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : typeof v === 'number' ? Number(v.toFixed(3)) : v), 2)}\n`,
+  );
   log(`results: ${opts.out}`);
   return results.some((r) => r.error) ? 1 : 0;
 }

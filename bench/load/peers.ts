@@ -319,7 +319,11 @@ export async function shadowgateCounters(adminPort: number): Promise<ShadowgateC
 
 export function diffCounters(after: ShadowgateCounters, before: ShadowgateCounters): ShadowgateCounters {
   const sub = (a: Record<string, number>, b: Record<string, number>) =>
-    Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]).filter(([, v]) => v !== 0));
+    Object.fromEntries(
+      Object.entries(a)
+        .map(([k, v]) => [k, v - (b[k] ?? 0)])
+        .filter(([, v]) => v !== 0),
+    );
   return {
     sampled: after.sampled - before.sampled,
     answered: after.answered - before.answered,

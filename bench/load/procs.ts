@@ -141,7 +141,8 @@ export async function waitHttp(port: number, path: string, timeoutMs: number, wh
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    if (child && (child.exitCode !== null || child.signalCode !== null)) throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}) before it was ready`);
+    if (child && (child.exitCode !== null || child.signalCode !== null))
+      throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}) before it was ready`);
     try {
       const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(1_000) });
       await res.arrayBuffer();

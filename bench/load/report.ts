@@ -1,7 +1,8 @@
 // The load bench's results: per-scenario summaries, the ratios against the peers (with the issue's
 // targets), a markdown table for stdout/README, and the JSON written to bench/results/latest.json.
-import type { ProfileShare } from './profile.js';
+
 import type { ShadowgateCounters } from './peers.js';
+import type { ProfileShare } from './profile.js';
 import type { Scenario } from './scenarios.js';
 
 export interface RunResult {
@@ -127,15 +128,11 @@ export function ratios(results: ScenarioResult[]): Ratio[] {
   return out;
 }
 
-const fmt = (n: number, digits = 0) =>
-  Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '—';
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '—');
 const ms = (n: number) => (Number.isFinite(n) ? (n < 10 ? fmt(n, 2) : n < 100 ? fmt(n, 1) : fmt(n, 0)) : '—');
 
 export function scenarioTable(results: ScenarioResult[]): string {
-  const lines = [
-    '| scenario | req/s | p50 ms | p99 ms | delivered / sampled | peer CPU µs/req | peer RSS max MiB |',
-    '|---|--:|--:|--:|--:|--:|--:|',
-  ];
+  const lines = ['| scenario | req/s | p50 ms | p99 ms | delivered / sampled | peer CPU µs/req | peer RSS max MiB |', '|---|--:|--:|--:|--:|--:|--:|'];
   for (const r of results) {
     if (r.error) {
       lines.push(`| ${r.scenario.label} (\`${r.scenario.id}\`) | failed: ${r.error.replace(/\|/g, '/').slice(0, 120)} | | | | | |`);

@@ -10,8 +10,9 @@
 // test, that is CPU taken from the proxy (the issue's own figures — nginx proxy_pass at 105k req/s — come
 // from an upstream far cheaper than `node:http`). This responder parses only what it must: the end of the
 // head, `content-length` and chunked bodies; a request it cannot parse closes the connection.
-import net from 'node:net';
+
 import type { AddressInfo } from 'node:net';
+import net from 'node:net';
 
 const mode = process.argv[2] ?? 'ok';
 const delayMs = Number(process.argv[3] ?? 200);
@@ -98,7 +99,6 @@ class RequestReader {
     }
     return true;
   }
-
 }
 
 const server = net.createServer((socket) => {

@@ -34,10 +34,7 @@ export function parseWrk(raw: string): WrkResult {
 /** Writes the POST 16 KiB Lua script into `dir` and returns its path. */
 export function postScript(dir: string, bytes = 16 * 1024): string {
   const path = join(dir, 'post-16k.lua');
-  writeFileSync(
-    path,
-    `wrk.method = "POST"\nwrk.body = string.rep("x", ${bytes})\nwrk.headers["Content-Type"] = "application/octet-stream"\n`,
-  );
+  writeFileSync(path, `wrk.method = "POST"\nwrk.body = string.rep("x", ${bytes})\nwrk.headers["Content-Type"] = "application/octet-stream"\n`);
   return path;
 }
 

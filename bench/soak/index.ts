@@ -289,7 +289,9 @@ async function main(): Promise<number> {
       rss.push(treeRssKiB(pid));
       fds.push(fdCount(pid));
       if (rss.length % 30 === 0) {
-        log(`soak: ${Math.round((now - started) / 1000)} s: ${primary.ok} ok, ${primary.failed} failed, RSS ${Math.round(rss.at(-1)! / 1024)} MiB, ${fds.at(-1)} fds`);
+        log(
+          `soak: ${Math.round((now - started) / 1000)} s: ${primary.ok} ok, ${primary.failed} failed, RSS ${Math.round(rss.at(-1)! / 1024)} MiB, ${fds.at(-1)} fds`,
+        );
       }
     }
     if (now - lastReload >= o.reloadEveryMs) {
@@ -343,7 +345,9 @@ async function main(): Promise<number> {
   console.log(`  shadows: ${counters.shadows_sampled} sampled, ${counters.shadows_abandoned} abandoned (the shadow never answers)`);
   const r = result.rss_kib.after_warmup;
   const f = result.fds.after_warmup;
-  console.log(`  RSS (gateway processes) after warm-up: ${mib(r.min)}–${mib(r.max)} MiB (first ${mib(r.first)}, last ${mib(r.last)}); whole run ${mib(result.rss_kib.all.min)}–${mib(result.rss_kib.all.max)} MiB`);
+  console.log(
+    `  RSS (gateway processes) after warm-up: ${mib(r.min)}–${mib(r.max)} MiB (first ${mib(r.first)}, last ${mib(r.last)}); whole run ${mib(result.rss_kib.all.min)}–${mib(result.rss_kib.all.max)} MiB`,
+  );
   console.log(`  open fds after warm-up: ${f.min}–${f.max} (first ${f.first}, last ${f.last})`);
   console.log(`  results: ${o.out}`);
   return primary.failed === 0 && counters.reloads_rejected === 0 ? 0 : 1;

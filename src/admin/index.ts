@@ -1,3 +1,3 @@
 // Public surface of admin/.
-export { type AdminApiRequest, type AdminSource, AdminServer } from './server.js';
-export { totalsFromExposition, type TrafficSource } from './ui-traffic.js';
+export { type AdminApiRequest, AdminServer, type AdminSource } from './server.js';
+export { type TrafficSource, totalsFromExposition } from './ui-traffic.js';

@@ -85,7 +85,10 @@ export class AdminServer {
         return send(200, m.body, m.contentType);
       }
       case '/':
-        return send(200, 'shadowgate admin: /ready /healthz /config_dump /metrics /api/runs /api/verdict /api/gate /api/endpoints /api/fields /api/samples /api/traffic /ui\n');
+        return send(
+          200,
+          'shadowgate admin: /ready /healthz /config_dump /metrics /api/runs /api/verdict /api/gate /api/endpoints /api/fields /api/samples /api/traffic /ui\n',
+        );
       default: {
         if (isApi) {
           let body: string | undefined;

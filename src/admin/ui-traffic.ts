@@ -87,7 +87,12 @@ export function totalsFromExposition(text: string): TrafficTotals {
       const endOfLine = text.indexOf('\n', at);
       const line = text.slice(at, endOfLine < 0 ? text.length : endOfLine);
       at = endOfLine < 0 ? -1 : next(endOfLine);
-      const value = Number(line.slice(line.lastIndexOf('}') + 1).trim().split(' ')[0]);
+      const value = Number(
+        line
+          .slice(line.lastIndexOf('}') + 1)
+          .trim()
+          .split(' ')[0],
+      );
       if (!Number.isFinite(value)) continue;
       // Primary requests as the caller counts them; reporter="destination" counts the same attempts (and the
       // mirrored copies) from the workloads' side (issue 13), so it is left out here.

@@ -22,7 +22,11 @@ function toHttp(q: Query): { method: string; path: string; body?: string } {
       set('limit', q.limit);
       return { method: 'GET', path: `runs?${p}` };
     case 'startRun':
-      return { method: 'POST', path: 'runs', body: JSON.stringify({ ...(q.note === undefined ? {} : { note: q.note }), ...(q.route === undefined ? {} : { route: q.route }) }) };
+      return {
+        method: 'POST',
+        path: 'runs',
+        body: JSON.stringify({ ...(q.note === undefined ? {} : { note: q.note }), ...(q.route === undefined ? {} : { route: q.route }) }),
+      };
     case 'verdict':
       set('run', q.run);
       if (q.sinceMs !== undefined) set('since', `${q.sinceMs}ms`);

@@ -15,7 +15,8 @@ function outputOf(v: Values): 'text' | 'json' {
 
 /** `verdict --prometheus URL`: the fleet's verdict, from every replica's comparison metrics. */
 async function fleetCommand(values: Values, prometheus: string, out: (s: string) => void): Promise<number> {
-  if (str(values, 'admin') !== undefined || str(values, 'store') !== undefined) throw new UsageError('--prometheus, --admin and --store are three sources: give one');
+  if (str(values, 'admin') !== undefined || str(values, 'store') !== undefined)
+    throw new UsageError('--prometheus, --admin and --store are three sources: give one');
   if (str(values, 'since') !== undefined) throw new UsageError('with --prometheus, --window says how far back to sum (--since is for --admin and --store)');
   let url: URL;
   try {

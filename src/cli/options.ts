@@ -86,7 +86,11 @@ export const COMMANDS: readonly CommandSpec[] = [
       'max-request-headers': { type: 'string', arg: 'N', help: 'more request headers: 431, as Envoy (default 100)' },
       'header-timeout': { type: 'string', arg: 'DURATION', help: 'a request head not complete in this time: 408 and close (default 60s)' },
       'body-idle-timeout': { type: 'string', arg: 'DURATION', help: 'no request-body byte for this long: 408 and close (default 60s)' },
-      'upgrade-idle-timeout': { type: 'string', arg: 'DURATION', help: 'an upgraded (WebSocket) connection with no byte either way for this long: closed (default 5m)' },
+      'upgrade-idle-timeout': {
+        type: 'string',
+        arg: 'DURATION',
+        help: 'an upgraded (WebSocket) connection with no byte either way for this long: closed (default 5m)',
+      },
       'max-connections': {
         type: 'string',
         arg: 'N',
@@ -105,7 +109,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         arg: 'FILE',
         help: "with --kubernetes: the kubeconfig to read (default: the pod's service account, else $KUBECONFIG, else ~/.kube/config)",
       },
-      context: { type: 'string', arg: 'NAME', help: "with --kubernetes: the kubeconfig context to use (default: its current-context)" },
+      context: { type: 'string', arg: 'NAME', help: 'with --kubernetes: the kubeconfig context to use (default: its current-context)' },
       prometheus: { type: 'string', arg: 'URL', help: 'a Prometheus scraping every replica: /api/gate judges the fleet there' },
       'prometheus-selector': { type: 'string', arg: 'LABELS', help: 'with --prometheus: label matchers of this fleet\'s series, e.g. job="shadowgate"' },
       'prometheus-window': { type: 'string', arg: 'DURATION', help: 'with --prometheus: how far back the gate sums (default 1h)' },
@@ -122,7 +126,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'PASS / FAIL / INCONCLUSIVE on the compared answers',
     options: {
       ...SOURCE_OPTIONS,
-      prometheus: { type: 'string', arg: 'URL', help: 'sum every replica\'s comparison metrics in this Prometheus (the fleet verdict)' },
+      prometheus: { type: 'string', arg: 'URL', help: "sum every replica's comparison metrics in this Prometheus (the fleet verdict)" },
       selector: { type: 'string', arg: 'LABELS', help: 'with --prometheus: label matchers, e.g. job="shadowgate",namespace="test"' },
       window: { type: 'string', arg: 'DURATION', help: 'with --prometheus: how far back to sum (default 1h)' },
       filename: { type: 'string', short: 'f', multiple: true, arg: 'PATH', help: 'config whose ShadowgateConfig thresholds apply (with --store)' },

@@ -30,10 +30,18 @@ function table(runs: Run[]): string {
 export async function runRuns(opts: RunsOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   try {
     if (opts.start) {
-      const q = { kind: 'startRun' as const, ...(opts.note === undefined ? {} : { note: opts.note }), ...(opts.route === undefined ? {} : { route: opts.route }) };
+      const q = {
+        kind: 'startRun' as const,
+        ...(opts.note === undefined ? {} : { note: opts.note }),
+        ...(opts.route === undefined ? {} : { route: opts.route }),
+      };
       const v = parse<{ run: Run; runs?: Run[] }>(await ask(opts, q));
       const runs = v.runs ?? [v.run];
-      out(opts.output === 'json' ? JSON.stringify(v, null, 2) : runs.map((r) => `started run ${r.id} on ${r.route}: candidate ${side(r.candidate)} vs primary ${side(r.primary)}`).join('\n'));
+      out(
+        opts.output === 'json'
+          ? JSON.stringify(v, null, 2)
+          : runs.map((r) => `started run ${r.id} on ${r.route}: candidate ${side(r.candidate)} vs primary ${side(r.primary)}`).join('\n'),
+      );
       return 0;
     }
     const v = parse<{ runs: Run[] }>(await ask(opts, { kind: 'runs' }));

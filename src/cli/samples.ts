@@ -53,7 +53,13 @@ function format(s: SampleDoc, endpoint: string): string {
   const lines = [`sample ${s.id}  ${s.at}  ${endpoint}  x-request-id ${s.requestId}`, `> ${s.request.method} ${s.request.path}${q}`];
   for (const [k, v] of Object.entries(s.request.headers)) lines.push(`> ${k}: ${Array.isArray(v) ? v.join(', ') : v}`);
   if (s.request.body) lines.push('>', ...s.request.body.split('\n').map((l) => `> ${l}`));
-  lines.push('differs at:', ...s.diffs.map((d) => `  ${d.field} (${d.kind})${d.primary !== undefined || d.candidate !== undefined ? `: ${d.primary ?? '(absent)'} vs ${d.candidate ?? '(absent)'}` : ''}`));
+  lines.push(
+    'differs at:',
+    ...s.diffs.map(
+      (d) =>
+        `  ${d.field} (${d.kind})${d.primary !== undefined || d.candidate !== undefined ? `: ${d.primary ?? '(absent)'} vs ${d.candidate ?? '(absent)'}` : ''}`,
+    ),
+  );
   lines.push(sideBySide(bodyLines(s.primary), bodyLines(s.candidate)));
   if (s.secondary) lines.push('secondary (the primary again, the noise baseline):', ...bodyLines(s.secondary).map((l) => `  ${l}`));
   return lines.join('\n');
@@ -70,9 +76,7 @@ export async function runSamples(opts: SamplesOptions, out: (s: string) => void,
     }
     const found: { endpoint: string; sample: SampleDoc }[] = [];
     for (const e of endpoints) {
-      const v = parse<{ samples: SampleDoc[] }>(
-        await ask(opts, { kind: 'samples', run: listed.run.id, endpoint: e.id, field: opts.field, limit: opts.limit }),
-      );
+      const v = parse<{ samples: SampleDoc[] }>(await ask(opts, { kind: 'samples', run: listed.run.id, endpoint: e.id, field: opts.field, limit: opts.limit }));
       for (const s of v.samples) found.push({ endpoint: e.endpoint, sample: s });
     }
     if (opts.output === 'json') out(JSON.stringify({ samples: found.map((f) => f.sample) }, null, 2));

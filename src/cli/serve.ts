@@ -2,11 +2,11 @@
 // nginx does); a start that cannot serve exits 1 with one line.
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { parseDurationMs, type MirrorSettings } from '../config/index.js';
+import { type MirrorSettings, parseDurationMs } from '../config/index.js';
+import { checkSelector, type FleetSource } from '../fleet/index.js';
 import { Gateway, type ReloadResult, reportStarted, runPrimary, serveWorkerIpc, workerLog } from '../gateway/index.js';
 import type { DownstreamLimits } from '../proxy/index.js';
 import { DEFAULT_LOAD_BUDGET, type LoadBudget } from '../sources/index.js';
-import { checkSelector, type FleetSource } from '../fleet/index.js';
 import { openAccessLog } from '../telemetry/index.js';
 import { hostPort, UsageError, type Values } from './options.js';
 
@@ -59,7 +59,8 @@ export async function runServe(v: Values): Promise<number> {
   hostPort('--admin', values.admin);
   const files = values.filename ?? [];
   if (files.length === 0 && !values.kubernetes) throw new UsageError('serve needs at least one -f PATH, or --kubernetes');
-  for (const flag of ['namespace', 'kubeconfig', 'context'] as const) if (values[flag] !== undefined && !values.kubernetes) throw new UsageError(`--${flag} goes with --kubernetes`);
+  for (const flag of ['namespace', 'kubeconfig', 'context'] as const)
+    if (values[flag] !== undefined && !values.kubernetes) throw new UsageError(`--${flag} goes with --kubernetes`);
   const fleet = fleetOptions(values);
   const kubernetesListen = values['kubernetes-listen'];
   if (kubernetesListen !== 'taken-over' && kubernetesListen !== 'all') throw new UsageError('--kubernetes-listen must be taken-over or all');
@@ -139,9 +140,7 @@ export async function runServe(v: Values): Promise<number> {
     await new Promise(() => {});
   }
   const hosts = gw.snapshot.listeners.map((l) => `${l.port}: ${l.virtualHosts.map((v) => v.host).join(', ')}`).join('; ');
-  process.stderr.write(
-    `shadowgate: ready: listening on ${gw.addresses().join(', ') || '(no service ports)'} [${hosts}], admin http://${gw.adminAddress}\n`,
-  );
+  process.stderr.write(`shadowgate: ready: listening on ${gw.addresses().join(', ') || '(no service ports)'} [${hosts}], admin http://${gw.adminAddress}\n`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       process.stderr.write(`shadowgate: ${signal}: draining\n`);
@@ -200,7 +199,8 @@ function fleetOptions(v: { prometheus?: string; 'prometheus-selector'?: string; 
   const out: { prometheus?: FleetSource; runMetrics?: { retentionMs: number } } = {};
   if (v['run-metrics-retention'] !== undefined) out.runMetrics = { retentionMs: duration('--run-metrics-retention', v['run-metrics-retention'])! };
   if (v.prometheus === undefined) {
-    if (v['prometheus-selector'] !== undefined || v['prometheus-window'] !== undefined) throw new UsageError('--prometheus-selector and --prometheus-window go with --prometheus');
+    if (v['prometheus-selector'] !== undefined || v['prometheus-window'] !== undefined)
+      throw new UsageError('--prometheus-selector and --prometheus-window go with --prometheus');
     return out;
   }
   let url: URL;

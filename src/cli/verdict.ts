@@ -47,10 +47,15 @@ export async function runVerdict(opts: VerdictOptions, out: (s: string) => void,
   const endpoints = new Map<string, EndpointReport[]>();
   try {
     v = parse<VerdictReport>(
-      await ask(opts, { kind: 'verdict', ...(opts.run === undefined ? {} : { run: opts.run }), ...(opts.sinceMs === undefined ? {} : { sinceMs: opts.sinceMs }) }),
+      await ask(opts, {
+        kind: 'verdict',
+        ...(opts.run === undefined ? {} : { run: opts.run }),
+        ...(opts.sinceMs === undefined ? {} : { sinceMs: opts.sinceMs }),
+      }),
     );
     if (opts.output === 'text') {
-      for (const { run } of v.runs) endpoints.set(run.id, parse<{ endpoints: EndpointReport[] }>(await ask(opts, { kind: 'endpoints', run: run.id })).endpoints);
+      for (const { run } of v.runs)
+        endpoints.set(run.id, parse<{ endpoints: EndpointReport[] }>(await ask(opts, { kind: 'endpoints', run: run.id })).endpoints);
     }
   } catch (e) {
     err(`shadowgate: cannot get a verdict from ${opts.admin ? `the gateway at ${opts.admin}` : opts.store}: ${(e as Error).message}`);

@@ -72,7 +72,8 @@ function parseStart(body: string | undefined): { note?: string; route?: string }
 function toQuery(req: ApiRequest): Query | ApiResponse {
   const q = req.query;
   const post = req.method === 'POST';
-  if (req.method !== 'GET' && req.method !== 'HEAD' && !(post && req.path === 'runs')) return json(405, { error: `${req.method} is not allowed on /api/${req.path}` });
+  if (req.method !== 'GET' && req.method !== 'HEAD' && !(post && req.path === 'runs'))
+    return json(405, { error: `${req.method} is not allowed on /api/${req.path}` });
   switch (req.path) {
     case 'runs':
       return post ? { kind: 'startRun', ...parseStart(req.body) } : { kind: 'runs', limit: positiveInt(q, 'limit', MAX_LIMIT) ?? 100 };

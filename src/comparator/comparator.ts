@@ -2,11 +2,11 @@
 // in batches to a worker thread, which compares, stores and answers queries. A full queue drops (and counts)
 // the exchange; the primary never waits, and no query is computed on this thread.
 import { Worker } from 'node:worker_threads';
-import type { CompareSettings, Route, Snapshot } from '../config/index.js';
 import type { EndpointStats, Exchange, VerdictReport } from '../compare/index.js';
-import { ByteBudget } from '../util/byte-budget.js';
+import type { CompareSettings, Route, Snapshot } from '../config/index.js';
 import type { CompareStoreOptions } from '../store/index.js';
 import type { Metrics } from '../telemetry/index.js';
+import { ByteBudget } from '../util/byte-budget.js';
 import { ExchangeBuilder } from './exchange.js';
 import type { Answer, Query } from './queries.js';
 import { runIdentities, runRouteKey } from './runs.js';
@@ -146,7 +146,10 @@ export class Comparator {
   apply(snapshot: Snapshot): void {
     const identities = runIdentities(snapshot);
     const byKey = new Map(
-      identities.map((id) => [id.route, { route: id.route, fingerprint: id.fingerprint, candidate: { host: id.candidate.host, subset: id.candidate.subset ?? '' } }]),
+      identities.map((id) => [
+        id.route,
+        { route: id.route, fingerprint: id.fingerprint, candidate: { host: id.candidate.host, subset: id.candidate.subset ?? '' } },
+      ]),
     );
     const runOf = new WeakMap<Route, RunTag>();
     for (const l of snapshot.listeners) {
@@ -183,7 +186,11 @@ export class Comparator {
   }
 
   /** A builder for one mirrored request's exchange, or undefined when comparison is off (or over its rate). */
-  begin(base: () => Omit<Exchange, 'primary' | 'candidate' | 'secondary'>, route?: Route, candidate?: { host: string; subset: string }): ExchangeBuilder | undefined {
+  begin(
+    base: () => Omit<Exchange, 'primary' | 'candidate' | 'secondary'>,
+    route?: Route,
+    candidate?: { host: string; subset: string },
+  ): ExchangeBuilder | undefined {
     if (!this.enabled) return undefined;
     const run = route === undefined ? undefined : this.runOf.get(route);
     // Another candidate than the run's fired on this request (several mirrors, some not every time): it

@@ -2,8 +2,9 @@
 // endpoint and field, read from the store at scrape time (nothing per request), rendered in the worker thread.
 // A run is labelled by its fingerprint (route, candidate, primary, mirror config), which every replica serving
 // the same config and endpoints computes alike; the local run id differs per replica and is only in run_info.
-import { ENVOY_BUCKETS_MS } from '../telemetry/index.js';
+
 import { bucketValue, type CompareStore, type RunRow, type StoredEndpoint } from '../store/index.js';
+import { ENVOY_BUCKETS_MS } from '../telemetry/index.js';
 
 export interface RunMetricsOptions {
   /** Ended runs stay on /metrics this long after they end (then their series go). */
@@ -150,7 +151,8 @@ export function runMetricsExposition(store: CompareStore, o: RunMetricsOptions):
         const fb = `${eb},${labels({ field })}`;
         push('shadowgate_compare_differences_total', `shadowgate_compare_differences_total{${fb},against="candidate"} ${agg.candidate}`);
         push('shadowgate_compare_differences_total', `shadowgate_compare_differences_total{${fb},against="baseline"} ${agg.secondary}`);
-        for (const [kind, n] of agg.kinds) push('shadowgate_compare_difference_kinds_total', `shadowgate_compare_difference_kinds_total{${fb},${labels({ kind })}} ${n}`);
+        for (const [kind, n] of agg.kinds)
+          push('shadowgate_compare_difference_kinds_total', `shadowgate_compare_difference_kinds_total{${fb},${labels({ kind })}} ${n}`);
       }
       e.latency.forEach((h, side) => {
         const lb = `${eb},role="${side === 0 ? 'primary' : 'candidate'}"`;
@@ -169,12 +171,15 @@ export function runMetricsExposition(store: CompareStore, o: RunMetricsOptions):
   const help: Record<(typeof STORE_FAMILIES)[number], [string, string]> = {
     shadowgate_compare_run_info: ['gauge', 'Comparison runs on /metrics (open, or ended within the retention); run is the fingerprint shared by every replica'],
     shadowgate_compare_run_open: ['gauge', '1 while the run is open, 0 once a new candidate, primary or mirror config ended it'],
-    shadowgate_compare_requests_total: ['counter', 'Mirrored requests whose candidate answer was compared with the primary\'s, per run and endpoint'],
-    shadowgate_compare_baseline_requests_total: ['counter', 'Of those, requests that also had a noise-baseline answer (a mirror to the primary\'s own version)'],
+    shadowgate_compare_requests_total: ['counter', "Mirrored requests whose candidate answer was compared with the primary's, per run and endpoint"],
+    shadowgate_compare_baseline_requests_total: ['counter', "Of those, requests that also had a noise-baseline answer (a mirror to the primary's own version)"],
     shadowgate_compare_errors_total: ['counter', 'Compared requests answered 5xx or not at all, by role (primary, candidate)'],
-    shadowgate_compare_differences_total: ['counter', 'Compared requests differing at a field: against="candidate" (primary vs candidate), against="baseline" (primary vs noise baseline)'],
+    shadowgate_compare_differences_total: [
+      'counter',
+      'Compared requests differing at a field: against="candidate" (primary vs candidate), against="baseline" (primary vs noise baseline)',
+    ],
     shadowgate_compare_difference_kinds_total: ['counter', 'Candidate differences at a field by kind (value_changed, field_missing, ...)'],
-    shadowgate_compare_latency_milliseconds: ['histogram', 'Latency of the compared answers, by role, in Envoy\'s buckets'],
+    shadowgate_compare_latency_milliseconds: ['histogram', "Latency of the compared answers, by role, in Envoy's buckets"],
   };
   const out: string[] = [];
   for (const [family, lines] of families) {

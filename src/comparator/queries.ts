@@ -1,5 +1,5 @@
 // The questions the admin API asks the comparison worker, answered there (off the request thread) as JSON text.
-import { type CompiledRules, type EndpointStats, type Thresholds, analyzeEndpoint } from '../compare/index.js';
+import { analyzeEndpoint, type CompiledRules, type EndpointStats, type Thresholds } from '../compare/index.js';
 import type { CompareStore } from '../store/index.js';
 import { type RunMetricsOptions, runMetricsExposition } from './metrics-export.js';
 import { endpointReport, fieldReports, JudgeCache, overall, parseRunId, runOf, runsToJudge } from './reports.js';
@@ -75,7 +75,10 @@ export function answer(store: CompareStore, q: Query, t: Thresholds, rules: Comp
       if (typeof picked === 'string') return bad(picked);
       const e = store.endpoint(picked.id, q.endpoint);
       if (!e) return bad(`unknown endpoint "${q.endpoint}" in run r${picked.id}`);
-      return ok({ endpoint: endpointReport(e, analyzeEndpoint(e, t)), fields: fieldReports(store, e, t, (f) => rules.hasIgnoredFields && rules.isIgnoredField(f)) });
+      return ok({
+        endpoint: endpointReport(e, analyzeEndpoint(e, t)),
+        fields: fieldReports(store, e, t, (f) => rules.hasIgnoredFields && rules.isIgnoredField(f)),
+      });
     }
     case 'samples': {
       const picked = pickRun(store, q.run);
@@ -96,4 +99,3 @@ export function answer(store: CompareStore, q: Query, t: Thresholds, rules: Comp
     }
   }
 }
-

@@ -1,8 +1,8 @@
 // What each run compares, read off a config snapshot: per mirrored route, its candidate and primary with a
 // fingerprint of their endpoints, and of the route's mirror config. A change in any of them starts a new run.
 import { createHash } from 'node:crypto';
-import type { Cluster, Route, Snapshot } from '../config/index.js';
 import type { RunIdentity } from '../compare/index.js';
+import type { Cluster, Route, Snapshot } from '../config/index.js';
 
 /** `<VirtualService namespace/name>#<route name or index>`, the run's route (docs/admin-api.md). */
 export function runRouteKey(route: Route): string {

@@ -1,7 +1,7 @@
 // The comparison worker: diffs exchanges and writes results to the store, and answers the admin API's
 // questions, all off the gateway's event loop.
 import { parentPort, workerData } from 'node:worker_threads';
-import { type CompareSettings, compareExchange, compileRules, type ComparisonResult, type Exchange, type RunIdentity } from '../compare/index.js';
+import { type CompareSettings, type ComparisonResult, compareExchange, compileRules, type Exchange, type RunIdentity } from '../compare/index.js';
 import { CompareStore, type CompareStoreOptions } from '../store/index.js';
 import { type Answer, answer, type Query } from './queries.js';
 import { JudgeCache } from './reports.js';
@@ -38,7 +38,14 @@ const { file, settings, storeOptions } = workerData as { file: string; settings:
 
 function failure(err: unknown): { reason: StoreFailure; message: string } {
   const code = String((err as { code?: unknown })?.code ?? '');
-  const reason: StoreFailure = code === 'SQLITE_FULL' ? 'disk_full' : code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') ? 'busy' : code.startsWith('SQLITE_IOERR') ? 'io' : 'other';
+  const reason: StoreFailure =
+    code === 'SQLITE_FULL'
+      ? 'disk_full'
+      : code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')
+        ? 'busy'
+        : code.startsWith('SQLITE_IOERR')
+          ? 'io'
+          : 'other';
   return { reason, message: (err as Error)?.message ?? String(err) };
 }
 
@@ -83,7 +90,16 @@ port.on('message', (msg: WorkerRequest) => {
           failed++;
         }
       }
-      const reply: Extract<WorkerReply, { type: 'done' }> = { type: 'done', id: msg.id, compared: 0, ignored, failed, stale: 0, otherEndpoints: 0, otherFields: 0 };
+      const reply: Extract<WorkerReply, { type: 'done' }> = {
+        type: 'done',
+        id: msg.id,
+        compared: 0,
+        ignored,
+        failed,
+        stale: 0,
+        otherEndpoints: 0,
+        otherFields: 0,
+      };
       try {
         if (results.length > 0) {
           const report = store.record(results);

@@ -133,18 +133,13 @@ export function analyzeEndpoint(s: EndpointStats, t: Thresholds): EndpointVerdic
       `candidate error rate ${percent(candidateErrorRate)} vs primary ${percent(primaryErrorRate)} (5xx or no answer; allowed increase ${percent(t.maxErrorRateIncrease)})`,
     );
   }
-  if (
-    s.compared >= t.minSample &&
-    p.count > 0 &&
-    c.count > 0 &&
-    c.p99 > p.p99 * (1 + t.maxP99LatencyIncrease) &&
-    c.p99 - p.p99 > t.minP99LatencyIncreaseMs
-  ) {
+  if (s.compared >= t.minSample && p.count > 0 && c.count > 0 && c.p99 > p.p99 * (1 + t.maxP99LatencyIncrease) && c.p99 - p.p99 > t.minP99LatencyIncreaseMs) {
     const ratio = p.p99 > 0 ? ` (+${percent((c.p99 - p.p99) / p.p99)})` : '';
     problems.push(`candidate p99 latency ${fmtMs(c.p99)} vs primary ${fmtMs(p.p99)}: ${fmtMs(c.p99 - p.p99)} slower${ratio}`);
   }
   for (const f of fields) {
-    if (f.timeLike > 0 && f.candidateRate === 0) notes.push(`${f.field}: time-like, within tolerance in ${percent(s.compared > 0 ? f.timeLike / s.compared : 0)} (not counted)`);
+    if (f.timeLike > 0 && f.candidateRate === 0)
+      notes.push(`${f.field}: time-like, within tolerance in ${percent(s.compared > 0 ? f.timeLike / s.compared : 0)} (not counted)`);
   }
   if (!noiseBaseline && fields.some((f) => f.candidateRate > 0)) notes.push('no noise baseline (no secondary answers): every difference counts as real');
 
@@ -208,9 +203,7 @@ export function analyze(stats: readonly EndpointStats[], thresholds: Thresholds)
   } else if (undecided.length > 0) {
     result = 'INCONCLUSIVE';
     const names = undecided.slice(0, 5).map((e) => `${e.endpoint} (${e.compared} compared)`);
-    reasons.push(
-      `${undecided.length} of ${endpoints.length} endpoint(s) not decided yet: ${names.join(', ')}${undecided.length > 5 ? ', …' : ''}`,
-    );
+    reasons.push(`${undecided.length} of ${endpoints.length} endpoint(s) not decided yet: ${names.join(', ')}${undecided.length > 5 ? ', …' : ''}`);
   } else {
     result = 'PASS';
     reasons.push(

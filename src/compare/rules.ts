@@ -189,7 +189,10 @@ function fieldPatternSource(pattern: string): string {
 function endpointRegex(patterns: readonly string[]): RegExp | undefined {
   const sources: string[] = [];
   for (const p of patterns) {
-    const parts = p.trim().split(/\s+/).filter((s) => s !== '');
+    const parts = p
+      .trim()
+      .split(/\s+/)
+      .filter((s) => s !== '');
     if (parts.length === 0 || parts.length > 3) continue;
     const path = parts[parts.length - 1]!;
     const method = parts.length >= 2 ? parts[parts.length - 2]!.toUpperCase() : '*';

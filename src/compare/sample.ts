@@ -41,7 +41,12 @@ function sampleBody(body: CapturedBody | undefined, headers: Record<string, stri
 }
 
 function message(r: CapturedResponse, rules: CompiledRules): Message {
-  const m: Message = { status: r.status, headers: redactHeaders(r.headers, rules), ...sampleBody(r.body, r.headers, rules), latencyMs: Math.round(r.latencyMs * 100) / 100 };
+  const m: Message = {
+    status: r.status,
+    headers: redactHeaders(r.headers, rules),
+    ...sampleBody(r.body, r.headers, rules),
+    latencyMs: Math.round(r.latencyMs * 100) / 100,
+  };
   if (r.error !== undefined) m.error = r.error;
   return m;
 }

@@ -4,7 +4,8 @@ import type { DiffKind } from './types.js';
 /** RFC 3339 / ISO 8601 date-time (a date alone is a day, not a clock reading: not time-like). */
 const ISO = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$/;
 /** RFC 9110 §5.6.7 IMF-fixdate, and the obsolete RFC 850 and asctime forms Date.parse also reads. */
-const HTTP_DATE = /^(?:[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT|[A-Z][a-z]+, \d{2}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2} GMT|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4})$/;
+const HTTP_DATE =
+  /^(?:[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT|[A-Z][a-z]+, \d{2}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2} GMT|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4})$/;
 const DIGITS = /^\d{10}(?:\d{3})?(?:\.\d+)?$/;
 
 /** Epoch seconds 2001-09-09 .. 2103-03-06, milliseconds in the same span: other numbers are counts, not clocks. */

@@ -150,7 +150,6 @@ export interface EndpointStats {
   fields: FieldStats[];
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // The verdict, as analyze() derives it from the aggregates.
 

@@ -117,7 +117,8 @@ function readLoadBalancer(f: Fields): PolicyParts['loadBalancer'] {
       }
     }
     const keys = Object.keys(hash);
-    if (keys.length !== 1) ch.ctx.error('lb-conflict', ch.path, 'consistentHash needs exactly one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName');
+    if (keys.length !== 1)
+      ch.ctx.error('lb-conflict', ch.path, 'consistentHash needs exactly one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName');
     return { policy: 'CONSISTENT_HASH', consistentHash: hash };
   }
   const policy = simple === undefined ? 'LEAST_REQUEST' : LB_NAMES[simple];
@@ -146,7 +147,8 @@ function readConnectionPool(f: Fields): ConnectionPoolSettings {
   set('maxConcurrentStreams', http?.int('maxConcurrentStreams', 1));
   const upgrade = http?.string('h2UpgradePolicy');
   if (upgrade === 'DEFAULT' || upgrade === 'DO_NOT_UPGRADE' || upgrade === 'UPGRADE') out.h2UpgradePolicy = upgrade;
-  else if (upgrade !== undefined && http) http.ctx.error('invalid-enum', http.at('h2UpgradePolicy'), `"${upgrade}" is not an h2UpgradePolicy; use DEFAULT, DO_NOT_UPGRADE or UPGRADE`);
+  else if (upgrade !== undefined && http)
+    http.ctx.error('invalid-enum', http.at('h2UpgradePolicy'), `"${upgrade}" is not an h2UpgradePolicy; use DEFAULT, DO_NOT_UPGRADE or UPGRADE`);
   return out;
 }
 
@@ -159,7 +161,8 @@ function readOutlier(f: Fields): OutlierDetectionSettings {
     minHealthPercent: f.int('minHealthPercent', 0, 100) ?? 0,
   };
   const c5 = f.int('consecutive5xxErrors', 0) ?? f.int('consecutiveErrors', 0);
-  if (f.has('consecutiveErrors')) f.ctx.warn('deprecated-field', f.at('consecutiveErrors'), 'consecutiveErrors is deprecated; use consecutiveGatewayErrors or consecutive5xxErrors');
+  if (f.has('consecutiveErrors'))
+    f.ctx.warn('deprecated-field', f.at('consecutiveErrors'), 'consecutiveErrors is deprecated; use consecutiveGatewayErrors or consecutive5xxErrors');
   const cg = f.int('consecutiveGatewayErrors', 0);
   // Istio: consecutive5xxErrors defaults to 5 only when no error counter is set at all; 0 disables it.
   if (c5 !== undefined) {

@@ -3,12 +3,12 @@ import type { Problem, Snapshot } from './model.js';
 import { parseSource, type RawResource, type SourceText } from './parse.js';
 import { buildSnapshot } from './snapshot.js';
 
-export * from './model.js';
 export { parseDurationMs } from './duration.js';
 export { clusterName, hostAliases, resolveHost } from './hosts.js';
-export { formatProblem, formatPath } from './problems.js';
-export { PROBLEM_CODES, type ProblemCode } from './problem-codes.js';
+export * from './model.js';
 export { MAX_ALIAS_COUNT, MAX_SOURCE_BYTES, type RawResource, type SourceText } from './parse.js';
+export { PROBLEM_CODES, type ProblemCode } from './problem-codes.js';
+export { formatPath, formatProblem } from './problems.js';
 
 /** Parses every source and builds one snapshot from all the resources in them, in order. */
 export function loadSnapshot(

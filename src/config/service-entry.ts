@@ -94,7 +94,12 @@ export function readServiceEntry(res: RawResource, ctx: ResourceContext): Servic
   if (resolutionText === 'STATIC' || resolutionText === 'DNS' || resolutionText === 'DNS_ROUND_ROBIN' || resolutionText === 'NONE') {
     resolution = resolutionText;
   } else ctx.error('invalid-enum', spec.at('resolution'), `"${resolutionText}" is not a resolution; use STATIC, DNS, DNS_ROUND_ROBIN or NONE`);
-  if (resolution === 'NONE') ctx.warn('not-supported', spec.at('resolution'), 'resolution NONE (pass-through to the original destination) is not supported; the entry\'s endpoints are used as if STATIC');
+  if (resolution === 'NONE')
+    ctx.warn(
+      'not-supported',
+      spec.at('resolution'),
+      "resolution NONE (pass-through to the original destination) is not supported; the entry's endpoints are used as if STATIC",
+    );
 
   const ports: ServicePortSpec[] = [];
   const names = new Set<string>();
@@ -111,7 +116,8 @@ export function readServiceEntry(res: RawResource, ctx: ResourceContext): Servic
     const inferred = name.split('-')[0]!.toUpperCase();
     const protocol = (p.string('protocol') ?? (PROTOCOLS.has(inferred) ? inferred : 'HTTP')).toUpperCase();
     if (!PROTOCOLS.has(protocol)) ctx.error('invalid-enum', p.at('protocol'), `"${protocol}" is not a protocol Istio knows`);
-    else if (!HTTP_PROTOCOLS.has(protocol)) ctx.warn('not-supported', p.at('protocol'), `protocol ${protocol} is not supported yet: port ${number} gets no listener`);
+    else if (!HTTP_PROTOCOLS.has(protocol))
+      ctx.warn('not-supported', p.at('protocol'), `protocol ${protocol} is not supported yet: port ${number} gets no listener`);
     const port: ServicePortSpec = { number, name, protocol };
     const target = p.int('targetPort', 1, 65535);
     if (target !== undefined) port.targetPort = target;
@@ -119,9 +125,7 @@ export function readServiceEntry(res: RawResource, ctx: ResourceContext): Servic
   }
   if (ports.length === 0) ctx.error('missing-field', spec.at('ports'), 'a ServiceEntry needs at least one port');
 
-  const endpoints = spec
-    .objects('endpoints', WORKLOAD_ENTRY)
-    .flatMap((e) => readWorkload(e, ref, resolution) ?? []);
+  const endpoints = spec.objects('endpoints', WORKLOAD_ENTRY).flatMap((e) => readWorkload(e, ref, resolution) ?? []);
   const selector = spec.object('workloadSelector', WORKLOAD_SELECTOR);
   if (selector && endpoints.length > 0) ctx.error('endpoints-and-selector', selector.path, 'use either endpoints or workloadSelector, not both');
   const entry: ServiceEntrySpec = {
@@ -139,7 +143,8 @@ export function readServiceEntry(res: RawResource, ctx: ResourceContext): Servic
   if (selector) entry.workloadSelector = selector.stringMap('labels');
   if (spec.has('location')) {
     const loc = spec.string('location');
-    if (loc !== 'MESH_EXTERNAL' && loc !== 'MESH_INTERNAL') ctx.error('invalid-enum', spec.at('location'), `"${loc}" is not a location; use MESH_EXTERNAL or MESH_INTERNAL`);
+    if (loc !== 'MESH_EXTERNAL' && loc !== 'MESH_INTERNAL')
+      ctx.error('invalid-enum', spec.at('location'), `"${loc}" is not a location; use MESH_EXTERNAL or MESH_INTERNAL`);
   }
   return entry;
 }

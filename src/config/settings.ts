@@ -93,7 +93,8 @@ export function readSettings(res: RawResource, ctx: ResourceContext): Settings {
   const m = spec.object('mirror', MIRROR);
   const d = DEFAULT_SETTINGS.mirror;
   const marker = m?.string('markerHeader');
-  if (marker && !/^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/.test(marker)) ctx.error('invalid-header-name', m!.at('markerHeader'), `"${marker}" is not a valid header name`);
+  if (marker && !/^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/.test(marker))
+    ctx.error('invalid-header-name', m!.at('markerHeader'), `"${marker}" is not a valid header name`);
   return {
     compare: readCompare(spec.object('compare', COMPARE)),
     mirror: {

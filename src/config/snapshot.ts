@@ -1,7 +1,7 @@
 // Builds the immutable snapshot: resources in, listeners/virtual hosts/routes and clusters out. Pure: no I/O, no clock.
-import { speaksHttp2 } from './upstream-protocol.js';
+
 import { createHash } from 'node:crypto';
-import { readDestinationRule, type DestinationRuleSpec, mergePolicy } from './destination-rule.js';
+import { type DestinationRuleSpec, mergePolicy, readDestinationRule } from './destination-rule.js';
 import { readGateway } from './gateway.js';
 import { compileGatewayApi, emptyGatewayApi, GATEWAY_API_GROUP, readGatewayApi } from './gateway-api/index.js';
 import { clusterName, hostAliases, hostMatches, resolveHost } from './hosts.js';
@@ -24,9 +24,18 @@ import { DEFAULT_SETTINGS } from './model.js';
 import type { RawResource } from './parse.js';
 import type { ProblemCode } from './problem-codes.js';
 import { makeProblem, type PathSeg, ResourceContext } from './problems.js';
-import { HTTP_PROTOCOLS, readServiceEntry, readWorkloadEntry, type ServiceEntrySpec, type ServicePortSpec, type WorkloadEntrySpec, type WorkloadSpec } from './service-entry.js';
+import {
+  HTTP_PROTOCOLS,
+  readServiceEntry,
+  readWorkloadEntry,
+  type ServiceEntrySpec,
+  type ServicePortSpec,
+  type WorkloadEntrySpec,
+  type WorkloadSpec,
+} from './service-entry.js';
 import { readSettings, SETTINGS_API_GROUP, SETTINGS_KIND } from './settings.js';
-import { DEFAULT_RETRIES, type DestinationSpec, type HttpRouteSpec, type VirtualServiceSpec, readVirtualService } from './virtual-service.js';
+import { speaksHttp2 } from './upstream-protocol.js';
+import { DEFAULT_RETRIES, type DestinationSpec, type HttpRouteSpec, readVirtualService, type VirtualServiceSpec } from './virtual-service.js';
 
 const ISTIO_GROUP = 'networking.istio.io';
 const ISTIO_VERSIONS = new Set(['v1alpha3', 'v1beta1', 'v1']);
@@ -99,7 +108,15 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
     const isOurs = group === SETTINGS_API_GROUP && res.kind === SETTINGS_KIND;
     const isGatewayApi = group === GATEWAY_API_GROUP;
     if (!isIstio && !isOurs && !isGatewayApi) {
-      problems.push(makeProblem('info', 'skipped-kind', `skipped ${res.kind} ${res.name ? `${res.namespace}/${res.name}` : ''} (${res.apiVersion}): not a resource Shadowgate reads`.replace('  ', ' '), res.file, res.locate([])));
+      problems.push(
+        makeProblem(
+          'info',
+          'skipped-kind',
+          `skipped ${res.kind} ${res.name ? `${res.namespace}/${res.name}` : ''} (${res.apiVersion}): not a resource Shadowgate reads`.replace('  ', ' '),
+          res.file,
+          res.locate([]),
+        ),
+      );
       continue;
     }
     if (isIstio && !ISTIO_KINDS.has(res.kind)) {
@@ -225,7 +242,12 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
     for (const [i, subset] of (dr?.subsets ?? []).entries()) {
       const ports = svc.ports;
       if (ports.length > 0 && ports.every((p) => !endpointsFor(svc, p).some((e) => labelsMatch(subset.labels, e.labels)))) {
-        dr!.ctx.reference('warning', 'empty-subset', ['spec', 'subsets', i, 'labels'], `subset "${subset.name}" selects no endpoint of ${svc.host}: requests to it get 503`);
+        dr!.ctx.reference(
+          'warning',
+          'empty-subset',
+          ['spec', 'subsets', i, 'labels'],
+          `subset "${subset.name}" selects no endpoint of ${svc.host}: requests to it get 503`,
+        );
       }
     }
   }
@@ -241,17 +263,28 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
         claimed = true;
         const other = vsByHost.get(host);
         if (other && other !== vs) {
-          vs.ctx.reference('warning', 'conflicting-virtual-service', ['spec', 'hosts', i], `${other.ref} already routes ${host}; this VirtualService is not used for it`);
+          vs.ctx.reference(
+            'warning',
+            'conflicting-virtual-service',
+            ['spec', 'hosts', i],
+            `${other.ref} already routes ${host}; this VirtualService is not used for it`,
+          );
           continue;
         }
         vsByHost.set(host, vs);
       }
     });
-    if (!claimed) vs.ctx.reference('warning', 'unknown-host', ['spec', 'hosts'], `no ServiceEntry defines any of ${vs.hosts.join(', ')}: these routes get no traffic`);
+    if (!claimed)
+      vs.ctx.reference('warning', 'unknown-host', ['spec', 'hosts'], `no ServiceEntry defines any of ${vs.hosts.join(', ')}: these routes get no traffic`);
     for (let i = 1; i < vs.http.length; i++) {
       const earlier = vs.http.slice(0, i).find(catchesAll);
       if (earlier) {
-        vs.ctx.reference('warning', 'unreachable-route', vs.http[i]!.path, `this route can never match: http[${earlier.index}] before it matches every request`);
+        vs.ctx.reference(
+          'warning',
+          'unreachable-route',
+          vs.http[i]!.path,
+          `this route can never match: http[${earlier.index}] before it matches every request`,
+        );
       }
     }
   }
@@ -299,7 +332,8 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
         }));
         action = { kind: 'route', destinations };
       }
-      const mirrors: MirrorTarget[] = action.kind === 'route' ? spec.mirrors.map((m) => ({ ...resolveRef(vs, m, port, 'mirror'), percentage: m.percentage })) : [];
+      const mirrors: MirrorTarget[] =
+        action.kind === 'route' ? spec.mirrors.map((m) => ({ ...resolveRef(vs, m, port, 'mirror'), percentage: m.percentage })) : [];
       const route: Route = {
         name: spec.name ?? `${vs.name}.${spec.index}`,
         source: vs.ref,
@@ -353,11 +387,16 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
       const vs = vsByHost.get(svc.host);
       const mesh = gatewayApiResult.meshRoutes(svc.host, port.number);
       if (vs && mesh) {
-        vs.ctx.reference('warning', 'conflicting-http-route', ['spec', 'hosts'], `HTTPRoutes also bind to ${svc.host}; this VirtualService routes it and they are not used`);
+        vs.ctx.reference(
+          'warning',
+          'conflicting-http-route',
+          ['spec', 'hosts'],
+          `HTTPRoutes also bind to ${svc.host}; this VirtualService routes it and they are not used`,
+        );
       }
       const routes: Route[] = vs
         ? buildRoutes(vs, port.number)
-        : mesh ?? [
+        : (mesh ?? [
             {
               // No VirtualService: every endpoint of the service is eligible, as in Istio's default route.
               name: 'default',
@@ -381,7 +420,7 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
               retries: DEFAULT_RETRIES,
               headers: { request: { set: {}, add: {}, remove: [] }, response: { set: {}, add: {}, remove: [] } },
             },
-          ];
+          ]);
       const vhost: VirtualHost = { host: svc.host, domains, port: port.number, routes, fromVirtualService: Boolean(vs ?? mesh) };
       listener.virtualHosts.push(vhost);
     }

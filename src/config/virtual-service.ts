@@ -14,16 +14,7 @@ import {
 } from './common.js';
 import { Fields, type Schema } from './fields.js';
 import { resolveHost } from './hosts.js';
-import type {
-  DirectResponse,
-  FaultPolicy,
-  HeaderCondition,
-  HeadersPolicy,
-  Redirect,
-  RetryPolicy,
-  Rewrite,
-  RouteMatch,
-} from './model.js';
+import type { DirectResponse, FaultPolicy, HeaderCondition, HeadersPolicy, Redirect, RetryPolicy, Rewrite, RouteMatch } from './model.js';
 import type { RawResource } from './parse.js';
 import type { PathSeg, ResourceContext } from './problems.js';
 
@@ -259,7 +250,8 @@ function readHttpRoute(r: Fields, index: number): HttpRouteSpec {
     if (authority !== undefined) red.authority = authority;
     if (port !== undefined) red.port = port;
     if (scheme !== undefined) red.scheme = scheme;
-    if (redirect.has('derivePort')) redirect.ctx.warn('not-supported', redirect.at('derivePort'), 'HTTPRedirect.derivePort is not supported yet and is ignored');
+    if (redirect.has('derivePort'))
+      redirect.ctx.warn('not-supported', redirect.at('derivePort'), 'HTTPRedirect.derivePort is not supported yet and is ignored');
     spec.redirect = red;
   }
   const direct = r.object('directResponse', DIRECT_RESPONSE);
@@ -278,7 +270,8 @@ function readHttpRoute(r: Fields, index: number): HttpRouteSpec {
   // Istio's exclusivity rules between the three actions.
   const actions = [r.has('route') && 'route', redirect && 'redirect', direct && 'directResponse'].filter(Boolean);
   if (actions.length === 0) ctx.error('no-action', r.path, 'an HTTP route needs one of route, redirect or directResponse');
-  if (actions.length > 1) ctx.error('conflicting-actions', r.path, `an HTTP route can have only one of route, redirect and directResponse (found ${actions.join(', ')})`);
+  if (actions.length > 1)
+    ctx.error('conflicting-actions', r.path, `an HTTP route can have only one of route, redirect and directResponse (found ${actions.join(', ')})`);
   if ((redirect || direct) && r.has('rewrite')) ctx.error('conflicting-actions', r.at('rewrite'), 'rewrite cannot be combined with redirect or directResponse');
   if ((redirect || direct) && r.has('fault')) ctx.error('conflicting-actions', r.at('fault'), 'fault cannot be combined with redirect or directResponse');
 

@@ -42,7 +42,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-
 const indent = (text: string, by = '    ') =>
   text
     .trimEnd()
@@ -180,10 +179,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     const shadowHist = (await gw.metrics.shadowDuration.get()).values;
     const sum = shadowHist.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
     const count = shadowHist.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
-    out(`primary (v1): ${primary.length} requests, ${primary.filter((e) => e.response_code === 200).length} answered 200, median upstream time ${median(primaryMs).toFixed(1)} ms`);
     out(
-      `shadow  (v2): ${shadowSent} copies sent, ${shadowOk} answered 200, ${abandoned} abandoned, mean time ${(count ? sum / count : 0).toFixed(1)} ms`,
+      `primary (v1): ${primary.length} requests, ${primary.filter((e) => e.response_code === 200).length} answered 200, median upstream time ${median(primaryMs).toFixed(1)} ms`,
     );
+    out(`shadow  (v2): ${shadowSent} copies sent, ${shadowOk} answered 200, ${abandoned} abandoned, mean time ${(count ? sum / count : 0).toFixed(1)} ms`);
     const comparator = gw.comparator!;
     for (const e of await comparator.endpoints()) {
       out(`compared: ${e.compared} answers of v2 with v1's, endpoint "${e.endpoint}"`);

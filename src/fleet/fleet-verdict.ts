@@ -3,7 +3,7 @@
 // the replicas (instances) that hold the differences of each blamed field.
 import { overall } from '../comparator/index.js';
 import { analyze, type EndpointReport, type EndpointStats, type FieldStats, type Run, type Thresholds, type VerdictReport } from '../compare/index.js';
-import { checkSelector, type FleetSource, promDuration, type PromSeries, promQuery } from './prometheus-client.js';
+import { checkSelector, type FleetSource, type PromSeries, promDuration, promQuery } from './prometheus-client.js';
 
 export const DEFAULT_WINDOW_MS = 60 * 60_000;
 
@@ -95,7 +95,8 @@ export async function fleetVerdict(src: FleetSource, o: FleetVerdictOptions): Pr
   const windowMs = src.windowMs ?? DEFAULT_WINDOW_MS;
   const w = promDuration(windowMs);
   const selector = checkSelector(src.selector ?? '');
-  if (o.run !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(o.run)) throw new Error(`a run is a fingerprint such as 3f2a9c0d11b2e4f5 (the run label on /metrics), not ${JSON.stringify(o.run)}`);
+  if (o.run !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(o.run))
+    throw new Error(`a run is a fingerprint such as 3f2a9c0d11b2e4f5 (the run label on /metrics), not ${JSON.stringify(o.run)}`);
   const now = Date.now();
   const sel = (extra?: string) => `{${[selector, extra].filter(Boolean).join(',')}}`;
 
@@ -125,10 +126,7 @@ export async function fleetVerdict(src: FleetSource, o: FleetVerdictOptions): Pr
   const only = `run=~"${chosen.map(([id]) => id.replace(/[^A-Za-z0-9_-]/g, '')).join('|')}"`;
 
   const increases = async (family: string) => {
-    const [range, start] = await Promise.all([
-      promQuery(src, `${family}${sel(only)}[${w}]`, now),
-      promQuery(src, `${family}${sel(only)}`, now - windowMs),
-    ]);
+    const [range, start] = await Promise.all([promQuery(src, `${family}${sel(only)}[${w}]`, now), promQuery(src, `${family}${sel(only)}`, now - windowMs)]);
     return exactIncreases(range, start);
   };
   const [requests, baseline, errors, diffs, kinds, latency] = await Promise.all([
@@ -231,8 +229,12 @@ export async function fleetVerdict(src: FleetSource, o: FleetVerdictOptions): Pr
     const run: Run = {
       id,
       route: l.route ?? '',
-      candidate: l.candidate_subset ? { host: l.candidate_service ?? '', subset: l.candidate_subset, fingerprint: id } : { host: l.candidate_service ?? '', fingerprint: id },
-      primary: l.primary_subset ? { host: l.primary_service ?? '', subset: l.primary_subset, fingerprint: id } : { host: l.primary_service ?? '', fingerprint: id },
+      candidate: l.candidate_subset
+        ? { host: l.candidate_service ?? '', subset: l.candidate_subset, fingerprint: id }
+        : { host: l.candidate_service ?? '', fingerprint: id },
+      primary: l.primary_subset
+        ? { host: l.primary_service ?? '', subset: l.primary_subset, fingerprint: id }
+        : { host: l.primary_service ?? '', fingerprint: id },
       startedAt: new Date(now - windowMs).toISOString(),
       endedAt: r.open ? null : new Date(now).toISOString(),
       reason: 'started',

@@ -117,7 +117,8 @@ export async function handleGate(req: GateRequest, deps: GateDeps): Promise<{ st
       report = await fleetVerdict(deps.prometheus, { run: ask.run, thresholds: deps.thresholds() });
     } else {
       source = 'this replica';
-      if (!deps.comparator) return reply(412, { result: 'INCONCLUSIVE', reasons: ['comparison is off (no --store) and no --prometheus: nothing to judge'], gate: ask });
+      if (!deps.comparator)
+        return reply(412, { result: 'INCONCLUSIVE', reasons: ['comparison is off (no --store) and no --prometheus: nothing to judge'], gate: ask });
       const a = await deps.comparator.query(ask.run === undefined ? { kind: 'verdict' } : { kind: 'verdict', run: ask.run });
       const v = JSON.parse(a.body) as VerdictReport & { error?: string };
       if (a.status === 400) return reply(400, { error: v.error });
@@ -131,6 +132,13 @@ export async function handleGate(req: GateRequest, deps: GateDeps): Promise<{ st
   const judged = runs.length === report.runs.length ? report : overall(runs.map((r) => ({ run: r.run, result: r.result, reasons: r.reasons })));
   const result: Result = runs.length === 0 ? 'INCONCLUSIVE' : judged.result;
   const reasons = runs.length === 0 ? [`no comparison run mirrors to ${ask.candidate ?? 'the canary'} yet`] : judged.reasons;
-  const summary = (r: { run: Run; result: Result; reasons: string[] }) => ({ id: r.run.id, route: r.run.route, candidate: r.run.candidate.host, compared: r.run.compared, result: r.result, reasons: r.reasons });
+  const summary = (r: { run: Run; result: Result; reasons: string[] }) => ({
+    id: r.run.id,
+    route: r.run.route,
+    candidate: r.run.candidate.host,
+    compared: r.run.compared,
+    result: r.result,
+    reasons: r.reasons,
+  });
   return reply(result === 'PASS' ? 200 : 412, { result, reasons, source, gate: ask, runs: runs.map(summary) });
 }

@@ -1,16 +1,17 @@
 // The composition root: wires sources → config → routing/upstream/mirror → proxy and admin, and owns the
 // lifecycle (load, hot reload as a whole-snapshot swap, drain on shutdown).
-import { type AdminApiRequest, AdminServer } from '../admin/index.js';
+
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { type AdminApiRequest, AdminServer } from '../admin/index.js';
+import { Comparator, DEFAULT_RUN_METRICS, handleCompareApi, type RunMetricsOptions } from '../comparator/index.js';
 import { DEFAULT_SETTINGS, formatProblem, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
 import { type FleetSource, handleGate } from '../fleet/index.js';
-import { Comparator, DEFAULT_RUN_METRICS, handleCompareApi, type RunMetricsOptions } from '../comparator/index.js';
 import { ShadowWriter } from '../mirror/index.js';
 import { type BindFailure, type DownstreamLimits, ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
 import { ConfigLoader, DEFAULT_LOAD_BUDGET, isClusterSource, type LoadBudget, type LoadOutcome, readyOnly, watchSources } from '../sources/index.js';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesSource } from '../sources/kubernetes/index.js';
 import { type AccessLog, type ClusterGaugeSource, Metrics } from '../telemetry/index.js';
 import { ClusterManager } from '../upstream/index.js';
@@ -33,7 +34,13 @@ export interface GatewayOptions {
   downstream?: Partial<DownstreamLimits>;
   accessLog: AccessLog;
   /** Watch the Kubernetes API too (in-cluster service account or the user's kubeconfig). */
-  kubernetes?: { namespace?: string | undefined; kubeconfig?: KubeConfig; kubeconfigFile?: string | undefined; context?: string | undefined; listen?: 'taken-over' | 'all' };
+  kubernetes?: {
+    namespace?: string | undefined;
+    kubeconfig?: KubeConfig;
+    kubeconfigFile?: string | undefined;
+    context?: string | undefined;
+    listen?: 'taken-over' | 'all';
+  };
   /** SQLite file for comparison results; undefined: mirrored answers are not compared. */
   store?: string;
   /** Store options for tests (e.g. a size bound that plays a full disk). */
@@ -214,7 +221,11 @@ export class Gateway {
     if (!this.usable) this.log('shadowgate: no resource of the config was accepted: not ready until a reload brings a valid one');
     if (this.reloadAfterStart) void this.reload({ trigger: 'kubernetes' });
     if (opts.watch !== false) {
-      this.stopWatching = watchSources(opts.files, () => void this.reload({ trigger: 'watch' }), opts.settleMs === undefined ? {} : { settleMs: opts.settleMs });
+      this.stopWatching = watchSources(
+        opts.files,
+        () => void this.reload({ trigger: 'watch' }),
+        opts.settleMs === undefined ? {} : { settleMs: opts.settleMs },
+      );
     }
   }
 

@@ -51,7 +51,12 @@ export function serveWorkerIpc(gw: Gateway, shutdown: () => Promise<void>): void
           break;
         case 'api':
           value =
-            (await gw.api({ method: msg.method, path: msg.path, query: new URLSearchParams(msg.query), ...(msg.body === undefined ? {} : { body: msg.body }) })) ?? null;
+            (await gw.api({
+              method: msg.method,
+              path: msg.path,
+              query: new URLSearchParams(msg.query),
+              ...(msg.body === undefined ? {} : { body: msg.body }),
+            })) ?? null;
           break;
         case 'shutdown':
           await shutdown();
@@ -176,7 +181,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       const dumps = (await askAll({ type: 'config_dump' })).filter((d): d is Record<string, unknown> => typeof d === 'object' && d !== null && !('error' in d));
       if (dumps.length === 0) return { ready: false, workers: [] };
       const perWorker = dumps.flatMap((d) => (Array.isArray(d.workers) ? (d.workers as unknown[]) : []));
-      const ready = workers.size === opts.workers && !stopping && perWorker.length === opts.workers && perWorker.every((w) => (w as { ready?: unknown }).ready === true);
+      const ready =
+        workers.size === opts.workers && !stopping && perWorker.length === opts.workers && perWorker.every((w) => (w as { ready?: unknown }).ready === true);
       return { ...dumps[0], ready, workers: perWorker };
     },
     metrics: async () => ({
@@ -189,10 +195,13 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       // Each worker writes its comparisons to the shared store; asking one reads them all once every worker
       // has flushed its queue. A new run (POST /api/runs) is in the store: every worker's next write finds it.
       await askAll({ type: 'api', method: 'POST', path: 'flush', query: '' });
-      const v = (await ask(w, { type: 'api', method: req.method, path: req.path, query: req.query.toString(), ...(req.body === undefined ? {} : { body: req.body }) })) as
-        | { status: number; body: string }
-        | null
-        | undefined;
+      const v = (await ask(w, {
+        type: 'api',
+        method: req.method,
+        path: req.path,
+        query: req.query.toString(),
+        ...(req.body === undefined ? {} : { body: req.body }),
+      })) as { status: number; body: string } | null | undefined;
       return v === null || v === undefined || typeof v.status !== 'number' ? undefined : v;
     },
     traffic: {
@@ -216,7 +225,9 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     return 1;
   }
   const s = started[0] as { addresses: string[]; hosts: string };
-  opts.log(`shadowgate: ready: listening on ${s.addresses.join(', ') || '(no service ports)'} [${s.hosts}], admin http://${adminAddress}, ${opts.workers} workers`);
+  opts.log(
+    `shadowgate: ready: listening on ${s.addresses.join(', ') || '(no service ports)'} [${s.hosts}], admin http://${adminAddress}, ${opts.workers} workers`,
+  );
 
   // SIGHUP reloads every worker's config, as nginx's master passes it on to its workers.
   async function hangUp(): Promise<void> {

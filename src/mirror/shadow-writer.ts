@@ -2,8 +2,8 @@
 // and a counted reason for every shadow it gives up. Nothing here can delay or fail the primary.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
-import type { Cluster, MirrorSettings, MirrorTarget } from '../config/index.js';
 import { BodyQueue, type BodySink, type RequestBodyTee } from '../body/index.js';
+import type { Cluster, MirrorSettings, MirrorTarget } from '../config/index.js';
 import type { AbandonReason, Metrics } from '../telemetry/index.js';
 import { type ClusterManager, classifyUpstreamError, FAILURES, PICK_ABANDON } from '../upstream/index.js';
 import { getOrCreate } from '../util/maps.js';
@@ -64,7 +64,6 @@ export class ShadowWriter {
     this.budget = new ByteBudget(settings.maxTotalBodyBytes);
     metrics.shadowGauges = () => ({ inFlight: this.inFlight, bufferedBytes: this.budget.used });
   }
-
 
   configure(settings: MirrorSettings): void {
     this.settings = settings;
@@ -232,13 +231,26 @@ export class ShadowWriter {
         picked.onDone({ kind });
         abandon(reason ?? FAILURES[kind].abandon);
         // A copy given up before its request started never reached the workload.
-        if (controller) this.metrics.istio.recordAttempt(cluster, picked.endpoint, { kind: 'failed', failure: kind }, performance.now() - started, body?.bytes ?? 0, received);
+        if (controller)
+          this.metrics.istio.recordAttempt(
+            cluster,
+            picked.endpoint,
+            { kind: 'failed', failure: kind },
+            performance.now() - started,
+            body?.bytes ?? 0,
+            received,
+          );
         finish();
       },
     };
     picked.dispatcher.dispatch(
       // undici takes any async iterable as a body (its types list only streams).
-      { path: req.path, method: req.method as Dispatcher.HttpMethod, headers: headers as IncomingHttpHeaders, body: (queue ?? null) as unknown as string | null },
+      {
+        path: req.path,
+        method: req.method as Dispatcher.HttpMethod,
+        headers: headers as IncomingHttpHeaders,
+        body: (queue ?? null) as unknown as string | null,
+      },
       handler,
     );
     return handle;

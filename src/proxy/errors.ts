@@ -26,7 +26,37 @@ export function localReply(flag: ResponseFlag): LocalReply {
 }
 
 /** Envoy prints flags in the order of its flag table, not in the order they happened. */
-const FLAG_ORDER = ['LH', 'UH', 'UT', 'LR', 'UR', 'UF', 'UC', 'UO', 'NR', 'DI', 'FI', 'RL', 'UAEX', 'RLSE', 'DC', 'URX', 'SI', 'IH', 'DPE', 'UMSDR', 'RFCF', 'NFCF', 'DT', 'UPE', 'NC', 'OM', 'DF', 'DO', 'DR'];
+const FLAG_ORDER = [
+  'LH',
+  'UH',
+  'UT',
+  'LR',
+  'UR',
+  'UF',
+  'UC',
+  'UO',
+  'NR',
+  'DI',
+  'FI',
+  'RL',
+  'UAEX',
+  'RLSE',
+  'DC',
+  'URX',
+  'SI',
+  'IH',
+  'DPE',
+  'UMSDR',
+  'RFCF',
+  'NFCF',
+  'DT',
+  'UPE',
+  'NC',
+  'OM',
+  'DF',
+  'DO',
+  'DR',
+];
 
 /** `-` when there are none, else comma-separated in Envoy's order. */
 export function formatFlags(flags: readonly ResponseFlag[]): string {

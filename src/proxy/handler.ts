@@ -12,15 +12,15 @@
 // An upgrade (WebSocket, upgrade.ts) passes 1–5 alike (an upgrade Istio does not allow: 403 in 1), is never
 // mirrored (6 counts it as `upgrade`), and in 7 is sent to the primary as an upgrade and tunnelled; 8 at its end.
 import { randomUUID } from 'node:crypto';
-import { Pool } from 'undici';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Pool } from 'undici';
+import { RequestBodyTee } from '../body/index.js';
+import type { AnswerRecorder, AnswerRole, Comparator } from '../comparator/index.js';
 import type { Cluster, Endpoint, Route, Snapshot, WeightedDestination } from '../config/index.js';
-import type { Comparator, AnswerRecorder, AnswerRole } from '../comparator/index.js';
 import type { ShadowHandle, ShadowWriter } from '../mirror/index.js';
 import { applyHeaderOps, pickDestination, type RouteTable, selectMirrors } from '../routing/index.js';
 import type { AccessLog, Metrics } from '../telemetry/index.js';
 import { type ClusterManager, FAILURES } from '../upstream/index.js';
-import { RequestBodyTee } from '../body/index.js';
 import { requestEnded } from './connection-idle.js';
 import { DownstreamStats } from './downstream-stats.js';
 import { formatFlags, localReply, type ResponseFlag } from './errors.js';
@@ -30,8 +30,8 @@ import { firstValue, forwardableHeaders, type HeaderRecord, responseHeaders } fr
 import { type DownstreamLimits, downstreamLimits } from './limits.js';
 import { checkRequestHead } from './request-head.js';
 import { backoffMs, retriableFailure, retriableGrpc, retriableStatus } from './retry.js';
-import { runAttempt } from './upstream-attempt.js';
 import { type PendingUpgrade, proxyUpgrade, upgradeOf } from './upgrade.js';
+import { runAttempt } from './upstream-attempt.js';
 
 /** What one request reads of the gateway's state; swapped whole on reload, kept by requests in flight. */
 export interface RoutingState {
@@ -99,7 +99,6 @@ class RequestContext {
     readonly port: number,
   ) {}
 }
-
 
 export class ProxyHandler {
   private readonly random: () => number;

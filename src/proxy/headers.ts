@@ -8,7 +8,12 @@ export type HeaderRecord = Record<string, string | string[]>;
 /** Copies headers without hop-by-hop ones (and without those the Connection header names). */
 export function forwardableHeaders(headers: Record<string, string | string[] | undefined>): HeaderRecord {
   const connection = headers.connection;
-  const named = connection ? String(connection).toLowerCase().split(',').map((s) => s.trim()) : [];
+  const named = connection
+    ? String(connection)
+        .toLowerCase()
+        .split(',')
+        .map((s) => s.trim())
+    : [];
   const out: HeaderRecord = {};
   for (const name in headers) {
     const v = headers[name];

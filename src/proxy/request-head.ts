@@ -5,9 +5,7 @@ import { normalizeTarget } from '../routing/index.js';
 import type { DownstreamRejectReason } from './downstream-stats.js';
 import type { DownstreamLimits } from './limits.js';
 
-export type HeadVerdict =
-  | { ok: true; path: string; authority: string }
-  | { ok: false; status: number; reason: DownstreamRejectReason; message: string };
+export type HeadVerdict = { ok: true; path: string; authority: string } | { ok: false; status: number; reason: DownstreamRejectReason; message: string };
 
 /** RFC 3986 host (reg-name, IPv4, bracketed IP literal) with an optional port, or empty (HTTP/1.0). */
 const AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=%:[\]]*$/;

@@ -167,10 +167,7 @@ export function proxyUpgrade(o: UpgradeOptions): Promise<UpgradeOutcome> {
         splice(client, upstream, o.upgrade.head, o.idleTimeoutMs, o.onData, o.onTearDown, done);
       },
     };
-    o.dispatcher.dispatch(
-      { path: o.path, method: o.method as Dispatcher.HttpMethod, headers: o.headers, body: null, upgrade: o.upgrade.protocol },
-      handler,
-    );
+    o.dispatcher.dispatch({ path: o.path, method: o.method as Dispatcher.HttpMethod, headers: o.headers, body: null, upgrade: o.upgrade.protocol }, handler);
   });
 }
 

@@ -114,9 +114,6 @@ export function runAttempt(o: AttemptOptions): Promise<AttemptOutcome> {
         done(outcome);
       },
     };
-    o.dispatcher.dispatch(
-      { path: o.path, method: o.method as Dispatcher.HttpMethod, headers: o.headers, body: o.body as unknown as string | null },
-      handler,
-    );
+    o.dispatcher.dispatch({ path: o.path, method: o.method as Dispatcher.HttpMethod, headers: o.headers, body: o.body as unknown as string | null }, handler);
   });
 }

@@ -70,8 +70,7 @@ export class CompiledRoute {
     this.#tests = tests;
     this.#regexRewrite = regexRewrite;
     this.#results = route.matches.map((_, matchIndex) => ({ route, matchIndex, compiled: this }));
-    this.#catchAll =
-      route.matches.length === 0 && error === undefined ? { route, matchIndex: -1, compiled: this } : undefined;
+    this.#catchAll = route.matches.length === 0 && error === undefined ? { route, matchIndex: -1, compiled: this } : undefined;
     this.#replaced = route.matches.map(replacedLength);
 
     // Istio: rewrite.authority beats the route's headers policy, which beats a destination's.
@@ -137,10 +136,6 @@ export function rewritePath(route: Route | CompiledRoute, matchIndex: number, pa
 }
 
 /** The upstream authority: rewrite.authority, else a headers-policy `:authority`/`host`, else as is. */
-export function rewriteAuthority(
-  route: Route | CompiledRoute,
-  authority: string,
-  destination?: WeightedDestination,
-): string {
+export function rewriteAuthority(route: Route | CompiledRoute, authority: string, destination?: WeightedDestination): string {
   return compiledRoute(route).rewriteAuthority(authority, destination);
 }

@@ -64,10 +64,7 @@ export function parseQuery(target: string): Map<string, string> {
     let amp = target.indexOf('&', i);
     if (amp === -1 || amp > end) amp = end;
     const eq = target.indexOf('=', i);
-    const [name, value] =
-      eq !== -1 && eq < amp
-        ? [target.slice(i, eq), target.slice(eq + 1, amp)]
-        : [target.slice(i, amp), ''];
+    const [name, value] = eq !== -1 && eq < amp ? [target.slice(i, eq), target.slice(eq + 1, amp)] : [target.slice(i, amp), ''];
     if (!out.has(name)) out.set(name, value);
     i = amp + 1;
   }

@@ -1,18 +1,15 @@
 // Public surface of routing: request → virtual host → route → destination, mirrors and rewrites.
 
-export { RouteTable } from './route-table.js';
-export { CompiledVirtualHost } from './virtual-host.js';
 export {
   CompiledRoute,
   compiledRoute,
+  type RouteMatchResult,
   rewriteAuthority,
   rewritePath,
-  type RouteMatchResult,
 } from './compiled-route.js';
 export type { HeaderMap, RequestFacts } from './facts.js';
-export { pickDestination } from './weighted.js';
-export { selectMirrors } from './mirrors.js';
 export { applyHeaderOps } from './header-ops.js';
+export { selectMirrors } from './mirrors.js';
 export {
   canonicalizePath,
   mergeSlashes,
@@ -21,3 +18,6 @@ export {
   type PathNormalization,
   unescapeSlashes,
 } from './path-normalize.js';
+export { RouteTable } from './route-table.js';
+export { CompiledVirtualHost } from './virtual-host.js';
+export { pickDestination } from './weighted.js';

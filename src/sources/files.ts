@@ -80,7 +80,12 @@ export function readSources(paths: readonly string[]): ReadResult {
     }
     const files = isDir ? listResourceFiles(path, out.problems) : [path];
     if (isDir && files.length === 0) {
-      out.problems.push({ severity: 'warning', code: 'empty-directory', file: path, message: 'no *.yaml, *.yml or *.json file in this directory or beneath it' });
+      out.problems.push({
+        severity: 'warning',
+        code: 'empty-directory',
+        file: path,
+        message: 'no *.yaml, *.yml or *.json file in this directory or beneath it',
+      });
     }
     for (const file of files) {
       // `-f dir -f dir/vs.yaml` names one file twice: its resources would clash with themselves.

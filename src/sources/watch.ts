@@ -6,6 +6,7 @@
 import { type FSWatcher, readdirSync, readlinkSync, realpathSync, statSync, watch } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { listResourceFiles, MAX_DEPTH, RESOURCE_FILE } from './files.js';
+
 /** The symlink kubelet swaps when a mounted ConfigMap or Secret changes (pkg/volume/util/atomic_writer.go). */
 const CONFIGMAP_DATA = '..data';
 

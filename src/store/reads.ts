@@ -103,13 +103,19 @@ export class Reads {
          WHERE e.run_id = ? ORDER BY l.endpoint_id, l.side, l.bucket`,
     );
     const latencyOf = db.prepare('SELECT endpoint_id, side, bucket, n FROM latency WHERE endpoint_id = ? ORDER BY side, bucket');
-    const histRows = db.prepare('SELECT h.endpoint_id, h.side, h.counts FROM latency_hist h JOIN endpoints e ON e.id = h.endpoint_id WHERE e.run_id = ?').raw(true);
+    const histRows = db
+      .prepare('SELECT h.endpoint_id, h.side, h.counts FROM latency_hist h JOIN endpoints e ON e.id = h.endpoint_id WHERE e.run_id = ?')
+      .raw(true);
     const histOf = db.prepare('SELECT endpoint_id, side, counts FROM latency_hist WHERE endpoint_id = ?').raw(true);
     // The histograms live in latency_hist's blobs (schema v2); a store upgraded from v1 may still hold rows in
     // latency: both, added per side and bucket, as assemble() reads them for the verdict.
     this.latency = db.transaction((endpointRowId: number) => {
       const dense = new Map<number, number[]>();
-      for (const [, side, counts] of histOf.all(endpointRowId) as [number, number, Buffer][]) addCounts(getOrCreate(dense, side, () => []), counts);
+      for (const [, side, counts] of histOf.all(endpointRowId) as [number, number, Buffer][])
+        addCounts(
+          getOrCreate(dense, side, () => []),
+          counts,
+        );
       for (const r of latencyOf.all(endpointRowId) as { side: number; bucket: number; n: number }[]) {
         const h = getOrCreate(dense, r.side, () => []);
         h[r.bucket] = (h[r.bucket] ?? 0) + r.n;
@@ -140,7 +146,11 @@ export class Reads {
     ): StoredEndpoint[] => {
       // Dense counts per endpoint and side: the blobs, plus any version-1 rows.
       const hist = new Map<string, number[]>();
-      for (const [endpointId, side, counts] of blobs) addCounts(getOrCreate(hist, `${endpointId}:${side}`, () => []), counts);
+      for (const [endpointId, side, counts] of blobs)
+        addCounts(
+          getOrCreate(hist, `${endpointId}:${side}`, () => []),
+          counts,
+        );
       for (const r of lat) {
         const h = getOrCreate(hist, `${r.endpoint_id}:${r.side}`, () => []);
         h[r.bucket] = (h[r.bucket] ?? 0) + r.n;
@@ -177,7 +187,13 @@ export class Reads {
     this.endpoint = db.transaction((runId: number, eid: string) => {
       const row = endpointRow.get(runId, eid) as EndpointRow | undefined;
       if (!row) return undefined;
-      return assemble([row], latencyOf.all(row.id) as Lat[], histOf.all(row.id) as Blob[], fieldsOf.all(row.id) as FieldRow[], kindsOf.all(row.id) as Kind[])[0];
+      return assemble(
+        [row],
+        latencyOf.all(row.id) as Lat[],
+        histOf.all(row.id) as Blob[],
+        fieldsOf.all(row.id) as FieldRow[],
+        kindsOf.all(row.id) as Kind[],
+      )[0];
     });
     const seriesRows = db.prepare('SELECT field, minute, n FROM series WHERE endpoint_id = ? AND minute >= ? ORDER BY minute');
     const lastMinute = db.prepare('SELECT max(minute) AS m FROM series WHERE endpoint_id = ?');
@@ -214,9 +230,10 @@ export class Reads {
   /** Kept samples of one endpoint (of one field), newest first, before a sample id (paging). */
   samples(endpoint: StoredEndpoint, field: string | undefined, limit: number, before: number | undefined): SampleDoc[] {
     const below = before ?? Number.MAX_SAFE_INTEGER;
-    const rows = (
-      field === undefined ? this.docsOf.all(endpoint.rowId, below, limit) : this.docsOfField.all(endpoint.rowId, field, below, limit)
-    ) as { id: number; doc: string }[];
+    const rows = (field === undefined ? this.docsOf.all(endpoint.rowId, below, limit) : this.docsOfField.all(endpoint.rowId, field, below, limit)) as {
+      id: number;
+      doc: string;
+    }[];
     const out: SampleDoc[] = [];
     for (const r of rows) {
       try {

@@ -30,8 +30,14 @@ const RUN_COLS = `r.id, r.route, r.fingerprint, r.candidate_host, r.candidate_su
 /** Why the new run starts, from what changed since the open one. */
 function reasonFor(open: RunRow | undefined, next: RunIdentity): RunReason {
   if (!open) return 'started';
-  if (open.candidate_fp !== next.candidate.fingerprint || open.candidate_host !== next.candidate.host || (open.candidate_subset ?? undefined) !== next.candidate.subset) return 'candidate-changed';
-  if (open.primary_fp !== next.primary.fingerprint || open.primary_host !== next.primary.host || (open.primary_subset ?? undefined) !== next.primary.subset) return 'primary-changed';
+  if (
+    open.candidate_fp !== next.candidate.fingerprint ||
+    open.candidate_host !== next.candidate.host ||
+    (open.candidate_subset ?? undefined) !== next.candidate.subset
+  )
+    return 'candidate-changed';
+  if (open.primary_fp !== next.primary.fingerprint || open.primary_host !== next.primary.host || (open.primary_subset ?? undefined) !== next.primary.subset)
+    return 'primary-changed';
   return 'mirror-changed';
 }
 

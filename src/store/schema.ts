@@ -224,11 +224,7 @@ function prepare(db: Database.Database, file: string, opts: ConnectOptions): voi
     );
   }
   if (h.version > SCHEMA_VERSION) {
-    throw new StoreError(
-      'STORE_SCHEMA_TOO_NEW',
-      file,
-      `schema version ${h.version} was written by a newer Shadowgate; this one reads up to ${SCHEMA_VERSION}`,
-    );
+    throw new StoreError('STORE_SCHEMA_TOO_NEW', file, `schema version ${h.version} was written by a newer Shadowgate; this one reads up to ${SCHEMA_VERSION}`);
   }
   if (h.version < SCHEMA_VERSION) {
     if (opts.readonly) {

@@ -146,7 +146,11 @@ export class Metrics {
     'Endpoints not ejected by outlier detection (Envoy membership_healthy)',
     (c) => c.healthyEndpoints,
   );
-  readonly clusterActiveRequests = this.clusterGauge('shadowgate_upstream_active_requests', 'Requests in flight to the cluster (Envoy upstream_rq_active)', (c) => c.activeRequests);
+  readonly clusterActiveRequests = this.clusterGauge(
+    'shadowgate_upstream_active_requests',
+    'Requests in flight to the cluster (Envoy upstream_rq_active)',
+    (c) => c.activeRequests,
+  );
   readonly clusterPendingRequests = this.clusterGauge(
     'shadowgate_upstream_pending_requests',
     'Requests waiting for a connection (Envoy upstream_rq_pending_active)',

@@ -2,15 +2,7 @@
 import type { UpstreamFailure } from './failure.js';
 
 // Errors raised before a connection exists: nothing was sent, so the request is always safe to retry.
-const CONNECT_CODES = new Set([
-  'ECONNREFUSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-]);
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 // A TLS handshake the gateway refused (chain, name, expiry) or that failed: Envoy's UF with a "TLS error" reason.
 const TLS_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',

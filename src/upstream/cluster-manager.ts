@@ -1,8 +1,8 @@
 // Owns every cluster's pools and balancers; reconciles them against each new config snapshot.
 import type { Cluster } from '../config/model.js';
+import { type ClusterDeps, UpstreamCluster } from './cluster.js';
 import { type ConnectBackoffOptions, checkConnectBackoff } from './connect-backoff.js';
 import type { Host } from './host.js';
-import { type ClusterDeps, UpstreamCluster } from './cluster.js';
 import type { ClusterStats, NotPicked, PickResult } from './types.js';
 
 export interface ClusterManagerOptions {

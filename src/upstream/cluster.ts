@@ -151,12 +151,7 @@ export class UpstreamCluster {
       return UO;
     }
     const h = this.balancer.choose(candidates, hashKey);
-    if (
-      this.maxPending !== undefined &&
-      this.maxConnections !== undefined &&
-      h.active >= this.maxConnections &&
-      this.pendingRequests() >= this.maxPending
-    ) {
+    if (this.maxPending !== undefined && this.maxConnections !== undefined && h.active >= this.maxConnections && this.pendingRequests() >= this.maxPending) {
       this.counters.overflow++;
       return UO;
     }

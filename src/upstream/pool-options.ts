@@ -61,9 +61,7 @@ export function poolOptions(s: PoolShape): Pool.Options {
     keepAliveMaxTimeout: s.idleTimeoutMs,
     // undici's maxRequestsPerClient lets one request more through than it says (the one that hits the
     // limit is sent with `connection: close`), so N - 1 gives Envoy's max_requests_per_connection of N.
-    ...(s.maxRequestsPerConnection !== undefined && s.maxRequestsPerConnection > 1
-      ? { maxRequestsPerClient: s.maxRequestsPerConnection - 1 }
-      : {}),
+    ...(s.maxRequestsPerConnection !== undefined && s.maxRequestsPerConnection > 1 ? { maxRequestsPerClient: s.maxRequestsPerConnection - 1 } : {}),
   };
 }
 

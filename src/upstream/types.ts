@@ -1,8 +1,8 @@
 // Public data types of the upstream module: what a pick returns, how a request ended, what stats show.
 import type { Pool } from 'undici';
-import type { H2Pool } from './h2/index.js';
 import type { Endpoint } from '../config/model.js';
 import type { UpstreamFailure } from './failure.js';
+import type { H2Pool } from './h2/index.js';
 
 /** How one upstream attempt ended, as reported by the caller through `onDone`. */
 export type Outcome = { kind: 'response'; status: number } | { kind: UpstreamFailure };

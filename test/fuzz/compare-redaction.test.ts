@@ -20,7 +20,13 @@ const secretKey = fc.tuple(fc.constantFrom(...SECRET_FIELDS), fc.constantFrom(''
 /** A JSON value with the secret under a secret key at a random depth, inside objects and arrays. */
 const withSecret: fc.Arbitrary<unknown> = fc
   .tuple(
-    fc.array(fc.oneof(fc.string({ maxLength: 8 }).filter((k) => k !== '' && !SECRET_FIELDS.some((s) => k.toLowerCase().replaceAll(/[-_]/g, '') === s.replaceAll('_', ''))), fc.constant(null)), { maxLength: 6 }),
+    fc.array(
+      fc.oneof(
+        fc.string({ maxLength: 8 }).filter((k) => k !== '' && !SECRET_FIELDS.some((s) => k.toLowerCase().replaceAll(/[-_]/g, '') === s.replaceAll('_', ''))),
+        fc.constant(null),
+      ),
+      { maxLength: 6 },
+    ),
     secretKey,
     fc.dictionary(fc.string({ maxLength: 6 }), fc.oneof(fc.integer(), fc.string({ maxLength: 10 }), fc.boolean()), { maxKeys: 4 }),
   )
@@ -32,7 +38,12 @@ const withSecret: fc.Arbitrary<unknown> = fc
 
 function answer(json: unknown): CapturedResponse {
   const bytes = Buffer.from(JSON.stringify(json));
-  return { status: 200, headers: { 'content-type': 'application/json' }, body: { size: bytes.length, sha256: String(bytes.length), truncated: false, bytes }, latencyMs: 1 };
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/json' },
+    body: { size: bytes.length, sha256: String(bytes.length), truncated: false, bytes },
+    latencyMs: 1,
+  };
 }
 
 describe('fuzz: redaction', () => {
@@ -64,7 +75,12 @@ describe('fuzz: redaction', () => {
       fc.property(secretKey, fc.constantFrom('application/x-www-form-urlencoded', 'text/plain'), (key, type) => {
         const text = type.startsWith('application/x-www') ? `a=1&${key}=${SECRET}` : `a: 1, ${key}: ${SECRET}; "${key}": "${SECRET}"`;
         const bytes = Buffer.from(text);
-        const r: CapturedResponse = { status: 200, headers: { 'content-type': type }, body: { size: bytes.length, sha256: 'x', truncated: false, bytes }, latencyMs: 1 };
+        const r: CapturedResponse = {
+          status: 200,
+          headers: { 'content-type': type },
+          body: { size: bytes.length, sha256: 'x', truncated: false, bytes },
+          latencyMs: 1,
+        };
         const ex = { at: 0, requestId: 'f', route: 'r', method: 'GET', path: '/', host: 'h', primarySubset: 'v1', primary: r, candidate: answer({}) };
         assert.ok(!JSON.stringify(buildSample(ex, [], RULES)).includes(SECRET));
       }),
@@ -75,7 +91,12 @@ describe('fuzz: redaction', () => {
 
 describe('fuzz: time-like classification', () => {
   it('any two values classify without throwing, and equal moments are within tolerance', () => {
-    const value = fc.oneof(fc.string({ maxLength: 40 }), fc.double(), fc.integer(), fc.date({ noInvalidDate: true }).map((d) => d.toISOString()));
+    const value = fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc.double(),
+      fc.integer(),
+      fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+    );
     fc.assert(
       fc.property(value, value, (a, b) => {
         const k = classifyChange(a, b, 5_000);

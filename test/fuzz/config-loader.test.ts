@@ -34,10 +34,48 @@ const ISTIO = 'networking.istio.io/v1';
 const KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'Gateway', 'List', 'ShadowgateConfig', 'ConfigMap'];
 /** Field names the readers look at, so random values land where they are checked. */
 const FIELDS = [
-  'hosts', 'http', 'route', 'destination', 'host', 'subset', 'weight', 'mirror', 'mirrors', 'mirrorPercentage', 'mirror_percent',
-  'mirrorPercent', 'value', 'match', 'uri', 'prefix', 'exact', 'regex', 'headers', 'timeout', 'retries', 'attempts', 'rewrite',
-  'subsets', 'labels', 'trafficPolicy', 'connectionPool', 'outlierDetection', 'ports', 'number', 'name', 'protocol',
-  'endpoints', 'address', 'resolution', 'workloadSelector', 'items', 'spec', 'metadata', 'namespace', 'directResponse', 'status',
+  'hosts',
+  'http',
+  'route',
+  'destination',
+  'host',
+  'subset',
+  'weight',
+  'mirror',
+  'mirrors',
+  'mirrorPercentage',
+  'mirror_percent',
+  'mirrorPercent',
+  'value',
+  'match',
+  'uri',
+  'prefix',
+  'exact',
+  'regex',
+  'headers',
+  'timeout',
+  'retries',
+  'attempts',
+  'rewrite',
+  'subsets',
+  'labels',
+  'trafficPolicy',
+  'connectionPool',
+  'outlierDetection',
+  'ports',
+  'number',
+  'name',
+  'protocol',
+  'endpoints',
+  'address',
+  'resolution',
+  'workloadSelector',
+  'items',
+  'spec',
+  'metadata',
+  'namespace',
+  'directResponse',
+  'status',
 ];
 
 /** JSON-ish values with Istio field names as keys. */
@@ -75,7 +113,35 @@ describe('fuzz: config loader', () => {
   });
 
   it('YAML punctuation soup (flow collections, anchors, tags, documents): never an exception', () => {
-    const token = fc.constantFrom('{', '}', '[', ']', ':', ',', '- ', '&a ', '*a', '&b ', '*b', '<<: ', '!!str ', '!x ', '---\n', '...\n', '\n', '  ', '"', "'", '#', '|\n', '>\n', 'kind: List\n', 'items:\n', 'apiVersion: v1\n', 'x');
+    const token = fc.constantFrom(
+      '{',
+      '}',
+      '[',
+      ']',
+      ':',
+      ',',
+      '- ',
+      '&a ',
+      '*a',
+      '&b ',
+      '*b',
+      '<<: ',
+      '!!str ',
+      '!x ',
+      '---\n',
+      '...\n',
+      '\n',
+      '  ',
+      '"',
+      "'",
+      '#',
+      '|\n',
+      '>\n',
+      'kind: List\n',
+      'items:\n',
+      'apiVersion: v1\n',
+      'x',
+    );
     fc.assert(
       fc.property(fc.array(token, { maxLength: 80 }), (tokens) => {
         const text = tokens.join('');
@@ -105,7 +171,10 @@ describe('fuzz: config loader', () => {
       fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 12 }), (fanout, depth) => {
         // Lists of Lists: every level multiplies the resources by `fanout`.
         let y = 'apiVersion: v1\nkind: List\nx0: &a0 {apiVersion: networking.istio.io/v1, kind: ServiceEntry, metadata: {name: a}}\n';
-        for (let i = 1; i <= depth; i++) y += `x${i}: &a${i} {apiVersion: v1, kind: List, items: [${Array(fanout).fill(`*a${i - 1}`).join(', ')}]}\n`;
+        for (let i = 1; i <= depth; i++)
+          y += `x${i}: &a${i} {apiVersion: v1, kind: List, items: [${Array(fanout)
+            .fill(`*a${i - 1}`)
+            .join(', ')}]}\n`;
         y += `items: [*a${depth}]\n`;
         const r = parseSource({ path: 'alias.yaml', text: y });
         const expanded = fanout ** depth;

@@ -43,9 +43,13 @@ describe('Gateway API fuzz', () => {
     const field = (valid: fc.Arbitrary<unknown>) => fc.oneof(valid, junk);
     const match = fc.record(
       {
-        path: field(fc.record({ type: field(fc.constantFrom('Exact', 'PathPrefix', 'RegularExpression', 'Other')), value: field(fc.oneof(path, fc.constant('(['))) })),
+        path: field(
+          fc.record({ type: field(fc.constantFrom('Exact', 'PathPrefix', 'RegularExpression', 'Other')), value: field(fc.oneof(path, fc.constant('(['))) }),
+        ),
         method: field(fc.constantFrom('GET', 'POST', 'get')),
-        headers: field(fc.array(fc.record({ name: field(fc.constantFrom('a', 'B', 'bad name')), value: junk, type: field(fc.constantFrom('Exact', 'RegularExpression')) }))),
+        headers: field(
+          fc.array(fc.record({ name: field(fc.constantFrom('a', 'B', 'bad name')), value: junk, type: field(fc.constantFrom('Exact', 'RegularExpression')) })),
+        ),
         queryParams: field(fc.array(fc.record({ name: field(fc.constant('q')), value: field(fc.string()) }))),
       },
       { requiredKeys: [] },
@@ -53,8 +57,23 @@ describe('Gateway API fuzz', () => {
     const filter = fc.record(
       {
         type: field(fc.constantFrom('RequestHeaderModifier', 'RequestMirror', 'URLRewrite', 'RequestRedirect', 'ExtensionRef')),
-        requestMirror: field(fc.record({ backendRef: field(fc.record({ name: field(fc.constant('b')), port: field(fc.constant(8080)) })), percent: field(fc.integer({ min: -5, max: 120 })) })),
-        urlRewrite: field(fc.record({ path: field(fc.record({ type: field(fc.constantFrom('ReplaceFullPath', 'ReplacePrefixMatch')), replacePrefixMatch: field(path), replaceFullPath: field(path) })) })),
+        requestMirror: field(
+          fc.record({
+            backendRef: field(fc.record({ name: field(fc.constant('b')), port: field(fc.constant(8080)) })),
+            percent: field(fc.integer({ min: -5, max: 120 })),
+          }),
+        ),
+        urlRewrite: field(
+          fc.record({
+            path: field(
+              fc.record({
+                type: field(fc.constantFrom('ReplaceFullPath', 'ReplacePrefixMatch')),
+                replacePrefixMatch: field(path),
+                replaceFullPath: field(path),
+              }),
+            ),
+          }),
+        ),
         requestHeaderModifier: field(fc.record({ set: field(fc.array(fc.record({ name: junk, value: junk }))) })),
       },
       { requiredKeys: [] },
@@ -63,7 +82,12 @@ describe('Gateway API fuzz', () => {
       {
         matches: field(fc.array(match, { maxLength: 3 })),
         filters: field(fc.array(filter, { maxLength: 3 })),
-        backendRefs: field(fc.array(fc.record({ name: field(fc.constantFrom('b', 'missing')), port: field(fc.constant(8080)), weight: field(fc.integer({ min: -1, max: 3 })) }), { maxLength: 3 })),
+        backendRefs: field(
+          fc.array(
+            fc.record({ name: field(fc.constantFrom('b', 'missing')), port: field(fc.constant(8080)), weight: field(fc.integer({ min: -1, max: 3 })) }),
+            { maxLength: 3 },
+          ),
+        ),
         timeouts: field(fc.record({ request: field(fc.constantFrom('1s', '0s', '10 seconds')) })),
       },
       { requiredKeys: [] },
@@ -72,7 +96,16 @@ describe('Gateway API fuzz', () => {
       apiVersion: fc.constant('gateway.networking.k8s.io/v1'),
       kind: fc.constant('HTTPRoute'),
       metadata: fc.record({ name: fc.constantFrom('r1', 'r2'), namespace: fc.constant('ns') }),
-      spec: field(fc.record({ parentRefs: field(fc.array(fc.record({ name: field(fc.constantFrom('gw', 'nope')) }), { maxLength: 2 })), hostnames: field(fc.array(fc.constantFrom('a.example', '*.example', 'BAD'))), rules: field(fc.array(rule, { maxLength: 3 })) }, { requiredKeys: [] })),
+      spec: field(
+        fc.record(
+          {
+            parentRefs: field(fc.array(fc.record({ name: field(fc.constantFrom('gw', 'nope')) }), { maxLength: 2 })),
+            hostnames: field(fc.array(fc.constantFrom('a.example', '*.example', 'BAD'))),
+            rules: field(fc.array(rule, { maxLength: 3 })),
+          },
+          { requiredKeys: [] },
+        ),
+      ),
     });
     fc.assert(
       fc.property(fc.array(route, { maxLength: 3 }), (routes) => {
@@ -139,7 +172,10 @@ describe('Gateway API fuzz', () => {
           },
         };
         const s = load([routeDoc]);
-        assert.deepEqual(s.problems.filter((p) => p.severity === 'error'), []);
+        assert.deepEqual(
+          s.problems.filter((p) => p.severity === 'error'),
+          [],
+        );
         const vh = RouteTable.build(s.listeners).findVirtualHost(18080, 'x')!;
         const query = req.query.map((q) => `${q}=y`).join('&');
         const hit = vh.match({
@@ -193,7 +229,11 @@ describe('Gateway API fuzz', () => {
         assert.ok(hit, request);
         const r = replacement.endsWith('/') ? replacement.slice(0, -1) : replacement;
         const expected = `${r}${request.slice(base.length)}` || '/';
-        assert.equal(hit.compiled.rewritePath(hit.matchIndex, request), expected.startsWith('/') ? expected : `/${expected}`, JSON.stringify({ p, replacement, request }));
+        assert.equal(
+          hit.compiled.rewritePath(hit.matchIndex, request),
+          expected.startsWith('/') ? expected : `/${expected}`,
+          JSON.stringify({ p, replacement, request }),
+        );
       }),
       { numRuns: RUNS },
     );

@@ -2,8 +2,8 @@
 // grpc-timeout parsing, gRPC message framing. Hostile input never throws. Runs: FUZZ_RUNS (default 200).
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
-import { describe, it } from 'node:test';
 import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { grpcMessages } from '../../src/compare/grpc-messages.js';
 import { parseGrpcTimeout } from '../../src/proxy/grpc/index.js';
@@ -73,11 +73,15 @@ describe('h2c preface sniff', () => {
       .map(([n, b]) => Buffer.concat([PREFACE.subarray(0, n), Buffer.from(b)]))
       .filter((b) => !b.subarray(0, Math.min(b.length, PREFACE.length)).equals(PREFACE.subarray(0, Math.min(b.length, PREFACE.length))));
     await fc.assert(
-      fc.asyncProperty(fc.oneof(notPreface, prefixThenOther, fc.constant(Buffer.from('POST / HTTP/1.1\r\n\r\n'))), fc.array(fc.nat({ max: 100 }), { maxLength: 8 }), async (bytes, cuts) => {
-        const r = await sniff(bytes, cuts);
-        assert.equal(r.protocol, 'h1');
-        assert.deepEqual(r.rest, bytes);
-      }),
+      fc.asyncProperty(
+        fc.oneof(notPreface, prefixThenOther, fc.constant(Buffer.from('POST / HTTP/1.1\r\n\r\n'))),
+        fc.array(fc.nat({ max: 100 }), { maxLength: 8 }),
+        async (bytes, cuts) => {
+          const r = await sniff(bytes, cuts);
+          assert.equal(r.protocol, 'h1');
+          assert.deepEqual(r.rest, bytes);
+        },
+      ),
       { numRuns: RUNS },
     );
   });

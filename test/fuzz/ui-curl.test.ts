@@ -14,7 +14,13 @@ const hasBash = spawnSync('bash', ['-c', 'true']).status === 0;
 /** Text an argv can carry: no NUL, no lone surrogate (both would change on the way to a process). */
 const argText = (o: { minLength?: number; maxLength?: number } = {}) =>
   fc
-    .string({ unit: fc.oneof(fc.constantFrom("'", '"', '\\', '$', '`', '\n', ' ', '!', ';', '|', '&', '*', '(', ')', '\u00e9', '\u{1F600}'), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })), ...o })
+    .string({
+      unit: fc.oneof(
+        fc.constantFrom("'", '"', '\\', '$', '`', '\n', ' ', '!', ';', '|', '&', '*', '(', ')', '\u00e9', '\u{1F600}'),
+        fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+      ),
+      ...o,
+    })
     .filter((s) => !s.includes('\u0000') && Buffer.from(s, 'utf8').toString('utf8') === s);
 
 const request = fc.record({

@@ -34,7 +34,23 @@ export function makeCa(): Certs {
     issue(name, cn, sans) {
       openssl(dir, ['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
       writeFileSync(join(dir, `${name}.ext`), sans.length > 0 ? `subjectAltName=${sans.join(',')}\n` : '');
-      openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`]);
+      openssl(dir, [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        `${name}.crt`,
+        '-days',
+        '2',
+        '-extfile',
+        `${name}.ext`,
+      ]);
     },
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };

@@ -3,7 +3,10 @@
 /** 911 bytes in the report; this one is smaller: 9^11 resources if aliases were expanded without a bound. */
 export function aliasBomb(): string {
   let y = 'apiVersion: v1\nkind: List\nx0: &a0 [{apiVersion: networking.istio.io/v1, kind: VirtualService, metadata: {name: a}}]\n';
-  for (let i = 1; i < 12; i++) y += `x${i}: &a${i} [${Array(9).fill(`*a${i - 1}`).join(',')}]\n`;
+  for (let i = 1; i < 12; i++)
+    y += `x${i}: &a${i} [${Array(9)
+      .fill(`*a${i - 1}`)
+      .join(',')}]\n`;
   return `${y}items: *a11\n`;
 }
 

@@ -72,9 +72,7 @@ export function serviceYaml(name: string, port: number, versions: Version[], ext
   const endpoints = versions
     .map((v) => `  - address: 127.0.0.1\n    ports: {http: ${v.upstream.port}}\n    labels: ${JSON.stringify({ app: name, ...v.labels })}`)
     .join('\n');
-  const subsets = [...new Set(versions.map((v) => v.labels.version).filter(Boolean))]
-    .map((v) => `  - name: ${v}\n    labels: {version: ${v}}`)
-    .join('\n');
+  const subsets = [...new Set(versions.map((v) => v.labels.version).filter(Boolean))].map((v) => `  - name: ${v}\n    labels: {version: ${v}}`).join('\n');
   return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: ${name}}

@@ -254,7 +254,9 @@ export class FakeKubeApiServer {
   }
 
   /** Parses `/api/v1[/namespaces/NS]/PLURAL` and `/apis/GROUP/VERSION[/namespaces/NS]/PLURAL`. */
-  private route(path: string): { info: KindInfo; version: string; namespace?: string } | { discovery: 'groups' | 'group' | 'version'; group: string; version?: string } | undefined {
+  private route(
+    path: string,
+  ): { info: KindInfo; version: string; namespace?: string } | { discovery: 'groups' | 'group' | 'version'; group: string; version?: string } | undefined {
     const parts = path.split('/').filter(Boolean);
     if (parts.length === 1 && parts[0] === 'apis') return { discovery: 'groups', group: '' };
     let group: string;
@@ -432,7 +434,15 @@ export class FakeKubeApiServer {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
     if (gone) {
-      const status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${from} (${this.compactedBelow})`, reason: 'Expired', code: 410 };
+      const status = {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: `too old resource version: ${from} (${this.compactedBelow})`,
+        reason: 'Expired',
+        code: 410,
+      };
       res.end(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
       return;
     }

@@ -85,7 +85,13 @@ scrape_configs:
     for (;;) {
       assert.ok(proc.exitCode === null, `prometheus exited ${proc.exitCode}:\n${output}`);
       assert.ok(Date.now() < deadline, `prometheus not ready:\n${output}`);
-      if (await get('/-/ready').then((r) => r.ok, () => false)) break;
+      if (
+        await get('/-/ready').then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
       await new Promise((r) => setTimeout(r, 100));
     }
   } catch (err) {

@@ -30,37 +30,37 @@ export function fixtureSource(onCall: (call: string) => void = () => {}): AdminS
   };
 
   function answerOf(path: string, q: URLSearchParams): unknown {
-      onCall(`${path}?${q}`);
-      const run = q.get('run');
-      const endpoint = q.get('endpoint');
-      if (bad(run) || bad(endpoint)) return undefined;
-      const read = <T>(name: string): T | undefined => {
-        try {
-          return fixture<T>(name);
-        } catch {
-          return undefined;
-        }
-      };
-      switch (path) {
-        case 'runs':
-          return read('runs.json');
-        case 'endpoints':
-          return read(`endpoints.${run}.json`);
-        case 'fields':
-          return read(`fields.${run}.${endpoint}.json`);
-        case 'traffic':
-          return read('traffic.json');
-        case 'samples': {
-          const all = read<{ samples: SampleLike[] }>(`samples.${run}.${endpoint}.json`)?.samples ?? [];
-          const field = q.get('field');
-          let list = field ? all.filter((s) => s.diffs.some((d) => d.field === field)) : all;
-          const before = q.get('before');
-          if (before) list = list.slice(list.findIndex((s) => s.id === before) + 1 || list.length);
-          return { samples: list.slice(0, Number(q.get('limit') ?? 20)) };
-        }
-        default:
-          return undefined;
+    onCall(`${path}?${q}`);
+    const run = q.get('run');
+    const endpoint = q.get('endpoint');
+    if (bad(run) || bad(endpoint)) return undefined;
+    const read = <T>(name: string): T | undefined => {
+      try {
+        return fixture<T>(name);
+      } catch {
+        return undefined;
       }
+    };
+    switch (path) {
+      case 'runs':
+        return read('runs.json');
+      case 'endpoints':
+        return read(`endpoints.${run}.json`);
+      case 'fields':
+        return read(`fields.${run}.${endpoint}.json`);
+      case 'traffic':
+        return read('traffic.json');
+      case 'samples': {
+        const all = read<{ samples: SampleLike[] }>(`samples.${run}.${endpoint}.json`)?.samples ?? [];
+        const field = q.get('field');
+        let list = field ? all.filter((s) => s.diffs.some((d) => d.field === field)) : all;
+        const before = q.get('before');
+        if (before) list = list.slice(list.findIndex((s) => s.id === before) + 1 || list.length);
+        return { samples: list.slice(0, Number(q.get('limit') ?? 20)) };
+      }
+      default:
+        return undefined;
+    }
   }
 }
 

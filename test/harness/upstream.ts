@@ -79,10 +79,7 @@ export async function startUpstream(name = 'upstream', behaviour: Behaviour = { 
     waitForRequests(n, timeoutMs = 5_000) {
       if (requests.length >= n) return Promise.resolve();
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`${name}: expected ${n} requests, got ${requests.length}`)),
-          timeoutMs,
-        );
+        const timer = setTimeout(() => reject(new Error(`${name}: expected ${n} requests, got ${requests.length}`)), timeoutMs);
         waiters.push({
           n,
           resolve: () => {

@@ -17,6 +17,10 @@ export function rateChart(series: Field['series']): SVGElement {
     { class: 'chart', viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': label },
     svg('title', {}, label),
     svg('line', { x1: 0, y1: H - 2, x2: W, y2: H - 2, class: 'axis' }),
-    rates.length > 1 ? svg('polyline', { points, class: 'spark' }) : rates.length === 1 ? svg('circle', { cx: W / 2, cy: points.split(',')[1] ?? H - 2, r: 2, class: 'dot' }) : null,
+    rates.length > 1
+      ? svg('polyline', { points, class: 'spark' })
+      : rates.length === 1
+        ? svg('circle', { cx: W / 2, cy: points.split(',')[1] ?? H - 2, r: 2, class: 'dot' })
+        : null,
   );
 }

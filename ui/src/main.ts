@@ -64,7 +64,10 @@ async function open(): Promise<void> {
     },
     crumbs: (list: Crumb[]) =>
       crumbs.replaceChildren(
-        ...list.flatMap((c, i) => [i > 0 ? h('span', { class: 'sep', 'aria-hidden': 'true' }, ' › ') : '', c.href ? h('a', { href: c.href }, c.label) : h('span', { 'aria-current': 'page' }, c.label)]),
+        ...list.flatMap((c, i) => [
+          i > 0 ? h('span', { class: 'sep', 'aria-hidden': 'true' }, ' › ') : '',
+          c.href ? h('a', { href: c.href }, c.label) : h('span', { 'aria-current': 'page' }, c.label),
+        ]),
       ),
   };
   for (const a of document.querySelectorAll('[data-nav]')) {

@@ -28,7 +28,6 @@ export interface Attachment {
 
 const isCore = (g: string) => g === '' || g === 'core';
 
-
 export type Outcome = { ok: true } | { ok: false; reason: string; message: string };
 
 /** Attaches one parentRef; undefined when the parent is a Gateway Shadowgate does not handle. */
@@ -43,14 +42,14 @@ export function attach(
   if (ref.group === GATEWAY_API_GROUP && ref.kind === 'Gateway') {
     const g = gateways.get(`${ref.namespace}/${ref.name}`);
     if (!g) return { ok: false, reason: 'NoMatchingParent', message: `no Gateway ${ref.namespace}/${ref.name} handled by Shadowgate` };
-    const candidates = g.listeners.filter((l) => (ref.sectionName === undefined || l.spec.name === ref.sectionName) && (ref.port === undefined || l.spec.port === ref.port));
+    const candidates = g.listeners.filter(
+      (l) => (ref.sectionName === undefined || l.spec.name === ref.sectionName) && (ref.port === undefined || l.spec.port === ref.port),
+    );
     if (candidates.length === 0) {
       const which = [ref.sectionName && `sectionName ${ref.sectionName}`, ref.port && `port ${ref.port}`].filter(Boolean).join(' and ');
       return { ok: false, reason: 'NoMatchingParent', message: `Gateway ${ref.namespace}/${ref.name} has no listener with ${which}` };
     }
-    const allowed = candidates.filter(
-      (l) => l.live && l.kindsOk && (l.spec.from === 'All' || (l.spec.from === 'Same' && route.namespace === g.gw.namespace)),
-    );
+    const allowed = candidates.filter((l) => l.live && l.kindsOk && (l.spec.from === 'All' || (l.spec.from === 'Same' && route.namespace === g.gw.namespace)));
     if (allowed.length === 0) {
       const selector = candidates.some((l) => l.spec.from === 'Selector') ? ' (namespace selectors need namespace labels, which files do not have)' : '';
       return { ok: false, reason: 'NotAllowedByListeners', message: `no listener of Gateway ${ref.namespace}/${ref.name} allows this route${selector}` };
@@ -63,18 +62,27 @@ export function attach(
       l.attached++;
       attachments.push({ route, port: l.spec.port, hostnames, listener: l.spec.hostname ?? '*' });
     }
-    return any ? { ok: true } : { ok: false, reason: 'NoMatchingListenerHostname', message: `no hostname of this route matches a listener of Gateway ${ref.namespace}/${ref.name}` };
+    return any
+      ? { ok: true }
+      : { ok: false, reason: 'NoMatchingListenerHostname', message: `no hostname of this route matches a listener of Gateway ${ref.namespace}/${ref.name}` };
   }
   // GAMMA (GEP-1426): a route bound to a Service routes that service's traffic. Only producer routes (the
   // route in the Service's namespace): consumer routes need the caller's namespace, which there is no mesh to tell.
   let hosts: readonly string[] | undefined;
-  if (isCore(ref.group) && ref.kind === 'Service') hosts = registry.ports(`${ref.name}.${ref.namespace}.${CLUSTER_DOMAIN}`) ? [`${ref.name}.${ref.namespace}.${CLUSTER_DOMAIN}`] : undefined;
+  if (isCore(ref.group) && ref.kind === 'Service')
+    hosts = registry.ports(`${ref.name}.${ref.namespace}.${CLUSTER_DOMAIN}`) ? [`${ref.name}.${ref.namespace}.${CLUSTER_DOMAIN}`] : undefined;
   else if (ref.group === 'networking.istio.io' && ref.kind === 'ServiceEntry') hosts = registry.entryHosts(ref.namespace, ref.name);
-  else return { ok: false, reason: 'UnsupportedValue', message: `parentRef kind ${ref.group ? `${ref.group}/` : ''}${ref.kind} is not supported (Gateway, Service or ServiceEntry)` };
+  else
+    return {
+      ok: false,
+      reason: 'UnsupportedValue',
+      message: `parentRef kind ${ref.group ? `${ref.group}/` : ''}${ref.kind} is not supported (Gateway, Service or ServiceEntry)`,
+    };
   if (ref.namespace !== route.namespace) {
     return { ok: false, reason: 'UnsupportedValue', message: 'consumer routes (a route in another namespace than its Service) are not supported' };
   }
-  if (!hosts || hosts.length === 0) return { ok: false, reason: 'NoMatchingParent', message: `no ServiceEntry declares ${ref.kind} ${ref.namespace}/${ref.name}` };
+  if (!hosts || hosts.length === 0)
+    return { ok: false, reason: 'NoMatchingParent', message: `no ServiceEntry declares ${ref.kind} ${ref.namespace}/${ref.name}` };
   if (ref.port !== undefined && !hosts.some((h) => registry.ports(h)?.includes(ref.port!))) {
     return { ok: false, reason: 'NoMatchingParent', message: `${ref.kind} ${ref.namespace}/${ref.name} has no port ${ref.port}` };
   }
@@ -83,12 +91,16 @@ export function attach(
   if (ref.sectionName !== undefined) {
     const named = hosts.map((h) => registry.portNamed(h, ref.sectionName!)).find((p) => p !== undefined);
     if (named === undefined || (port !== undefined && named !== port)) {
-      return { ok: false, reason: 'NoMatchingParent', message: `${ref.kind} ${ref.namespace}/${ref.name} has no port named ${ref.sectionName}${port !== undefined ? ` with number ${port}` : ''}` };
+      return {
+        ok: false,
+        reason: 'NoMatchingParent',
+        message: `${ref.kind} ${ref.namespace}/${ref.name} has no port named ${ref.sectionName}${port !== undefined ? ` with number ${port}` : ''}`,
+      };
     }
     port = named;
   }
   for (const host of hosts) mesh.push(port === undefined ? { route, host } : { route, host, port });
-  if (route.hostnames.length > 0) route.ctx.report('info', 'hostnames-ignored', ['spec', 'hostnames'], 'hostnames do not apply to routes bound to a Service (GAMMA)');
+  if (route.hostnames.length > 0)
+    route.ctx.report('info', 'hostnames-ignored', ['spec', 'hostnames'], 'hostnames do not apply to routes bound to a Service (GAMMA)');
   return { ok: true };
 }
-

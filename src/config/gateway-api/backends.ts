@@ -2,8 +2,8 @@
 import { CLUSTER_DOMAIN, clusterName } from '../hosts.js';
 import type { ClusterRef, MirrorTarget, WeightedDestination } from '../model.js';
 import type { ResolvedRule } from './routes.js';
-import { reasonCode } from './status.js';
 import { GATEWAY_API_GROUP } from './schemas.js';
+import { reasonCode } from './status.js';
 import type { BackendSpec, GatewayApiResources, HTTPRouteSpec, ReferenceGrantSpec, RuleSpec } from './types.js';
 
 export interface Registry {
@@ -22,7 +22,15 @@ export type Resolved = { ok: true; ref: ClusterRef } | { ok: false; reason: 'Inv
 const isCore = (group: string) => group === '' || group === 'core';
 
 /** A cross-namespace reference needs a ReferenceGrant in the target namespace (GEP-709). */
-export function permitted(grants: readonly ReferenceGrantSpec[], fromKind: string, fromNs: string, toGroup: string, toKind: string, toNs: string, toName: string): boolean {
+export function permitted(
+  grants: readonly ReferenceGrantSpec[],
+  fromKind: string,
+  fromNs: string,
+  toGroup: string,
+  toKind: string,
+  toNs: string,
+  toName: string,
+): boolean {
   if (fromNs === toNs) return true;
   return grants.some(
     (g) =>
@@ -37,13 +45,21 @@ export function resolveBackend(b: BackendSpec, routeNs: string, listenerPort: nu
   if (isCore(b.group) && b.kind === 'Service') {
     host = `${b.name}.${b.namespace}.${CLUSTER_DOMAIN}`;
     if (!permitted(grants, 'HTTPRoute', routeNs, '', 'Service', b.namespace, b.name)) {
-      return { ok: false, reason: 'RefNotPermitted', message: `no ReferenceGrant in namespace ${b.namespace} lets HTTPRoutes of ${routeNs} refer to Service ${b.name}` };
+      return {
+        ok: false,
+        reason: 'RefNotPermitted',
+        message: `no ReferenceGrant in namespace ${b.namespace} lets HTTPRoutes of ${routeNs} refer to Service ${b.name}`,
+      };
     }
   } else if (b.group === 'networking.istio.io' && b.kind === 'Hostname') {
     // Istio's extension: a backendRef naming a ServiceEntry host directly.
     host = b.name.toLowerCase();
   } else {
-    return { ok: false, reason: 'InvalidKind', message: `backendRef kind ${b.group ? `${b.group}/` : ''}${b.kind} is not supported (use a Service, or networking.istio.io Hostname)` };
+    return {
+      ok: false,
+      reason: 'InvalidKind',
+      message: `backendRef kind ${b.group ? `${b.group}/` : ''}${b.kind} is not supported (use a Service, or networking.istio.io Hostname)`,
+    };
   }
   const ports = registry.ports(host);
   if (!ports) return { ok: false, reason: 'BackendNotFound', message: `no ServiceEntry declares host ${host}` };

@@ -1,9 +1,8 @@
-
-import type { Listener, Route, VirtualHost, } from '../model.js';
+import type { Listener, Route, VirtualHost } from '../model.js';
+import { type Attachment, attach, type LiveListener } from './attach.js';
 import { checkRefs, type Registry, resolveRule } from './backends.js';
 import { covers, specificity } from './hostnames.js';
 import { compareEntries, type Entry } from './precedence.js';
-import { type Attachment, attach, type LiveListener } from './attach.js';
 import { buildRoute, type ResolvedRule } from './routes.js';
 import { BUILTIN_CLASS, CONTROLLER_NAME, GATEWAY_API_GROUP } from './schemas.js';
 import { type Condition, condition, parentStatus, reasonCode, SUPPORTED_FEATURES } from './status.js';
@@ -23,7 +22,12 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry):
   const classes = new Map(res.classes.map((c) => [c.name, c]));
   for (const c of res.classes) {
     if (c.controllerName !== CONTROLLER_NAME) {
-      c.ctx.report('info', 'not-our-class', ['spec', 'controllerName'], `controllerName is not ${CONTROLLER_NAME}: Gateways of this class are left to their controller`);
+      c.ctx.report(
+        'info',
+        'not-our-class',
+        ['spec', 'controllerName'],
+        `controllerName is not ${CONTROLLER_NAME}: Gateways of this class are left to their controller`,
+      );
       continue;
     }
     statuses.set(`GatewayClass/${c.namespace}/${c.name}`, {
@@ -41,7 +45,12 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry):
   const hostnamesByPort = new Map<number, Set<string>>();
   for (const gw of res.gateways) {
     if (!ours(gw)) {
-      gw.ctx.report('info', 'not-our-gateway', ['spec', 'gatewayClassName'], `class ${gw.className} is not handled by Shadowgate (${CONTROLLER_NAME}); this Gateway is ignored`);
+      gw.ctx.report(
+        'info',
+        'not-our-gateway',
+        ['spec', 'gatewayClassName'],
+        `class ${gw.className} is not handled by Shadowgate (${CONTROLLER_NAME}); this Gateway is ignored`,
+      );
       continue;
     }
     const listeners = gw.listeners.map((l): LiveListener => {
@@ -51,7 +60,8 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry):
       const kindsOk = !l.kinds || l.kinds.some((k) => k.group === GATEWAY_API_GROUP && k.kind === 'HTTPRoute');
       if (l.protocol !== 'HTTP') {
         live = false;
-        const msg = l.protocol === 'HTTPS' ? 'HTTPS listeners need TLS termination, which Shadowgate does not have yet' : `protocol ${l.protocol} is not supported`;
+        const msg =
+          l.protocol === 'HTTPS' ? 'HTTPS listeners need TLS termination, which Shadowgate does not have yet' : `protocol ${l.protocol} is not supported`;
         gw.ctx.reference('warning', 'unsupported-protocol', [...at, 'protocol'], msg);
         conds.push(condition('Accepted', false, 'UnsupportedProtocol', msg, gw.generation));
       } else if (registry.listenPorts.has(l.port)) {
@@ -70,8 +80,24 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry):
         live = false;
         gw.ctx.reference('warning', 'hostname-conflict', [...at, 'hostname'], `another listener on port ${l.port} has the same hostname`);
       }
-      conds.push(condition('Conflicted', conflicted, conflicted ? 'HostnameConflict' : 'NoConflicts', conflicted ? 'same port and hostname as another listener' : 'no conflicts', gw.generation));
-      conds.push(condition('ResolvedRefs', kindsOk, kindsOk ? 'ResolvedRefs' : 'InvalidRouteKinds', kindsOk ? 'refs resolved' : 'allowedRoutes.kinds names no HTTPRoute', gw.generation));
+      conds.push(
+        condition(
+          'Conflicted',
+          conflicted,
+          conflicted ? 'HostnameConflict' : 'NoConflicts',
+          conflicted ? 'same port and hostname as another listener' : 'no conflicts',
+          gw.generation,
+        ),
+      );
+      conds.push(
+        condition(
+          'ResolvedRefs',
+          kindsOk,
+          kindsOk ? 'ResolvedRefs' : 'InvalidRouteKinds',
+          kindsOk ? 'refs resolved' : 'allowedRoutes.kinds names no HTTPRoute',
+          gw.generation,
+        ),
+      );
       conds.push(condition('Programmed', live, live ? 'Programmed' : 'Invalid', live ? 'serving' : 'not served', gw.generation));
       return { gateway: gw, spec: l, live, kindsOk, attached: 0, conditions: conds };
     });
@@ -102,7 +128,13 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry):
     const live = listeners.filter((l) => l.live).length;
     statuses.set(`Gateway/${gw.namespace}/${gw.name}`, {
       conditions: [
-        condition('Accepted', true, live === listeners.length ? 'Accepted' : 'ListenersNotValid', live === listeners.length ? 'accepted' : 'some listeners are not valid', gw.generation),
+        condition(
+          'Accepted',
+          true,
+          live === listeners.length ? 'Accepted' : 'ListenersNotValid',
+          live === listeners.length ? 'accepted' : 'some listeners are not valid',
+          gw.generation,
+        ),
         condition('Programmed', live > 0, live > 0 ? 'Programmed' : 'Invalid', live > 0 ? 'serving' : 'no listener can be served', gw.generation),
       ],
       listeners: listeners.map((l) => ({
@@ -127,7 +159,9 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry):
   };
   const compile = (entries: Entry[], port: number): Route[] => entries.sort(compareEntries).map((e) => buildRoute(e, resolved(e.route, e.rule, port), port));
   const entriesOf = (route: HTTPRouteSpec, host: [number, number]): Entry[] =>
-    route.rules.flatMap((rule): Entry[] => (rule.matches.length === 0 ? [{ route, rule, match: undefined, host }] : rule.matches.map((match) => ({ route, rule, match, host }))));
+    route.rules.flatMap((rule): Entry[] =>
+      rule.matches.length === 0 ? [{ route, rule, match: undefined, host }] : rule.matches.map((match) => ({ route, rule, match, host })),
+    );
 
   const listeners: Listener[] = [];
   const byPort = new Map<number, Attachment[]>();
@@ -175,10 +209,15 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry):
     const key = `${host}:${port}`;
     if (meshCache.has(key)) return meshCache.get(key);
     const routes = [...new Set(mesh.filter((m) => m.host === host && (m.port === undefined || m.port === port)).map((m) => m.route))];
-    const out = routes.length === 0 ? undefined : compile(routes.flatMap((r) => entriesOf(r, [0, 0])), port);
+    const out =
+      routes.length === 0
+        ? undefined
+        : compile(
+            routes.flatMap((r) => entriesOf(r, [0, 0])),
+            port,
+          );
     meshCache.set(key, out);
     return out;
   };
   return { listeners, meshRoutes, statuses };
 }
-

@@ -6,8 +6,8 @@ import { readHTTPRoute } from './read-httproute.js';
 import { GATEWAY_API_GROUP, GATEWAY_API_KINDS } from './schemas.js';
 import type { GatewayApiResources } from './types.js';
 
-export { compileGatewayApi, type GatewayApiResult } from './compile.js';
 export type { Registry } from './backends.js';
+export { compileGatewayApi, type GatewayApiResult } from './compile.js';
 export { BUILTIN_CLASS, CONTROLLER_NAME, GATEWAY_API_GROUP } from './schemas.js';
 export { SUPPORTED_FEATURES } from './status.js';
 export type { GatewayApiResources } from './types.js';
@@ -27,7 +27,11 @@ export function readGatewayApi(res: RawResource, version: string, ctx: ResourceC
     return false;
   }
   if (!versions.includes(version)) {
-    ctx.error('unknown-version', ['apiVersion'], `${res.kind} is served as ${versions.map((v) => `${GATEWAY_API_GROUP}/${v}`).join(' or ')}, not ${res.apiVersion}`);
+    ctx.error(
+      'unknown-version',
+      ['apiVersion'],
+      `${res.kind} is served as ${versions.map((v) => `${GATEWAY_API_GROUP}/${v}`).join(' or ')}, not ${res.apiVersion}`,
+    );
     return false;
   }
   switch (res.kind) {

@@ -27,7 +27,13 @@ export function readBackend(f: Fields, namespace: string): BackendSpec | undefin
     f.ctx.error('missing-field', f.at('name'), 'backendRef name is required');
     return undefined;
   }
-  const b: BackendSpec = { group: f.string('group') ?? '', kind: f.string('kind') ?? 'Service', namespace: f.string('namespace') || namespace, name, path: [...f.path] };
+  const b: BackendSpec = {
+    group: f.string('group') ?? '',
+    kind: f.string('kind') ?? 'Service',
+    namespace: f.string('namespace') || namespace,
+    name,
+    path: [...f.path],
+  };
   const port = f.int('port', 1, 65535);
   if (port !== undefined) b.port = port;
   // CEL rule of the CRD: "Must have port for Service reference".
@@ -153,9 +159,11 @@ export function readFilters(list: Fields[], rule: RuleSpec, namespace: string, b
         const code = r.int('statusCode', 300, 399) ?? 302;
         if (!REDIRECT_CODES.has(code)) r.ctx.error('invalid-value', r.at('statusCode'), `statusCode must be 301, 302, 303, 307 or 308, not ${code}`);
         const scheme = r.string('scheme');
-        if (scheme !== undefined && scheme !== 'http' && scheme !== 'https') r.ctx.error('invalid-value', r.at('scheme'), `scheme must be http or https, not "${scheme}"`);
+        if (scheme !== undefined && scheme !== 'http' && scheme !== 'https')
+          r.ctx.error('invalid-value', r.at('scheme'), `scheme must be http or https, not "${scheme}"`);
         const hostname = r.string('hostname');
-        if (hostname !== undefined && (!HOSTNAME.test(hostname) || hostname.startsWith('*'))) r.ctx.error('invalid-hostname', r.at('hostname'), `"${hostname}" is not a valid hostname`);
+        if (hostname !== undefined && (!HOSTNAME.test(hostname) || hostname.startsWith('*')))
+          r.ctx.error('invalid-hostname', r.at('hostname'), `"${hostname}" is not a valid hostname`);
         const port = r.int('port', 1, 65535);
         const redirect: NonNullable<RuleSpec['redirect']> = { redirect: { redirectCode: code }, portSet: port !== undefined, schemeSet: scheme !== undefined };
         if (scheme !== undefined) redirect.redirect.scheme = scheme;
@@ -203,4 +211,3 @@ export function readFilters(list: Fields[], rule: RuleSpec, namespace: string, b
     }
   }
 }
-

@@ -6,20 +6,8 @@ import type { RawResource } from '../parse.js';
 import type { ResourceContext } from '../problems.js';
 import { DEFAULT_RETRIES } from '../virtual-service.js';
 import { createdAt, generation, HEADER_NAME, HOSTNAME, parseGatewayDuration, SECTION_NAME } from './common.js';
-import {
-  BACKEND_REF,
-  FILTER,
-  GATEWAY_API_GROUP,
-  HTTP_ROUTE,
-  MATCH,
-  PARENT_REF,
-  PATH_MATCH,
-  RETRY,
-  RULE,
-  TIMEOUTS,
-  VALUE_MATCH,
-} from './schemas.js';
 import { readBackend, readFilters } from './read-filters.js';
+import { BACKEND_REF, FILTER, GATEWAY_API_GROUP, HTTP_ROUTE, MATCH, PARENT_REF, PATH_MATCH, RETRY, RULE, TIMEOUTS, VALUE_MATCH } from './schemas.js';
 import type { HTTPRouteSpec, MatchSpec, ParentRefSpec, RuleSpec, WeightedBackendSpec } from './types.js';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
@@ -58,7 +46,8 @@ function readValueMatches(f: Fields, field: string, lower: boolean): HeaderCondi
     const raw = h.string('name') ?? '';
     const value = h.string('value');
     const type = h.string('type') ?? 'Exact';
-    if (!HEADER_NAME.test(raw)) h.ctx.error('invalid-header-name', h.at('name'), `"${raw}" is not a valid ${field === 'headers' ? 'header' : 'query parameter'} name`);
+    if (!HEADER_NAME.test(raw))
+      h.ctx.error('invalid-header-name', h.at('name'), `"${raw}" is not a valid ${field === 'headers' ? 'header' : 'query parameter'} name`);
     if (value === undefined) h.ctx.error('missing-field', h.at('value'), 'value is required');
     if (type !== 'Exact' && type !== 'RegularExpression') h.ctx.error('invalid-value', h.at('type'), `type must be Exact or RegularExpression, not "${type}"`);
     const name = lower ? raw.toLowerCase() : raw;
@@ -137,7 +126,8 @@ function readRule(r: Fields, index: number, namespace: string): RuleSpec {
   }
   // CEL rules of the CRD.
   if (rule.redirect && rule.rewrite) r.ctx.error('conflicting-filters', r.at('filters'), 'RequestRedirect and URLRewrite cannot both be set on a rule');
-  if (rule.redirect && backends.length > 0) r.ctx.error('conflicting-filters', r.at('backendRefs'), 'a rule with a RequestRedirect filter must not have backendRefs');
+  if (rule.redirect && backends.length > 0)
+    r.ctx.error('conflicting-filters', r.at('backendRefs'), 'a rule with a RequestRedirect filter must not have backendRefs');
   const prefixPath = rule.redirect?.path?.type === 'ReplacePrefixMatch' || rule.rewrite?.path?.type === 'ReplacePrefixMatch';
   if (prefixPath && (rule.matches.length === 0 ? false : rule.matches.some((m) => m.prefix === undefined))) {
     r.ctx.error('invalid-value', r.at('filters'), 'ReplacePrefixMatch needs every match of the rule to be a PathPrefix match');
@@ -156,7 +146,8 @@ function readRule(r: Fields, index: number, namespace: string): RuleSpec {
     // "0s" disables the timeout (GEP-1742).
     if (request !== undefined && request > 0) rule.timeoutMs = request;
     if (backend !== undefined && backend > 0) {
-      if (request !== undefined && request > 0 && backend > request) timeouts.ctx.error('out-of-range', timeouts.at('backendRequest'), 'backendRequest must not be longer than request');
+      if (request !== undefined && request > 0 && backend > request)
+        timeouts.ctx.error('out-of-range', timeouts.at('backendRequest'), 'backendRequest must not be longer than request');
       rule.retries = { ...rule.retries, perTryTimeoutMs: backend };
     }
   }
@@ -189,7 +180,12 @@ export function readHTTPRoute(res: RawResource, ctx: ResourceContext): HTTPRoute
   const parentRefs = parents.flatMap((p) => readParentRef(p, res.namespace) ?? []);
   if (parentRefs.length === 0 && !ctx.failed) ctx.warn('no-parents', s.at('parentRefs'), 'this HTTPRoute has no parentRefs: it gets no traffic');
   const hostnames = s.strings('hostnames').map((h, i) => {
-    if (!HOSTNAME.test(h)) ctx.error('invalid-hostname', [...s.at('hostnames'), i], `"${h}" is not a valid hostname (lower-case DNS name, optionally "*." first; no IP address, no port)`);
+    if (!HOSTNAME.test(h))
+      ctx.error(
+        'invalid-hostname',
+        [...s.at('hostnames'), i],
+        `"${h}" is not a valid hostname (lower-case DNS name, optionally "*." first; no IP address, no port)`,
+      );
     return h;
   });
   const rules = s.objects('rules', RULE);

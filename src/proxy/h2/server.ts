@@ -3,8 +3,8 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
-import { sniffProtocol } from './preface.js';
 import { DEFAULT_H2_LIMITS, type H2Limits, serverSettings } from './limits.js';
+import { sniffProtocol } from './preface.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 

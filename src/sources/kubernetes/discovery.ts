@@ -83,7 +83,12 @@ export class Discovery {
     let p = this.resources.get(key);
     if (p) return p;
     p = this.api.getJson(`/apis/${group}/${version}`, {}, 'application/json', this.signal, this.timeoutMs).then(
-      (list) => new Set((Array.isArray(list.resources) ? list.resources : []).flatMap((r: unknown) => (typeof (r as { name?: unknown } | null)?.name === 'string' ? [(r as { name: string }).name] : []))),
+      (list) =>
+        new Set(
+          (Array.isArray(list.resources) ? list.resources : []).flatMap((r: unknown) =>
+            typeof (r as { name?: unknown } | null)?.name === 'string' ? [(r as { name: string }).name] : [],
+          ),
+        ),
       (err: unknown) => {
         if (isNotFound(err)) return undefined;
         throw err;

@@ -19,10 +19,16 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNR
 export function classify(err: unknown, server: string, kind: string): ApiProblem {
   if (err instanceof KubeApiError) {
     if (err.status === 401) {
-      return { reason: 'unauthorized', message: `the API server ${server} refused the credentials (401 Unauthorized): check the kubeconfig's user (token, client certificate)` };
+      return {
+        reason: 'unauthorized',
+        message: `the API server ${server} refused the credentials (401 Unauthorized): check the kubeconfig's user (token, client certificate)`,
+      };
     }
     if (err.status === 403) {
-      return { reason: 'forbidden', message: `the API server ${server} forbids reading ${kind} (403 Forbidden: ${err.message}): grant list and watch on it (deploy/k8s has the Role)` };
+      return {
+        reason: 'forbidden',
+        message: `the API server ${server} forbids reading ${kind} (403 Forbidden: ${err.message}): grant list and watch on it (deploy/k8s has the Role)`,
+      };
     }
     return { reason: 'error', message: `the API server ${server} answered ${err.message} for ${kind}` };
   }

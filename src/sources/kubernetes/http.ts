@@ -97,7 +97,13 @@ export class KubeHttp {
   }
 
   /** GET returning parsed JSON. */
-  async getJson(path: string, query: Record<string, string | number | boolean | undefined>, accept: string, signal: AbortSignal, timeoutMs: number): Promise<Record<string, unknown>> {
+  async getJson(
+    path: string,
+    query: Record<string, string | number | boolean | undefined>,
+    accept: string,
+    signal: AbortSignal,
+    timeoutMs: number,
+  ): Promise<Record<string, unknown>> {
     const timeout = AbortSignal.timeout(timeoutMs);
     const both = AbortSignal.any([signal, timeout]);
     const { response } = await this.open(path, query, accept, both);
@@ -158,7 +164,7 @@ export function apiError(status: number, body: string | Record<string, unknown>)
     }
   } else obj = body;
   const code = typeof obj?.code === 'number' ? obj.code : status;
-  const reason = typeof obj?.reason === 'string' ? obj.reason : http.STATUS_CODES[code] ?? 'Error';
+  const reason = typeof obj?.reason === 'string' ? obj.reason : (http.STATUS_CODES[code] ?? 'Error');
   const message = typeof obj?.message === 'string' ? obj.message : typeof body === 'string' ? body.slice(0, 200) : reason;
   return new KubeApiError(code, reason, `${code} ${reason}: ${message}`);
 }

@@ -13,6 +13,13 @@
 // Service annotated `shadowgate.dev/backends: <service>` keeps its name and address but takes its endpoints from
 // the named Service ("take over the Service"); the named Service gets no entry of its own (its pods are reached
 // through the taken-over one). Problems: `takeover-selector` and `empty-backends` warnings.
+
+export { Discovery, type DiscoveryResult } from './discovery.js';
+export { API_REASONS, type ApiProblem, type ApiReason } from './health.js';
+export { KubeApiError, KubeHttp } from './http.js';
+export { checkKubeConfig, type KubeConfigChoice, KubeConfigError, loadKubeConfig } from './kubeconfig.js';
+export { CONFIG_TYPES, type ResourceType, WATCHED_TYPES } from './resource-types.js';
+export { readyOnly } from './serving-only.js';
 export { KubernetesSource, type KubernetesSourceOptions } from './source.js';
 export {
   BACKENDS_ANNOTATION,
@@ -25,10 +32,4 @@ export {
   type Translation,
   translate,
 } from './translate.js';
-export { readyOnly } from './serving-only.js';
 export { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
-export { KubeApiError, KubeHttp } from './http.js';
-export { Discovery, type DiscoveryResult } from './discovery.js';
-export { CONFIG_TYPES, type ResourceType, WATCHED_TYPES } from './resource-types.js';
-export { API_REASONS, type ApiProblem, type ApiReason } from './health.js';
-export { checkKubeConfig, type KubeConfigChoice, KubeConfigError, loadKubeConfig } from './kubeconfig.js';

@@ -45,7 +45,8 @@ export async function loadKubeConfig(choice: KubeConfigChoice, env: NodeJS.Proce
     const listed = (env.KUBECONFIG ?? '').split(delimiter).filter(Boolean);
     const files = (listed.length > 0 ? listed : [join(home, '.kube', 'config')]).filter((f) => existsSync(f));
     if (files.length === 0) {
-      const where = listed.length > 0 ? `none of KUBECONFIG=${env.KUBECONFIG} exists` : `KUBECONFIG is not set and ${join(home, '.kube', 'config')} does not exist`;
+      const where =
+        listed.length > 0 ? `none of KUBECONFIG=${env.KUBECONFIG} exists` : `KUBECONFIG is not set and ${join(home, '.kube', 'config')} does not exist`;
       const why = env.KUBERNETES_SERVICE_HOST ? `--context ${choice.context} needs a kubeconfig file, and ${where}` : `not running in a pod, and ${where}`;
       return { problem: { reason: 'no_kubeconfig', message: `no kubeconfig: ${why}; pass --kubeconfig FILE` } };
     }
@@ -76,7 +77,10 @@ export function checkKubeConfig(kc: KubeConfig, from: string): ApiProblem | unde
   const context = kc.getCurrentContext();
   const cluster = kc.getCurrentCluster();
   if (!cluster) {
-    return { reason: 'bad_kubeconfig', message: `kubeconfig ${from}: ${context ? `context "${context}" names no cluster it defines` : 'no current-context (pass --context NAME)'}` };
+    return {
+      reason: 'bad_kubeconfig',
+      message: `kubeconfig ${from}: ${context ? `context "${context}" names no cluster it defines` : 'no current-context (pass --context NAME)'}`,
+    };
   }
   let url: URL;
   try {

@@ -4,14 +4,14 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import type { Problem } from '../../config/index.js';
 import type { RawResource } from '../../config/parse.js';
-import { KubeHttp } from './http.js';
 import { Discovery } from './discovery.js';
-import { CONFIG_TYPES, ENDPOINT_SLICE, POD, type ResourceType, SERVICE, WATCHED_TYPES } from './resource-types.js';
-import { sourceFile, translate, type Translation } from './translate.js';
-import { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
 import { WarningEvents } from './events.js';
-import { type ApiProblem, ApiHealth, classify } from './health.js';
+import { ApiHealth, type ApiProblem, classify } from './health.js';
+import { KubeHttp } from './http.js';
 import { checkKubeConfig, loadKubeConfig } from './kubeconfig.js';
+import { CONFIG_TYPES, ENDPOINT_SLICE, POD, type ResourceType, SERVICE, WATCHED_TYPES } from './resource-types.js';
+import { sourceFile, type Translation, translate } from './translate.js';
+import { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
 
 export interface KubernetesSourceOptions {
   /** Watch one namespace; every namespace when absent. */
@@ -107,7 +107,9 @@ export class KubernetesSource {
    * says why in `notReadyReason()`.
    */
   static async start(opts: KubernetesSourceOptions): Promise<KubernetesSource> {
-    const loaded = opts.kubeconfig ? { kc: opts.kubeconfig, from: 'the given KubeConfig' } : await loadKubeConfig({ file: opts.kubeconfigFile, context: opts.context });
+    const loaded = opts.kubeconfig
+      ? { kc: opts.kubeconfig, from: 'the given KubeConfig' }
+      : await loadKubeConfig({ file: opts.kubeconfigFile, context: opts.context });
     const problem = 'problem' in loaded ? loaded.problem : checkKubeConfig(loaded.kc, loaded.from);
     if ('problem' in loaded || problem) {
       const source = new KubernetesSource(opts, 'problem' in loaded ? loaded.problem : problem!);
@@ -160,7 +162,15 @@ export class KubernetesSource {
   }
 
   /** Per-kind state, for tests and /config_dump. */
-  status(): Array<{ kind: string; version: string | undefined; served: boolean; synced: boolean; objects: number; resourceVersion: string | undefined; stats: WatcherStats }> {
+  status(): Array<{
+    kind: string;
+    version: string | undefined;
+    served: boolean;
+    synced: boolean;
+    objects: number;
+    resourceVersion: string | undefined;
+    stats: WatcherStats;
+  }> {
     return this.watchers.map((w) => ({
       kind: w.type.kind,
       version: w.version,

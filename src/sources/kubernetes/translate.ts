@@ -335,9 +335,17 @@ function serviceEntryFor(
       const backendsRef = `Service ${m.namespace}/${backendsName}`;
       checkTakeover(svc, index, warn);
       if (!backendsName || backendsName === m.name) {
-        warn('empty-backends', `metadata.annotations.${BACKENDS_ANNOTATION}`, `${BACKENDS_ANNOTATION} must name another Service (the backends), not "${backendsName}": no endpoints`);
+        warn(
+          'empty-backends',
+          `metadata.annotations.${BACKENDS_ANNOTATION}`,
+          `${BACKENDS_ANNOTATION} must name another Service (the backends), not "${backendsName}": no endpoints`,
+        );
       } else if (!backends) {
-        warn('empty-backends', `metadata.annotations.${BACKENDS_ANNOTATION}`, `${backendsRef}, named by ${BACKENDS_ANNOTATION}, does not exist: requests get 503`);
+        warn(
+          'empty-backends',
+          `metadata.annotations.${BACKENDS_ANNOTATION}`,
+          `${backendsRef}, named by ${BACKENDS_ANNOTATION}, does not exist: requests get 503`,
+        );
       } else {
         const bPorts = servicePorts(backends);
         let own = 0;
@@ -345,7 +353,11 @@ function serviceEntryFor(
         ports.forEach((p, i) => {
           const bp = backendPort(p, bPorts);
           if (!bp) {
-            warn('empty-backends', `spec.ports[${i}]`, `${backendsRef} has no port matching port ${p.port} (by name "${p.name}", by number, or as its only port): requests to it get 503`);
+            warn(
+              'empty-backends',
+              `spec.ports[${i}]`,
+              `${backendsRef} has no port matching port ${p.port} (by name "${p.name}", by number, or as its only port): requests to it get 503`,
+            );
             return;
           }
           const { chosen, fallback, ownLeftOut } = choose(index.candidates(m.namespace, backendsName, bp.name), index);
@@ -361,7 +373,11 @@ function serviceEntryFor(
               : Object.keys(selector).length === 0
                 ? 'it has no selector and no EndpointSlice'
                 : `it selects nothing serving (selector ${formatLabels(selector)})`;
-          warn('empty-backends', `metadata.annotations.${BACKENDS_ANNOTATION}`, `${backendsRef}, named by ${BACKENDS_ANNOTATION}, has no endpoint: ${why}; requests get 503`);
+          warn(
+            'empty-backends',
+            `metadata.annotations.${BACKENDS_ANNOTATION}`,
+            `${backendsRef}, named by ${BACKENDS_ANNOTATION}, has no endpoint: ${why}; requests get 503`,
+          );
         }
       }
     } else {
@@ -417,9 +433,17 @@ function checkTakeover(svc: KubeObject, index: EndpointIndex, warn: (code: strin
     else others++;
   }
   if (own === 0) {
-    warn('takeover-selector', 'spec.selector', `taken over by ${BACKENDS_ANNOTATION} but its selector (${formatLabels(selector)}) selects no Shadowgate pod: traffic does not go through the gateway; ${fix}`);
+    warn(
+      'takeover-selector',
+      'spec.selector',
+      `taken over by ${BACKENDS_ANNOTATION} but its selector (${formatLabels(selector)}) selects no Shadowgate pod: traffic does not go through the gateway; ${fix}`,
+    );
   } else if (others > 0) {
-    warn('takeover-selector', 'spec.selector', `its selector (${formatLabels(selector)}) also selects ${others} pod(s) that are not Shadowgate's: their share of the traffic bypasses the gateway; ${fix}`);
+    warn(
+      'takeover-selector',
+      'spec.selector',
+      `its selector (${formatLabels(selector)}) also selects ${others} pod(s) that are not Shadowgate's: their share of the traffic bypasses the gateway; ${fix}`,
+    );
   }
 }
 

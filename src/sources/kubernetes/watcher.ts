@@ -3,8 +3,8 @@
 // Written here rather than taken from the client library's informer, which stops on errors and never notices a
 // dead connection. Semantics: https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ACCEPT_METADATA, ACCEPT_METADATA_LIST, apiError, isForbidden, isGone, isNotFound, type KubeHttp } from './http.js';
 import type { Discovery } from './discovery.js';
+import { ACCEPT_METADATA, ACCEPT_METADATA_LIST, apiError, isForbidden, isGone, isNotFound, type KubeHttp } from './http.js';
 import { apiVersionOf, collectionPath, type ResourceType } from './resource-types.js';
 
 export type KubeObject = Record<string, unknown>;
@@ -179,7 +179,10 @@ export class ListWatcher {
         if (signal.aborted) break;
         // An optional kind Shadowgate may not read (a Role without the Gateway API kinds) must not hold readiness back.
         if (isForbidden(err) && this.opts.type.optional) {
-          if (this.served) this.log(`not allowed to read ${this.opts.type.kind} (403); treated as not served, looking again every ${Math.round(this.tuning.rediscoverMs / 1000)} s`);
+          if (this.served)
+            this.log(
+              `not allowed to read ${this.opts.type.kind} (403); treated as not served, looking again every ${Math.round(this.tuning.rediscoverMs / 1000)} s`,
+            );
           this.notServed();
           try {
             await sleep(this.tuning.rediscoverMs, undefined, { signal });
@@ -229,7 +232,9 @@ export class ListWatcher {
 
   private notServed(): void {
     if (this.served || !this.hasSynced) {
-      this.log(`not served by this cluster (are the ${this.opts.type.group} CRDs installed?); looking again every ${Math.round(this.tuning.rediscoverMs / 1000)} s`);
+      this.log(
+        `not served by this cluster (are the ${this.opts.type.group} CRDs installed?); looking again every ${Math.round(this.tuning.rediscoverMs / 1000)} s`,
+      );
     }
     this.served = false;
     this.resourceVersion = undefined;

@@ -98,7 +98,17 @@ export class ConfigLoader {
       const onMessage = (answer: WorkerAnswer) => {
         if (answer.id !== request.id) return;
         if (answer.type === 'failed') finish({ type: 'refused', reason: 'failed', message: `the config loader failed: ${answer.message}` }, false);
-        else finish({ type: 'loaded', hash: answer.hash, problems: answer.problems, files: answer.files, ...(answer.snapshot ? { snapshot: deepFreeze(answer.snapshot) } : {}) }, false);
+        else
+          finish(
+            {
+              type: 'loaded',
+              hash: answer.hash,
+              problems: answer.problems,
+              files: answer.files,
+              ...(answer.snapshot ? { snapshot: deepFreeze(answer.snapshot) } : {}),
+            },
+            false,
+          );
       };
       const onError = (err: Error & { code?: string }) => {
         if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {

@@ -2,7 +2,7 @@
 // sortable by any column and filterable by text and verdict, both kept in the deep link. A run switch on top.
 import { getJson } from '../api.js';
 import { type Ctx, links, show, type View } from '../app.js';
-import { badge, h, verdictRank, ms, num, pct, side, when } from '../dom.js';
+import { badge, h, ms, num, pct, side, verdictRank, when } from '../dom.js';
 import { type Column, table } from '../table.js';
 import type { Endpoint, Run } from '../types.js';
 import { reasons } from './runs.js';
@@ -18,7 +18,14 @@ const columns: Column<Endpoint>[] = [
     value: (e) => e.diffRate,
     cell: (e) => [pct(e.diffRate), h('div', { class: 'sub' }, `${pct(e.diffInterval.low)}–${pct(e.diffInterval.high)}`)],
   },
-  { key: 'noiseRate', label: 'Noise', numeric: true, title: 'Primary vs secondary difference rate', value: (e) => e.noiseRate ?? -1, cell: (e) => pct(e.noiseRate) },
+  {
+    key: 'noiseRate',
+    label: 'Noise',
+    numeric: true,
+    title: 'Primary vs secondary difference rate',
+    value: (e) => e.noiseRate ?? -1,
+    cell: (e) => pct(e.noiseRate),
+  },
   {
     key: 'candidateErrorRate',
     label: 'Errors cand. / prim.',
@@ -51,7 +58,14 @@ export async function endpointsView(ctx: Ctx): Promise<View> {
   const holder = h('div', { class: 'holder' });
   const runSwitch = h('select', { id: 'run-switch', 'aria-label': 'Switch run' });
   runSwitch.addEventListener('change', () => ctx.go(links.endpoints(runSwitch.value)));
-  const filter = h('input', { type: 'search', id: 'filter', 'data-filter': true, placeholder: 'Filter endpoints ( / )', 'aria-label': 'Filter endpoints', value: p.get('q') ?? '' });
+  const filter = h('input', {
+    type: 'search',
+    id: 'filter',
+    'data-filter': true,
+    placeholder: 'Filter endpoints ( / )',
+    'aria-label': 'Filter endpoints',
+    value: p.get('q') ?? '',
+  });
   const verdict = h(
     'select',
     { id: 'verdict-filter', 'aria-label': 'Verdict' },
@@ -100,12 +114,17 @@ export async function endpointsView(ctx: Ctx): Promise<View> {
     draw();
   });
   const refresh = async () => {
-    const [next, runs] = await Promise.all([getJson<{ run: Run; endpoints: Endpoint[] }>('endpoints', { run }, ctx.signal), getJson<{ runs: Run[] }>('runs', {}, ctx.signal)]);
+    const [next, runs] = await Promise.all([
+      getJson<{ run: Run; endpoints: Endpoint[] }>('endpoints', { run }, ctx.signal),
+      getJson<{ runs: Run[] }>('runs', {}, ctx.signal),
+    ]);
     const runsText = JSON.stringify(runs);
     if (runsText !== lastRuns) {
       lastRuns = runsText;
       const list = runs.runs.some((r) => r.id === run) ? runs.runs : [next.run, ...runs.runs];
-      runSwitch.replaceChildren(...list.map((r) => h('option', { value: r.id, selected: r.id === run }, `${r.id} · ${r.route} · ${r.verdict} · ${when(r.startedAt)}`)));
+      runSwitch.replaceChildren(
+        ...list.map((r) => h('option', { value: r.id, selected: r.id === run }, `${r.id} · ${r.route} · ${r.verdict} · ${when(r.startedAt)}`)),
+      );
     }
     const text = JSON.stringify(next);
     if (text === lastText) return;
@@ -118,7 +137,11 @@ export async function endpointsView(ctx: Ctx): Promise<View> {
         'div',
         { class: 'card' },
         h('div', {}, badge(r.verdict), ' ', h('strong', {}, r.route)),
-        h('div', {}, `candidate ${side(r.candidate)} vs primary ${side(r.primary)} · ${num(r.compared)} compared · started ${when(r.startedAt)}${r.endedAt ? ` · ended ${when(r.endedAt)}` : ''}`),
+        h(
+          'div',
+          {},
+          `candidate ${side(r.candidate)} vs primary ${side(r.primary)} · ${num(r.compared)} compared · started ${when(r.startedAt)}${r.endedAt ? ` · ended ${when(r.endedAt)}` : ''}`,
+        ),
         reasons(r.reasons, r.note),
       ),
     );

@@ -20,7 +20,9 @@ function headersTable(headers: Headers, hl: Highlight): HTMLElement {
     h(
       'tbody',
       {},
-      rows.map(([name, value]) => h('tr', { class: hl.diffs.has(`header.${name.toLowerCase()}`) ? 'diff' : undefined }, h('th', { scope: 'row' }, name), h('td', {}, value))),
+      rows.map(([name, value]) =>
+        h('tr', { class: hl.diffs.has(`header.${name.toLowerCase()}`) ? 'diff' : undefined }, h('th', { scope: 'row' }, name), h('td', {}, value)),
+      ),
     ),
   );
 }
@@ -55,7 +57,8 @@ export async function exchangeView(ctx: Ctx): Promise<View> {
     { label: 'Fields', href: links.fields(run, endpoint) },
     { label: field ? `Samples at ${field}` : 'Samples' },
   ]);
-  const page = (before?: string) => getJson<{ samples: Sample[] }>('samples', { run, endpoint, field, limit: String(PAGE), before }, ctx.signal).then((d) => d.samples);
+  const page = (before?: string) =>
+    getJson<{ samples: Sample[] }>('samples', { run, endpoint, field, limit: String(PAGE), before }, ctx.signal).then((d) => d.samples);
   const samples = await page();
   let i = wanted === undefined ? 0 : samples.findIndex((s) => s.id === wanted);
   for (let n = 0; i < 0 && n < MAX_PAGES && samples.length > 0 && samples.length % PAGE === 0; n++) {
@@ -66,7 +69,10 @@ export async function exchangeView(ctx: Ctx): Promise<View> {
   }
   const s = samples[i];
   if (!s) {
-    ctx.main.append(h('h1', {}, 'Exchange'), h('p', { class: 'empty' }, wanted === undefined ? 'No sample stored for this endpoint yet.' : `Sample ${wanted} is not stored (any more).`));
+    ctx.main.append(
+      h('h1', {}, 'Exchange'),
+      h('p', { class: 'empty' }, wanted === undefined ? 'No sample stored for this endpoint yet.' : `Sample ${wanted} is not stored (any more).`),
+    );
     return {};
   }
   // The newest sample has no newer one; the oldest loaded asks the API whether an older one exists.
@@ -85,7 +91,11 @@ export async function exchangeView(ctx: Ctx): Promise<View> {
       copied.textContent = ok ? 'copied' : 'select the command below and copy it';
       if (!ok) getSelection()?.selectAllChildren(curlBox);
     };
-    if (navigator.clipboard) navigator.clipboard.writeText(curl).then(() => done(true), () => done(false));
+    if (navigator.clipboard)
+      navigator.clipboard.writeText(curl).then(
+        () => done(true),
+        () => done(false),
+      );
     else done(false);
   };
   const r = s.request;
@@ -108,7 +118,18 @@ export async function exchangeView(ctx: Ctx): Promise<View> {
       : h(
           'table',
           { class: 'grid diffs' },
-          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Field'), h('th', { scope: 'col' }, 'Kind'), h('th', { scope: 'col' }, 'Primary'), h('th', { scope: 'col' }, 'Candidate'))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              h('th', { scope: 'col' }, 'Field'),
+              h('th', { scope: 'col' }, 'Kind'),
+              h('th', { scope: 'col' }, 'Primary'),
+              h('th', { scope: 'col' }, 'Candidate'),
+            ),
+          ),
           h(
             'tbody',
             {},
@@ -133,7 +154,13 @@ export async function exchangeView(ctx: Ctx): Promise<View> {
       h('h3', {}, 'Body'),
       bodyView(r.body, r.bodyEncoding, r.bodyTruncated, { diffs: new Set(), open: new Set() }),
     ),
-    h('div', { class: 'answers' }, answer('Primary', s.primary, hl, 'primary'), answer('Candidate', s.candidate, hl, 'candidate'), s.secondary ? answer('Secondary', s.secondary, hl, 'secondary') : null),
+    h(
+      'div',
+      { class: 'answers' },
+      answer('Primary', s.primary, hl, 'primary'),
+      answer('Candidate', s.candidate, hl, 'candidate'),
+      s.secondary ? answer('Secondary', s.secondary, hl, 'secondary') : null,
+    ),
   );
   return {
     onKey: (e) => {

@@ -3,7 +3,7 @@
 import { getJson } from '../api.js';
 import { type Ctx, links, show, type View } from '../app.js';
 import { rateChart } from '../chart.js';
-import { badge, h, verdictRank, num, pct } from '../dom.js';
+import { badge, h, num, pct, verdictRank } from '../dom.js';
 import { type Column, table } from '../table.js';
 import type { Endpoint, Field } from '../types.js';
 import { reasons } from './runs.js';
@@ -23,7 +23,9 @@ function marks(f: Field): HTMLElement {
     'span',
     {},
     f.ignored ? h('span', { class: 'mark mark-ignored', title: 'ignored by a comparison rule' }, 'ignored') : null,
-    f.timeLike > 0 ? h('span', { class: 'mark mark-time', title: 'differences within the time tolerance (not counted)' }, `time-like ×${num(f.timeLike)}`) : null,
+    f.timeLike > 0
+      ? h('span', { class: 'mark mark-time', title: 'differences within the time tolerance (not counted)' }, `time-like ×${num(f.timeLike)}`)
+      : null,
     f.noiseRate !== null && f.noiseRate > 0 ? h('span', { class: 'mark mark-noise', title: 'the secondary differs here too' }, 'noisy') : null,
   );
 }
@@ -45,7 +47,10 @@ const columns: Column<Field>[] = [
     key: 'example',
     label: 'Example (primary → candidate)',
     value: (f) => f.example?.primary ?? '',
-    cell: (f) => (f.example ? h('span', { class: 'example' }, h('code', { class: 'was' }, f.example.primary), ' → ', h('code', { class: 'now' }, f.example.candidate)) : '—'),
+    cell: (f) =>
+      f.example
+        ? h('span', { class: 'example' }, h('code', { class: 'was' }, f.example.primary), ' → ', h('code', { class: 'now' }, f.example.candidate))
+        : '—',
   },
   { key: 'verdict', label: 'Verdict', value: (f) => verdictRank(f.verdict), cell: (f) => badge(f.verdict) },
 ];
@@ -76,7 +81,12 @@ export async function fieldsView(ctx: Ctx): Promise<View> {
       h(
         'div',
         { class: 'card' },
-        h('div', {}, badge(e.verdict), ` ${num(e.compared)} compared, ${pct(e.diffRate)} differ (noise ${pct(e.noiseRate)}), ${num(e.withSecondary)} with a secondary`),
+        h(
+          'div',
+          {},
+          badge(e.verdict),
+          ` ${num(e.compared)} compared, ${pct(e.diffRate)} differ (noise ${pct(e.noiseRate)}), ${num(e.withSecondary)} with a secondary`,
+        ),
         reasons(e.reasons),
       ),
     );

@@ -1,7 +1,7 @@
 // Runs: each comparison run's route, candidate and primary, start, compared count and verdict with its reasons.
 import { getJson } from '../api.js';
 import { type Ctx, links, show, type View } from '../app.js';
-import { badge, h, verdictRank, num, side, when } from '../dom.js';
+import { badge, h, num, side, verdictRank, when } from '../dom.js';
 import { type Column, table } from '../table.js';
 import type { Run } from '../types.js';
 
@@ -10,20 +10,34 @@ export const runColumns: Column<Run>[] = [
   { key: 'route', label: 'Route', value: (r) => r.route, cell: (r) => r.route },
   { key: 'candidate', label: 'Candidate', value: (r) => side(r.candidate), cell: (r) => side(r.candidate) },
   { key: 'primary', label: 'Primary', value: (r) => side(r.primary), cell: (r) => side(r.primary) },
-  { key: 'startedAt', label: 'Started', value: (r) => r.startedAt, cell: (r) => [when(r.startedAt), r.endedAt ? h('div', { class: 'sub' }, `ended ${when(r.endedAt)}`) : h('div', { class: 'sub' }, `open (${r.reason})`)] },
+  {
+    key: 'startedAt',
+    label: 'Started',
+    value: (r) => r.startedAt,
+    cell: (r) => [when(r.startedAt), r.endedAt ? h('div', { class: 'sub' }, `ended ${when(r.endedAt)}`) : h('div', { class: 'sub' }, `open (${r.reason})`)],
+  },
   { key: 'compared', label: 'Compared', numeric: true, value: (r) => r.compared, cell: (r) => num(r.compared) },
   { key: 'verdict', label: 'Verdict', value: (r) => verdictRank(r.verdict), cell: (r) => badge(r.verdict) },
   { key: 'reasons', label: 'Reasons', value: (r) => r.reasons.join('; '), cell: (r) => reasons(r.reasons, r.note) },
 ];
 
 export function reasons(list: string[], note?: string): HTMLElement {
-  return h('ul', { class: 'reasons' }, list.map((x) => h('li', {}, x)), note ? h('li', { class: 'sub' }, `note: ${note}`) : null);
+  return h(
+    'ul',
+    { class: 'reasons' },
+    list.map((x) => h('li', {}, x)),
+    note ? h('li', { class: 'sub' }, `note: ${note}`) : null,
+  );
 }
 
 export async function runsView(ctx: Ctx): Promise<View> {
   ctx.crumbs([{ label: 'Runs' }]);
   const holder = h('div', { class: 'holder' });
-  ctx.main.append(h('h1', {}, 'Runs'), h('p', { class: 'lead' }, 'Each run compares one candidate with its primary on one mirrored route. Pick one to see its endpoints.'), holder);
+  ctx.main.append(
+    h('h1', {}, 'Runs'),
+    h('p', { class: 'lead' }, 'Each run compares one candidate with its primary on one mirrored route. Pick one to see its endpoints.'),
+    holder,
+  );
   let last = '';
   const refresh = async () => {
     const data = await getJson<{ runs: Run[] }>('runs', {}, ctx.signal);

@@ -67,7 +67,15 @@ export async function trafficView(ctx: Ctx): Promise<View> {
         'table',
         { class: 'grid traffic' },
         h('caption', {}, `${data.routes.length} route(s)`),
-        h('thead', {}, h('tr', {}, head.map((t) => h('th', { scope: 'col' }, t)))),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            head.map((t) => h('th', { scope: 'col' }, t)),
+          ),
+        ),
         h('tbody', {}, rows.length > 0 ? rows : h('tr', {}, h('td', { colspan: head.length, class: 'empty' }, 'No route is configured.'))),
       ),
     );
@@ -75,4 +83,3 @@ export async function trafficView(ctx: Ctx): Promise<View> {
   await refresh();
   return { refresh };
 }
-
