@@ -130,6 +130,8 @@ kind: ShadowgateConfig
 metadata: {name: shadowgate}
 spec:
   compare:
+    # Every exchange compared: the default 250/s sampling would make counts depend on the machine's speed.
+    maxPerSecond: 100000
     thresholds: {minSample: ${opts.minSample ?? 100}}
 ${opts.extra ?? ''}`;
 }

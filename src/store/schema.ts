@@ -173,6 +173,28 @@ function reasonOf(err: unknown): string {
 
 /** Opens `file`, creating the schema when it is new and writable, and checks that it is a Shadowgate store. */
 export function connect(file: string, opts: ConnectOptions): Database.Database {
+  // SQLite answers SQLITE_BUSY at once, without its busy handler, in a few places a new file passes through
+  // while another process creates it (the switch to WAL, a read that finds the journal mode changed under it):
+  // seen on Node 24's better-sqlite3 build, 1 opening in 18 with six threads. Those are retried whole, within
+  // the busy timeout; any other error is final.
+  const deadline = Date.now() + opts.busyTimeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return connectOnce(file, opts);
+    } catch (err) {
+      const busy = err instanceof StoreError && (sqliteCode(err.cause)?.startsWith('SQLITE_BUSY') ?? false);
+      if (!busy || Date.now() >= deadline) throw err;
+      sleepSync(Math.min(5 * attempt, 50));
+    }
+  }
+}
+
+/** A short synchronous pause (opening the store is synchronous, at start or in the comparison worker). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function connectOnce(file: string, opts: ConnectOptions): Database.Database {
   let db: Database.Database;
   try {
     // fileMustExist for readers: a reader that created an empty file would only fail later, less clearly.
