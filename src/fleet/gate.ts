@@ -5,8 +5,9 @@
 import type { Comparator } from '../comparator/index.js';
 import { overall } from '../comparator/index.js';
 import type { Result, Run, Thresholds, VerdictReport } from '../compare/index.js';
-import { fleetVerdict } from './fleet-verdict.js';
-import type { FleetSource } from './prometheus-client.js';
+import { DEFAULT_WINDOW_MS, fleetVerdict } from './fleet-verdict.js';
+import { checkSelector, type FleetSource, promDuration, promQuery } from './prometheus-client.js';
+import type { RevisionAnswer, RevisionBook } from './revisions.js';
 
 export interface GateRequest {
   method: string;
@@ -19,6 +20,9 @@ export interface GateDeps {
   /** With it, the fleet's sums in Prometheus are judged, so any replica answers for all. */
   prometheus: FleetSource | undefined;
   thresholds(): Thresholds;
+  /** Which runs each Flagger checksum claimed (revisions.ts); without it a checksum is only echoed. */
+  revisions?: RevisionBook;
+  now?: () => number;
 }
 
 /** What names the runs to judge: Flagger's canary (name, namespace), or metadata `run` / `candidate`. */
@@ -34,6 +38,8 @@ interface GateAsk {
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const HOST = /^[A-Za-z0-9]([-A-Za-z0-9.]{0,251}[A-Za-z0-9])?$/;
+/** Flagger's checksums are FNV hashes in Kubernetes' safe alphabet; printable ASCII is all a label needs. */
+const CHECKSUM = /^[\x21-\x7e]{1,128}$/;
 
 const reply = (status: number, value: unknown) => ({ status, body: JSON.stringify(value) });
 
@@ -78,7 +84,8 @@ function parseAsk(req: GateRequest): GateAsk {
   const candidate = str(meta, 'candidate');
   if (candidate !== undefined && !HOST.test(candidate)) throw new BadGate('metadata.candidate must be a host name');
   const phase = str(o, 'phase', 64);
-  const checksum = str(o, 'checksum');
+  const checksum = str(o, 'checksum', 128);
+  if (checksum !== undefined && !CHECKSUM.test(checksum)) throw new BadGate('checksum must be printable ASCII without spaces');
   if (name !== undefined) ask.name = name;
   if (namespace !== undefined) ask.namespace = namespace;
   if (phase !== undefined) ask.phase = phase;
@@ -128,10 +135,28 @@ export async function handleGate(req: GateRequest, deps: GateDeps): Promise<{ st
   } catch (err) {
     return reply(503, { error: (err as Error).message });
   }
-  const runs = pick(report.runs, ask);
+  let runs = pick(report.runs, ask);
+  let revision: (RevisionAnswer & { checksum: string }) | undefined;
+  if (deps.revisions && ask.checksum !== undefined && ask.name !== undefined && ask.namespace !== undefined && ask.run === undefined) {
+    const now = deps.now?.() ?? Date.now();
+    try {
+      if (deps.prometheus) await learnClaims(deps.prometheus, deps.revisions, ask.namespace, ask.name);
+    } catch (err) {
+      return reply(503, { error: (err as Error).message });
+    }
+    const seen = runs.map((r) => {
+      const open = r.run.endedAt === null;
+      // The fleet's runs carry the window's start, not their own: only whether they are open is known.
+      return deps.prometheus ? { id: r.run.id, open } : { id: r.run.id, open, startedAt: Date.parse(r.run.startedAt) };
+    });
+    const answer = deps.revisions.resolve(ask.namespace, ask.name, ask.checksum, seen, now);
+    revision = { checksum: ask.checksum, ...answer };
+    runs = runs.filter((r) => answer.runs.includes(r.run.id));
+  }
   const judged = runs.length === report.runs.length ? report : overall(runs.map((r) => ({ run: r.run, result: r.result, reasons: r.reasons })));
   const result: Result = runs.length === 0 ? 'INCONCLUSIVE' : judged.result;
-  const reasons = runs.length === 0 ? [`no comparison run mirrors to ${ask.candidate ?? 'the canary'} yet`] : judged.reasons;
+  const reasons =
+    runs.length === 0 ? (revision ? waitingFor(revision, ask) : [`no comparison run mirrors to ${ask.candidate ?? 'the canary'} yet`]) : judged.reasons;
   const summary = (r: { run: Run; result: Result; reasons: string[] }) => ({
     id: r.run.id,
     route: r.run.route,
@@ -140,5 +165,47 @@ export async function handleGate(req: GateRequest, deps: GateDeps): Promise<{ st
     result: r.result,
     reasons: r.reasons,
   });
-  return reply(result === 'PASS' ? 200 : 412, { result, reasons, source, gate: ask, runs: runs.map(summary) });
+  const body: Record<string, unknown> = { result, reasons, source, gate: ask, runs: runs.map(summary) };
+  if (revision) {
+    body.revision = {
+      checksum: revision.checksum,
+      firstSeen: new Date(revision.firstSeen).toISOString(),
+      runs: revision.runs,
+      stale: revision.stale,
+      ...(revision.previous === undefined ? {} : { previous: revision.previous }),
+    };
+  }
+  return reply(result === 'PASS' ? 200 : 412, body);
+}
+
+/** Why a checksum has no run to judge yet, and what starts one. */
+function waitingFor(r: RevisionAnswer & { checksum: string }, ask: GateAsk): string[] {
+  const canary = `${ask.namespace}/${ask.name}`;
+  const start = "a run starts when the canary's endpoints or the mirror change, or with POST /api/runs";
+  if (r.stale.length > 0) {
+    const runs = r.stale.map((s) => `run ${s.run} (checksum ${s.checksum})`).join(', ');
+    return [`checksum ${r.checksum} is a new revision of ${canary}: ${runs} compared an earlier revision; waiting for a run of this one (${start})`];
+  }
+  if (r.unclaimed.length > 0)
+    return [
+      `checksum ${r.checksum} of ${canary}: run(s) ${r.unclaimed.join(', ')} ended before it was first seen; waiting for a run of this revision (${start})`,
+    ];
+  return [`checksum ${r.checksum} of ${canary}: no comparison run mirrors to the canary yet`];
+}
+
+/**
+ * What every replica claimed for this canary (each exports its claims on /metrics), so a replica that never saw
+ * an earlier checksum still knows which runs were that revision's. As fresh as Prometheus' last scrape. The label is
+ * `canary_namespace`, not `namespace`: Kubernetes service discovery attaches its own `namespace` to every target.
+ */
+async function learnClaims(src: FleetSource, book: RevisionBook, namespace: string, canary: string): Promise<void> {
+  const selector = checkSelector(src.selector ?? '');
+  const w = promDuration(src.windowMs ?? DEFAULT_WINDOW_MS);
+  const matchers = [selector, `canary_namespace=${JSON.stringify(namespace)}`, `canary=${JSON.stringify(canary)}`].filter(Boolean).join(',');
+  const series = await promQuery(src, `min by (checksum, run) (min_over_time(shadowgate_gate_checksum_run{${matchers}}[${w}]))`);
+  const claims = series.flatMap((s) => {
+    const v = s.values[0]?.[1];
+    return s.metric.checksum && s.metric.run && v !== undefined && Number.isFinite(v) ? [{ checksum: s.metric.checksum, run: s.metric.run, at: v * 1000 }] : [];
+  });
+  if (claims.length > 0) book.learn(namespace, canary, claims);
 }

@@ -7,7 +7,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { type AdminApiRequest, AdminServer } from '../admin/index.js';
 import { Comparator, DEFAULT_RUN_METRICS, handleCompareApi, type RunMetricsOptions } from '../comparator/index.js';
 import { DEFAULT_SETTINGS, formatProblem, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
-import { type FleetSource, handleGate } from '../fleet/index.js';
+import { type FleetSource, handleGate, RevisionBook } from '../fleet/index.js';
 import { ShadowWriter } from '../mirror/index.js';
 import { type BindFailure, type DownstreamLimits, ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
@@ -93,6 +93,11 @@ export class Gateway {
   readonly handler: ProxyHandler;
   readonly listeners: ListenerSet;
   private readonly admin: AdminServer;
+  /** Which runs each Flagger checksum claimed at /api/gate, shared with the other replicas through /metrics. */
+  private readonly revisions = new RevisionBook({
+    claimed: (c) => this.metrics.gateChecksumRuns.set({ canary_namespace: c.namespace, canary: c.canary, checksum: c.checksum, run: c.run }, c.at / 1000),
+    forgotten: (c) => this.metrics.gateChecksumRuns.remove({ canary_namespace: c.namespace, canary: c.canary, checksum: c.checksum, run: c.run }),
+  });
   comparator: Comparator | undefined;
   private k8s: KubernetesSource | undefined;
   private state: RoutingState | undefined;
@@ -408,6 +413,7 @@ export class Gateway {
         comparator: this.comparator,
         prometheus: this.opts.prometheus,
         thresholds: () => (this.state?.snapshot ?? this.snapshot).settings.compare.thresholds,
+        revisions: this.revisions,
       });
     }
     return handleCompareApi(this.comparator, req);

@@ -191,6 +191,16 @@ export class Metrics {
     labelNames: ['severity'] as const,
     registers: [this.registry],
   });
+  /**
+   * Which comparison runs each Flagger checksum claimed at /api/gate (fleet/revisions.ts), valued at when: a gate
+   * with --prometheus reads every replica's claims back, so they agree on which run is which revision's.
+   */
+  readonly gateChecksumRuns = new Gauge({
+    name: 'shadowgate_gate_checksum_run',
+    help: 'A comparison run claimed by a Flagger checksum at /api/gate; the value is when (unix seconds)',
+    labelNames: ['canary_namespace', 'canary', 'checksum', 'run'] as const,
+    registers: [this.registry],
+  });
   /** As Prometheus' own `prometheus_config_last_reload_successful`. */
   readonly configLastReloadSuccess = new Gauge({
     name: 'shadowgate_config_last_reload_success',
