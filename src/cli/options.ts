@@ -110,7 +110,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         help: "with --kubernetes: the kubeconfig to read (default: the pod's service account, else $KUBECONFIG, else ~/.kube/config)",
       },
       context: { type: 'string', arg: 'NAME', help: 'with --kubernetes: the kubeconfig context to use (default: its current-context)' },
-      prometheus: { type: 'string', arg: 'URL', help: 'a Prometheus scraping every replica: /api/gate judges the fleet there' },
+      prometheus: { type: 'string', arg: 'URL', help: 'a Prometheus scraping every replica: /api/gate and /api/verdict judge the fleet there' },
       'prometheus-selector': { type: 'string', arg: 'LABELS', help: 'with --prometheus: label matchers of this fleet\'s series, e.g. job="shadowgate"' },
       'prometheus-window': { type: 'string', arg: 'DURATION', help: 'with --prometheus: how far back the gate sums (default 1h)' },
       'run-metrics-retention': { type: 'string', arg: 'DURATION', help: 'ended comparison runs stay on /metrics this long (default 10m)' },

@@ -7,7 +7,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { type AdminApiRequest, AdminServer } from '../admin/index.js';
 import { Comparator, DEFAULT_RUN_METRICS, handleCompareApi, type RunMetricsOptions } from '../comparator/index.js';
 import { DEFAULT_SETTINGS, formatProblem, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
-import { type FleetSource, handleGate, RevisionBook } from '../fleet/index.js';
+import { type FleetSource, handleFleetVerdict, handleGate, RevisionBook } from '../fleet/index.js';
 import { ShadowWriter } from '../mirror/index.js';
 import { type BindFailure, type DownstreamLimits, ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
@@ -412,11 +412,17 @@ export class Gateway {
       return handleGate(req, {
         comparator: this.comparator,
         prometheus: this.opts.prometheus,
-        thresholds: () => (this.state?.snapshot ?? this.snapshot).settings.compare.thresholds,
+        thresholds: () => this.thresholds(),
         revisions: this.revisions,
       });
     }
+    // Argo Rollouts' web metric reads /api/verdict: with --prometheus it is the fleet's, as /api/gate is.
+    if (req.path === 'verdict' && this.opts.prometheus) return handleFleetVerdict(req, this.opts.prometheus, this.thresholds());
     return handleCompareApi(this.comparator, req);
+  }
+
+  private thresholds() {
+    return (this.state?.snapshot ?? this.snapshot).settings.compare.thresholds;
   }
 
   configDump(): unknown {
