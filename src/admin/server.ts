@@ -2,6 +2,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { AdminAccess } from './access.js';
 import { isUiPath, serveUi } from './ui-assets.js';
 import { type TrafficSource, TrafficView } from './ui-traffic.js';
 
@@ -47,7 +48,10 @@ export class AdminServer {
   private readonly server: http.Server;
   private readonly traffic: TrafficView | undefined;
 
-  constructor(private readonly source: AdminSource) {
+  constructor(
+    private readonly source: AdminSource,
+    private readonly access: AdminAccess = new AdminAccess(),
+  ) {
     this.traffic = source.traffic && new TrafficView(source.traffic);
     this.server = http.createServer((req, res) => {
       this.route(req, res).catch((err: unknown) => {
@@ -64,6 +68,21 @@ export class AdminServer {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
+    let allowed = this.access.check({ path, host: req.headers.host, origin: req.headers.origin, authorization: req.headers.authorization });
+    // Flagger's webhooks send no headers of their own: its payload's `metadata.token` may carry the token instead.
+    let gateBody: string | undefined;
+    if (!allowed.ok && allowed.status === 401 && path === '/api/gate' && req.method === 'POST') {
+      gateBody = await readBody(req, MAX_API_BODY);
+      if (gateBody !== undefined && this.access.payloadTokenMatches(gateBody)) allowed = { ok: true };
+    }
+    if (!allowed.ok) {
+      const headers: http.OutgoingHttpHeaders = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
+      // Basic first: a browser asks for it itself (user name ignored, the token as password); scripts send Bearer.
+      if (allowed.status === 401) headers['www-authenticate'] = ['Basic realm="shadowgate admin", charset="UTF-8"', 'Bearer realm="shadowgate admin"'];
+      res.writeHead(allowed.status, headers);
+      res.end(`${allowed.message}\n`);
+      return;
+    }
     const isApi = path.startsWith('/api/');
     // POST only where the API takes one (/api/runs); the rest of the listener is read-only.
     if (req.method !== 'GET' && req.method !== 'HEAD' && !(isApi && req.method === 'POST')) return send(405, 'method not allowed\n');
@@ -93,7 +112,7 @@ export class AdminServer {
         if (isApi) {
           let body: string | undefined;
           if (req.method === 'POST') {
-            body = await readBody(req, MAX_API_BODY);
+            body = gateBody ?? (await readBody(req, MAX_API_BODY));
             if (body === undefined) return send(413, `${JSON.stringify({ error: `the body is over ${MAX_API_BODY} bytes` })}\n`, 'application/json');
           }
           const apiReq: AdminApiRequest = { method: req.method ?? 'GET', path: path.slice('/api/'.length), query: url.searchParams };

@@ -63,6 +63,18 @@ export const COMMANDS: readonly CommandSpec[] = [
       'no-watch': { type: 'boolean', help: 'read the files once; do not reload them on change' },
       bind: { type: 'string', default: '0.0.0.0', arg: 'ADDRESS', help: 'address for service ports' },
       admin: { type: 'string', default: '127.0.0.1:15000', arg: 'HOST:PORT', help: 'admin listener' },
+      'admin-allowed-hosts': {
+        type: 'string',
+        multiple: true,
+        arg: 'NAMES',
+        help: 'Host names the admin listener also answers (comma-separated, repeatable; .domain: it and its subdomains); loopback names, IP addresses and the --admin name always pass, others get 403',
+      },
+      'admin-token-file': {
+        type: 'string',
+        arg: 'PATH',
+        help: 'a file holding the token the admin UI, API and /config_dump require (Authorization: Bearer TOKEN, or Basic with it as password)',
+      },
+      'admin-token-scope': { type: 'string', default: 'api', arg: 'api|all', help: 'with --admin-token-file, all: /metrics, /ready and /healthz want it too' },
       'shadow-timeout': { type: 'string', arg: 'DURATION', help: 'per-shadow timeout (default 5s)' },
       'shadow-max-body': { type: 'string', arg: 'BYTES', help: 'body bytes buffered per shadow (default 1048576)' },
       'shadow-max-total': { type: 'string', arg: 'BYTES', help: 'body bytes buffered across shadows (default 67108864)' },

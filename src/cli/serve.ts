@@ -1,7 +1,9 @@
 // `shadowgate serve`: run the gateway until SIGTERM/SIGINT, then drain and exit 0; SIGHUP reloads the config (as
 // nginx does); a start that cannot serve exits 1 with one line.
 import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { AdminAccess, type AdminAccessOptions } from '../admin/index.js';
 import { type MirrorSettings, parseDurationMs } from '../config/index.js';
 import { checkSelector, type FleetSource } from '../fleet/index.js';
 import { Gateway, type ReloadResult, reportStarted, runPrimary, serveWorkerIpc, workerLog } from '../gateway/index.js';
@@ -55,8 +57,12 @@ export async function runServe(v: Values): Promise<number> {
     'prometheus-selector'?: string;
     'prometheus-window'?: string;
     'run-metrics-retention'?: string;
+    'admin-allowed-hosts'?: string[];
+    'admin-token-file'?: string;
+    'admin-token-scope': string;
   };
   hostPort('--admin', values.admin);
+  const adminAccess = adminAccessOptions(values);
   const files = values.filename ?? [];
   if (files.length === 0 && !values.kubernetes) throw new UsageError('serve needs at least one -f PATH, or --kubernetes');
   for (const flag of ['namespace', 'kubeconfig', 'context'] as const)
@@ -86,7 +92,8 @@ export async function runServe(v: Values): Promise<number> {
   const log = (line: string) => process.stderr.write(`${line}\n`);
   // Several workers: this process only supervises and serves the admin listener; each worker runs this
   // same command line and takes the branch below.
-  if (cluster.isPrimary && workers > 1) return runPrimary({ workers, admin: values.admin, log, store: values.store === 'off' ? undefined : values.store });
+  if (cluster.isPrimary && workers > 1)
+    return runPrimary({ workers, admin: values.admin, log, store: values.store === 'off' ? undefined : values.store, adminAccess });
   const isWorker = cluster.isWorker;
 
   // Installed before the start so a SIGHUP meanwhile does not kill the process (Node's default); the config
@@ -114,6 +121,7 @@ export async function runServe(v: Values): Promise<number> {
       configBudget,
       ...(gatewayLog ? { log: gatewayLog } : {}),
       processMetrics: true,
+      adminAccess,
       ...fleet,
     });
   } catch (err) {
@@ -161,6 +169,37 @@ export async function hangUp(gw: Gateway, log: (line: string) => void): Promise<
   // Applied and rejected reloads log themselves; say so when nothing changed too.
   if (r.result === 'unchanged') log(`shadowgate: config ${r.hash.slice(0, 12)} unchanged`);
   return r;
+}
+
+/** The admin listener's access flags, checked (and the token read) before starting. */
+function adminAccessOptions(v: { 'admin-allowed-hosts'?: string[]; 'admin-token-file'?: string; 'admin-token-scope': string }): AdminAccessOptions {
+  const out: AdminAccessOptions = {};
+  const hosts = (v['admin-allowed-hosts'] ?? []).flatMap((h) => h.split(',')).map((h) => h.trim());
+  if (hosts.length > 0) out.allowedHosts = hosts;
+  const scope = v['admin-token-scope'];
+  if (scope !== 'api' && scope !== 'all') throw new UsageError(`--admin-token-scope must be api or all, not "${scope}"`);
+  const file = v['admin-token-file'];
+  if (file === undefined) {
+    if (scope !== 'api') throw new UsageError('--admin-token-scope goes with --admin-token-file');
+  } else {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`--admin-token-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    // A Secret's file, or `echo token > file`: the trailing newline is not part of the token.
+    const token = text.replace(/[\r\n]+$/, '');
+    if (token === '' || /[\s]/.test(token)) throw new UsageError(`--admin-token-file: ${file} must hold one token: no spaces or line breaks, not empty`);
+    out.token = token;
+    out.tokenScope = scope;
+  }
+  try {
+    new AdminAccess(out);
+  } catch (err) {
+    throw new UsageError(`--admin-allowed-hosts: ${(err as Error).message}`);
+  }
+  return out;
 }
 
 const PATH_MODES = ['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'] as const;

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { type AdminApiRequest, AdminServer } from '../admin/index.js';
+import { AdminAccess, type AdminAccessOptions, type AdminApiRequest, AdminServer } from '../admin/index.js';
 import { Comparator, DEFAULT_RUN_METRICS, handleCompareApi, type RunMetricsOptions } from '../comparator/index.js';
 import { DEFAULT_SETTINGS, formatProblem, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
 import { type FleetSource, handleFleetVerdict, handleGate, RevisionBook } from '../fleet/index.js';
@@ -59,6 +59,8 @@ export interface GatewayOptions {
   runMetrics?: Partial<Omit<RunMetricsOptions, 'now'>>;
   /** A Prometheus that scrapes every replica: /api/gate judges the fleet's sums there (issue 13). */
   prometheus?: FleetSource;
+  /** Who may use the admin listener: allowed Host names, a token (admin/access.ts). */
+  adminAccess?: AdminAccessOptions;
 }
 
 export interface ReloadResult {
@@ -79,6 +81,12 @@ export function parseHostPort(text: string, what: string): { host: string; port:
   const port = m ? Number(m[3]) : Number.NaN;
   if (!m || port > 65535) throw new Error(`${what} must be HOST:PORT, not "${text}"`);
   return { host: m[1] ?? m[2] ?? '', port };
+}
+
+/** The admin listener's access rules: the options given, and the name it binds (`--admin HOST:PORT`). */
+export function adminAccessFor(admin: string, o: AdminAccessOptions | undefined): AdminAccess {
+  const host = admin === '' ? undefined : parseHostPort(admin, '--admin').host;
+  return new AdminAccess(host ? { ...o, bindHost: host } : { ...o });
 }
 
 /** How long a scrape waits for the comparison runs' families (comparator/metrics-export.ts). */
@@ -148,17 +156,20 @@ export class Gateway {
       ...(opts.downstream ? { limits: opts.downstream } : {}),
     });
     this.listeners = new ListenerSet(this.handler, opts.bind);
-    this.admin = new AdminServer({
-      isReady: () => this.isReady(),
-      notReadyReason: () => this.notReadyReason(),
-      configDump: () => this.configDump(),
-      metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.text() }),
-      api: (req) => this.api(req),
-      traffic: {
-        routing: async () => this.state && { listeners: this.state.snapshot.listeners, clusters: this.state.snapshot.clusters },
-        totals: () => this.metrics.trafficTotals(),
+    this.admin = new AdminServer(
+      {
+        isReady: () => this.isReady(),
+        notReadyReason: () => this.notReadyReason(),
+        configDump: () => this.configDump(),
+        metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.text() }),
+        api: (req) => this.api(req),
+        traffic: {
+          routing: async () => this.state && { listeners: this.state.snapshot.listeners, clusters: this.state.snapshot.clusters },
+          totals: () => this.metrics.trafficTotals(),
+        },
       },
-    });
+      adminAccessFor(opts.admin, opts.adminAccess),
+    );
   }
 
   /**

@@ -75,8 +75,8 @@ export const CHROMIUM_FLAGS = [
 ];
 
 /** Debian's Chromium, or undefined (with the reason) when it is not installed here. */
-export async function launchChromium(): Promise<{ browser?: Browser; skip?: string }> {
+export async function launchChromium(extraArgs: readonly string[] = []): Promise<{ browser?: Browser; skip?: string }> {
   if (!existsSync(CHROMIUM)) return { skip: `no Chromium at ${CHROMIUM}: apt-get install -y chromium (CI's .ci/run does)` };
   const { chromium } = await import('playwright-core');
-  return { browser: await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS, headless: true }) };
+  return { browser: await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_FLAGS, ...extraArgs], headless: true }) };
 }
