@@ -8,8 +8,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import jsYaml from 'js-yaml';
 import { parseAllDocuments } from 'yaml';
+import { parseSource } from '../src/config/parse.js';
 import { needsPrometheus, startPrometheus } from './harness/prometheus.js';
 import { flaggerIstioQueries, renderedTemplateQueries } from './harness/rollout-templates.js';
 import { unknownFields } from './harness/schema-fields.js';
@@ -111,12 +111,14 @@ function structural(value: unknown, schema: Obj, path: string, errors: string[])
   }
 }
 
-/** Flagger's CRDs, as generated: multi-line quoted descriptions that the strict `yaml` parser refuses and kubectl's reads. */
+/** Flagger's CRDs, as generated: quoted descriptions wrapped as go-yaml does, read by the gateway's own parser. */
 let crds: Obj[] | undefined;
 function flaggerCrds(): Obj[] {
   if (!crds) {
     assert.ok(existsSync(FLAGGER_CRDS), `Flagger's CRDs are expected at ${FLAGGER_CRDS}`);
-    crds = (jsYaml.loadAll(readFileSync(FLAGGER_CRDS, 'utf8')) as Array<Obj | null>).filter((c): c is Obj => c !== null);
+    const parsed = parseSource({ path: FLAGGER_CRDS, text: readFileSync(FLAGGER_CRDS, 'utf8') });
+    assert.deepEqual(parsed.problems, [], "Flagger's CRDs load as kubectl reads them");
+    crds = parsed.resources.map((r) => r.object as Obj);
   }
   return crds;
 }

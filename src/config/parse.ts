@@ -1,8 +1,9 @@
 // Turns file text (YAML, multi-document, or JSON) into raw Kubernetes-style resources that remember where they came from.
 // One parser, `yaml`: it keeps positions for problems and bounds alias expansion (js-yaml does not, and a 911-byte
 // file of nested aliases once grew to 4.4 GB: issue 15). Text past MAX_SOURCE_BYTES is refused before parsing.
-import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
+import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseAllDocuments, Scalar, visit } from 'yaml';
 import { isPlainObject, typeName } from './fields.js';
+import { indentGoYamlQuotes } from './go-yaml-quotes.js';
 import type { Problem } from './model.js';
 import type { ProblemCode } from './problem-codes.js';
 import { type Locate, makeProblem, type PathSeg } from './problems.js';
@@ -130,17 +131,17 @@ export function parseSource(src: SourceText): ParseResult {
     error('empty-file', 'the file is empty (a save in progress?): not a valid config');
     return out;
   }
-  const lines = new LineCounter();
-  let docs: Document.Parsed[];
+  let parsed: { docs: Document.Parsed[]; lines: LineCounter };
   try {
-    // `merge`: Kubernetes' YAML (go-yaml) honours `<<` merge keys, and so did the js-yaml front end this replaced.
-    docs = parseAllDocuments(src.text, { lineCounter: lines, uniqueKeys: true, merge: true, prettyErrors: false }) as Document.Parsed[];
+    parsed = parseYaml(src.text);
+    // go-yaml's wrapped quoted scalars (kubectl get -o yaml, CRDs): mended only when that alone makes the file parse.
+    if (parsed.docs.some((d) => d.errors.length > 0)) parsed = goYamlReading(src.text) ?? parsed;
   } catch (err) {
     // Only resource exhaustion (a nesting deep enough to overflow the stack) gets here.
     error('malformed-yaml', `cannot parse: ${(err as Error).message}`);
     return out;
   }
-  if (!Array.isArray(docs)) docs = [docs];
+  const { docs, lines } = parsed;
   const positions = new Positions(docs, lines);
   docs.forEach((doc, i) => {
     if (doc.errors.length > 0) {
@@ -163,6 +164,36 @@ export function parseSource(src: SourceText): ParseResult {
     if (value !== null && value !== undefined) collect(value, [], (base) => positions.locator(i, base), src.path, out);
   });
   return out;
+}
+
+function parseYaml(text: string): { docs: Document.Parsed[]; lines: LineCounter } {
+  const lines = new LineCounter();
+  // `merge`: Kubernetes' YAML (go-yaml) honours `<<` merge keys, and so did the js-yaml front end this replaced.
+  const docs = parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true, merge: true, prettyErrors: false });
+  return { docs: (Array.isArray(docs) ? docs : [docs]) as Document.Parsed[], lines };
+}
+
+/**
+ * The file as go-yaml reads it, when its only fault is quoted scalars wrapped at their key's indentation
+ * (go-yaml-quotes.ts): kept only if it then parses without an error and every line indented lies inside a quoted
+ * scalar (so no value changed). Otherwise undefined, and the strict parse's errors stand.
+ */
+function goYamlReading(text: string): { docs: Document.Parsed[]; lines: LineCounter } | undefined {
+  const repair = indentGoYamlQuotes(text);
+  if (!repair) return undefined;
+  const parsed = parseYaml(repair.text);
+  if (parsed.docs.some((d) => d.errors.length > 0)) return undefined;
+  const quoted: Array<[number, number]> = [];
+  for (const doc of parsed.docs) {
+    visit(doc, {
+      Scalar(_key, node) {
+        if ((node.type === Scalar.QUOTE_SINGLE || node.type === Scalar.QUOTE_DOUBLE) && node.range) quoted.push([node.range[0], node.range[1]]);
+      },
+    });
+  }
+  const starts = parsed.lines.lineStarts;
+  const inside = (line: number) => quoted.some(([from, to]) => from < starts[line]! && starts[line]! < to);
+  return repair.lines.every(inside) ? parsed : undefined;
 }
 
 /** The yaml package's message without its position suffix and code excerpt (we print file:line:col ourselves). */

@@ -1,0 +1,1 @@
+import { loadSnapshot } from './dist/src/config/index.js';
