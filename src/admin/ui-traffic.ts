@@ -2,40 +2,14 @@
 // the route table and the gateway's own counters (under --workers, from the merged Prometheus exposition).
 import type { Cluster, Listener, Route } from '../config/index.js';
 import type { TrafficTotals } from '../telemetry/index.js';
+import type { TrafficRoute } from './traffic-types.js';
+
+export type { TrafficDestination, TrafficMirror, TrafficRoute } from './traffic-types.js';
 
 /** What the traffic view reads: the routing config being served and the counters' totals. */
 export interface TrafficSource {
   routing(): Promise<{ listeners: readonly Listener[]; clusters: Readonly<Record<string, Cluster>> } | undefined>;
   totals(): Promise<TrafficTotals>;
-}
-
-export interface TrafficDestination {
-  host: string;
-  subset?: string;
-  /** Relative weight of the destination in its route. */
-  weight: number;
-  /** Primary requests per second answered by this destination's endpoints (see `rate`). */
-  rps: number;
-}
-
-export interface TrafficMirror {
-  host: string;
-  subset?: string;
-  percent: number;
-  /** Copies chosen for this destination per second. */
-  rps: number;
-  sampled: number;
-  delivered: number;
-  abandoned: Record<string, number>;
-}
-
-export interface TrafficRoute {
-  route: string;
-  listener: string;
-  primary: { host: string; subset?: string; rps: number };
-  /** Every weighted destination; `primary` is the heaviest. */
-  destinations: TrafficDestination[];
-  mirrors: TrafficMirror[];
 }
 
 /** Rates are taken over the last minute of reads, like Prometheus' `rate(...[1m])`. */
