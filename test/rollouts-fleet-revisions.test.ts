@@ -12,52 +12,11 @@ import { request } from 'undici';
 import type { FleetSource } from '../src/fleet/index.js';
 import { jsonApi, v1Body } from './compare-scenario.js';
 import { scrape, total } from './harness/exposition.js';
+import { COMPARE_EVERY_EXCHANGE, flaggerServiceYaml } from './harness/flagger-services.js';
 import { client, freePort, startGateway, type TestGateway } from './harness/gateway.js';
 import { needsPrometheus, startPrometheus } from './harness/prometheus.js';
 
 after(() => client.close());
-
-/** `shop` as Flagger lays it out: the apex host routes to shop-primary, mirrored to shop-canary and to itself (the noise baseline). */
-function shopYaml(port: number, primary: number, canary: number): string {
-  const se = (host: string, app?: string) => `---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${host}}
-spec:
-  hosts: [${host}]
-  ports: [{number: ${port}, name: http, protocol: HTTP}]
-  resolution: STATIC
-${app ? `  workloadSelector: {labels: {app: ${app}}}\n` : ''}`;
-  const we = (name: string, upstream: number) => `---
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: ${name}}
-spec:
-  address: 127.0.0.1
-  ports: {http: ${upstream}}
-  labels: {app: ${name}}
-`;
-  return `${se('shop')}${se('shop-primary', 'shop-primary')}${se('shop-canary', 'shop-canary')}${we('shop-primary', primary)}${we('shop-canary', canary)}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: shop}
-spec:
-  hosts: [shop]
-  http:
-  - name: all
-    route: [{destination: {host: shop-primary}}]
-    mirrors:
-    - destination: {host: shop-canary}
-    - destination: {host: shop-primary}
----
-apiVersion: shadowgate.dev/v1alpha1
-kind: ShadowgateConfig
-metadata: {name: shadowgate}
-spec:
-  compare:
-    maxPerSecond: 100000
-`;
-}
 
 interface GateJson {
   result: string;
@@ -103,7 +62,10 @@ describe('the fleet: Argo reads /api/verdict, Flagger names runs by checksum, an
     // Both replicas read Prometheus; its address is known once it runs (it needs theirs first), so it is filled in then.
     const prometheus: FleetSource = { url: 'http://127.0.0.1:1', selector: 'job="shadowgate"' };
     const start = (bind: string, store: string): Promise<TestGateway> =>
-      startGateway({ 'shop.yaml': shopYaml(port, primary.port, goodCanary.port) }, { bind, admin: `${bind}:0`, store: join(dir, store), prometheus });
+      startGateway(
+        { 'shop.yaml': flaggerServiceYaml('shop', port, primary.port, goodCanary.port), 'shadowgate.yaml': COMPARE_EVERY_EXCHANGE },
+        { bind, admin: `${bind}:0`, store: join(dir, store), prometheus },
+      );
     const a = await start('127.0.0.1', 'a.db');
     const b = await start('127.0.0.2', 'b.db');
     const replicas = [a, b];
@@ -164,7 +126,7 @@ describe('the fleet: Argo reads /api/verdict, Flagger names runs by checksum, an
 
       // The new canary on both replicas (a new endpoint): a new run; its traffic breaks `price`.
       for (const r of replicas) {
-        r.write('shop.yaml', shopYaml(port, primary.port, brokenCanary.port));
+        r.write('shop.yaml', flaggerServiceYaml('shop', port, primary.port, brokenCanary.port));
         assert.equal((await r.gw.reload()).result, 'applied');
       }
       await traffic(280);

@@ -15,6 +15,7 @@ import { DEFAULT_COMPARE_SETTINGS } from '../src/config/index.js';
 import { type FleetVerdict, fleetVerdict } from '../src/fleet/index.js';
 import { cli, jsonApi, v1Body } from './compare-scenario.js';
 import { scrape, total } from './harness/exposition.js';
+import { COMPARE_EVERY_EXCHANGE, flaggerServiceYaml } from './harness/flagger-services.js';
 import { client, freePort, startGateway, type TestGateway } from './harness/gateway.js';
 import { needsPrometheus, startPrometheus } from './harness/prometheus.js';
 import { flaggerIstioQueries, renderedTemplateQueries } from './harness/rollout-templates.js';
@@ -22,53 +23,6 @@ import { flaggerIstioQueries, renderedTemplateQueries } from './harness/rollout-
 after(() => client.close());
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/**
- * `name` as Flagger lays it out: the apex host routes to `<name>-primary`, which is mirrored to `<name>-canary`
- * (the candidate) and to itself again (the noise baseline, Diffy's secondary). One port per service.
- */
-function serviceYaml(name: string, port: number, primary: number, canary: number): string {
-  const se = (host: string, selector?: string) => `---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${host}}
-spec:
-  hosts: [${host}]
-  ports: [{number: ${port}, name: http, protocol: HTTP}]
-  resolution: STATIC
-${selector ? `  workloadSelector: {labels: {app: ${selector}}}\n` : ''}`;
-  const we = (wname: string, upstream: number) => `---
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: ${wname}}
-spec:
-  address: 127.0.0.1
-  ports: {http: ${upstream}}
-  labels: {app: ${wname}}
-`;
-  return `${se(name)}${se(`${name}-primary`, `${name}-primary`)}${se(`${name}-canary`, `${name}-canary`)}${we(`${name}-primary`, primary)}${we(`${name}-canary`, canary)}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ${name}}
-spec:
-  hosts: [${name}]
-  http:
-  - name: all
-    route: [{destination: {host: ${name}-primary}}]
-    mirrors:
-    - destination: {host: ${name}-canary}
-    - destination: {host: ${name}-primary}
-`;
-}
-
-const CONFIG = `---
-apiVersion: shadowgate.dev/v1alpha1
-kind: ShadowgateConfig
-metadata: {name: shadowgate}
-spec:
-  compare:
-    maxPerSecond: 100000
-`;
 
 /** A request to an admin listener at `HOST:PORT`. */
 async function adminCall(address: string, path: string, init: { method?: 'GET' | 'POST'; body?: string } = {}): Promise<{ status: number; body: string }> {
@@ -102,9 +56,9 @@ describe('the fleet verdict through Prometheus', () => {
     const shopPort = await freePort();
     const catalogPort = await freePort();
     const files = {
-      'shop.yaml': serviceYaml('shop', shopPort, shopPrimary.port, shopCanary.port),
-      'catalog.yaml': serviceYaml('catalog', catalogPort, catalogPrimary.port, catalogCanary.port),
-      'shadowgate.yaml': CONFIG,
+      'shop.yaml': flaggerServiceYaml('shop', shopPort, shopPrimary.port, shopCanary.port),
+      'catalog.yaml': flaggerServiceYaml('catalog', catalogPort, catalogPrimary.port, catalogCanary.port),
+      'shadowgate.yaml': COMPARE_EVERY_EXCHANGE,
     };
     const dir = mkdtempSync(join(tmpdir(), 'shadowgate-fleet-'));
     // Two replicas: the same config and service ports, on two loopback addresses (two pods' IPs).
