@@ -3,10 +3,15 @@
 // one did: INCONCLUSIVE until a run of the new revision exists, then that run's verdict. Flagger's payloads, over
 // real sockets, across a reload that starts the new run.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { request } from 'undici';
-import { client, scenario, traffic } from './compare-scenario.js';
+import { client, jsonApi, scenario, traffic, v1Body } from './compare-scenario.js';
 import { scrape, select } from './harness/exposition.js';
+import { COMPARE_EVERY_EXCHANGE, flaggerServiceYaml } from './harness/flagger-services.js';
+import { freePort, send, startGateway } from './harness/gateway.js';
 
 after(() => client.close());
 
@@ -23,8 +28,8 @@ interface GateJson {
 }
 
 /** Flagger's webhook call (pkg/controller/webhook.go): a POST of its payload, the status is all it reads. */
-async function flagger(admin: string, checksum: string, metadata: Record<string, string> = {}): Promise<{ status: number; json: GateJson }> {
-  const payload = { name: 'api', namespace: 'default', phase: 'Progressing', checksum, type: 'rollout', metadata };
+async function flagger(admin: string, checksum: string, metadata: Record<string, string> = {}, name = 'api'): Promise<{ status: number; json: GateJson }> {
+  const payload = { name, namespace: 'default', phase: 'Progressing', checksum, type: 'rollout', metadata };
   const res = await request(`http://${admin}/api/gate`, {
     method: 'POST',
     body: JSON.stringify(payload),
@@ -80,9 +85,13 @@ describe('/api/gate: a Flagger checksum names the run of its revision', () => {
         [[newRun, 'FAIL']],
       );
 
-      // The old checksum never takes the new run; metadata.run still names any run explicitly.
+      // Each checksum names its own run: the old one is still judged on the old run (ended, and passing), never on the new.
       const old = await flagger(admin, '6b9b7c8f5d');
-      assert.equal(old.status, 412);
+      assert.equal(old.status, 200, JSON.stringify(old.json));
+      assert.deepEqual(
+        old.json.runs.map((r) => r.id),
+        [oldRun],
+      );
       assert.deepEqual(old.json.revision?.stale, [{ run: newRun, checksum: '7f4c2d9b8x' }]);
       const named = await flagger(admin, '7f4c2d9b8x', { run: oldRun });
       assert.equal(named.status, 200, JSON.stringify(named.json));
@@ -100,6 +109,60 @@ describe('/api/gate: a Flagger checksum names the run of its revision', () => {
       assert.equal((await flagger(admin, 'x'.repeat(129))).status, 400);
     } finally {
       await s.close();
+    }
+  });
+
+  it("a checksum keeps judging its canary's run after the mirror is removed, never another service's open run", async () => {
+    const upstreams = await Promise.all([0, 1, 2, 3].map(() => jsonApi((_n, req) => ({ body: v1Body(req.url ?? '') }))));
+    const [shopPrimary, shopCanary, catalogPrimary, catalogCanary] = upstreams as [
+      (typeof upstreams)[0],
+      (typeof upstreams)[0],
+      (typeof upstreams)[0],
+      (typeof upstreams)[0],
+    ];
+    const shopPort = await freePort();
+    const catalogPort = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'shadowgate-checksum-'));
+    const shop = (mirrored: boolean) => {
+      const yaml = flaggerServiceYaml('shop', shopPort, shopPrimary.port, shopCanary.port);
+      // Flagger's weight steps: the mirror is gone from the VirtualService.
+      return mirrored ? yaml : yaml.replace(/ {4}mirrors:\n( {4}- .*\n)+/, '');
+    };
+    const tg = await startGateway(
+      {
+        'shop.yaml': shop(true),
+        'catalog.yaml': flaggerServiceYaml('catalog', catalogPort, catalogPrimary.port, catalogCanary.port),
+        'c.yaml': COMPARE_EVERY_EXCHANGE,
+      },
+      { store: join(dir, 'compare.db') },
+    );
+    try {
+      const admin = tg.gw.adminAddress;
+      for (let i = 0; i < 20; i++) {
+        assert.equal((await send(shopPort, `/items/${i}`, { headers: { host: 'shop' } })).status, 200);
+        assert.equal((await send(catalogPort, `/items/${i}`, { headers: { host: 'catalog' } })).status, 200);
+      }
+      const mirroring = await flagger(admin, 'shop1', {}, 'shop');
+      const shopRun = mirroring.json.revision?.runs[0];
+      assert.ok(shopRun, JSON.stringify(mirroring.json));
+      assert.deepEqual(
+        mirroring.json.runs.map((r) => r.id),
+        [shopRun],
+      );
+
+      tg.write('shop.yaml', shop(false));
+      assert.equal((await tg.gw.reload()).result, 'applied');
+      const weighted = await flagger(admin, 'shop1', {}, 'shop');
+      assert.deepEqual(
+        weighted.json.runs.map((r) => r.id),
+        [shopRun],
+        `still the shop's run, ended, not catalog's open one: ${JSON.stringify(weighted.json)}`,
+      );
+      assert.deepEqual(weighted.json.revision?.runs, [shopRun]);
+    } finally {
+      await tg.close();
+      await Promise.all(upstreams.map((u) => u.close()));
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -89,6 +89,8 @@ export interface FleetVerdictOptions {
   /** One run by its fingerprint (the `run` label); default: the open runs (else every run in the window). */
   run?: string | undefined;
   thresholds: Thresholds;
+  /** Every run seen in the window, ended ones too (the gate's checksums need them), not only the open ones. */
+  everyRun?: boolean;
 }
 
 export async function fleetVerdict(src: FleetSource, o: FleetVerdictOptions): Promise<FleetVerdict> {
@@ -118,7 +120,7 @@ export async function fleetVerdict(src: FleetSource, o: FleetVerdictOptions): Pr
     if (r && (s.values[0]?.[1] ?? 0) === 1) r.open = true;
   }
   let chosen = [...runs.entries()];
-  if (o.run === undefined && chosen.some(([, r]) => r.open)) chosen = chosen.filter(([, r]) => r.open);
+  if (o.run === undefined && !o.everyRun && chosen.some(([, r]) => r.open)) chosen = chosen.filter(([, r]) => r.open);
   if (chosen.length === 0) {
     const reasons = [o.run === undefined ? `no comparison run on /metrics of any replica in the last ${w}` : `no run "${o.run}" in the last ${w}`];
     return { result: 'INCONCLUSIVE', reasons, runs: [], source: { prometheus: src.url, window: w, selector: selector ?? '' } };

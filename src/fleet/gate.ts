@@ -41,6 +41,9 @@ const HOST = /^[A-Za-z0-9]([-A-Za-z0-9.]{0,251}[A-Za-z0-9])?$/;
 /** Flagger's checksums are FNV hashes in Kubernetes' safe alphabet; printable ASCII is all a label needs. */
 const CHECKSUM = /^[\x21-\x7e]{1,128}$/;
 
+/** How far back a checksum's runs are looked for in this replica's store: a rollout rarely lasts a day. */
+const CHECKSUM_LOOKBACK_MS = 24 * 60 * 60_000;
+
 const reply = (status: number, value: unknown) => ({ status, body: JSON.stringify(value) });
 
 class BadGate extends Error {}
@@ -116,17 +119,23 @@ export async function handleGate(req: GateRequest, deps: GateDeps): Promise<{ st
     if (err instanceof BadGate) return reply(400, { error: err.message });
     throw err;
   }
+  // A checksum is judged on its own runs, which may have ended (Flagger's weight steps come after the mirror is
+  // removed) while other routes' runs are open: so every run of the window is read, not only the open ones.
+  const byChecksum =
+    deps.revisions !== undefined && ask.checksum !== undefined && ask.name !== undefined && ask.namespace !== undefined && ask.run === undefined;
   let report: VerdictReport;
   let source: string;
   try {
     if (deps.prometheus) {
       source = `prometheus ${deps.prometheus.url}`;
-      report = await fleetVerdict(deps.prometheus, { run: ask.run, thresholds: deps.thresholds() });
+      report = await fleetVerdict(deps.prometheus, { run: ask.run, thresholds: deps.thresholds(), everyRun: byChecksum });
     } else {
       source = 'this replica';
       if (!deps.comparator)
         return reply(412, { result: 'INCONCLUSIVE', reasons: ['comparison is off (no --store) and no --prometheus: nothing to judge'], gate: ask });
-      const a = await deps.comparator.query(ask.run === undefined ? { kind: 'verdict' } : { kind: 'verdict', run: ask.run });
+      const a = await deps.comparator.query(
+        ask.run !== undefined ? { kind: 'verdict', run: ask.run } : byChecksum ? { kind: 'verdict', sinceMs: CHECKSUM_LOOKBACK_MS } : { kind: 'verdict' },
+      );
       const v = JSON.parse(a.body) as VerdictReport & { error?: string };
       if (a.status === 400) return reply(400, { error: v.error });
       if (a.status !== 200) return reply(503, { error: v.error ?? `the comparison answered ${a.status}` });
@@ -137,7 +146,7 @@ export async function handleGate(req: GateRequest, deps: GateDeps): Promise<{ st
   }
   let runs = pick(report.runs, ask);
   let revision: (RevisionAnswer & { checksum: string }) | undefined;
-  if (deps.revisions && ask.checksum !== undefined && ask.name !== undefined && ask.namespace !== undefined && ask.run === undefined) {
+  if (byChecksum && deps.revisions && ask.checksum !== undefined && ask.name !== undefined && ask.namespace !== undefined) {
     const now = deps.now?.() ?? Date.now();
     try {
       if (deps.prometheus) await learnClaims(deps.prometheus, deps.revisions, ask.namespace, ask.name);
@@ -151,7 +160,7 @@ export async function handleGate(req: GateRequest, deps: GateDeps): Promise<{ st
     });
     const answer = deps.revisions.resolve(ask.namespace, ask.name, ask.checksum, seen, now);
     revision = { checksum: ask.checksum, ...answer };
-    runs = runs.filter((r) => answer.runs.includes(r.run.id));
+    runs = newestPerRoute(runs.filter((r) => answer.runs.includes(r.run.id)));
   }
   const judged = runs.length === report.runs.length ? report : overall(runs.map((r) => ({ run: r.run, result: r.result, reasons: r.reasons })));
   const result: Result = runs.length === 0 ? 'INCONCLUSIVE' : judged.result;
@@ -176,6 +185,25 @@ export async function handleGate(req: GateRequest, deps: GateDeps): Promise<{ st
     };
   }
   return reply(result === 'PASS' ? 200 : 412, body);
+}
+
+/**
+ * One run per route: an open one before an ended one, then the latest started. A revision's canary that was
+ * rescheduled (new pods: a new run) is judged on its current run, not held back by the short one before it.
+ */
+function newestPerRoute<T extends { run: Run }>(runs: T[]): T[] {
+  const best = new Map<string, T>();
+  const rank = (r: T) => [r.run.endedAt === null ? 1 : 0, Date.parse(r.run.startedAt) || 0] as const;
+  for (const r of runs) {
+    const b = best.get(r.run.route);
+    const [open, started] = rank(r);
+    if (!b) best.set(r.run.route, r);
+    else {
+      const [bOpen, bStarted] = rank(b);
+      if (open > bOpen || (open === bOpen && started > bStarted)) best.set(r.run.route, r);
+    }
+  }
+  return runs.filter((r) => best.get(r.run.route) === r);
 }
 
 /** Why a checksum has no run to judge yet, and what starts one. */
