@@ -182,6 +182,16 @@ describe('admin listener: the token', () => {
       assert.equal((await gate({}, bearer)).status, 412);
       assert.equal((await call(address, '/api/verdict')).status, 401);
       assert.equal((await call(address, '/metrics')).status, 200);
+
+      // The commands that ask a gateway send it from --admin-token-file.
+      const file = join(tg.dir, 'token');
+      writeFileSync(file, `${token}\n`);
+      const refused = await cli('verdict', '--admin', address);
+      assert.equal(refused.status, 4, refused.stderr);
+      assert.match(refused.stderr, /answered 401: the admin listener wants its token/);
+      const asked = await cli('verdict', '--admin', address, '--admin-token-file', file);
+      assert.equal(asked.status, 3, `INCONCLUSIVE (comparison is off), not refused: ${asked.stderr}`);
+      assert.equal((await cli('verdict', '--store', file, '--admin-token-file', file)).status, 2, '--admin-token-file goes with --admin');
     } finally {
       await tg.close();
     }

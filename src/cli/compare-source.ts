@@ -5,6 +5,8 @@ import { fetchAdmin } from './unreachable.js';
 export interface CompareSource {
   /** `host:port` of a running gateway's admin listener. */
   admin?: string | undefined;
+  /** The admin listener's token (serve --admin-token-file), sent as a Bearer token. */
+  adminToken?: string | undefined;
   /** A comparison store read offline. */
   store?: string | undefined;
   /** Config files whose ShadowgateConfig thresholds apply to --store. */
@@ -55,14 +57,18 @@ function toHttp(q: Query): { method: string; path: string; body?: string } {
 export async function ask(src: CompareSource, q: Query): Promise<Answer> {
   if (src.admin) {
     const h = toHttp(q);
-    const init: RequestInit = { method: h.method, signal: AbortSignal.timeout(30_000) };
+    const headers: Record<string, string> = {};
+    if (src.adminToken !== undefined) headers.authorization = `Bearer ${src.adminToken}`;
+    const init: RequestInit = { method: h.method, signal: AbortSignal.timeout(30_000), headers };
     if (h.body !== undefined) {
       init.body = h.body;
-      init.headers = { 'content-type': 'application/json' };
+      headers['content-type'] = 'application/json';
     }
     const res = await fetchAdmin(src.admin, `http://${src.admin}/api/${h.path}`, init);
     const body = await res.text();
-    if (res.status === 404 || res.status >= 500) throw new Error(`${src.admin} answered ${res.status}: ${body.trim().slice(0, 200)}`);
+    // 401/403 come from the listener's access check (plain text), not from the API.
+    if (res.status === 401 || res.status === 403 || res.status === 404 || res.status >= 500)
+      throw new Error(`${src.admin} answered ${res.status}: ${body.trim().slice(0, 200)}`);
     return { status: res.status, body };
   }
   const [{ compileRules }, { DEFAULT_COMPARE_SETTINGS, loadSnapshot }, { readSources }, { CompareStore }, { answerQuery }] = await Promise.all([

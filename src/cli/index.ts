@@ -15,7 +15,7 @@ function outputOf(v: Values): 'text' | 'json' {
 
 /** `verdict --prometheus URL`: the fleet's verdict, from every replica's comparison metrics. */
 async function fleetCommand(values: Values, prometheus: string, out: (s: string) => void): Promise<number> {
-  if (str(values, 'admin') !== undefined || str(values, 'store') !== undefined)
+  if (str(values, 'admin') !== undefined || str(values, 'store') !== undefined || str(values, 'admin-token-file') !== undefined)
     throw new UsageError('--prometheus, --admin and --store are three sources: give one');
   if (str(values, 'since') !== undefined) throw new UsageError('with --prometheus, --window says how far back to sum (--since is for --admin and --store)');
   let url: URL;
@@ -62,8 +62,11 @@ async function compareCommand(command: 'verdict' | 'runs' | 'samples', { values,
   if (str(values, 'selector') !== undefined || str(values, 'window') !== undefined) throw new UsageError('--selector and --window go with --prometheus');
   if (Boolean(admin) === Boolean(store)) throw new UsageError(`${command} needs one of --admin HOST:PORT or --store FILE`);
   if (admin) hostPort('--admin', admin);
+  const tokenFile = str(values, 'admin-token-file');
+  if (tokenFile !== undefined && !admin) throw new UsageError('--admin-token-file goes with --admin');
   const output = outputOf(values);
-  const source = { admin, store, files: list(values, 'filename') };
+  const adminToken = tokenFile === undefined ? undefined : (await import('./token-file.js')).readTokenFile('--admin-token-file', tokenFile);
+  const source = { admin, adminToken, store, files: list(values, 'filename') };
   const run = str(values, 'run');
   if (run !== undefined && !/^r[1-9]\d*$/.test(run)) throw new UsageError(`--run takes a run id such as r3 (see shadowgate runs), not "${run}"`);
   if (command === 'verdict') {

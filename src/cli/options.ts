@@ -30,6 +30,7 @@ const output: OptionSpec = { type: 'string', short: 'o', default: 'text', arg: '
 /** Where verdict, runs and samples read from: a running gateway or a store file. */
 const SOURCE_OPTIONS: Record<string, OptionSpec> = {
   admin: { type: 'string', arg: 'HOST:PORT', help: 'ask a running gateway' },
+  'admin-token-file': { type: 'string', arg: 'PATH', help: 'with --admin: the token its admin listener requires (serve --admin-token-file)' },
   store: { type: 'string', arg: 'FILE', help: 'read a comparison store (offline)' },
 };
 

@@ -1,7 +1,6 @@
 // `shadowgate serve`: run the gateway until SIGTERM/SIGINT, then drain and exit 0; SIGHUP reloads the config (as
 // nginx does); a start that cannot serve exits 1 with one line.
 import cluster from 'node:cluster';
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { AdminAccess, type AdminAccessOptions } from '../admin/index.js';
 import { type MirrorSettings, parseDurationMs } from '../config/index.js';
@@ -11,6 +10,7 @@ import type { DownstreamLimits } from '../proxy/index.js';
 import { DEFAULT_LOAD_BUDGET, type LoadBudget } from '../sources/index.js';
 import { openAccessLog } from '../telemetry/index.js';
 import { hostPort, UsageError, type Values } from './options.js';
+import { readTokenFile } from './token-file.js';
 
 function duration(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -182,15 +182,7 @@ function adminAccessOptions(v: { 'admin-allowed-hosts'?: string[]; 'admin-token-
   if (file === undefined) {
     if (scope !== 'api') throw new UsageError('--admin-token-scope goes with --admin-token-file');
   } else {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new UsageError(`--admin-token-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    // A Secret's file, or `echo token > file`: the trailing newline is not part of the token.
-    const token = text.replace(/[\r\n]+$/, '');
-    if (token === '' || /[\s]/.test(token)) throw new UsageError(`--admin-token-file: ${file} must hold one token: no spaces or line breaks, not empty`);
+    const token = readTokenFile('--admin-token-file', file);
     out.token = token;
     out.tokenScope = scope;
   }
