@@ -3,7 +3,8 @@
 // cross-site posts, and the optional token (--admin-token-file) on the UI, the API and /config_dump, with probes
 // and scrapes open unless --admin-token-scope all. Real sockets; the browser part in headless Chromium.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -222,6 +223,64 @@ describe('admin listener: serve flags', () => {
       const help = await cli('serve', '--help');
       for (const flag of ['--admin-allowed-hosts NAMES', '--admin-token-file PATH', '--admin-token-scope api|all']) assert.ok(help.stdout.includes(flag), flag);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('admin listener: serve with the flags, under --workers', () => {
+  it('the supervisor process applies --admin-allowed-hosts, --admin-token-file and --admin-token-scope', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shadowgate-admin-serve-'));
+    const token = 'serve-token-9';
+    writeFileSync(join(dir, 'token'), `${token}\n`);
+    mkdirSync(join(dir, 'config'));
+    writeFileSync(
+      join(dir, 'config', 'se.yaml'),
+      'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: reviews, annotations: {shadowgate.dev/listen: "false"}}\nspec:\n  hosts: [reviews]\n  ports: [{number: 9080, name: http, protocol: HTTP}]\n  resolution: STATIC\n  endpoints: [{address: 127.0.0.1}]\n',
+    );
+    const args = [
+      'serve',
+      '-f',
+      join(dir, 'config'),
+      '--bind',
+      '127.0.0.1',
+      '--admin',
+      '127.0.0.1:0',
+      '--access-log',
+      'off',
+      '--store',
+      'off',
+      '--workers',
+      '2',
+    ];
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'bin', 'shadowgate.js'), ...args, '--admin-allowed-hosts', 'admin.test', '--admin-token-file', join(dir, 'token')],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      let text = '';
+      const address = await new Promise<string>((resolve, reject) => {
+        child.stderr.on('data', (c: Buffer) => {
+          text += c.toString();
+          const m = /ready: .*admin http:\/\/(127\.0\.0\.1:\d+)/.exec(text);
+          if (m) resolve(m[1]!);
+        });
+        child.on('exit', () => reject(new Error(`exited before ready: ${text}`)));
+      });
+      const bearer = { authorization: `Bearer ${token}` };
+      assert.equal((await call(address, '/api/verdict', { host: 'admin.test:15000', ...bearer })).status, 200);
+      assert.equal((await call(address, '/api/verdict', { host: 'other.test:15000', ...bearer })).status, 403);
+      assert.equal((await call(address, '/api/verdict', { host: 'admin.test:15000' })).status, 401);
+      assert.equal((await call(address, '/metrics', { host: 'admin.test:15000' })).status, 200);
+      assert.equal((await call(address, '/ready')).status, 200);
+    } finally {
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
       rmSync(dir, { recursive: true, force: true });
     }
   });
