@@ -140,6 +140,16 @@ describe("go-yaml's wrapped quoted scalars", () => {
     );
   });
 
+  it('a wrapped line that looks like a key of its own stays in its string (the strict parse takes it for a key, silently)', () => {
+    const text =
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m\n  annotations:\n    note: "set \\"mode\\"\n    mode: strict\\" to refuse it"\n    other: x\n';
+    const r = parseSource({ path: 'm.yaml', text });
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual((r.resources[0]!.object.metadata as { annotations: unknown }).annotations, { note: 'set "mode" mode: strict" to refuse it', other: 'x' });
+    assert.deepEqual(r.resources[0]!.object, jsYaml.load(text));
+    assert.equal(r.resources[0]!.locate(['metadata', 'annotations', 'other'])?.line, 8);
+  });
+
   it('a quote that never closes is still an error at its line; the alias bound holds on the mended path', () => {
     const broken = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: x\n  annotations:\n    a: 'never closed\n    b: c\n";
     const r = parseSource({ path: 'broken.yaml', text: broken });

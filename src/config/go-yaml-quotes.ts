@@ -5,9 +5,10 @@
 //       of an object. ...'
 //
 // YAML 1.2 wants those lines indented past the key (spec 7.3, test suite QB6E), and the `yaml` package follows the
-// spec (eemeli/yaml#176, #191: no option relaxes it; neither `strict: false` nor version 1.1 does). libyaml and
-// go-yaml read them. So a file the strict parse refuses gets one repair before its errors are reported: each
-// continuation line of a quoted scalar indented too little is indented to one column past its key. Leading
+// spec (eemeli/yaml#176, #191: no option relaxes it; neither `strict: false` nor version 1.1 does). It refuses
+// most such lines, and silently misreads one that looks like `key: value"` (an escaped quote ending the line
+// before it) as a key of its own. libyaml and go-yaml read them all. So such a file is mended before it is
+// parsed: each continuation line of a quoted scalar indented too little is indented one column past its key. Leading
 // white space of a quoted scalar's continuation line is folded away (spec 7.3.1, 7.3.2), so values do not change;
 // only spaces are inserted at the start of lines inside the scalar, so every node keeps its line and column.
 // parse.ts keeps the repair only when the result parses cleanly and every line touched lies inside a quoted scalar.

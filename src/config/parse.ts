@@ -133,9 +133,10 @@ export function parseSource(src: SourceText): ParseResult {
   }
   let parsed: { docs: Document.Parsed[]; lines: LineCounter };
   try {
-    parsed = parseYaml(src.text);
-    // go-yaml's wrapped quoted scalars (kubectl get -o yaml, CRDs): mended only when that alone makes the file parse.
-    if (parsed.docs.some((d) => d.errors.length > 0)) parsed = goYamlReading(src.text) ?? parsed;
+    // go-yaml's wrapped quoted scalars (kubectl get -o yaml, CRDs) are read as go-yaml reads them, whether the strict
+    // parse refuses them or, worse, takes a continuation line that looks like `key: value"` for a key of its own.
+    // YAML 1.2 text has no such line, so it is parsed once, as it is.
+    parsed = goYamlReading(src.text) ?? parseYaml(src.text);
   } catch (err) {
     // Only resource exhaustion (a nesting deep enough to overflow the stack) gets here.
     error('malformed-yaml', `cannot parse: ${(err as Error).message}`);
@@ -174,9 +175,9 @@ function parseYaml(text: string): { docs: Document.Parsed[]; lines: LineCounter 
 }
 
 /**
- * The file as go-yaml reads it, when its only fault is quoted scalars wrapped at their key's indentation
- * (go-yaml-quotes.ts): kept only if it then parses without an error and every line indented lies inside a quoted
- * scalar (so no value changed). Otherwise undefined, and the strict parse's errors stand.
+ * The file as go-yaml reads it, when it has quoted scalars wrapped at their key's indentation (go-yaml-quotes.ts):
+ * kept only if it then parses without an error and every line indented lies inside a quoted scalar (so no value
+ * changed). Otherwise undefined: the strict parse stands, errors and all.
  */
 function goYamlReading(text: string): { docs: Document.Parsed[]; lines: LineCounter } | undefined {
   const repair = indentGoYamlQuotes(text);
