@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { AdminAccess, type AdminAccessOptions, type AdminApiRequest, AdminServer } from '../admin/index.js';
+import { AdminAccess, type AdminAccessOptions, type AdminApiRequest, AdminServer, type AdminSource } from '../admin/index.js';
 import { Comparator, DEFAULT_RUN_METRICS, handleCompareApi, type RunMetricsOptions } from '../comparator/index.js';
 import { DEFAULT_SETTINGS, formatProblem, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
 import { type FleetSource, handleFleetVerdict, handleGate, RevisionBook } from '../fleet/index.js';
@@ -156,20 +156,18 @@ export class Gateway {
       ...(opts.downstream ? { limits: opts.downstream } : {}),
     });
     this.listeners = new ListenerSet(this.handler, opts.bind);
-    this.admin = new AdminServer(
-      {
-        isReady: () => this.isReady(),
-        notReadyReason: () => this.notReadyReason(),
-        configDump: () => this.configDump(),
-        metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.text() }),
-        api: (req) => this.api(req),
-        traffic: {
-          routing: async () => this.state && { listeners: this.state.snapshot.listeners, clusters: this.state.snapshot.clusters },
-          totals: () => this.metrics.trafficTotals(),
-        },
+    const adminSource: AdminSource = {
+      isReady: () => this.isReady(),
+      notReadyReason: () => this.notReadyReason(),
+      configDump: () => this.configDump(),
+      metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.text() }),
+      api: (req) => this.api(req),
+      traffic: {
+        routing: async () => this.state && { listeners: this.state.snapshot.listeners, clusters: this.state.snapshot.clusters },
+        totals: () => this.metrics.trafficTotals(),
       },
-      adminAccessFor(opts.admin, opts.adminAccess),
-    );
+    };
+    this.admin = new AdminServer(adminSource, adminAccessFor(opts.admin, opts.adminAccess));
   }
 
   /**

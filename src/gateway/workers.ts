@@ -2,7 +2,7 @@
 // asks each worker over IPC (metrics are merged, readiness is all-or-nothing); the workers share the service
 // ports through node:cluster, each with its own pools, shadows and comparison queue.
 import cluster, { type Worker } from 'node:cluster';
-import { type AdminAccessOptions, AdminServer, totalsFromExposition } from '../admin/index.js';
+import { type AdminAccessOptions, AdminServer, type AdminSource, totalsFromExposition } from '../admin/index.js';
 import type { Cluster, Listener } from '../config/index.js';
 import { mergeExpositions } from '../telemetry/index.js';
 import type { Gateway } from './gateway.js';
@@ -174,53 +174,49 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     return 1;
   }
 
-  const admin = new AdminServer(
-    {
-      isReady: async () => workers.size === opts.workers && !stopping && (await askAll({ type: 'ready' })).every((r) => r === true),
-      notReadyReason: async () => (await askAll({ type: 'not_ready_reason' })).find((r): r is string => typeof r === 'string'),
-      // The single-process shape (gateway.ts configDump): the config is every worker's, so the first one's is
-      // shown; what differs per process (pools, shadows, readiness) is each worker's entry under `workers`.
-      configDump: async () => {
-        const dumps = (await askAll({ type: 'config_dump' })).filter(
-          (d): d is Record<string, unknown> => typeof d === 'object' && d !== null && !('error' in d),
-        );
-        if (dumps.length === 0) return { ready: false, workers: [] };
-        const perWorker = dumps.flatMap((d) => (Array.isArray(d.workers) ? (d.workers as unknown[]) : []));
-        const ready =
-          workers.size === opts.workers && !stopping && perWorker.length === opts.workers && perWorker.every((w) => (w as { ready?: unknown }).ready === true);
-        return { ...dumps[0], ready, workers: perWorker };
-      },
-      metrics: async () => ({
-        contentType: 'text/plain; version=0.0.4; charset=utf-8',
-        body: mergeExpositions((await askAll({ type: 'metrics' })).filter((t): t is string => typeof t === 'string')),
-      }),
-      api: async (req) => {
-        const w = first();
-        if (!w) return undefined;
-        // Each worker writes its comparisons to the shared store; asking one reads them all once every worker
-        // has flushed its queue. A new run (POST /api/runs) is in the store: every worker's next write finds it.
-        await askAll({ type: 'api', method: 'POST', path: 'flush', query: '' });
-        const v = (await ask(w, {
-          type: 'api',
-          method: req.method,
-          path: req.path,
-          query: req.query.toString(),
-          ...(req.body === undefined ? {} : { body: req.body }),
-        })) as { status: number; body: string } | null | undefined;
-        return v === null || v === undefined || typeof v.status !== 'number' ? undefined : v;
-      },
-      traffic: {
-        // Every worker serves the same config: the first one's route table is everyone's.
-        routing: async () => {
-          const w = first();
-          const dump = (w ? await ask(w, { type: 'config_dump' }) : undefined) as { listeners?: Listener[]; clusters?: Record<string, Cluster> } | undefined;
-          return dump?.listeners && dump.clusters ? { listeners: dump.listeners, clusters: dump.clusters } : undefined;
-        },
-        totals: async () => totalsFromExposition(mergeExpositions((await askAll({ type: 'metrics' })).filter((t): t is string => typeof t === 'string'))),
-      },
+  const adminSource: AdminSource = {
+    isReady: async () => workers.size === opts.workers && !stopping && (await askAll({ type: 'ready' })).every((r) => r === true),
+    notReadyReason: async () => (await askAll({ type: 'not_ready_reason' })).find((r): r is string => typeof r === 'string'),
+    // The single-process shape (gateway.ts configDump): the config is every worker's, so the first one's is
+    // shown; what differs per process (pools, shadows, readiness) is each worker's entry under `workers`.
+    configDump: async () => {
+      const dumps = (await askAll({ type: 'config_dump' })).filter((d): d is Record<string, unknown> => typeof d === 'object' && d !== null && !('error' in d));
+      if (dumps.length === 0) return { ready: false, workers: [] };
+      const perWorker = dumps.flatMap((d) => (Array.isArray(d.workers) ? (d.workers as unknown[]) : []));
+      const ready =
+        workers.size === opts.workers && !stopping && perWorker.length === opts.workers && perWorker.every((w) => (w as { ready?: unknown }).ready === true);
+      return { ...dumps[0], ready, workers: perWorker };
     },
-    adminAccessFor(opts.admin, opts.adminAccess),
-  );
+    metrics: async () => ({
+      contentType: 'text/plain; version=0.0.4; charset=utf-8',
+      body: mergeExpositions((await askAll({ type: 'metrics' })).filter((t): t is string => typeof t === 'string')),
+    }),
+    api: async (req) => {
+      const w = first();
+      if (!w) return undefined;
+      // Each worker writes its comparisons to the shared store; asking one reads them all once every worker
+      // has flushed its queue. A new run (POST /api/runs) is in the store: every worker's next write finds it.
+      await askAll({ type: 'api', method: 'POST', path: 'flush', query: '' });
+      const v = (await ask(w, {
+        type: 'api',
+        method: req.method,
+        path: req.path,
+        query: req.query.toString(),
+        ...(req.body === undefined ? {} : { body: req.body }),
+      })) as { status: number; body: string } | null | undefined;
+      return v === null || v === undefined || typeof v.status !== 'number' ? undefined : v;
+    },
+    traffic: {
+      // Every worker serves the same config: the first one's route table is everyone's.
+      routing: async () => {
+        const w = first();
+        const dump = (w ? await ask(w, { type: 'config_dump' }) : undefined) as { listeners?: Listener[]; clusters?: Record<string, Cluster> } | undefined;
+        return dump?.listeners && dump.clusters ? { listeners: dump.listeners, clusters: dump.clusters } : undefined;
+      },
+      totals: async () => totalsFromExposition(mergeExpositions((await askAll({ type: 'metrics' })).filter((t): t is string => typeof t === 'string'))),
+    },
+  };
+  const admin = new AdminServer(adminSource, adminAccessFor(opts.admin, opts.adminAccess));
   const hp = parseHostPort(opts.admin, '--admin');
   let adminAddress: string;
   try {

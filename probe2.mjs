@@ -1,1 +1,0 @@
-import { loadSnapshot } from './dist/src/config/index.js';
