@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { client, freePort, send, serviceYaml } from './harness/gateway.js';
 import { startUpstream } from './harness/upstream.js';
+import { WAIT_MS } from './harness/wait.js';
 
 after(() => client.close());
 
@@ -142,7 +143,7 @@ spec:
   });
 });
 
-function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = WAIT_MS): Promise<string> {
   return new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} in: ${seen}`)), timeoutMs);

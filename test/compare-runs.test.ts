@@ -10,6 +10,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { api, apiYaml, cli, client, endpoints, fields, jsonApi, type RunJson, scenario, send, settle, traffic, verdict } from './compare-scenario.js';
 import { freePort } from './harness/gateway.js';
+import { within } from './harness/wait.js';
 
 after(() => client.close());
 
@@ -385,8 +386,7 @@ describe('two candidates on one route', () => {
     );
     try {
       for (let i = 0; i < 60; i++) assert.equal((await send(port, `/orders/${i}`, { headers: { host: 'api' } })).status, 200);
-      const until = Date.now() + 10_000;
-      while (tg.gw.shadows.shadowsInFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      await within(tg.gw.shadows.idle(), 'every shadow to end');
       const v = JSON.parse((await send(Number(tg.gw.adminAddress.split(':').pop()), '/api/verdict')).body) as {
         runs: { run: { compared: number; candidate: { subset: string } } }[];
       };

@@ -14,6 +14,7 @@ import { MemoryAccessLog } from '../src/telemetry/index.js';
 import { manyResources, vsTo } from './harness/config-files.js';
 import { client, freePort, send, serviceYaml, startGateway } from './harness/gateway.js';
 import { startUpstream } from './harness/upstream.js';
+import { WAIT_MS } from './harness/wait.js';
 
 after(() => client.close());
 
@@ -47,7 +48,7 @@ function serve(args: string[]): { child: ChildProcess; stderr: () => string; exi
       const l = err.split('\n').find((x) => pattern.test(x));
       if (l !== undefined) return Promise.resolve(l);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} in:\n${err}`)), 20_000);
+        const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${WAIT_MS} ms in:\n${err}`)), WAIT_MS);
         waiters.push({
           pattern,
           resolve: (x) => {

@@ -10,6 +10,7 @@ import { request } from 'undici';
 import type { AccessLogEntry } from '../src/telemetry/index.js';
 import { type Answer, client, freePort, seededRandom, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
+import { WAIT_MS, waitFor } from './harness/wait.js';
 
 after(() => client.close());
 
@@ -26,15 +27,6 @@ spec:
   hosts: [${host}]
   http:
 ${http}`;
-}
-
-/** Polls until `cond()` holds (or fails after `ms`). */
-async function waitUntil(cond: () => boolean, what: string, ms = 3_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
 }
 
 /** The access-log line of one request (written when the downstream response is done, so it may lag the client). */
@@ -60,7 +52,7 @@ async function call(
 }
 
 /** Writes raw bytes to `port` and resolves with the response head (or whatever arrived before close). */
-function rawExchange(port: number, payload: string | Buffer, ms = 3_000): Promise<string> {
+function rawExchange(port: number, payload: string | Buffer, ms = WAIT_MS): Promise<string> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const sock = connect(port, '127.0.0.1');
@@ -791,7 +783,8 @@ describe('load balancing through real traffic', () => {
     lrPort = await freePort();
     ups['rr-a'] = await startUpstream('rr-a');
     ups['rr-b'] = await startUpstream('rr-b');
-    ups['lr-slow'] = await startUpstream('lr-slow', { kind: 'answer', delayMs: 1_500 });
+    // Holds every request until the test releases them: "slow" for as long as the test needs, whatever the machine's speed.
+    ups['lr-slow'] = await startUpstream('lr-slow', { kind: 'hold' });
     ups['lr-fast'] = await startUpstream('lr-fast');
     const policy = (lb: string) => `  trafficPolicy:\n    loadBalancer: {simple: ${lb}}\n`;
     tg = await startGateway(
@@ -838,6 +831,11 @@ describe('load balancing through real traffic', () => {
   it('LEAST_REQUEST sends new requests away from the endpoint holding slow requests', async () => {
     const slow = ups['lr-slow']!;
     const fast = ups['lr-fast']!;
+    const activeOn = (port: number) =>
+      Object.values(tg.gw.primaryClusters.stats())
+        .flatMap((c) => c.endpoints)
+        .filter((e) => e.port === port)
+        .reduce((n, e) => n + e.activeRequests, 0);
     const pending: Array<Promise<Answer>> = [];
     // One at a time: each request either answers at once (fast) or sits on the slow endpoint.
     for (let i = 0; i < 40; i++) {
@@ -848,10 +846,15 @@ describe('load balancing through real traffic', () => {
       void p.then(() => {
         settled = true;
       });
-      await waitUntil(() => settled || slow.requests.length > before, 'the request to land');
-      // Let the gateway account for the finished request before the next pick.
-      await new Promise((r) => setTimeout(r, 3));
+      await waitFor(() => settled || slow.requests.length > before, Boolean, { what: `request ${i} to land` });
+      // The gateway has accounted for the finished request (its endpoint's active count) before the next pick.
+      await waitFor(
+        () => activeOn(fast.port),
+        (n) => n === 0,
+        { what: 'the fast endpoint to be idle' },
+      );
     }
+    slow.release();
     const answers = await Promise.all(pending);
     for (const a of answers) assert.equal(a.status, 200);
     const s = slow.requests.length;
