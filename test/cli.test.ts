@@ -160,7 +160,8 @@ function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = WAIT_MS):
 
 describe('shadowgate serve', () => {
   it('prints one ready line; SIGTERM finishes the request in flight, turns /ready to 503, and exits 0', async () => {
-    const v1 = await startUpstream('v1', { kind: 'answer', delayMs: 600 });
+    // Held until the drain has been seen: the request is in flight through SIGTERM however slow the machine.
+    const v1 = await startUpstream('v1', { kind: 'hold' });
     const port = await freePort();
     const adminPort = await freePort();
     const dir = tempDir({ 'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }]) });
@@ -182,6 +183,7 @@ describe('shadowgate serve', () => {
       child.kill('SIGTERM');
       await waitForLine(child, /draining/);
       assert.equal((await send(adminPort, '/ready')).status, 503);
+      assert.equal(v1.release(), 1);
       const answer = await inFlight;
       assert.equal(answer.status, 200);
       assert.equal(answer.body, 'This is v1\n');

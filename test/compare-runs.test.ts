@@ -10,7 +10,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { api, apiYaml, cli, client, endpoints, fields, jsonApi, type RunJson, scenario, send, settle, traffic, verdict } from './compare-scenario.js';
 import { freePort } from './harness/gateway.js';
-import { within } from './harness/wait.js';
+import { WAIT_MS, within } from './harness/wait.js';
 
 after(() => client.close());
 
@@ -313,7 +313,7 @@ describe('serve --workers 2 with a new store', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       const admin = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`not ready: ${stderr}`)), 15_000);
+        const timer = setTimeout(() => reject(new Error(`not ready within ${WAIT_MS} ms: ${stderr}`)), WAIT_MS);
         child.stderr.on('data', (c: Buffer) => {
           stderr += c.toString();
           const m = /ready: .* admin http:\/\/([\d.]+:\d+), 2 workers/.exec(stderr);

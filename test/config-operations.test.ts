@@ -66,7 +66,8 @@ const adminOf = (readyLine: string) => Number(/admin http:\/\/127\.0\.0\.1:(\d+)
 describe('item 8: SIGHUP reloads like nginx', () => {
   for (const workers of ['1', '2']) {
     it(`--workers ${workers}: SIGHUP applies the edited config; the request in flight finishes; the process stays`, async () => {
-      const v1 = await startUpstream('v1', { kind: 'answer', body: 'v1', delayMs: 500 });
+      // Held until the reload has applied: the request is in flight through SIGHUP however slow the machine.
+      const v1 = await startUpstream('v1', { kind: 'hold', body: 'v1' });
       const v2 = await startUpstream('v2', { kind: 'answer', body: 'v2' });
       const port = await freePort();
       const dir = mkdtempSync(join(tmpdir(), 'shadowgate-hup-'));
@@ -84,6 +85,7 @@ describe('item 8: SIGHUP reloads like nginx', () => {
         writeFileSync(join(dir, 'vs.yaml'), vsTo('v2'));
         p.child.kill('SIGHUP');
         await p.line(workers === '1' ? /config [0-9a-f]{12} applied/ : /SIGHUP: applied in 2/);
+        assert.equal(v1.release(), 1);
         const answer = await inFlight;
         assert.equal(answer.status, 200);
         assert.equal(answer.body, 'v1');

@@ -344,7 +344,8 @@ describe('isolation: a bad shadow never touches the primary', () => {
         ]),
         'vs.yaml': vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`),
       },
-      { mirrorOverrides: { maxInFlight: 5, timeoutMs: 2_000 } },
+      // A timeout no run reaches: a copy timed out would free a slot, and the count of excess would depend on speed.
+      { mirrorOverrides: { maxInFlight: 5, timeoutMs: WAIT_MS } },
     );
     try {
       const answers = await sendMany(port, 20);
@@ -374,7 +375,8 @@ describe('request bodies', () => {
 
       // Beyond the per-shadow bound, with a shadow that does not read: the primary still gets every byte.
       v2.behaviour = { kind: 'hang' };
-      tg.gw.shadows.configure({ ...tg.gw.snapshot.settings.mirror, maxBodyBytes: 64 * 1024, timeoutMs: 1_000 });
+      // A timeout no run reaches: the body bound, not the clock, must be what gives this copy up.
+      tg.gw.shadows.configure({ ...tg.gw.snapshot.settings.mirror, maxBodyBytes: 64 * 1024, timeoutMs: WAIT_MS });
       const big = randomBytes(4 * 1024 * 1024);
       const b = await send(port, '/upload', { method: 'POST', headers: { host: `nginx:${port}` }, body: big });
       assert.equal(b.status, 200);

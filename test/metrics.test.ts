@@ -1,10 +1,9 @@
 // /metrics as Prometheus and Grafana see it: Istio's families and labels after known traffic, exact counts,
 // promtool's lint, every dashboard query against a real Prometheus, and tracing headers kept for both sides.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -531,12 +530,6 @@ describe('Envoy response flags on a retried connect failure', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-
-interface PromResult {
-  status: string;
-  error?: string;
-  data?: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> };
-}
 
 /** Every `expr` of every panel (rows included) of the dashboard. */
 function dashboardExprs(): Array<{ panel: string; refId: string; expr: string }> {
