@@ -10,7 +10,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { api, apiYaml, cli, client, endpoints, fields, jsonApi, type RunJson, scenario, send, settle, traffic, verdict } from './compare-scenario.js';
 import { freePort } from './harness/gateway.js';
-import { WAIT_MS, within } from './harness/wait.js';
+import { WAIT_MS, waitFor, within } from './harness/wait.js';
 
 after(() => client.close());
 
@@ -330,12 +330,11 @@ describe('serve --workers 2 with a new store', () => {
       }
       const adminPort = Number(admin.split(':')[1]);
       // Every worker flushes before one answers: the 30 exchanges (whichever worker took them) are in.
-      const until = Date.now() + 10_000;
-      let compared = 0;
-      while (compared < 30 && Date.now() < until) {
-        const v = JSON.parse((await send(adminPort, '/api/verdict')).body) as { runs: { run: { compared: number } }[] };
-        compared = v.runs[0]?.run.compared ?? 0;
-      }
+      const compared = await waitFor(
+        async () => (JSON.parse((await send(adminPort, '/api/verdict')).body) as { runs: { run: { compared: number } }[] }).runs[0]?.run.compared ?? 0,
+        (n) => n >= 30,
+        { what: '30 compared exchanges in the verdict' },
+      );
       assert.equal(compared, 30);
       const gate = await cli('verdict', '--admin', admin);
       assert.equal(gate.status, 1, gate.stdout + gate.stderr);

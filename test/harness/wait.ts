@@ -4,8 +4,12 @@
 // The metric wait, untilMetric, is in exposition.ts with the rest of the Prometheus text handling.
 import type { EventEmitter } from 'node:events';
 
-/** The safety net of every wait (ms): far beyond any honest wait on a loaded 2-core machine. SHADOWGATE_TEST_WAIT_MS overrides it. */
-export const WAIT_MS = Number(process.env.SHADOWGATE_TEST_WAIT_MS) || 60_000;
+/**
+ * The safety net of every wait (ms): far beyond any honest wait on a loaded 2-core machine, and below the tests' own
+ * timeouts so that a hang fails with this harness' message (what was awaited, the last value) rather than theirs.
+ * SHADOWGATE_TEST_WAIT_MS overrides it.
+ */
+export const WAIT_MS = Number(process.env.SHADOWGATE_TEST_WAIT_MS) || 30_000;
 
 /** An emitter and one of its events: a wait re-checks its condition whenever it fires. */
 export type Signal = readonly [EventEmitter, string];
