@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readSources, watchSources } from '../src/sources/index.js';
+import { within } from './harness/wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'shadowgate.js');
@@ -180,7 +181,8 @@ describe('the watcher sees files in subdirectories', () => {
     );
     // The watcher does not hold the process open (persistent: false): this does, while the test waits.
     const keepAlive = setInterval(() => {}, 1_000);
-    const until = (pred: (files: string[], text: string) => boolean) => new Promise<void>((resolve) => waiters.push({ pred, resolve }));
+    const until = (pred: (files: string[], text: string) => boolean) =>
+      within(new Promise<void>((resolve) => waiters.push({ pred, resolve })), `a callback that sees ${pred.toString()}`);
     try {
       let seen = until((_f, text) => text.includes('ratings'));
       writeFileSync(join(dir, 'sub', 'se.yaml'), serviceEntry('ratings'));

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { untilMetric } from './harness/exposition.js';
 import { client, send } from './harness/gateway.js';
 
 after(() => client.close());
@@ -92,7 +93,7 @@ describe('serve --workers N: one log, one /config_dump shape', () => {
             // A change on disk: each worker's watcher reloads; wait until both counted it.
             const before = await appliedReloads(s.admin);
             writeFileSync(join(dir, 'config.yaml'), config('v2'));
-            while ((await appliedReloads(s.admin)) < before + 2) await new Promise<void>((r) => setImmediate(r));
+            await untilMetric(`127.0.0.1:${s.admin}`, 'shadowgate_config_reloads_total', (n) => n >= before + 2, { labels: { result: 'applied' } });
           }
         } finally {
           code = await s.stop();

@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { client, freePort, send, serviceYaml } from './harness/gateway.js';
 import { startUpstream } from './harness/upstream.js';
+import { WAIT_MS } from './harness/wait.js';
 
 after(() => client.close());
 
@@ -142,7 +143,7 @@ spec:
   });
 });
 
-function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = WAIT_MS): Promise<string> {
   return new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} in: ${seen}`)), timeoutMs);
@@ -159,7 +160,8 @@ function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 10_000): 
 
 describe('shadowgate serve', () => {
   it('prints one ready line; SIGTERM finishes the request in flight, turns /ready to 503, and exits 0', async () => {
-    const v1 = await startUpstream('v1', { kind: 'answer', delayMs: 600 });
+    // Held until the drain has been seen: the request is in flight through SIGTERM however slow the machine.
+    const v1 = await startUpstream('v1', { kind: 'hold' });
     const port = await freePort();
     const adminPort = await freePort();
     const dir = tempDir({ 'service.yaml': serviceYaml('nginx', port, [{ upstream: v1, labels: { version: 'v1' } }]) });
@@ -181,6 +183,7 @@ describe('shadowgate serve', () => {
       child.kill('SIGTERM');
       await waitForLine(child, /draining/);
       assert.equal((await send(adminPort, '/ready')).status, 503);
+      assert.equal(v1.release(), 1);
       const answer = await inFlight;
       assert.equal(answer.status, 200);
       assert.equal(answer.body, 'This is v1\n');

@@ -83,16 +83,14 @@ describe('comparison and verdict', () => {
     }
   });
 
-  it('a v2 300 ms slower gets FAIL on latency, and the primary is not slowed', async () => {
+  // That the primary never waits for a slow shadow is shown without a clock in gateway-mirror.test.ts ("slow shadow").
+  it('a v2 300 ms slower gets FAIL on latency', async () => {
     const s = await scenario(undefined, (_n, req) => ({ body: v1Body(req.url ?? ''), delayMs: 300 }), { secondary: true });
     try {
-      const started = performance.now();
       await traffic(s, 120);
       const v = await verdict(s);
       assert.equal(v.result, 'FAIL', JSON.stringify(v, null, 1));
       assert.ok((await endpoints(s)).endpoints[0]!.reasons.some((r) => /latency|p99/i.test(r)));
-      // 120 requests waiting for the shadow would take 36 s; this bound is about waiting, not speed.
-      assert.ok(performance.now() - started < 120 * 300, 'the primary did not wait for the slow shadow');
     } finally {
       await s.close();
     }

@@ -10,6 +10,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { api, apiYaml, cli, client, endpoints, fields, jsonApi, type RunJson, scenario, send, settle, traffic, verdict } from './compare-scenario.js';
 import { freePort } from './harness/gateway.js';
+import { WAIT_MS, waitFor, within } from './harness/wait.js';
 
 after(() => client.close());
 
@@ -312,7 +313,7 @@ describe('serve --workers 2 with a new store', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       const admin = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`not ready: ${stderr}`)), 15_000);
+        const timer = setTimeout(() => reject(new Error(`not ready within ${WAIT_MS} ms: ${stderr}`)), WAIT_MS);
         child.stderr.on('data', (c: Buffer) => {
           stderr += c.toString();
           const m = /ready: .* admin http:\/\/([\d.]+:\d+), 2 workers/.exec(stderr);
@@ -329,12 +330,11 @@ describe('serve --workers 2 with a new store', () => {
       }
       const adminPort = Number(admin.split(':')[1]);
       // Every worker flushes before one answers: the 30 exchanges (whichever worker took them) are in.
-      const until = Date.now() + 10_000;
-      let compared = 0;
-      while (compared < 30 && Date.now() < until) {
-        const v = JSON.parse((await send(adminPort, '/api/verdict')).body) as { runs: { run: { compared: number } }[] };
-        compared = v.runs[0]?.run.compared ?? 0;
-      }
+      const compared = await waitFor(
+        async () => (JSON.parse((await send(adminPort, '/api/verdict')).body) as { runs: { run: { compared: number } }[] }).runs[0]?.run.compared ?? 0,
+        (n) => n >= 30,
+        { what: '30 compared exchanges in the verdict' },
+      );
       assert.equal(compared, 30);
       const gate = await cli('verdict', '--admin', admin);
       assert.equal(gate.status, 1, gate.stdout + gate.stderr);
@@ -385,8 +385,7 @@ describe('two candidates on one route', () => {
     );
     try {
       for (let i = 0; i < 60; i++) assert.equal((await send(port, `/orders/${i}`, { headers: { host: 'api' } })).status, 200);
-      const until = Date.now() + 10_000;
-      while (tg.gw.shadows.shadowsInFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      await within(tg.gw.shadows.idle(), 'every shadow to end');
       const v = JSON.parse((await send(Number(tg.gw.adminAddress.split(':').pop()), '/api/verdict')).body) as {
         runs: { run: { compared: number; candidate: { subset: string } } }[];
       };

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import type { GatewayOptions } from '../src/gateway/index.js';
 import { client, freePort, send, startGateway, type TestGateway } from './harness/gateway.js';
+import { WAIT_MS, within } from './harness/wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'shadowgate.js');
@@ -27,7 +28,7 @@ export function cli(...args: string[]): Promise<{ status: number | null; stdout:
   child.stderr.on('data', (c: Buffer) => {
     stderr += c.toString();
   });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), WAIT_MS);
   return new Promise((resolve) =>
     child.on('close', (status) => {
       clearTimeout(timer);
@@ -212,10 +213,9 @@ export async function traffic(s: Scenario, n: number, path = (i: number) => `/it
   await settle(s);
 }
 
-/** Waits (on the gateway's own counter) until no shadow is in flight. */
-export async function settle(s: Scenario): Promise<void> {
-  const until = Date.now() + 10_000;
-  while (s.tg.gw.shadows.shadowsInFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+/** Waits until no shadow is in flight (the shadow writer's own idle signal). */
+export function settle(s: Scenario): Promise<void> {
+  return within(s.tg.gw.shadows.idle(), 'every shadow to end');
 }
 
 export function adminPort(s: Scenario): number {

@@ -13,20 +13,24 @@ import { MemoryAccessLog } from '../src/telemetry/index.js';
 import { aliasBomb, manyResources, vsTo } from './harness/config-files.js';
 import { client, freePort, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
+import { waitFor, waitForCount } from './harness/wait.js';
 
 after(() => client.close());
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'shadowgate.js');
 
-/** Waits (bounded) until `check` holds: the condition is a counter or an answer, never a duration. */
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Resolves once a reload of `gw` (the watch's) has been rejected: the reload event, then the counter. */
+const rejectedReload = (gw: Gateway) =>
+  waitForCount(() => gw.metrics.total('shadowgate_config_reloads_total', { result: 'rejected' }), 1, { what: 'a rejected reload', on: [gw.events, 'reload'] });
+
+/** Resolves once `app` answers `body`, asking again after each reload. */
+const answers = (gw: Gateway, port: number, body: string) =>
+  waitFor(
+    async () => (await send(port, '/', { headers: { host: 'app' } })).body,
+    (b) => b === body,
+    { what: `the answer ${body}`, on: [gw.events, 'reload'] },
+  );
 
 interface App {
   v1: TestUpstream;
@@ -86,7 +90,7 @@ describe('item 1: config bomb, bounded loads off the serving thread', () => {
     try {
       const traffic = load(a.port);
       a.tg.write('bomb.yaml', aliasBomb());
-      await until('the rejected reload', async () => (await a.metric('shadowgate_config_reloads_total', { result: 'rejected' })) >= 1);
+      await rejectedReload(a.tg.gw);
       const admin = Number(a.tg.gw.adminAddress.split(':')[1]);
       assert.equal((await send(admin, '/ready')).status, 200);
       const dump = JSON.parse((await send(admin, '/config_dump')).body);
@@ -178,7 +182,9 @@ describe('item 1: config bomb, bounded loads off the serving thread', () => {
       }
       const done = await reload;
       assert.equal(done.result, 'applied', JSON.stringify(done.problems.slice(0, 3)));
-      assert.ok(answeredDuring >= 5, `answered ${answeredDuring} requests while 1,800 resources loaded`);
+      // At least one: the first request is sent as the load begins, and a load on the serving thread would hold it
+      // until the end. How many more depends only on the machine's speed.
+      assert.ok(answeredDuring >= 1, `answered ${answeredDuring} requests while 1,800 resources loaded`);
       assert.equal(a.tg.gw.snapshot.resources.length, 3 + 1_800);
       assert.equal((await send(a.port, '/', { headers: { host: 'svc-42' } })).body, 'v2');
     } finally {
@@ -240,11 +246,11 @@ describe('item 4: saves in progress, deleted files and ConfigMap volumes', () =>
     const a = await app('v1', { watch: true, settleMs: 50 });
     try {
       truncateSync(join(a.tg.dir, 'vs.yaml'), 0);
-      await until('the rejected reload', async () => (await a.metric('shadowgate_config_reloads_total', { result: 'rejected' })) >= 1);
+      await rejectedReload(a.tg.gw);
       assert.equal(await a.body(), 'v1', 'still the last good route');
       assert.equal(await a.metric('shadowgate_config_last_reload_success'), 0);
       a.tg.write('vs.yaml', vsTo('v2'));
-      await until('the save applied', async () => (await a.body()) === 'v2');
+      await answers(a.tg.gw, a.port, 'v2');
       assert.equal(await a.metric('shadowgate_config_last_reload_success'), 1);
     } finally {
       await a.close();
@@ -255,12 +261,13 @@ describe('item 4: saves in progress, deleted files and ConfigMap volumes', () =>
     const a = await app('v2', { watch: true, settleMs: 50 });
     try {
       unlinkSync(join(a.tg.dir, 'vs.yaml'));
-      await until('the rejected reload', async () => (await a.metric('shadowgate_config_reloads_total', { result: 'rejected' })) >= 1);
+      await rejectedReload(a.tg.gw);
       assert.equal(await a.body(), 'v2', 'the route of the deleted file still serves');
       const r = await a.tg.gw.reload({ trigger: 'signal' });
       assert.equal(r.result, 'applied');
-      // Without a VirtualService, both subsets share the traffic: v1 answers too, eventually.
-      await until('v1 answering', async () => (await a.body()) === 'v1');
+      // Without a VirtualService, both subsets share the traffic: v1 answers too, eventually (asked again and again:
+      // the balancer's draw is the only thing awaited).
+      await waitFor(a.body, (b) => b === 'v1', { what: 'v1 answering' });
     } finally {
       await a.close();
     }
@@ -305,7 +312,7 @@ describe('item 4: saves in progress, deleted files and ConfigMap volumes', () =>
       symlinkSync('..2026_11_29_10_05_00.2', join(mount, '..data_tmp'));
       renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
       rmSync(join(mount, '..2026_11_29_10_00_00.1'), { recursive: true });
-      await until('the new ConfigMap applied', async () => (await send(port, '/', { headers: { host: 'app' } })).body === 'v2');
+      await answers(gw, port, 'v2');
       assert.equal(await gw.metrics.total('shadowgate_config_reloads_total', { result: 'rejected' }), 0);
     } finally {
       await gw.shutdown();
@@ -322,15 +329,16 @@ describe('item 4: saves in progress, deleted files and ConfigMap volumes', () =>
     const seen: number[] = [];
     let resolveSeen: () => void = () => {};
     const called = new Promise<void>((r) => (resolveSeen = r));
-    // Wide margins: a 1 s quiet period against writes 20 ms apart; only a stall of the whole machine for more
-    // than a second between two writes could make the callback see a partial file.
+    // The watcher's clock stands still while the file is written, so no quiet period can pass between two writes
+    // however slow the machine: a callback before the last write would be a watcher that does not wait to settle.
+    let writing = true;
     const stop = watchSources(
       [dir],
       () => {
         seen.push(readFileSync(file).length);
         resolveSeen();
       },
-      { settleMs: 1_000, pollMs: 20 },
+      { settleMs: 1_000, pollMs: 20, now: () => (writing ? 0 : Date.now()) },
     );
     try {
       const chunks = vsTo('v2').split('\n');
@@ -338,8 +346,11 @@ describe('item 4: saves in progress, deleted files and ConfigMap volumes', () =>
       for (const line of chunks) {
         text += `${line}\n`;
         writeFileSync(file, text);
-        await new Promise((r) => setTimeout(r, 20));
+        // Paced past pollMs so the watcher looks between writes; pacing only (the frozen clock decides the outcome).
+        await new Promise((r) => setTimeout(r, 25));
       }
+      // Written: the clock runs again (the quiet period has passed, as far as it can tell).
+      writing = false;
       await called;
       assert.deepEqual(seen, [Buffer.byteLength(text)], 'one callback, after the last write');
     } finally {

@@ -14,6 +14,7 @@ import { MemoryAccessLog } from '../src/telemetry/index.js';
 import { manyResources, vsTo } from './harness/config-files.js';
 import { client, freePort, send, serviceYaml, startGateway } from './harness/gateway.js';
 import { startUpstream } from './harness/upstream.js';
+import { WAIT_MS } from './harness/wait.js';
 
 after(() => client.close());
 
@@ -47,7 +48,7 @@ function serve(args: string[]): { child: ChildProcess; stderr: () => string; exi
       const l = err.split('\n').find((x) => pattern.test(x));
       if (l !== undefined) return Promise.resolve(l);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} in:\n${err}`)), 20_000);
+        const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${WAIT_MS} ms in:\n${err}`)), WAIT_MS);
         waiters.push({
           pattern,
           resolve: (x) => {
@@ -65,7 +66,8 @@ const adminOf = (readyLine: string) => Number(/admin http:\/\/127\.0\.0\.1:(\d+)
 describe('item 8: SIGHUP reloads like nginx', () => {
   for (const workers of ['1', '2']) {
     it(`--workers ${workers}: SIGHUP applies the edited config; the request in flight finishes; the process stays`, async () => {
-      const v1 = await startUpstream('v1', { kind: 'answer', body: 'v1', delayMs: 500 });
+      // Held until the reload has applied: the request is in flight through SIGHUP however slow the machine.
+      const v1 = await startUpstream('v1', { kind: 'hold', body: 'v1' });
       const v2 = await startUpstream('v2', { kind: 'answer', body: 'v2' });
       const port = await freePort();
       const dir = mkdtempSync(join(tmpdir(), 'shadowgate-hup-'));
@@ -83,6 +85,7 @@ describe('item 8: SIGHUP reloads like nginx', () => {
         writeFileSync(join(dir, 'vs.yaml'), vsTo('v2'));
         p.child.kill('SIGHUP');
         await p.line(workers === '1' ? /config [0-9a-f]{12} applied/ : /SIGHUP: applied in 2/);
+        assert.equal(v1.release(), 1);
         const answer = await inFlight;
         assert.equal(answer.status, 200);
         assert.equal(answer.body, 'v1');

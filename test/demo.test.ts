@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { WAIT_MS, waitFor } from './harness/wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'shadowgate.js');
@@ -25,7 +26,17 @@ function start(args: string[]) {
     stderr += c.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, out: () => stdout, err: () => stderr };
+  /** Resolves once stdout matches `pattern`, re-read at each chunk (fails at once if the demo exits first). */
+  const printed = (pattern: RegExp) =>
+    waitFor(
+      () => {
+        if (!pattern.test(stdout) && child.exitCode !== null) throw new Error(`demo exited ${child.exitCode} before printing ${pattern}: ${stderr}`);
+        return stdout;
+      },
+      (out) => pattern.test(out),
+      { what: `the demo to print ${pattern}`, on: [[child.stdout, 'data'] as const, [child, 'exit'] as const] },
+    );
+  return { child, exited, out: () => stdout, err: () => stderr, printed };
 }
 
 function section(output: string, title: RegExp): string {
@@ -44,7 +55,7 @@ function logOf(step: string, name: string): string[] {
 describe('shadowgate demo', () => {
   it("replays the article's three steps and exits 0", async () => {
     const run = start([]);
-    const timeout = setTimeout(() => run.child.kill('SIGKILL'), 30_000);
+    const timeout = setTimeout(() => run.child.kill('SIGKILL'), WAIT_MS);
     const code = await run.exited;
     clearTimeout(timeout);
     const output = run.out();
@@ -85,12 +96,9 @@ describe('shadowgate demo', () => {
 
   it('--keep leaves it running with the mirror on; Ctrl-C stops it cleanly', async () => {
     const run = start(['--keep', '--requests', '1']);
-    const timeout = setTimeout(() => run.child.kill('SIGKILL'), 30_000);
+    const timeout = setTimeout(() => run.child.kill('SIGKILL'), WAIT_MS);
     try {
-      while (!/Ctrl-C stops everything/.test(run.out())) {
-        if (run.child.exitCode !== null) assert.fail(`demo exited early: ${run.err()}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await run.printed(/Ctrl-C stops everything/);
       const url = /curl -H 'Host: nginx' (http:\/\/127\.0\.0\.1:\d+\/)/.exec(run.out())![1]!;
       const admin = /admin: {3}(http:\/\/\S+)\/config_dump/.exec(run.out())![1]!;
       const res = await request(url, { headers: { host: 'nginx' } });
@@ -98,7 +106,7 @@ describe('shadowgate demo', () => {
       const ready = await request(`${admin}/ready`);
       assert.equal(ready.statusCode, 200);
       await ready.body.dump();
-      while (!/\[nginx-v2\] .*"127\.0\.0\.1"/.test(run.out())) await new Promise((r) => setTimeout(r, 20));
+      await run.printed(/\[nginx-v2\] .*"127\.0\.0\.1"/);
       run.child.kill('SIGINT');
       assert.equal(await run.exited, 0);
     } finally {

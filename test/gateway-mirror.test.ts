@@ -2,9 +2,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import type { GatewayOptions } from '../src/gateway/index.js';
+import type { GatewayOptions, ReloadResult } from '../src/gateway/index.js';
 import { client, freePort, seededRandom, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
+import { WAIT_MS, waitForEvent, within } from './harness/wait.js';
 
 after(() => client.close());
 
@@ -63,10 +64,9 @@ async function sendMany(port: number, n: number, path = '/', headers: Record<str
   return answers;
 }
 
-/** Waits until every shadow the gateway started has finished. */
 /** Every shadow ended (answered or abandoned): ShadowWriter.idle() resolves on the last one, no polling. */
 async function shadowsSettled(tg: TestGateway): Promise<void> {
-  await tg.gw.shadows.idle();
+  await within(tg.gw.shadows.idle(), 'every shadow to end');
 }
 
 describe("the article's three steps", () => {
@@ -261,7 +261,9 @@ describe('mirror percentages, with Istio tolerances', () => {
 describe('isolation: a bad shadow never touches the primary', () => {
   async function primaryLatency(shadow: 'slow' | 'hung' | 'absent') {
     const v1 = await startUpstream('v1');
-    const v2 = await startUpstream('v2', shadow === 'slow' ? { kind: 'answer', delayMs: 300 } : shadow === 'hung' ? { kind: 'hang' } : { kind: 'answer' });
+    // A slow shadow holds every copy until the test has looked (released then): slow for as long as the test needs,
+    // whatever the machine's speed. A hung one never answers and is given up after the mirror timeout.
+    const v2 = await startUpstream('v2', shadow === 'slow' ? { kind: 'hold' } : shadow === 'hung' ? { kind: 'hang' } : { kind: 'answer' });
     const port = await freePort();
     const tg = await startGateway(
       {
@@ -271,7 +273,9 @@ describe('isolation: a bad shadow never touches the primary', () => {
         ]),
         'vs.yaml': vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`),
       },
-      { mirrorOverrides: { timeoutMs: 1_000 } },
+      // The hung shadow's timeout is the only clock here: the last copy must outlive the last primary answer (a stall
+      // of the whole machine longer than 5 s could break that); the held one is released long before its timeout.
+      { mirrorOverrides: { timeoutMs: shadow === 'hung' ? 5_000 : WAIT_MS } },
     );
     if (shadow === 'absent') await v2.close();
     try {
@@ -283,6 +287,7 @@ describe('isolation: a bad shadow never touches the primary', () => {
         shadowsInFlight,
         primaryReceived: v1.requests.length,
         tg,
+        v2,
         async close() {
           await tg.close();
           await v1.close();
@@ -316,6 +321,8 @@ describe('isolation: a bad shadow never touches the primary', () => {
           assert.ok(connect <= 2, `a dead shadow is not dialled per request (${connect} connect attempts)`);
         }
         if (shadow === 'slow') {
+          await bad.v2.waitForRequests(40);
+          bad.v2.release();
           await shadowsSettled(bad.tg);
           assert.equal(await bad.tg.gw.metrics.total('shadowgate_shadow_requests_total', { response_code: '200' }), 40);
         }
@@ -337,7 +344,8 @@ describe('isolation: a bad shadow never touches the primary', () => {
         ]),
         'vs.yaml': vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`),
       },
-      { mirrorOverrides: { maxInFlight: 5, timeoutMs: 2_000 } },
+      // A timeout no run reaches: a copy timed out would free a slot, and the count of excess would depend on speed.
+      { mirrorOverrides: { maxInFlight: 5, timeoutMs: WAIT_MS } },
     );
     try {
       const answers = await sendMany(port, 20);
@@ -367,7 +375,8 @@ describe('request bodies', () => {
 
       // Beyond the per-shadow bound, with a shadow that does not read: the primary still gets every byte.
       v2.behaviour = { kind: 'hang' };
-      tg.gw.shadows.configure({ ...tg.gw.snapshot.settings.mirror, maxBodyBytes: 64 * 1024, timeoutMs: 1_000 });
+      // A timeout no run reaches: the body bound, not the clock, must be what gives this copy up.
+      tg.gw.shadows.configure({ ...tg.gw.snapshot.settings.mirror, maxBodyBytes: 64 * 1024, timeoutMs: WAIT_MS });
       const big = randomBytes(4 * 1024 * 1024);
       const b = await send(port, '/upload', { method: 'POST', headers: { host: `nginx:${port}` }, body: big });
       assert.equal(b.status, 200);
@@ -451,15 +460,13 @@ describe('operations', () => {
     const { port, tg, close } = await article(vsYaml(ROUTE_V1), { watch: true });
     try {
       assert.equal((await send(port, '/', { headers: { host: `nginx:${port}` } })).body, 'This is version 1\n');
+      const applied = waitForEvent<[ReloadResult & { trigger: string }]>(tg.gw.events, 'reload', {
+        what: "the watch's reload to apply",
+        filter: (r) => r.trigger === 'watch' && r.result === 'applied',
+      });
       tg.write('vs.yaml', vsYaml('  - route:\n    - destination: {host: nginx, subset: v2}'));
-      const until = Date.now() + 5_000;
-      let body = '';
-      while (Date.now() < until) {
-        body = (await send(port, '/', { headers: { host: `nginx:${port}` } })).body;
-        if (body === 'This is version 2\n') break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.equal(body, 'This is version 2\n');
+      await applied;
+      assert.equal((await send(port, '/', { headers: { host: `nginx:${port}` } })).body, 'This is version 2\n');
     } finally {
       await close();
     }

@@ -10,6 +10,7 @@ import { request } from 'undici';
 import type { AccessLogEntry } from '../src/telemetry/index.js';
 import { type Answer, client, freePort, seededRandom, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
+import { WAIT_MS, waitFor } from './harness/wait.js';
 
 after(() => client.close());
 
@@ -26,15 +27,6 @@ spec:
   hosts: [${host}]
   http:
 ${http}`;
-}
-
-/** Polls until `cond()` holds (or fails after `ms`). */
-async function waitUntil(cond: () => boolean, what: string, ms = 3_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
 }
 
 /** The access-log line of one request (written when the downstream response is done, so it may lag the client). */
@@ -60,7 +52,7 @@ async function call(
 }
 
 /** Writes raw bytes to `port` and resolves with the response head (or whatever arrived before close). */
-function rawExchange(port: number, payload: string | Buffer, ms = 3_000): Promise<string> {
+function rawExchange(port: number, payload: string | Buffer, ms = WAIT_MS): Promise<string> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const sock = connect(port, '127.0.0.1');
@@ -591,7 +583,8 @@ describe('fault injection and timeouts', () => {
     port = await freePort();
     slowPort = await freePort();
     up = await startUpstream('fault-v1');
-    slow = await startUpstream('slow-v1', { kind: 'answer', delayMs: 1_000 });
+    // Never answers: only the route timeout can end the request, however slow the machine.
+    slow = await startUpstream('slow-v1', { kind: 'hang' });
     const faults = `  - name: r-abort
     match: [{uri: {prefix: /abort}}]
     fault: {abort: {httpStatus: 500, percentage: {value: 100}}}
@@ -630,15 +623,18 @@ describe('fault injection and timeouts', () => {
   it('delay 200ms at 100%: the answer comes ≥ 180ms later, flag DI, upstream receives it', async () => {
     const r = await call(tg, port, '/delay');
     assert.equal(r.status, 200);
+    // The one duration asserted in the suite, and only from below: the delay is the behaviour under test, and a
+    // busy machine can only lengthen it (Node's timers never fire early), so this cannot flake.
     assert.ok(r.ms >= 180, `answered in ${r.ms.toFixed(0)}ms`);
     assert.equal(r.entry.response_flags, 'DI');
     assert.equal(up.requests.length, 1);
     assert.equal(up.requests[0]!.url, '/delay');
   });
 
-  it('route timeout 200ms with a 1s upstream: 504 UT, answered well before the upstream would', async () => {
+  it('route timeout 200ms with an upstream that never answers: 504 UT, not retried', async () => {
     const r = await call(tg, slowPort, '/slow');
     assert.equal(r.status, 504);
+    // From below only, as for the delay: the route timeout did not fire early.
     assert.ok(r.ms >= 180, `answered in ${r.ms.toFixed(0)}ms`);
     assert.equal(r.entry.response_flags, 'UT');
     assert.match(r.body, /upstream request timeout/);
@@ -791,7 +787,8 @@ describe('load balancing through real traffic', () => {
     lrPort = await freePort();
     ups['rr-a'] = await startUpstream('rr-a');
     ups['rr-b'] = await startUpstream('rr-b');
-    ups['lr-slow'] = await startUpstream('lr-slow', { kind: 'answer', delayMs: 1_500 });
+    // Holds every request until the test releases them: "slow" for as long as the test needs, whatever the machine's speed.
+    ups['lr-slow'] = await startUpstream('lr-slow', { kind: 'hold' });
     ups['lr-fast'] = await startUpstream('lr-fast');
     const policy = (lb: string) => `  trafficPolicy:\n    loadBalancer: {simple: ${lb}}\n`;
     tg = await startGateway(
@@ -838,6 +835,11 @@ describe('load balancing through real traffic', () => {
   it('LEAST_REQUEST sends new requests away from the endpoint holding slow requests', async () => {
     const slow = ups['lr-slow']!;
     const fast = ups['lr-fast']!;
+    const activeOn = (port: number) =>
+      Object.values(tg.gw.primaryClusters.stats())
+        .flatMap((c) => c.endpoints)
+        .filter((e) => e.port === port)
+        .reduce((n, e) => n + e.activeRequests, 0);
     const pending: Array<Promise<Answer>> = [];
     // One at a time: each request either answers at once (fast) or sits on the slow endpoint.
     for (let i = 0; i < 40; i++) {
@@ -848,10 +850,15 @@ describe('load balancing through real traffic', () => {
       void p.then(() => {
         settled = true;
       });
-      await waitUntil(() => settled || slow.requests.length > before, 'the request to land');
-      // Let the gateway account for the finished request before the next pick.
-      await new Promise((r) => setTimeout(r, 3));
+      await waitFor(() => settled || slow.requests.length > before, Boolean, { what: `request ${i} to land` });
+      // The gateway has accounted for the finished request (its endpoint's active count) before the next pick.
+      await waitFor(
+        () => activeOn(fast.port),
+        (n) => n === 0,
+        { what: 'the fast endpoint to be idle' },
+      );
     }
+    slow.release();
     const answers = await Promise.all(pending);
     for (const a of answers) assert.equal(a.status, 200);
     const s = slow.requests.length;

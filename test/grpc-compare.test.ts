@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { freePort, startGateway } from './harness/gateway.js';
 import { echoClient, grpc, startGrpcServer, unary } from './harness/grpc.js';
+import { waitFor } from './harness/wait.js';
 
 function config(port: number, v1: number, v2: number): string {
   return `apiVersion: networking.istio.io/v1
@@ -71,12 +72,12 @@ async function judge(regress: (v2: Awaited<ReturnType<typeof startGrpcServer>>) 
     // Every copy answered (the shadows' own counter), then the comparison worker had its batch.
     await v2.waitForCalls(40);
     const api = async <T>(path: string): Promise<T> => (await (await fetch(`http://${tg.gw.adminAddress}/api/${path}`)).json()) as T;
-    let eps: { endpoints: { id: string; endpoint: string; compared: number }[] } = { endpoints: [] };
-    for (;;) {
-      eps = await api('endpoints');
-      if ((eps.endpoints[0]?.compared ?? 0) >= 40) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // The comparison worker's count, asked again after each answer (the API round trip paces it).
+    const eps = await waitFor(
+      () => api<{ endpoints: { id: string; endpoint: string; compared: number }[] }>('endpoints'),
+      (e) => (e.endpoints[0]?.compared ?? 0) >= 40,
+      { what: '40 compared exchanges' },
+    );
     const ep = eps.endpoints[0]!;
     const fields = (await api<{ fields: FieldJson[] }>(`fields?endpoint=${ep.id}`)).fields;
     const verdict = await api<{ result: string; reasons: string[] }>('verdict');

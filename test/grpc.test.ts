@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { freePort, startGateway, type TestGateway } from './harness/gateway.js';
 import { ECHO, echoClient, grpc, startGrpcServer, type TestGrpcServer, unary } from './harness/grpc.js';
+import { within } from './harness/wait.js';
 
 const id = (b: Buffer) => b;
 const clients: grpc.Client[] = [];
@@ -231,7 +232,10 @@ describe('gRPC through the gateway', () => {
       assert.equal(u.error?.code, grpc.status.DEADLINE_EXCEEDED);
       // Whichever deadline fires first (the gateway's from grpc-timeout, the upstream's own, the client's),
       // the call ends well before the route's 10 s.
-      await waitFor(() => s.tg.access.entries.length > 0);
+      await within(
+        s.tg.access.until((entries) => entries.length > 0),
+        'the access-log line',
+      );
       const e = s.tg.access.entries.at(-1) as unknown as Record<string, unknown>;
       assert.ok(/UT|DC/.test(e.response_flags as string) || e.grpc_status === '4', JSON.stringify(e));
     } finally {
@@ -328,7 +332,3 @@ describe('gRPC through the gateway', () => {
     }
   });
 });
-
-async function waitFor(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setImmediate(r));
-}

@@ -13,6 +13,7 @@ import { skipContinue } from '../src/upstream/index.js';
 import { freePort, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
 import { closedByServer, rawConnect, rawRequest, readResponse } from './harness/raw.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
+import { waitFor, waitForCount } from './harness/wait.js';
 
 const VS = `---
 apiVersion: networking.istio.io/v1
@@ -276,7 +277,7 @@ describe('downstream connection cap', () => {
     const held: Socket[] = [];
     for (let i = 0; i < 4; i++) held.push(await rawConnect(s.port));
     // The server counts a connection when it accepts it: wait for that, not for time.
-    while (s.tg.gw.handler.stats.connections < 4) await new Promise((r) => setImmediate(r));
+    await waitForCount(() => s.tg.gw.handler.stats.connections, 4, { what: 'connections accepted' });
     const extra = await rawConnect(s.port);
     await closedByServer(extra);
     assert.equal(await rejected(s.tg, 'connection_limit'), 1);
@@ -291,7 +292,11 @@ describe('downstream connection cap', () => {
     assert.match(text, /shadowgate_downstream_rejected_total\{reason="connection_limit"\} 1/);
 
     for (const socket of held) socket.destroy();
-    while (s.tg.gw.handler.stats.connections > 0) await new Promise((r) => setImmediate(r));
+    await waitFor(
+      () => s.tg.gw.handler.stats.connections,
+      (n) => n === 0,
+      { what: 'every connection closed' },
+    );
     assert.equal((await rawRequest(s.port, get('/after'))).status, 200);
   });
 });

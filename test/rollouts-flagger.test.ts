@@ -13,6 +13,7 @@ import { MemoryAccessLog } from '../src/telemetry/index.js';
 import { scrape, select, total } from './harness/exposition.js';
 import { client, freePort, send } from './harness/gateway.js';
 import { FakeKubeApiServer, type KObject } from './harness/kube-apiserver.js';
+import { waitFor } from './harness/wait.js';
 
 after(() => client.close());
 
@@ -150,12 +151,9 @@ function virtualService(primaryWeight: number, canaryWeight: number, mirror: boo
   };
 }
 
-async function until(what: string, check: () => boolean, ms = 5_000): Promise<void> {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > ms) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** Re-checks `check` (answers counted by the load, the served snapshot) at each turn of the event loop until it holds. */
+async function until(what: string, check: () => boolean): Promise<void> {
+  await waitFor(check, Boolean, { what });
 }
 
 describe('Flagger with provider: istio, on Shadowgate', () => {
@@ -208,6 +206,7 @@ describe('Flagger with provider: istio, on Shadowgate', () => {
           sent++;
           if (a.status === 200) answers.set(a.body.trim(), (answers.get(a.body.trim()) ?? 0) + 1);
           else failures.push(`${a.status} ${a.body}`);
+          // Pacing only (two loops would otherwise leave the watch little of the event loop); nothing waits on it.
           await new Promise((r) => setTimeout(r, 2));
         }
       }),

@@ -14,7 +14,7 @@ import { runFleetVerdict } from '../src/cli/fleet-verdict.js';
 import { DEFAULT_COMPARE_SETTINGS } from '../src/config/index.js';
 import { type FleetVerdict, fleetVerdict } from '../src/fleet/index.js';
 import { cli, jsonApi, v1Body } from './compare-scenario.js';
-import { scrape, total } from './harness/exposition.js';
+import { scrape, total, untilMetric } from './harness/exposition.js';
 import { COMPARE_EVERY_EXCHANGE, flaggerServiceYaml } from './harness/flagger-services.js';
 import { client, freePort, startGateway, type TestGateway } from './harness/gateway.js';
 import { needsPrometheus, startPrometheus } from './harness/prometheus.js';
@@ -81,11 +81,7 @@ describe('the fleet verdict through Prometheus', () => {
     };
     const compared = async (r: Replica) => total(await scrape(r.tg.gw.adminAddress), 'shadowgate_compare_requests_total');
     const settled = async (r: Replica, want: number) => {
-      const deadline = Date.now() + 15_000;
-      while ((await compared(r)) < want) {
-        assert.ok(Date.now() < deadline, `${r.tg.gw.adminAddress}: ${await compared(r)} of ${want} compared`);
-        await new Promise((res) => setTimeout(res, 50));
-      }
+      await untilMetric(r.tg.gw.adminAddress, 'shadowgate_compare_requests_total', (n) => n >= want, { what: `${r.tg.gw.adminAddress}: ${want} compared` });
       assert.equal(await compared(r), want, `${r.tg.gw.adminAddress} compared exactly what it mirrored`);
     };
     try {

@@ -157,7 +157,7 @@ describe('istio_* reported as the destination would', () => {
     assert.equal(m.labelsFor(cluster, relabelled, 'destination').values.destination_workload, 'podinfo-primary');
   });
 
-  it("Flagger's request-success-rate and request-duration return data for the canary from a real Prometheus", { timeout: 60_000 }, async (t) => {
+  it("Flagger's request-success-rate and request-duration return data for the canary from a real Prometheus", { timeout: 120_000 }, async (t) => {
     if (!needsPrometheus(t)) return;
     const s = await setup();
     const prom = await startPrometheus([s.tg.gw.adminAddress]);

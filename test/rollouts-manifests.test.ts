@@ -240,7 +240,7 @@ describe('deploy/rollouts', () => {
     assert.equal(one('Service', 'podinfo').metadata.annotations['shadowgate.dev/backends'], 'podinfo-backends');
   });
 
-  it('every PromQL query of the templates, rendered as Flagger and Argo Rollouts render them, parses in a real Prometheus', { timeout: 60_000 }, async (t) => {
+  it('every PromQL query of the templates, rendered as Flagger and Argo Rollouts render them, parses in a real Prometheus', { timeout: 120_000 }, async (t) => {
     if (!needsPrometheus(t)) return;
     const { flagger, argo } = renderedTemplateQueries('podinfo', 'test', '1m');
     const queries = { 'flagger MetricTemplate': flagger, 'argo AnalysisTemplate': argo, ...flaggerIstioQueries('test', 'podinfo', '1m') };

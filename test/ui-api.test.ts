@@ -10,6 +10,7 @@ import type { Cluster, Listener } from '../src/config/index.js';
 import { client, freePort, send, serviceYaml, startGateway } from './harness/gateway.js';
 import { fixtureSource } from './harness/ui.js';
 import { startUpstream } from './harness/upstream.js';
+import { within } from './harness/wait.js';
 
 after(() => client.close());
 
@@ -107,8 +108,7 @@ describe('/api/traffic', () => {
     try {
       for (let i = 0; i < 12; i++) assert.equal((await send(port, `/orders/${i}`, { headers: { host: `orders:${port}` } })).status, 200);
       await v2.waitForRequests(12);
-      const until = Date.now() + 5_000;
-      while (tg.gw.shadows.shadowsInFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      await within(tg.gw.shadows.idle(), 'every shadow to end');
       const res = await get(`http://${tg.gw.adminAddress}`, '/api/traffic');
       assert.equal(res.status, 200);
       assert.equal(res.headers['content-type'], 'application/json');

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { client, freePort, send, startGateway } from './harness/gateway.js';
 import { CHROMIUM, launchChromium } from './harness/ui.js';
+import { within } from './harness/wait.js';
 
 after(() => client.close());
 
@@ -90,8 +91,7 @@ describe('diff explorer end to end (browser, real gateway)', { skip }, () => {
     const api = async <T>(path: string): Promise<T> => JSON.parse((await send(adminPort, `/api/${path}`)).body) as T;
     const traffic = async (n: number) => {
       for (let i = 0; i < n; i++) assert.equal((await send(port, `/orders/${i}`, { headers: { host: 'orders' } })).status, 200);
-      const until = Date.now() + 10_000;
-      while (tg.gw.shadows.shadowsInFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      await within(tg.gw.shadows.idle(), 'every shadow to end');
     };
     try {
       await traffic(200);

@@ -8,6 +8,7 @@ import type { Pool } from 'undici';
 import type { Cluster, Endpoint, LbPolicy, TrafficPolicy } from '../src/config/model.js';
 import { ClusterManager, classifyUpstreamError, type Picked, type PickResult, TIMEOUTS_TO_BACK_OFF } from '../src/upstream/index.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
+import { waitFor, waitForCount } from './harness/wait.js';
 
 const NAME = 'outbound|80|v1|svc.default.svc.cluster.local';
 
@@ -165,7 +166,8 @@ describe('pick', () => {
 describe('reconcile', () => {
   it('keeps pools of unchanged endpoints, drains removed ones gracefully, equal input is a no-op', async () => {
     const a = await upstream('a');
-    const b = await upstream('b', { kind: 'answer', delayMs: 150 });
+    // b holds its request until released: still running when b leaves the config, however slow the machine.
+    const b = await upstream('b', { kind: 'hold' });
     const c = await upstream('c');
     const m = manager();
     m.update({ [NAME]: cluster([endpoint(a.port), endpoint(b.port)]) });
@@ -175,7 +177,7 @@ describe('reconcile', () => {
     assert.equal(pa.endpoint.port, a.port);
     assert.equal(pb.endpoint.port, b.port);
     await send(pa);
-    const inFlight = send(pb); // b answers in 150ms: still running when b leaves the config
+    const inFlight = send(pb);
 
     await b.waitForRequests(1);
     // A fresh, structurally equal snapshot: nothing changes, not even the round-robin position.
@@ -188,6 +190,7 @@ describe('reconcile', () => {
     assert.equal(m.drainingPools, 1);
     assert.equal(pa.dispatcher.closed, false);
 
+    assert.equal(b.release(), 1);
     const r = await inFlight;
     assert.equal(r.status, 200, 'the in-flight request on the removed endpoint finished');
 
@@ -202,8 +205,11 @@ describe('reconcile', () => {
     assert.equal(seen.get(a.port)!.endpoint.weight, 5, 'kept endpoint takes the new weight');
     const stats = m.stats()[NAME]!;
     assert.equal(stats.endpoints.find((e) => e.port === a.port)!.pool.connected, 1, 'live connection kept');
-    for (let i = 0; i < 50 && m.drainingPools > 0; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(m.drainingPools, 0);
+    await waitFor(
+      () => m.drainingPools,
+      (n) => n === 0,
+      { what: 'the removed pool to finish draining' },
+    );
     assert.equal(pb.dispatcher.destroyed, true);
   });
 
@@ -451,7 +457,7 @@ describe('timeout backoff (a hung endpoint)', () => {
   async function timeOut(p: Picked, hung: { remotePorts: number[] }, seen: number) {
     const ac = new AbortController();
     const sent = send(p, '/', { signal: ac.signal });
-    while (hung.remotePorts.length <= seen) await new Promise((r) => setTimeout(r, 5));
+    await waitForCount(() => hung.remotePorts.length, seen + 1, { what: 'the request to reach the hung endpoint' });
     p.onDone({ kind: 'timeout' });
     ac.abort();
     await sent;
@@ -693,15 +699,20 @@ describe('connection pools', () => {
     m.update({ [NAME]: cluster([endpoint(hung.port)]) });
     const ac = new AbortController();
     const pending = Array.from({ length: 5 }, () => send(picked(m.pick(NAME)), '/', { signal: ac.signal }));
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.equal(hung.connections(), 2, 'two connections, three requests queued in the pool');
+    // Two requests reach the endpoint; the pool's own count says the other three wait in its queue, not on a
+    // connection being opened (no amount of waiting could prove a third connection will never come).
+    await waitForCount(() => hung.remotePorts.length, 2, { what: 'two requests on their connections' });
+    const pool = (name: string) => m.stats()[name]!.endpoints[0]!.pool;
+    assert.deepEqual([pool(NAME).connected, pool(NAME).queued], [2, 3], 'two connections, three requests queued in the pool');
+    assert.equal(hung.connections(), 2);
     assert.equal(hung.remotePorts.length, 2);
 
     const other = `${NAME}-dr`;
     m.update({ [NAME]: cluster([endpoint(hung.port)]), [other]: cluster([endpoint(hung.port)], { connectionPool: { maxConnections: 3 } }, other) });
     const more = Array.from({ length: 5 }, () => send(picked(m.pick(other)), '/', { signal: ac.signal }));
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.equal(hung.connections(), 2 + 3, 'the DestinationRule maxConnections (3) wins over the default');
+    await waitForCount(() => hung.remotePorts.length, 2 + 3, { what: 'three more requests on their connections' });
+    assert.deepEqual([pool(other).connected, pool(other).queued], [3, 2], 'the DestinationRule maxConnections (3) wins over the default');
+    assert.equal(hung.connections(), 2 + 3);
     ac.abort();
     await Promise.all([...pending, ...more]);
     await hung.close();
@@ -724,12 +735,15 @@ describe('connection pools', () => {
   });
 
   it('close() waits for in-flight requests, then pick answers NC', async () => {
-    const slow = await upstream('slow', { kind: 'answer', delayMs: 100 });
+    // Held until close() has begun: the request is surely in flight when it is called, however slow the machine.
+    const slow = await upstream('slow', { kind: 'hold' });
     const m = manager();
     m.update({ [NAME]: cluster([endpoint(slow.port)]) });
     const inFlight = send(picked(m.pick(NAME)));
     await slow.waitForRequests(1);
-    await m.close();
+    const closing = m.close();
+    assert.equal(slow.release(), 1);
+    await closing;
     assert.equal((await inFlight).status, 200);
     assert.deepEqual(m.pick(NAME), { ok: false, flag: 'NC' });
   });

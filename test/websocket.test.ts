@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { freePort, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
 import { rawConnect, readResponse } from './harness/raw.js';
+import { waitFor as waitUntil } from './harness/wait.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 /** RFC 6455 §1.3: the accept value for KEY. */
@@ -122,12 +123,9 @@ async function metric(tg: TestGateway, pattern: RegExp): Promise<string | undefi
   return pattern.exec(text)?.[1];
 }
 
+/** Re-checks `cond` at every turn of the event loop until it holds (bounded by the harness' safety net, not a count of turns). */
 async function waitFor(cond: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 10_000; i++) {
-    if (await cond()) return;
-    await new Promise((r) => setImmediate(r));
-  }
-  throw new Error('condition never held');
+  await waitUntil(cond, (ok) => ok, { what: cond.toString() });
 }
 
 describe('WebSocket pass-through', () => {

@@ -1,6 +1,7 @@
 // The composition root: wires sources → config → routing/upstream/mirror → proxy and admin, and owns the
 // lifecycle (load, hot reload as a whole-snapshot swap, drain on shutdown).
 
+import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -94,6 +95,11 @@ const RUN_METRICS_WAIT_MS = 3_000;
 
 export class Gateway {
   readonly metrics = new Metrics();
+  /**
+   * `reload` (a ReloadResult with its `trigger`) once each reload is decided, whatever asked for it: what a caller
+   * embedding the gateway, or a test, waits on instead of polling the config or the counters.
+   */
+  readonly events = new EventEmitter();
   readonly primaryClusters: ClusterManager;
   /** Shadows never share a connection with the primary: a separate manager, separate pools. */
   readonly shadowClusters: ClusterManager;
@@ -317,6 +323,10 @@ export class Gateway {
       .catch((err: Error) => {
         const problem: Problem = { severity: 'error', code: 'reload-failed', message: `the reload failed: ${err.message}` };
         return this.reject(this.state!.snapshot, [problem], [problem]);
+      })
+      .then((r) => {
+        this.events.emit('reload', { ...r, trigger: opts.trigger ?? 'api' });
+        return r;
       });
     this.queued = q;
     this.reloading = q.promise.catch(() => {});

@@ -17,6 +17,8 @@ export interface WatchOptions {
   pollMs?: number;
   /** A file that never stops changing is read anyway after this long (default 10 s). */
   maxWaitMs?: number;
+  /** The clock the quiet period is measured on (ms; Date.now by default): passed in so a test can hold it still. */
+  now?: () => number;
 }
 
 export const DEFAULT_SETTLE_MS = 500;
@@ -26,6 +28,7 @@ export function watchSources(paths: readonly string[], onChange: () => void, opt
   const settleMs = opts.settleMs ?? DEFAULT_SETTLE_MS;
   const pollMs = Math.max(1, Math.min(opts.pollMs ?? 100, settleMs));
   const maxWaitMs = opts.maxWaitMs ?? 10_000;
+  const clock = opts.now ?? Date.now;
   const dirs = new Map<string, Set<string> | 'all'>();
   for (const p of paths) {
     const abs = resolve(p);
@@ -75,7 +78,7 @@ export function watchSources(paths: readonly string[], onChange: () => void, opt
   let stableSince = 0;
   let firstChange = 0;
   const poll = () => {
-    const now = Date.now();
+    const now = clock();
     const cur = fingerprint();
     if (cur !== last) {
       last = cur;
@@ -89,7 +92,7 @@ export function watchSources(paths: readonly string[], onChange: () => void, opt
     timer = setTimeout(poll, pollMs);
   };
   const changed = () => {
-    const now = Date.now();
+    const now = clock();
     // An event restarts the quiet period even when sizes and mtimes look the same (a same-size rewrite within
     // the filesystem's mtime granularity).
     stableSince = now;

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'undici';
 import { client } from './gateway.js';
+import { WAIT_MS, type WaitOptions, waitFor } from './wait.js';
 
 export interface Sample {
   name: string;
@@ -53,13 +54,33 @@ export async function scrape(adminAddress: string): Promise<Sample[]> {
   return parseExposition(body);
 }
 
-/** Scrapes until `check` holds (counters settle once shadows finish); returns the last samples. */
-export async function scrapeUntil(adminAddress: string, what: string, check: (s: Sample[]) => boolean, timeoutMs = 5_000): Promise<Sample[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const samples = await scrape(adminAddress);
-    if (check(samples)) return samples;
-    assert.ok(Date.now() < deadline, `${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/**
+ * Scrapes until `check` holds (counters settle once shadows finish); returns those samples. Each scrape follows the
+ * one before (its round trip paces it); the deadline is a safety net (harness/wait.ts).
+ */
+export function scrapeUntil(adminAddress: string, what: string, check: (s: Sample[]) => boolean, timeoutMs = WAIT_MS): Promise<Sample[]> {
+  return waitFor(() => scrape(adminAddress), check, { what, timeoutMs });
+}
+
+/**
+ * Scrapes `url` (a Prometheus text endpoint: `http://HOST:PORT/metrics`, or `HOST:PORT` for an admin listener)
+ * until `predicate` accepts the sum of `name`'s samples (with `labels`); resolves with that value. Each scrape waits
+ * for the one before (an HTTP round trip paces it); `on` lets an in-process event trigger the next instead.
+ */
+export function untilMetric(
+  url: string,
+  name: string,
+  predicate: (value: number) => boolean,
+  opts: WaitOptions & { labels?: Record<string, string> } = {},
+): Promise<number> {
+  const target = /^https?:\/\//.test(url) ? url : `http://${url}/metrics`;
+  const labels = opts.labels ?? {};
+  const read = async () => {
+    const res = await request(target, { dispatcher: client });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`GET ${target}: ${res.statusCode} ${text.slice(0, 200)}`);
+    return total(parseExposition(text), name, labels);
+  };
+  const shown = Object.keys(labels).length ? `${name}${JSON.stringify(labels)}` : name;
+  return waitFor(read, predicate, { ...opts, what: opts.what ?? `${shown} at ${target} to satisfy ${predicate.toString()}` });
 }

@@ -1,5 +1,6 @@
 // Test harness: real @grpc/grpc-js servers and clients, messages as raw bytes (no .proto needed), recording calls.
 import * as grpc from '@grpc/grpc-js';
+import { WAIT_MS } from './wait.js';
 
 const id = (b: Buffer) => b;
 
@@ -135,10 +136,10 @@ export async function startGrpcServer(name: string, behaviour: GrpcBehaviour = {
     calls,
     behaviour,
     says: name,
-    waitForCalls(n, timeoutMs = 5_000) {
+    waitForCalls(n, timeoutMs = WAIT_MS) {
       if (calls.length >= n) return Promise.resolve();
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${name}: expected ${n} calls, got ${calls.length}`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`${name}: waited ${timeoutMs} ms for ${n} calls, got ${calls.length}`)), timeoutMs);
         waiters.push({
           n,
           resolve: () => {

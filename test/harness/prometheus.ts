@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { freePort } from './gateway.js';
+import { WAIT_MS } from './wait.js';
 
 export interface PromVector {
   status: 'success' | 'error';
@@ -19,7 +20,7 @@ export interface TestPrometheus {
   url: string;
   /** Instant query; throws on an HTTP or PromQL error. */
   query(expr: string): Promise<PromVector>;
-  /** Resolves once every target has been scraped at least `n` more times (counted from now), by `up`'s samples. */
+  /** Resolves once every target has been scraped successfully at least `n` times by scrapes begun after the call (`up`'s samples). */
   scrapes(n: number, timeoutMs?: number): Promise<void>;
   log(): string;
   close(): Promise<void>;
@@ -80,8 +81,10 @@ scrape_configs:
     if (body.status !== 'success') throw new Error(`PromQL ${expr}: ${body.error}`);
     return body;
   };
+  // Prometheus is another process with no event to wait on: its readiness and scrape counts are polled, paced so as
+  // not to load it. The condition is the signal; the deadline (WAIT_MS) is only a safety net.
   try {
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + WAIT_MS;
     for (;;) {
       assert.ok(proc.exitCode === null, `prometheus exited ${proc.exitCode}:\n${output}`);
       assert.ok(Date.now() < deadline, `prometheus not ready:\n${output}`);
@@ -101,18 +104,25 @@ scrape_configs:
   return {
     url,
     query,
-    async scrapes(n, timeoutMs = 20_000) {
-      // count_over_time(up[...]) grows by one per scrape of each target: wait on that counter, not on a clock.
+    async scrapes(n, timeoutMs = WAIT_MS) {
+      // Successful scrapes begun since this call: a sample's timestamp is when its scrape began, so the samples of
+      // up in the window since then are those scrapes (one in flight at the call read the metrics before it, and is
+      // not counted), and sum_over_time counts only the successful ones (a scrape that timed out on a busy machine
+      // adds up=0). A counter kept by Prometheus itself, not a clock. (+10 ms: Prometheus may shift a scrape's
+      // timestamp by a few ms to align it with the previous ones; a scrape begun just before is then still excluded.)
+      const since = Date.now() + 10;
       const counts = async () => {
-        const r = await query(`count_over_time(up{job="${job}"}[1h])`);
+        const r = await query(`sum_over_time(up{job="${job}"}[${Math.max(1, Date.now() - since)}ms])`);
         return new Map((r.data?.result ?? []).map((s) => [s.metric.instance ?? '', Number(s.value[1])]));
       };
-      const start = await counts();
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const now = await counts();
-        if (targets.every((t) => (now.get(t) ?? 0) >= (start.get(t) ?? 0) + n)) return;
-        assert.ok(Date.now() < deadline, `prometheus did not scrape ${targets.join(', ')} ${n} more times:\n${output}`);
+        if (targets.every((t) => (now.get(t) ?? 0) >= n)) return;
+        assert.ok(
+          Date.now() < deadline,
+          `prometheus did not scrape ${targets.join(', ')} ${n} more times within ${timeoutMs} ms (${JSON.stringify([...now])}):\n${output}`,
+        );
         await new Promise((r) => setTimeout(r, 200));
       }
     },

@@ -1,6 +1,7 @@
 // Test harness: raw TCP clients for requests no HTTP client would send (hostile heads, slow or chunked bodies).
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { WAIT_MS } from './wait.js';
 
 export interface RawResponse {
   status: number;
@@ -19,7 +20,7 @@ export async function rawConnect(port: number): Promise<Socket> {
  * Reads one final HTTP/1.1 response (interim 1xx skipped; Content-Length framed, or up to the close) from `socket`. Rejects if the
  * connection closes without one; bounded by `timeoutMs`.
  */
-export function readResponse(socket: Socket, timeoutMs = 10_000): Promise<RawResponse> {
+export function readResponse(socket: Socket, timeoutMs = WAIT_MS): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     let buf = Buffer.alloc(0);
     const timer = setTimeout(() => done(new Error(`no response within ${timeoutMs} ms`)), timeoutMs);
@@ -78,7 +79,7 @@ export async function rawRequest(port: number, head: string, body?: Buffer | str
 }
 
 /** Resolves when the server closes `socket` (bounded). */
-export async function closedByServer(socket: Socket, timeoutMs = 10_000): Promise<void> {
+export async function closedByServer(socket: Socket, timeoutMs = WAIT_MS): Promise<void> {
   if (socket.destroyed) return;
   socket.resume(); // a FIN is only seen by a socket that reads
   let timer: NodeJS.Timeout | undefined;

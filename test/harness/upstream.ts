@@ -2,6 +2,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { WAIT_MS } from './wait.js';
 
 export interface RecordedRequest {
   method: string;
@@ -17,6 +18,8 @@ export type Behaviour =
   | { kind: 'answer'; status?: number; body?: string; headers?: Record<string, string>; delayMs?: number }
   /** Accept the request and never answer (the socket stays open until close()). */
   | { kind: 'hang' }
+  /** Accept the request and answer it (as `answer` would, with `body`) only when release() is called. */
+  | { kind: 'hold'; body?: string }
   /** Destroy the socket as soon as the request arrives. */
   | { kind: 'reset' };
 
@@ -28,12 +31,15 @@ export interface TestUpstream {
   behaviour: Behaviour;
   /** Resolves once `n` requests (in total) have been fully received. */
   waitForRequests(n: number, timeoutMs?: number): Promise<void>;
+  /** Answers every request held by the `hold` behaviour so far; returns how many. */
+  release(): number;
   close(): Promise<void>;
 }
 
 export async function startUpstream(name = 'upstream', behaviour: Behaviour = { kind: 'answer' }): Promise<TestUpstream> {
   const requests: RecordedRequest[] = [];
   const waiters: Array<{ n: number; resolve: () => void }> = [];
+  const held: Array<() => void> = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     const at = Date.now();
@@ -57,6 +63,13 @@ export async function startUpstream(name = 'upstream', behaviour: Behaviour = { 
         else waiters.push(w);
       }
       if (b.kind === 'hang') return;
+      if (b.kind === 'hold') {
+        held.push(() => {
+          res.writeHead(200, { 'content-type': 'text/plain', 'x-upstream': name });
+          res.end(b.body ?? `This is ${name}\n`);
+        });
+        return;
+      }
       const send = () => {
         const body = b.body ?? `This is ${name}\n`;
         res.writeHead(b.status ?? 200, { 'content-type': 'text/plain', 'x-upstream': name, ...b.headers });
@@ -76,10 +89,10 @@ export async function startUpstream(name = 'upstream', behaviour: Behaviour = { 
     host: '127.0.0.1',
     requests,
     behaviour,
-    waitForRequests(n, timeoutMs = 5_000) {
+    waitForRequests(n, timeoutMs = WAIT_MS) {
       if (requests.length >= n) return Promise.resolve();
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${name}: expected ${n} requests, got ${requests.length}`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`${name}: waited ${timeoutMs} ms for ${n} requests, got ${requests.length}`)), timeoutMs);
         waiters.push({
           n,
           resolve: () => {
@@ -88,6 +101,11 @@ export async function startUpstream(name = 'upstream', behaviour: Behaviour = { 
           },
         });
       });
+    },
+    release() {
+      const answers = held.splice(0);
+      for (const answer of answers) answer();
+      return answers.length;
     },
     async close() {
       server.closeAllConnections();

@@ -26,9 +26,17 @@ export function sniffProtocol(socket: Socket, route: (protocol: Protocol) => voi
     clearTimeout(timer);
     socket.removeListener('data', onData);
     socket.removeListener('close', onClose);
+    socket.removeListener('end', onEnd);
     socket.removeListener('timeout', onTimeout);
   };
   const onClose = () => done();
+  // The peer closed before sending a byte: nothing to serve. The HTTP server's sockets are half-open (allowHalfOpen)
+  // and only its own connection listener, not yet called, would close them on 'end': without this the connection
+  // stayed open, and counted against the connection limit, until the process ended.
+  const onEnd = () => {
+    done();
+    socket.destroy();
+  };
   const onData = (chunk: Buffer) => {
     const buf = held ? Buffer.concat([held, chunk]) : chunk;
     const n = Math.min(buf.length, PREFACE.length);
@@ -44,6 +52,7 @@ export function sniffProtocol(socket: Socket, route: (protocol: Protocol) => voi
   };
   socket.on('data', onData);
   socket.on('close', onClose);
+  socket.on('end', onEnd);
   if (onSilence) socket.on('timeout', onTimeout);
   socket.on('error', () => socket.destroy());
 }
