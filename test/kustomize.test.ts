@@ -295,10 +295,13 @@ describe('deploy/k8s with kustomize', () => {
           rules.set(key, [...rule.verbs].sort());
         }
       }
-      assert.equal(rule.resourceNames, undefined);
+      // Only the settings ConfigMap is granted by name (its watch asks for that name alone).
+      if (rule.resources.includes('configmaps')) assert.deepEqual(rule.resourceNames, ['shadowgate']);
+      else assert.equal(rule.resourceNames, undefined);
     }
     const read = ['get', 'list', 'watch'];
     assert.deepEqual(Object.fromEntries([...rules].sort()), {
+      'core/configmaps': read,
       'core/events': ['create', 'patch'],
       'core/pods': read,
       'core/services': read,
@@ -310,6 +313,7 @@ describe('deploy/k8s with kustomize', () => {
       'networking.istio.io/serviceentries': read,
       'networking.istio.io/virtualservices': read,
       'networking.istio.io/workloadentries': read,
+      'shadowgate.dev/shadowgateconfigs': read,
     });
     assert.equal(objs.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding').length, 0, 'namespaced only');
     const binding = find(objs, 'RoleBinding', 'shadowgate');

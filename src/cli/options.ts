@@ -110,6 +110,13 @@ export const COMMANDS: readonly CommandSpec[] = [
         help: "with --kubernetes: the kubeconfig to read (default: the pod's service account, else $KUBECONFIG, else ~/.kube/config)",
       },
       context: { type: 'string', arg: 'NAME', help: 'with --kubernetes: the kubeconfig context to use (default: its current-context)' },
+      'config-map': {
+        type: 'string',
+        default: 'shadowgate',
+        arg: '[NS/]NAME|off',
+        help: "with --kubernetes: the ConfigMap whose key holds a ShadowgateConfig, watched (default namespace: --namespace, else the kubeconfig context's)",
+      },
+      'config-map-key': { type: 'string', default: 'config.yaml', arg: 'KEY', help: 'with --kubernetes: the key of --config-map holding the ShadowgateConfig' },
       prometheus: { type: 'string', arg: 'URL', help: 'a Prometheus scraping every replica: /api/gate judges the fleet there' },
       'prometheus-selector': { type: 'string', arg: 'LABELS', help: 'with --prometheus: label matchers of this fleet\'s series, e.g. job="shadowgate"' },
       'prometheus-window': { type: 'string', arg: 'DURATION', help: 'with --prometheus: how far back the gate sums (default 1h)' },

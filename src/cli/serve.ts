@@ -51,6 +51,8 @@ export async function runServe(v: Values): Promise<number> {
     'max-connections'?: string;
     kubeconfig?: string;
     context?: string;
+    'config-map': string;
+    'config-map-key': string;
     prometheus?: string;
     'prometheus-selector'?: string;
     'prometheus-window'?: string;
@@ -63,6 +65,7 @@ export async function runServe(v: Values): Promise<number> {
     if (values[flag] !== undefined && !values.kubernetes) throw new UsageError(`--${flag} goes with --kubernetes`);
   const fleet = fleetOptions(values);
   const kubernetesListen = values['kubernetes-listen'];
+  const configMap = configMapFlag(values['config-map'], values['config-map-key']);
   if (kubernetesListen !== 'taken-over' && kubernetesListen !== 'all') throw new UsageError('--kubernetes-listen must be taken-over or all');
   const overrides: Partial<MirrorSettings> = {};
   const set = <K extends keyof MirrorSettings>(k: K, v: MirrorSettings[K] | undefined) => {
@@ -108,7 +111,15 @@ export async function runServe(v: Values): Promise<number> {
       accessLog: openAccessLog(values['access-log']),
       store: values.store === 'off' ? undefined : values.store,
       ...(values.kubernetes
-        ? { kubernetes: { namespace: values.namespace, kubeconfigFile: values.kubeconfig, context: values.context, listen: kubernetesListen } }
+        ? {
+            kubernetes: {
+              namespace: values.namespace,
+              kubeconfigFile: values.kubeconfig,
+              context: values.context,
+              listen: kubernetesListen,
+              ...(configMap ? { configMap } : {}),
+            },
+          }
         : {}),
       watch: !values['no-watch'],
       configBudget,
@@ -166,6 +177,17 @@ export async function hangUp(gw: Gateway, log: (line: string) => void): Promise<
 const PATH_MODES = ['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'] as const;
 
 /** The downstream limits flags (defaults in proxy/limits.ts). */
+/** `--config-map [NS/]NAME|off` and `--config-map-key KEY`: which ConfigMap holds the ShadowgateConfig (issue 20). */
+function configMapFlag(text: string, key: string): { namespace?: string; name: string; key: string } | undefined {
+  if (text === 'off') return undefined;
+  // Names as Kubernetes allows them (DNS-1123 subdomain); a ConfigMap key as kubectl allows it.
+  const name = /^(?:([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/)?([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(text);
+  if (!name || text.length > 253 + 64) throw new UsageError(`--config-map must be NAME, NS/NAME or off, not "${text}"`);
+  if (!/^[-._a-zA-Z0-9]+$/.test(key) || key.length > 253)
+    throw new UsageError(`--config-map-key must be a ConfigMap key (letters, digits, '-', '_', '.'), not "${key}"`);
+  return { ...(name[1] ? { namespace: name[1] } : {}), name: name[3]!, key };
+}
+
 function downstreamFlags(values: Record<string, string | boolean | string[] | undefined>): Partial<DownstreamLimits> {
   const text = (k: string) => values[k] as string | undefined;
   const out: Partial<DownstreamLimits> = {};

@@ -40,6 +40,8 @@ export interface GatewayOptions {
     kubeconfigFile?: string | undefined;
     context?: string | undefined;
     listen?: 'taken-over' | 'all';
+    /** The ConfigMap holding a ShadowgateConfig (sources/kubernetes/cluster-settings.ts); absent: none is read. */
+    configMap?: { namespace?: string | undefined; name?: string | undefined; key?: string | undefined };
   };
   /** SQLite file for comparison results; undefined: mirrored answers are not compared. */
   store?: string;
@@ -187,6 +189,7 @@ export class Gateway {
         kubeconfigFile: opts.kubernetes.kubeconfigFile,
         context: opts.kubernetes.context,
         ...(opts.kubernetes.listen ? { listen: opts.kubernetes.listen } : {}),
+        ...(opts.kubernetes.configMap ? { configMap: opts.kubernetes.configMap } : {}),
         registry: this.metrics.registry,
         onChange: () => void this.reload({ trigger: 'kubernetes' }),
         log: this.log,
@@ -338,6 +341,9 @@ export class Gateway {
     this.lastRejected = undefined;
     this.lastFiles = new Set(loaded.files);
     if (!loaded.snapshot || loaded.hash === current.hash) {
+      // The routing is the same, but what /config_dump shows and the status written back may not be (a refused
+      // cluster ShadowgateConfig, a route's observedGeneration): the served snapshot takes the new ones.
+      this.state = { ...this.state!, snapshot: Object.freeze({ ...current, resources: loaded.resources, problems: loaded.problems }) };
       this.recordLoad(true, loaded.problems);
       this.metrics.reloads.inc({ result: 'unchanged' });
       return { result: 'unchanged', hash: current.hash, problems: loaded.problems };

@@ -45,14 +45,27 @@ export const GATEWAY_API_TYPES: readonly ResourceType[] = [
 /** Config kinds: discovered, watched, and passed to the snapshot as they are. */
 export const CONFIG_TYPES: readonly ResourceType[] = [...ISTIO_TYPES, ...GATEWAY_API_TYPES];
 
+/**
+ * Shadowgate's own settings from the cluster (issue 20): the ShadowgateConfig CRD (deploy/k8s/crds), and one
+ * ConfigMap watched by name. Both are checked before they reach the snapshot (./cluster-settings.ts).
+ */
+export const SHADOWGATE_CONFIG: ResourceType = {
+  group: 'shadowgate.dev',
+  versions: ['v1alpha1'],
+  kind: 'ShadowgateConfig',
+  plural: 'shadowgateconfigs',
+  optional: true,
+};
+export const CONFIG_MAP: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'ConfigMap', plural: 'configmaps' };
+
 export const SERVICE: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'Service', plural: 'services' };
 export const ENDPOINT_SLICE: ResourceType = { group: 'discovery.k8s.io', versions: ['v1'], builtIn: true, kind: 'EndpointSlice', plural: 'endpointslices' };
 export const POD: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'Pod', plural: 'pods', metadataOnly: true };
 
 export const CORE_TYPES: readonly ResourceType[] = [SERVICE, ENDPOINT_SLICE, POD];
 
-/** Every kind the source watches. */
-export const WATCHED_TYPES: readonly ResourceType[] = [...CONFIG_TYPES, ...CORE_TYPES];
+/** Every kind the source watches (the ConfigMap only when one is named: see KubernetesSourceOptions.configMap). */
+export const WATCHED_TYPES: readonly ResourceType[] = [...CONFIG_TYPES, SHADOWGATE_CONFIG, ...CORE_TYPES];
 
 export function apiVersionOf(group: string, version: string): string {
   return group ? `${group}/${version}` : version;

@@ -58,6 +58,8 @@ export interface WatcherOptions {
   discovery: Discovery;
   type: ResourceType;
   namespace?: string;
+  /** `metadata.name=shadowgate`: one object (RBAC can then grant that name alone). */
+  fieldSelector?: string;
   tuning?: Partial<WatchTuning>;
   onChange: (cache: ReadonlyMap<string, KubeObject>) => void;
   /** A request failed (not a 410 or a stall): told once per failure; the watcher itself then logs nothing. */
@@ -276,7 +278,7 @@ export class ListWatcher {
     do {
       const page = await this.opts.api.getJson(
         this.path(),
-        { limit: this.tuning.pageSize, continue: continueToken },
+        { limit: this.tuning.pageSize, continue: continueToken, fieldSelector: this.opts.fieldSelector },
         accept,
         this.stop.signal,
         this.tuning.requestTimeoutMs,
@@ -333,7 +335,7 @@ export class ListWatcher {
       this.opts.api
         .open(
           this.path(),
-          { watch: true, resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
+          { watch: true, resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds, fieldSelector: this.opts.fieldSelector },
           this.opts.type.metadataOnly ? ACCEPT_METADATA : 'application/json',
           signal,
         )

@@ -26,7 +26,8 @@ export interface LoadInput {
 
 export type LoadOutcome =
   /** `snapshot` is absent when its hash equals `currentHash`. */
-  | { type: 'loaded'; hash: string; problems: Problem[]; files: string[]; snapshot?: Snapshot }
+  /** `resources` (with their status) and `problems` come with every load: they can change while the routing does not. */
+  | { type: 'loaded'; hash: string; problems: Problem[]; resources: Snapshot['resources']; files: string[]; snapshot?: Snapshot }
   | { type: 'refused'; reason: 'timeout' | 'memory' | 'failed'; message: string };
 
 /**
@@ -104,6 +105,7 @@ export class ConfigLoader {
               type: 'loaded',
               hash: answer.hash,
               problems: answer.problems,
+              resources: answer.resources,
               files: answer.files,
               ...(answer.snapshot ? { snapshot: deepFreeze(answer.snapshot) } : {}),
             },

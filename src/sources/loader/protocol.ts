@@ -14,6 +14,6 @@ export interface LoadRequest {
 }
 
 export type WorkerAnswer = { id: number } & (
-  | { type: 'loaded'; hash: string; problems: Problem[]; files: string[]; snapshot?: Snapshot }
+  | { type: 'loaded'; hash: string; problems: Problem[]; resources: Snapshot['resources']; files: string[]; snapshot?: Snapshot }
   | { type: 'failed'; message: string }
 );

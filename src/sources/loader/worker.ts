@@ -18,6 +18,7 @@ parentPort?.on('message', (req: LoadRequest) => {
       type: 'loaded',
       hash: snapshot.hash,
       problems: snapshot.problems,
+      resources: snapshot.resources,
       files: read.files,
       ...(snapshot.hash === req.currentHash ? {} : { snapshot }),
     };
