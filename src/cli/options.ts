@@ -116,6 +116,12 @@ export const COMMANDS: readonly CommandSpec[] = [
         arg: '[NS/]NAME|off',
         help: "with --kubernetes: the ConfigMap whose key holds a ShadowgateConfig, watched (default namespace: --namespace, else the kubeconfig context's)",
       },
+      'gateway-controller-name': {
+        type: 'string',
+        default: 'shadowgate.dev/gateway-controller',
+        arg: 'NAME',
+        help: 'the GatewayClass controllerName Shadowgate serves, and writes Gateway API status as (with --kubernetes)',
+      },
       'config-map-key': { type: 'string', default: 'config.yaml', arg: 'KEY', help: 'with --kubernetes: the key of --config-map holding the ShadowgateConfig' },
       prometheus: { type: 'string', arg: 'URL', help: 'a Prometheus scraping every replica: /api/gate judges the fleet there' },
       'prometheus-selector': { type: 'string', arg: 'LABELS', help: 'with --prometheus: label matchers of this fleet\'s series, e.g. job="shadowgate"' },

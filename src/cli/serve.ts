@@ -53,6 +53,7 @@ export async function runServe(v: Values): Promise<number> {
     context?: string;
     'config-map': string;
     'config-map-key': string;
+    'gateway-controller-name': string;
     prometheus?: string;
     'prometheus-selector'?: string;
     'prometheus-window'?: string;
@@ -66,6 +67,13 @@ export async function runServe(v: Values): Promise<number> {
   const fleet = fleetOptions(values);
   const kubernetesListen = values['kubernetes-listen'];
   const configMap = configMapFlag(values['config-map'], values['config-map-key']);
+  const gatewayController = values['gateway-controller-name'];
+  // GatewayClass controllerName: a domain-prefixed path (the CRD's validation).
+  if (
+    !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9/\-._~%!$&'()*+,;=:]+$/.test(gatewayController) ||
+    gatewayController.length > 253
+  )
+    throw new UsageError(`--gateway-controller-name must be DOMAIN/PATH (a GatewayClass controllerName), not "${gatewayController}"`);
   if (kubernetesListen !== 'taken-over' && kubernetesListen !== 'all') throw new UsageError('--kubernetes-listen must be taken-over or all');
   const overrides: Partial<MirrorSettings> = {};
   const set = <K extends keyof MirrorSettings>(k: K, v: MirrorSettings[K] | undefined) => {
@@ -106,6 +114,7 @@ export async function runServe(v: Values): Promise<number> {
       bind: values.bind,
       admin: isWorker ? '' : values.admin,
       mirrorOverrides: overrides,
+      gatewayController,
       drainTimeoutMs: duration('--drain-timeout', values['drain-timeout']),
       downstream,
       accessLog: openAccessLog(values['access-log']),

@@ -87,7 +87,12 @@ function catchesAll(route: HttpRouteSpec): boolean {
   );
 }
 
-export function buildSnapshot(raw: readonly RawResource[], parseProblems: readonly Problem[] = []): Snapshot {
+export interface SnapshotOptions {
+  /** The GatewayClass `controllerName` Shadowgate answers to; default CONTROLLER_NAME. */
+  gatewayController?: string | undefined;
+}
+
+export function buildSnapshot(raw: readonly RawResource[], parseProblems: readonly Problem[] = [], options: SnapshotOptions = {}): Snapshot {
   const problems: Problem[] = [...parseProblems];
   const resources: ResourceSummary[] = [];
   const virtualServices: VirtualServiceSpec[] = [];
@@ -355,12 +360,16 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
   // --- Gateway API: HTTPRoutes on Shadowgate's Gateways, and on services (GAMMA), over the same registry
   const listenPorts = new Set<number>();
   for (const svc of services.values()) if (svc.entry.listen) for (const p of svc.ports) if (HTTP_PROTOCOLS.has(p.protocol)) listenPorts.add(p.number);
-  const gatewayApiResult = compileGatewayApi(gatewayApi, {
-    ports: (host) => services.get(host)?.ports.map((p) => p.number),
-    portNamed: (host, name) => services.get(host)?.ports.find((p) => p.name === name)?.number,
-    entryHosts: (ns, name) => serviceEntries.find((se) => se.ref === `ServiceEntry ${ns}/${name}`)?.hosts,
-    listenPorts,
-  });
+  const gatewayApiResult = compileGatewayApi(
+    gatewayApi,
+    {
+      ports: (host) => services.get(host)?.ports.map((p) => p.number),
+      portNamed: (host, name) => services.get(host)?.ports.find((p) => p.name === name)?.number,
+      entryHosts: (ns, name) => serviceEntries.find((se) => se.ref === `ServiceEntry ${ns}/${name}`)?.hosts,
+      listenPorts,
+    },
+    options.gatewayController,
+  );
   for (const [key, status] of gatewayApiResult.statuses) {
     const summary = gatewayApiSummaries.get(key);
     if (summary) summary.status = status;

@@ -29,6 +29,8 @@ export interface GatewayOptions {
   admin: string;
   /** Flags win over the ShadowgateConfig resource. */
   mirrorOverrides?: Partial<MirrorSettings>;
+  /** The GatewayClass controllerName Shadowgate answers to (default shadowgate.dev/gateway-controller). */
+  gatewayController?: string;
   drainTimeoutMs?: number;
   /** What a downstream client may send or hold on the service ports (proxy/limits.ts has the defaults). */
   downstream?: Partial<DownstreamLimits>;
@@ -190,6 +192,7 @@ export class Gateway {
         context: opts.kubernetes.context,
         ...(opts.kubernetes.listen ? { listen: opts.kubernetes.listen } : {}),
         ...(opts.kubernetes.configMap ? { configMap: opts.kubernetes.configMap } : {}),
+        gatewayController: opts.gatewayController,
         registry: this.metrics.registry,
         onChange: () => void this.reload({ trigger: 'kubernetes' }),
         log: this.log,
@@ -265,6 +268,7 @@ export class Gateway {
       extraProblems: this.k8s?.problems() ?? [],
       extraResources: this.k8s?.resources() ?? [],
       currentHash: this.state?.snapshot.hash,
+      gatewayController: this.opts.gatewayController,
     });
   }
 
@@ -344,6 +348,7 @@ export class Gateway {
       // The routing is the same, but what /config_dump shows and the status written back may not be (a refused
       // cluster ShadowgateConfig, a route's observedGeneration): the served snapshot takes the new ones.
       this.state = { ...this.state!, snapshot: Object.freeze({ ...current, resources: loaded.resources, problems: loaded.problems }) };
+      void this.k8s?.publishStatus(loaded.resources);
       this.recordLoad(true, loaded.problems);
       this.metrics.reloads.inc({ result: 'unchanged' });
       return { result: 'unchanged', hash: current.hash, problems: loaded.problems };
@@ -382,6 +387,8 @@ export class Gateway {
     this.comparator?.apply(snapshot);
     this.state = { snapshot, table };
     this.loadedAt = new Date().toISOString();
+    // Gateway API status, as a controller writes it (sources/kubernetes/status-writer.ts): fire and forget.
+    void this.k8s?.publishStatus(snapshot.resources);
     const accepted = snapshot.resources.some((r) => r.accepted);
     this.usable = accepted || (snapshot.resources.length === 0 && !snapshot.problems.some((p) => p.severity === 'error'));
     const failures = await this.listeners.reconcile(snapshot.listeners.map((l) => l.port));

@@ -118,6 +118,8 @@ export class FakeKubeApiServer extends EventEmitter {
   readonly statusWrites: StatusWrite[] = [];
   /** Status writes to refuse with 409 Conflict before taking one (a test plays a concurrent writer). */
   conflictNextStatusWrites = 0;
+  /** Answer status writes 403, as RBAC without the `/status` subresources would. */
+  forbidStatusWrites = false;
   /** Token the KubeConfig of `kubeConfig()` sends. */
   readonly token = 'test-token';
   istioVersions: string[];
@@ -493,6 +495,8 @@ export class FakeKubeApiServer extends EventEmitter {
       };
       const old = this.objects.get(key);
       if (!old) return answer(404, 'NotFound', `${info.plural} "${name}" not found`);
+      if (this.forbidStatusWrites)
+        return answer(403, 'Forbidden', `${info.plural}.${info.group} "${name}" is forbidden: cannot patch resource "${info.plural}/status"`);
       if (method === 'PATCH' && contentType !== 'application/merge-patch+json')
         return answer(415, 'UnsupportedMediaType', `${contentType} is not a patch type this double takes`);
       const precondition = parsed.metadata?.resourceVersion;

@@ -24,6 +24,8 @@ export interface ResourceType {
   metadataOnly?: boolean;
   /** Most clusters do not serve it: not being served is not worth a problem. */
   optional?: boolean;
+  /** Cluster-scoped (GatewayClass): listed across the cluster whatever `--namespace` says (a ClusterRole grants it). */
+  clusterScoped?: boolean;
 }
 
 export const ISTIO_TYPES: readonly ResourceType[] = [
@@ -33,10 +35,19 @@ export const ISTIO_TYPES: readonly ResourceType[] = [
   { group: ISTIO_GROUP, versions: ISTIO_VERSIONS, kind: 'WorkloadEntry', plural: 'workloadentries' },
 ];
 
-// Gateway API (issue 18): a cluster without its CRDs serves none, and that is fine. GatewayClass is cluster-scoped
-// and not watched: Gateways of class `shadowgate` are served.
+// Gateway API (issue 18): a cluster without its CRDs serves none, and that is fine. GatewayClass is cluster-scoped:
+// Gateways of a class whose controllerName is Shadowgate's are served (and of class `shadowgate` without one).
 const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
+export const GATEWAY_CLASS: ResourceType = {
+  group: GATEWAY_API_GROUP,
+  versions: ['v1', 'v1beta1'],
+  kind: 'GatewayClass',
+  plural: 'gatewayclasses',
+  optional: true,
+  clusterScoped: true,
+};
 export const GATEWAY_API_TYPES: readonly ResourceType[] = [
+  GATEWAY_CLASS,
   { group: GATEWAY_API_GROUP, versions: ['v1', 'v1beta1'], kind: 'Gateway', plural: 'gateways', optional: true },
   { group: GATEWAY_API_GROUP, versions: ['v1', 'v1beta1'], kind: 'HTTPRoute', plural: 'httproutes', optional: true },
   { group: GATEWAY_API_GROUP, versions: ['v1beta1', 'v1'], kind: 'ReferenceGrant', plural: 'referencegrants', optional: true },
@@ -74,5 +85,5 @@ export function apiVersionOf(group: string, version: string): string {
 /** `/api/v1/namespaces/ns/pods`, `/apis/networking.istio.io/v1/virtualservices`, ... */
 export function collectionPath(t: ResourceType, version: string, namespace: string | undefined): string {
   const root = t.group ? `/apis/${t.group}/${version}` : `/api/${version}`;
-  return namespace ? `${root}/namespaces/${encodeURIComponent(namespace)}/${t.plural}` : `${root}/${t.plural}`;
+  return namespace && !t.clusterScoped ? `${root}/namespaces/${encodeURIComponent(namespace)}/${t.plural}` : `${root}/${t.plural}`;
 }

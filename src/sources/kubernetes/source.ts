@@ -2,7 +2,7 @@
 // is built from, and a debounced callback when they change. See issue 8 and docs in ./index.ts.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Gauge, type Registry } from 'prom-client';
-import type { Problem } from '../../config/index.js';
+import { DEFAULT_GATEWAY_CONTROLLER, type Problem, type ResourceSummary } from '../../config/index.js';
 import type { RawResource } from '../../config/parse.js';
 import { ClusterSettings, type ConfigMapRef, DEFAULT_CONFIG_MAP_KEY, DEFAULT_CONFIG_MAP_NAME } from './cluster-settings.js';
 import { Discovery } from './discovery.js';
@@ -11,6 +11,7 @@ import { ApiHealth, type ApiProblem, classify } from './health.js';
 import { KubeHttp } from './http.js';
 import { checkKubeConfig, loadKubeConfig } from './kubeconfig.js';
 import { CONFIG_MAP, CONFIG_TYPES, ENDPOINT_SLICE, POD, type ResourceType, SERVICE, SHADOWGATE_CONFIG, WATCHED_TYPES } from './resource-types.js';
+import { StatusWriter } from './status-writer.js';
 import { sourceFile, type Translation, translate } from './translate.js';
 import { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
 
@@ -45,6 +46,10 @@ export interface KubernetesSourceOptions {
    * `namespace` defaults to `namespace`, else the kubeconfig context's (a pod's own), else `default`. Absent: none.
    */
   configMap?: { namespace?: string | undefined; name?: string | undefined; key?: string | undefined };
+  /** The GatewayClass controllerName Shadowgate answers to, and writes Gateway API status as. Default shadowgate.dev/gateway-controller. */
+  gatewayController?: string | undefined;
+  /** Write Gateway API status back (default true). */
+  writeStatus?: boolean;
 }
 
 export class KubernetesSource {
@@ -60,6 +65,7 @@ export class KubernetesSource {
   private readonly settings: ClusterSettings;
   /** Where the settings ConfigMap is read, when one is. */
   readonly configMap: ConfigMapRef | undefined;
+  private readonly statusWriter: StatusWriter | undefined;
 
   private readonly events: WarningEvents | undefined;
   private readonly stop = new AbortController();
@@ -113,6 +119,18 @@ export class KubernetesSource {
       return;
     }
     this.events = new WarningEvents(api, opts.log);
+    if (opts.writeStatus !== false) {
+      this.statusWriter = new StatusWriter(
+        api,
+        opts.gatewayController ?? DEFAULT_GATEWAY_CONTROLLER,
+        (kind) => {
+          const w = this.watchers.find((x) => x.type.kind === kind && CONFIG_TYPES.includes(x.type));
+          return w && { type: w.type, version: w.version, cache: w.cache };
+        },
+        opts.log,
+        opts.registry,
+      );
+    }
     const discovery = new Discovery(api, this.stop.signal, opts.tuning?.requestTimeoutMs ?? DEFAULT_TUNING.requestTimeoutMs);
     const server = api.serverUrl;
     this.watchers = types.map((type) => {
@@ -243,11 +261,27 @@ export class KubernetesSource {
     return [...this.current().problems, ...notServed];
   }
 
+  /**
+   * Writes the Gateway API status of the served snapshot's resources back to the cluster (what differs from the
+   * objects' own). Only once synced: a status computed from a partial view (a route listed before its Gateway)
+   * would be wrong.
+   */
+  publishStatus(resources: readonly ResourceSummary[]): Promise<void> {
+    if (!this.synced || this.closed || !this.statusWriter) return Promise.resolve();
+    return this.statusWriter.publish(resources);
+  }
+
+  /** Status writes done, skipped as unchanged, retried after a conflict, failed (tests, /config_dump). */
+  statusStats(): StatusWriter['stats'] | undefined {
+    return this.statusWriter && { ...this.statusWriter.stats };
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
     this.stop.abort();
     await Promise.all(this.watchers.map((w) => w.close()));
+    await this.statusWriter?.idle();
   }
 
   private current(): Translation {

@@ -4,7 +4,18 @@
 // dead connection. Semantics: https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Discovery } from './discovery.js';
-import { ACCEPT_METADATA, ACCEPT_METADATA_LIST, apiError, isForbidden, isGone, isNotFound, type KubeHttp } from './http.js';
+import {
+  ACCEPT_METADATA,
+  ACCEPT_METADATA_LIST,
+  AnswerTooLargeError,
+  apiError,
+  isForbidden,
+  isGone,
+  isNotFound,
+  type KubeHttp,
+  MAX_ANSWER_BYTES,
+  MAX_WATCH_LINE_BYTES,
+} from './http.js';
 import { apiVersionOf, collectionPath, type ResourceType } from './resource-types.js';
 
 export type KubeObject = Record<string, unknown>;
@@ -24,6 +35,8 @@ export interface WatchTuning {
   rediscoverMs: number;
   /** `limit` of one list page. */
   pageSize: number;
+  /** Largest list page read; a watch event line is bounded by the smaller of this and MAX_WATCH_LINE_BYTES. */
+  maxAnswerBytes: number;
 }
 
 export const DEFAULT_TUNING: WatchTuning = Object.freeze({
@@ -35,6 +48,7 @@ export const DEFAULT_TUNING: WatchTuning = Object.freeze({
   requestTimeoutMs: 30_000,
   rediscoverMs: 30_000,
   pageSize: 500,
+  maxAnswerBytes: MAX_ANSWER_BYTES,
 });
 
 export interface WatcherStats {
@@ -282,6 +296,7 @@ export class ListWatcher {
         accept,
         this.stop.signal,
         this.tuning.requestTimeoutMs,
+        this.tuning.maxAnswerBytes,
       );
       for (const item of Array.isArray(page.items) ? page.items : []) {
         const obj = this.normalize(item);
@@ -306,6 +321,7 @@ export class ListWatcher {
     const t = this.tuning;
     const timeoutSeconds = Math.max(1, Math.round(t.timeoutSeconds * (0.8 + (this.opts.random ?? Math.random)() * 0.4)));
     const stallMs = t.bookmarkIntervalMs * t.stallFactor;
+    const lineBound = Math.min(MAX_WATCH_LINE_BYTES, t.maxAnswerBytes);
     const controller = new AbortController();
     const signal = AbortSignal.any([controller.signal, this.stop.signal]);
     this.stats.watches++;
@@ -354,6 +370,11 @@ export class ListWatcher {
             if (settled) return;
             arm();
             buffered += chunk;
+            // One event per line, its object bounded by etcd: a line past the bound is a broken stream, not an event.
+            if (buffered.length > lineBound && buffered.indexOf('\n') < 0) {
+              settle(new AnswerTooLargeError(`watch event larger than the ${lineBound}-byte bound; reconnecting`));
+              return;
+            }
             for (let nl = buffered.indexOf('\n'); nl >= 0 && !settled; nl = buffered.indexOf('\n')) {
               const line = buffered.slice(0, nl).trim();
               buffered = buffered.slice(nl + 1);

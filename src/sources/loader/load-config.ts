@@ -22,6 +22,8 @@ export interface LoadInput {
   extraProblems?: readonly Problem[];
   extraResources?: readonly RawResource[];
   currentHash?: string | undefined;
+  /** The GatewayClass controllerName Shadowgate answers to. */
+  gatewayController?: string | undefined;
 }
 
 export type LoadOutcome =
@@ -66,6 +68,7 @@ export class ConfigLoader {
       extraProblems: [...(input.extraProblems ?? [])],
       extraResources: (input.extraResources ?? []).map(({ locate: _locate, ...plain }): PlainResource => plain),
       currentHash: input.currentHash,
+      gatewayController: input.gatewayController,
     };
     return new Promise((resolve) => {
       let worker: Worker;
