@@ -50,6 +50,7 @@ export const SUPPORTED_FEATURES: readonly string[] = [
   'HTTPRouteResponseHeaderModification',
   'HTTPRouteBackendRequestHeaderModification',
   'HTTPRoutePortRedirect',
+  'HTTPRoutePathRedirect',
   'HTTPRouteSchemeRedirect',
   'HTTPRoute303RedirectStatusCode',
   'HTTPRoute307RedirectStatusCode',
@@ -70,6 +71,7 @@ export const SUPPORTED_FEATURES: readonly string[] = [
   'MeshHTTPRouteRewritePath',
   'MeshHTTPRouteSchemeRedirect',
   'MeshHTTPRouteRedirectPort',
+  'MeshHTTPRouteRedirectPath',
   'MeshHTTPRouteNamedRouteRule',
   'ReferenceGrant',
 ];

@@ -165,7 +165,7 @@ export class StatusWriter {
 
   private async writeOne(r: ResourceSummary): Promise<void> {
     const t = this.target(r.kind);
-    if (!t || !t.version) return;
+    if (!t?.version) return;
     const key = t.type.clusterScoped ? `/${r.name}` : `${r.namespace}/${r.name}`;
     let live = t.cache.get(key);
     if (!live) return; // deleted since the snapshot was built
@@ -186,9 +186,11 @@ export class StatusWriter {
         this.stats.written++;
         this.writes?.inc({ kind: r.kind, result: 'written' });
         this.wroteOver.set(id, rv);
-        this.logged.delete(id);
+        // Written again after a failure: a new failure is news again.
+        for (const k of this.logged) if (k.startsWith(`${id}|`)) this.logged.delete(k);
         return;
-      } catch (err) {
+      } catch (writeErr) {
+        let err = writeErr;
         const status = (err as KubeApiError).status;
         if (status === 409) {
           // Someone else wrote first (another replica, a user): read the object again and compare again.
