@@ -449,3 +449,79 @@ describe('serve --kubernetes with a kubeconfig it cannot use (issues 20, 21)', (
     assert.match(missing.stderr, /^shadowgate: cannot start: --kubeconfig .*missing: ENOENT: no such file or directory, open '.*missing'\n$/);
   });
 });
+
+describe('serve --kubernetes: a multi-port Service whose pods do not all serve every port', () => {
+  it('a pod listed for port http but not for port metrics gets only http traffic; one listed for both gets both', async () => {
+    const api = await FakeKubeApiServer.start();
+    // Pod a serves both ports; pod b only http (its slice for metrics does not list it). Both run a server on
+    // the metrics port anyway, so a request wrongly sent to b's metrics port is seen, not refused.
+    const aHttp = await podServer('127.0.0.2', 0, '1');
+    const aMetrics = await podServer('127.0.0.2', 0, '1');
+    const bHttp = await podServer('127.0.0.3', aHttp.port, '2');
+    const bMetrics = await podServer('127.0.0.3', aMetrics.port, '2');
+    const [httpPort, metricsPort] = [await freePort(), await freePort()];
+    api.apply({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'multi', namespace: NS },
+      spec: {
+        clusterIP: '10.96.0.20',
+        selector: { app: 'multi' },
+        ports: [
+          { name: 'http', port: httpPort, targetPort: aHttp.port, protocol: 'TCP' },
+          { name: 'metrics', port: metricsPort, targetPort: aMetrics.port, protocol: 'TCP' },
+        ],
+      },
+    });
+    for (const name of ['multi-a', 'multi-b']) api.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels: { app: 'multi' } } });
+    const endpoint = (ip: string, pod: string) => ({
+      addresses: [ip],
+      conditions: { ready: true, serving: true, terminating: false },
+      targetRef: { kind: 'Pod', name: pod, namespace: NS },
+    });
+    api.apply({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'multi-http', namespace: NS, labels: { 'kubernetes.io/service-name': 'multi' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: aHttp.port, protocol: 'TCP' }],
+      endpoints: [endpoint('127.0.0.2', 'multi-a'), endpoint('127.0.0.3', 'multi-b')],
+    });
+    api.apply({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'multi-metrics', namespace: NS, labels: { 'kubernetes.io/service-name': 'multi' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'metrics', port: aMetrics.port, protocol: 'TCP' }],
+      endpoints: [endpoint('127.0.0.2', 'multi-a')],
+    });
+    const gw = await Gateway.start({
+      files: [],
+      bind: '127.0.0.1',
+      admin: '127.0.0.1:0',
+      accessLog: new MemoryAccessLog(),
+      watch: false,
+      log: () => {},
+      random: seededRandom(11),
+      kubernetes: { namespace: NS, kubeconfig: api.kubeConfig(), listen: 'all' },
+    });
+    try {
+      const endpointsOf = (port: number) =>
+        (Object.values(gw.snapshot.clusters).find((c) => c.port === port && c.subset === '')?.endpoints ?? []).map((e) => `${e.address}:${e.port}`).sort();
+      assert.deepEqual(endpointsOf(httpPort), [`127.0.0.2:${aHttp.port}`, `127.0.0.3:${aHttp.port}`]);
+      assert.deepEqual(endpointsOf(metricsPort), [`127.0.0.2:${aMetrics.port}`]);
+      for (let i = 0; i < 20; i++) {
+        assert.equal((await send(metricsPort, `/m${i}`, { headers: { host: 'multi' } })).status, 200);
+        assert.equal((await send(httpPort, `/h${i}`, { headers: { host: 'multi' } })).status, 200);
+      }
+      assert.equal(aMetrics.seen.length, 20, 'every metrics request to the pod listed for metrics');
+      assert.equal(bMetrics.seen.length, 0, 'none to the pod not listed for it');
+      assert.equal(aHttp.seen.length + bHttp.seen.length, 20);
+      assert.ok(aHttp.seen.length > 0 && bHttp.seen.length > 0, `http balanced over both: ${aHttp.seen.length}/${bHttp.seen.length}`);
+    } finally {
+      await gw.shutdown();
+      for (const s of [aHttp, aMetrics, bHttp, bMetrics]) await s.close();
+      await api.close();
+    }
+  });
+});

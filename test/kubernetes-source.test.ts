@@ -983,3 +983,33 @@ describe('KubernetesSource: a kubeconfig it cannot use says why, once (issues 20
     await assert.rejects(loadKubeConfig({ file: join(dir, 'missing') }), /--kubeconfig .*missing: ENOENT/);
   });
 });
+
+describe('KubernetesSource: answers of the API server are read within a bound', () => {
+  it('a list page past the bound is refused with a clear reason and retried; an event line past it drops the watch, which resumes', async (t) => {
+    const BOUND = 4096;
+    const big = (name: string, bytes: number) => ({ ...service(name), metadata: { name, namespace: NS, annotations: { pad: 'x'.repeat(bytes) } } });
+    const { api, source, logs } = await setup(t, (a) => a.apply(big('huge', 2 * BOUND)), { tuning: { ...TUNING, maxAnswerBytes: BOUND }, syncTimeoutMs: 200 });
+    // The Service list is larger than the bound: not synced, and /ready's reason says why.
+    await waitUntil(() => statusOf(source, 'Service').stats.errors >= 2, 'the Service list refused, then retried', 5_000);
+    assert.equal(source.synced, false);
+    // The double declares its length: refused before a byte of the body is read.
+    assert.match(source.notReadyReason() ?? '', /GET \/api\/v1\/services: answer of \d+ bytes is larger than the 4096-byte bound; refused/);
+    assert.equal(logs.filter((l) => l.includes('4096-byte bound')).length, 1, 'logged once, not once per retry');
+    // The object shrinks: the next list fits, the source syncs.
+    api.apply(service('huge'));
+    await waitUntil(() => source.synced, 'synced once the list fits', 5_000);
+
+    // An event larger than the bound on an open watch: the stream is dropped (not read into memory) and resumed.
+    await waitUntil(() => api.openWatches('Service') === 1, 'the Service watch open');
+    const watchesBefore = api.watchRequests('Service').length;
+    api.apply(big('huge2', 2 * BOUND));
+    await waitUntil(() => api.watchRequests('Service').length > watchesBefore, 'the watch dropped and opened again', 5_000);
+    assert.ok(statusOf(source, 'Service').stats.errors >= 3);
+    // Gone and history compacted: the resumed watch gets 410, relists, and later changes arrive again.
+    api.delete('Service', NS, 'huge2');
+    api.compact();
+    api.apply(service('after'));
+    await waitUntil(() => entryOf(source, 'after') !== undefined, 'a later Service seen after the relist', 5_000);
+    assert.equal(entryOf(source, 'huge2'), undefined);
+  });
+});

@@ -62,7 +62,9 @@ function endpointsFor(svc: Service, port: ServicePortSpec): Endpoint[] {
     // Istio: a DNS ServiceEntry without endpoints resolves its own host name.
     return [{ address: svc.host, port: port.targetPort ?? port.number, labels: {}, weight: 1, source: svc.entry.ref }];
   }
-  return svc.workloads.map((w) => ({
+  // A Kubernetes endpoint is listed per port (its EndpointSlice's): one not listed for this port is not its endpoint.
+  const workloads = svc.entry.listedPortsOnly ? svc.workloads.filter((w) => w.ports[port.name] !== undefined) : svc.workloads;
+  return workloads.map((w) => ({
     address: w.address,
     port: w.ports[port.name] ?? port.targetPort ?? port.number,
     labels: w.labels,

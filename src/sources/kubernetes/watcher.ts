@@ -379,6 +379,10 @@ export class ListWatcher {
               const line = buffered.slice(0, nl).trim();
               buffered = buffered.slice(nl + 1);
               if (!line) continue;
+              if (line.length > lineBound) {
+                settle(new AnswerTooLargeError(`watch event larger than the ${lineBound}-byte bound; reconnecting`));
+                return;
+              }
               try {
                 this.handleEvent(JSON.parse(line));
               } catch (err) {
