@@ -33,7 +33,7 @@ function route(name: string, spec: Record<string, unknown>, ns = NS, status?: Re
   };
 }
 
-describe('Gateway API status written to the API server', () => {
+describe('Gateway API status written to the API server', { timeout: 120_000 }, () => {
   it('conditions with the reasons the spec names, attachedRoutes, supportedFeatures, other controllers left alone, writes only on change', async () => {
     const api = await FakeKubeApiServer.start({ extraKinds: GATEWAY_API_KINDS });
     const v1 = await podServer('127.0.0.2', 0, 'v1\n');

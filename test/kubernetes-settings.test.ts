@@ -33,7 +33,7 @@ async function metric(admin: string, name: string): Promise<number | undefined> 
   return m ? Number(m[1]) : undefined;
 }
 
-describe('ShadowgateConfig from the cluster', () => {
+describe('ShadowgateConfig from the cluster', { timeout: 120_000 }, () => {
   it('a ConfigMap key: read at start, a change reloads, a bad version keeps the last good one serving and is reported, a deletion restores the defaults', async () => {
     const api = await FakeKubeApiServer.start({ extraKinds: [CRD_KIND] });
     api.apply(configMap(settingsYaml(0.05)));

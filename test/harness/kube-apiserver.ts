@@ -317,7 +317,7 @@ export class FakeKubeApiServer extends EventEmitter {
 
   private closeWatch(w: OpenWatch): void {
     for (const t of w.timers) clearTimeout(t);
-    this.watches.delete(w);
+    if (this.watches.delete(w)) this.emit('change');
   }
 
   private json(res: http.ServerResponse, status: number, body: unknown): void {
@@ -628,6 +628,7 @@ export class FakeKubeApiServer extends EventEmitter {
     }
     this.watches.add(w);
     res.on('close', () => this.closeWatch(w));
+    this.emit('change');
     const timeoutSeconds = Number(q.get('timeoutSeconds') ?? 0);
     if (timeoutSeconds > 0) {
       w.timers.push(

@@ -104,6 +104,11 @@ export class LogLines {
     this.changed.emit('line');
   };
 
+  /** Resolves once `cond()` holds, looked at again after every line (the gateway logs each applied config). */
+  async when(cond: () => boolean): Promise<void> {
+    while (!cond()) await once(this.changed, 'line');
+  }
+
   async until(re: RegExp, from = 0): Promise<string> {
     for (;;) {
       const hit = this.lines.slice(from).find((l) => re.test(l));

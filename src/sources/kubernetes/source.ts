@@ -1,5 +1,6 @@
 // Config from the cluster: one robust watcher per kind, their caches translated into the resources the snapshot
 // is built from, and a debounced callback when they change. See issue 8 and docs in ./index.ts.
+import { EventEmitter } from 'node:events';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Gauge, type Registry } from 'prom-client';
 import { DEFAULT_GATEWAY_CONTROLLER, type Problem, type ResourceSummary } from '../../config/index.js';
@@ -66,6 +67,10 @@ export class KubernetesSource {
   /** Where the settings ConfigMap is read, when one is. */
   readonly configMap: ConfigMapRef | undefined;
   private readonly statusWriter: StatusWriter | undefined;
+  /** 'activity' whenever a watcher's cache, stats or sync state moves, or a debounced change is delivered. */
+  private readonly activity = new EventEmitter();
+  /** The last round of Events posted (tests wait on it rather than on a clock). */
+  private reported: Promise<void> = Promise.resolve();
 
   private readonly events: WarningEvents | undefined;
   private readonly stop = new AbortController();
@@ -151,6 +156,7 @@ export class KubernetesSource {
           if (problem.reason !== 'error') this.blocked?.();
         },
         onSuccess: () => this.health.success(type.kind),
+        onActivity: () => this.activity.emit('activity'),
       });
       this.byType.set(type, w);
       return w;
@@ -202,7 +208,7 @@ export class KubernetesSource {
       }
     }
     source.started = true;
-    void source.events?.report(source.current().problems);
+    source.reported = source.events?.report(source.current().problems) ?? Promise.resolve();
     return source;
   }
 
@@ -271,6 +277,25 @@ export class KubernetesSource {
     return this.statusWriter.publish(resources);
   }
 
+  /**
+   * Calls `listener` whenever something may have moved: a watcher's cache, stats or sync state, or a debounced
+   * `onChange` delivered. Returns the unsubscribe. For tests and probes that wait on a condition without polling.
+   */
+  onActivity(listener: () => void): () => void {
+    this.activity.on('activity', listener);
+    return () => this.activity.off('activity', listener);
+  }
+
+  /** True while a change waits for its debounce window to deliver `onChange`. */
+  get changePending(): boolean {
+    return this.timer !== undefined;
+  }
+
+  /** Resolves when the Events of the last change have been posted (or failed). */
+  eventsPosted(): Promise<void> {
+    return this.reported;
+  }
+
   /** Status writes done, skipped as unchanged, retried after a conflict, failed (tests, /config_dump). */
   statusStats(): StatusWriter['stats'] | undefined {
     return this.statusWriter && { ...this.statusWriter.stats };
@@ -316,7 +341,8 @@ export class KubernetesSource {
       this.timer = undefined;
       if (this.closed) return;
       this.opts.onChange();
-      void this.events?.report(this.current().problems);
+      this.reported = this.events?.report(this.current().problems) ?? Promise.resolve();
+      this.activity.emit('activity');
     }, this.opts.debounceMs ?? 50);
   }
 }

@@ -80,6 +80,8 @@ export interface WatcherOptions {
   onFailure?: (err: unknown) => void;
   /** A list, or a watch's head, came back 2xx. */
   onSuccess?: () => void;
+  /** Anything in `stats`, the cache or the sync state moved (what a test or a probe waits on instead of polling). */
+  onActivity?: () => void;
   log?: (line: string) => void;
   random?: () => number;
 }
@@ -151,6 +153,7 @@ export class ListWatcher {
 
   private emit(): void {
     this.opts.onChange(this.cache);
+    this.opts.onActivity?.();
   }
 
   private backoff(failures: number): number {
@@ -233,6 +236,7 @@ export class ListWatcher {
           }
         }
         failures++;
+        this.opts.onActivity?.();
         if (!immediate) {
           const delay = Math.round(this.backoff(failures));
           if (!reported) this.log(`${message}; retrying in ${delay} ms${this.resourceVersion ? ` from resource version ${this.resourceVersion}` : ''}`);
@@ -362,6 +366,7 @@ export class ListWatcher {
             return;
           }
           this.opts.onSuccess?.();
+          this.opts.onActivity?.();
           arm();
           response.socket?.setKeepAlive(true, 30_000);
           response.setEncoding('utf8');
