@@ -95,11 +95,13 @@ describe('ShadowgateConfig from the cluster', { timeout: 120_000 }, () => {
       assert.ok(gw.snapshot.resources.some((r) => r.kind === 'ServiceEntry' && r.name === 'service:extra'));
       assert.equal(thresholds().maxRealDiffRate, 0.1);
 
-      // Not YAML at all, then not a ShadowgateConfig, then no key: refused alike.
+      // Not YAML at all, then not a ShadowgateConfig, then no key, then too large: refused alike.
       for (const [data, why] of [
         [{ 'config.yaml': 'spec: [unclosed' }, /ShadowgateConfig refused \(.*\); the last good version keeps serving/],
         [{ 'config.yaml': 'apiVersion: v1\nkind: Service\nmetadata: {name: x}\n' }, /Service \(v1\) is not read from the ConfigMap/],
         [{ 'other.yaml': settingsYaml(0.3) }, /data\.config\.yaml: has no key config\.yaml \(keys: other\.yaml\)/],
+        // Larger than the API server would ever store in a ConfigMap: not parsed at all.
+        [{ 'config.yaml': `# ${'x'.repeat(1024 * 1024)}\n${settingsYaml(0.3)}` }, /is larger than a ConfigMap may be \(1048576 bytes\): not read/],
       ] as const) {
         mark = logs.lines.length;
         api.apply({ ...configMap(''), data });

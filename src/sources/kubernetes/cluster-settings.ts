@@ -4,7 +4,7 @@
 // last good version of that object keeps serving, and the refusal is reported (problems, log, gauge, Event).
 // Checking here rather than in the snapshot is what keeps the last good version: the snapshot only disables a
 // cluster object with errors, which would put the defaults back in force.
-import { loadSnapshot, type Problem, type RawResource } from '../../config/index.js';
+import { loadSnapshot, type Problem, type ProblemCode, type RawResource } from '../../config/index.js';
 import { parseSource } from '../../config/parse.js';
 import { SHADOWGATE_CONFIG } from './resource-types.js';
 import { sourceFile } from './translate.js';
@@ -19,6 +19,8 @@ export interface ConfigMapRef {
 
 export const DEFAULT_CONFIG_MAP_NAME = 'shadowgate';
 export const DEFAULT_CONFIG_MAP_KEY = 'config.yaml';
+/** Kubernetes refuses a ConfigMap whose data exceeds 1 MiB. */
+const MAX_CONFIG_MAP_BYTES = 1024 * 1024;
 
 const SETTINGS_API_VERSION = 'shadowgate.dev/v1alpha1';
 
@@ -125,9 +127,9 @@ export class ClusterSettings {
     const file = `${sourceFile('ConfigMap', m.namespace, m.name)}#${ref.key}`;
     const data = (cm.data ?? {}) as Record<string, unknown>;
     const text = data[ref.key];
-    const fail = (message: string): Checked => ({
+    const fail = (message: string, code: ProblemCode = 'missing-field'): Checked => ({
       resourceVersion: '',
-      errors: [{ severity: 'error', code: 'missing-field', file, resource: `ConfigMap ${m.namespace}/${m.name}`, path: `data.${ref.key}`, message }],
+      errors: [{ severity: 'error', code, file, resource: `ConfigMap ${m.namespace}/${m.name}`, path: `data.${ref.key}`, message }],
     });
     if (typeof text !== 'string') {
       const keys = Object.keys(data);
@@ -135,7 +137,9 @@ export class ClusterSettings {
         `has no key ${ref.key}${keys.length ? ` (keys: ${keys.slice(0, 10).join(', ')})` : ''}: put a ShadowgateConfig there, or name the key with --config-map-key`,
       );
     }
-    // A ConfigMap is at most 1 MiB (etcd); the parser bounds aliases, so reading it here cannot run away.
+    // Parsed on the serving thread: within Kubernetes' own 1 MiB bound for a ConfigMap, and the parser bounds
+    // aliases, so this cannot run away (a larger answer is not a ConfigMap the API server would store).
+    if (text.length > MAX_CONFIG_MAP_BYTES) return fail(`is larger than a ConfigMap may be (${MAX_CONFIG_MAP_BYTES} bytes): not read`, 'file-too-large');
     const parsed = parseSource({ path: file, text });
     const settings = parsed.resources.filter((r) => r.kind === SHADOWGATE_CONFIG.kind && r.apiVersion.startsWith(`${SHADOWGATE_CONFIG.group}/`));
     const others = parsed.resources.filter((r) => !settings.includes(r));
