@@ -62,6 +62,9 @@ describe('shadowgate: help, version and usage errors as operators expect', () =>
       [['verdict', '--admin', 'localhost'], /--admin must be HOST:PORT/],
       [['verdict', '--store', 'a.db', '--store', 'b.db'], /--store was given more than once/],
       [['serve', '--workers', 'two', '-f', 'x'], /--workers must be a whole number/],
+      [['serve', '--kubernetes', '--config-map', 'Bad_Name'], /--config-map must be NAME, NS\/NAME or off, not "Bad_Name"/],
+      [['serve', '--kubernetes', '--config-map-key', 'a/b'], /--config-map-key must be a ConfigMap key/],
+      [['serve', '--kubernetes', '--gateway-controller-name', 'no-path'], /--gateway-controller-name must be DOMAIN\/PATH/],
     ];
     for (const [args, message] of cases) {
       const r = run(...args);

@@ -225,6 +225,36 @@ describe('Gateway API conformance: filters', () => {
       assert.equal(h['x-header-remove'], undefined);
     }));
 
+  it('HTTPRouteRedirectPath: ReplacePrefixMatch and ReplaceFullPath redirects, with hostname and status code; nothing reaches a backend', () =>
+    withRoutes(['httproute-redirect-path'], async (c) => {
+      // [request path, status, Location host (without the listener port: the suite compares the hostname), path]
+      const cases: Array<[string, number, string, string]> = [
+        ['/original-prefix/lemon', 302, 'gateway.example', '/replacement-prefix/lemon'],
+        ['/full/path/original', 302, 'gateway.example', '/full-path-replacement'],
+        ['/path-and-host', 302, 'example.org', '/replacement-prefix'],
+        ['/path-and-status', 301, 'gateway.example', '/replacement-prefix'],
+        ['/full-path-and-host', 302, 'example.org', '/replacement-full'],
+        ['/full-path-and-status', 301, 'gateway.example', '/replacement-full'],
+        // Beyond the suite: the query is kept, and the prefix is replaced by whole segments only.
+        ['/original-prefix/lemon?x=1', 302, 'gateway.example', '/replacement-prefix/lemon?x=1'],
+        ['/original-prefix', 302, 'gateway.example', '/replacement-prefix'],
+        ['/original-prefix/', 302, 'gateway.example', '/replacement-prefix/'],
+      ];
+      for (const [path, status, host, location] of cases) {
+        const a = await c.get(path);
+        assert.equal(a.status, status, path);
+        const url = new URL(String(a.headers.location));
+        assert.equal(url.protocol, 'http:', path);
+        assert.equal(url.hostname, host, path);
+        // Neither port nor scheme set: the listener's port (not 80 here) stays in Location.
+        assert.equal(url.port, String(c.port), path);
+        assert.equal(url.pathname + url.search, location, path);
+      }
+      // `/original-prefixes` is not under the prefix (segments): no rule matches it.
+      assert.equal((await c.get('/original-prefixes')).status, 404);
+      for (const b of ['v1', 'v2', 'v3'] as const) assert.equal(c.backends[b].requests.length, 0);
+    }));
+
   it('HTTPRouteRewriteHost: URLRewrite hostname is the Host the backend sees (primary and path kept)', () =>
     withRoutes(['httproute-rewrite-host'], async (c) => {
       for (const [path, host, backend] of [

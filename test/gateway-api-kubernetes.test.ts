@@ -1,71 +1,18 @@
 // Gateway API from the cluster (an API server double) over real sockets: a Gateway and an HTTPRoute watched,
 // the route gaining a RequestMirror reaches traffic, no client request fails.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { Gateway } from '../src/gateway/index.js';
-import { MemoryAccessLog } from '../src/telemetry/index.js';
 import { client, freePort, send } from './harness/gateway.js';
 import { FakeKubeApiServer, type KObject } from './harness/kube-apiserver.js';
+import { GATEWAY_API_KINDS, kubeGateway, podServer, serviceWithPod } from './harness/kube-cluster.js';
 
 after(() => client.close());
 
 const NS = 'default';
 
-async function pod(address: string, port: number) {
-  const seen: Array<{ url: string; mirrored: boolean }> = [];
-  const waiters: Array<() => void> = [];
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      seen.push({ url: req.url ?? '', mirrored: req.headers['x-shadowgate-mirror'] === 'true' });
-      for (const w of waiters.splice(0)) w();
-      res.end(`${address}\n`);
-    });
-  });
-  server.listen(port, address);
-  await once(server, 'listening');
-  return {
-    seen,
-    port: (server.address() as AddressInfo).port,
-    /** Resolves on the next request that satisfies `check` (event-driven, bounded by the test's timeout). */
-    async until(check: () => boolean): Promise<void> {
-      while (!check()) await new Promise<void>((r) => waiters.push(r));
-    },
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
-function service(name: string, version: string, podPort: number, address: string): KObject[] {
-  return [
-    {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name, namespace: NS },
-      spec: { clusterIP: 'None', selector: { app: 'nginx', version }, ports: [{ name: 'http', port: 8000, targetPort: podPort, protocol: 'TCP' }] },
-    },
-    { apiVersion: 'v1', kind: 'Pod', metadata: { name: `${name}-pod`, namespace: NS, labels: { app: 'nginx', version } } },
-    {
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: { name: `${name}-x`, namespace: NS, labels: { 'kubernetes.io/service-name': name } },
-      addressType: 'IPv4',
-      ports: [{ name: 'http', port: podPort, protocol: 'TCP' }],
-      endpoints: [
-        {
-          addresses: [address],
-          conditions: { ready: true, serving: true, terminating: false },
-          targetRef: { kind: 'Pod', name: `${name}-pod`, namespace: NS },
-        },
-      ],
-    },
-  ];
-}
+/** A version's pod answers its own address; its Service selects `app: nginx, version`. */
+const versionService = (name: string, version: string, podPort: number, address: string) =>
+  serviceWithPod(NS, name, { app: 'nginx', version }, address, podPort);
 
 function httpRoute(mirror: boolean): KObject {
   const rule: Record<string, unknown> = { backendRefs: [{ name: 'nginx-v1', port: 8000 }] };
@@ -78,20 +25,13 @@ function httpRoute(mirror: boolean): KObject {
   };
 }
 
-describe('serve --kubernetes with the Gateway API', () => {
+describe('serve --kubernetes with the Gateway API', { timeout: 120_000 }, () => {
   it('a Gateway and an HTTPRoute from the cluster serve traffic; adding a RequestMirror reaches v2, no request fails', async (t) => {
-    const api = await FakeKubeApiServer.start({
-      bookmarkIntervalMs: 200,
-      extraKinds: [
-        { group: 'gateway.networking.k8s.io', versions: ['v1'], kind: 'Gateway', plural: 'gateways' },
-        { group: 'gateway.networking.k8s.io', versions: ['v1'], kind: 'HTTPRoute', plural: 'httproutes' },
-        { group: 'gateway.networking.k8s.io', versions: ['v1beta1'], kind: 'ReferenceGrant', plural: 'referencegrants' },
-      ],
-    });
-    const v1 = await pod('127.0.0.2', 0);
-    const v2 = await pod('127.0.0.3', v1.port);
+    const api = await FakeKubeApiServer.start({ bookmarkIntervalMs: 200, extraKinds: GATEWAY_API_KINDS });
+    const v1 = await podServer('127.0.0.2', 0, '127.0.0.2\n');
+    const v2 = await podServer('127.0.0.3', v1.port, '127.0.0.3\n');
     const port = await freePort();
-    for (const o of [...service('nginx-v1', 'v1', v1.port, '127.0.0.2'), ...service('nginx-v2', 'v2', v1.port, '127.0.0.3')]) api.apply(o);
+    for (const o of [...versionService('nginx-v1', 'v1', v1.port, '127.0.0.2'), ...versionService('nginx-v2', 'v2', v1.port, '127.0.0.3')]) api.apply(o);
     api.apply({
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'Gateway',
@@ -99,15 +39,7 @@ describe('serve --kubernetes with the Gateway API', () => {
       spec: { gatewayClassName: 'shadowgate', listeners: [{ name: 'http', port, protocol: 'HTTP' }] },
     });
     api.apply(httpRoute(false));
-    const gw = await Gateway.start({
-      files: [],
-      bind: '127.0.0.1',
-      admin: '127.0.0.1:0',
-      accessLog: new MemoryAccessLog(),
-      watch: false,
-      log: () => {},
-      kubernetes: { namespace: NS, kubeconfig: api.kubeConfig() },
-    });
+    const gw = await kubeGateway(api, NS);
     let stop = false;
     const failures: string[] = [];
     let sent = 0;
@@ -151,27 +83,13 @@ describe('serve --kubernetes with the Gateway API', () => {
 
 describe('serve --kubernetes with the Gateway API, not allowed to read it', () => {
   it('a Role without the Gateway API kinds (403) does not hold readiness back: those kinds count as not served', async () => {
-    const api = await FakeKubeApiServer.start({
-      extraKinds: [
-        { group: 'gateway.networking.k8s.io', versions: ['v1'], kind: 'Gateway', plural: 'gateways' },
-        { group: 'gateway.networking.k8s.io', versions: ['v1'], kind: 'HTTPRoute', plural: 'httproutes' },
-        { group: 'gateway.networking.k8s.io', versions: ['v1beta1'], kind: 'ReferenceGrant', plural: 'referencegrants' },
-      ],
-    });
-    for (const kind of ['Gateway', 'HTTPRoute', 'ReferenceGrant']) api.failNext(100_000, 403, { kind });
-    const gw = await Gateway.start({
-      files: [],
-      bind: '127.0.0.1',
-      admin: '127.0.0.1:0',
-      accessLog: new MemoryAccessLog(),
-      watch: false,
-      log: () => {},
-      kubernetes: { namespace: NS, kubeconfig: api.kubeConfig() },
-    });
+    const api = await FakeKubeApiServer.start({ extraKinds: GATEWAY_API_KINDS });
+    for (const kind of ['GatewayClass', 'Gateway', 'HTTPRoute', 'ReferenceGrant']) api.failNext(100_000, 403, { kind });
+    const gw = await kubeGateway(api, NS);
     try {
       assert.equal(gw.isReady(), true);
       const kinds = (gw.configDump() as { kubernetes: Array<{ kind: string; served: boolean; synced: boolean }> }).kubernetes;
-      for (const kind of ['Gateway', 'HTTPRoute', 'ReferenceGrant']) {
+      for (const kind of ['GatewayClass', 'Gateway', 'HTTPRoute', 'ReferenceGrant']) {
         assert.deepEqual(
           kinds.filter((k) => k.kind === kind).map((k) => [k.served, k.synced]),
           [[false, true]],

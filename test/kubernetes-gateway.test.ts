@@ -3,9 +3,8 @@
 // and zero failed client requests across a dropped watch and a relist. Issue 8.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { type EventEmitter, once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,53 +15,14 @@ import { WATCHED_TYPES } from '../src/sources/kubernetes/index.js';
 import { MemoryAccessLog } from '../src/telemetry/index.js';
 import { client, freePort, seededRandom, send } from './harness/gateway.js';
 import { FakeKubeApiServer, type KObject } from './harness/kube-apiserver.js';
+import { kubeGateway, LogLines, podServer } from './harness/kube-cluster.js';
 
 after(() => client.close());
 
 const NS = 'default';
 
-/** A pod's container: a server on its own loopback address. `reached(n)` resolves once it has answered n requests. */
-async function podServer(address: string, port: number, version: string) {
-  const seen: Array<{ url: string; mirrored: boolean; at: number }> = [];
-  const waiters = new Set<{ n: number; resolve: () => void }>();
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      seen.push({ url: req.url ?? '', mirrored: req.headers['x-shadowgate-mirror'] === 'true', at: Date.now() });
-      res.end(`This is version ${version}\n`);
-      for (const w of waiters) if (seen.length >= w.n) w.resolve();
-    });
-  });
-  server.listen(port, address);
-  await once(server, 'listening');
-  const own = (server.address() as AddressInfo).port;
-  return {
-    seen,
-    port: own,
-    reached(n: number, ms = 5_000): Promise<void> {
-      if (seen.length >= n) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const w = {
-          n,
-          resolve: () => {
-            clearTimeout(timer);
-            waiters.delete(w);
-            resolve();
-          },
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(w);
-          reject(new Error(`v${version} :${own}: ${seen.length} requests, not ${n}, within ${ms} ms`));
-        }, ms);
-        waiters.add(w);
-      });
-    },
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
+/** A pod's container: a server on its own loopback address answering `This is version N`. */
+const versionPod = (address: string, port: number, version: string) => podServer(address, port, `This is version ${version}\n`);
 
 function objects(servicePort: number, podPort: number, mirror: boolean): KObject[] {
   const route: Record<string, unknown> = { route: [{ destination: { host: 'nginx', subset: 'v1' }, weight: 100 }] };
@@ -126,31 +86,15 @@ function objects(servicePort: number, podPort: number, mirror: boolean): KObject
   ];
 }
 
-async function until(what: string, check: () => boolean, ms = 30_000): Promise<number> {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > ms) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return Date.now() - started;
-}
-
 describe('serve --kubernetes', () => {
-  it('the article in a cluster: route to v1, then mirror to v2, no failed request across a dropped watch and a relist', async () => {
+  it('the article in a cluster: route to v1, then mirror to v2, no failed request across a dropped watch and a relist', { timeout: 120_000 }, async () => {
     const api = await FakeKubeApiServer.start({ bookmarkIntervalMs: 200 });
-    const v1 = await podServer('127.0.0.2', 0, '1');
-    const v2 = await podServer('127.0.0.3', v1.port, '2');
+    const v1 = await versionPod('127.0.0.2', 0, '1');
+    const v2 = await versionPod('127.0.0.3', v1.port, '2');
     const servicePort = await freePort();
     for (const o of objects(servicePort, v1.port, false)) api.apply(o);
-    const gw = await Gateway.start({
-      files: [],
-      bind: '127.0.0.1',
-      admin: '127.0.0.1:0',
-      accessLog: new MemoryAccessLog(),
-      watch: false,
-      log: () => {},
-      kubernetes: { namespace: NS, kubeconfig: api.kubeConfig() },
-    });
+    const logs = new LogLines();
+    const gw = await kubeGateway(api, NS, { log: logs.log });
     let stop = false;
     const failures: string[] = [];
     let sent = 0;
@@ -167,40 +111,35 @@ describe('serve --kubernetes', () => {
         clearTimeout(timer);
         sent++;
         if (a.status !== 200) failures.push(`${a.status} ${a.body}`);
-        await new Promise((r) => setTimeout(r, 2));
       }
     })();
-    // Bounds below only keep a broken build from hanging: nothing here asserts how fast anything is.
-    const BOUND = 20_000;
+    // Every wait below is on an event (a request a pod saw, a watch the double opened, a config applied, the last
+    // shadow ended); the test's timeout only keeps a broken build from hanging.
     try {
       assert.equal(gw.isReady(), true);
-      await v1.reached(20, BOUND);
+      await v1.reached(20);
       assert.equal(v2.seen.length, 0, 'route-only: v2 gets nothing');
 
       // kubectl apply the mirroring VirtualService: copies reach v2.
       api.apply(objects(servicePort, v1.port, true).find((o) => o.kind === 'VirtualService')!);
-      await v2.reached(1, BOUND);
+      await v2.reached(1);
       assert.ok(v2.seen.every((r) => r.mirrored));
 
       // A dropped watch connection, then a compaction that forces a relist: routing keeps working.
       const kinds = 7;
       api.dropWatches();
-      await until('every watch open again', () => api.openWatches() === kinds, BOUND);
+      await api.until(() => api.openWatches() === kinds);
       api.compact();
       api.dropWatches();
-      await until('every watch open again after the compaction', () => api.openWatches() === kinds, BOUND);
+      await api.until(() => api.openWatches() === kinds);
       // A pod relabelled to v3 leaves the v2 subset: the mirror stops reaching it.
       api.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'nginx-v2-def', namespace: NS, labels: { app: 'nginx', version: 'v3' } } });
-      await until(
-        'the relabelled pod leaves subset v2',
-        () => Object.values(gw.snapshot.clusters).find((c) => c.subset === 'v2')?.endpoints.length === 0,
-        BOUND,
-      );
+      await logs.when(() => Object.values(gw.snapshot.clusters).find((c) => c.subset === 'v2')?.endpoints.length === 0);
       // Copies sent before the swap may still land; once they have, v2 gets nothing more.
-      await until('the copies sent before the swap answered', () => gw.shadows.shadowsInFlight === 0, BOUND);
+      await gw.shadows.idle();
       const before = v2.seen.length;
-      await v1.reached(v1.seen.length + 20, BOUND);
-      await until('no copy in flight', () => gw.shadows.shadowsInFlight === 0, BOUND);
+      await v1.reached(v1.seen.length + 20);
+      await gw.shadows.idle();
       assert.equal(v2.seen.length, before, 'v2, relabelled away, got no more copies');
       stop = true;
       await load;
@@ -219,7 +158,7 @@ describe('serve --kubernetes', () => {
   });
 });
 
-describe('serve --kubernetes: endpoints that share an IP (issue 21)', () => {
+describe('serve --kubernetes: endpoints that share an IP (issue 21)', { timeout: 120_000 }, () => {
   const IP = '127.0.0.2';
   const sliceOf = (name: string, podName: string, port: number, ready = true): KObject => ({
     apiVersion: 'discovery.k8s.io/v1',
@@ -233,9 +172,9 @@ describe('serve --kubernetes: endpoints that share an IP (issue 21)', () => {
   for (const targetPort of ['numeric', 'named'] as const) {
     it(`v1 and v2 on one IP, different ports, two EndpointSlices: routed and mirrored apart; a third endpoint shares; ready: false drops only it (${targetPort} targetPort)`, async () => {
       const api = await FakeKubeApiServer.start({ bookmarkIntervalMs: 200 });
-      const v1a = await podServer(IP, 0, '1');
-      const v2 = await podServer(IP, 0, '2');
-      const v1b = await podServer(IP, 0, '1');
+      const v1a = await versionPod(IP, 0, '1');
+      const v2 = await versionPod(IP, 0, '2');
+      const v1b = await versionPod(IP, 0, '1');
       const servicePort = await freePort();
       for (const o of objects(servicePort, v1a.port, true)) {
         if (o.kind === 'EndpointSlice') continue;
@@ -246,16 +185,8 @@ describe('serve --kubernetes: endpoints that share an IP (issue 21)', () => {
       }
       api.apply(sliceOf('nginx-backends-a', 'nginx-v1-abc', v1a.port));
       api.apply(sliceOf('nginx-backends-b', 'nginx-v2-def', v2.port));
-      const gw = await Gateway.start({
-        files: [],
-        bind: '127.0.0.1',
-        admin: '127.0.0.1:0',
-        accessLog: new MemoryAccessLog(),
-        watch: false,
-        log: () => {},
-        random: seededRandom(7),
-        kubernetes: { namespace: NS, kubeconfig: api.kubeConfig() },
-      });
+      const logs = new LogLines();
+      const gw = await kubeGateway(api, NS, { log: logs.log, random: seededRandom(7) });
       const endpointsOf = (subset: string) =>
         (Object.values(gw.snapshot.clusters).find((c) => c.subset === subset)?.endpoints ?? []).map((e) => `${e.address}:${e.port}`).sort();
       const burst = async (n: number) => {
@@ -280,7 +211,7 @@ describe('serve --kubernetes: endpoints that share an IP (issue 21)', () => {
         // A third endpoint on the same IP joins subset v1 and gets its share.
         api.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'nginx-v1-ghi', namespace: NS, labels: { app: 'nginx', version: 'v1' } } });
         api.apply(sliceOf('nginx-backends-c', 'nginx-v1-ghi', v1b.port));
-        await until('the third endpoint in v1', () => endpointsOf('v1').length === 2, 5_000);
+        await logs.when(() => endpointsOf('v1').length === 2);
         await burst(40);
         await v2.reached(60);
         assert.equal(v1a.seen.length + v1b.seen.length, 60);
@@ -289,7 +220,7 @@ describe('serve --kubernetes: endpoints that share an IP (issue 21)', () => {
 
         // ready: false on the first: only it leaves; v1b serves, v2 still gets every copy.
         api.apply(sliceOf('nginx-backends-a', 'nginx-v1-abc', v1a.port, false));
-        await until('the not-ready endpoint gone', () => endpointsOf('v1').length === 1, 5_000);
+        await logs.when(() => endpointsOf('v1').length === 1);
         assert.deepEqual(endpointsOf('v1'), [`${IP}:${v1b.port}`]);
         assert.deepEqual(endpointsOf('v2'), [`${IP}:${v2.port}`]);
         const [a, b] = [v1a.seen.length, v1b.seen.length];
@@ -355,7 +286,18 @@ describe('serve --kubernetes with a kubeconfig it cannot use (issues 20, 21)', (
       try {
         const errors = () =>
           ((gw.configDump() as { kubernetes: Array<{ stats: { errors: number } }> | null }).kubernetes ?? []).reduce((n, k) => n + k.stats.errors, 0);
-        await until('every kind retried', () => errors() >= 14, 20_000);
+        // Looked at again on every request that reaches the double or the cutter: each failure is followed by a retry.
+        const server: EventEmitter = c.reason === 'unreachable' ? cutter : api;
+        const event = c.reason === 'unreachable' ? 'connection' : 'change';
+        await new Promise<void>((resolve) => {
+          const look = () => {
+            if (errors() < 14) return;
+            server.off(event, look);
+            resolve();
+          };
+          server.on(event, look);
+          look();
+        });
         const ready = await fetch(`http://${gw.adminAddress}/ready`);
         assert.equal(ready.status, 503);
         assert.match(await ready.text(), c.body(url));
@@ -447,5 +389,72 @@ describe('serve --kubernetes with a kubeconfig it cannot use (issues 20, 21)', (
     const missing = run('--kubeconfig', join(dir, 'missing'));
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /^shadowgate: cannot start: --kubeconfig .*missing: ENOENT: no such file or directory, open '.*missing'\n$/);
+  });
+});
+
+describe('serve --kubernetes: a multi-port Service whose pods do not all serve every port', { timeout: 120_000 }, () => {
+  it('a pod listed for port http but not for port metrics gets only http traffic; one listed for both gets both', async () => {
+    const api = await FakeKubeApiServer.start();
+    // Pod a serves both ports; pod b only http (its slice for metrics does not list it). Both run a server on
+    // the metrics port anyway, so a request wrongly sent to b's metrics port is seen, not refused.
+    const aHttp = await versionPod('127.0.0.2', 0, '1');
+    const aMetrics = await versionPod('127.0.0.2', 0, '1');
+    const bHttp = await versionPod('127.0.0.3', aHttp.port, '2');
+    const bMetrics = await versionPod('127.0.0.3', aMetrics.port, '2');
+    const [httpPort, metricsPort] = [await freePort(), await freePort()];
+    api.apply({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'multi', namespace: NS },
+      spec: {
+        clusterIP: '10.96.0.20',
+        selector: { app: 'multi' },
+        ports: [
+          { name: 'http', port: httpPort, targetPort: aHttp.port, protocol: 'TCP' },
+          { name: 'metrics', port: metricsPort, targetPort: aMetrics.port, protocol: 'TCP' },
+        ],
+      },
+    });
+    for (const name of ['multi-a', 'multi-b']) api.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels: { app: 'multi' } } });
+    const endpoint = (ip: string, pod: string) => ({
+      addresses: [ip],
+      conditions: { ready: true, serving: true, terminating: false },
+      targetRef: { kind: 'Pod', name: pod, namespace: NS },
+    });
+    api.apply({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'multi-http', namespace: NS, labels: { 'kubernetes.io/service-name': 'multi' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: aHttp.port, protocol: 'TCP' }],
+      endpoints: [endpoint('127.0.0.2', 'multi-a'), endpoint('127.0.0.3', 'multi-b')],
+    });
+    api.apply({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'multi-metrics', namespace: NS, labels: { 'kubernetes.io/service-name': 'multi' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'metrics', port: aMetrics.port, protocol: 'TCP' }],
+      endpoints: [endpoint('127.0.0.2', 'multi-a')],
+    });
+    const gw = await kubeGateway(api, NS, { random: seededRandom(11), kubernetes: { listen: 'all' } });
+    try {
+      const endpointsOf = (port: number) =>
+        (Object.values(gw.snapshot.clusters).find((c) => c.port === port && c.subset === '')?.endpoints ?? []).map((e) => `${e.address}:${e.port}`).sort();
+      assert.deepEqual(endpointsOf(httpPort), [`127.0.0.2:${aHttp.port}`, `127.0.0.3:${aHttp.port}`]);
+      assert.deepEqual(endpointsOf(metricsPort), [`127.0.0.2:${aMetrics.port}`]);
+      for (let i = 0; i < 20; i++) {
+        assert.equal((await send(metricsPort, `/m${i}`, { headers: { host: 'multi' } })).status, 200);
+        assert.equal((await send(httpPort, `/h${i}`, { headers: { host: 'multi' } })).status, 200);
+      }
+      assert.equal(aMetrics.seen.length, 20, 'every metrics request to the pod listed for metrics');
+      assert.equal(bMetrics.seen.length, 0, 'none to the pod not listed for it');
+      assert.equal(aHttp.seen.length + bHttp.seen.length, 20);
+      assert.ok(aHttp.seen.length > 0 && bHttp.seen.length > 0, `http balanced over both: ${aHttp.seen.length}/${bHttp.seen.length}`);
+    } finally {
+      await gw.shutdown();
+      for (const s of [aHttp, aMetrics, bHttp, bMetrics]) await s.close();
+      await api.close();
+    }
   });
 });

@@ -2,7 +2,7 @@
 // KubeConfig: list then watch, resume, 410 relists, dropped and stalled streams, and what the cluster's objects
 // become (ServiceEntries with endpoints, Istio objects as they are) all the way to a built snapshot. Issue 8.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -175,6 +175,7 @@ async function setup(
     listen: 'all',
     ...opts,
   });
+  watched(source, api);
   t.after(async () => {
     await source.close();
     await api.close();
@@ -182,13 +183,37 @@ async function setup(
   return { api, source, changes: () => changes, logs };
 }
 
-async function waitUntil(cond: () => boolean, what: string, ms = 1_000): Promise<number> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return Date.now() - start;
+/** Every move of a source or double under test: what `waitUntil` looks again on (no polling). */
+const moved = new EventEmitter();
+moved.setMaxListeners(0);
+function watched(source: KubernetesSource, api?: FakeKubeApiServer): void {
+  source.onActivity(() => moved.emit('moved'));
+  api?.on('change', () => moved.emit('moved'));
+}
+
+/**
+ * Resolves once `cond()` holds, looked at again after every move of a source or a double (a watcher's cache,
+ * stats or sync state, a delivered change, a request the double saw). `ms` only bounds a broken build, with an
+ * error naming what never happened; nothing here measures how fast anything is.
+ */
+async function waitUntil(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  if (cond()) return;
+  await new Promise<void>((resolve, reject) => {
+    const look = () => {
+      if (!cond()) return;
+      done();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`${what}: not within ${ms} ms`));
+    }, ms);
+    const done = () => {
+      clearTimeout(timer);
+      moved.off('moved', look);
+    };
+    moved.on('moved', look);
+  });
 }
 
 interface EntryEndpoint {
@@ -281,7 +306,7 @@ describe('KubernetesSource: list then watch', () => {
     assert.equal(source.synced, false);
     await waitUntil(() => statusOf(source, 'Pod').stats.errors >= 3, 'retries of the pod list');
     api.clearFailures();
-    await waitUntil(() => source.synced, 'synced after the pod list succeeds', 3_000);
+    await waitUntil(() => source.synced, 'synced after the pod list succeeds');
     assert.ok(api.listRequests('Pod').length >= 4, 'retried the failed list');
     await waitUntil(() => changes() > 0, 'onChange when the sync completes');
   });
@@ -301,8 +326,7 @@ describe('KubernetesSource: changes reach resources() within a second', () => {
         { ip: '10.1.0.3', pod: 'nginx-v2-ccccc' },
       ]),
     );
-    const added = await waitUntil(() => addresses(source, 'nginx').length === 3, 'the added endpoint');
-    assert.ok(added < 1_000);
+    await waitUntil(() => addresses(source, 'nginx').length === 3, 'the added endpoint');
 
     // Relabelled: v1 → v3.
     api.apply(pod('nginx-v1-aaaaa', { app: 'nginx', version: 'v3' }));
@@ -314,12 +338,12 @@ describe('KubernetesSource: changes reach resources() within a second', () => {
     api.delete('Pod', NS, 'nginx-v2-bbbbb');
     await waitUntil(() => addresses(source, 'nginx').join() === '10.1.0.3', 'only the remaining endpoint');
 
-    // Debounced: twenty changes at once give (about) one rebuild, within the window.
-    await new Promise((r) => setTimeout(r, 100));
+    // Debounced: twenty changes at once give (about) one rebuild, within the window. Once every pod is in and no
+    // change waits for its window, no further onChange can come: the count is final.
+    await waitUntil(() => !source.changePending, 'the earlier changes delivered');
     const before = changes();
     for (let i = 0; i < 20; i++) api.apply(pod(`burst-${i}`, { app: 'burst' }));
-    await waitUntil(() => changes() > before, 'onChange after the burst');
-    await new Promise((r) => setTimeout(r, 150));
+    await waitUntil(() => changes() > before && statusOf(source, 'Pod').objects === 21 && !source.changePending, 'the burst delivered');
     assert.ok(changes() - before <= 2, `${changes() - before} onChange calls for one burst`);
     assert.equal(statusOf(source, 'Pod').objects, 21);
   });
@@ -394,7 +418,7 @@ describe('KubernetesSource: robust watching', () => {
     assert.equal(api.stallWatches('Service'), 1);
     api.apply(service('nginx', { clusterIP: '10.96.0.77' }));
     // Stalled after 3 × 150 ms of silence; then resumed from the last version, and the change replayed.
-    await waitUntil(() => entryOf(source, 'nginx')?.addresses?.[0] === '10.96.0.77', 'the change after the stall', 2_000);
+    await waitUntil(() => entryOf(source, 'nginx')?.addresses?.[0] === '10.96.0.77', 'the change after the stall');
     assert.ok(statusOf(source, 'Service').stats.stalls >= 1);
     assert.equal(api.listRequests('Service').length, 1, 'no relist');
     assert.ok(api.watchRequests('Service').length > watchesBefore);
@@ -402,7 +426,7 @@ describe('KubernetesSource: robust watching', () => {
 
   it('re-watches when the server ends a watch at its timeout', async (t) => {
     const { api } = await setup(t, (a) => seedArticle(a, { rules: false }), { tuning: { ...TUNING, timeoutSeconds: 1 } });
-    await waitUntil(() => api.watchRequests('Pod').length >= 2, 'a second watch after the server timeout', 3_000);
+    await waitUntil(() => api.watchRequests('Pod').length >= 2, 'a second watch after the server timeout');
     assert.equal(api.listRequests('Pod').length, 1);
   });
 
@@ -424,8 +448,8 @@ describe('KubernetesSource: robust watching', () => {
     // The CRDs are installed later: found on the next look.
     none.api.istioVersions = ['v1'];
     none.api.apply(virtualService(false));
-    await waitUntil(() => none.source.resources().some((r) => r.kind === 'VirtualService'), 'the VirtualService once Istio is installed', 2_000);
-    await waitUntil(() => none.source.problems().length === 0, 'every Istio kind found', 2_000);
+    await waitUntil(() => none.source.resources().some((r) => r.kind === 'VirtualService'), 'the VirtualService once Istio is installed');
+    await waitUntil(() => none.source.problems().length === 0, 'every Istio kind found');
   });
 });
 
@@ -664,9 +688,12 @@ describe('warnings become Kubernetes Events', () => {
     await waitUntil(() => api.events.length >= 2, 'the events');
     const reasons = api.events.map((e) => `${e.reason} ${(e.involvedObject as { name: string }).name} ${e.type}`).sort();
     assert.deepEqual(reasons, ['ShadowgateEmptyBackends nginx Warning', 'ShadowgateTakeoverSelector nginx Warning']);
-    // Another change that leaves the same warnings posts nothing new.
+    // Another change that leaves the same warnings posts nothing new: once it is delivered and its Events round done.
+    const delivered = api.requests.length;
     api.apply(pod('unrelated', { app: 'other' }));
-    await new Promise((r) => setTimeout(r, 300));
+    await waitUntil(() => statusOf(source, 'Pod').objects === 1 && !source.changePending, 'the unrelated change delivered');
+    await source.eventsPosted();
+    assert.ok(api.requests.length >= delivered);
     assert.equal(api.events.length, 2);
     assert.ok(source.problems().some((p) => p.code === 'empty-backends'));
   });
@@ -849,6 +876,7 @@ describe('KubernetesSource: a kubeconfig it cannot use says why, once (issues 20
       syncTimeoutMs: 5_000,
       registry,
     });
+    watched(source);
     t.after(() => source.close());
     const metric = async (reason: string) => {
       const m = (await registry.getSingleMetric('shadowgate_kubernetes_api_failing')!.get()).values.find((v) => v.labels.reason === reason);
@@ -879,7 +907,7 @@ describe('KubernetesSource: a kubeconfig it cannot use says why, once (issues 20
     const api = await FakeKubeApiServer.start();
     t.after(() => api.close());
     const { source, logs, metric } = await start(t, kubeConfigFor(api.url, { skipTLSVerify: true, token: 'wrong' }));
-    await waitUntil(() => source.status().reduce((n, s) => n + s.stats.errors, 0) >= 15, 'many failed retries', 3_000);
+    await waitUntil(() => source.status().reduce((n, s) => n + s.stats.errors, 0) >= 15, 'many failed retries');
     assert.equal(source.synced, false);
     assert.match(source.notReadyReason() ?? '', /refused the credentials \(401 Unauthorized\)/);
     assert.deepEqual(
@@ -921,7 +949,7 @@ describe('KubernetesSource: a kubeconfig it cannot use says why, once (issues 20
       const server = `http://127.0.0.1:${(front.address() as net.AddressInfo).port}`;
       seedArticle(api, { mirror: true });
       const { source, logs, metric } = await start(t, kubeConfigFor(server, { skipTLSVerify: true, token: api.token }));
-      await waitUntil(() => source.status().reduce((n, s) => n + s.stats.errors, 0) >= 15, 'many failed retries', 3_000);
+      await waitUntil(() => source.status().reduce((n, s) => n + s.stats.errors, 0) >= 15, 'many failed retries');
       assert.equal(source.synced, false);
       assert.match(source.notReadyReason() ?? '', /^kubernetes: cannot reach the API server http:\/\/127\.0\.0\.1:\d+\/: (ECONNRESET|EPIPE|socket hang up)/);
       const problems = logs.filter((l) => l.includes('cannot reach'));
@@ -929,7 +957,7 @@ describe('KubernetesSource: a kubeconfig it cannot use says why, once (issues 20
       assert.ok((await metric('unreachable'))! >= 1);
 
       open = true;
-      await waitUntil(() => source.synced, 'synced once the server answers', 5_000);
+      await waitUntil(() => source.synced, 'synced once the server answers');
       assert.equal(source.notReadyReason(), undefined);
       assert.equal(await metric('unreachable'), 0);
       await waitUntil(() => logs.includes('kubernetes: the API server answers again'), 'the recovery line');
@@ -981,5 +1009,35 @@ describe('KubernetesSource: a kubeconfig it cannot use says why, once (issues 20
       return true;
     });
     await assert.rejects(loadKubeConfig({ file: join(dir, 'missing') }), /--kubeconfig .*missing: ENOENT/);
+  });
+});
+
+describe('KubernetesSource: answers of the API server are read within a bound', () => {
+  it('a list page past the bound is refused with a clear reason and retried; an event line past it drops the watch, which resumes', async (t) => {
+    const BOUND = 4096;
+    const big = (name: string, bytes: number) => ({ ...service(name), metadata: { name, namespace: NS, annotations: { pad: 'x'.repeat(bytes) } } });
+    const { api, source, logs } = await setup(t, (a) => a.apply(big('huge', 2 * BOUND)), { tuning: { ...TUNING, maxAnswerBytes: BOUND }, syncTimeoutMs: 200 });
+    // The Service list is larger than the bound: not synced, and /ready's reason says why.
+    await waitUntil(() => statusOf(source, 'Service').stats.errors >= 2, 'the Service list refused, then retried');
+    assert.equal(source.synced, false);
+    // The double declares its length: refused before a byte of the body is read.
+    assert.match(source.notReadyReason() ?? '', /GET \/api\/v1\/services: answer of \d+ bytes is larger than the 4096-byte bound; refused/);
+    assert.equal(logs.filter((l) => l.includes('4096-byte bound')).length, 1, 'logged once, not once per retry');
+    // The object shrinks: the next list fits, the source syncs.
+    api.apply(service('huge'));
+    await waitUntil(() => source.synced, 'synced once the list fits');
+
+    // An event larger than the bound on an open watch: the stream is dropped (not read into memory) and resumed.
+    await waitUntil(() => api.openWatches('Service') === 1, 'the Service watch open');
+    const watchesBefore = api.watchRequests('Service').length;
+    api.apply(big('huge2', 2 * BOUND));
+    await waitUntil(() => api.watchRequests('Service').length > watchesBefore, 'the watch dropped and opened again');
+    assert.ok(statusOf(source, 'Service').stats.errors >= 3);
+    // Gone and history compacted: the resumed watch gets 410, relists, and later changes arrive again.
+    api.delete('Service', NS, 'huge2');
+    api.compact();
+    api.apply(service('after'));
+    await waitUntil(() => entryOf(source, 'after') !== undefined, 'a later Service seen after the relist');
+    assert.equal(entryOf(source, 'huge2'), undefined);
   });
 });

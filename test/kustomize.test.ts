@@ -295,30 +295,49 @@ describe('deploy/k8s with kustomize', () => {
           rules.set(key, [...rule.verbs].sort());
         }
       }
-      assert.equal(rule.resourceNames, undefined);
+      // Only the settings ConfigMap is granted by name (its watch asks for that name alone).
+      if (rule.resources.includes('configmaps')) assert.deepEqual(rule.resourceNames, ['shadowgate']);
+      else assert.equal(rule.resourceNames, undefined);
     }
     const read = ['get', 'list', 'watch'];
     assert.deepEqual(Object.fromEntries([...rules].sort()), {
+      'core/configmaps': read,
       'core/events': ['create', 'patch'],
       'core/pods': read,
       'core/services': read,
       'discovery.k8s.io/endpointslices': read,
       'gateway.networking.k8s.io/gateways': read,
+      'gateway.networking.k8s.io/gateways/status': ['get', 'patch', 'update'],
       'gateway.networking.k8s.io/httproutes': read,
+      'gateway.networking.k8s.io/httproutes/status': ['get', 'patch', 'update'],
       'gateway.networking.k8s.io/referencegrants': read,
       'networking.istio.io/destinationrules': read,
       'networking.istio.io/serviceentries': read,
       'networking.istio.io/virtualservices': read,
       'networking.istio.io/workloadentries': read,
+      'shadowgate.dev/shadowgateconfigs': read,
     });
-    assert.equal(objs.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding').length, 0, 'namespaced only');
+    // Cluster-wide: GatewayClasses only (cluster-scoped), read and their status written.
+    assert.deepEqual(
+      objs.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding').map((o) => `${o.kind} ${o.metadata.name}`),
+      ['ClusterRole shadowgate-gatewayclasses', 'ClusterRoleBinding shadowgate-gatewayclasses'],
+    );
+    assert.deepEqual(find(objs, 'ClusterRole', 'shadowgate-gatewayclasses').rules, [
+      { apiGroups: ['gateway.networking.k8s.io'], resources: ['gatewayclasses'], verbs: read },
+      { apiGroups: ['gateway.networking.k8s.io'], resources: ['gatewayclasses/status'], verbs: ['get', 'update', 'patch'] },
+    ]);
+    assert.deepEqual(find(objs, 'ClusterRoleBinding', 'shadowgate-gatewayclasses').subjects, [
+      { kind: 'ServiceAccount', name: 'shadowgate', namespace: 'default' },
+    ]);
     const binding = find(objs, 'RoleBinding', 'shadowgate');
     assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'shadowgate' });
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'shadowgate', namespace: 'default' }]);
     find(objs, 'ServiceAccount', 'shadowgate');
     const deployment = find(objs, 'Deployment', 'shadowgate');
     assert.equal(deployment.spec.template.spec.serviceAccountName, 'shadowgate');
-    for (const o of objs) assert.equal(o.metadata.namespace, 'default', `${o.kind} ${o.metadata.name} namespace`);
+    for (const o of objs) {
+      if (o.kind !== 'ClusterRole' && o.kind !== 'ClusterRoleBinding') assert.equal(o.metadata.namespace, 'default', `${o.kind} ${o.metadata.name} namespace`);
+    }
   });
 
   it('gateway: Deployment with 2 replicas, admin probes, non-root read-only container', () => {
@@ -500,10 +519,13 @@ describe('deploy/k8s with kustomize', () => {
       writeFileSync(join(dir, 'kustomization.yaml'), `namespace: shop\nresources:\n- ${relative(dir, join(K8S, 'gateway'))}\n`);
       const objs = render(dir, ['--load-restrictor=LoadRestrictionsNone']);
       for (const o of objs) {
-        assert.equal(o.metadata.namespace, 'shop', `${o.kind} ${o.metadata.name}`);
+        if (o.kind !== 'ClusterRole' && o.kind !== 'ClusterRoleBinding') assert.equal(o.metadata.namespace, 'shop', `${o.kind} ${o.metadata.name}`);
         await validateObject(o, 'shop overlay');
       }
       assert.deepEqual(find(objs, 'RoleBinding', 'shadowgate').subjects, [{ kind: 'ServiceAccount', name: 'shadowgate', namespace: 'shop' }]);
+      assert.deepEqual(find(objs, 'ClusterRoleBinding', 'shadowgate-gatewayclasses').subjects, [
+        { kind: 'ServiceAccount', name: 'shadowgate', namespace: 'shop' },
+      ]);
     });
   });
 });

@@ -53,6 +53,9 @@ export async function runServe(v: Values): Promise<number> {
     'max-connections'?: string;
     kubeconfig?: string;
     context?: string;
+    'config-map': string;
+    'config-map-key': string;
+    'gateway-controller-name': string;
     prometheus?: string;
     'prometheus-selector'?: string;
     'prometheus-window'?: string;
@@ -69,6 +72,14 @@ export async function runServe(v: Values): Promise<number> {
     if (values[flag] !== undefined && !values.kubernetes) throw new UsageError(`--${flag} goes with --kubernetes`);
   const fleet = fleetOptions(values);
   const kubernetesListen = values['kubernetes-listen'];
+  const configMap = configMapFlag(values['config-map'], values['config-map-key']);
+  const gatewayController = values['gateway-controller-name'];
+  // GatewayClass controllerName: a domain-prefixed path (the CRD's validation).
+  if (
+    !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9/\-._~%!$&'()*+,;=:]+$/.test(gatewayController) ||
+    gatewayController.length > 253
+  )
+    throw new UsageError(`--gateway-controller-name must be DOMAIN/PATH (a GatewayClass controllerName), not "${gatewayController}"`);
   if (kubernetesListen !== 'taken-over' && kubernetesListen !== 'all') throw new UsageError('--kubernetes-listen must be taken-over or all');
   const overrides: Partial<MirrorSettings> = {};
   const set = <K extends keyof MirrorSettings>(k: K, v: MirrorSettings[K] | undefined) => {
@@ -110,12 +121,21 @@ export async function runServe(v: Values): Promise<number> {
       bind: values.bind,
       admin: isWorker ? '' : values.admin,
       mirrorOverrides: overrides,
+      gatewayController,
       drainTimeoutMs: duration('--drain-timeout', values['drain-timeout']),
       downstream,
       accessLog: openAccessLog(values['access-log']),
       store: values.store === 'off' ? undefined : values.store,
       ...(values.kubernetes
-        ? { kubernetes: { namespace: values.namespace, kubeconfigFile: values.kubeconfig, context: values.context, listen: kubernetesListen } }
+        ? {
+            kubernetes: {
+              namespace: values.namespace,
+              kubeconfigFile: values.kubeconfig,
+              context: values.context,
+              listen: kubernetesListen,
+              ...(configMap ? { configMap } : {}),
+            },
+          }
         : {}),
       watch: !values['no-watch'],
       configBudget,
@@ -197,6 +217,17 @@ function adminAccessOptions(v: { 'admin-allowed-hosts'?: string[]; 'admin-token-
 const PATH_MODES = ['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'] as const;
 
 /** The downstream limits flags (defaults in proxy/limits.ts). */
+/** `--config-map [NS/]NAME|off` and `--config-map-key KEY`: which ConfigMap holds the ShadowgateConfig (issue 20). */
+function configMapFlag(text: string, key: string): { namespace?: string; name: string; key: string } | undefined {
+  if (text === 'off') return undefined;
+  // Names as Kubernetes allows them (DNS-1123 subdomain); a ConfigMap key as kubectl allows it.
+  const name = /^(?:([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/)?([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(text);
+  if (!name || text.length > 253 + 64) throw new UsageError(`--config-map must be NAME, NS/NAME or off, not "${text}"`);
+  if (!/^[-._a-zA-Z0-9]+$/.test(key) || key.length > 253)
+    throw new UsageError(`--config-map-key must be a ConfigMap key (letters, digits, '-', '_', '.'), not "${key}"`);
+  return { ...(name[1] ? { namespace: name[1] } : {}), name: name[3]!, key };
+}
+
 function downstreamFlags(values: Record<string, string | boolean | string[] | undefined>): Partial<DownstreamLimits> {
   const text = (k: string) => values[k] as string | undefined;
   const out: Partial<DownstreamLimits> = {};

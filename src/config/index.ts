@@ -1,14 +1,16 @@
 // Public surface of config/: text in, a checked immutable snapshot out. Pure: no sockets, no clock, no files.
 import type { Problem, Snapshot } from './model.js';
 import { parseSource, type RawResource, type SourceText } from './parse.js';
-import { buildSnapshot } from './snapshot.js';
+import { buildSnapshot, type SnapshotOptions } from './snapshot.js';
 
 export { parseDurationMs } from './duration.js';
+export { CONTROLLER_NAME as DEFAULT_GATEWAY_CONTROLLER } from './gateway-api/index.js';
 export { clusterName, hostAliases, resolveHost } from './hosts.js';
 export * from './model.js';
 export { MAX_ALIAS_COUNT, MAX_SOURCE_BYTES, type RawResource, type SourceText } from './parse.js';
 export { PROBLEM_CODES, type ProblemCode } from './problem-codes.js';
 export { formatPath, formatProblem } from './problems.js';
+export type { SnapshotOptions } from './snapshot.js';
 
 /** Parses every source and builds one snapshot from all the resources in them, in order. */
 export function loadSnapshot(
@@ -18,6 +20,7 @@ export function loadSnapshot(
   extraResources: readonly RawResource[] = [],
   /** What the caller makes of the files' resources before they are checked (sources/: Services as ServiceEntries). */
   prepare: (raw: readonly RawResource[]) => RawResource[] = (raw) => [...raw],
+  options: SnapshotOptions = {},
 ): Snapshot {
   const raw: RawResource[] = [];
   const problems: Problem[] = [...extraProblems];
@@ -26,7 +29,7 @@ export function loadSnapshot(
     raw.push(...r.resources);
     problems.push(...r.problems);
   }
-  return buildSnapshot([...prepare(raw), ...extraResources], problems);
+  return buildSnapshot([...prepare(raw), ...extraResources], problems, options);
 }
 
 export function hasErrors(snapshot: Snapshot): boolean {

@@ -56,6 +56,12 @@ export interface ServiceEntrySpec {
   workloadSelector?: Record<string, string>;
   /** False when annotated `shadowgate.dev/listen: "false"`: a destination only, no listener on its ports. */
   listen: boolean;
+  /**
+   * Annotated `shadowgate.dev/endpoint-ports: listed` (the entries made of Kubernetes Services): an endpoint serves
+   * only the ports its `ports` lists, as an EndpointSlice endpoint serves only its slice's ports. Otherwise Istio's
+   * rule: an endpoint without a port's name uses the service port.
+   */
+  listedPortsOnly: boolean;
   ctx: ResourceContext;
   res: RawResource;
 }
@@ -137,6 +143,7 @@ export function readServiceEntry(res: RawResource, ctx: ResourceContext): Servic
     resolution,
     endpoints,
     listen: annotation(res, 'shadowgate.dev/listen') !== 'false',
+    listedPortsOnly: annotation(res, 'shadowgate.dev/endpoint-ports') === 'listed',
     ctx,
     res,
   };

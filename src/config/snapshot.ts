@@ -62,7 +62,9 @@ function endpointsFor(svc: Service, port: ServicePortSpec): Endpoint[] {
     // Istio: a DNS ServiceEntry without endpoints resolves its own host name.
     return [{ address: svc.host, port: port.targetPort ?? port.number, labels: {}, weight: 1, source: svc.entry.ref }];
   }
-  return svc.workloads.map((w) => ({
+  // A Kubernetes endpoint is listed per port (its EndpointSlice's): one not listed for this port is not its endpoint.
+  const workloads = svc.entry.listedPortsOnly ? svc.workloads.filter((w) => w.ports[port.name] !== undefined) : svc.workloads;
+  return workloads.map((w) => ({
     address: w.address,
     port: w.ports[port.name] ?? port.targetPort ?? port.number,
     labels: w.labels,
@@ -87,7 +89,12 @@ function catchesAll(route: HttpRouteSpec): boolean {
   );
 }
 
-export function buildSnapshot(raw: readonly RawResource[], parseProblems: readonly Problem[] = []): Snapshot {
+export interface SnapshotOptions {
+  /** The GatewayClass `controllerName` Shadowgate answers to; default CONTROLLER_NAME. */
+  gatewayController?: string | undefined;
+}
+
+export function buildSnapshot(raw: readonly RawResource[], parseProblems: readonly Problem[] = [], options: SnapshotOptions = {}): Snapshot {
   const problems: Problem[] = [...parseProblems];
   const resources: ResourceSummary[] = [];
   const virtualServices: VirtualServiceSpec[] = [];
@@ -355,12 +362,16 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
   // --- Gateway API: HTTPRoutes on Shadowgate's Gateways, and on services (GAMMA), over the same registry
   const listenPorts = new Set<number>();
   for (const svc of services.values()) if (svc.entry.listen) for (const p of svc.ports) if (HTTP_PROTOCOLS.has(p.protocol)) listenPorts.add(p.number);
-  const gatewayApiResult = compileGatewayApi(gatewayApi, {
-    ports: (host) => services.get(host)?.ports.map((p) => p.number),
-    portNamed: (host, name) => services.get(host)?.ports.find((p) => p.name === name)?.number,
-    entryHosts: (ns, name) => serviceEntries.find((se) => se.ref === `ServiceEntry ${ns}/${name}`)?.hosts,
-    listenPorts,
-  });
+  const gatewayApiResult = compileGatewayApi(
+    gatewayApi,
+    {
+      ports: (host) => services.get(host)?.ports.map((p) => p.number),
+      portNamed: (host, name) => services.get(host)?.ports.find((p) => p.name === name)?.number,
+      entryHosts: (ns, name) => serviceEntries.find((se) => se.ref === `ServiceEntry ${ns}/${name}`)?.hosts,
+      listenPorts,
+    },
+    options.gatewayController,
+  );
   for (const [key, status] of gatewayApiResult.statuses) {
     const summary = gatewayApiSummaries.get(key);
     if (summary) summary.status = status;

@@ -30,6 +30,8 @@ export interface GatewayOptions {
   admin: string;
   /** Flags win over the ShadowgateConfig resource. */
   mirrorOverrides?: Partial<MirrorSettings>;
+  /** The GatewayClass controllerName Shadowgate answers to (default shadowgate.dev/gateway-controller). */
+  gatewayController?: string;
   drainTimeoutMs?: number;
   /** What a downstream client may send or hold on the service ports (proxy/limits.ts has the defaults). */
   downstream?: Partial<DownstreamLimits>;
@@ -41,6 +43,8 @@ export interface GatewayOptions {
     kubeconfigFile?: string | undefined;
     context?: string | undefined;
     listen?: 'taken-over' | 'all';
+    /** The ConfigMap holding a ShadowgateConfig (sources/kubernetes/cluster-settings.ts); absent: none is read. */
+    configMap?: { namespace?: string | undefined; name?: string | undefined; key?: string | undefined };
   };
   /** SQLite file for comparison results; undefined: mirrored answers are not compared. */
   store?: string;
@@ -207,6 +211,8 @@ export class Gateway {
         kubeconfigFile: opts.kubernetes.kubeconfigFile,
         context: opts.kubernetes.context,
         ...(opts.kubernetes.listen ? { listen: opts.kubernetes.listen } : {}),
+        ...(opts.kubernetes.configMap ? { configMap: opts.kubernetes.configMap } : {}),
+        gatewayController: opts.gatewayController,
         registry: this.metrics.registry,
         onChange: () => void this.reload({ trigger: 'kubernetes' }),
         log: this.log,
@@ -282,6 +288,7 @@ export class Gateway {
       extraProblems: this.k8s?.problems() ?? [],
       extraResources: this.k8s?.resources() ?? [],
       currentHash: this.state?.snapshot.hash,
+      gatewayController: this.opts.gatewayController,
     });
   }
 
@@ -362,6 +369,10 @@ export class Gateway {
     this.lastRejected = undefined;
     this.lastFiles = new Set(loaded.files);
     if (!loaded.snapshot || loaded.hash === current.hash) {
+      // The routing is the same, but what /config_dump shows and the status written back may not be (a refused
+      // cluster ShadowgateConfig, a route's observedGeneration): the served snapshot takes the new ones.
+      this.state = { ...this.state!, snapshot: Object.freeze({ ...current, resources: loaded.resources, problems: loaded.problems }) };
+      void this.k8s?.publishStatus(loaded.resources);
       this.recordLoad(true, loaded.problems);
       this.metrics.reloads.inc({ result: 'unchanged' });
       return { result: 'unchanged', hash: current.hash, problems: loaded.problems };
@@ -400,6 +411,8 @@ export class Gateway {
     this.comparator?.apply(snapshot);
     this.state = { snapshot, table };
     this.loadedAt = new Date().toISOString();
+    // Gateway API status, as a controller writes it (sources/kubernetes/status-writer.ts): fire and forget.
+    void this.k8s?.publishStatus(snapshot.resources);
     const accepted = snapshot.resources.some((r) => r.accepted);
     this.usable = accepted || (snapshot.resources.length === 0 && !snapshot.problems.some((p) => p.severity === 'error'));
     const failures = await this.listeners.reconcile(snapshot.listeners.map((l) => l.port));

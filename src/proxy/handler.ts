@@ -199,7 +199,8 @@ export class ProxyHandler {
     if (action.kind === 'directResponse') {
       return this.reply(ctx, action.response.status, action.response.body ?? '', action.response.body ? 'text/plain' : undefined);
     }
-    if (action.kind === 'redirect') return this.redirect(ctx, route, authority);
+    // A redirect's path is the request's after the route's rewrite (Gateway API ReplacePrefixMatch); unchanged without one.
+    if (action.kind === 'redirect') return this.redirect(ctx, route, authority, compiled.rewritePath(matchIndex, ctx.path));
 
     // 5. prepare
     const random = this.random();
@@ -492,10 +493,10 @@ export class ProxyHandler {
     return undefined;
   }
 
-  private redirect(ctx: RequestContext, route: Route, authority: string): void {
+  private redirect(ctx: RequestContext, route: Route, authority: string, path: string): void {
     if (route.action.kind !== 'redirect') return;
     const r = route.action.redirect;
-    const original = ctx.path;
+    const original = path;
     const [origPath, query] = original.includes('?') ? [original.slice(0, original.indexOf('?')), original.slice(original.indexOf('?'))] : [original, ''];
     let host = r.authority ?? authority;
     if (r.port !== undefined) host = `${host.replace(/:\d+$/, '')}:${r.port}`;

@@ -1,6 +1,10 @@
 // Test harness: a Kubernetes API server double on a real socket. It serves discovery, list (with pages) and streamed
 // watch (chunked JSON lines) for the kinds Shadowgate reads, with resource versions, bookmarks and timeoutSeconds,
 // and lets a test change objects, compact history (410 Gone), drop connections, stall streams and fail requests.
+// It also takes status writes (PUT and merge PATCH of `.../status`, with resourceVersion preconditions: 409 on a
+// stale one) and Events, and emits 'change' after every request it records or object it stores, so a test waits
+// on what the gateway did (`until`), never on a clock.
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -13,11 +17,14 @@ export interface KindInfo {
   plural: string;
   /** Versions served, preferred first (core, discovery.k8s.io, extra kinds); Istio kinds are served in `istioVersions`. */
   versions?: string[];
+  /** Cluster-scoped (GatewayClass): no namespace in its paths or objects. */
+  clusterScoped?: boolean;
 }
 
 const KINDS: KindInfo[] = [
   { group: '', versions: ['v1'], kind: 'Service', plural: 'services' },
   { group: '', versions: ['v1'], kind: 'Pod', plural: 'pods' },
+  { group: '', versions: ['v1'], kind: 'ConfigMap', plural: 'configmaps' },
   { group: 'discovery.k8s.io', versions: ['v1'], kind: 'EndpointSlice', plural: 'endpointslices' },
   { group: 'networking.istio.io', kind: 'VirtualService', plural: 'virtualservices' },
   { group: 'networking.istio.io', kind: 'DestinationRule', plural: 'destinationrules' },
@@ -34,12 +41,31 @@ export interface RecordedApiRequest {
   authorization?: string;
   accept?: string;
   userAgent?: string;
+  method: string;
+  /** The object's name, for requests on one object (GET, PUT, PATCH). */
+  name?: string;
+  /** `status` for the status subresource. */
+  subresource?: string;
   at: number;
+}
+
+/** A status write the double took (or refused: `status` 409). */
+export interface StatusWrite {
+  kind: string;
+  namespace: string | undefined;
+  name: string;
+  method: 'PUT' | 'PATCH';
+  contentType: string | undefined;
+  body: KObject;
+  /** The HTTP status answered. */
+  answered: number;
 }
 
 interface OpenWatch {
   kind: string;
   namespace?: string;
+  /** `metadata.name` of a `fieldSelector=metadata.name=X`. */
+  name?: string;
   apiVersion: string;
   res: http.ServerResponse;
   stalled: boolean;
@@ -69,8 +95,31 @@ export interface FakeApiServerOptions {
 
 const clone = <T>(v: T): T => structuredClone(v);
 
-export class FakeKubeApiServer {
+/** RFC 7386 JSON merge patch. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!patch || typeof patch !== 'object' || Array.isArray(patch)) return clone(patch);
+  const out: Record<string, unknown> = target && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+/** `metadata.name=X` of a fieldSelector (the only field the double filters on). */
+function nameSelected(q: URLSearchParams): string | undefined {
+  const m = /^metadata\.name=(.+)$/.exec(q.get('fieldSelector') ?? '');
+  return m?.[1];
+}
+
+export class FakeKubeApiServer extends EventEmitter {
   readonly requests: RecordedApiRequest[] = [];
+  /** Status writes, in order (refused ones too). */
+  readonly statusWrites: StatusWrite[] = [];
+  /** Status writes to refuse with 409 Conflict before taking one (a test plays a concurrent writer). */
+  conflictNextStatusWrites = 0;
+  /** Answer status writes 403, as RBAC without the `/status` subresources would. */
+  forbidStatusWrites = false;
   /** Token the KubeConfig of `kubeConfig()` sends. */
   readonly token = 'test-token';
   istioVersions: string[];
@@ -90,6 +139,7 @@ export class FakeKubeApiServer {
     readonly url: string,
     opts: FakeApiServerOptions,
   ) {
+    super();
     this.istioVersions = opts.istioVersions ?? ['v1', 'v1beta1', 'v1alpha3'];
     this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 0;
     this.goneAs = opts.goneAs ?? 'event';
@@ -122,6 +172,21 @@ export class FakeKubeApiServer {
     return String(this.rv);
   }
 
+  /** Resolves once `check()` holds, looked at after every request and change (bounded by the test's own timeout). */
+  until<T>(check: () => T | undefined | false): Promise<T> {
+    const first = check();
+    if (first) return Promise.resolve(first);
+    return new Promise<T>((resolve) => {
+      const look = () => {
+        const v = check();
+        if (!v) return;
+        this.off('change', look);
+        resolve(v);
+      };
+      this.on('change', look);
+    });
+  }
+
   // ------------------------------------------------------------------ what a test does to the cluster
 
   /** Creates or replaces an object (by kind, namespace, name); returns it with its new resourceVersion. */
@@ -131,15 +196,24 @@ export class FakeKubeApiServer {
     if (!this.kinds.some((k) => k.kind === kind)) throw new Error(`fake apiserver: unknown kind ${kind}`);
     object.metadata ??= {};
     const meta = object.metadata;
-    meta.namespace ??= 'default';
-    const key = `${kind}/${String(meta.namespace)}/${String(meta.name)}`;
+    const info = this.kinds.find((k) => k.kind === kind)!;
+    if (info.clusterScoped) delete meta.namespace;
+    else meta.namespace ??= 'default';
+    const key = `${kind}/${String(meta.namespace ?? '')}/${String(meta.name)}`;
     const old = this.objects.get(key);
     this.rv++;
     meta.resourceVersion = String(this.rv);
     meta.uid ??= (old?.metadata?.uid as string | undefined) ?? `uid-${this.rv}`;
     meta.creationTimestamp ??= (old?.metadata?.creationTimestamp as string | undefined) ?? new Date(Date.UTC(2026, 0, 1, 0, 0, this.rv)).toISOString();
+    // As the API server: a change of anything but metadata and status bumps the generation; the status subresource is
+    // written only through /status (an apply keeps what is there).
+    const oldGen = Number(old?.metadata?.generation ?? 0);
+    const specChanged = !old || JSON.stringify({ ...old, metadata: 0, status: 0 }) !== JSON.stringify({ ...object, metadata: 0, status: 0 });
+    meta.generation = specChanged ? oldGen + 1 : oldGen;
+    if (old && 'status' in old && !('status' in input)) object.status = clone(old.status);
     this.objects.set(key, object);
-    this.publish({ rv: this.rv, kind, namespace: String(meta.namespace), type: old ? 'MODIFIED' : 'ADDED', object });
+    this.publish({ rv: this.rv, kind, namespace: String(meta.namespace ?? ''), type: old ? 'MODIFIED' : 'ADDED', object });
+    this.emit('change');
     return clone(object);
   }
 
@@ -153,9 +227,11 @@ export class FakeKubeApiServer {
     const object = clone(old);
     object.metadata!.resourceVersion = String(this.rv);
     this.publish({ rv: this.rv, kind, namespace, type: 'DELETED', object });
+    this.emit('change');
     return true;
   }
 
+  /** An object as stored (`namespace` '' for a cluster-scoped kind). */
   get(kind: string, namespace: string, name: string): KObject | undefined {
     const o = this.objects.get(`${kind}/${namespace}/${name}`);
     return o && clone(o);
@@ -229,6 +305,7 @@ export class FakeKubeApiServer {
     this.log.push(event);
     for (const w of this.watches) {
       if (w.kind !== event.kind || (w.namespace && w.namespace !== event.namespace)) continue;
+      if (w.name !== undefined && w.name !== event.object.metadata?.name) continue;
       this.send(w, { type: event.type, object: { ...clone(event.object), apiVersion: w.apiVersion } });
     }
   }
@@ -240,7 +317,7 @@ export class FakeKubeApiServer {
 
   private closeWatch(w: OpenWatch): void {
     for (const t of w.timers) clearTimeout(t);
-    this.watches.delete(w);
+    if (this.watches.delete(w)) this.emit('change');
   }
 
   private json(res: http.ServerResponse, status: number, body: unknown): void {
@@ -256,7 +333,10 @@ export class FakeKubeApiServer {
   /** Parses `/api/v1[/namespaces/NS]/PLURAL` and `/apis/GROUP/VERSION[/namespaces/NS]/PLURAL`. */
   private route(
     path: string,
-  ): { info: KindInfo; version: string; namespace?: string } | { discovery: 'groups' | 'group' | 'version'; group: string; version?: string } | undefined {
+  ):
+    | { info: KindInfo; version: string; namespace?: string; name?: string; subresource?: string }
+    | { discovery: 'groups' | 'group' | 'version'; group: string; version?: string }
+    | undefined {
     const parts = path.split('/').filter(Boolean);
     if (parts.length === 1 && parts[0] === 'apis') return { discovery: 'groups', group: '' };
     let group: string;
@@ -274,14 +354,19 @@ export class FakeKubeApiServer {
     } else return undefined;
     if (rest.length === 0) return { discovery: 'version', group, version };
     let namespace: string | undefined;
-    if (rest[0] === 'namespaces' && rest.length === 3) {
+    if (rest[0] === 'namespaces' && rest.length >= 3) {
       namespace = decodeURIComponent(rest[1]!);
       rest = rest.slice(2);
     }
-    if (rest.length !== 1) return undefined;
+    if (rest.length < 1 || rest.length > 3) return undefined;
     const info = this.kinds.find((k) => k.group === group && k.plural === rest[0]);
     if (!info || !this.serves(info, version!)) return undefined;
-    return { info, version: version!, namespace };
+    if (info.clusterScoped && namespace !== undefined) return undefined;
+    const out: { info: KindInfo; version: string; namespace?: string; name?: string; subresource?: string } = { info, version: version! };
+    if (namespace !== undefined) out.namespace = namespace;
+    if (rest[1] !== undefined) out.name = decodeURIComponent(rest[1]);
+    if (rest[2] !== undefined) out.subresource = rest[2];
+    return out;
   }
 
   private versionsOf(info: KindInfo): string[] {
@@ -296,12 +381,17 @@ export class FakeKubeApiServer {
     const url = new URL(req.url ?? '/', 'http://fake');
     const route = this.route(url.pathname);
     const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
-    const record: RecordedApiRequest = { path: url.pathname, query: url.searchParams, watch, at: Date.now() };
+    const record: RecordedApiRequest = { path: url.pathname, query: url.searchParams, watch, method: req.method ?? 'GET', at: Date.now() };
     if (req.headers.authorization) record.authorization = req.headers.authorization;
     if (req.headers.accept) record.accept = req.headers.accept;
     if (req.headers['user-agent']) record.userAgent = req.headers['user-agent'];
-    if (route && 'info' in route) record.kind = route.info.kind;
+    if (route && 'info' in route) {
+      record.kind = route.info.kind;
+      if (route.name !== undefined) record.name = route.name;
+      if (route.subresource !== undefined) record.subresource = route.subresource;
+    }
     this.requests.push(record);
+    this.emit('change');
 
     if (req.headers.authorization !== `Bearer ${this.token}`) {
       this.status(res, 401, 'Unauthorized', 'Unauthorized');
@@ -319,6 +409,14 @@ export class FakeKubeApiServer {
     }
     if (!route) {
       this.status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
+      return;
+    }
+    if ('info' in route && route.name !== undefined) {
+      this.one(req, res, route.info, route.version, route.namespace, route.name, route.subresource);
+      return;
+    }
+    if (req.method !== 'GET') {
+      this.status(res, 405, 'MethodNotAllowed', `${req.method} ${url.pathname} is not supported by this double`);
       return;
     }
     if ('discovery' in route) {
@@ -354,6 +452,74 @@ export class FakeKubeApiServer {
       this.events.push(event);
       res.writeHead(201, { 'content-type': 'application/json' });
       res.end(JSON.stringify(event));
+      this.emit('change');
+    });
+  }
+
+  /** GET of one object, or a PUT / merge PATCH of its status subresource. */
+  private one(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    info: KindInfo,
+    version: string,
+    namespace: string | undefined,
+    name: string,
+    subresource: string | undefined,
+  ): void {
+    const key = `${info.kind}/${namespace ?? ''}/${name}`;
+    const apiVersion = info.group ? `${info.group}/${version}` : version;
+    if (req.method === 'GET' && subresource === undefined) {
+      const o = this.objects.get(key);
+      if (!o) this.status(res, 404, 'NotFound', `${info.plural} "${name}" not found`);
+      else this.json(res, 200, { ...clone(o), apiVersion, kind: info.kind });
+      return;
+    }
+    if ((req.method !== 'PUT' && req.method !== 'PATCH') || subresource !== 'status') {
+      this.status(res, 405, 'MethodNotAllowed', `${req.method} ${req.url} is not supported by this double`);
+      return;
+    }
+    let body = '';
+    req.on('data', (c: Buffer) => {
+      body += c.toString();
+    });
+    req.on('end', () => {
+      const method = req.method as 'PUT' | 'PATCH';
+      const contentType = req.headers['content-type'];
+      const parsed = JSON.parse(body) as KObject;
+      const write: StatusWrite = { kind: info.kind, namespace, name, method, contentType, body: parsed, answered: 200 };
+      const answer = (code: number, reason: string, message: string) => {
+        write.answered = code;
+        this.statusWrites.push(write);
+        this.status(res, code, reason, message);
+        this.emit('change');
+      };
+      const old = this.objects.get(key);
+      if (!old) return answer(404, 'NotFound', `${info.plural} "${name}" not found`);
+      if (this.forbidStatusWrites)
+        return answer(403, 'Forbidden', `${info.plural}.${info.group} "${name}" is forbidden: cannot patch resource "${info.plural}/status"`);
+      if (method === 'PATCH' && contentType !== 'application/merge-patch+json')
+        return answer(415, 'UnsupportedMediaType', `${contentType} is not a patch type this double takes`);
+      const precondition = parsed.metadata?.resourceVersion;
+      if (method === 'PUT' && precondition === undefined) return answer(422, 'Invalid', 'metadata.resourceVersion: must be specified for an update');
+      if (this.conflictNextStatusWrites > 0 || (precondition !== undefined && precondition !== old.metadata?.resourceVersion)) {
+        if (this.conflictNextStatusWrites > 0) this.conflictNextStatusWrites--;
+        return answer(
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on ${info.plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+        );
+      }
+      const status = method === 'PUT' ? clone(parsed.status) : mergePatch(old.status, parsed.status);
+      const object = clone(old);
+      if (status === undefined) delete object.status;
+      else object.status = status;
+      this.rv++;
+      object.metadata!.resourceVersion = String(this.rv);
+      this.objects.set(key, object);
+      this.statusWrites.push(write);
+      this.publish({ rv: this.rv, kind: info.kind, namespace: namespace ?? '', type: 'MODIFIED', object });
+      this.json(res, 200, { ...clone(object), apiVersion, kind: info.kind });
+      this.emit('change');
     });
   }
 
@@ -389,20 +555,24 @@ export class FakeKubeApiServer {
       kind: 'APIResourceList',
       apiVersion: 'v1',
       groupVersion: group ? `${group}/${version}` : version,
-      resources: kinds.map((k) => ({ name: k.plural, singularName: k.kind.toLowerCase(), namespaced: true, kind: k.kind, verbs: ['get', 'list', 'watch'] })),
+      resources: kinds.flatMap((k) => [
+        { name: k.plural, singularName: k.kind.toLowerCase(), namespaced: !k.clusterScoped, kind: k.kind, verbs: ['get', 'list', 'watch'] },
+        { name: `${k.plural}/status`, singularName: '', namespaced: !k.clusterScoped, kind: k.kind, verbs: ['get', 'patch', 'update'] },
+      ]),
     });
   }
 
-  private matching(info: KindInfo, namespace: string | undefined): KObject[] {
+  private matching(info: KindInfo, namespace: string | undefined, name: string | undefined): KObject[] {
     return [...this.objects.entries()]
       .filter(([key]) => key.startsWith(`${info.kind}/${namespace ? `${namespace}/` : ''}`))
+      .filter(([, o]) => name === undefined || o.metadata?.name === name)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([, o]) => o);
   }
 
   private list(res: http.ServerResponse, info: KindInfo, version: string, namespace: string | undefined, q: URLSearchParams): void {
     const apiVersion = info.group ? `${info.group}/${version}` : version;
-    const all = this.matching(info, namespace);
+    const all = this.matching(info, namespace, nameSelected(q));
     const limit = Number(q.get('limit') ?? 0);
     const offset = Number(q.get('continue') || 0);
     const page = limit > 0 ? all.slice(offset, offset + limit) : all.slice(offset);
@@ -410,7 +580,7 @@ export class FakeKubeApiServer {
     // Built-in kinds' list items carry no apiVersion/kind (the real server leaves them out); custom resources do.
     const items = page.map((o) => {
       const c = clone(o);
-      if (info.group === 'networking.istio.io') c.apiVersion = apiVersion;
+      if (info.group !== '' && info.group !== 'discovery.k8s.io') c.apiVersion = apiVersion;
       else {
         delete c.apiVersion;
         delete c.kind;
@@ -448,14 +618,17 @@ export class FakeKubeApiServer {
     }
     const w: OpenWatch = { kind: info.kind, apiVersion, res, stalled: false, timers: [] };
     if (namespace) w.namespace = namespace;
+    const name = nameSelected(q);
+    if (name !== undefined) w.name = name;
     // What happened since `from`, then live events.
     for (const e of this.log) {
-      if (e.rv > fromRv && e.kind === info.kind && (!namespace || e.namespace === namespace)) {
+      if (e.rv > fromRv && e.kind === info.kind && (!namespace || e.namespace === namespace) && (name === undefined || e.object.metadata?.name === name)) {
         this.send(w, { type: e.type, object: { ...clone(e.object), apiVersion } });
       }
     }
     this.watches.add(w);
     res.on('close', () => this.closeWatch(w));
+    this.emit('change');
     const timeoutSeconds = Number(q.get('timeoutSeconds') ?? 0);
     if (timeoutSeconds > 0) {
       w.timers.push(

@@ -38,8 +38,11 @@ export function attach(
   registry: Registry,
   attachments: Attachment[],
   mesh: Array<{ route: HTTPRouteSpec; host: string; port?: number }>,
+  /** `namespace/name` of the Gateways of other controllers' classes: their status entries are theirs to write. */
+  foreign: ReadonlySet<string> = new Set(),
 ): Outcome | undefined {
   if (ref.group === GATEWAY_API_GROUP && ref.kind === 'Gateway') {
+    if (foreign.has(`${ref.namespace}/${ref.name}`)) return undefined;
     const g = gateways.get(`${ref.namespace}/${ref.name}`);
     if (!g) return { ok: false, reason: 'NoMatchingParent', message: `no Gateway ${ref.namespace}/${ref.name} handled by Shadowgate` };
     const candidates = g.listeners.filter(

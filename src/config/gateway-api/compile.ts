@@ -17,16 +17,17 @@ export interface GatewayApiResult {
   statuses: Map<string, Record<string, unknown>>;
 }
 
-export function compileGatewayApi(res: GatewayApiResources, registry: Registry): GatewayApiResult {
+/** `controllerName`: the GatewayClass controller Shadowgate answers to (`serve --gateway-controller-name`). */
+export function compileGatewayApi(res: GatewayApiResources, registry: Registry, controllerName: string = CONTROLLER_NAME): GatewayApiResult {
   const statuses = new Map<string, Record<string, unknown>>();
   const classes = new Map(res.classes.map((c) => [c.name, c]));
   for (const c of res.classes) {
-    if (c.controllerName !== CONTROLLER_NAME) {
+    if (c.controllerName !== controllerName) {
       c.ctx.report(
         'info',
         'not-our-class',
         ['spec', 'controllerName'],
-        `controllerName is not ${CONTROLLER_NAME}: Gateways of this class are left to their controller`,
+        `controllerName is not ${controllerName}: Gateways of this class are left to their controller`,
       );
       continue;
     }
@@ -37,19 +38,21 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry):
   }
   const ours = (g: GatewaySpec) => {
     const c = classes.get(g.className);
-    return c ? c.controllerName === CONTROLLER_NAME : g.className === BUILTIN_CLASS;
+    return c ? c.controllerName === controllerName : g.className === BUILTIN_CLASS;
   };
 
   // --- Gateways and their listeners
   const gateways = new Map<string, { gw: GatewaySpec; listeners: LiveListener[] }>();
+  const foreign = new Set<string>();
   const hostnamesByPort = new Map<number, Set<string>>();
   for (const gw of res.gateways) {
     if (!ours(gw)) {
+      foreign.add(`${gw.namespace}/${gw.name}`);
       gw.ctx.report(
         'info',
         'not-our-gateway',
         ['spec', 'gatewayClassName'],
-        `class ${gw.className} is not handled by Shadowgate (${CONTROLLER_NAME}); this Gateway is ignored`,
+        `class ${gw.className} is not handled by Shadowgate (${controllerName}); this Gateway is ignored`,
       );
       continue;
     }
@@ -111,11 +114,11 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry):
     const parents: Record<string, unknown>[] = [];
     const resolvedRefs = checkRefs(route, registry, res);
     for (const ref of route.parentRefs) {
-      const accepted = attach(route, ref, gateways, registry, attachments, mesh);
+      const accepted = attach(route, ref, gateways, registry, attachments, mesh, foreign);
       if (accepted === undefined) continue; // another controller's Gateway: not ours to write
       if (!accepted.ok) route.ctx.reference('warning', reasonCode(accepted.reason), ref.path, accepted.message);
       parents.push(
-        parentStatus(ref, [
+        parentStatus(ref, controllerName, [
           condition('Accepted', accepted.ok, accepted.ok ? 'Accepted' : accepted.reason, accepted.ok ? 'attached' : accepted.message, route.generation),
           condition('ResolvedRefs', resolvedRefs.ok, resolvedRefs.reason, resolvedRefs.message, route.generation),
         ]),

@@ -171,9 +171,6 @@ export function readFilters(list: Fields[], rule: RuleSpec, namespace: string, b
         if (port !== undefined) redirect.redirect.port = port;
         const path = readPathModifier(r.object('path', PATH_MODIFIER));
         if (path) redirect.path = path;
-        if (path?.type === 'ReplacePrefixMatch') {
-          r.ctx.warn('not-supported', r.at('path'), 'a redirect with ReplacePrefixMatch is not supported yet: requests this rule matches get 500');
-        }
         rule.redirect = redirect;
         break;
       }

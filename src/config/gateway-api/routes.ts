@@ -16,9 +16,10 @@ export interface ResolvedRule {
 const literal = (s: string) => s.replace(/\\/g, '\\\\');
 
 /**
- * HTTPPathModifier as a regex rewrite over the path (query kept). ReplacePrefixMatch follows the spec's
- * table: the matched prefix, without its trailing "/", is replaced, and an empty result becomes "/"
- * (`/foo/bar` with prefix `/foo` and replacement `/` gives `/bar`, `/foo` gives `/`).
+ * HTTPPathModifier as a regex rewrite over the path (query kept), for URLRewrite and RequestRedirect alike.
+ * ReplacePrefixMatch follows the spec's table: the matched prefix, without its trailing "/", is replaced, and an
+ * empty result becomes "/" (`/foo/bar` with prefix `/foo` and replacement `/` gives `/bar`, `/foo` gives `/`);
+ * a prefix of `/` keeps the whole path after the replacement (`/xyz` + `/foo` = `/xyz/foo`).
  */
 function pathRewrite(mod: PathModifier, prefix: string | undefined): Rewrite['uriRegex'] {
   if (mod.type === 'ReplaceFullPath') return { match: '^.*$', rewrite: literal(mod.value || '/') };
@@ -45,7 +46,7 @@ export function buildRoute(e: Entry, resolved: ResolvedRule, listenerPort: numbe
     } else if (!rule.redirect.schemeSet && listenerPort !== 80) red.port = listenerPort;
     const path = rule.redirect.path;
     if (path?.type === 'ReplaceFullPath') red.uri = path.value;
-    action = path?.type === 'ReplacePrefixMatch' ? INTERNAL_ERROR : { kind: 'redirect', redirect: red };
+    action = { kind: 'redirect', redirect: red };
   } else if (resolved.destinations.length === 0) {
     // The spec: no (valid) backendRefs, or all of weight 0, and no filter answering: 500.
     action = INTERNAL_ERROR;
@@ -63,6 +64,9 @@ export function buildRoute(e: Entry, resolved: ResolvedRule, listenerPort: numbe
     retries: rule.retries,
     headers: rule.headers,
   };
+  // A prefix-replacing redirect: Location's path is the request's with the matched prefix replaced, as the same
+  // rewrite a URLRewrite would send upstream (Envoy's redirect prefix_rewrite).
+  if (rule.redirect?.path?.type === 'ReplacePrefixMatch' && action.kind === 'redirect') out.rewrite = { uriRegex: pathRewrite(rule.redirect.path, prefix) };
   if (rule.rewrite && action.kind === 'route') {
     const rw: Rewrite = {};
     if (rule.rewrite.authority !== undefined) rw.authority = rule.rewrite.authority;

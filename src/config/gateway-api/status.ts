@@ -1,6 +1,5 @@
 // Status conditions as a Gateway API controller writes them, built as plain data (no clock: no lastTransitionTime).
 import type { ProblemCode } from '../problem-codes.js';
-import { CONTROLLER_NAME } from './schemas.js';
 import type { ParentRefSpec } from './types.js';
 
 export interface Condition {
@@ -30,11 +29,11 @@ export function reasonCode(reason: string): ProblemCode {
   return REASON_CODES[reason] ?? 'unresolved-reference';
 }
 
-export function parentStatus(ref: ParentRefSpec, conditions: Condition[]): Record<string, unknown> {
+export function parentStatus(ref: ParentRefSpec, controllerName: string, conditions: Condition[]): Record<string, unknown> {
   const parentRef: Record<string, unknown> = { group: ref.group, kind: ref.kind, namespace: ref.namespace, name: ref.name };
   if (ref.sectionName !== undefined) parentRef.sectionName = ref.sectionName;
   if (ref.port !== undefined) parentRef.port = ref.port;
-  return { parentRef, controllerName: CONTROLLER_NAME, conditions };
+  return { parentRef, controllerName, conditions };
 }
 
 /**
@@ -51,6 +50,7 @@ export const SUPPORTED_FEATURES: readonly string[] = [
   'HTTPRouteResponseHeaderModification',
   'HTTPRouteBackendRequestHeaderModification',
   'HTTPRoutePortRedirect',
+  'HTTPRoutePathRedirect',
   'HTTPRouteSchemeRedirect',
   'HTTPRoute303RedirectStatusCode',
   'HTTPRoute307RedirectStatusCode',
@@ -71,6 +71,7 @@ export const SUPPORTED_FEATURES: readonly string[] = [
   'MeshHTTPRouteRewritePath',
   'MeshHTTPRouteSchemeRedirect',
   'MeshHTTPRouteRedirectPort',
+  'MeshHTTPRouteRedirectPath',
   'MeshHTTPRouteNamedRouteRule',
   'ReferenceGrant',
 ];

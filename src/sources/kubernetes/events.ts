@@ -1,5 +1,6 @@
-// Warnings about the cluster's setup also become Kubernetes Events on the Service they concern, so
-// `kubectl describe service nginx` shows them where people look. Each distinct warning is posted once.
+// Warnings about the cluster's setup also become Kubernetes Events on the object they concern, so
+// `kubectl describe service nginx` (or `configmap shadowgate`) shows them where people look. Each distinct
+// warning is posted once.
 import type { Problem } from '../../config/index.js';
 import type { KubeHttp } from './http.js';
 
@@ -7,7 +8,11 @@ import type { KubeHttp } from './http.js';
 const REASONS: Record<string, string> = {
   'takeover-selector': 'ShadowgateTakeoverSelector',
   'empty-backends': 'ShadowgateEmptyBackends',
+  'settings-rejected': 'ShadowgateConfigRejected',
 };
+
+/** The kinds Events are posted on, and their apiVersion. */
+const INVOLVED: Record<string, string> = { Service: 'v1', ConfigMap: 'v1', ShadowgateConfig: 'shadowgate.dev/v1alpha1' };
 
 export class WarningEvents {
   /** Warnings already posted; a warning that goes away and comes back is posted again. */
@@ -25,12 +30,12 @@ export class WarningEvents {
     const posts: Promise<unknown>[] = [];
     for (const p of problems) {
       const reason = REASONS[p.code];
-      const m = /^Service ([^/]+)\/(.+)$/.exec(p.resource ?? '');
-      if (!reason || !m) continue;
+      const m = /^(\w+) ([^/]+)\/(.+)$/.exec(p.resource ?? '');
+      if (!reason || !m || !INVOLVED[m[1]!]) continue;
       const key = `${p.code}|${p.resource}|${p.message}`;
       current.add(key);
       if (this.posted.has(key)) continue;
-      const [, namespace, name] = m as unknown as [string, string, string];
+      const [, kind, namespace, name] = m as unknown as [string, string, string, string];
       const at = this.now().toISOString();
       posts.push(
         this.api
@@ -40,7 +45,7 @@ export class WarningEvents {
               apiVersion: 'v1',
               kind: 'Event',
               metadata: { generateName: `${name}.shadowgate-`, namespace },
-              involvedObject: { apiVersion: 'v1', kind: 'Service', namespace, name },
+              involvedObject: { apiVersion: INVOLVED[kind], kind, namespace, name },
               reason,
               message: p.message,
               type: 'Warning',

@@ -18,6 +18,20 @@ export class KubeApiError extends Error {
   }
 }
 
+/**
+ * Largest answer read from the API server (a list page, a discovery document, one object). An object is at most
+ * about 1.5 MiB (etcd's request limit) and a page holds at most 500 (the watcher's `limit`); 64 MiB is far above
+ * what a real page takes, and keeps a misbehaving server or proxy from growing the heap without end.
+ */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+/** Longest line of a watch stream: one event, whose object is bounded by etcd's 1.5 MiB. */
+export const MAX_WATCH_LINE_BYTES = 16 * 1024 * 1024;
+
+/** An answer past its bound: refused unread (the request is aborted), and the caller retries as after any error. */
+export class AnswerTooLargeError extends Error {
+  override name = 'AnswerTooLargeError';
+}
+
 /** True for `410 Gone`: the resource version is too old (compacted); only a new list helps. */
 export function isGone(err: unknown): boolean {
   return err instanceof KubeApiError && err.status === 410;
@@ -88,9 +102,12 @@ export class KubeHttp {
           resolve({ response: res, abort });
           return;
         }
-        readAll(res)
+        readAll(res, `${path}: the ${status} answer`)
           .then((text) => reject(apiError(status, text)))
-          .catch(reject);
+          .catch((err: Error) => {
+            req.destroy(err);
+            reject(err);
+          });
       });
       req.end();
     });
@@ -103,18 +120,35 @@ export class KubeHttp {
     accept: string,
     signal: AbortSignal,
     timeoutMs: number,
+    limit = MAX_ANSWER_BYTES,
   ): Promise<Record<string, unknown>> {
     const timeout = AbortSignal.timeout(timeoutMs);
     const both = AbortSignal.any([signal, timeout]);
-    const { response } = await this.open(path, query, accept, both);
-    const text = await readAll(response);
+    const { response, abort } = await this.open(path, query, accept, both);
+    let text: string;
+    try {
+      text = await readAll(response, `GET ${path}`, limit);
+    } catch (err) {
+      // Past the bound: stop the transfer rather than drain it.
+      abort(err as Error);
+      throw err;
+    }
     const value: unknown = JSON.parse(text);
     if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error(`GET ${path}: expected a JSON object`);
     return value as Record<string, unknown>;
   }
 
   /** POST a JSON object (creating an Event); resolves with the parsed answer, rejects with KubeApiError. */
-  async postJson(path: string, body: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
+  postJson(path: string, body: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
+    return this.send('POST', path, body, 'application/json', timeoutMs);
+  }
+
+  /** PATCH (a status subresource, `application/merge-patch+json`); rejects with KubeApiError (409 on a stale resourceVersion). */
+  patchJson(path: string, body: Record<string, unknown>, contentType: string, timeoutMs: number): Promise<Record<string, unknown>> {
+    return this.send('PATCH', path, body, contentType, timeoutMs);
+  }
+
+  private async send(method: string, path: string, body: Record<string, unknown>, contentType: string, timeoutMs: number): Promise<Record<string, unknown>> {
     const opts: https.RequestOptions = {};
     await this.kc.applyToHTTPSOptions(opts);
     const url = this.url(path, {});
@@ -123,33 +157,44 @@ export class KubeHttp {
       ...(opts.headers as http.OutgoingHttpHeaders | undefined),
       accept: 'application/json',
       'user-agent': userAgent(),
-      'content-type': 'application/json',
+      'content-type': contentType,
       'content-length': Buffer.byteLength(text),
     };
     const request = url.protocol === 'https:' ? https.request : http.request;
     return await new Promise((resolve, reject) => {
-      const req = request(url, { ...opts, method: 'POST', headers, signal: AbortSignal.timeout(timeoutMs) });
+      const req = request(url, { ...opts, method, headers, signal: AbortSignal.timeout(timeoutMs) });
       req.on('error', reject);
       req.on('response', (res) => {
-        readAll(res)
+        readAll(res, `${method} ${path}`)
           .then((answer) => {
             const status = res.statusCode ?? 0;
             if (status < 200 || status >= 300) reject(apiError(status, answer));
             else resolve(answer ? (JSON.parse(answer) as Record<string, unknown>) : {});
           })
-          .catch(reject);
+          .catch((err: Error) => {
+            req.destroy(err);
+            reject(err);
+          });
       });
       req.end(text);
     });
   }
 }
 
-async function readAll(res: http.IncomingMessage): Promise<string> {
-  res.setEncoding('utf8');
-  let text = '';
-  for await (const chunk of res) text += chunk as string;
+/** The whole body, up to `limit` bytes; past it, AnswerTooLargeError (the caller aborts the request). */
+export async function readAll(res: http.IncomingMessage, what: string, limit = MAX_ANSWER_BYTES): Promise<string> {
+  const declared = Number(res.headers['content-length']);
+  if (declared > limit) throw new AnswerTooLargeError(`${what}: answer of ${declared} bytes is larger than the ${limit}-byte bound; refused`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new AnswerTooLargeError(`${what}: answer larger than the ${limit}-byte bound; refused unread`);
+    chunks.push(chunk as Buffer);
+  }
   if (!res.complete) throw new Error('connection closed before the whole answer arrived');
-  return text;
+  // Decoded once at the end: a multi-byte character split across chunks stays whole.
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Builds an error from a Kubernetes `Status` object (or from a bare status code). */

@@ -24,6 +24,8 @@ export interface ResourceType {
   metadataOnly?: boolean;
   /** Most clusters do not serve it: not being served is not worth a problem. */
   optional?: boolean;
+  /** Cluster-scoped (GatewayClass): listed across the cluster whatever `--namespace` says (a ClusterRole grants it). */
+  clusterScoped?: boolean;
 }
 
 export const ISTIO_TYPES: readonly ResourceType[] = [
@@ -33,10 +35,19 @@ export const ISTIO_TYPES: readonly ResourceType[] = [
   { group: ISTIO_GROUP, versions: ISTIO_VERSIONS, kind: 'WorkloadEntry', plural: 'workloadentries' },
 ];
 
-// Gateway API (issue 18): a cluster without its CRDs serves none, and that is fine. GatewayClass is cluster-scoped
-// and not watched: Gateways of class `shadowgate` are served.
+// Gateway API (issue 18): a cluster without its CRDs serves none, and that is fine. GatewayClass is cluster-scoped:
+// Gateways of a class whose controllerName is Shadowgate's are served (and of class `shadowgate` without one).
 const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
+export const GATEWAY_CLASS: ResourceType = {
+  group: GATEWAY_API_GROUP,
+  versions: ['v1', 'v1beta1'],
+  kind: 'GatewayClass',
+  plural: 'gatewayclasses',
+  optional: true,
+  clusterScoped: true,
+};
 export const GATEWAY_API_TYPES: readonly ResourceType[] = [
+  GATEWAY_CLASS,
   { group: GATEWAY_API_GROUP, versions: ['v1', 'v1beta1'], kind: 'Gateway', plural: 'gateways', optional: true },
   { group: GATEWAY_API_GROUP, versions: ['v1', 'v1beta1'], kind: 'HTTPRoute', plural: 'httproutes', optional: true },
   { group: GATEWAY_API_GROUP, versions: ['v1beta1', 'v1'], kind: 'ReferenceGrant', plural: 'referencegrants', optional: true },
@@ -45,14 +56,27 @@ export const GATEWAY_API_TYPES: readonly ResourceType[] = [
 /** Config kinds: discovered, watched, and passed to the snapshot as they are. */
 export const CONFIG_TYPES: readonly ResourceType[] = [...ISTIO_TYPES, ...GATEWAY_API_TYPES];
 
+/**
+ * Shadowgate's own settings from the cluster (issue 20): the ShadowgateConfig CRD (deploy/k8s/crds), and one
+ * ConfigMap watched by name. Both are checked before they reach the snapshot (./cluster-settings.ts).
+ */
+export const SHADOWGATE_CONFIG: ResourceType = {
+  group: 'shadowgate.dev',
+  versions: ['v1alpha1'],
+  kind: 'ShadowgateConfig',
+  plural: 'shadowgateconfigs',
+  optional: true,
+};
+export const CONFIG_MAP: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'ConfigMap', plural: 'configmaps' };
+
 export const SERVICE: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'Service', plural: 'services' };
 export const ENDPOINT_SLICE: ResourceType = { group: 'discovery.k8s.io', versions: ['v1'], builtIn: true, kind: 'EndpointSlice', plural: 'endpointslices' };
 export const POD: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'Pod', plural: 'pods', metadataOnly: true };
 
 export const CORE_TYPES: readonly ResourceType[] = [SERVICE, ENDPOINT_SLICE, POD];
 
-/** Every kind the source watches. */
-export const WATCHED_TYPES: readonly ResourceType[] = [...CONFIG_TYPES, ...CORE_TYPES];
+/** Every kind the source watches (the ConfigMap only when one is named: see KubernetesSourceOptions.configMap). */
+export const WATCHED_TYPES: readonly ResourceType[] = [...CONFIG_TYPES, SHADOWGATE_CONFIG, ...CORE_TYPES];
 
 export function apiVersionOf(group: string, version: string): string {
   return group ? `${group}/${version}` : version;
@@ -61,5 +85,5 @@ export function apiVersionOf(group: string, version: string): string {
 /** `/api/v1/namespaces/ns/pods`, `/apis/networking.istio.io/v1/virtualservices`, ... */
 export function collectionPath(t: ResourceType, version: string, namespace: string | undefined): string {
   const root = t.group ? `/apis/${t.group}/${version}` : `/api/${version}`;
-  return namespace ? `${root}/namespaces/${encodeURIComponent(namespace)}/${t.plural}` : `${root}/${t.plural}`;
+  return namespace && !t.clusterScoped ? `${root}/namespaces/${encodeURIComponent(namespace)}/${t.plural}` : `${root}/${t.plural}`;
 }

@@ -1,15 +1,18 @@
 // Config from the cluster: one robust watcher per kind, their caches translated into the resources the snapshot
 // is built from, and a debounced callback when they change. See issue 8 and docs in ./index.ts.
+import { EventEmitter } from 'node:events';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Registry } from 'prom-client';
-import type { Problem } from '../../config/index.js';
+import { Gauge, type Registry } from 'prom-client';
+import { DEFAULT_GATEWAY_CONTROLLER, type Problem, type ResourceSummary } from '../../config/index.js';
 import type { RawResource } from '../../config/parse.js';
+import { ClusterSettings, type ConfigMapRef, DEFAULT_CONFIG_MAP_KEY, DEFAULT_CONFIG_MAP_NAME } from './cluster-settings.js';
 import { Discovery } from './discovery.js';
 import { WarningEvents } from './events.js';
 import { ApiHealth, type ApiProblem, classify } from './health.js';
 import { KubeHttp } from './http.js';
 import { checkKubeConfig, loadKubeConfig } from './kubeconfig.js';
-import { CONFIG_TYPES, ENDPOINT_SLICE, POD, type ResourceType, SERVICE, WATCHED_TYPES } from './resource-types.js';
+import { CONFIG_MAP, CONFIG_TYPES, ENDPOINT_SLICE, POD, type ResourceType, SERVICE, SHADOWGATE_CONFIG, WATCHED_TYPES } from './resource-types.js';
+import { StatusWriter } from './status-writer.js';
 import { sourceFile, type Translation, translate } from './translate.js';
 import { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
 
@@ -39,6 +42,15 @@ export interface KubernetesSourceOptions {
   tuning?: Partial<WatchTuning>;
   /** For jitter; default Math.random. */
   random?: () => number;
+  /**
+   * The ConfigMap holding a ShadowgateConfig (`serve --kubernetes` defaults to `shadowgate`, key `config.yaml`).
+   * `namespace` defaults to `namespace`, else the kubeconfig context's (a pod's own), else `default`. Absent: none.
+   */
+  configMap?: { namespace?: string | undefined; name?: string | undefined; key?: string | undefined };
+  /** The GatewayClass controllerName Shadowgate answers to, and writes Gateway API status as. Default shadowgate.dev/gateway-controller. */
+  gatewayController?: string | undefined;
+  /** Write Gateway API status back (default true). */
+  writeStatus?: boolean;
 }
 
 export class KubernetesSource {
@@ -49,6 +61,16 @@ export class KubernetesSource {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private syncWaiters: Array<() => void> = [];
+  /** Every kind watched: WATCHED_TYPES, and the ConfigMap when one is named. */
+  private readonly types: readonly ResourceType[];
+  private readonly settings: ClusterSettings;
+  /** Where the settings ConfigMap is read, when one is. */
+  readonly configMap: ConfigMapRef | undefined;
+  private readonly statusWriter: StatusWriter | undefined;
+  /** 'activity' whenever a watcher's cache, stats or sync state moves, or a debounced change is delivered. */
+  private readonly activity = new EventEmitter();
+  /** The last round of Events posted (tests wait on it rather than on a clock). */
+  private reported: Promise<void> = Promise.resolve();
 
   private readonly events: WarningEvents | undefined;
   private readonly stop = new AbortController();
@@ -61,12 +83,39 @@ export class KubernetesSource {
   private constructor(
     private readonly opts: KubernetesSourceOptions,
     api: KubeHttp | ApiProblem,
+    contextNamespace?: string,
   ) {
+    if (opts.configMap) {
+      this.configMap = {
+        namespace: opts.configMap.namespace || opts.namespace || contextNamespace || 'default',
+        name: opts.configMap.name || DEFAULT_CONFIG_MAP_NAME,
+        key: opts.configMap.key || DEFAULT_CONFIG_MAP_KEY,
+      };
+    }
+    this.types = this.configMap ? [...WATCHED_TYPES, CONFIG_MAP] : WATCHED_TYPES;
+    this.settings = new ClusterSettings(this.configMap, (resource, errors, keeping) => {
+      const first = errors[0];
+      opts.log?.(
+        `kubernetes: ${resource}: ShadowgateConfig refused (${first ? `${first.path ? `${first.path}: ` : ''}${first.message}` : 'errors'}); ${keeping ? 'the last good version keeps serving' : 'not applied'}`,
+      );
+    });
+    if (opts.registry) {
+      const settings = this.settings;
+      new Gauge({
+        name: 'shadowgate_kubernetes_settings_rejected',
+        help: 'ShadowgateConfigs from the cluster (the ConfigMap, ShadowgateConfig objects) whose newest version is refused; the last good version serves',
+        registers: [opts.registry],
+        collect(): void {
+          this.set(settings.rejected);
+        },
+      });
+    }
+    const types = this.types;
     this.health = new ApiHealth(
       opts.log,
       opts.registry,
-      WATCHED_TYPES.map((t) => t.kind),
-      () => this.watchers.filter((w) => !w.hasSynced).length + (this.unusable ? WATCHED_TYPES.length : 0),
+      types.map((t) => t.kind),
+      () => this.watchers.filter((w) => !w.hasSynced).length + (this.unusable ? types.length : 0),
     );
     if (!(api instanceof KubeHttp)) {
       this.unusable = api;
@@ -75,14 +124,28 @@ export class KubernetesSource {
       return;
     }
     this.events = new WarningEvents(api, opts.log);
+    if (opts.writeStatus !== false) {
+      this.statusWriter = new StatusWriter(
+        api,
+        opts.gatewayController ?? DEFAULT_GATEWAY_CONTROLLER,
+        (kind) => {
+          const w = this.watchers.find((x) => x.type.kind === kind && CONFIG_TYPES.includes(x.type));
+          return w && { type: w.type, version: w.version, cache: w.cache };
+        },
+        opts.log,
+        opts.registry,
+      );
+    }
     const discovery = new Discovery(api, this.stop.signal, opts.tuning?.requestTimeoutMs ?? DEFAULT_TUNING.requestTimeoutMs);
     const server = api.serverUrl;
-    this.watchers = WATCHED_TYPES.map((type) => {
+    this.watchers = types.map((type) => {
+      const cm = type === CONFIG_MAP ? this.configMap : undefined;
       const w = new ListWatcher({
         api,
         discovery,
         type,
-        namespace: opts.namespace,
+        namespace: cm ? cm.namespace : opts.namespace,
+        ...(cm ? { fieldSelector: `metadata.name=${cm.name}` } : {}),
         tuning: opts.tuning,
         log: opts.log,
         random: opts.random,
@@ -93,6 +156,7 @@ export class KubernetesSource {
           if (problem.reason !== 'error') this.blocked?.();
         },
         onSuccess: () => this.health.success(type.kind),
+        onActivity: () => this.activity.emit('activity'),
       });
       this.byType.set(type, w);
       return w;
@@ -117,8 +181,11 @@ export class KubernetesSource {
       return source;
     }
     const api = new KubeHttp(loaded.kc);
-    const source = new KubernetesSource(opts, api);
-    opts.log?.(`kubernetes: watching ${opts.namespace ? `namespace ${opts.namespace}` : 'all namespaces'} on ${api.serverUrl} (kubeconfig: ${loaded.from})`);
+    const source = new KubernetesSource(opts, api, loaded.kc.getContextObject(loaded.kc.getCurrentContext())?.namespace);
+    const cm = source.configMap;
+    opts.log?.(
+      `kubernetes: watching ${opts.namespace ? `namespace ${opts.namespace}` : 'all namespaces'} on ${api.serverUrl} (kubeconfig: ${loaded.from})${cm ? `; settings from ConfigMap ${cm.namespace}/${cm.name} key ${cm.key}` : ''}`,
+    );
     for (const w of source.watchers) w.start();
     const timeoutMs = opts.syncTimeoutMs ?? 30_000;
     if (!source.synced) {
@@ -141,7 +208,7 @@ export class KubernetesSource {
       }
     }
     source.started = true;
-    void source.events?.report(source.current().problems);
+    source.reported = source.events?.report(source.current().problems) ?? Promise.resolve();
     return source;
   }
 
@@ -194,10 +261,44 @@ export class KubernetesSource {
       .map((w) => ({
         severity: 'info',
         code: 'kind-not-served',
-        file: sourceFile(w.type.kind, this.opts.namespace ?? '*', '*'),
+        file: sourceFile(w.type.kind, w.type === CONFIG_MAP ? this.configMap!.namespace : (this.opts.namespace ?? '*'), '*'),
         message: `the cluster does not serve ${w.type.group} ${w.type.kind} (CRDs not installed?); none is read`,
       }));
     return [...this.current().problems, ...notServed];
+  }
+
+  /**
+   * Writes the Gateway API status of the served snapshot's resources back to the cluster (what differs from the
+   * objects' own). Only once synced: a status computed from a partial view (a route listed before its Gateway)
+   * would be wrong.
+   */
+  publishStatus(resources: readonly ResourceSummary[]): Promise<void> {
+    if (!this.synced || this.closed || !this.statusWriter) return Promise.resolve();
+    return this.statusWriter.publish(resources);
+  }
+
+  /**
+   * Calls `listener` whenever something may have moved: a watcher's cache, stats or sync state, or a debounced
+   * `onChange` delivered. Returns the unsubscribe. For tests and probes that wait on a condition without polling.
+   */
+  onActivity(listener: () => void): () => void {
+    this.activity.on('activity', listener);
+    return () => this.activity.off('activity', listener);
+  }
+
+  /** True while a change waits for its debounce window to deliver `onChange`. */
+  get changePending(): boolean {
+    return this.timer !== undefined;
+  }
+
+  /** Resolves when the Events of the last change have been posted (or failed). */
+  eventsPosted(): Promise<void> {
+    return this.reported;
+  }
+
+  /** Status writes done, skipped as unchanged, retried after a conflict, failed (tests, /config_dump). */
+  statusStats(): StatusWriter['stats'] | undefined {
+    return this.statusWriter && { ...this.statusWriter.stats };
   }
 
   async close(): Promise<void> {
@@ -205,10 +306,12 @@ export class KubernetesSource {
     clearTimeout(this.timer);
     this.stop.abort();
     await Promise.all(this.watchers.map((w) => w.close()));
+    await this.statusWriter?.idle();
   }
 
   private current(): Translation {
-    this.translation ??= translate(
+    if (this.translation) return this.translation;
+    const t = translate(
       {
         istio: CONFIG_TYPES.flatMap((t) => this.objects(t)),
         services: this.objects(SERVICE),
@@ -220,6 +323,8 @@ export class KubernetesSource {
         ...(this.opts.listen ? { listen: this.opts.listen } : {}),
       },
     );
+    const settings = this.settings.update(this.objects(CONFIG_MAP), this.objects(SHADOWGATE_CONFIG));
+    this.translation = { resources: [...t.resources, ...settings.resources], problems: [...t.problems, ...settings.problems] };
     return this.translation;
   }
 
@@ -236,7 +341,8 @@ export class KubernetesSource {
       this.timer = undefined;
       if (this.closed) return;
       this.opts.onChange();
-      void this.events?.report(this.current().problems);
+      this.reported = this.events?.report(this.current().problems) ?? Promise.resolve();
+      this.activity.emit('activity');
     }, this.opts.debounceMs ?? 50);
   }
 }

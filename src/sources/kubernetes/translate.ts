@@ -400,6 +400,9 @@ function serviceEntryFor(
       namespace: m.namespace,
       annotations: {
         'shadowgate.dev/generated-from': `Service ${m.namespace}/${m.name}`,
+        // Each endpoint serves the ports its slices list, not every port of the Service (an ExternalName's one
+        // endpoint, its DNS name, serves them all).
+        ...(str(spec.type) === 'ExternalName' ? {} : { 'shadowgate.dev/endpoint-ports': 'listed' }),
         // Only taken-over Services get listeners: the gateway stands in their path. Every other Service is a
         // destination (routes and mirrors may name it) but its ports are not the gateway's to bind.
         ...(listenAll || m.annotations[BACKENDS_ANNOTATION] !== undefined ? {} : { [LISTEN_ANNOTATION]: 'false' }),

@@ -4,7 +4,18 @@
 // dead connection. Semantics: https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Discovery } from './discovery.js';
-import { ACCEPT_METADATA, ACCEPT_METADATA_LIST, apiError, isForbidden, isGone, isNotFound, type KubeHttp } from './http.js';
+import {
+  ACCEPT_METADATA,
+  ACCEPT_METADATA_LIST,
+  AnswerTooLargeError,
+  apiError,
+  isForbidden,
+  isGone,
+  isNotFound,
+  type KubeHttp,
+  MAX_ANSWER_BYTES,
+  MAX_WATCH_LINE_BYTES,
+} from './http.js';
 import { apiVersionOf, collectionPath, type ResourceType } from './resource-types.js';
 
 export type KubeObject = Record<string, unknown>;
@@ -24,6 +35,8 @@ export interface WatchTuning {
   rediscoverMs: number;
   /** `limit` of one list page. */
   pageSize: number;
+  /** Largest list page read; a watch event line is bounded by the smaller of this and MAX_WATCH_LINE_BYTES. */
+  maxAnswerBytes: number;
 }
 
 export const DEFAULT_TUNING: WatchTuning = Object.freeze({
@@ -35,6 +48,7 @@ export const DEFAULT_TUNING: WatchTuning = Object.freeze({
   requestTimeoutMs: 30_000,
   rediscoverMs: 30_000,
   pageSize: 500,
+  maxAnswerBytes: MAX_ANSWER_BYTES,
 });
 
 export interface WatcherStats {
@@ -58,12 +72,16 @@ export interface WatcherOptions {
   discovery: Discovery;
   type: ResourceType;
   namespace?: string;
+  /** `metadata.name=shadowgate`: one object (RBAC can then grant that name alone). */
+  fieldSelector?: string;
   tuning?: Partial<WatchTuning>;
   onChange: (cache: ReadonlyMap<string, KubeObject>) => void;
   /** A request failed (not a 410 or a stall): told once per failure; the watcher itself then logs nothing. */
   onFailure?: (err: unknown) => void;
   /** A list, or a watch's head, came back 2xx. */
   onSuccess?: () => void;
+  /** Anything in `stats`, the cache or the sync state moved (what a test or a probe waits on instead of polling). */
+  onActivity?: () => void;
   log?: (line: string) => void;
   random?: () => number;
 }
@@ -135,6 +153,7 @@ export class ListWatcher {
 
   private emit(): void {
     this.opts.onChange(this.cache);
+    this.opts.onActivity?.();
   }
 
   private backoff(failures: number): number {
@@ -217,6 +236,7 @@ export class ListWatcher {
           }
         }
         failures++;
+        this.opts.onActivity?.();
         if (!immediate) {
           const delay = Math.round(this.backoff(failures));
           if (!reported) this.log(`${message}; retrying in ${delay} ms${this.resourceVersion ? ` from resource version ${this.resourceVersion}` : ''}`);
@@ -276,10 +296,11 @@ export class ListWatcher {
     do {
       const page = await this.opts.api.getJson(
         this.path(),
-        { limit: this.tuning.pageSize, continue: continueToken },
+        { limit: this.tuning.pageSize, continue: continueToken, fieldSelector: this.opts.fieldSelector },
         accept,
         this.stop.signal,
         this.tuning.requestTimeoutMs,
+        this.tuning.maxAnswerBytes,
       );
       for (const item of Array.isArray(page.items) ? page.items : []) {
         const obj = this.normalize(item);
@@ -304,6 +325,7 @@ export class ListWatcher {
     const t = this.tuning;
     const timeoutSeconds = Math.max(1, Math.round(t.timeoutSeconds * (0.8 + (this.opts.random ?? Math.random)() * 0.4)));
     const stallMs = t.bookmarkIntervalMs * t.stallFactor;
+    const lineBound = Math.min(MAX_WATCH_LINE_BYTES, t.maxAnswerBytes);
     const controller = new AbortController();
     const signal = AbortSignal.any([controller.signal, this.stop.signal]);
     this.stats.watches++;
@@ -333,7 +355,7 @@ export class ListWatcher {
       this.opts.api
         .open(
           this.path(),
-          { watch: true, resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
+          { watch: true, resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds, fieldSelector: this.opts.fieldSelector },
           this.opts.type.metadataOnly ? ACCEPT_METADATA : 'application/json',
           signal,
         )
@@ -344,6 +366,7 @@ export class ListWatcher {
             return;
           }
           this.opts.onSuccess?.();
+          this.opts.onActivity?.();
           arm();
           response.socket?.setKeepAlive(true, 30_000);
           response.setEncoding('utf8');
@@ -352,10 +375,19 @@ export class ListWatcher {
             if (settled) return;
             arm();
             buffered += chunk;
+            // One event per line, its object bounded by etcd: a line past the bound is a broken stream, not an event.
+            if (buffered.length > lineBound && buffered.indexOf('\n') < 0) {
+              settle(new AnswerTooLargeError(`watch event larger than the ${lineBound}-byte bound; reconnecting`));
+              return;
+            }
             for (let nl = buffered.indexOf('\n'); nl >= 0 && !settled; nl = buffered.indexOf('\n')) {
               const line = buffered.slice(0, nl).trim();
               buffered = buffered.slice(nl + 1);
               if (!line) continue;
+              if (line.length > lineBound) {
+                settle(new AnswerTooLargeError(`watch event larger than the ${lineBound}-byte bound; reconnecting`));
+                return;
+              }
               try {
                 this.handleEvent(JSON.parse(line));
               } catch (err) {

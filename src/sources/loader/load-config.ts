@@ -22,11 +22,14 @@ export interface LoadInput {
   extraProblems?: readonly Problem[];
   extraResources?: readonly RawResource[];
   currentHash?: string | undefined;
+  /** The GatewayClass controllerName Shadowgate answers to. */
+  gatewayController?: string | undefined;
 }
 
 export type LoadOutcome =
   /** `snapshot` is absent when its hash equals `currentHash`. */
-  | { type: 'loaded'; hash: string; problems: Problem[]; files: string[]; snapshot?: Snapshot }
+  /** `resources` (with their status) and `problems` come with every load: they can change while the routing does not. */
+  | { type: 'loaded'; hash: string; problems: Problem[]; resources: Snapshot['resources']; files: string[]; snapshot?: Snapshot }
   | { type: 'refused'; reason: 'timeout' | 'memory' | 'failed'; message: string };
 
 /**
@@ -65,6 +68,7 @@ export class ConfigLoader {
       extraProblems: [...(input.extraProblems ?? [])],
       extraResources: (input.extraResources ?? []).map(({ locate: _locate, ...plain }): PlainResource => plain),
       currentHash: input.currentHash,
+      gatewayController: input.gatewayController,
     };
     return new Promise((resolve) => {
       let worker: Worker;
@@ -104,6 +108,7 @@ export class ConfigLoader {
               type: 'loaded',
               hash: answer.hash,
               problems: answer.problems,
+              resources: answer.resources,
               files: answer.files,
               ...(answer.snapshot ? { snapshot: deepFreeze(answer.snapshot) } : {}),
             },

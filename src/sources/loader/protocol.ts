@@ -11,9 +11,11 @@ export interface LoadRequest {
   extraResources: PlainResource[];
   /** Hash of the snapshot being served: an equal result is answered without the snapshot (nothing to copy back). */
   currentHash?: string | undefined;
+  /** The GatewayClass controllerName Shadowgate answers to (default: config's CONTROLLER_NAME). */
+  gatewayController?: string | undefined;
 }
 
 export type WorkerAnswer = { id: number } & (
-  | { type: 'loaded'; hash: string; problems: Problem[]; files: string[]; snapshot?: Snapshot }
+  | { type: 'loaded'; hash: string; problems: Problem[]; resources: Snapshot['resources']; files: string[]; snapshot?: Snapshot }
   | { type: 'failed'; message: string }
 );

@@ -12,12 +12,15 @@ parentPort?.on('message', (req: LoadRequest) => {
   try {
     const read = readSources(req.files);
     const extra: RawResource[] = req.extraResources.map((r) => ({ ...r, locate: () => undefined }));
-    const snapshot = loadSnapshot(read.sources, [...read.problems, ...req.extraProblems], extra, servicesAsEntries);
+    const snapshot = loadSnapshot(read.sources, [...read.problems, ...req.extraProblems], extra, servicesAsEntries, {
+      gatewayController: req.gatewayController,
+    });
     answer = {
       id: req.id,
       type: 'loaded',
       hash: snapshot.hash,
       problems: snapshot.problems,
+      resources: snapshot.resources,
       files: read.files,
       ...(snapshot.hash === req.currentHash ? {} : { snapshot }),
     };
