@@ -1,5 +1,5 @@
 // Public surface of config/: text in, a checked immutable snapshot out. Pure: no sockets, no clock, no files.
-import type { Problem, Snapshot } from './model.js';
+import type { Problem, ReadDescriptorSet, Snapshot } from './model.js';
 import { parseSource, type RawResource, type SourceText } from './parse.js';
 import { buildSnapshot } from './snapshot.js';
 
@@ -18,6 +18,8 @@ export function loadSnapshot(
   extraResources: readonly RawResource[] = [],
   /** What the caller makes of the files' resources before they are checked (sources/: Services as ServiceEntries). */
   prepare: (raw: readonly RawResource[]) => RawResource[] = (raw) => [...raw],
+  /** Reads and checks the gRPC descriptor sets a ShadowgateConfig names (sources/: the files; compare/: the decoding). */
+  readDescriptorSet?: ReadDescriptorSet,
 ): Snapshot {
   const raw: RawResource[] = [];
   const problems: Problem[] = [...extraProblems];
@@ -26,7 +28,7 @@ export function loadSnapshot(
     raw.push(...r.resources);
     problems.push(...r.problems);
   }
-  return buildSnapshot([...prepare(raw), ...extraResources], problems);
+  return buildSnapshot([...prepare(raw), ...extraResources], problems, readDescriptorSet);
 }
 
 export function hasErrors(snapshot: Snapshot): boolean {

@@ -12,6 +12,7 @@ export const PROBLEM_CODES = {
   'unknown-version': 'an apiVersion of a known kind that Shadowgate does not read',
   'duplicate-resource': 'two resources with the same kind, namespace and name',
   'duplicate-settings': 'more than one ShadowgateConfig',
+  'invalid-descriptor-set': 'a gRPC descriptor set (compare.grpc.descriptorSets) that cannot be read or decoded',
   // Fields and values (fields.ts and each resource's reader).
   'unknown-field': 'a field the resource type does not have',
   'duplicate-field': 'a field given twice (as camelCase and snake_case)',

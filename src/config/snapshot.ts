@@ -12,6 +12,7 @@ import type {
   Listener,
   MirrorTarget,
   Problem,
+  ReadDescriptorSet,
   ResourceSummary,
   Route,
   RouteAction,
@@ -87,7 +88,7 @@ function catchesAll(route: HttpRouteSpec): boolean {
   );
 }
 
-export function buildSnapshot(raw: readonly RawResource[], parseProblems: readonly Problem[] = []): Snapshot {
+export function buildSnapshot(raw: readonly RawResource[], parseProblems: readonly Problem[] = [], readDescriptorSet?: ReadDescriptorSet): Snapshot {
   const problems: Problem[] = [...parseProblems];
   const resources: ResourceSummary[] = [];
   const virtualServices: VirtualServiceSpec[] = [];
@@ -171,7 +172,7 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
           readGateway(res, ctx);
           break;
         case SETTINGS_KIND: {
-          const s = readSettings(res, ctx);
+          const s = readSettings(res, ctx, readDescriptorSet);
           if (!ctx.failed) {
             if (settingsFrom) ctx.warn('duplicate-settings', [], `only one ${SETTINGS_KIND} is used; ${settingsFrom} came first`);
             else {

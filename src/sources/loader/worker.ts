@@ -3,6 +3,7 @@
 // It stays up between loads, so a reload costs the load, not a thread start and a module graph.
 import { parentPort } from 'node:worker_threads';
 import { loadSnapshot, type RawResource } from '../../config/index.js';
+import { readDescriptorSet } from '../descriptor-sets.js';
 import { servicesAsEntries } from '../file-services.js';
 import { readSources } from '../files.js';
 import type { LoadRequest, WorkerAnswer } from './protocol.js';
@@ -12,7 +13,7 @@ parentPort?.on('message', (req: LoadRequest) => {
   try {
     const read = readSources(req.files);
     const extra: RawResource[] = req.extraResources.map((r) => ({ ...r, locate: () => undefined }));
-    const snapshot = loadSnapshot(read.sources, [...read.problems, ...req.extraProblems], extra, servicesAsEntries);
+    const snapshot = loadSnapshot(read.sources, [...read.problems, ...req.extraProblems], extra, servicesAsEntries, readDescriptorSet);
     answer = {
       id: req.id,
       type: 'loaded',
