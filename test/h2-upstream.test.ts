@@ -255,8 +255,14 @@ describe('refused streams', () => {
   it('REFUSED_STREAM is retried (Istio default retryOn has refused-stream); without retries it is 503 UR', async () => {
     let refuse = 1;
     const v1 = await h2Server('v1', ({ stream }) => {
-      if (refuse-- > 0) stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
-      else answer(stream, 'v1');
+      if (refuse-- > 0) return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      // Echo the request body: a retried POST must arrive whole.
+      let body = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (c: string) => {
+        body += c;
+      });
+      stream.on('end', () => answer(stream, `v1:${body}`));
     });
     const v2 = await h2Server('v2');
     const port = await freePort();
@@ -266,7 +272,7 @@ describe('refused streams', () => {
         async (tg) => {
           const r = await send(port, '/pay', { method: 'POST', headers: { host: 'web' }, body: 'amount=5' });
           assert.equal(r.status, 200);
-          assert.equal(r.body, 'v1');
+          assert.equal(r.body, 'v1:amount=5', 'the retry carried the whole body');
           assert.equal(v1.streams.length, 2, 'refused once, retried once');
           assert.equal(tg.access.entries.at(-1)!.response_flags, '-');
         },
