@@ -227,6 +227,11 @@ spec:
 `;
   }
 
+  interface Sample {
+    request: { body: string };
+    primary: { body: string };
+    candidate: { body: string };
+  }
   const item = (id: string) => ({ ...ITEM, id });
   /** v1's answer; v2 answers the same item in another field order unless `price` says otherwise. */
   const v1Answer = (id: string) => encode(ItemType, item(id));
@@ -259,7 +264,8 @@ spec:
       const ep = eps.endpoints[0]!;
       const fields = (await api<{ fields: { field: string; verdict: string }[] }>(`fields?endpoint=${ep.id}`)).fields;
       const verdict = await api<{ result: string; reasons: string[] }>('verdict');
-      return { verdict, endpoint: ep.endpoint, failing: fields.filter((f) => f.verdict === 'FAIL').map((f) => f.field), fields };
+      const samples = (await api<{ samples: Sample[] }>(`samples?endpoint=${ep.id}&limit=1`)).samples;
+      return { verdict, endpoint: ep.endpoint, failing: fields.filter((f) => f.verdict === 'FAIL').map((f) => f.field), fields, samples };
     } finally {
       client.close();
       await tg.close();
@@ -277,6 +283,12 @@ spec:
       r.verdict.reasons.some((s) => s.includes('body.messages[*].price')),
       JSON.stringify(r.verdict.reasons),
     );
+    // Samples show the messages as their JSON (request and answers), not as bytes.
+    const sample = r.samples[0]!;
+    assert.match(sample.request.body, /^\{"messages":\[\{"id":"item-\d+"\}\]\}$/);
+    assert.equal(JSON.parse(sample.primary.body).messages[0].price, '1999');
+    assert.equal(JSON.parse(sample.candidate.body).messages[0].price, '2499');
+    assert.equal(JSON.parse(sample.candidate.body).messages[0].kind, 'BOOK');
   });
 
   it('a candidate answering the same items, encoded differently, PASSes', async () => {

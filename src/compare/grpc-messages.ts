@@ -118,6 +118,30 @@ function addUnknown(type: DescMessage, msg: Message, json: JsonValue): void {
 }
 
 /**
+ * A gRPC body as `{messages: [...]}` of canonical JSON, for a sample, when every message decodes as `type`;
+ * undefined otherwise (the sample keeps nothing of bytes nobody can read).
+ */
+export function grpcBodyJson(
+  bytes: Uint8Array,
+  headers: Record<string, string | string[] | undefined>,
+  type: DescMessage,
+  schema: GrpcSchema,
+): JsonValue | undefined {
+  const frames = grpcFrames(bytes);
+  if (!frames) return undefined;
+  const v = headers['grpc-encoding'];
+  const encoding = Array.isArray(v) ? v[0] : v;
+  const messages: JsonValue[] = [];
+  for (const f of frames) {
+    const p = plain(f, encoding);
+    const json = p && messageJson(type, p, schema);
+    if (json === undefined) return undefined;
+    messages.push(json);
+  }
+  return { messages };
+}
+
+/**
  * For two gRPC answers whose bodies were captured whole: `body.messages` when the number of messages differs;
  * with the method's types from a descriptor set, `body.messages[*].<field>` as JSON fields are named
  * (`body.messages[*].items[*].price`); otherwise `body.messages[*]` when a message's bytes do. Returns false
