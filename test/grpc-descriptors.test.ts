@@ -43,7 +43,7 @@ function answer(body: Buffer, headers: Record<string, string> = {}): CapturedRes
 
 const rules = compileRules({
   ...DEFAULT_COMPARE_SETTINGS,
-  grpc: { descriptorSets: [{ file: 'shop.binpb', sha256: '', data: Buffer.from(shopDescriptorSet()).toString('base64') }] },
+  grpc: { descriptorSets: [{ file: 'shop.binpb', sha256: '', data: Buffer.from(shopDescriptorSet()).toString('base64') }], reflection: false },
 });
 const byBytes = compileRules(DEFAULT_COMPARE_SETTINGS);
 
@@ -186,7 +186,7 @@ describe('compare.grpc.descriptorSets in the config', () => {
 });
 
 describe('gRPC comparison with a descriptor set, through the gateway', () => {
-  function config(port: number, v1: number, v2: number, descriptorSet: string): string {
+  function config(port: number, v1: number, v2: number, grpcYaml: string): string {
     return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: shop}
@@ -222,8 +222,9 @@ kind: ShadowgateConfig
 metadata: {name: shadowgate}
 spec:
   compare:
-    grpc: {descriptorSets: [${descriptorSet}]}
-    thresholds: {minSample: 30, maxRealDiffRate: 0.2, maxErrorRateIncrease: 0.2}
+    grpc: ${grpcYaml}
+    # Fields are judged here, not latency (a loaded machine makes either version's p99 anything).
+    thresholds: {minSample: 30, maxRealDiffRate: 0.2, maxErrorRateIncrease: 0.2, minP99LatencyIncreaseMs: 3600000}
 `;
   }
 
@@ -240,13 +241,18 @@ spec:
     return Buffer.concat([encode(ItemType, { price: price ?? p }), encode(ItemType, rest)]);
   };
 
-  async function judge(v2: (id: string) => Buffer, between?: (tg: Awaited<ReturnType<typeof startGateway>>, descriptorSet: string) => Promise<void>) {
-    const primary = await startCatalog(v1Answer);
+  async function judge(
+    v2: (id: string) => Buffer,
+    between?: (tg: Awaited<ReturnType<typeof startGateway>>, descriptorSet: string) => Promise<void>,
+    by: 'descriptorSet' | 'reflection' | 'reflection of a server without it' = 'descriptorSet',
+  ) {
+    const primary = await startCatalog(v1Answer, { reflection: by === 'reflection' });
     const candidate = await startCatalog(v2);
     const port = await freePort();
     const descriptorSet = join(tempDir(), 'shop.binpb');
     writeFileSync(descriptorSet, shopDescriptorSet());
-    const tg = await startGateway({ 'shop.yaml': config(port, primary.port, candidate.port, descriptorSet) }, { store: join(tempDir(), 'compare.db') });
+    const grpcYaml = by === 'descriptorSet' ? `{descriptorSets: [${descriptorSet}]}` : '{reflection: true}';
+    const tg = await startGateway({ 'shop.yaml': config(port, primary.port, candidate.port, grpcYaml) }, { store: join(tempDir(), 'compare.db') });
     const client = catalogClient(port, 'shop');
     try {
       for (let i = 0; i < 40; i++) {
@@ -306,5 +312,17 @@ spec:
       assert.match(reload.problems[0]!.message, /shop\.binpb: not a FileDescriptorSet/);
     });
     assert.deepEqual(r.failing, ['body.messages[*].price']);
+  });
+
+  it('with server reflection (compare.grpc.reflection) the primary supplies the descriptors: the verdict names the field', async () => {
+    const r = await judge(v2Answer(2499n), undefined, 'reflection');
+    assert.equal(r.verdict.result, 'FAIL');
+    assert.deepEqual(r.failing, ['body.messages[*].price']);
+  });
+
+  it('a primary without reflection leaves the messages to compare by bytes', async () => {
+    const r = await judge(v2Answer(2499n), undefined, 'reflection of a server without it');
+    assert.equal(r.verdict.result, 'FAIL');
+    assert.deepEqual(r.failing, ['body.messages[*]']);
   });
 });

@@ -30,6 +30,8 @@ export interface CapturedResponse {
   latencyMs: number;
   /** Why there is no (complete) answer: `timeout`, `connect_error`, `upstream_reset`, `abandoned:<reason>`. */
   error?: string;
+  /** The endpoint that answered (`http://address:port`), for the primary: where gRPC server reflection asks. */
+  origin?: string;
 }
 
 /** One mirrored request with every answer it got. */

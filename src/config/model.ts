@@ -337,6 +337,8 @@ export interface GrpcDescriptorSet {
 
 export interface GrpcCompareSettings {
   descriptorSets: GrpcDescriptorSet[];
+  /** Asks the primary for the descriptors of a method no set describes (gRPC server reflection). Default false. */
+  reflection: boolean;
 }
 
 /**
@@ -367,7 +369,7 @@ export const DEFAULT_COMPARE_SETTINGS: CompareSettings = Object.freeze({
   timeToleranceMs: 5_000,
   maxEndpointsPerRun: 1_000,
   maxFieldsPerEndpoint: 200,
-  grpc: Object.freeze({ descriptorSets: [] }),
+  grpc: Object.freeze({ descriptorSets: [], reflection: false }),
   // Diffy's defaults for noise (20% relative, 0.03% absolute); the rest are Shadowgate's.
   thresholds: Object.freeze({
     relative: 0.2,

@@ -38,7 +38,7 @@ const COMPARE: Schema = {
     'grpc',
   ],
 };
-const GRPC: Schema = { name: 'ShadowgateConfig.compare.grpc', fields: ['descriptorSets'] };
+const GRPC: Schema = { name: 'ShadowgateConfig.compare.grpc', fields: ['descriptorSets', 'reflection'] };
 const THRESHOLDS: Schema = {
   name: 'ShadowgateConfig.compare.thresholds',
   fields: ['relative', 'absolute', 'maxRealDiffRate', 'maxErrorRateIncrease', 'maxP99LatencyIncrease', 'minP99LatencyIncreaseMs', 'minSample', 'confidence'],
@@ -113,7 +113,7 @@ function readGrpc(g: Fields | undefined, file: string | undefined, read: ReadDes
     const data = Buffer.from(got.bytes.buffer, got.bytes.byteOffset, got.bytes.byteLength);
     descriptorSets.push({ file: path, sha256: createHash('sha256').update(data).digest('hex'), data: data.toString('base64') });
   });
-  return { descriptorSets };
+  return { descriptorSets, reflection: g.bool('reflection') ?? DEFAULT_COMPARE_SETTINGS.grpc.reflection };
 }
 /** One-sided confidence of the verdict's intervals: 0.5 would judge on point estimates, 1 never decides. */
 function confidence(t: Fields | undefined, fallback: number): number {

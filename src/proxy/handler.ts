@@ -311,6 +311,7 @@ export class ProxyHandler {
       }
       ctx.upstreamHost = `${picked.endpoint.address}:${picked.endpoint.port}`;
       ctx.endpoint = picked.endpoint;
+      ctx.recorder?.from(picked.origin);
       const body = ctx.tee ? ctx.tee.attachPrimary() : null;
       if (body === undefined) {
         // The body outgrew the retry buffer: this attempt cannot be replayed.

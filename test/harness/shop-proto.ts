@@ -2,6 +2,7 @@
 // it (built here field by field, fully-qualified type names and json_name as protoc fills them: no protoc needed),
 // and real @grpc/grpc-js servers and clients speaking it.
 import { create, createFileRegistry, type DescMessage, fromBinary, type MessageInitShape, toBinary } from '@bufbuild/protobuf';
+import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import {
   type FieldDescriptorProto_Label,
   type FieldDescriptorProto_Type,
@@ -135,8 +136,46 @@ export interface CatalogServer {
   close(): Promise<void>;
 }
 
+/**
+ * grpc.reflection.v1 as grpc-go serves it: each request (`file_containing_symbol` or `file_by_filename`) answered
+ * with the file that defines it and the files it imports, as FileDescriptorProto bytes.
+ */
+const REFLECTION = {
+  ServerReflectionInfo: {
+    path: '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: raw,
+    requestDeserialize: raw,
+    responseSerialize: raw,
+    responseDeserialize: raw,
+  },
+} satisfies grpc.ServiceDefinition;
+
+function reflectionAnswer(request: Buffer): Buffer {
+  const r = new BinaryReader(request);
+  let symbol = '';
+  let file = '';
+  while (r.pos < r.len) {
+    const [no, wt] = r.tag();
+    if (no === 4) symbol = r.string();
+    else if (no === 3) file = r.string();
+    else r.skip(wt, no);
+  }
+  const w = new BinaryWriter();
+  if (symbol.startsWith('shop.') || file === SHOP_FILE.name) {
+    const files = new BinaryWriter();
+    for (const f of [SHOP_FILE, file_google_protobuf_timestamp.proto]) files.tag(1, WireType.LengthDelimited).bytes(toBinary(FileDescriptorProtoSchema, f));
+    w.tag(4, WireType.LengthDelimited).bytes(files.finish());
+  } else {
+    // NOT_FOUND, as grpc-go says for a symbol it does not have.
+    w.tag(7, WireType.LengthDelimited).bytes(new BinaryWriter().tag(1, WireType.Varint).int32(5).tag(2, WireType.LengthDelimited).string('not found').finish());
+  }
+  return Buffer.from(w.finish());
+}
+
 /** A shop.Catalog whose GetItem answers `answer(id)` (already encoded: a test controls the exact bytes). */
-export async function startCatalog(answer: (id: string) => Buffer): Promise<CatalogServer> {
+export async function startCatalog(answer: (id: string) => Buffer, opts: { reflection?: boolean } = {}): Promise<CatalogServer> {
   const waiters: Array<{ n: number; resolve: () => void }> = [];
   const server = new grpc.Server();
   const state: CatalogServer = {
@@ -163,6 +202,14 @@ export async function startCatalog(answer: (id: string) => Buffer): Promise<Cata
       call.end();
     },
   });
+  if (opts.reflection) {
+    server.addService(REFLECTION, {
+      ServerReflectionInfo: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+        call.on('data', (req: Buffer) => call.write(reflectionAnswer(req)));
+        call.on('end', () => call.end());
+      },
+    });
+  }
   state.port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
