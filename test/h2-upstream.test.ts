@@ -20,11 +20,11 @@ interface H2Stream {
 }
 
 /** An h2c server that hands every stream to `onStream` and records it; waits resolve on arrivals, never on time. */
-async function h2Server(name: string, onStream: (s: H2Stream, all: H2Stream[]) => void = ({ stream }) => answer(stream, name)) {
+async function h2Server(name: string, onStream: (s: H2Stream, all: H2Stream[]) => void = ({ stream }) => answer(stream, name), settings: http2.Settings = {}) {
   const streams: H2Stream[] = [];
   const sessions: http2.ServerHttp2Session[] = [];
   const waiters: Array<{ n: number; resolve: () => void }> = [];
-  const server = http2.createServer();
+  const server = http2.createServer({ settings });
   server.on('session', (s) => sessions.push(s));
   server.on('stream', (stream, headers) => {
     stream.on('error', () => {});
@@ -147,45 +147,49 @@ describe('HTTP/2 upstream circuit breakers count streams', () => {
     }
   });
 
-  it('maxConcurrentStreams × maxConnections is what runs, http1MaxPendingRequests what waits; beyond, 503 UO', async () => {
-    const held: http2.ServerHttp2Stream[] = [];
-    const v1 = await h2Server('v1', ({ stream }) => held.push(stream));
-    const v2 = await h2Server('v2');
-    const port = await freePort();
-    const yaml = config(port, v1.port, v2.port, {
-      v1Pool: '{tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1, maxConcurrentStreams: 2}}',
-      route: 'route: [{destination: {host: web, subset: v1}}]\n    retries: {attempts: 0}',
+  for (const [whose, http, settings] of [
+    ['the DestinationRule maxConcurrentStreams', 'http1MaxPendingRequests: 1, maxConcurrentStreams: 2', {}],
+    ["the server's SETTINGS_MAX_CONCURRENT_STREAMS", 'http1MaxPendingRequests: 1', { maxConcurrentStreams: 2 }],
+  ] as const)
+    it(`streams per connection (${whose}) × maxConnections is what runs, http1MaxPendingRequests what waits; beyond, 503 UO`, async () => {
+      const held: http2.ServerHttp2Stream[] = [];
+      const v1 = await h2Server('v1', ({ stream }) => held.push(stream), settings);
+      const v2 = await h2Server('v2');
+      const port = await freePort();
+      const yaml = config(port, v1.port, v2.port, {
+        v1Pool: `{tcp: {maxConnections: 1}, http: {${http}}}`,
+        route: 'route: [{destination: {host: web, subset: v1}}]\n    retries: {attempts: 0}',
+      });
+      try {
+        await withGateway(
+          yaml,
+          async (tg) => {
+            const running = [get(port, '/a'), get(port, '/b')];
+            await v1.waitForStreams(2);
+            const waiting = get(port, '/c');
+            // The third waits in the pool for a stream slot (its arrival shows only in the cluster's pending count):
+            // the fourth overflows at once.
+            await until(() => clusterStats(tg, 'v1').pendingRequests === 1);
+            const overflow = await get(port, '/d');
+            assert.equal(overflow.status, 503);
+            assert.equal(v1.streams.length, 2, 'the upstream never saw more than its two streams');
+            for (const s of held.splice(0)) answer(s, 'v1');
+            await v1.waitForStreams(3);
+            for (const s of held.splice(0)) answer(s, 'v1');
+            assert.deepEqual(
+              (await Promise.all([...running, waiting])).map((a) => a.status),
+              [200, 200, 200],
+            );
+            assert.equal(v1.sessions.length, 1);
+            assert.ok(tg.access.entries.some((e) => e.response_flags === 'UO'));
+          },
+          port,
+        );
+      } finally {
+        await v1.close();
+        await v2.close();
+      }
     });
-    try {
-      await withGateway(
-        yaml,
-        async (tg) => {
-          const running = [get(port, '/a'), get(port, '/b')];
-          await v1.waitForStreams(2);
-          const waiting = get(port, '/c');
-          // The third waits in the pool for a stream slot (its arrival shows only in the cluster's pending count):
-          // the fourth overflows at once.
-          await until(() => clusterStats(tg, 'v1').pendingRequests === 1);
-          const overflow = await get(port, '/d');
-          assert.equal(overflow.status, 503);
-          assert.equal(v1.streams.length, 2, 'the upstream never saw more than its two streams');
-          for (const s of held.splice(0)) answer(s, 'v1');
-          await v1.waitForStreams(3);
-          for (const s of held.splice(0)) answer(s, 'v1');
-          assert.deepEqual(
-            (await Promise.all([...running, waiting])).map((a) => a.status),
-            [200, 200, 200],
-          );
-          assert.equal(v1.sessions.length, 1);
-          assert.ok(tg.access.entries.some((e) => e.response_flags === 'UO'));
-        },
-        port,
-      );
-    } finally {
-      await v1.close();
-      await v2.close();
-    }
-  });
 
   it('http2MaxRequests bounds the requests in flight to the cluster whatever the stream capacity', async () => {
     const held: http2.ServerHttp2Stream[] = [];
