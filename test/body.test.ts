@@ -227,6 +227,7 @@ describe('the failure table', () => {
       'connect-failure': ['UF', 'connect_error'],
       timeout: ['UT', 'timeout'],
       reset: ['UC', 'upstream_reset'],
+      'refused-stream': ['UR', 'upstream_reset'],
       cancelled: ['DC', 'upstream_reset'],
     };
     for (const [failure, [flag, abandon]] of Object.entries(expected) as [UpstreamFailure, [string, string]][]) {

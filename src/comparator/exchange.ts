@@ -13,6 +13,7 @@ export class AnswerRecorder {
   private status = 0;
   private headers: Record<string, string | string[]> = {};
   private settled = false;
+  private origin: string | undefined;
 
   constructor(
     private readonly deliver: (resp: CapturedResponse) => void,
@@ -30,6 +31,11 @@ export class AnswerRecorder {
       if (v !== undefined) h[k] = v;
     }
     this.headers = h;
+  }
+
+  /** The endpoint this answer comes from (the last attempt's, after retries). */
+  from(origin: string): void {
+    this.origin = origin;
   }
 
   data(chunk: Buffer): void {
@@ -50,7 +56,9 @@ export class AnswerRecorder {
   done(): void {
     if (this.settled) return;
     this.settled = true;
-    this.deliver({ status: this.status, headers: this.headers, body: this.capture.finish(), latencyMs: performance.now() - this.started });
+    const r: CapturedResponse = { status: this.status, headers: this.headers, body: this.capture.finish(), latencyMs: performance.now() - this.started };
+    if (this.origin !== undefined) r.origin = this.origin;
+    this.deliver(r);
   }
 
   fail(error: string): void {

@@ -1,8 +1,22 @@
 // The comparison worker: diffs exchanges and writes results to the store, and answers the admin API's
 // questions, all off the gateway's event loop.
+
+import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { type CompareSettings, type ComparisonResult, compareExchange, compileRules, type Exchange, type RunIdentity } from '../compare/index.js';
+import {
+  type CompareSettings,
+  type ComparisonResult,
+  checkDescriptorSet,
+  compareExchange,
+  compileRules,
+  type Exchange,
+  type GrpcDescriptorSet,
+  isGrpcAnswer,
+  pathOnly,
+  type RunIdentity,
+} from '../compare/index.js';
 import { CompareStore, type CompareStoreOptions } from '../store/index.js';
+import { reflectService } from './grpc-reflection.js';
 import { type Answer, answer, type Query } from './queries.js';
 import { JudgeCache } from './reports.js';
 
@@ -61,11 +75,80 @@ const judged = new JudgeCache();
 let compiled = compileRules(settings);
 port.postMessage({ type: 'ready' } satisfies WorkerReply);
 
+// gRPC server reflection (compare.grpc.reflection): descriptor sets asked of the primary for services no
+// configured set describes. A batch with such a service waits for the answer (bounded) before it is compared,
+// so a run's fields are named one way from its first exchange; a service that could not be reflected is
+// compared by bytes and asked again only after a while.
+const REFLECTION_TIMEOUT_MS = 2_000;
+const REFLECTION_RETRY_MS = 60_000;
+let reflected: GrpcDescriptorSet[] = [];
+const asked = new Map<string, number>();
+
+function compile(): void {
+  compiled = compileRules(current);
+  if (reflected.length === 0) return;
+  const merged = compileRules({ ...current, grpc: { ...current.grpc, descriptorSets: [...current.grpc.descriptorSets, ...reflected] } });
+  // A reflected set that clashes with a configured one must not take the configured decoding away.
+  if (merged.grpc) compiled = merged;
+}
+
+async function reflect(exchanges: readonly Exchange[]): Promise<void> {
+  if (!current.grpc?.reflection) return;
+  const wanted = new Map<string, { origin: string; authority: string }>();
+  const now = Date.now();
+  for (const ex of exchanges) {
+    const origin = ex.primary.origin;
+    if (origin === undefined || !isGrpcAnswer(ex.primary)) continue;
+    const path = pathOnly(ex.path);
+    if (compiled.grpc?.method(path)) continue;
+    const service = path.split('/')[1];
+    if (!service || wanted.has(service)) continue;
+    const at = asked.get(service);
+    if (at !== undefined && now - at < REFLECTION_RETRY_MS) continue;
+    asked.set(service, now);
+    wanted.set(service, { origin, authority: ex.host });
+  }
+  if (wanted.size === 0) return;
+  const sets = await Promise.all(
+    [...wanted].map(async ([service, { origin, authority }]): Promise<GrpcDescriptorSet | undefined> => {
+      try {
+        const bytes = await reflectService(origin, authority, service, REFLECTION_TIMEOUT_MS);
+        // Checked alone first: a server's odd descriptors (relative type names) fail only its own service.
+        checkDescriptorSet(bytes);
+        const data = Buffer.from(bytes);
+        return { file: `reflection:${origin}/${service}`, sha256: createHash('sha256').update(data).digest('hex'), data: data.toString('base64') };
+      } catch {
+        return undefined;
+      }
+    }),
+  );
+  const got = sets.filter((s): s is GrpcDescriptorSet => s !== undefined);
+  if (got.length === 0) return;
+  reflected = [...reflected, ...got];
+  compile();
+}
+
+// One message at a time, in order (a batch may wait for reflection): a query still sees every batch sent before it.
+let chain: Promise<void> = Promise.resolve();
 port.on('message', (msg: WorkerRequest) => {
+  // A failure escapes as it did before the chain (an uncaught error ends the worker, which the comparator sees).
+  chain = chain
+    .then(() => handle(msg))
+    .catch((err: unknown) => {
+      setImmediate(() => {
+        throw err;
+      });
+    });
+});
+
+async function handle(msg: WorkerRequest): Promise<void> {
   switch (msg.type) {
     case 'configure':
       current = msg.settings;
-      compiled = compileRules(msg.settings);
+      // Another config may route to another primary: what its reflection said is asked again.
+      reflected = [];
+      asked.clear();
+      compile();
       store.setCaps(msg.settings);
       if (msg.runs) {
         try {
@@ -77,6 +160,7 @@ port.on('message', (msg: WorkerRequest) => {
       }
       return;
     case 'batch': {
+      await reflect(msg.exchanges);
       const results: ComparisonResult[] = [];
       let ignored = 0;
       let failed = 0;
@@ -137,4 +221,4 @@ port.on('message', (msg: WorkerRequest) => {
       port.close();
       return;
   }
-});
+}

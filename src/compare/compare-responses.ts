@@ -17,10 +17,11 @@ function describe(r: CapturedResponse): string {
 }
 
 /**
- * The differences from `a` (the primary) to `b`, each field at most once. When exactly one side has no
+ * The differences from `a` (the primary) to `b`, each field at most once (`path`, the request's path without
+ * its query, picks a gRPC method's message types). When exactly one side has no
  * answer, that is the one difference (`no_answer` at `status`); when neither has, they agree.
  */
-export function compareResponses(a: CapturedResponse, b: CapturedResponse, rules: CompiledRules): FieldDiff[] {
+export function compareResponses(a: CapturedResponse, b: CapturedResponse, rules: CompiledRules, path = ''): FieldDiff[] {
   const na = noAnswer(a);
   const nb = noAnswer(b);
   if (na || nb) return na && nb ? [] : [{ field: 'status', kind: 'no_answer', left: describe(a), right: describe(b) }];
@@ -29,7 +30,7 @@ export function compareResponses(a: CapturedResponse, b: CapturedResponse, rules
     out.set('status', { field: 'status', kind: 'status_changed', left: String(a.status), right: String(b.status) });
   }
   diffHeaders(a.headers, b.headers, rules, out);
-  if (!(rules.hasIgnoredFields && rules.isIgnoredField('body'))) diffBodies(a, b, rules, out);
+  if (!(rules.hasIgnoredFields && rules.isIgnoredField('body'))) diffBodies(a, b, rules, path, out);
   return [...out.values()];
 }
 
@@ -57,10 +58,11 @@ function describeDecoded(d: DecodedBody, body: CapturedBody, rules: CompiledRule
   }
 }
 
-function diffBodies(a: CapturedResponse, b: CapturedResponse, rules: CompiledRules, out: Map<string, FieldDiff>): void {
+/** `path` (without the query) names the gRPC method whose message types decode the answers. */
+function diffBodies(a: CapturedResponse, b: CapturedResponse, rules: CompiledRules, path: string, out: Map<string, FieldDiff>): void {
   // Identical wire bytes under the same encoding are the same body, whatever they decode to.
   if (sameBytes(a.body, b.body) && encoding(a) === encoding(b)) return;
-  if (diffGrpcBodies(a, b, out)) return;
+  if (diffGrpcBodies(a, b, path, rules, out)) return;
   const da = decodeBody(a.body, a.headers);
   const db = decodeBody(b.body, b.headers);
   if (da.kind === 'truncated' || db.kind === 'truncated') {

@@ -28,7 +28,8 @@ export function compareExchange(ex: Exchange, rules: CompiledRules): ComparisonR
   if (rules.isIgnoredEndpoint(`${ex.route} ${endpoint}`) || rules.isIgnoredEndpoint(`${ex.route} ${method} ${pathOnly(ex.path)}`)) {
     return undefined;
   }
-  const candidateDiffs = compareResponses(ex.primary, ex.candidate, rules);
+  const path = pathOnly(ex.path);
+  const candidateDiffs = compareResponses(ex.primary, ex.candidate, rules, path);
   const result: ComparisonResult = {
     at: ex.at,
     endpoint,
@@ -40,7 +41,7 @@ export function compareExchange(ex: Exchange, rules: CompiledRules): ComparisonR
   if (ex.run) result.run = ex.run;
   if (ex.secondary !== undefined && !(ex.secondary.error !== undefined && OWN_GIVE_UPS.has(ex.secondary.error))) {
     result.secondary = brief(ex.secondary);
-    result.secondaryDiffs = compareResponses(ex.primary, ex.secondary, rules);
+    result.secondaryDiffs = compareResponses(ex.primary, ex.secondary, rules, path);
   }
   if (candidateDiffs.some((d) => !isUncounted(d.kind))) result.sample = { id: '', endpointId: '', ...buildSample(ex, candidateDiffs, rules) };
   return result;

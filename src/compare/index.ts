@@ -6,6 +6,8 @@ export { compareResponses } from './compare-responses.js';
 export { type DecodedBody, type DecodeOptions, decodeBody } from './decode.js';
 export { endpointKey, foldSegment, pathOnly } from './endpoint.js';
 export { compareExchange } from './exchange.js';
+export { isGrpcAnswer } from './grpc-messages.js';
+export { checkDescriptorSet, compileGrpcSchema, type GrpcSchema } from './grpc-schema.js';
 export { canonical, diffJson } from './json-diff.js';
 export { ALWAYS_REDACTED_HEADERS, isSecretName, REDACTED, redactForm, redactHeaders, redactJson, redactText, SECRET_FIELDS } from './redaction.js';
 export { clip, keyPath, MAX_RENDERING, renderJson } from './render.js';

@@ -1,4 +1,5 @@
 // Compare rules compiled once (header sets, field-path and endpoint patterns as single regexes), never per exchange.
+import { compileGrpcSchema, type GrpcSchema } from './grpc-schema.js';
 import { ALWAYS_REDACTED_HEADERS, SECRET_FIELD_SOURCE } from './redaction.js';
 import { type CompareSettings, DEFAULT_THRESHOLDS, type Thresholds } from './types.js';
 
@@ -26,6 +27,9 @@ export const DEFAULT_IGNORED_HEADERS: readonly string[] = Object.freeze([
   'etag',
   'content-length',
   'content-encoding',
+  // gRPC's message compression: the messages are compared uncompressed (grpc-messages.ts).
+  'grpc-encoding',
+  'grpc-accept-encoding',
   'x-request-id',
   'x-correlation-id',
   'request-id',
@@ -78,6 +82,8 @@ export interface CompiledRules {
   readonly hasRedactedFields: boolean;
   /** An endpoint key (`route METHOD /path`) matching an ignoreEndpoints pattern. */
   isIgnoredEndpoint(key: string): boolean;
+  /** gRPC methods' message types from compare.grpc.descriptorSets; undefined without any (messages compare by bytes). */
+  readonly grpc: GrpcSchema | undefined;
 }
 
 export function compileRules(rules: CompareSettings): CompiledRules {
@@ -101,7 +107,17 @@ export function compileRules(rules: CompareSettings): CompiledRules {
     hasIgnoredFields: ignoreFields !== undefined,
     hasRedactedFields: true,
     isIgnoredEndpoint: endpoints === undefined ? never : (key: string) => endpoints.test(key),
+    grpc: grpcSchema(rules),
   });
+}
+
+/** The sets were checked when the config was loaded; one that still fails leaves the messages to compare by bytes. */
+function grpcSchema(rules: CompareSettings): GrpcSchema | undefined {
+  try {
+    return compileGrpcSchema(rules.grpc?.descriptorSets);
+  } catch {
+    return undefined;
+  }
 }
 
 const never = (): boolean => false;

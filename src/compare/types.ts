@@ -1,11 +1,11 @@
 // The data that comparison works on and produces. Plain data: it crosses a worker-thread boundary and
 // goes into the store.
-import { type CompareSettings, DEFAULT_COMPARE_SETTINGS, type Thresholds } from '../config/model.js';
+import { type CompareSettings, DEFAULT_COMPARE_SETTINGS, type GrpcDescriptorSet, type Thresholds } from '../config/model.js';
 
 import type { SampleDoc } from './report.js';
 
 /** The settings type has one owner (config); compare reads it, compiled once by compileRules. */
-export type { CompareSettings, Thresholds };
+export type { CompareSettings, GrpcDescriptorSet, Thresholds };
 
 /** A response body as captured off the data path: bytes up to a bound, then only size and hash. */
 export interface CapturedBody {
@@ -30,6 +30,8 @@ export interface CapturedResponse {
   latencyMs: number;
   /** Why there is no (complete) answer: `timeout`, `connect_error`, `upstream_reset`, `abandoned:<reason>`. */
   error?: string;
+  /** The endpoint that answered (`http://address:port`), for the primary: where gRPC server reflection asks. */
+  origin?: string;
 }
 
 /** One mirrored request with every answer it got. */

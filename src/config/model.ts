@@ -321,7 +321,31 @@ export interface CompareSettings {
   /** Distinct fields per endpoint; beyond it their differences go to one `other` field (counted). */
   maxFieldsPerEndpoint: number;
   thresholds: Thresholds;
+  /** gRPC messages decoded with descriptor sets (spec.compare.grpc), compared field by field. */
+  grpc: GrpcCompareSettings;
 }
+
+/** One FileDescriptorSet (`protoc --descriptor_set_out`), read and checked when the config was loaded. */
+export interface GrpcDescriptorSet {
+  /** The file, resolved against the config file that names it. */
+  file: string;
+  /** sha256 of the bytes (hex): a changed file is a changed snapshot. */
+  sha256: string;
+  /** The bytes, base64: the snapshot stays plain data that freezes, hashes and crosses threads. */
+  data: string;
+}
+
+export interface GrpcCompareSettings {
+  descriptorSets: GrpcDescriptorSet[];
+  /** Asks the primary for the descriptors of a method no set describes (gRPC server reflection). Default false. */
+  reflection: boolean;
+}
+
+/**
+ * Reads a descriptor set a ShadowgateConfig names and checks that it decodes. Config is pure: the caller
+ * (sources/) does the I/O and the decoding (compare/) and hands the result in.
+ */
+export type ReadDescriptorSet = (file: string) => { bytes: Uint8Array } | { error: string };
 
 export interface Settings {
   mirror: MirrorSettings;
@@ -345,6 +369,7 @@ export const DEFAULT_COMPARE_SETTINGS: CompareSettings = Object.freeze({
   timeToleranceMs: 5_000,
   maxEndpointsPerRun: 1_000,
   maxFieldsPerEndpoint: 200,
+  grpc: Object.freeze({ descriptorSets: [], reflection: false }),
   // Diffy's defaults for noise (20% relative, 0.03% absolute); the rest are Shadowgate's.
   thresholds: Object.freeze({
     relative: 0.2,

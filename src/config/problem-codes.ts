@@ -13,6 +13,7 @@ export const PROBLEM_CODES = {
   'duplicate-resource': 'two resources with the same kind, namespace and name',
   'duplicate-settings': 'more than one ShadowgateConfig',
   'settings-rejected': 'a ShadowgateConfig from the cluster (ConfigMap or object) with errors: refused, the last good version serves',
+  'invalid-descriptor-set': 'a gRPC descriptor set (compare.grpc.descriptorSets) that cannot be read or decoded',
   // Fields and values (fields.ts and each resource's reader).
   'unknown-field': 'a field the resource type does not have',
   'duplicate-field': 'a field given twice (as camelCase and snake_case)',

@@ -1,6 +1,16 @@
 // Shadowgate's own resource (kind ShadowgateConfig): the non-Istio knobs, so Istio resources stay exactly Istio's.
+import { createHash } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
 import { Fields, type Schema } from './fields.js';
-import { type CompareSettings, DEFAULT_COMPARE_SETTINGS, DEFAULT_SETTINGS, type Settings } from './model.js';
+import {
+  type CompareSettings,
+  DEFAULT_COMPARE_SETTINGS,
+  DEFAULT_SETTINGS,
+  type GrpcCompareSettings,
+  type GrpcDescriptorSet,
+  type ReadDescriptorSet,
+  type Settings,
+} from './model.js';
 import type { RawResource } from './parse.js';
 import type { ResourceContext } from './problems.js';
 
@@ -25,14 +35,16 @@ const COMPARE: Schema = {
     'maxEndpointsPerRun',
     'maxFieldsPerEndpoint',
     'thresholds',
+    'grpc',
   ],
 };
+const GRPC: Schema = { name: 'ShadowgateConfig.compare.grpc', fields: ['descriptorSets', 'reflection'] };
 const THRESHOLDS: Schema = {
   name: 'ShadowgateConfig.compare.thresholds',
   fields: ['relative', 'absolute', 'maxRealDiffRate', 'maxErrorRateIncrease', 'maxP99LatencyIncrease', 'minP99LatencyIncreaseMs', 'minSample', 'confidence'],
 };
 
-function readCompare(c: Fields | undefined): CompareSettings {
+function readCompare(c: Fields | undefined, file: string | undefined, read: ReadDescriptorSet | undefined): CompareSettings {
   const d = DEFAULT_COMPARE_SETTINGS;
   if (!c) return d;
   const t = c.object('thresholds', THRESHOLDS);
@@ -70,7 +82,38 @@ function readCompare(c: Fields | undefined): CompareSettings {
       minSample: t?.int('minSample', 1) ?? dt.minSample,
       confidence: confidence(t, dt.confidence),
     },
+    grpc: readGrpc(c.object('grpc', GRPC), file, read),
   };
+}
+
+/**
+ * `compare.grpc.descriptorSets`: files as `protoc --descriptor_set_out` writes them, relative to the config file
+ * that names them (to the working directory for a resource from the cluster). Each is read and checked now, so
+ * a bad one is a config error at load (a reload with it is refused) and never a surprise in the comparison.
+ * Without a reader (a pure load for the verdict's thresholds) the sets are left out: nothing decodes there.
+ */
+function readGrpc(g: Fields | undefined, file: string | undefined, read: ReadDescriptorSet | undefined): GrpcCompareSettings {
+  if (!g) return DEFAULT_COMPARE_SETTINGS.grpc;
+  const descriptorSets: GrpcDescriptorSet[] = [];
+  const listed = g.strings('descriptorSets');
+  const raw = g.raw('descriptorSets');
+  listed.forEach((name) => {
+    const at = [...g.at('descriptorSets'), Array.isArray(raw) ? raw.indexOf(name) : 0];
+    if (name.trim() === '') {
+      g.ctx.error('invalid-value', at, 'a descriptor set is a file name, not an empty string');
+      return;
+    }
+    if (!read) return;
+    const path = file === undefined ? name : resolve(dirname(file), name);
+    const got = read(path);
+    if ('error' in got) {
+      g.ctx.error('invalid-descriptor-set', at, `${path}: ${got.error}`);
+      return;
+    }
+    const data = Buffer.from(got.bytes.buffer, got.bytes.byteOffset, got.bytes.byteLength);
+    descriptorSets.push({ file: path, sha256: createHash('sha256').update(data).digest('hex'), data: data.toString('base64') });
+  });
+  return { descriptorSets, reflection: g.bool('reflection') ?? DEFAULT_COMPARE_SETTINGS.grpc.reflection };
 }
 /** One-sided confidence of the verdict's intervals: 0.5 would judge on point estimates, 1 never decides. */
 function confidence(t: Fields | undefined, fallback: number): number {
@@ -88,7 +131,7 @@ const MIRROR: Schema = {
   fields: ['timeout', 'maxBodyBytes', 'maxTotalBodyBytes', 'maxInFlight', 'hostSuffix', 'markerHeader'],
 };
 
-export function readSettings(res: RawResource, ctx: ResourceContext): Settings {
+export function readSettings(res: RawResource, ctx: ResourceContext, readDescriptorSet?: ReadDescriptorSet): Settings {
   const spec = new Fields(ctx, (res.object.spec as Record<string, unknown>) ?? {}, ['spec'], SPEC);
   const m = spec.object('mirror', MIRROR);
   const d = DEFAULT_SETTINGS.mirror;
@@ -96,7 +139,7 @@ export function readSettings(res: RawResource, ctx: ResourceContext): Settings {
   if (marker && !/^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/.test(marker))
     ctx.error('invalid-header-name', m!.at('markerHeader'), `"${marker}" is not a valid header name`);
   return {
-    compare: readCompare(spec.object('compare', COMPARE)),
+    compare: readCompare(spec.object('compare', COMPARE), res.file, readDescriptorSet),
     mirror: {
       timeoutMs: m?.durationMs('timeout') ?? d.timeoutMs,
       maxBodyBytes: m?.int('maxBodyBytes', 0) ?? d.maxBodyBytes,

@@ -12,6 +12,7 @@ import type {
   Listener,
   MirrorTarget,
   Problem,
+  ReadDescriptorSet,
   ResourceSummary,
   Route,
   RouteAction,
@@ -92,6 +93,8 @@ function catchesAll(route: HttpRouteSpec): boolean {
 export interface SnapshotOptions {
   /** The GatewayClass `controllerName` Shadowgate answers to; default CONTROLLER_NAME. */
   gatewayController?: string | undefined;
+  /** Reads and checks the gRPC descriptor sets a ShadowgateConfig names (sources/: the files; compare/: the decoding). */
+  readDescriptorSet?: ReadDescriptorSet | undefined;
 }
 
 export function buildSnapshot(raw: readonly RawResource[], parseProblems: readonly Problem[] = [], options: SnapshotOptions = {}): Snapshot {
@@ -178,7 +181,7 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
           readGateway(res, ctx);
           break;
         case SETTINGS_KIND: {
-          const s = readSettings(res, ctx);
+          const s = readSettings(res, ctx, options.readDescriptorSet);
           if (!ctx.failed) {
             if (settingsFrom) ctx.warn('duplicate-settings', [], `only one ${SETTINGS_KIND} is used; ${settingsFrom} came first`);
             else {

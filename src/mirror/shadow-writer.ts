@@ -28,6 +28,8 @@ export interface ShadowRequest {
   authority: string;
   /** Downstream client address, appended to x-forwarded-for as Envoy does for shadows. */
   clientAddress: string;
+  /** A gRPC call: the workload-side metrics carry its grpc-status (`request_protocol="grpc"`). */
+  grpc?: boolean;
 }
 
 /** What the access log says about a shadow when the primary finishes. */
@@ -200,6 +202,12 @@ export class ShadowWriter {
     };
     let status = 0;
     let received = 0;
+    /** gRPC: the status from the answer's headers (trailers-only) or, later, its trailers; undefined otherwise. */
+    let grpcStatus: string | undefined = req.grpc ? '' : undefined;
+    const grpcOf = (h: Record<string, string | string[] | undefined>) => {
+      const v = h['grpc-status'];
+      if (grpcStatus !== undefined && v !== undefined) grpcStatus = Array.isArray(v) ? (v[0] ?? '') : v;
+    };
     // The shadow's answer never reaches the user: it is read to the end (so the connection is reused) and
     // kept, bounded, only when it is to be compared. A dispatch handler reads it without a body stream.
     const handler: Dispatcher.DispatchHandler = {
@@ -210,6 +218,7 @@ export class ShadowWriter {
       onResponseStart: (_c, statusCode, resHeaders) => {
         if (statusCode < 200) return;
         status = statusCode;
+        grpcOf(resHeaders as Record<string, string | string[] | undefined>);
         answer?.head(statusCode, resHeaders as Record<string, string | string[] | undefined>);
       },
       onResponseData: (_c, chunk) => {
@@ -217,13 +226,22 @@ export class ShadowWriter {
         answer?.data(chunk);
       },
       onResponseEnd: (_c, trailers) => {
+        grpcOf(trailers as Record<string, string | string[] | undefined>);
         answer?.trailers?.(trailers as Record<string, string | string[] | undefined>);
         answer?.done();
         picked.onDone({ kind: 'response', status });
         handle.outcome = String(status);
         this.metrics.shadowRequests.inc(getOrCreate(labels.byStatus, status, () => ({ ...destination, response_code: String(status) })));
         this.metrics.shadowDuration.observe(destination, performance.now() - started);
-        this.metrics.istio.recordAttempt(cluster, picked.endpoint, { kind: 'answered', status }, performance.now() - started, body?.bytes ?? 0, received);
+        this.metrics.istio.recordAttempt(
+          cluster,
+          picked.endpoint,
+          { kind: 'answered', status },
+          performance.now() - started,
+          body?.bytes ?? 0,
+          received,
+          grpcStatus,
+        );
         finish();
       },
       onResponseError: (_c, err) => {
@@ -239,6 +257,7 @@ export class ShadowWriter {
             performance.now() - started,
             body?.bytes ?? 0,
             received,
+            grpcStatus,
           );
         finish();
       },

@@ -2,7 +2,7 @@
 import { FAILURES } from '../upstream/index.js';
 
 /** Envoy response flags (https://www.envoyproxy.io/docs/envoy/latest/configuration/observability/access_log/usage). */
-export type ResponseFlag = 'NR' | 'NC' | 'UH' | 'UO' | 'UF' | 'UT' | 'UC' | 'URX' | 'DC' | 'FI' | 'DI' | 'DPE' | 'SI';
+export type ResponseFlag = 'NR' | 'NC' | 'UH' | 'UO' | 'UF' | 'UT' | 'UC' | 'UR' | 'URX' | 'DC' | 'FI' | 'DI' | 'DPE' | 'SI';
 
 interface LocalReply {
   status: number;
@@ -18,6 +18,10 @@ const REPLIES: Record<string, LocalReply> = {
   UF: { status: FAILURES['connect-failure'].status, body: 'upstream connect error or disconnect/reset before headers. reset reason: connection failure' },
   UC: { status: FAILURES.reset.status, body: 'upstream connect error or disconnect/reset before headers. reset reason: connection termination' },
   UT: { status: FAILURES.timeout.status, body: 'upstream request timeout' },
+  UR: {
+    status: FAILURES['refused-stream'].status,
+    body: 'upstream connect error or disconnect/reset before headers. reset reason: remote refused stream reset',
+  },
   DPE: { status: 400, body: 'bad request' },
 };
 

@@ -256,7 +256,14 @@ export class ProxyHandler {
           : undefined;
       // The request body, for the comparison's whole-exchange samples (bounded; redacted before it is stored).
       if (exchange && ctx.tee) ctx.tee.addSink(exchange.requestBody());
-      const shadowRequest = { method: req.method ?? 'GET', path, headers, authority: upstreamAuthority, clientAddress: ctx.remoteAddress ?? '' };
+      const shadowRequest = {
+        method: req.method ?? 'GET',
+        path,
+        headers,
+        authority: upstreamAuthority,
+        clientAddress: ctx.remoteAddress ?? '',
+        grpc: ctx.grpc,
+      };
       fired.forEach((target, i) => {
         const role = roles[i];
         const compared = exchange && role && roles.indexOf(role) === i ? exchange.expect(role) : undefined;
@@ -305,6 +312,7 @@ export class ProxyHandler {
       }
       ctx.upstreamHost = `${picked.endpoint.address}:${picked.endpoint.port}`;
       ctx.endpoint = picked.endpoint;
+      ctx.recorder?.from(picked.origin);
       const body = ctx.tee ? ctx.tee.attachPrimary() : null;
       if (body === undefined) {
         // The body outgrew the retry buffer: this attempt cannot be replayed.
@@ -315,6 +323,8 @@ export class ProxyHandler {
       const recorder = ctx.recorder;
       const canRetry = attempt < retries.attempts && (!ctx.tee || ctx.tee.replayable);
       let pendingTrailers: Record<string, string | string[]> | undefined;
+      /** A gRPC answer's status in this attempt's headers (a trailers-only answer that may be retried). */
+      let attemptGrpcStatus: string | undefined;
       const outcome = await runAttempt({
         dispatcher: picked.dispatcher,
         path,
@@ -325,7 +335,10 @@ export class ProxyHandler {
         downstream: ctx.downstream,
         routeDeadline,
         perTryTimeoutMs: retries.perTryTimeoutMs,
-        retryOnStatus: (status, h) => canRetry && (retriableStatus(retries, status) || (ctx.grpc && retriableGrpc(retries, h['grpc-status']))),
+        retryOnStatus: (status, h) => {
+          if (ctx.grpc) attemptGrpcStatus = firstValue(h['grpc-status']);
+          return canRetry && (retriableStatus(retries, status) || (ctx.grpc && retriableGrpc(retries, h['grpc-status'])));
+        },
         commit: (status, upstreamHeaders) => {
           ctx.upstreamTimeMs = performance.now() - attemptStarted;
           ctx.status = status;
@@ -361,7 +374,17 @@ export class ProxyHandler {
         },
       });
       // What the workload's own sidecar would count: every attempt it received (reporter="destination").
-      this.deps.metrics.istio.recordAttempt(cluster, picked.endpoint, outcome, performance.now() - attemptStarted, ctx.tee?.bytes ?? 0, ctx.bytesSent);
+      // A gRPC attempt carries its own status: the committed answer's (trailers included), or a retried one's headers.
+      const grpcStatus = ctx.grpc ? ((outcome.kind === 'answered' ? ctx.grpcStatus : attemptGrpcStatus) ?? '') : undefined;
+      this.deps.metrics.istio.recordAttempt(
+        cluster,
+        picked.endpoint,
+        outcome,
+        performance.now() - attemptStarted,
+        ctx.tee?.bytes ?? 0,
+        ctx.bytesSent,
+        grpcStatus,
+      );
       switch (outcome.kind) {
         case 'answered':
           picked.onDone({ kind: 'response', status: outcome.status });
@@ -467,7 +490,7 @@ export class ProxyHandler {
           return;
         }
         if (outcome.failure === 'cancelled') return;
-        return this.localFailure(ctx, outcome.failure === 'connect-failure' ? 'UF' : outcome.failure === 'timeout' ? 'UT' : 'UC');
+        return this.localFailure(ctx, FAILURES[outcome.failure].flag);
     }
   }
 

@@ -9,6 +9,8 @@ interface CompiledRetry {
   gateway: boolean;
   connectFailure: boolean;
   reset: boolean;
+  /** Envoy's `refused-stream`: an HTTP/2 stream the upstream refused unprocessed; `reset` (and 5xx) cover it too. */
+  refusedStream: boolean;
   /** gRPC status codes retried when an answer's headers carry them (x-envoy-retry-grpc-on). */
   grpc: Set<string>;
 }
@@ -29,6 +31,7 @@ function compile(p: RetryPolicy): CompiledRetry {
     gateway: on.has('gateway-error'),
     connectFailure: on.has('connect-failure') || on.has('5xx') || on.has('gateway-error') || on.has('reset'),
     reset: on.has('reset') || on.has('5xx') || on.has('gateway-error'),
+    refusedStream: on.has('refused-stream') || on.has('reset') || on.has('5xx') || on.has('gateway-error'),
     grpc: new Set(p.retryOn.flatMap((t) => (GRPC_ON[t] ? [GRPC_ON[t]] : []))),
   };
   cache.set(p, c);
@@ -49,6 +52,7 @@ export function retriableGrpc(p: RetryPolicy, grpcStatus: string | string[] | un
 export function retriableFailure(p: RetryPolicy, failure: RetriableFailure): boolean {
   const c = compile(p);
   if (failure === 'connect-failure') return c.connectFailure;
+  if (failure === 'refused-stream') return c.refusedStream;
   return c.reset;
 }
 

@@ -4,7 +4,7 @@ import { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { classifyUpstreamError } from '../upstream/index.js';
+import { classifyUpstreamError, type UpstreamFailure } from '../upstream/index.js';
 
 /**
  * What becomes of a request that asks to upgrade. Istio configures Envoy's connection manager with
@@ -76,7 +76,7 @@ export type UpgradeOutcome =
   | { kind: 'answered'; status: number }
   /** The upstream switched protocols; the tunnel ran and is closed now. */
   | { kind: 'tunnelled'; bytesUp: number; bytesDown: number; idleTimeout: boolean; upstreamReset: boolean }
-  | { kind: 'failed'; failure: 'connect-failure' | 'reset' | 'timeout' | 'cancelled'; afterCommit: boolean };
+  | { kind: 'failed'; failure: UpstreamFailure; afterCommit: boolean };
 
 export interface UpgradeOptions {
   dispatcher: Dispatcher;

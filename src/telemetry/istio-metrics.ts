@@ -25,7 +25,7 @@ export type Reporter = 'source' | 'destination';
  */
 export type AttemptSample =
   | { readonly kind: 'answered' | 'retry-status'; readonly status: number }
-  | { readonly kind: 'failed'; readonly failure: 'connect-failure' | 'reset' | 'timeout' | 'cancelled' };
+  | { readonly kind: 'failed'; readonly failure: 'connect-failure' | 'reset' | 'refused-stream' | 'timeout' | 'cancelled' };
 
 /** Every label Istio puts on its standard HTTP metrics, in the order Istio's stats plugin emits them. */
 export const ISTIO_LABELS = [
@@ -174,7 +174,9 @@ export class IstioMetrics {
    * Istio counts every attempt the workload received, retries and mirrored copies included (a mirror is an
    * ordinary inbound request there). An attempt that never connected is not the workload's: no sample. A reset
    * by the workload is the sidecar's own 503 `UC`; a caller that gave up (timeout, cancel) is a `DC` with code 0,
-   * as Envoy logs a downstream that closed before the answer.
+   * as Envoy logs a downstream that closed before the answer. A stream the workload refused unprocessed never
+   * reached its request handling: no sample either. `grpcStatus` is set for a gRPC call (`''` when the attempt
+   * carried none): its series say `request_protocol="grpc"` and `grpc_response_status`, as the source side's do.
    */
   recordAttempt(
     cluster: Cluster | undefined,
@@ -183,13 +185,14 @@ export class IstioMetrics {
     durationMs: number,
     requestBytes: number,
     responseBytes: number,
+    grpcStatus?: string,
   ): void {
     let code: number;
     let flags: string;
     if (attempt.kind !== 'failed') {
       code = attempt.status;
       flags = '-';
-    } else if (attempt.failure === 'connect-failure') return;
+    } else if (attempt.failure === 'connect-failure' || attempt.failure === 'refused-stream') return;
     else if (attempt.failure === 'reset') {
       code = 503;
       flags = 'UC';
@@ -197,7 +200,8 @@ export class IstioMetrics {
       code = 0;
       flags = 'DC';
     }
-    this.record(this.labelsFor(cluster, endpoint, 'destination'), code, flags, durationMs, requestBytes, responseBytes);
+    const dest = this.labelsFor(cluster, endpoint, 'destination');
+    this.record(grpcStatus === undefined ? dest : this.grpcLabels(dest, grpcStatus), code, flags, durationMs, requestBytes, responseBytes);
   }
 
   /** The same destination for a gRPC call with this grpc-status: request_protocol "grpc", rendered once per status. */

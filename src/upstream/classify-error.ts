@@ -16,6 +16,12 @@ const TLS_CODES = new Set([
 ]);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const CANCEL_CODES = new Set(['UND_ERR_ABORTED', 'ABORT_ERR']);
+/**
+ * An HTTP/2 stream the upstream never processed: refused (h2/h2-pool.ts names it), or opened on a session the
+ * upstream was already leaving (Node's GOAWAY error). Safe to retry whatever the method.
+ */
+export const REFUSED_STREAM_CODE = 'UPSTREAM_REFUSED_STREAM';
+const REFUSED_CODES = new Set([REFUSED_STREAM_CODE, 'ERR_HTTP2_GOAWAY_SESSION']);
 
 /**
  * Classifies an error from `dispatcher.request()`/`dispatch()`. Looks through `cause` chains because
@@ -30,6 +36,7 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
       if (CONNECT_CODES.has(code) || TLS_CODES.has(code) || code.startsWith('ERR_SSL_')) return 'connect-failure';
       if (TIMEOUT_CODES.has(code)) return 'timeout';
       if (CANCEL_CODES.has(code)) return 'cancelled';
+      if (REFUSED_CODES.has(code)) return 'refused-stream';
       if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE') return 'reset';
     }
     if (name === 'AbortError') return 'cancelled';

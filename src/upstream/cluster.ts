@@ -41,7 +41,6 @@ export class UpstreamCluster {
   private outlier: OutlierDetector | undefined;
   private maxRequests: number | undefined;
   private maxPending: number | undefined;
-  private maxConnections: number | undefined;
 
   constructor(
     readonly name: string,
@@ -115,7 +114,6 @@ export class UpstreamCluster {
     this.outlier = outlier;
     this.maxRequests = limit(pool.maxRequests);
     this.maxPending = limit(pool.maxPendingRequests) ?? this.deps.defaultMaxPending;
-    this.maxConnections = shape.maxConnections;
     this.problems = problems;
     const gone = [...old.values()];
     for (const h of gone) h.retired = true;
@@ -151,7 +149,9 @@ export class UpstreamCluster {
       return UO;
     }
     const h = this.balancer.choose(candidates, hashKey);
-    if (this.maxPending !== undefined && this.maxConnections !== undefined && h.active >= this.maxConnections && this.pendingRequests() >= this.maxPending) {
+    // Envoy's max_pending_requests: a request that would wait for a connection (HTTP/1.1) or a stream slot
+    // (HTTP/2: connections × concurrent streams, not connections) overflows once that many already wait.
+    if (this.maxPending !== undefined && h.active >= h.capacity() && this.pendingRequests() >= this.maxPending) {
       this.counters.overflow++;
       return UO;
     }
@@ -196,12 +196,10 @@ export class UpstreamCluster {
     if (!h.retired) this.outlier?.record(h, outcome, this.hosts, this.deps.now(), this.counters);
   }
 
-  /** Requests waiting for a connection: with one request per connection, those beyond maxConnections. */
+  /** Requests waiting for a connection or, over HTTP/2, for a stream slot (see Host.capacity). */
   private pendingRequests(): number {
-    const max = this.maxConnections;
-    if (max === undefined) return 0;
     let pending = 0;
-    for (const h of this.hosts) if (h.active > max) pending += h.active - max;
+    for (const h of this.hosts) pending += h.pending();
     return pending;
   }
 

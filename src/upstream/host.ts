@@ -18,6 +18,7 @@ export class Host {
   active = 0;
   /** Set once the endpoint left the config: its pool drains and its outcomes no longer count. */
   retired = false;
+  private readonly maxConnections: number | undefined;
 
   // Outlier detection (see outlier.ts).
   consecutive5xx = 0;
@@ -47,6 +48,7 @@ export class Host {
   ) {
     this.endpoint = endpoint;
     this.weight = weightOf(endpoint);
+    this.maxConnections = shape.maxConnections;
     this.origin = originOf(endpoint.address, endpoint.port, shape.tls ? 'https' : 'http');
     this.seed = hashString(`${endpoint.address}:${endpoint.port}`);
     this.pool = shape.http2
@@ -62,6 +64,20 @@ export class Host {
     // behind it, and that is one failure, not N.
     this.pool.on('connect', () => this.connected());
     this.pool.on('connectionError', () => this.connectFailed());
+  }
+
+  /**
+   * Requests this endpoint runs at once before one has to wait for a connection: one per connection over
+   * HTTP/1.1 (no pipelining), the connections' stream slots over HTTP/2. Infinite without a connection cap.
+   */
+  capacity(): number {
+    if (this.pool instanceof H2Pool) return this.pool.capacity();
+    return this.maxConnections ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Requests picked for this endpoint beyond what it runs at once: they wait for a connection (or a stream). */
+  pending(): number {
+    return Math.max(0, this.active - this.capacity());
   }
 
   /** A new config brought the same address and pool shape: keep the pool and health, take the new data. */

@@ -120,6 +120,7 @@ function statusOf(o: Outcome): number | undefined {
       return o.status;
     case 'connect-failure':
     case 'reset':
+    case 'refused-stream':
       return 503;
     case 'timeout':
       return 504;

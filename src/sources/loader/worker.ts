@@ -3,6 +3,7 @@
 // It stays up between loads, so a reload costs the load, not a thread start and a module graph.
 import { parentPort } from 'node:worker_threads';
 import { loadSnapshot, type RawResource } from '../../config/index.js';
+import { readDescriptorSet } from '../descriptor-sets.js';
 import { servicesAsEntries } from '../file-services.js';
 import { readSources } from '../files.js';
 import type { LoadRequest, WorkerAnswer } from './protocol.js';
@@ -14,6 +15,7 @@ parentPort?.on('message', (req: LoadRequest) => {
     const extra: RawResource[] = req.extraResources.map((r) => ({ ...r, locate: () => undefined }));
     const snapshot = loadSnapshot(read.sources, [...read.problems, ...req.extraProblems], extra, servicesAsEntries, {
       gatewayController: req.gatewayController,
+      readDescriptorSet,
     });
     answer = {
       id: req.id,

@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import type { Dispatcher } from 'undici';
+import { REFUSED_STREAM_CODE } from '../classify-error.js';
 
 export interface H2PoolOptions {
   connectTimeoutMs: number;
@@ -48,6 +49,8 @@ export class H2Pool extends EventEmitter {
   private closing = false;
   private isDestroyed = false;
   private readonly authority: string;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS of the last connection that opened: the server's limit for the next ones. */
+  private serverStreams: number | undefined;
 
   constructor(
     readonly origin: string,
@@ -90,6 +93,19 @@ export class H2Pool extends EventEmitter {
     return true;
   }
 
+  /**
+   * Streams this pool can run at once before a request has to wait (Envoy's pending requests): the open slots
+   * of every usable connection, what a draining one still runs, and a full connection for each one not yet
+   * opened. Infinite without a connection cap: a new connection is opened whenever the others are full.
+   */
+  capacity(): number {
+    const max = this.o.maxConnections;
+    if (max === undefined) return Number.POSITIVE_INFINITY;
+    let streams = 0;
+    for (const c of this.conns) streams += c.draining ? c.streams : Math.max(c.streams, this.streamLimit(c));
+    return streams + Math.max(0, max - this.conns.length) * this.streamLimit(undefined);
+  }
+
   /** The least busy connection with a free stream, a new one when all are full and more are allowed. */
   private choose(): Connection | undefined {
     let best: Connection | undefined;
@@ -102,8 +118,9 @@ export class H2Pool extends EventEmitter {
     return this.connect();
   }
 
-  private streamLimit(c: Connection): number {
-    const remote = c.connected ? (c.session.remoteSettings.maxConcurrentStreams ?? ASSUMED_STREAMS) : ASSUMED_STREAMS;
+  /** Streams a connection may carry at once; for a connection not yet opened, what the last one learned of the server. */
+  private streamLimit(c: Connection | undefined): number {
+    const remote = c?.connected ? (c.session.remoteSettings.maxConcurrentStreams ?? ASSUMED_STREAMS) : (this.serverStreams ?? ASSUMED_STREAMS);
     return Math.min(remote, this.o.maxConcurrentStreams ?? remote);
   }
 
@@ -119,6 +136,7 @@ export class H2Pool extends EventEmitter {
     session.once('connect', () => {
       clearTimeout(timer);
       conn.connected = true;
+      this.serverStreams = session.remoteSettings.maxConcurrentStreams;
       try {
         session.setLocalWindowSize(CONNECTION_WINDOW);
       } catch {
@@ -249,6 +267,11 @@ export class H2Pool extends EventEmitter {
       // Never connected: a connect failure, whatever the stream reports.
       if (!conn.connected && conn.error) return fail(conn.error);
       const code = stream.rstCode;
+      // Refused by RST_STREAM, or closed by nghttp2 because a GOAWAY's last stream id is below it: the upstream
+      // did not process it (RFC 9113 §8.7), which the retry policy's `refused-stream` may retry.
+      if (code === http2.constants.NGHTTP2_REFUSED_STREAM && !responded) {
+        return fail(coded('HTTP/2 stream refused by the upstream (REFUSED_STREAM): not processed', REFUSED_STREAM_CODE));
+      }
       fail(streamError ?? coded(`HTTP/2 stream reset by the upstream (code ${code ?? '?'})`, 'UND_ERR_SOCKET'));
     });
 
