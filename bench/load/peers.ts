@@ -169,10 +169,22 @@ export async function startNginx(o: NginxOptions): Promise<Peer> {
   return peer;
 }
 
-export async function startBareMirror(primaryPort: number, shadowPort: number): Promise<Peer> {
+/** Which Node runs a Node peer (the bench compares Node 20 and the current LTS), and its environment. */
+export interface NodeRuntime {
+  /** Path of the `node` binary. */
+  execPath: string;
+  /** Extra environment (the LTS's native addons); merged over the bench's. */
+  env?: Record<string, string>;
+}
+
+const THIS_NODE: NodeRuntime = { execPath: process.execPath };
+
+export async function startBareMirror(primaryPort: number, shadowPort: number, node: NodeRuntime = THIS_NODE, profileDir?: string): Promise<Peer> {
+  const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   const child = track(
-    spawn(process.execPath, [join(HERE, 'bare-node-mirror.js'), '0', `http://127.0.0.1:${primaryPort}`, `http://127.0.0.1:${shadowPort}`], {
+    spawn(node.execPath, [...nodeArgs, join(HERE, 'bare-node-mirror.js'), '0', `http://127.0.0.1:${primaryPort}`, `http://127.0.0.1:${shadowPort}`], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, ...node.env },
     }),
   );
   const err = stderrTail(child);
@@ -243,6 +255,8 @@ export interface ShadowgateOptions {
   workers: number | undefined;
   /** Runs Node with `--cpu-prof`, profiles written here (one per process and thread). */
   profileDir?: string;
+  /** Which Node runs it (default: the bench's own). */
+  node?: NodeRuntime;
 }
 
 export async function startShadowgate(o: ShadowgateOptions): Promise<Peer> {
@@ -273,7 +287,8 @@ export async function startShadowgate(o: ShadowgateOptions): Promise<Peer> {
     '1s',
   ];
   if (o.workers !== undefined) args.push('--workers', String(o.workers));
-  const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: o.dir }));
+  const node = o.node ?? THIS_NODE;
+  const child = track(spawn(node.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: o.dir, env: { ...process.env, ...node.env } }));
   const err = stderrTail(child);
   const peer = peerOf(child, port, files, adminPort);
   try {

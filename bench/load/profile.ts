@@ -61,3 +61,40 @@ export function profileTable(rows: Array<{ scenario: string; shares: ProfileShar
   }
   return lines.join('\n');
 }
+
+export interface FunctionShare {
+  functionName: string;
+  /** The owner group and the script's file:line, shortened. */
+  where: string;
+  /** Share of the busy (not idle) time, 0..1. */
+  share: number;
+}
+
+/** Bottom-up by self time: the `limit` functions (name, file and line) that sample most often on top of the stack. */
+export function topFunctions(dir: string, limit: number): FunctionShare[] {
+  const totals = new Map<string, FunctionShare>();
+  let busy = 0;
+  for (const name of readdirSync(dir)) {
+    if (!name.endsWith('.cpuprofile')) continue;
+    const p = JSON.parse(readFileSync(join(dir, name), 'utf8')) as CpuProfile;
+    const byId = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
+    p.samples.forEach((id, i) => {
+      const frame = byId.get(id);
+      if (!frame || frame.functionName === '(idle)') return;
+      const dt = p.timeDeltas[i] ?? 0;
+      busy += dt;
+      const file = frame.url.replace(/^.*\/(node_modules|dist)\//, '$1/').replace(/^file:\/\//, '');
+      const line = (frame as { lineNumber?: number }).lineNumber;
+      const where = `${groupOf(frame.functionName, frame.url) ?? ''}${file ? `: ${file}${line !== undefined && line >= 0 ? `:${line + 1}` : ''}` : ''}`;
+      const key = `${frame.functionName}\u0000${where}`;
+      const t = totals.get(key) ?? { functionName: frame.functionName, where, share: 0 };
+      t.share += dt;
+      totals.set(key, t);
+    });
+  }
+  if (busy === 0) return [];
+  return [...totals.values()]
+    .map((t) => ({ ...t, share: t.share / busy }))
+    .sort((a, b) => b.share - a.share)
+    .slice(0, limit);
+}
