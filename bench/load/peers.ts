@@ -257,6 +257,8 @@ export interface ShadowgateOptions {
   profileDir?: string;
   /** Which Node runs it (default: the bench's own). */
   node?: NodeRuntime;
+  /** Another checkout (built) to run instead of this one: a baseline to compare a change with. */
+  root?: string;
 }
 
 export async function startShadowgate(o: ShadowgateOptions): Promise<Peer> {
@@ -271,7 +273,7 @@ export async function startShadowgate(o: ShadowgateOptions): Promise<Peer> {
   const nodeArgs = o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', o.profileDir] : [];
   const args = [
     ...nodeArgs,
-    join(ROOT, 'bin', 'shadowgate.js'),
+    join(o.root ?? ROOT, 'bin', 'shadowgate.js'),
     'serve',
     '-f',
     config,

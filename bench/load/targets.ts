@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { ltsRuntime } from './lts.js';
 import { type NodeRuntime, type Peer, ROOT, startBareMirror, startShadowgate, startUpstream, type Upstream } from './peers.js';
 import { killAllSync, stop, stopAll, track, treeCpuSeconds } from './procs.js';
-import { type FunctionShare, type ProfileShare, summarizeProfiles, topFunctions } from './profile.js';
+import { busyMicros, type FunctionShare, type ProfileShare, type ProfileWindow, summarizeProfiles, topFunctions } from './profile.js';
 import { median } from './report.js';
 import { runWrk } from './wrk.js';
 
@@ -29,6 +29,8 @@ const USAGE = `Usage: node dist/bench/load/targets.js [options]
   --warmup S            seconds of discarded load when a peer starts (default 3)
   --no-lts              the machine's Node only
   --profile             also runs a profiled pass (node --cpu-prof) of the bare mirror and Shadowgate, 1 worker
+  --baseline DIR        also run Shadowgate (1 worker) from another built checkout, e.g. \`git worktree add\` of the
+                        commit before a change: its "before" and this checkout's "after" from the same rounds
   --out PATH            JSON results (default bench/results/targets.json)`;
 
 interface Options {
@@ -41,6 +43,7 @@ interface Options {
   profile: boolean;
   out: string;
   quick: boolean;
+  baseline: string | undefined;
 }
 
 function options(argv: string[]): Options | 'help' {
@@ -56,6 +59,7 @@ function options(argv: string[]): Options | 'help' {
       'no-lts': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       out: { type: 'string' },
+      baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -77,13 +81,15 @@ function options(argv: string[]): Options | 'help' {
     lts: !values['no-lts'],
     profile: values.profile,
     out: values.out ?? join(ROOT, 'bench', 'results', 'targets.json'),
+    baseline: values.baseline,
   };
 }
 
 // ---------------------------------------------------------------- peers
 
-type PeerId = 'bare' | 'sg1' | 'sgdefault';
+type PeerId = 'bare' | 'sg1' | 'sgdefault' | 'sgbase';
 const PEER_LABEL: Record<PeerId, string> = {
+  sgbase: 'Shadowgate from --baseline, default settings, --workers 1',
   bare: 'bare Node mirror (node:http + undici, 1 process)',
   sg1: 'Shadowgate, default settings, --workers 1',
   sgdefault: `Shadowgate, default settings (--workers default: ${availableParallelism()} here)`,
@@ -124,6 +130,8 @@ interface LivePeer {
   samples: Sample[];
 }
 
+let baselineRoot: string | undefined;
+
 async function startPeer(id: PeerId, rt: Runtime, u: { primary: Upstream; shadow: Upstream }, dir: string, profileDir?: string): Promise<Peer> {
   mkdirSync(dir, { recursive: true });
   if (id === 'bare') return startBareMirror(u.primary.port, u.shadow.port, rt, profileDir);
@@ -134,8 +142,9 @@ async function startPeer(id: PeerId, rt: Runtime, u: { primary: Upstream; shadow
     primaryPort: u.primary.port,
     shadowPort: u.shadow.port,
     compare: true,
-    workers: id === 'sg1' ? 1 : undefined,
+    workers: id === 'sgdefault' ? undefined : 1,
     node: rt,
+    ...(id === 'sgbase' && baselineRoot ? { root: baselineRoot } : {}),
     ...(profileDir ? { profileDir } : {}),
   });
 }
@@ -260,6 +269,12 @@ function targets(live: LivePeer[], runtimes: Runtime[]): Target[] {
       return { figure: `${fmt(r)}×${range(roundRatios(sg, bare, (s) => s.saturated.p99Ms))}`, met: Number.isFinite(r) ? r <= 1.5 : null };
     });
   }
+  if (live.some((l) => l.id === 'sgbase'))
+    add('this checkout / --baseline, CPU per request at the fixed rate (one worker; shown: the change measured)', (rt) => {
+      const per = roundRatios(of(rt, 'sg1'), of(rt, 'sgbase'), (s) => s.paced.cpuUsPerRequest);
+      const r = med(of(rt, 'sg1').map((s) => s.paced.cpuUsPerRequest)) / med(of(rt, 'sgbase').map((s) => s.paced.cpuUsPerRequest));
+      return { figure: `${fmt(r, 3)}×${range(per, 3)}`, met: null };
+    });
   add('--workers default / 1, saturated req/s (shown: scaling on this machine)', (rt) => {
     const r = med(of(rt, 'sgdefault').map((s) => s.saturated.rps)) / med(of(rt, 'sg1').map((s) => s.saturated.rps));
     return { figure: `${fmt(r)}×`, met: null };
@@ -309,6 +324,8 @@ interface ProfileResult {
   peer: PeerId;
   groups: ProfileShare[];
   functions: FunctionShare[];
+  /** Busy CPU µs per request served during the paced run (its samples only). */
+  busyUsPerRequest: number;
 }
 
 /** One profiled pass per peer: start under --cpu-prof, warm up, one paced run, stop (the profile is written on exit). */
@@ -318,13 +335,27 @@ async function profilePass(rt: Runtime, u: { primary: Upstream; shadow: Upstream
     const dir = join(tmp, `profile-${rt.label}-${id}`.replace(/\W+/g, '-'));
     const profileDir = join(dir, 'prof');
     const peer = await startPeer(id, rt, u, dir, profileDir);
+    // Only the paced run's samples count (start-up and warm-up left out), against the requests served in it.
+    const nowUs = () => Number(process.hrtime.bigint() / 1000n);
+    let window: ProfileWindow;
+    let requests: number;
     try {
       await runWrk({ port: peer.port, seconds: o.warmup, connections: 64, threads: 1 });
+      const before = await u.primary.count();
+      const fromUs = nowUs();
       await runPaced(peer.port, rate, o.paced);
+      window = { fromUs, toUs: nowUs() };
+      requests = (await u.primary.count()) - before;
     } finally {
       await peer.stop();
     }
-    out.push({ runtime: rt.label, peer: id, groups: summarizeProfiles(profileDir), functions: topFunctions(profileDir, 25) });
+    out.push({
+      runtime: rt.label,
+      peer: id,
+      groups: summarizeProfiles(profileDir, window),
+      functions: topFunctions(profileDir, 30, window),
+      busyUsPerRequest: busyMicros(profileDir, window) / Math.max(1, requests),
+    });
     rmSync(dir, { recursive: true, force: true });
   }
   return out;
@@ -333,10 +364,16 @@ async function profilePass(rt: Runtime, u: { primary: Upstream; shadow: Upstream
 function profileText(ps: ProfileResult[]): string {
   const lines: string[] = [];
   for (const p of ps) {
-    lines.push(`CPU profile, ${p.runtime}, ${PEER_LABEL[p.peer]} (fixed rate; share of busy time, all threads):`, '', '| where | share |', '|---|--:|');
-    for (const g of p.groups) if (g.share >= 0.005) lines.push(`| ${g.group} | ${(g.share * 100).toFixed(1)}% |`);
-    lines.push('', 'Bottom-up, self time:', '', '| function | where | self |', '|---|---|--:|');
-    for (const f of p.functions) lines.push(`| ${f.functionName || '(anonymous)'} | ${f.where} | ${(f.share * 100).toFixed(1)}% |`);
+    const us = (share: number) => (share * p.busyUsPerRequest).toFixed(1);
+    lines.push(
+      `CPU profile, ${p.runtime}, ${PEER_LABEL[p.peer]}: ${p.busyUsPerRequest.toFixed(1)} µs busy per request (all threads, the paced run only)`,
+      '',
+      '| where | share | µs/req |',
+      '|---|--:|--:|',
+    );
+    for (const g of p.groups) if (g.share >= 0.005) lines.push(`| ${g.group} | ${(g.share * 100).toFixed(1)}% | ${us(g.share)} |`);
+    lines.push('', 'Bottom-up, self time:', '', '| function | where | self | µs/req |', '|---|---|--:|--:|');
+    for (const f of p.functions) lines.push(`| ${f.functionName || '(anonymous)'} | ${f.where} | ${(f.share * 100).toFixed(1)}% | ${us(f.share)} |`);
     lines.push('');
   }
   return lines.join('\n');
@@ -383,6 +420,10 @@ async function main(): Promise<number> {
     }
   }
   const peers: PeerId[] = ['bare', 'sg1', 'sgdefault'];
+  if (opts.baseline) {
+    baselineRoot = opts.baseline;
+    peers.push('sgbase');
+  }
   const perRun = opts.saturated + opts.paced + 3;
   const estimate =
     runtimes.length * peers.length * (opts.warmup + 8 + opts.runs * perRun) + (opts.profile ? runtimes.length * 2 * (opts.warmup + opts.paced + 10) : 0);
