@@ -259,6 +259,8 @@ export interface ShadowgateOptions {
   node?: NodeRuntime;
   /** Another checkout (built) to run instead of this one: a baseline to compare a change with. */
   root?: string;
+  /** More `serve` options as `--name value` pairs; one the bench sets too is replaced (`--access-log off`). */
+  extraArgs?: string[];
 }
 
 export async function startShadowgate(o: ShadowgateOptions): Promise<Peer> {
@@ -289,6 +291,12 @@ export async function startShadowgate(o: ShadowgateOptions): Promise<Peer> {
     '1s',
   ];
   if (o.workers !== undefined) args.push('--workers', String(o.workers));
+  // `--name value` pairs; the CLI refuses an option given twice, so one the bench set is replaced.
+  for (let i = 0; o.extraArgs && i + 1 < o.extraArgs.length; i += 2) {
+    const at = args.indexOf(o.extraArgs[i]!);
+    if (at >= 0) args[at + 1] = o.extraArgs[i + 1]!;
+    else args.push(o.extraArgs[i]!, o.extraArgs[i + 1]!);
+  }
   const node = o.node ?? THIS_NODE;
   const child = track(spawn(node.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: o.dir, env: { ...process.env, ...node.env } }));
   const err = stderrTail(child);

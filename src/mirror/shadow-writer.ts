@@ -94,8 +94,8 @@ export class ShadowWriter {
   /** A sampled copy that cannot be sent at all (an upgraded connection): counted as sampled and abandoned. */
   skip(target: MirrorTarget, reason: AbandonReason): ShadowHandle {
     const labels = this.labelsOf(target);
-    this.metrics.shadowsSampled.inc(labels.destination);
-    this.metrics.shadowAbandoned.inc(getOrCreate(labels.byReason, reason, () => ({ ...labels.destination, reason })));
+    this.metrics.hot.shadowsSampled.inc(labels.destination);
+    this.metrics.hot.shadowAbandoned.inc(getOrCreate(labels.byReason, reason, () => ({ ...labels.destination, reason })));
     return { cluster: target.cluster, outcome: `abandoned:${reason}` };
   }
 
@@ -114,10 +114,10 @@ export class ShadowWriter {
     const labels = this.labelsOf(target);
     const destination = labels.destination;
     const handle: ShadowHandle = { cluster: target.cluster, outcome: 'in_flight' };
-    this.metrics.shadowsSampled.inc(destination);
+    this.metrics.hot.shadowsSampled.inc(destination);
     const abandon = (reason: AbandonReason) => {
       handle.outcome = `abandoned:${reason}`;
-      this.metrics.shadowAbandoned.inc(getOrCreate(labels.byReason, reason, () => ({ ...destination, reason })));
+      this.metrics.hot.shadowAbandoned.inc(getOrCreate(labels.byReason, reason, () => ({ ...destination, reason })));
       answer?.fail(`abandoned:${reason}`);
     };
     if (this.inFlight >= s.maxInFlight) {
@@ -221,7 +221,7 @@ export class ShadowWriter {
         answer?.done();
         picked.onDone({ kind: 'response', status });
         handle.outcome = String(status);
-        this.metrics.shadowRequests.inc(getOrCreate(labels.byStatus, status, () => ({ ...destination, response_code: String(status) })));
+        this.metrics.hot.shadowRequests.inc(getOrCreate(labels.byStatus, status, () => ({ ...destination, response_code: String(status) })));
         this.metrics.shadowDuration.observe(destination, performance.now() - started);
         this.metrics.istio.recordAttempt(cluster, picked.endpoint, { kind: 'answered', status }, performance.now() - started, body?.bytes ?? 0, received);
         finish();
