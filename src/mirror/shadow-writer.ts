@@ -133,8 +133,7 @@ export class ShadowWriter {
     }
     const shadow = new Shadow(this, labels, handle, answer, cluster, picked, body);
     if (body) {
-      const queue = shadow.bodyQueue(s.maxBodyBytes);
-      if (!body.addSink(queue.sink)) {
+      if (!body.addSink(shadow.bodySink(s.maxBodyBytes))) {
         picked.onDone({ kind: 'cancelled' });
         this.abandon(labels, handle, answer, 'body_too_large');
         return handle;
@@ -207,8 +206,8 @@ class Shadow implements Dispatcher.DispatchHandler {
     private readonly body: RequestBodyTee | undefined,
   ) {}
 
-  /** The copy's own bounded buffer of the request body, fed by the primary's tee through `sink`. */
-  bodyQueue(maxBodyBytes: number): BodyQueue & { sink: BodySink } {
+  /** The copy's own bounded buffer of the request body (`queue`, its request's body), and the sink the primary's tee feeds. */
+  bodySink(maxBodyBytes: number): BodySink {
     const budget = this.writer.budget;
     const q = new BodyQueue((n) => budget.release(n));
     const sink: BodySink = {
@@ -237,7 +236,7 @@ class Shadow implements Dispatcher.DispatchHandler {
       },
     };
     this.queue = q;
-    return Object.assign(q, { sink });
+    return sink;
   }
 
   arm(timeoutMs: number): void {
