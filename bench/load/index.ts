@@ -156,7 +156,8 @@ function machine() {
 }
 
 function shadowgateHasWorkers(): boolean {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'shadowgate.js'), '--help'], { encoding: 'utf8', timeout: 15_000 });
+  // Options are listed per command (`serve --help`); the top-level help lists only the commands.
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'shadowgate.js'), 'serve', '--help'], { encoding: 'utf8', timeout: 15_000 });
   return /--workers\b/.test(`${r.stdout}${r.stderr}`);
 }
 

@@ -169,10 +169,22 @@ export async function startNginx(o: NginxOptions): Promise<Peer> {
   return peer;
 }
 
-export async function startBareMirror(primaryPort: number, shadowPort: number): Promise<Peer> {
+/** Which Node runs a Node peer (the bench compares Node 20 and the current LTS), and its environment. */
+export interface NodeRuntime {
+  /** Path of the `node` binary. */
+  execPath: string;
+  /** Extra environment (the LTS's native addons); merged over the bench's. */
+  env?: Record<string, string>;
+}
+
+const THIS_NODE: NodeRuntime = { execPath: process.execPath };
+
+export async function startBareMirror(primaryPort: number, shadowPort: number, node: NodeRuntime = THIS_NODE, profileDir?: string): Promise<Peer> {
+  const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   const child = track(
-    spawn(process.execPath, [join(HERE, 'bare-node-mirror.js'), '0', `http://127.0.0.1:${primaryPort}`, `http://127.0.0.1:${shadowPort}`], {
+    spawn(node.execPath, [...nodeArgs, join(HERE, 'bare-node-mirror.js'), '0', `http://127.0.0.1:${primaryPort}`, `http://127.0.0.1:${shadowPort}`], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, ...node.env },
     }),
   );
   const err = stderrTail(child);
@@ -243,6 +255,12 @@ export interface ShadowgateOptions {
   workers: number | undefined;
   /** Runs Node with `--cpu-prof`, profiles written here (one per process and thread). */
   profileDir?: string;
+  /** Which Node runs it (default: the bench's own). */
+  node?: NodeRuntime;
+  /** Another checkout (built) to run instead of this one: a baseline to compare a change with. */
+  root?: string;
+  /** More `serve` options as `--name value` pairs; one the bench sets too is replaced (`--access-log off`). */
+  extraArgs?: string[];
 }
 
 export async function startShadowgate(o: ShadowgateOptions): Promise<Peer> {
@@ -257,7 +275,7 @@ export async function startShadowgate(o: ShadowgateOptions): Promise<Peer> {
   const nodeArgs = o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', o.profileDir] : [];
   const args = [
     ...nodeArgs,
-    join(ROOT, 'bin', 'shadowgate.js'),
+    join(o.root ?? ROOT, 'bin', 'shadowgate.js'),
     'serve',
     '-f',
     config,
@@ -273,7 +291,14 @@ export async function startShadowgate(o: ShadowgateOptions): Promise<Peer> {
     '1s',
   ];
   if (o.workers !== undefined) args.push('--workers', String(o.workers));
-  const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: o.dir }));
+  // `--name value` pairs; the CLI refuses an option given twice, so one the bench set is replaced.
+  for (let i = 0; o.extraArgs && i + 1 < o.extraArgs.length; i += 2) {
+    const at = args.indexOf(o.extraArgs[i]!);
+    if (at >= 0) args[at + 1] = o.extraArgs[i + 1]!;
+    else args.push(o.extraArgs[i]!, o.extraArgs[i + 1]!);
+  }
+  const node = o.node ?? THIS_NODE;
+  const child = track(spawn(node.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: o.dir, env: { ...process.env, ...node.env } }));
   const err = stderrTail(child);
   const peer = peerOf(child, port, files, adminPort);
   try {

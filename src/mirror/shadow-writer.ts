@@ -5,7 +5,7 @@ import type { Dispatcher } from 'undici';
 import { BodyQueue, type BodySink, type RequestBodyTee } from '../body/index.js';
 import type { Cluster, MirrorSettings, MirrorTarget } from '../config/index.js';
 import type { AbandonReason, Metrics } from '../telemetry/index.js';
-import { type ClusterManager, classifyUpstreamError, FAILURES, PICK_ABANDON } from '../upstream/index.js';
+import { type ClusterManager, classifyUpstreamError, FAILURES, PICK_ABANDON, type Picked } from '../upstream/index.js';
 import { getOrCreate } from '../util/maps.js';
 import { ByteBudget } from './byte-budget.js';
 
@@ -60,7 +60,7 @@ export class ShadowWriter {
 
   constructor(
     private readonly clusters: ClusterManager,
-    private readonly metrics: Metrics,
+    readonly metrics: Metrics,
     private settings: MirrorSettings,
   ) {
     this.budget = new ByteBudget(settings.maxTotalBodyBytes);
@@ -96,8 +96,8 @@ export class ShadowWriter {
   /** A sampled copy that cannot be sent at all (an upgraded connection): counted as sampled and abandoned. */
   skip(target: MirrorTarget, reason: AbandonReason): ShadowHandle {
     const labels = this.labelsOf(target);
-    this.metrics.shadowsSampled.inc(labels.destination);
-    this.metrics.shadowAbandoned.inc(getOrCreate(labels.byReason, reason, () => ({ ...labels.destination, reason })));
+    this.metrics.hot.shadowsSampled.inc(labels.destination);
+    this.metrics.hot.shadowAbandoned.inc(getOrCreate(labels.byReason, reason, () => ({ ...labels.destination, reason })));
     return { cluster: target.cluster, outcome: `abandoned:${reason}` };
   }
 
@@ -107,6 +107,13 @@ export class ShadowWriter {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** Counts a give-up before the copy was sent (or while it was), as the access log and metrics report it. */
+  abandon(labels: TargetLabels, handle: ShadowHandle, answer: AnswerSink | undefined, reason: AbandonReason): void {
+    handle.outcome = `abandoned:${reason}`;
+    this.metrics.hot.shadowAbandoned.inc(getOrCreate(labels.byReason, reason, () => ({ ...labels.destination, reason })));
+    answer?.fail(`abandoned:${reason}`);
+  }
+
   /**
    * Starts one shadow. `body` is the primary's tee, or undefined for a bodyless request; `cluster` (the target's
    * model) labels the copy as the shadow workload's sidecar would count it (`reporter="destination"`).
@@ -114,164 +121,203 @@ export class ShadowWriter {
   start(target: MirrorTarget, req: ShadowRequest, body: RequestBodyTee | undefined, answer?: AnswerSink, cluster?: Cluster): ShadowHandle {
     const s = this.settings;
     const labels = this.labelsOf(target);
-    const destination = labels.destination;
     const handle: ShadowHandle = { cluster: target.cluster, outcome: 'in_flight' };
-    this.metrics.shadowsSampled.inc(destination);
-    const abandon = (reason: AbandonReason) => {
-      handle.outcome = `abandoned:${reason}`;
-      this.metrics.shadowAbandoned.inc(getOrCreate(labels.byReason, reason, () => ({ ...destination, reason })));
-      answer?.fail(`abandoned:${reason}`);
-    };
+    this.metrics.hot.shadowsSampled.inc(labels.destination);
     if (this.inFlight >= s.maxInFlight) {
-      abandon('too_many_in_flight');
+      this.abandon(labels, handle, answer, 'too_many_in_flight');
       return handle;
     }
     const picked = this.clusters.pick(target.cluster);
     if (!picked.ok) {
       // UO: the shadow's connections are all busy and its queue is full (a slow shadow).
-      abandon(PICK_ABANDON[picked.flag]);
+      this.abandon(labels, handle, answer, PICK_ABANDON[picked.flag]);
       return handle;
     }
-
-    // undici's dispatch controller arrives when the request starts; a give-up before that is applied then.
-    let controller: Dispatcher.DispatchController | undefined;
-    let reason: AbandonReason | undefined;
-    const giveUp = (why: AbandonReason) => {
-      if (reason) return;
-      reason = why;
-      controller?.abort(new Error(`shadow abandoned: ${why}`));
-    };
-
-    let queue: BodyQueue | undefined;
+    const shadow = new Shadow(this, labels, handle, answer, cluster, picked, body);
+    if (req.grpc) shadow.grpcStatus = '';
     if (body) {
-      const budget = this.budget;
-      const q = new BodyQueue((n) => budget.release(n));
-      queue = q;
-      const sink: BodySink = {
-        push: (chunk) => {
-          if (reason) return false;
-          if (q.bytes + chunk.length > s.maxBodyBytes) {
-            giveUp('body_too_large');
-            budget.release(q.clear());
-            q.fail(new Error('shadow body bound'));
-            return false;
-          }
-          if (!budget.take(chunk.length)) {
-            giveUp('buffer_full');
-            budget.release(q.clear());
-            q.fail(new Error('shadow buffer budget'));
-            return false;
-          }
-          q.push(chunk);
-          return true;
-        },
-        end: () => q.end(),
-        fail: (err) => {
-          giveUp('primary_aborted');
-          budget.release(q.clear());
-          q.fail(err);
-        },
-      };
-      if (!body.addSink(sink)) {
+      if (!body.addSink(shadow.bodySink(s.maxBodyBytes))) {
         picked.onDone({ kind: 'cancelled' });
-        abandon('body_too_large');
+        this.abandon(labels, handle, answer, 'body_too_large');
         return handle;
       }
     }
 
     const headers: Record<string, string | string[]> = { ...req.headers };
-    const host = s.hostSuffix ? shadowHost(req.authority) : req.authority;
-    headers.host = host;
+    headers.host = s.hostSuffix ? shadowHost(req.authority) : req.authority;
     const xff = headers['x-forwarded-for'];
     headers['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${req.clientAddress}` : req.clientAddress;
     if (s.markerHeader) headers[s.markerHeader] = 'true';
 
     this.inFlight++;
-    const started = performance.now();
-    const timer = setTimeout(() => giveUp('timeout'), s.timeoutMs);
-    timer.unref();
-
-    const finish = () => {
-      clearTimeout(timer);
-      if (queue) this.budget.release(queue.clear());
-      if (--this.inFlight === 0 && this.idleWaiters.length > 0) {
-        const waiters = this.idleWaiters;
-        this.idleWaiters = [];
-        for (const w of waiters) w();
-      }
-    };
-    let status = 0;
-    let received = 0;
-    /** gRPC: the status from the answer's headers (trailers-only) or, later, its trailers; undefined otherwise. */
-    let grpcStatus: string | undefined = req.grpc ? '' : undefined;
-    const grpcOf = (h: Record<string, string | string[] | undefined>) => {
-      const v = h['grpc-status'];
-      if (grpcStatus !== undefined && v !== undefined) grpcStatus = Array.isArray(v) ? (v[0] ?? '') : v;
-    };
-    // The shadow's answer never reaches the user: it is read to the end (so the connection is reused) and
-    // kept, bounded, only when it is to be compared. A dispatch handler reads it without a body stream.
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart: (c) => {
-        controller = c;
-        if (reason) c.abort(new Error(`shadow abandoned: ${reason}`));
-      },
-      onResponseStart: (_c, statusCode, resHeaders) => {
-        if (statusCode < 200) return;
-        status = statusCode;
-        grpcOf(resHeaders as Record<string, string | string[] | undefined>);
-        answer?.head(statusCode, resHeaders as Record<string, string | string[] | undefined>);
-      },
-      onResponseData: (_c, chunk) => {
-        received += chunk.length;
-        answer?.data(chunk);
-      },
-      onResponseEnd: (_c, trailers) => {
-        grpcOf(trailers as Record<string, string | string[] | undefined>);
-        answer?.trailers?.(trailers as Record<string, string | string[] | undefined>);
-        answer?.done();
-        picked.onDone({ kind: 'response', status });
-        handle.outcome = String(status);
-        this.metrics.shadowRequests.inc(getOrCreate(labels.byStatus, status, () => ({ ...destination, response_code: String(status) })));
-        this.metrics.shadowDuration.observe(destination, performance.now() - started);
-        this.metrics.istio.recordAttempt(
-          cluster,
-          picked.endpoint,
-          { kind: 'answered', status },
-          performance.now() - started,
-          body?.bytes ?? 0,
-          received,
-          grpcStatus,
-        );
-        finish();
-      },
-      onResponseError: (_c, err) => {
-        const kind = reason ? (reason === 'timeout' ? 'timeout' : 'cancelled') : classifyUpstreamError(err);
-        picked.onDone({ kind });
-        abandon(reason ?? FAILURES[kind].abandon);
-        // A copy given up before its request started never reached the workload.
-        if (controller)
-          this.metrics.istio.recordAttempt(
-            cluster,
-            picked.endpoint,
-            { kind: 'failed', failure: kind },
-            performance.now() - started,
-            body?.bytes ?? 0,
-            received,
-            grpcStatus,
-          );
-        finish();
-      },
-    };
-    picked.dispatcher.dispatch(
+    shadow.arm(s.timeoutMs);
+    shadow.request = {
+      path: req.path,
+      method: req.method as Dispatcher.HttpMethod,
+      headers: headers as IncomingHttpHeaders,
       // undici takes any async iterable as a body (its types list only streams).
-      {
-        path: req.path,
-        method: req.method as Dispatcher.HttpMethod,
-        headers: headers as IncomingHttpHeaders,
-        body: (queue ?? null) as unknown as string | null,
-      },
-      handler,
-    );
+      body: (shadow.queue ?? null) as unknown as string | null,
+    };
+    // Sent once the code that started it has run on: the data path starts the shadows before the primary
+    // attempt, and the primary's request should reach the wire first (undici writes a bodyless request at once).
+    this.outbox.push(shadow);
+    if (this.outbox.length === 1) queueMicrotask(this.sendOutbox);
     return handle;
+  }
+
+  private outbox: Shadow[] = [];
+  private readonly sendOutbox = (): void => {
+    const out = this.outbox;
+    this.outbox = [];
+    for (const shadow of out) shadow.send();
+  };
+
+  /** A shadow has ended (answered or given up). */
+  ended(): void {
+    if (--this.inFlight === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+}
+
+/**
+ * One shadow in flight: its state and undici's dispatch handler in one object (methods on the prototype, so a copy
+ * allocates this object, its headers and its timer rather than a closure per callback). The shadow's answer never
+ * reaches the user: it is read to the end (so the connection is reused) and kept, bounded, only when it is to be
+ * compared.
+ */
+class Shadow implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  /** Why it was given up; a give-up before the request started is applied when it starts. */
+  private reason: AbandonReason | undefined;
+  private status = 0;
+  private received = 0;
+  /** gRPC: the status from the answer's headers (trailers-only) or, later, its trailers; undefined otherwise. */
+  grpcStatus: string | undefined;
+  private readonly started = performance.now();
+  private timer: NodeJS.Timeout | undefined;
+  queue: BodyQueue | undefined;
+  request: Dispatcher.DispatchOptions | undefined;
+
+  constructor(
+    private readonly writer: ShadowWriter,
+    private readonly labels: TargetLabels,
+    private readonly handle: ShadowHandle,
+    private readonly answer: AnswerSink | undefined,
+    private readonly cluster: Cluster | undefined,
+    private readonly picked: Picked,
+    private readonly body: RequestBodyTee | undefined,
+  ) {}
+
+  /** The copy's own bounded buffer of the request body (`queue`, its request's body), and the sink the primary's tee feeds. */
+  bodySink(maxBodyBytes: number): BodySink {
+    const budget = this.writer.budget;
+    const q = new BodyQueue((n) => budget.release(n));
+    const sink: BodySink = {
+      push: (chunk) => {
+        if (this.reason) return false;
+        if (q.bytes + chunk.length > maxBodyBytes) {
+          this.giveUp('body_too_large');
+          budget.release(q.clear());
+          q.fail(new Error('shadow body bound'));
+          return false;
+        }
+        if (!budget.take(chunk.length)) {
+          this.giveUp('buffer_full');
+          budget.release(q.clear());
+          q.fail(new Error('shadow buffer budget'));
+          return false;
+        }
+        q.push(chunk);
+        return true;
+      },
+      end: () => q.end(),
+      fail: (err) => {
+        this.giveUp('primary_aborted');
+        budget.release(q.clear());
+        q.fail(err);
+      },
+    };
+    this.queue = q;
+    return sink;
+  }
+
+  arm(timeoutMs: number): void {
+    this.timer = setTimeout(() => this.giveUp('timeout'), timeoutMs);
+    this.timer.unref();
+  }
+
+  send(): void {
+    this.picked.dispatcher.dispatch(this.request!, this);
+  }
+
+  private giveUp(why: AbandonReason): void {
+    if (this.reason) return;
+    this.reason = why;
+    this.controller?.abort(new Error(`shadow abandoned: ${why}`));
+  }
+
+  private finish(): void {
+    clearTimeout(this.timer);
+    if (this.queue) this.writer.budget.release(this.queue.clear());
+    this.writer.ended();
+  }
+
+  private grpcOf(h: Record<string, string | string[] | undefined>): void {
+    const v = h['grpc-status'];
+    if (this.grpcStatus !== undefined && v !== undefined) this.grpcStatus = Array.isArray(v) ? (v[0] ?? '') : v;
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.controller = c;
+    if (this.reason) c.abort(new Error(`shadow abandoned: ${this.reason}`));
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200) return;
+    this.status = statusCode;
+    this.grpcOf(headers);
+    this.answer?.head(statusCode, headers);
+  }
+
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.received += chunk.length;
+    this.answer?.data(chunk);
+  }
+
+  onResponseEnd(_c: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+    const { answer, labels, status } = this;
+    this.grpcOf(trailers);
+    answer?.trailers?.(trailers);
+    answer?.done();
+    this.picked.onDone({ kind: 'response', status });
+    this.handle.outcome = String(status);
+    const metrics = this.writer.metrics;
+    metrics.hot.shadowRequests.inc(getOrCreate(labels.byStatus, status, () => ({ ...labels.destination, response_code: String(status) })));
+    const ms = performance.now() - this.started;
+    metrics.shadowDuration.observe(labels.destination, ms);
+    metrics.istio.recordAttempt(this.cluster, this.picked.endpoint, { kind: 'answered', status }, ms, this.body?.bytes ?? 0, this.received, this.grpcStatus);
+    this.finish();
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    const reason = this.reason;
+    const kind = reason ? (reason === 'timeout' ? 'timeout' : 'cancelled') : classifyUpstreamError(err);
+    this.picked.onDone({ kind });
+    this.writer.abandon(this.labels, this.handle, this.answer, reason ?? FAILURES[kind].abandon);
+    // A copy given up before its request started never reached the workload.
+    if (this.controller)
+      this.writer.metrics.istio.recordAttempt(
+        this.cluster,
+        this.picked.endpoint,
+        { kind: 'failed', failure: kind },
+        performance.now() - this.started,
+        this.body?.bytes ?? 0,
+        this.received,
+        this.grpcStatus,
+      );
+    this.finish();
   }
 }

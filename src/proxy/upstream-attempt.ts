@@ -47,73 +47,95 @@ export interface AttemptOptions {
 
 type Abort = 'route' | 'per-try' | 'downstream';
 
+/**
+ * One attempt's state and undici's dispatch handler in one object: its methods live on the prototype, so an
+ * attempt allocates this object, its promise and the downstream hook, not a closure per callback (the data path
+ * runs one per request).
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private aborted: Abort | undefined;
+  private committed = false;
+  private retryStatus = 0;
+  private status = 0;
+  private settled = false;
+  private routeTimer: NodeJS.Timeout | undefined;
+  private tryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly o: AttemptOptions,
+    private readonly resolve: (outcome: AttemptOutcome) => void,
+  ) {
+    o.downstream.onClose = () => this.abort('downstream');
+    if (o.routeDeadline !== undefined) this.routeTimer = setTimeout(() => this.abort('route'), Math.max(0, o.routeDeadline - performance.now()));
+    if (o.perTryTimeoutMs !== undefined) this.tryTimer = setTimeout(() => this.abort('per-try'), o.perTryTimeoutMs);
+  }
+
+  private abort(why: Abort): void {
+    if (this.settled || this.aborted) return;
+    this.aborted = why;
+    this.controller?.abort(new Error(`${why} abort`));
+  }
+
+  private done(outcome: AttemptOutcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.routeTimer);
+    clearTimeout(this.tryTimer);
+    this.o.downstream.onClose = undefined;
+    this.resolve(outcome);
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.controller = c;
+    if (this.aborted) c.abort(new Error(`${this.aborted} abort`));
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200) return; // 1xx: the final head follows
+    this.status = statusCode;
+    if (this.o.retryOnStatus(statusCode, headers)) {
+      this.retryStatus = statusCode;
+      return;
+    }
+    this.committed = true;
+    this.o.commit(statusCode, headers);
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.committed) return;
+    this.o.onData(chunk);
+    if (!this.o.res.write(chunk)) {
+      c.pause();
+      this.o.res.once('drain', () => c.resume());
+    }
+  }
+
+  onResponseEnd(_c: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+    if (!this.committed) {
+      this.done({ kind: 'retry-status', status: this.retryStatus });
+      return;
+    }
+    this.o.onEnd(trailers);
+    this.o.res.end();
+    this.done({ kind: 'answered', status: this.status });
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    const aborted = this.aborted;
+    const failure: UpstreamFailure =
+      aborted === 'route' || aborted === 'per-try' ? 'timeout' : aborted === 'downstream' ? 'cancelled' : classifyUpstreamError(err);
+    const outcome: AttemptOutcome = { kind: 'failed', failure, afterCommit: this.committed };
+    if (aborted === 'route' || aborted === 'per-try') outcome.timeout = aborted;
+    this.done(outcome);
+  }
+}
+
 export function runAttempt(o: AttemptOptions): Promise<AttemptOutcome> {
   return new Promise((resolve) => {
-    const { res } = o;
-    let controller: Dispatcher.DispatchController | undefined;
-    let aborted: Abort | undefined;
-    let committed = false;
-    let retryStatus = 0;
-    let status = 0;
-    let settled = false;
-    let routeTimer: NodeJS.Timeout | undefined;
-    let tryTimer: NodeJS.Timeout | undefined;
-
-    const abort = (why: Abort) => {
-      if (settled || aborted) return;
-      aborted = why;
-      controller?.abort(new Error(`${why} abort`));
-    };
-    const onClose = () => abort('downstream');
-    const done = (outcome: AttemptOutcome) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(routeTimer);
-      clearTimeout(tryTimer);
-      o.downstream.onClose = undefined;
-      resolve(outcome);
-    };
-    o.downstream.onClose = onClose;
-    if (o.routeDeadline !== undefined) routeTimer = setTimeout(() => abort('route'), Math.max(0, o.routeDeadline - performance.now()));
-    if (o.perTryTimeoutMs !== undefined) tryTimer = setTimeout(() => abort('per-try'), o.perTryTimeoutMs);
-
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(c) {
-        controller = c;
-        if (aborted) c.abort(new Error(`${aborted} abort`));
-      },
-      onResponseStart(_c, statusCode, headers) {
-        if (statusCode < 200) return; // 1xx: the final head follows
-        status = statusCode;
-        if (o.retryOnStatus(statusCode, headers as Record<string, string | string[] | undefined>)) {
-          retryStatus = statusCode;
-          return;
-        }
-        committed = true;
-        o.commit(statusCode, headers as Record<string, string | string[] | undefined>);
-      },
-      onResponseData(c, chunk) {
-        if (!committed) return;
-        o.onData(chunk);
-        if (!res.write(chunk)) {
-          c.pause();
-          res.once('drain', () => c.resume());
-        }
-      },
-      onResponseEnd(_c, trailers) {
-        if (!committed) return done({ kind: 'retry-status', status: retryStatus });
-        o.onEnd(trailers as Record<string, string | string[] | undefined>);
-        res.end();
-        done({ kind: 'answered', status });
-      },
-      onResponseError(_c, err) {
-        const failure: UpstreamFailure =
-          aborted === 'route' || aborted === 'per-try' ? 'timeout' : aborted === 'downstream' ? 'cancelled' : classifyUpstreamError(err);
-        const outcome: AttemptOutcome = { kind: 'failed', failure, afterCommit: committed };
-        if (aborted === 'route' || aborted === 'per-try') outcome.timeout = aborted;
-        done(outcome);
-      },
-    };
-    o.dispatcher.dispatch({ path: o.path, method: o.method as Dispatcher.HttpMethod, headers: o.headers, body: o.body as unknown as string | null }, handler);
+    o.dispatcher.dispatch(
+      { path: o.path, method: o.method as Dispatcher.HttpMethod, headers: o.headers, body: o.body as unknown as string | null },
+      new Attempt(o, resolve),
+    );
   });
 }

@@ -39,16 +39,48 @@ export interface TrafficTotals {
   abandoned: Map<string, Record<string, number>>;
 }
 
+/**
+ * A counter recorded on the data path without prom-client: prom-client validates and hashes the labels on every
+ * `inc` (a sorted key string per call), which the per-request shadow counters paid for nothing until a scrape.
+ * Here a label set is an object the caller prepared once; its key string is built once (WeakMap), counts are plain
+ * numbers, and what was counted since the last read is added to the prom-client family when that family is read
+ * (`/metrics`, `get()`), so every reader sees the same totals as before.
+ */
+export class HotCounter {
+  private readonly keys = new WeakMap<object, string>();
+  private readonly pending = new Map<string, { labels: Record<string, string>; n: number }>();
+
+  inc(labels: Record<string, string>): void {
+    let key = this.keys.get(labels);
+    if (key === undefined) {
+      key = JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+      this.keys.set(labels, key);
+    }
+    const p = this.pending.get(key);
+    if (p) p.n++;
+    else this.pending.set(key, { labels, n: 1 });
+  }
+
+  /** Adds what was counted since the last flush to `family`. */
+  flushTo(family: Counter<string>): void {
+    for (const p of this.pending.values()) family.inc(p.labels, p.n);
+    this.pending.clear();
+  }
+}
+
 /** One registry per gateway, so tests can run several gateways in a process. */
 export class Metrics {
+  /** The data path's shadow counters (HotCounter); each flushes into its prom-client family below when read. */
+  readonly hot = { shadowRequests: new HotCounter(), shadowsSampled: new HotCounter(), shadowAbandoned: new HotCounter() };
   readonly registry = new Registry();
   /** Istio's standard families for primary traffic. */
   readonly istio = new IstioMetrics();
-  readonly shadowRequests = new Counter({
+  readonly shadowRequests: Counter<'destination_service' | 'destination_subset' | 'response_code'> = new Counter({
     name: 'shadowgate_shadow_requests_total',
     help: 'Shadow requests that got an answer, by destination service, subset and response code',
     labelNames: ['destination_service', 'destination_subset', 'response_code'] as const,
     registers: [this.registry],
+    collect: (): void => this.hot.shadowRequests.flushTo(this.shadowRequests),
   });
   readonly shadowDuration = new Histogram({
     name: 'shadowgate_shadow_request_duration_milliseconds',
@@ -57,17 +89,19 @@ export class Metrics {
     buckets: ENVOY_BUCKETS_MS,
     registers: [this.registry],
   });
-  readonly shadowsSampled = new Counter({
+  readonly shadowsSampled: Counter<'destination_service' | 'destination_subset'> = new Counter({
     name: 'shadowgate_shadows_sampled_total',
     help: 'Requests chosen for mirroring, by destination service and subset',
     labelNames: ['destination_service', 'destination_subset'] as const,
     registers: [this.registry],
+    collect: (): void => this.hot.shadowsSampled.flushTo(this.shadowsSampled),
   });
-  readonly shadowAbandoned = new Counter({
+  readonly shadowAbandoned: Counter<'destination_service' | 'destination_subset' | 'reason'> = new Counter({
     name: 'shadowgate_shadow_abandoned_total',
     help: 'Shadows given up, by destination service, subset and reason (the primary is never affected)',
     labelNames: ['destination_service', 'destination_subset', 'reason'] as const,
     registers: [this.registry],
+    collect: (): void => this.hot.shadowAbandoned.flushTo(this.shadowAbandoned),
   });
   /**
    * Where the two shadow gauges read their values at scrape time (the ShadowWriter sets it): a gauge set on

@@ -1,0 +1,59 @@
+// The shadow counters recorded on the data path without prom-client (HotCounter): every reader of the prom-client
+// family (/metrics, get(), totals) sees exactly what was counted, however often it reads.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { workerExecArgv } from '../src/gateway/workers.js';
+import { Metrics } from '../src/telemetry/index.js';
+
+const sample = (text: string, name: string, labels: string) => {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+};
+
+describe('HotCounter', () => {
+  it('flushes its counts into the prom-client family when /metrics is read, once', async () => {
+    const m = new Metrics();
+    const v2 = { destination_service: 'reviews', destination_subset: 'v2' };
+    const v3 = { destination_service: 'reviews', destination_subset: 'v3' };
+    for (let i = 0; i < 5; i++) m.hot.shadowsSampled.inc(v2);
+    m.hot.shadowsSampled.inc(v3);
+    let text = await m.text();
+    assert.equal(sample(text, 'shadowgate_shadows_sampled_total', 'destination_service="reviews",destination_subset="v2"'), 5);
+    assert.equal(sample(text, 'shadowgate_shadows_sampled_total', 'destination_service="reviews",destination_subset="v3"'), 1);
+    // A second read adds nothing; later counts add to the totals.
+    m.hot.shadowsSampled.inc(v2);
+    text = await m.text();
+    assert.equal(sample(text, 'shadowgate_shadows_sampled_total', 'destination_service="reviews",destination_subset="v2"'), 6);
+    text = await m.text();
+    assert.equal(sample(text, 'shadowgate_shadows_sampled_total', 'destination_service="reviews",destination_subset="v2"'), 6);
+  });
+
+  it('counts equal label sets as one series, whatever object or key order carries them (a reload builds new targets)', async () => {
+    const m = new Metrics();
+    m.hot.shadowRequests.inc({ destination_service: 'a', destination_subset: 'v1', response_code: '200' });
+    m.hot.shadowRequests.inc({ response_code: '200', destination_subset: 'v1', destination_service: 'a' });
+    m.hot.shadowRequests.inc({ destination_service: 'a', destination_subset: 'v1', response_code: '500' });
+    assert.equal(await m.total('shadowgate_shadow_requests_total', { response_code: '200' }), 2);
+    assert.equal(await m.total('shadowgate_shadow_requests_total'), 3);
+  });
+
+  it('feeds /api/traffic totals (read through the family, not the text)', async () => {
+    const m = new Metrics();
+    const labels = { destination_service: 'a', destination_subset: 'v2' };
+    m.hot.shadowsSampled.inc(labels);
+    m.hot.shadowsSampled.inc(labels);
+    m.hot.shadowAbandoned.inc({ ...labels, reason: 'timeout' });
+    const t = await m.trafficTotals();
+    assert.equal(t.sampled.get('a\u0000v2'), 2);
+    assert.deepEqual(t.abandoned.get('a\u0000v2'), { timeout: 1 });
+  });
+});
+
+describe('worker processes: Node flags', () => {
+  it("gives Node 20's workers Node 22+'s young generation, and leaves a user's own setting alone", () => {
+    assert.deepEqual(workerExecArgv(['--enable-source-maps'], {}, '20.20.2'), ['--enable-source-maps', '--max-semi-space-size=32']);
+    assert.deepEqual(workerExecArgv([], {}, '24.22.3'), []);
+    assert.deepEqual(workerExecArgv(['--max-semi-space-size=8'], {}, '20.20.2'), ['--max-semi-space-size=8']);
+    assert.deepEqual(workerExecArgv([], { NODE_OPTIONS: '--max_semi_space_size=64' }, '20.20.2'), []);
+  });
+});
