@@ -200,8 +200,11 @@ export class Gateway {
         ...(opts.kubernetes.listen ? { listen: opts.kubernetes.listen } : {}),
         registry: this.metrics.registry,
         onChange: () => void this.reload({ trigger: 'kubernetes' }),
+        onSecretsChange: () => this.tls.refresh(),
         log: this.log,
       });
+      const k8s = this.k8s;
+      this.tls.secrets = (name) => k8s.secret(name);
     }
     const loaded = await this.load();
     if (loaded.type === 'refused') throw new Error(`config not loaded: ${loaded.message}`);

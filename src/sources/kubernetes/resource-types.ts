@@ -31,6 +31,8 @@ export const ISTIO_TYPES: readonly ResourceType[] = [
   { group: ISTIO_GROUP, versions: ISTIO_VERSIONS, kind: 'DestinationRule', plural: 'destinationrules' },
   { group: ISTIO_GROUP, versions: ISTIO_VERSIONS, kind: 'ServiceEntry', plural: 'serviceentries' },
   { group: ISTIO_GROUP, versions: ISTIO_VERSIONS, kind: 'WorkloadEntry', plural: 'workloadentries' },
+  // Issue 17: Istio Gateways served (TLS termination); optional, as an Istio without ingress may lack them.
+  { group: ISTIO_GROUP, versions: ISTIO_VERSIONS, kind: 'Gateway', plural: 'gateways', optional: true },
 ];
 
 // Gateway API (issue 18): a cluster without its CRDs serves none, and that is fine. GatewayClass is cluster-scoped
@@ -49,7 +51,13 @@ export const SERVICE: ResourceType = { group: '', versions: ['v1'], builtIn: tru
 export const ENDPOINT_SLICE: ResourceType = { group: 'discovery.k8s.io', versions: ['v1'], builtIn: true, kind: 'EndpointSlice', plural: 'endpointslices' };
 export const POD: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'Pod', plural: 'pods', metadataOnly: true };
 
-export const CORE_TYPES: readonly ResourceType[] = [SERVICE, ENDPOINT_SLICE, POD];
+/**
+ * Secrets hold the certificates of Gateway servers' `credentialName` (issue 17). Optional: a Role that may not read
+ * them leaves such servers unserved (said per server), not the whole source unsynced.
+ */
+export const SECRET: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'Secret', plural: 'secrets', optional: true };
+
+export const CORE_TYPES: readonly ResourceType[] = [SERVICE, ENDPOINT_SLICE, POD, SECRET];
 
 /** Every kind the source watches. */
 export const WATCHED_TYPES: readonly ResourceType[] = [...CONFIG_TYPES, ...CORE_TYPES];

@@ -9,7 +9,7 @@ import { WarningEvents } from './events.js';
 import { ApiHealth, type ApiProblem, classify } from './health.js';
 import { KubeHttp } from './http.js';
 import { checkKubeConfig, loadKubeConfig } from './kubeconfig.js';
-import { CONFIG_TYPES, ENDPOINT_SLICE, POD, type ResourceType, SERVICE, WATCHED_TYPES } from './resource-types.js';
+import { CONFIG_TYPES, ENDPOINT_SLICE, POD, type ResourceType, SECRET, SERVICE, WATCHED_TYPES } from './resource-types.js';
 import { sourceFile, type Translation, translate } from './translate.js';
 import { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
 
@@ -26,6 +26,8 @@ export interface KubernetesSourceOptions {
   registry?: Registry;
   /** Called (debounced) when `resources()`, `problems()` or `synced` may have changed. Never before `start` resolves. */
   onChange: () => void;
+  /** Called when a Secret changed (`secret()` reads them): certificates re-read, no config load. */
+  onSecretsChange?: () => void;
   log?: (line: string) => void;
   /** Pods with all these labels are Shadowgate's own and never endpoints. Default `app.kubernetes.io/name: shadowgate`. */
   ownPodSelector?: Record<string, string>;
@@ -86,7 +88,7 @@ export class KubernetesSource {
         tuning: opts.tuning,
         log: opts.log,
         random: opts.random,
-        onChange: () => this.changed(),
+        onChange: () => (type === SECRET ? this.secretsChanged() : this.changed()),
         onFailure: (err) => {
           const problem = classify(err, server, type.kind);
           this.health.failure(type.kind, problem);
@@ -198,6 +200,24 @@ export class KubernetesSource {
         message: `the cluster does not serve ${w.type.group} ${w.type.kind} (CRDs not installed?); none is read`,
       }));
     return [...this.current().problems, ...notServed];
+  }
+
+  /**
+   * A Secret `namespace/name` with its data decoded, as a Gateway server's `credentialName` reads it (undefined: not
+   * in the cache, or Secrets may not be read).
+   */
+  secret(name: string): { ref: string; data: Record<string, Buffer> } | undefined {
+    const obj = this.byType.get(SECRET)?.cache.get(name);
+    if (!obj) return undefined;
+    const data: Record<string, Buffer> = {};
+    const raw = obj.data;
+    if (raw && typeof raw === 'object') for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') data[k] = Buffer.from(v, 'base64');
+    return { ref: `Secret ${name}`, data };
+  }
+
+  private secretsChanged(): void {
+    if (this.synced) for (const resolve of this.syncWaiters.splice(0)) resolve();
+    if (this.started && !this.closed) this.opts.onSecretsChange?.();
   }
 
   async close(): Promise<void> {
