@@ -112,6 +112,9 @@ describe('credentialName from Kubernetes Secrets', { skip: opensslMissing() }, (
       log: (l) => logs.push(l),
       kubernetes: { namespace: NS, kubeconfig: api.kubeConfig() },
     });
+    // Secrets are watched once a server names one: not ready until they are listed and the certificates loaded.
+    while (!gw.isReady()) await once(gw.tls, 'refreshed');
+    assert.equal(gw.tls.certificates().filter((c) => c.fingerprint).length, 2);
   });
 
   after(async () => {
@@ -157,7 +160,7 @@ describe('credentialName from Kubernetes Secrets', { skip: opensslMissing() }, (
     api.delete('Secret', NS, 'mt');
     const said = () => logs.some((l) => l.includes('[credential-not-found]') && l.includes('Secret edge/mt not found'));
     while (!said()) await once(gw.tls, 'refreshed');
-    const line = logs.find((l) => l.includes('[credential-not-found]'))!;
+    const line = logs.find((l) => l.includes('Secret edge/mt not found'))!;
     assert.match(
       line,
       /Gateway edge\/edge spec\.servers\[1\]\.tls\.credentialName: Secret edge\/mt not found \[credential-not-found\] \(the previous certificate keeps serving\)/,

@@ -414,13 +414,14 @@ export class Gateway {
   }
 
   isReady(): boolean {
-    return this.bound && this.usable && !this.draining && this.state !== undefined && (this.k8s?.synced ?? true);
+    return this.bound && this.usable && !this.draining && this.state !== undefined && (this.k8s?.synced ?? true) && this.tls.ready();
   }
 
   /** Why `isReady()` is false, for /ready's body (undefined: no reason worth saying). */
   notReadyReason(): string | undefined {
     if (this.draining) return 'draining';
     if (this.state && !this.usable) return 'no resource of the config was accepted';
+    if (!this.tls.ready()) return 'waiting for the Secrets of Gateway servers (credentialName) to be listed';
     return this.k8s?.notReadyReason();
   }
 

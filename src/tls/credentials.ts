@@ -18,8 +18,8 @@ export interface SecretData {
   data: Record<string, Buffer>;
 }
 
-/** `ns/name` → the Secret, or undefined when the cluster has none by that name (or there is no cluster). */
-export type SecretLookup = (name: string) => SecretData | undefined;
+/** `ns/name` → the Secret; undefined when the cluster has none by that name (or there is no cluster); 'pending' while Secrets are first listed. */
+export type SecretLookup = (name: string) => SecretData | 'pending' | undefined;
 
 export interface Inspected {
   /** Set when the server can be served (its certificate and key read and matched). */
@@ -61,6 +61,10 @@ function readFile(r: Report, field: Field, path: string): Buffer | undefined {
 /** Istio's keys: `tls.crt`/`tls.key`/`ca.crt` (kubernetes.io/tls), or a generic Secret's `cert`/`key`/`cacert`. */
 function fromSecret(r: Report, name: string, secrets: SecretLookup | undefined, mutual: boolean): { cert?: Buffer; key?: Buffer; ca?: Buffer; where: string } {
   const s = secrets?.(name);
+  if (s === 'pending') {
+    r.add('info', 'credential-not-found', 'credentialName', `Secret ${name}: waiting for the cluster's Secrets to be listed`);
+    return { where: `Secret ${name}` };
+  }
   if (!s) {
     r.add(
       'error',
@@ -76,7 +80,8 @@ function fromSecret(r: Report, name: string, secrets: SecretLookup | undefined, 
   let ca = d['ca.crt'] ?? d.cacert;
   // Istio's MUTUAL also reads the CA from a separate `<name>-cacert` Secret.
   if (mutual && !ca) {
-    const c = secrets?.(`${name}-cacert`)?.data;
+    const other = secrets?.(`${name}-cacert`);
+    const c = typeof other === 'object' ? other.data : undefined;
     ca = c?.['ca.crt'] ?? c?.cacert;
   }
   if (!cert || !key) r.add('error', 'credential-not-found', 'credentialName', `${s.ref} has no ${cert ? 'tls.key (or key)' : 'tls.crt (or cert)'}`);

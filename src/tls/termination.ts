@@ -40,6 +40,8 @@ interface Loaded {
   fingerprint: string | undefined;
   /** The last problems logged for it, so a watch firing again does not repeat them. */
   said: string;
+  /** Its Secret is not known yet: the cluster's Secrets are still being listed. */
+  pending?: boolean;
 }
 
 const serverId = (port: number, t: ServerTls) => `${port}|${t.source.gateway}|${t.source.server}`;
@@ -134,6 +136,12 @@ export class TlsTermination extends EventEmitter {
     });
   }
 
+  /** False while a server waits for its Secret to be listed (readiness waits: a handshake now would fail). */
+  ready(): boolean {
+    for (const l of this.loaded.values()) if (l.pending) return false;
+    return true;
+  }
+
   /** True when `port` terminates TLS now. */
   terminates(port: number): boolean {
     return this.ports.has(port);
@@ -209,6 +217,7 @@ export class TlsTermination extends EventEmitter {
       return before;
     }
     const entry: Loaded = { tls, context: undefined, key: got.key, notAfterMs: undefined, fingerprint: undefined, said };
+    if (got.problems.some((p) => p.severity === 'info' && p.code === 'credential-not-found')) entry.pending = true;
     this.loaded.set(id, entry);
     return entry;
   }

@@ -24,6 +24,13 @@ export interface ResourceType {
   metadataOnly?: boolean;
   /** Most clusters do not serve it: not being served is not worth a problem. */
   optional?: boolean;
+  /** Its name in logs and metrics when another group has a kind of the same name (Istio's Gateway). */
+  label?: string;
+}
+
+/** How logs and metrics name a watched kind. */
+export function kindLabel(t: ResourceType): string {
+  return t.label ?? t.kind;
 }
 
 export const ISTIO_TYPES: readonly ResourceType[] = [
@@ -32,7 +39,7 @@ export const ISTIO_TYPES: readonly ResourceType[] = [
   { group: ISTIO_GROUP, versions: ISTIO_VERSIONS, kind: 'ServiceEntry', plural: 'serviceentries' },
   { group: ISTIO_GROUP, versions: ISTIO_VERSIONS, kind: 'WorkloadEntry', plural: 'workloadentries' },
   // Issue 17: Istio Gateways served (TLS termination); optional, as an Istio without ingress may lack them.
-  { group: ISTIO_GROUP, versions: ISTIO_VERSIONS, kind: 'Gateway', plural: 'gateways', optional: true },
+  { group: ISTIO_GROUP, versions: ISTIO_VERSIONS, kind: 'Gateway', plural: 'gateways', optional: true, label: 'Gateway.networking.istio.io' },
 ];
 
 // Gateway API (issue 18): a cluster without its CRDs serves none, and that is fine. GatewayClass is cluster-scoped
@@ -52,12 +59,13 @@ export const ENDPOINT_SLICE: ResourceType = { group: 'discovery.k8s.io', version
 export const POD: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'Pod', plural: 'pods', metadataOnly: true };
 
 /**
- * Secrets hold the certificates of Gateway servers' `credentialName` (issue 17). Optional: a Role that may not read
- * them leaves such servers unserved (said per server), not the whole source unsynced.
+ * Secrets hold the certificates of Gateway servers' `credentialName` (issue 17): watched only once a server names
+ * one (source.ts `secret()`), so a Role without Secrets works for everything else. Optional: a 403 leaves those
+ * servers unserved (said per server), never the source unsynced.
  */
 export const SECRET: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'Secret', plural: 'secrets', optional: true };
 
-export const CORE_TYPES: readonly ResourceType[] = [SERVICE, ENDPOINT_SLICE, POD, SECRET];
+export const CORE_TYPES: readonly ResourceType[] = [SERVICE, ENDPOINT_SLICE, POD];
 
 /** Every kind the source watches. */
 export const WATCHED_TYPES: readonly ResourceType[] = [...CONFIG_TYPES, ...CORE_TYPES];

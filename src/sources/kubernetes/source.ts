@@ -9,7 +9,7 @@ import { WarningEvents } from './events.js';
 import { ApiHealth, type ApiProblem, classify } from './health.js';
 import { KubeHttp } from './http.js';
 import { checkKubeConfig, loadKubeConfig } from './kubeconfig.js';
-import { CONFIG_TYPES, ENDPOINT_SLICE, POD, type ResourceType, SECRET, SERVICE, WATCHED_TYPES } from './resource-types.js';
+import { CONFIG_TYPES, ENDPOINT_SLICE, kindLabel, POD, type ResourceType, SECRET, SERVICE, WATCHED_TYPES } from './resource-types.js';
 import { sourceFile, type Translation, translate } from './translate.js';
 import { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
 
@@ -57,6 +57,9 @@ export class KubernetesSource {
   private readonly health: ApiHealth;
   /** Set when the kubeconfig cannot work: no watcher runs, and the source never syncs. */
   private readonly unusable: ApiProblem | undefined;
+  /** Makes the Secret watcher, started by the first `secret()` (undefined: no usable API server). */
+  private secretWatch: (() => ListWatcher) | undefined;
+  private secrets: ListWatcher | undefined;
   /** Ends `start`'s wait early: the API server cannot be used for now (unreachable, refused credentials, ...). */
   private blocked: (() => void) | undefined;
 
@@ -67,7 +70,7 @@ export class KubernetesSource {
     this.health = new ApiHealth(
       opts.log,
       opts.registry,
-      WATCHED_TYPES.map((t) => t.kind),
+      WATCHED_TYPES.map(kindLabel),
       () => this.watchers.filter((w) => !w.hasSynced).length + (this.unusable ? WATCHED_TYPES.length : 0),
     );
     if (!(api instanceof KubeHttp)) {
@@ -78,6 +81,17 @@ export class KubernetesSource {
     }
     this.events = new WarningEvents(api, opts.log);
     const discovery = new Discovery(api, this.stop.signal, opts.tuning?.requestTimeoutMs ?? DEFAULT_TUNING.requestTimeoutMs);
+    this.secretWatch = () =>
+      new ListWatcher({
+        api,
+        discovery,
+        type: SECRET,
+        namespace: opts.namespace,
+        tuning: opts.tuning,
+        log: opts.log,
+        random: opts.random,
+        onChange: () => this.secretsChanged(),
+      });
     const server = api.serverUrl;
     this.watchers = WATCHED_TYPES.map((type) => {
       const w = new ListWatcher({
@@ -88,13 +102,13 @@ export class KubernetesSource {
         tuning: opts.tuning,
         log: opts.log,
         random: opts.random,
-        onChange: () => (type === SECRET ? this.secretsChanged() : this.changed()),
+        onChange: () => this.changed(),
         onFailure: (err) => {
-          const problem = classify(err, server, type.kind);
-          this.health.failure(type.kind, problem);
+          const problem = classify(err, server, kindLabel(type));
+          this.health.failure(kindLabel(type), problem);
           if (problem.reason !== 'error') this.blocked?.();
         },
-        onSuccess: () => this.health.success(type.kind),
+        onSuccess: () => this.health.success(kindLabel(type)),
       });
       this.byType.set(type, w);
       return w;
@@ -174,7 +188,7 @@ export class KubernetesSource {
     stats: WatcherStats;
   }> {
     return this.watchers.map((w) => ({
-      kind: w.type.kind,
+      kind: kindLabel(w.type),
       version: w.version,
       served: w.served,
       synced: w.hasSynced,
@@ -206,8 +220,14 @@ export class KubernetesSource {
    * A Secret `namespace/name` with its data decoded, as a Gateway server's `credentialName` reads it (undefined: not
    * in the cache, or Secrets may not be read).
    */
-  secret(name: string): { ref: string; data: Record<string, Buffer> } | undefined {
-    const obj = this.byType.get(SECRET)?.cache.get(name);
+  secret(name: string): { ref: string; data: Record<string, Buffer> } | 'pending' | undefined {
+    if (!this.secrets) {
+      if (!this.secretWatch || this.closed) return undefined;
+      this.secrets = this.secretWatch();
+      this.secrets.start();
+    }
+    if (!this.secrets.hasSynced) return 'pending';
+    const obj = this.secrets.cache.get(name);
     if (!obj) return undefined;
     const data: Record<string, Buffer> = {};
     const raw = obj.data;
@@ -216,15 +236,14 @@ export class KubernetesSource {
   }
 
   private secretsChanged(): void {
-    if (this.synced) for (const resolve of this.syncWaiters.splice(0)) resolve();
-    if (this.started && !this.closed) this.opts.onSecretsChange?.();
+    if (!this.closed) this.opts.onSecretsChange?.();
   }
 
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
     this.stop.abort();
-    await Promise.all(this.watchers.map((w) => w.close()));
+    await Promise.all([...this.watchers, ...(this.secrets ? [this.secrets] : [])].map((w) => w.close()));
   }
 
   private current(): Translation {
