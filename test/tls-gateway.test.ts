@@ -1,6 +1,7 @@
 // Issue 17: Istio Gateways served, TLS terminated. Real curl and Node TLS clients against certificates made by openssl.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -243,7 +244,7 @@ spec:
 
   it('exposes each server certificate expiry per host on /metrics', async () => {
     const text = await tg.gw.metrics.registry.metrics();
-    const notAfter = Date.parse(new (await import('node:crypto')).X509Certificate(readFileSync(certs.path('a.crt'))).validTo) / 1000;
+    const notAfter = Date.parse(new X509Certificate(readFileSync(certs.path('a.crt'))).validTo) / 1000;
     assert.ok(
       text.includes(`shadowgate_tls_certificate_expiry_timestamp_seconds{gateway="default/public",server="site-a",host="a.example.com"} ${notAfter}`),
       text
@@ -419,8 +420,6 @@ spec:
     tls: {mode: MUTUAL, serverCertificate: ${p('absent.crt')}, privateKey: ${p('v-good.key')}, caCertificates: ${p('ca.crt')}}
 `,
     );
-    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(join(tmpdir(), 'shadowgate-validate-tls-'));
     for (const [name, yaml] of Object.entries(tg)) writeFileSync(join(dir, name), yaml);
     const out: string[] = [];

@@ -1,5 +1,6 @@
 // Issue 17: a Gateway server's `credentialName` read from a watched Secret, as Istio reads it, on the API server double.
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
@@ -128,7 +129,7 @@ describe('credentialName from Kubernetes Secrets', { skip: opensslMissing() }, (
     const ca = readFileSync(certs.path('ca.crt'));
     const first = await handshake(port, 'shop.example.com', ca);
     assert.equal(first.body, '200 shop', first.error ?? logs.join('\n'));
-    const want = new (await import('node:crypto')).X509Certificate(readFileSync(certs.path('s2.crt'))).fingerprint256;
+    const want = new X509Certificate(readFileSync(certs.path('s2.crt'))).fingerprint256;
     const rotated = (async () => {
       while (!gw.tls.certificates().some((c) => c.fingerprint === want)) await once(gw.tls, 'refreshed');
     })();
