@@ -8,9 +8,8 @@ import { DEFAULT_RETRIES, type VirtualServiceSpec } from './virtual-service.js';
 export const MESH = 'mesh';
 
 export interface GatewayBinding {
+  /** One per port of the served servers (the mesh's own binding is snapshot.ts's: no `gateways`, or `mesh` among them). */
   listeners: Listener[];
-  /** False for a VirtualService whose `gateways` name gateways and not `mesh`: it routes nothing on the service ports. */
-  onMesh(vs: VirtualServiceSpec): boolean;
 }
 
 /** `gw` → `<vs namespace>/gw`; `ns/gw` as is; the older `gw.ns(.svc.cluster.local)` form → `ns/gw`. */
@@ -76,17 +75,9 @@ export function bindGateways(
 
   // --- which gateways each VirtualService binds to
   const bound = new Map<GatewaySpec, VirtualServiceSpec[]>();
-  const mesh = new Set<VirtualServiceSpec>();
   for (const vs of virtualServices) {
-    if (vs.gateways.length === 0) {
-      mesh.add(vs);
-      continue;
-    }
     vs.gateways.forEach((ref, i) => {
-      if (ref === MESH) {
-        mesh.add(vs);
-        return;
-      }
+      if (ref === MESH) return;
       const gw = byKey.get(gatewayKey(ref, vs.namespace));
       if (!gw) {
         vs.ctx.reference(
@@ -261,5 +252,5 @@ export function bindGateways(
     }
   }
 
-  return { listeners, onMesh: (vs) => mesh.has(vs) };
+  return { listeners };
 }
