@@ -473,6 +473,23 @@ describe('examples/tls', { skip }, () => {
       assert.notEqual((await curl([...ca, ...admin])).code, 0);
       const withCert = await curl([...ca, '--cert', join(certs, 'client.crt'), '--key', join(certs, 'client.key'), ...admin]);
       assert.equal(withCert.stdout, 'This is version 1\n', withCert.stderr);
+      // The MUTUAL host cannot be reached over the SIMPLE host's handshake: 421, on HTTP/1.1 and HTTP/2 alike.
+      for (const proto of ['--http1.1', '--http2']) {
+        const fronted = await curl([
+          proto,
+          ...ca,
+          '--resolve',
+          `nginx.example.com:${https}:127.0.0.1`,
+          '-H',
+          'host: admin.example.com',
+          '-w',
+          '%{http_code}',
+          '-o',
+          '/dev/null',
+          `https://nginx.example.com:${https}/`,
+        ]);
+        assert.equal(fronted.stdout, '421', `${proto}: ${fronted.stderr}`);
+      }
       const redirect = await send(http, '/a?b=1', { headers: { host: 'nginx.example.com' } });
       assert.equal(redirect.status, 301);
       assert.equal(redirect.headers.location, 'https://nginx.example.com/a?b=1');

@@ -86,6 +86,17 @@ export class ListenerSet {
     }
   };
 
+  /** A request over TLS whose Host another server of the port takes is refused (421) before it enters the data path. */
+  private serveRequest(req: http.IncomingMessage, res: http.ServerResponse, port: number): void {
+    if (this.tls?.misdirected(req)) {
+      // HTTP/2 has no Connection header (a stream is refused, the session goes on).
+      res.writeHead(421, req.httpVersionMajor >= 2 ? { 'content-type': 'text/plain' } : { 'content-type': 'text/plain', connection: 'close' });
+      res.end('misdirected request: this host is served with another certificate; open a new connection for it\n');
+      return;
+    }
+    this.handler.handle(req, res, port);
+  }
+
   get ports(): number[] {
     return [...this.servers.keys()].sort((a, b) => a - b);
   }
@@ -131,7 +142,7 @@ export class ListenerSet {
         },
         (req, res) => {
           requestStarted(req.socket);
-          this.handler.handle(req, res, port);
+          this.serveRequest(req, res, port);
         },
       );
       // h2c on the same port: only Node's own HTTP/1.1 connection listener waits for the preface sniff; the
@@ -142,7 +153,7 @@ export class ListenerSet {
         server,
         acceptBoth(
           server,
-          (req, res) => this.handler.handle(req, res, port),
+          (req, res) => this.serveRequest(req, res, port),
           (socket) => this.open.delete(socket),
           // A port that terminates TLS now (the snapshot decides per connection, so a port turning HTTPS needs no rebind).
           (raw, serve) => {
@@ -180,7 +191,7 @@ export class ListenerSet {
       // Upgrades (WebSocket) go through the handler's phases on a response built over the socket (upgrade.ts).
       server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
         requestStarted(socket);
-        acceptUpgrade(req, socket, head, (r, res) => this.handler.handle(r, res, port));
+        acceptUpgrade(req, socket, head, (r, res) => this.serveRequest(r, res, port));
       });
       // CONNECT tunnels are not proxied: say so instead of dropping the connection.
       server.on('connect', (_req, socket: Socket) => {

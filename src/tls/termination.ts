@@ -46,6 +46,10 @@ interface Loaded {
 
 const serverId = (port: number, t: ServerTls) => `${port}|${t.source.gateway}|${t.source.server}`;
 
+/** On a decrypted socket: the server its handshake chose, and the port's servers then (for misdirected requests). */
+const CHOSEN = Symbol('shadowgate tls server');
+type Tagged = { [CHOSEN]?: { sni: SniIndex<Loaded>; chosen: Loaded | undefined } };
+
 class PortTerminator {
   readonly server: TlsServer;
   sni = new SniIndex<Loaded>();
@@ -87,6 +91,7 @@ class PortTerminator {
       socket.destroy();
       return;
     }
+    (socket as TLSSocket & Tagged)[CHOSEN] = { sni: this.sni, chosen };
     this.serve(socket, socket.alpnProtocol === 'h2' ? 'h2' : 'h1');
   }
 }
@@ -100,6 +105,7 @@ export class TlsTermination extends EventEmitter {
   private config = new Map<number, ServerTls[]>();
   readonly handshakeFailures: Counter<'port' | 'reason'>;
   readonly loads: Counter<'result'>;
+  readonly misdirectedRequests: Counter;
   private readonly now: () => number;
   secrets: SecretLookup | undefined;
 
@@ -120,6 +126,11 @@ export class TlsTermination extends EventEmitter {
       labelNames: ['result'] as const,
       registers,
     });
+    this.misdirectedRequests = new Counter({
+      name: 'shadowgate_tls_misdirected_requests_total',
+      help: 'Requests answered 421: their Host belongs to another server of the port than the one their TLS handshake chose',
+      registers,
+    });
     const loaded = this.loaded;
     new Gauge({
       name: 'shadowgate_tls_certificate_expiry_timestamp_seconds',
@@ -134,6 +145,26 @@ export class TlsTermination extends EventEmitter {
         }
       },
     });
+  }
+
+  /**
+   * True (and counted) for a request whose Host another server of the port takes than the one its connection's SNI
+   * chose: answered 421 (RFC 9110 §15.5.20), so a client cannot reach a MUTUAL server's routes over a SIMPLE
+   * server's handshake (Envoy keeps one route table per server for the same reason).
+   */
+  misdirected(req: { socket: unknown; headers: { host?: string | undefined } }): boolean {
+    let tag: Tagged[typeof CHOSEN];
+    try {
+      tag = (req.socket as Tagged | null)?.[CHOSEN];
+    } catch {
+      return false; // an HTTP/2 stream whose session is gone
+    }
+    if (!tag) return false;
+    const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
+    const owner = tag.sni.lookup(host || undefined);
+    if (owner === undefined || owner === tag.chosen) return false;
+    this.misdirectedRequests.inc();
+    return true;
   }
 
   /** False while a server waits for its Secret to be listed (readiness waits: a handshake now would fail). */
