@@ -66,6 +66,7 @@ describe('Istio Gateway with TLS termination', { skip }, () => {
   let httpsPort: number;
   let httpPort: number;
   let mtlsPort: number;
+  let optPort: number;
   let tg: TestGateway;
   let ca: Buffer;
   const logs: string[] = [];
@@ -81,7 +82,7 @@ describe('Istio Gateway with TLS termination', { skip }, () => {
     ca = readFileSync(certs.path('ca.crt'));
     v1 = await startUpstream('v1', { kind: 'answer', body: 'v1\n' });
     v2 = await startUpstream('v2', { kind: 'answer', body: 'v2\n' });
-    [meshPort, httpsPort, httpPort, mtlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    [meshPort, httpsPort, httpPort, mtlsPort, optPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
     const p = (f: string) => certs.path(f);
     tg = await startGateway(
       {
@@ -106,6 +107,11 @@ describe('Istio Gateway with TLS termination', { skip }, () => {
     name: site-m
     hosts: [m.example.com]
     tls: {mode: MUTUAL, serverCertificate: ${p('m.crt')}, privateKey: ${p('m.key')}, caCertificates: ${p('ca.crt')}}
+  - port: {number: ${optPort}, name: https-o, protocol: HTTPS}
+    name: site-o
+    bind: 127.0.0.1
+    hosts: [m.example.com]
+    tls: {mode: OPTIONAL_MUTUAL, serverCertificate: ${p('m.crt')}, privateKey: ${p('m.key')}, caCertificates: ${p('ca.crt')}}
 `,
         ),
         // Bound to the gateway only: the mesh port never sees these routes.
@@ -240,6 +246,14 @@ spec:
     assert.equal(good.stdout, 'v1\n');
     const text = await tg.gw.metrics.registry.metrics();
     assert.match(text, new RegExp(`shadowgate_tls_handshake_failures_total\\{port="${mtlsPort}",reason="client_certificate_missing"\\} 1`));
+  });
+
+  it('OPTIONAL_MUTUAL serves a client without a certificate or with a good one, and refuses one of another CA', async () => {
+    const base = ['--cacert', certs.path('ca.crt'), '--resolve', `m.example.com:${optPort}:127.0.0.1`, `https://m.example.com:${optPort}/o`];
+    assert.equal((await curl(base)).stdout, 'v1\n');
+    assert.equal((await curl(['--cert', certs.path('client.crt'), '--key', certs.path('client.key'), ...base])).stdout, 'v1\n');
+    assert.notEqual((await curl(['--cert', otherCa.path('client.crt'), '--key', otherCa.path('client.key'), ...base])).code, 0);
+    assert.equal(tg.gw.snapshot.listeners.find((l) => l.port === optPort)?.bind, '127.0.0.1');
   });
 
   it('exposes each server certificate expiry per host on /metrics', async () => {
