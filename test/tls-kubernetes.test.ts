@@ -170,3 +170,79 @@ describe('credentialName from Kubernetes Secrets', { skip: opensslMissing() }, (
     assert.equal(ok.body, '200 shop');
   });
 });
+
+describe('Gateway API HTTPS listener with a Secret certificateRef, in a cluster', { skip: opensslMissing() }, () => {
+  it('serves the Secret the listener names; status says the refs resolved', async () => {
+    const certs = makeCa();
+    certs.issue('web', 'web.example.com', ['DNS:web.example.com']);
+    const up = await startUpstream('web', { kind: 'answer', body: 'web' });
+    const port = await freePort();
+    const api = await FakeKubeApiServer.start({
+      extraKinds: [
+        { group: 'gateway.networking.k8s.io', versions: ['v1'], kind: 'Gateway', plural: 'gateways' },
+        { group: 'gateway.networking.k8s.io', versions: ['v1'], kind: 'HTTPRoute', plural: 'httproutes' },
+      ],
+    });
+    const objects: KObject[] = [
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'kubernetes.io/tls',
+        metadata: { name: 'web-cert', namespace: NS },
+        data: { 'tls.crt': pem(certs, 'web.crt'), 'tls.key': pem(certs, 'web.key') },
+      },
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'ServiceEntry',
+        metadata: { name: 'web', namespace: NS, annotations: { 'shadowgate.dev/listen': 'false' } },
+        spec: {
+          hosts: [`web.${NS}.svc.cluster.local`],
+          ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }],
+          resolution: 'STATIC',
+          endpoints: [{ address: '127.0.0.1', ports: { http: up.port } }],
+        },
+      },
+      {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'Gateway',
+        metadata: { name: 'edge', namespace: NS },
+        spec: {
+          gatewayClassName: 'shadowgate',
+          listeners: [
+            { name: 'https', port, protocol: 'HTTPS', hostname: 'web.example.com', tls: { mode: 'Terminate', certificateRefs: [{ name: 'web-cert' }] } },
+          ],
+        },
+      },
+      {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: { name: 'web', namespace: NS },
+        spec: { parentRefs: [{ name: 'edge' }], rules: [{ backendRefs: [{ name: 'web', port: 8080 }] }] },
+      },
+    ];
+    for (const o of objects) api.apply(o);
+    const gw = await Gateway.start({
+      files: [],
+      bind: '127.0.0.1',
+      admin: '127.0.0.1:0',
+      accessLog: new MemoryAccessLog(),
+      watch: false,
+      log: () => {},
+      kubernetes: { namespace: NS, kubeconfig: api.kubeConfig() },
+    });
+    try {
+      while (!gw.isReady()) await once(gw.tls, 'refreshed');
+      const r = await handshake(port, 'web.example.com', readFileSync(certs.path('ca.crt')));
+      assert.equal(r.body, '200 web', r.error);
+      const status = gw.snapshot.resources.find((x) => x.kind === 'Gateway')?.status as {
+        listeners: Array<{ conditions: Array<{ type: string; reason: string }> }>;
+      };
+      assert.equal(status.listeners[0]!.conditions.find((c) => c.type === 'ResolvedRefs')?.reason, 'ResolvedRefs');
+    } finally {
+      await gw.shutdown();
+      await api.close();
+      await up.close();
+      certs.remove();
+    }
+  });
+});
