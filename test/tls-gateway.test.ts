@@ -357,6 +357,36 @@ spec:
     }
   });
 
+  it('re-reads the certificate files on a reload that finds the config unchanged (SIGHUP), without a file watch', async () => {
+    certs.issue('h1', 'hup.example.com', ['DNS:hup.example.com']);
+    certs.issue('h2', 'hup.example.com', ['DNS:hup.example.com']);
+    copyFileSync(certs.path('h1.crt'), certs.path('hup.crt'));
+    copyFileSync(certs.path('h1.key'), certs.path('hup.key'));
+    const port = await freePort();
+    const tg = await startGateway(
+      files(
+        port,
+        `  - port: {number: PORT, name: https, protocol: HTTPS}
+    hosts: [hup.example.com]
+    tls: {mode: SIMPLE, serverCertificate: ${certs.path('hup.crt')}, privateKey: ${certs.path('hup.key')}}
+`,
+      ),
+      { watchCertificates: false },
+    );
+    try {
+      const ca = readFileSync(certs.path('ca.crt'));
+      const first = await presented(port, 'hup.example.com', ca);
+      copyFileSync(certs.path('h2.crt'), certs.path('hup.crt'));
+      copyFileSync(certs.path('h2.key'), certs.path('hup.key'));
+      assert.equal((await presented(port, 'hup.example.com', ca)).fingerprint, first.fingerprint, 'no watch: nothing changes by itself');
+      assert.equal((await tg.gw.reload({ trigger: 'signal' })).result, 'unchanged');
+      const after = await presented(port, 'hup.example.com', ca);
+      assert.equal(after.fingerprint, new X509Certificate(readFileSync(certs.path('h2.crt'))).fingerprint256);
+    } finally {
+      await tg.close();
+    }
+  });
+
   it('reports a bad key and an expired certificate in one line each; the other servers keep serving', async () => {
     certs.issue('good', 'good.example.com', ['DNS:good.example.com']);
     certs.issue('badkey', 'bad.example.com', ['DNS:bad.example.com']);
