@@ -21,7 +21,7 @@ spec:
   listeners:
   - {name: http, port: 18080, protocol: HTTP, hostname: "*.example.com"}
   - {name: open, port: 18081, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}
-  - {name: https, port: 18443, protocol: HTTPS}
+  - {name: https, port: 18443, protocol: TLS, tls: {mode: Passthrough}}
   - {name: taken, port: 8080, protocol: HTTP}
 `;
 
@@ -180,7 +180,7 @@ describe('Gateway API: attachment and status', () => {
       (gw.conditions as Array<{ reason: string }>).map((c) => c.reason),
       ['ListenersNotValid', 'Programmed'],
     );
-    // Only HTTP listeners on free ports are served; the HTTPS one waits for TLS.
+    // Only HTTP(S) listeners on free ports are served; the TLS passthrough one is not.
     assert.deepEqual(
       s.listeners.map((l) => l.port).filter((p) => p > 18000),
       [18080, 18081],

@@ -304,6 +304,8 @@ describe('deploy/k8s with kustomize', () => {
       'core/configmaps': read,
       'core/events': ['create', 'patch'],
       'core/pods': read,
+      // Gateway servers' credentialName (issue 17): watched only once a server names one.
+      'core/secrets': read,
       'core/services': read,
       'discovery.k8s.io/endpointslices': read,
       'gateway.networking.k8s.io/gateways': read,
@@ -312,6 +314,7 @@ describe('deploy/k8s with kustomize', () => {
       'gateway.networking.k8s.io/httproutes/status': ['get', 'patch', 'update'],
       'gateway.networking.k8s.io/referencegrants': read,
       'networking.istio.io/destinationrules': read,
+      'networking.istio.io/gateways': read,
       'networking.istio.io/serviceentries': read,
       'networking.istio.io/virtualservices': read,
       'networking.istio.io/workloadentries': read,

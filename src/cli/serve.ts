@@ -167,7 +167,7 @@ export async function runServe(v: Values): Promise<number> {
     reportStarted(gw);
     await new Promise(() => {});
   }
-  const hosts = gw.snapshot.listeners.map((l) => `${l.port}: ${l.virtualHosts.map((v) => v.host).join(', ')}`).join('; ');
+  const hosts = gw.snapshot.listeners.map((l) => `${l.port}${l.tls ? ' (https)' : ''}: ${l.virtualHosts.map((v) => v.host).join(', ')}`).join('; ');
   process.stderr.write(`shadowgate: ready: listening on ${gw.addresses().join(', ') || '(no service ports)'} [${hosts}], admin http://${gw.adminAddress}\n`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

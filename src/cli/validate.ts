@@ -2,6 +2,7 @@
 // worker as `serve`'s (issue 15: a config bomb once took `validate` 20 s and 3 GB).
 import { formatProblem, type Problem } from '../config/index.js';
 import { DEFAULT_LOAD_BUDGET, type LoadBudget, loadConfig } from '../sources/index.js';
+import { inspectServerTls } from '../tls/index.js';
 
 export interface ValidateOptions {
   files: string[];
@@ -30,7 +31,10 @@ export async function runValidate(opts: ValidateOptions, out: (s: string) => voi
   }
   const snapshot = loaded.snapshot!;
   const read = { files: loaded.files };
-  const problems = sortProblems(snapshot.problems);
+  // The servers' certificates as `serve` would read them: unreadable, not matching, expired, expiring, SANs.
+  const now = Date.now();
+  const tlsProblems = snapshot.listeners.flatMap((l) => (l.tls ?? []).flatMap((t) => (t.credentialName ? [] : inspectServerTls(t, now).problems)));
+  const problems = sortProblems([...snapshot.problems, ...tlsProblems]);
   // `kubectl apply -f` with nothing to apply fails ("no objects passed to apply"): "0/0 accepted" and exit 0
   // would be a false green for a mistyped path or a tree of files Shadowgate does not read.
   if (snapshot.resources.length === 0 && !problems.some((p) => p.severity === 'error')) {

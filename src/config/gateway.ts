@@ -1,20 +1,172 @@
-// Reads an Istio Gateway so files that contain one load cleanly; serving Gateways comes later.
+// Reads an Istio Gateway (networking.istio.io) with Istio's validation rules: servers, their hosts and TLS settings.
+// Binding VirtualServices to its servers is gateway-bind.ts.
+import { isIP } from 'node:net';
 import { Fields, type Schema } from './fields.js';
+import type { TlsVersion } from './model.js';
 import type { RawResource } from './parse.js';
-import type { ResourceContext } from './problems.js';
+import type { PathSeg, ResourceContext } from './problems.js';
 
 const GATEWAY: Schema = { name: 'Gateway', fields: ['selector', 'servers'] };
-const SERVER: Schema = { name: 'Server', fields: ['port', 'hosts', 'tls', 'bind', 'defaultEndpoint', 'name'] };
-const PORT: Schema = { name: 'Port', fields: ['number', 'protocol', 'name', 'targetPort'] };
+const SERVER: Schema = { name: 'Server', fields: ['port', 'hosts', 'tls', 'bind', 'name'], unsupported: ['defaultEndpoint'] };
+const PORT: Schema = { name: 'Port', fields: ['number', 'protocol', 'name'], ignored: { targetPort: 'Shadowgate listens on port.number itself' } };
+const SERVER_TLS: Schema = {
+  name: 'ServerTLSSettings',
+  fields: [
+    'httpsRedirect',
+    'mode',
+    'serverCertificate',
+    'privateKey',
+    'caCertificates',
+    'credentialName',
+    'minProtocolVersion',
+    'maxProtocolVersion',
+    'cipherSuites',
+  ],
+  unsupported: ['caCrl', 'credentialNames', 'tlsCertificates', 'subjectAltNames', 'verifyCertificateSpki', 'verifyCertificateHash'],
+};
 
-export function readGateway(res: RawResource, ctx: ResourceContext): void {
+/** Server protocols as Istio names them; Shadowgate serves the HTTP family, plain or over TLS. */
+const PROTOCOLS = new Set(['HTTP', 'HTTPS', 'HTTP2', 'GRPC', 'GRPC-WEB', 'TCP', 'TLS', 'MONGO', 'REDIS', 'MYSQL']);
+const SERVED_PROTOCOLS = new Set(['HTTP', 'HTTPS', 'HTTP2', 'GRPC', 'GRPC-WEB']);
+const MODES = new Set(['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL']);
+const VERSIONS: Record<string, TlsVersion | undefined> = {
+  TLS_AUTO: undefined,
+  TLSV1_0: 'TLSv1',
+  TLSV1_1: 'TLSv1.1',
+  TLSV1_2: 'TLSv1.2',
+  TLSV1_3: 'TLSv1.3',
+};
+const VERSION_RANK: Record<TlsVersion, number> = { TLSv1: 0, 'TLSv1.1': 1, 'TLSv1.2': 2, 'TLSv1.3': 3 };
+const DNS_NAME = /^(\*|(\*\.)?[a-z0-9]([-a-z0-9_]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9_]*[a-z0-9])?)*)$/;
+
+/** A server host `namespace/dnsName`: which VirtualServices' namespaces may bind (`*` all, `.` the Gateway's own, `~` none). */
+export interface ServerHost {
+  namespace: string;
+  host: string;
+}
+
+export interface ServerTlsSpec {
+  mode: 'SIMPLE' | 'MUTUAL' | 'OPTIONAL_MUTUAL' | 'PASSTHROUGH' | 'AUTO_PASSTHROUGH' | 'ISTIO_MUTUAL' | undefined;
+  httpsRedirect: boolean;
+  serverCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  credentialName?: string;
+  minProtocolVersion?: TlsVersion;
+  maxProtocolVersion?: TlsVersion;
+  cipherSuites: string[];
+}
+
+export interface ServerSpec {
+  index: number;
+  path: PathSeg[];
+  /** `name`, else `servers[i]`. */
+  label: string;
+  port: number;
+  protocol: string;
+  hosts: ServerHost[];
+  bind?: string;
+  tls?: ServerTlsSpec;
+}
+
+export interface GatewaySpec {
+  ref: string;
+  namespace: string;
+  name: string;
+  servers: ServerSpec[];
+  ctx: ResourceContext;
+  res: RawResource;
+}
+
+function readHost(text: string, gatewayNs: string, ctx: ResourceContext, at: PathSeg[]): ServerHost | undefined {
+  const slash = text.indexOf('/');
+  let ns = slash === -1 ? '*' : text.slice(0, slash);
+  const host = (slash === -1 ? text : text.slice(slash + 1)).toLowerCase().replace(/\.$/, '');
+  if (ns === '.') ns = gatewayNs;
+  if (!DNS_NAME.test(host)) {
+    ctx.error('invalid-hostname', at, `"${text}" is not a host (namespace/dnsName, the name a DNS name or a leading * wildcard)`);
+    return undefined;
+  }
+  if (ns === '') {
+    ctx.error('invalid-hostname', at, `"${text}": the namespace before "/" is empty (use "*/", "./" or a namespace)`);
+    return undefined;
+  }
+  return { namespace: ns, host };
+}
+
+function readTls(t: Fields, ctx: ResourceContext, protocol: string): ServerTlsSpec {
+  const out: ServerTlsSpec = { mode: undefined, httpsRedirect: t.bool('httpsRedirect') ?? false, cipherSuites: t.strings('cipherSuites') };
+  const mode = t.string('mode');
+  if (mode !== undefined) {
+    if (!MODES.has(mode)) ctx.error('invalid-enum', t.at('mode'), `mode must be one of ${[...MODES].join(', ')}, not "${mode}"`);
+    else out.mode = mode as ServerTlsSpec['mode'];
+  } else if (t.has('serverCertificate') || t.has('credentialName') || protocol === 'HTTPS' || protocol === 'TLS') out.mode = 'SIMPLE';
+  for (const f of ['serverCertificate', 'privateKey', 'caCertificates', 'credentialName'] as const) {
+    const v = t.string(f);
+    if (v !== undefined && v !== '') out[f] = v;
+  }
+  for (const f of ['minProtocolVersion', 'maxProtocolVersion'] as const) {
+    const v = t.string(f);
+    if (v === undefined) continue;
+    if (!(v in VERSIONS)) ctx.error('invalid-enum', t.at(f), `${f} must be one of ${Object.keys(VERSIONS).join(', ')}, not "${v}"`);
+    else if (VERSIONS[v]) out[f] = VERSIONS[v];
+  }
+  if (out.minProtocolVersion && out.maxProtocolVersion && VERSION_RANK[out.minProtocolVersion] > VERSION_RANK[out.maxProtocolVersion]) {
+    ctx.error('invalid-value', t.at('minProtocolVersion'), 'minProtocolVersion is above maxProtocolVersion');
+  }
+  // Istio: a file pair or a credentialName, never both; MUTUAL needs a CA to verify clients against.
+  const terminates = out.mode === 'SIMPLE' || out.mode === 'MUTUAL' || out.mode === 'OPTIONAL_MUTUAL';
+  if (terminates) {
+    if (out.credentialName && (out.serverCertificate || out.privateKey)) {
+      ctx.error('conflicting-fields', t.at('credentialName'), 'credentialName and serverCertificate/privateKey exclude each other');
+    } else if (!out.credentialName) {
+      if (!out.serverCertificate) ctx.error('missing-field', t.at('serverCertificate'), `${out.mode} TLS needs serverCertificate (or credentialName)`);
+      if (!out.privateKey) ctx.error('missing-field', t.at('privateKey'), `${out.mode} TLS needs privateKey (or credentialName)`);
+      if (out.mode !== 'SIMPLE' && !out.caCertificates) {
+        ctx.error('missing-field', t.at('caCertificates'), `${out.mode} TLS needs caCertificates to verify client certificates`);
+      }
+    }
+  }
+  return out;
+}
+
+export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec {
   const spec = new Fields(ctx, (res.object.spec as Record<string, unknown>) ?? {}, ['spec'], GATEWAY);
   spec.stringMap('selector');
-  for (const s of spec.objects('servers', SERVER)) {
+  const servers: ServerSpec[] = [];
+  const items = spec.objects('servers', SERVER);
+  if (items.length === 0) ctx.error('missing-field', spec.at('servers'), 'a Gateway needs at least one server');
+  const names = new Set<string>();
+  items.forEach((s, index) => {
     const port = s.object('port', PORT);
     if (!port?.has('number')) ctx.error('missing-field', s.at('port'), 'a server needs port.number');
-    port?.int('number', 1, 65535);
-    if (s.strings('hosts').length === 0) ctx.error('missing-field', s.at('hosts'), 'a server needs at least one host');
-  }
-  ctx.report('info', 'not-served', [], 'Gateway resources are checked but not served yet');
+    const number = port?.int('number', 1, 65535);
+    const protocol = (port?.string('protocol') ?? '').toUpperCase();
+    if (port && !port.has('protocol')) ctx.error('missing-field', port.at('protocol'), 'a server port needs a protocol (HTTP, HTTPS, ...)');
+    else if (port && !PROTOCOLS.has(protocol)) ctx.error('invalid-protocol', port.at('protocol'), `"${protocol}" is not a Gateway server protocol`);
+    const hostTexts = s.strings('hosts');
+    if (hostTexts.length === 0) ctx.error('missing-field', s.at('hosts'), 'a server needs at least one host');
+    const hosts = hostTexts.flatMap((h, i) => readHost(h, res.namespace, ctx, [...s.at('hosts'), i]) ?? []);
+    const name = s.string('name');
+    if (name !== undefined) {
+      if (names.has(name)) ctx.error('duplicate-listener', s.at('name'), `server name "${name}" is used twice`);
+      names.add(name);
+    }
+    const bind = s.string('bind');
+    if (bind !== undefined && isIP(bind) === 0) ctx.error('invalid-address', s.at('bind'), `bind must be an IP address, not "${bind}"`);
+    const t = s.object('tls', SERVER_TLS);
+    const tls = t ? readTls(t, ctx, protocol) : undefined;
+    if ((protocol === 'HTTPS' || protocol === 'TLS') && !tls?.mode) {
+      ctx.error('missing-field', s.at('tls'), `a ${protocol} server needs tls settings (mode, and a certificate)`);
+    }
+    if (SERVED_PROTOCOLS.has(protocol) && protocol !== 'HTTPS' && tls?.mode) {
+      // Istio: "server cannot have TLS settings for plain text HTTP ports" (httpsRedirect alone is fine).
+      ctx.error('invalid-value', [...s.at('tls'), 'mode'], `TLS settings on a plain-text ${protocol} server: use protocol HTTPS to terminate TLS`);
+    }
+    const server: ServerSpec = { index, path: [...s.path], label: name ?? `servers[${index}]`, port: number ?? 0, protocol, hosts };
+    if (bind) server.bind = bind;
+    if (tls) server.tls = tls;
+    servers.push(server);
+  });
+  return { ref: `Gateway ${res.namespace}/${res.name}`, namespace: res.namespace, name: res.name, servers, ctx, res };
 }

@@ -165,6 +165,50 @@ export interface Listener {
    * `very.specific.com:1234` to reach a route on port 80); Istio's domains are `host` and `host:<port>` only.
    */
   hostPortIgnored?: boolean;
+  /** Only the domains pick a virtual host (an Istio Gateway's servers): a port's lone virtual host does not take every Host. */
+  strictHost?: boolean;
+  /** Set: the port terminates TLS, one entry per server (SNI picks among them; src/tls/). Absent: plain HTTP. */
+  tls?: ServerTls[];
+  /** Address this port binds to instead of `--bind` (an Istio Gateway server's `bind`). */
+  bind?: string;
+}
+
+/** The TLS protocol versions Istio names (`TLS_AUTO` leaves Node's default). */
+export type TlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+
+/**
+ * TLS termination of one server (Istio `Gateway` `servers[].tls`, or a Gateway API HTTPS listener): file paths as
+ * written, read by src/tls/ when the snapshot is applied, and again whenever the files change.
+ */
+export interface ServerTls {
+  /** SIMPLE: server certificate only; MUTUAL: a client certificate signed by `caCertificates` is required; OPTIONAL_MUTUAL: verified when sent. */
+  mode: 'SIMPLE' | 'MUTUAL' | 'OPTIONAL_MUTUAL';
+  /** SNI names this server answers, lower-case (`*` and `*.suffix` as Istio's hosts). */
+  hosts: string[];
+  serverCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  /** A Kubernetes Secret `namespace/name` (Istio's `credentialName`), read from the cluster source. */
+  credentialName?: string;
+  minProtocolVersion?: TlsVersion;
+  maxProtocolVersion?: TlsVersion;
+  /** OpenSSL cipher names for TLS 1.2 and below (TLS 1.3 suites are not configurable, as in Envoy). */
+  cipherSuites: string[];
+  /** Where it was written, for one-line errors and metric labels. */
+  source: TlsSource;
+}
+
+export interface TlsSource {
+  /** `Gateway ns/name` */
+  resource: string;
+  /** `ns/name` of the gateway (metric label). */
+  gateway: string;
+  /** The server's `name`, else `servers[i]` (metric label). */
+  server: string;
+  /** Field path of the server's `tls`, e.g. `spec.servers[1].tls`. */
+  path: string;
+  file?: string;
+  line?: number;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -70,6 +70,16 @@ export const PROBLEM_CODES = {
   'unreachable-route': 'a route an earlier route always matches first',
   // Gateway and Gateway API.
   'not-served': 'a resource that is checked but not served',
+  'unknown-gateway': 'a VirtualService gateways entry that names no loaded Gateway',
+  'no-gateway-hosts': 'a VirtualService bound to a Gateway none of whose servers take its hosts',
+  // TLS certificates (src/tls/: validate and serve).
+  'certificate-unreadable': 'a certificate, key or CA file that cannot be read',
+  'certificate-invalid': 'a file that is not a PEM certificate or key, or TLS settings Node refuses',
+  'key-mismatch': "a private key that is not the certificate's",
+  'certificate-expired': 'a certificate past its notAfter (or not yet valid)',
+  'certificate-expiring': 'a certificate that expires within 14 days',
+  'certificate-san': 'a certificate whose SANs do not cover a server host',
+  'credential-not-found': 'a credentialName whose Secret is not found or lacks its keys',
   'not-our-class': 'a GatewayClass of another controller',
   'not-our-gateway': 'a Gateway of a class Shadowgate does not handle',
   'unsupported-protocol': 'a listener protocol Shadowgate does not serve',

@@ -2,8 +2,9 @@
 
 import { createHash } from 'node:crypto';
 import { type DestinationRuleSpec, mergePolicy, readDestinationRule } from './destination-rule.js';
-import { readGateway } from './gateway.js';
+import { type GatewaySpec, readGateway } from './gateway.js';
 import { compileGatewayApi, emptyGatewayApi, GATEWAY_API_GROUP, readGatewayApi } from './gateway-api/index.js';
+import { bindGateways, MESH } from './gateway-bind.js';
 import { clusterName, hostAliases, hostMatches, resolveHost } from './hosts.js';
 import type {
   Cluster,
@@ -104,6 +105,7 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
   const destinationRules: DestinationRuleSpec[] = [];
   const serviceEntries: ServiceEntrySpec[] = [];
   const workloadEntries: WorkloadEntrySpec[] = [];
+  const istioGateways: GatewaySpec[] = [];
   let settings: Settings = DEFAULT_SETTINGS;
   let settingsFrom: string | undefined;
   const seen = new Map<string, RawResource>();
@@ -177,9 +179,11 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
           if (we && !ctx.failed) workloadEntries.push(we);
           break;
         }
-        case 'Gateway':
-          readGateway(res, ctx);
+        case 'Gateway': {
+          const gw = readGateway(res, ctx);
+          if (!ctx.failed) istioGateways.push(gw);
           break;
+        }
         case SETTINGS_KIND: {
           const s = readSettings(res, ctx, options.readDescriptorSet);
           if (!ctx.failed) {
@@ -264,26 +268,29 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
 
   // --- routes: each VirtualService claims hosts; the first claim wins
   const vsByHost = new Map<string, VirtualServiceSpec>();
+  // Istio: a VirtualService without `gateways` is the mesh's; with them, only where `mesh` is among them.
+  const onMesh = (vs: VirtualServiceSpec) => vs.gateways.length === 0 || vs.gateways.includes(MESH);
   for (const vs of virtualServices) {
-    let claimed = false;
-    vs.hosts.forEach((pattern, i) => {
-      // Exact hosts are a map lookup; only wildcards scan the registry.
-      const hosts = pattern.includes('*') ? [...services.keys()].filter((h) => hostMatches(pattern, h)) : services.has(pattern) ? [pattern] : [];
-      for (const host of hosts) {
-        claimed = true;
-        const other = vsByHost.get(host);
-        if (other && other !== vs) {
-          vs.ctx.reference(
-            'warning',
-            'conflicting-virtual-service',
-            ['spec', 'hosts', i],
-            `${other.ref} already routes ${host}; this VirtualService is not used for it`,
-          );
-          continue;
+    let claimed = !onMesh(vs);
+    if (onMesh(vs))
+      vs.hosts.forEach((pattern, i) => {
+        // Exact hosts are a map lookup; only wildcards scan the registry.
+        const hosts = pattern.includes('*') ? [...services.keys()].filter((h) => hostMatches(pattern, h)) : services.has(pattern) ? [pattern] : [];
+        for (const host of hosts) {
+          claimed = true;
+          const other = vsByHost.get(host);
+          if (other && other !== vs) {
+            vs.ctx.reference(
+              'warning',
+              'conflicting-virtual-service',
+              ['spec', 'hosts', i],
+              `${other.ref} already routes ${host}; this VirtualService is not used for it`,
+            );
+            continue;
+          }
+          vsByHost.set(host, vs);
         }
-        vsByHost.set(host, vs);
-      }
-    });
+      });
     if (!claimed)
       vs.ctx.reference('warning', 'unknown-host', ['spec', 'hosts'], `no ServiceEntry defines any of ${vs.hosts.join(', ')}: these routes get no traffic`);
     for (let i = 1; i < vs.http.length; i++) {
@@ -440,6 +447,10 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
     }
   }
   for (const l of gatewayApiResult.listeners) listeners.set(l.port, l);
+
+  // --- Istio Gateways: their servers on ports nothing else listens on, with the VirtualServices bound to them
+  const bound = bindGateways(istioGateways, virtualServices, new Set(listeners.keys()), buildRoutes);
+  for (const l of bound.listeners) listeners.set(l.port, l);
 
   const content = {
     listeners: [...listeners.values()].sort((a, b) => a.port - b.port),

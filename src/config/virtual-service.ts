@@ -126,6 +126,11 @@ export interface VirtualServiceSpec {
   name: string;
   /** Resolved hosts (FQDN for short names). */
   hosts: string[];
+  /**
+   * `spec.gateways` as written (`mesh`, `name`, `namespace/name`); empty means the mesh only, as in Istio. The
+   * snapshot binds them to Istio Gateways (gateway-bind.ts).
+   */
+  gateways: string[];
   http: HttpRouteSpec[];
   ctx: ResourceContext;
   res: RawResource;
@@ -333,9 +338,6 @@ export function readVirtualService(res: RawResource, ctx: ResourceContext): Virt
   const hosts = spec.strings('hosts');
   if (hosts.length === 0) ctx.error('missing-field', spec.at('hosts'), 'a VirtualService needs at least one host');
   const gateways = spec.strings('gateways');
-  if (gateways.some((g) => g !== 'mesh')) {
-    ctx.warn('not-supported', spec.at('gateways'), 'VirtualService.gateways other than "mesh" are not supported yet; the routes apply to the mesh');
-  }
   const http = spec.objects('http', HTTP_ROUTE).map((r, i) => readHttpRoute(r, i));
   if (http.length === 0 && !spec.has('tcp') && !spec.has('tls')) ctx.warn('no-routes', spec.at('http'), 'this VirtualService has no http routes');
   return {
@@ -343,6 +345,7 @@ export function readVirtualService(res: RawResource, ctx: ResourceContext): Virt
     namespace: res.namespace,
     name: res.name,
     hosts: hosts.map((h) => resolveHost(h, res.namespace)),
+    gateways,
     http,
     ctx,
     res,

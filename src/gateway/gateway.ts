@@ -15,6 +15,7 @@ import { RouteTable } from '../routing/index.js';
 import { ConfigLoader, DEFAULT_LOAD_BUDGET, isClusterSource, type LoadBudget, type LoadOutcome, readyOnly, watchSources } from '../sources/index.js';
 import type { KubernetesSource } from '../sources/kubernetes/index.js';
 import { type AccessLog, type ClusterGaugeSource, Metrics } from '../telemetry/index.js';
+import { TlsTermination } from '../tls/index.js';
 import { ClusterManager } from '../upstream/index.js';
 
 /** Connections per shadow endpoint when its DestinationRule sets none (see the constructor). */
@@ -51,6 +52,8 @@ export interface GatewayOptions {
   /** Store options for tests (e.g. a size bound that plays a full disk). */
   storeOptions?: import('../store/index.js').CompareStoreOptions;
   watch?: boolean;
+  /** Re-read server certificates when their files change (default on, whatever `watch` says). */
+  watchCertificates?: boolean;
   /** Time and heap for loading the config in its worker thread; a load past it is refused (issue 15). */
   configBudget?: LoadBudget;
   /** How long watched files must keep the same size and mtime before a reload reads them (ms). */
@@ -110,6 +113,8 @@ export class Gateway {
   readonly shadows: ShadowWriter;
   readonly handler: ProxyHandler;
   readonly listeners: ListenerSet;
+  /** TLS on the ports that terminate it (Istio Gateway servers, Gateway API HTTPS listeners). */
+  readonly tls: TlsTermination;
   private readonly admin: AdminServer;
   /** Which runs each Flagger checksum claimed at /api/gate, shared with the other replicas through /metrics. */
   private readonly revisions = new RevisionBook({
@@ -165,7 +170,13 @@ export class Gateway {
       random,
       ...(opts.downstream ? { limits: opts.downstream } : {}),
     });
-    this.listeners = new ListenerSet(this.handler, opts.bind);
+    this.tls = new TlsTermination({
+      log: this.log,
+      registry: this.metrics.registry,
+      handshakeTimeoutMs: this.handler.limits.headerTimeoutMs,
+      watch: opts.watchCertificates !== false,
+    });
+    this.listeners = new ListenerSet(this.handler, opts.bind, this.tls);
     const adminSource: AdminSource = {
       isReady: () => this.isReady(),
       notReadyReason: () => this.notReadyReason(),
@@ -215,8 +226,11 @@ export class Gateway {
         gatewayController: opts.gatewayController,
         registry: this.metrics.registry,
         onChange: () => void this.reload({ trigger: 'kubernetes' }),
+        onSecretsChange: () => this.tls.refresh(),
         log: this.log,
       });
+      const k8s = this.k8s;
+      this.tls.secrets = (name) => k8s.secret(name);
     }
     const loaded = await this.load();
     if (loaded.type === 'refused') throw new Error(`config not loaded: ${loaded.message}`);
@@ -261,6 +275,7 @@ export class Gateway {
     this.stopWatching?.();
     this.listeners.stopAccepting();
     await this.listeners.forceClose();
+    this.tls.close();
     await Promise.allSettled([
       this.k8s?.close(),
       this.comparator?.close(),
@@ -373,6 +388,8 @@ export class Gateway {
       // cluster ShadowgateConfig, a route's observedGeneration): the served snapshot takes the new ones.
       this.state = { ...this.state!, snapshot: Object.freeze({ ...current, resources: loaded.resources, problems: loaded.problems }) };
       void this.k8s?.publishStatus(loaded.resources);
+      // The same config may name certificate files whose contents changed (SIGHUP after a rotation).
+      this.tls.refresh();
       this.recordLoad(true, loaded.problems);
       this.metrics.reloads.inc({ result: 'unchanged' });
       return { result: 'unchanged', hash: current.hash, problems: loaded.problems };
@@ -415,7 +432,13 @@ export class Gateway {
     void this.k8s?.publishStatus(snapshot.resources);
     const accepted = snapshot.resources.some((r) => r.accepted);
     this.usable = accepted || (snapshot.resources.length === 0 && !snapshot.problems.some((p) => p.severity === 'error'));
-    const failures = await this.listeners.reconcile(snapshot.listeners.map((l) => l.port));
+    // Certificates first: a port that turns HTTPS must have them before its next connection.
+    this.tls.configure(new Map(snapshot.listeners.flatMap((l) => (l.tls ? [[l.port, l.tls] as const] : []))));
+    const binds = new Map(snapshot.listeners.flatMap((l) => (l.bind ? [[l.port, l.bind] as const] : [])));
+    const failures = await this.listeners.reconcile(
+      snapshot.listeners.map((l) => l.port),
+      binds,
+    );
     this.bound = failures.length === 0;
     return failures;
   }
@@ -428,13 +451,14 @@ export class Gateway {
   }
 
   isReady(): boolean {
-    return this.bound && this.usable && !this.draining && this.state !== undefined && (this.k8s?.synced ?? true);
+    return this.bound && this.usable && !this.draining && this.state !== undefined && (this.k8s?.synced ?? true) && this.tls.ready();
   }
 
   /** Why `isReady()` is false, for /ready's body (undefined: no reason worth saying). */
   notReadyReason(): string | undefined {
     if (this.draining) return 'draining';
     if (this.state && !this.usable) return 'no resource of the config was accepted';
+    if (!this.tls.ready()) return 'waiting for the Secrets of Gateway servers (credentialName) to be listed';
     return this.k8s?.notReadyReason();
   }
 
@@ -471,6 +495,7 @@ export class Gateway {
       problems: s ? this.servedProblems() : undefined,
       last_rejected_reload: this.lastRejected ?? null,
       kubernetes: this.k8s?.status() ?? null,
+      tls_certificates: this.tls.certificates(),
       // What each process holds for itself (its pools, its shadows): one entry here, one per worker under
       // --workers N (workers.ts), so the dump has one shape whatever the worker count.
       workers: [
@@ -497,6 +522,7 @@ export class Gateway {
     await Promise.race([this.handler.idle(), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
     clearTimeout(timer);
     await this.listeners.forceClose();
+    this.tls.close();
     // Shadows still in flight get their bounded time to finish, so their answers are compared and stored.
     const settle = Date.now() + Math.min(drainMs, this.shadows.timeoutMs);
     while (this.shadows.shadowsInFlight > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 10));

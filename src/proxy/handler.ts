@@ -168,11 +168,12 @@ export class ProxyHandler {
     const state = this.deps.state();
     const authority = ctx.authority;
     const vhost = state.table.findVirtualHost(ctx.port, authority);
+    const scheme = arrivedOverTls(req) ? 'https' : 'http';
     const matched = vhost?.match({
       method: req.method ?? 'GET',
       path: ctx.path,
       authority,
-      scheme: 'http',
+      scheme,
       // Node builds headersDistinct on first access: only routes with header conditions pay for it.
       get headers() {
         return req.headersDistinct;
@@ -220,6 +221,8 @@ export class ProxyHandler {
     headers['x-request-id'] = ctx.requestId;
     headers.host = upstreamAuthority;
     headers.via = via ? `${via}, 1.1 ${VIA}` : `1.1 ${VIA}`;
+    // Behind a terminating gateway the upstream sees plain HTTP: say how the client came, as Envoy does.
+    if (scheme === 'https') headers['x-forwarded-proto'] = 'https';
     if (requestHasBody(req)) {
       ctx.tee = new RequestBodyTee(req, {
         replayLimit: RETRY_BUFFER_BYTES,
@@ -627,5 +630,15 @@ export class ProxyHandler {
     requestEnded(req.socket, performance.now());
     this.inFlight--;
     if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+}
+
+/** The request came over a connection Shadowgate decrypted (a port terminating TLS; HTTP/2 sessions included). */
+function arrivedOverTls(req: IncomingMessage): boolean {
+  try {
+    return (req.socket as { encrypted?: boolean } | null)?.encrypted === true;
+  } catch {
+    // An HTTP/2 stream whose session is gone has no socket to ask.
+    return false;
   }
 }

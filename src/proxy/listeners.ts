@@ -4,6 +4,8 @@
 import { once } from 'node:events';
 import http, { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { TlsTermination } from '../tls/index.js';
 import { connectionOpened, idleState, requestStarted } from './connection-idle.js';
 import type { DownstreamStats } from './downstream-stats.js';
 import { acceptBoth, type H2Server } from './h2/index.js';
@@ -45,11 +47,24 @@ export class ListenerSet {
   /** Open downstream connections across all ports, for the idle sweep. */
   private readonly open = new Set<Socket>();
   private sweeper: NodeJS.Timeout | undefined;
+  /** Raw connections handed to TLS: their decrypted socket is the one the sweep and the requests track. */
+  private readonly terminated = new WeakSet<Socket>();
+  /** The address each port is bound to, when not `bind` (an Istio Gateway server's `bind`). */
+  private readonly bound = new Map<number, string>();
 
   constructor(
     private readonly handler: ProxyHandler,
     private readonly bind: string,
+    /** Ports that terminate TLS hand their connections here first (src/tls/). */
+    private readonly tls?: TlsTermination,
   ) {}
+
+  /** A decrypted connection takes the raw one's place in the idle sweep (requests mark the socket they arrive on). */
+  private adopt(socket: TLSSocket): void {
+    connectionOpened(socket, performance.now());
+    this.open.add(socket);
+    socket.once('close', () => this.open.delete(socket));
+  }
 
   /**
    * Closes connections with no request in flight past their deadline, however many bytes they trickle: the
@@ -60,6 +75,8 @@ export class ListenerSet {
     const now = performance.now();
     const { limits, stats } = this.handler;
     for (const socket of this.open) {
+      // Its handshake is bounded by the TLS server's handshake timeout, its requests by the decrypted socket's entry.
+      if (this.terminated.has(socket)) continue;
       const { idleMs, served } = idleState(socket, now);
       if (idleMs === 0) continue;
       const deadline = served ? KEEP_ALIVE_MS : socket.bytesRead > 0 ? 2 * limits.headerTimeoutMs : limits.headerTimeoutMs;
@@ -68,6 +85,17 @@ export class ListenerSet {
       socket.destroy();
     }
   };
+
+  /** A request over TLS whose Host another server of the port takes is refused (421) before it enters the data path. */
+  private serveRequest(req: http.IncomingMessage, res: http.ServerResponse, port: number): void {
+    if (this.tls?.misdirected(req)) {
+      // HTTP/2 has no Connection header (a stream is refused, the session goes on).
+      res.writeHead(421, req.httpVersionMajor >= 2 ? { 'content-type': 'text/plain' } : { 'content-type': 'text/plain', connection: 'close' });
+      res.end('misdirected request: this host is served with another certificate; open a new connection for it\n');
+      return;
+    }
+    this.handler.handle(req, res, port);
+  }
 
   get ports(): number[] {
     return [...this.servers.keys()].sort((a, b) => a - b);
@@ -82,8 +110,10 @@ export class ListenerSet {
   }
 
   /** Binds new ports and closes removed ones. A port that cannot be bound is reported, the others still serve. */
-  async reconcile(ports: readonly number[]): Promise<BindFailure[]> {
+  async reconcile(ports: readonly number[], binds: ReadonlyMap<number, string> = new Map()): Promise<BindFailure[]> {
     const want = new Set(ports);
+    // A port whose address changes is closed and bound again.
+    for (const port of this.servers.keys()) if ((binds.get(port) ?? this.bind) !== (this.bound.get(port) ?? this.bind)) want.delete(port);
     const failures: BindFailure[] = [];
     if (this.sweeper === undefined) {
       this.sweeper = setInterval(this.sweep, checkInterval(Math.min(this.handler.limits.headerTimeoutMs, KEEP_ALIVE_MS)));
@@ -92,11 +122,12 @@ export class ListenerSet {
     for (const [port, server] of this.servers) {
       if (want.has(port)) continue;
       this.servers.delete(port);
+      this.bound.delete(port);
       server.close();
       server.closeIdleConnections();
       this.h2.get(server)?.stopAccepting();
     }
-    for (const port of want) {
+    for (const port of ports) {
       if (this.servers.has(port)) continue;
       const { limits, stats } = this.handler;
       // requestTimeout stays 0 (uploads and long polls may take any time), but then Node's headersTimeout
@@ -111,7 +142,7 @@ export class ListenerSet {
         },
         (req, res) => {
           requestStarted(req.socket);
-          this.handler.handle(req, res, port);
+          this.serveRequest(req, res, port);
         },
       );
       // h2c on the same port: only Node's own HTTP/1.1 connection listener waits for the preface sniff; the
@@ -122,8 +153,18 @@ export class ListenerSet {
         server,
         acceptBoth(
           server,
-          (req, res) => this.handler.handle(req, res, port),
+          (req, res) => this.serveRequest(req, res, port),
           (socket) => this.open.delete(socket),
+          // A port that terminates TLS now (the snapshot decides per connection, so a port turning HTTPS needs no rebind).
+          (raw, serve) => {
+            const served = (s: TLSSocket, protocol: 'h1' | 'h2') => {
+              this.adopt(s);
+              serve(s, protocol);
+            };
+            if (!this.tls?.accept(port, raw, served)) return false;
+            this.terminated.add(raw);
+            return true;
+          },
         ),
       );
       // No count limit in Node: the head's bytes (maxHeaderSize) bound it, and checkRequestHead counts every
@@ -150,16 +191,18 @@ export class ListenerSet {
       // Upgrades (WebSocket) go through the handler's phases on a response built over the socket (upgrade.ts).
       server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
         requestStarted(socket);
-        acceptUpgrade(req, socket, head, (r, res) => this.handler.handle(r, res, port));
+        acceptUpgrade(req, socket, head, (r, res) => this.serveRequest(r, res, port));
       });
       // CONNECT tunnels are not proxied: say so instead of dropping the connection.
       server.on('connect', (_req, socket: Socket) => {
         socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       });
-      server.listen(port, this.bind);
+      const address = binds.get(port) ?? this.bind;
+      server.listen(port, address);
       try {
         await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
         this.servers.set(port, server);
+        if (binds.has(port)) this.bound.set(port, address);
       } catch (err) {
         failures.push({ port, error: (err as Error).message });
       }

@@ -49,7 +49,7 @@ export class RouteTable {
         }
       }
       domains.seal();
-      ports.set(listener.port, { listener, only: hosts.length === 1 ? hosts[0] : undefined, domains });
+      ports.set(listener.port, { listener, only: hosts.length === 1 && !listener.strictHost ? hosts[0] : undefined, domains });
     }
     return new RouteTable(ports, problems);
   }

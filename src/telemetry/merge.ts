@@ -19,7 +19,12 @@ const SAME_IN_EVERY_WORKER = new Set([
   'shadowgate_compare_latency_milliseconds',
 ]);
 /** Gauges where one worker's 0 is the whole gateway's (a reload one worker rejected is a rejected reload). */
-const LOWEST_OF_WORKERS = new Set(['shadowgate_config_last_reload_success', 'process_start_time_seconds']);
+const LOWEST_OF_WORKERS = new Set([
+  'shadowgate_config_last_reload_success',
+  'process_start_time_seconds',
+  // The certificate a server presents: a worker still on the older one (mid-rotation) is the one to alert on.
+  'shadowgate_tls_certificate_expiry_timestamp_seconds',
+]);
 
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$/;
 

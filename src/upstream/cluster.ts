@@ -56,11 +56,8 @@ export class UpstreamCluster {
     const pool = cluster.policy.connectionPool;
     const shape = poolShape(pool, this.deps.defaultMaxConnections, cluster.http2 === true);
     let tlsBroken = false;
-    if (cluster.policy.tls && shape.http2) {
-      // The HTTP/2 pools (h2/) dial cleartext only: never send what the config says must be encrypted in clear.
-      problems.push('tls: TLS origination to an HTTP/2 upstream is not supported yet; the cluster has no endpoint');
-      tlsBroken = true;
-    } else if (cluster.policy.tls) {
+    // HTTP/2 upstreams (h2/) dial TLS with ALPN h2, HTTP/1.1 ones with none (Envoy's defaults for each).
+    if (cluster.policy.tls) {
       try {
         shape.tls = tlsConnect(cluster.policy.tls, cluster.host);
       } catch (err) {

@@ -58,6 +58,7 @@ export class Host {
           maxConnections: shape.maxConnections,
           maxConcurrentStreams: shape.maxConcurrentStreams,
           maxRequestsPerConnection: shape.maxRequestsPerConnection,
+          tls: shape.tls?.options,
         })
       : new Pool(this.origin, poolOptions(shape));
     // Pool events, not request outcomes, drive the backoff: one refused dial fails every request queued

@@ -21,6 +21,8 @@ export interface Certs {
   path(file: string): string;
   /** A certificate for `sans` (`DNS:x`, `IP:y`) signed by the CA, as `<name>.crt` and `<name>.key`. */
   issue(name: string, cn: string, sans: string[]): void;
+  /** As `issue`, valid only between two dates (`YYYYMMDDHHMMSSZ`): an expired certificate, or one not valid yet. */
+  issueBetween(name: string, cn: string, sans: string[], start: string, end: string): void;
   remove(): void;
 }
 
@@ -51,6 +53,20 @@ export function makeCa(): Certs {
         '-extfile',
         `${name}.ext`,
       ]);
+    },
+    issueBetween(name, cn, sans, start, end) {
+      // `x509 -days` takes no dates in the past: `openssl ca` does, with a throw-away database.
+      openssl(dir, ['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
+      const ext = sans.length > 0 ? `subjectAltName=${sans.join(',')}\n` : '';
+      writeFileSync(join(dir, `${name}.ext`), ext);
+      writeFileSync(join(dir, `${name}.index`), '');
+      writeFileSync(
+        join(dir, `${name}.cnf`),
+        `[ca]\ndefault_ca = d\n[d]\ndatabase = ${name}.index\nnew_certs_dir = .\nserial = ${name}.serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n`,
+      );
+      writeFileSync(join(dir, `${name}.serial`), `${Date.now().toString(16).padStart(16, '0')}\n`);
+      const args = ['ca', '-batch', '-notext', '-config', `${name}.cnf`, '-in', `${name}.csr`, '-out', `${name}.crt`, '-cert', 'ca.crt', '-keyfile', 'ca.key'];
+      openssl(dir, [...args, '-startdate', start, '-enddate', end, ...(ext ? ['-extfile', `${name}.ext`] : [])]);
     },
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };

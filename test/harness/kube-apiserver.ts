@@ -25,6 +25,7 @@ const KINDS: KindInfo[] = [
   { group: '', versions: ['v1'], kind: 'Service', plural: 'services' },
   { group: '', versions: ['v1'], kind: 'Pod', plural: 'pods' },
   { group: '', versions: ['v1'], kind: 'ConfigMap', plural: 'configmaps' },
+  { group: '', versions: ['v1'], kind: 'Secret', plural: 'secrets' },
   { group: 'discovery.k8s.io', versions: ['v1'], kind: 'EndpointSlice', plural: 'endpointslices' },
   { group: 'networking.istio.io', kind: 'VirtualService', plural: 'virtualservices' },
   { group: 'networking.istio.io', kind: 'DestinationRule', plural: 'destinationrules' },

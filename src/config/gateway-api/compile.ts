@@ -1,4 +1,5 @@
-import type { Listener, Route, VirtualHost } from '../model.js';
+import type { Listener, Route, ServerTls, VirtualHost } from '../model.js';
+import { formatPath } from '../problems.js';
 import { type Attachment, attach, type LiveListener } from './attach.js';
 import { checkRefs, type Registry, resolveRule } from './backends.js';
 import { covers, specificity } from './hostnames.js';
@@ -6,7 +7,7 @@ import { compareEntries, type Entry } from './precedence.js';
 import { buildRoute, type ResolvedRule } from './routes.js';
 import { BUILTIN_CLASS, CONTROLLER_NAME, GATEWAY_API_GROUP } from './schemas.js';
 import { type Condition, condition, parentStatus, reasonCode, SUPPORTED_FEATURES } from './status.js';
-import type { GatewayApiResources, GatewaySpec, HTTPRouteSpec, RuleSpec } from './types.js';
+import type { GatewayApiResources, GatewaySpec, HTTPRouteSpec, ListenerTlsSpec, RuleSpec } from './types.js';
 
 export interface GatewayApiResult {
   /** Listeners of Shadowgate's Gateways (ports no ServiceEntry listens on). */
@@ -45,6 +46,7 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
   const gateways = new Map<string, { gw: GatewaySpec; listeners: LiveListener[] }>();
   const foreign = new Set<string>();
   const hostnamesByPort = new Map<number, Set<string>>();
+  const protocolByPort = new Map<number, string>();
   for (const gw of res.gateways) {
     if (!ours(gw)) {
       foreign.add(`${gw.namespace}/${gw.name}`);
@@ -61,12 +63,30 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       const conds: Condition[] = [];
       let live = true;
       const kindsOk = !l.kinds || l.kinds.some((k) => k.group === GATEWAY_API_GROUP && k.kind === 'HTTPRoute');
-      if (l.protocol !== 'HTTP') {
+      const terminates = l.protocol === 'HTTPS' && l.tls?.mode === 'Terminate';
+      // certificateRefs: Secrets only, across namespaces with a ReferenceGrant (GEP-709), as the spec's reasons say.
+      let certRefs: { ok: boolean; reason: string; message: string } = { ok: true, reason: 'ResolvedRefs', message: 'refs resolved' };
+      if (terminates) {
+        l.tls!.certificateRefs.forEach((ref, i) => {
+          if (!certRefs.ok) return;
+          const where = [...l.tls!.path, 'certificateRefs', i];
+          if (ref.group !== '' || ref.kind !== 'Secret') {
+            certRefs = { ok: false, reason: 'InvalidCertificateRef', message: `certificateRefs[${i}] is a ${ref.kind}, not a core Secret` };
+            gw.ctx.reference('warning', 'invalid-kind', where, certRefs.message);
+          } else if (ref.namespace !== gw.namespace && !secretGranted(res, gw.namespace, ref.namespace, ref.name)) {
+            certRefs = { ok: false, reason: 'RefNotPermitted', message: `no ReferenceGrant in ${ref.namespace} lets this Gateway read Secret ${ref.name}` };
+            gw.ctx.reference('warning', 'ref-not-permitted', where, certRefs.message);
+          }
+        });
+      }
+      if (l.protocol !== 'HTTP' && !terminates) {
         live = false;
-        const msg =
-          l.protocol === 'HTTPS' ? 'HTTPS listeners need TLS termination, which Shadowgate does not have yet' : `protocol ${l.protocol} is not supported`;
+        const msg = l.protocol === 'HTTPS' ? 'HTTPS listeners with tls.mode Passthrough are not supported' : `protocol ${l.protocol} is not supported`;
         gw.ctx.reference('warning', 'unsupported-protocol', [...at, 'protocol'], msg);
         conds.push(condition('Accepted', false, 'UnsupportedProtocol', msg, gw.generation));
+      } else if (!certRefs.ok) {
+        live = false;
+        conds.push(condition('Accepted', true, 'Accepted', 'listener accepted', gw.generation));
       } else if (registry.listenPorts.has(l.port)) {
         live = false;
         const msg = `port ${l.port} is a ServiceEntry's listener port`;
@@ -77,27 +97,36 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       const key = l.hostname ?? '';
       const taken = hostnamesByPort.get(l.port) ?? new Set<string>();
       hostnamesByPort.set(l.port, taken);
+      // One port serves one protocol: an HTTP and an HTTPS listener on it conflict (the first one keeps it).
+      const portProtocol = protocolByPort.get(l.port);
+      if (live && portProtocol !== undefined && portProtocol !== l.protocol) {
+        live = false;
+        const msg = `port ${l.port} already serves ${portProtocol}`;
+        gw.ctx.reference('warning', 'port-unavailable', [...at, 'protocol'], msg);
+        conds.push(condition('Conflicted', true, 'ProtocolConflict', msg, gw.generation));
+      } else if (live) protocolByPort.set(l.port, l.protocol);
       const conflicted = live && taken.has(key);
       if (live && !conflicted) taken.add(key);
       if (conflicted) {
         live = false;
         gw.ctx.reference('warning', 'hostname-conflict', [...at, 'hostname'], `another listener on port ${l.port} has the same hostname`);
       }
-      conds.push(
-        condition(
-          'Conflicted',
-          conflicted,
-          conflicted ? 'HostnameConflict' : 'NoConflicts',
-          conflicted ? 'same port and hostname as another listener' : 'no conflicts',
-          gw.generation,
-        ),
-      );
+      if (!conds.some((c) => c.type === 'Conflicted'))
+        conds.push(
+          condition(
+            'Conflicted',
+            conflicted,
+            conflicted ? 'HostnameConflict' : 'NoConflicts',
+            conflicted ? 'same port and hostname as another listener' : 'no conflicts',
+            gw.generation,
+          ),
+        );
       conds.push(
         condition(
           'ResolvedRefs',
-          kindsOk,
-          kindsOk ? 'ResolvedRefs' : 'InvalidRouteKinds',
-          kindsOk ? 'refs resolved' : 'allowedRoutes.kinds names no HTTPRoute',
+          kindsOk && certRefs.ok,
+          !kindsOk ? 'InvalidRouteKinds' : certRefs.reason,
+          !kindsOk ? 'allowedRoutes.kinds names no HTTPRoute' : certRefs.message,
           gw.generation,
         ),
       );
@@ -170,9 +199,11 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
   const byPort = new Map<number, Attachment[]>();
   const listenerHosts = new Map<number, Set<string>>();
   for (const a of attachments) byPort.set(a.port, [...(byPort.get(a.port) ?? []), a]);
+  const tlsByPort = new Map<number, ServerTls[]>();
   for (const { listeners: ls } of gateways.values()) {
     for (const l of ls) {
       if (!l.live) continue;
+      if (l.spec.tls) tlsByPort.set(l.spec.port, [...(tlsByPort.get(l.spec.port) ?? []), listenerTls(l.gateway, l.spec.name, l.spec.hostname, l.spec.tls)]);
       if (!byPort.has(l.spec.port)) byPort.set(l.spec.port, []);
       listenerHosts.set(l.spec.port, (listenerHosts.get(l.spec.port) ?? new Set()).add(l.spec.hostname ?? '*'));
     }
@@ -204,7 +235,10 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
     });
     // Requests for other hostnames get 404 (a lone virtual host would otherwise take any Host).
     if (!patterns.includes('*')) virtualHosts.push({ host: '*', domains: ['*'], port, routes: [], fromVirtualService: true });
-    listeners.push({ port, protocol: 'HTTP', virtualHosts, hostPortIgnored: true });
+    const tls = tlsByPort.get(port);
+    listeners.push(
+      tls ? { port, protocol: 'HTTPS', virtualHosts, hostPortIgnored: true, tls } : { port, protocol: 'HTTP', virtualHosts, hostPortIgnored: true },
+    );
   }
 
   const meshCache = new Map<string, Route[] | undefined>();
@@ -223,4 +257,32 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
     return out;
   };
   return { listeners, meshRoutes, statuses };
+}
+
+/** A ReferenceGrant in the Secret's namespace lets Gateways of `from` read it (all Secrets there, or this one by name). */
+function secretGranted(res: GatewayApiResources, from: string, namespace: string, name: string): boolean {
+  return res.grants.some(
+    (g) =>
+      g.namespace === namespace &&
+      g.from.some((f) => f.group === GATEWAY_API_GROUP && f.kind === 'Gateway' && f.namespace === from) &&
+      g.to.some((t) => t.group === '' && t.kind === 'Secret' && (t.name === undefined || t.name === name)),
+  );
+}
+
+/** An HTTPS listener terminated as an Istio Gateway server is (src/tls/): SNI by its hostname, its first certificate. */
+function listenerTls(gw: GatewaySpec, listener: string, hostname: string | undefined, t: ListenerTlsSpec): ServerTls {
+  const out: ServerTls = {
+    mode: 'SIMPLE',
+    hosts: [hostname ?? '*'],
+    cipherSuites: [],
+    source: { resource: gw.ref, gateway: `${gw.namespace}/${gw.name}`, server: listener, path: formatPath(t.path) },
+  };
+  if (t.certificateFile && t.privateKeyFile) {
+    out.serverCertificate = t.certificateFile;
+    out.privateKey = t.privateKeyFile;
+  } else if (t.certificateRefs[0]) out.credentialName = `${t.certificateRefs[0].namespace}/${t.certificateRefs[0].name}`;
+  if (gw.ctx.file !== undefined) out.source.file = gw.ctx.file;
+  const line = gw.ctx.locate(t.path)?.line;
+  if (line !== undefined) out.source.line = line;
+  return out;
 }

@@ -5,17 +5,21 @@ import type { ResourceContext } from '../problems.js';
 import { generation, HOSTNAME, SECTION_NAME } from './common.js';
 import {
   ALLOWED_ROUTES,
+  CERTIFICATE_FILE_OPTION,
   GATEWAY,
   GATEWAY_API_GROUP,
   GATEWAY_CLASS,
   GRANT_FROM,
   GRANT_TO,
   LISTENER,
+  LISTENER_TLS,
+  PRIVATE_KEY_FILE_OPTION,
   REFERENCE_GRANT,
   ROUTE_GROUP_KIND,
   ROUTE_NAMESPACES,
+  SECRET_REF,
 } from './schemas.js';
-import type { GatewayClassSpec, GatewaySpec, ListenerSpec, ReferenceGrantSpec } from './types.js';
+import type { GatewayClassSpec, GatewaySpec, ListenerSpec, ListenerTlsSpec, ReferenceGrantSpec } from './types.js';
 
 function spec(res: RawResource, ctx: ResourceContext, schema: typeof GATEWAY): Fields {
   return new Fields(ctx, (res.object.spec as Record<string, unknown>) ?? {}, ['spec'], schema);
@@ -68,6 +72,35 @@ export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec
     if (allowed?.has('kinds')) {
       listener.kinds = allowed.objects('kinds', ROUTE_GROUP_KIND).map((k) => ({ group: k.string('group') ?? GATEWAY_API_GROUP, kind: k.string('kind') ?? '' }));
     }
+    const tls = l.object('tls', LISTENER_TLS);
+    if (tls) {
+      const mode = tls.string('mode') ?? 'Terminate';
+      if (mode !== 'Terminate' && mode !== 'Passthrough') ctx.error('invalid-enum', tls.at('mode'), `mode must be Terminate or Passthrough, not "${mode}"`);
+      const spec: ListenerTlsSpec = {
+        mode: mode === 'Passthrough' ? 'Passthrough' : 'Terminate',
+        certificateRefs: tls.objects('certificateRefs', SECRET_REF).map((r) => {
+          if (!r.has('name')) ctx.error('missing-field', r.at('name'), 'a certificateRef needs a name');
+          return {
+            group: r.string('group') ?? '',
+            kind: r.string('kind') ?? 'Secret',
+            name: r.string('name') ?? '',
+            namespace: r.string('namespace') ?? res.namespace,
+          };
+        }),
+        path: [...tls.path],
+      };
+      const options = tls.stringMap('options');
+      if (options[CERTIFICATE_FILE_OPTION]) spec.certificateFile = options[CERTIFICATE_FILE_OPTION];
+      if (options[PRIVATE_KEY_FILE_OPTION]) spec.privateKeyFile = options[PRIVATE_KEY_FILE_OPTION];
+      if (spec.mode === 'Terminate' && spec.certificateRefs.length === 0 && !spec.certificateFile) {
+        ctx.error('missing-field', tls.at('certificateRefs'), `a Terminate listener needs certificateRefs (or the ${CERTIFICATE_FILE_OPTION} option)`);
+      }
+      if (Boolean(spec.certificateFile) !== Boolean(spec.privateKeyFile)) {
+        ctx.error('missing-field', tls.at('options'), `${CERTIFICATE_FILE_OPTION} and ${PRIVATE_KEY_FILE_OPTION} go together`);
+      }
+      if (protocol === 'HTTPS' || protocol === 'TLS') listener.tls = spec;
+      else ctx.error('invalid-value', l.at('tls'), `tls is for HTTPS and TLS listeners, not ${protocol}`);
+    } else if (protocol === 'HTTPS') ctx.error('missing-field', l.at('tls'), 'an HTTPS listener needs tls (mode Terminate and certificateRefs)');
     listeners.push(listener);
   });
   return { ...base(res, ctx), className, listeners };

@@ -19,7 +19,12 @@ export const GATEWAY: Schema = {
   fields: ['gatewayClassName', 'listeners'],
   unsupported: ['addresses', 'infrastructure', 'backendTLS', 'allowedListeners'],
 };
-export const LISTENER: Schema = { name: 'Listener', fields: ['name', 'hostname', 'port', 'protocol', 'allowedRoutes'], unsupported: ['tls'] };
+export const LISTENER: Schema = { name: 'Listener', fields: ['name', 'hostname', 'port', 'protocol', 'allowedRoutes', 'tls'] };
+export const LISTENER_TLS: Schema = { name: 'ListenerTLSConfig', fields: ['mode', 'certificateRefs', 'options'], unsupported: ['frontendValidation'] };
+export const SECRET_REF: Schema = { name: 'SecretObjectReference', fields: ['group', 'kind', 'name', 'namespace'] };
+/** Implementation-specific `tls.options` keys: certificate files, for Gateways read from files without a cluster. */
+export const CERTIFICATE_FILE_OPTION = 'shadowgate.dev/certificate-file';
+export const PRIVATE_KEY_FILE_OPTION = 'shadowgate.dev/private-key-file';
 export const ALLOWED_ROUTES: Schema = { name: 'AllowedRoutes', fields: ['namespaces', 'kinds'] };
 export const ROUTE_NAMESPACES: Schema = { name: 'RouteNamespaces', fields: ['from'], unsupported: ['selector'] };
 export const ROUTE_GROUP_KIND: Schema = { name: 'RouteGroupKind', fields: ['group', 'kind'] };

@@ -25,6 +25,18 @@ export interface ListenerSpec {
   from: 'Same' | 'All' | 'Selector';
   /** allowedRoutes.kinds; undefined = the protocol's default (HTTPRoute for HTTP). */
   kinds?: Array<{ group: string; kind: string }>;
+  /** HTTPS listeners: how TLS is terminated. */
+  tls?: ListenerTlsSpec;
+}
+
+export interface ListenerTlsSpec {
+  mode: 'Terminate' | 'Passthrough';
+  /** Secrets (`namespace` resolved: the Gateway's when absent). */
+  certificateRefs: Array<{ group: string; kind: string; name: string; namespace: string }>;
+  /** `tls.options` `shadowgate.dev/certificate-file` / `shadowgate.dev/private-key-file`: files instead of a Secret. */
+  certificateFile?: string;
+  privateKeyFile?: string;
+  path: PathSeg[];
 }
 
 export interface GatewaySpec extends Read {

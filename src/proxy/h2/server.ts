@@ -4,7 +4,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import { DEFAULT_H2_LIMITS, type H2Limits, serverSettings } from './limits.js';
-import { sniffProtocol } from './preface.js';
+import { type Protocol, sniffProtocol } from './preface.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -128,11 +128,24 @@ function adaptRequest(req: http2.Http2ServerRequest): void {
  * AUTO does: each new connection's first bytes decide. The HTTP/1.1 server keeps listening and tracking its
  * connections (timeouts, closeIdleConnections); only its connection listener is put behind the sniff.
  */
-export function acceptBoth(server: Server, handle: RequestHandler, onH2?: (socket: Socket) => void): H2Server {
+export function acceptBoth(
+  server: Server,
+  handle: RequestHandler,
+  onH2?: (socket: Socket) => void,
+  /** Takes a connection to terminate TLS first (true), then serves the decrypted one by its ALPN protocol. */
+  secure?: (socket: Socket, serve: (socket: Socket, protocol: Protocol) => void) => boolean,
+): H2Server {
   const h2 = new H2Server(handle);
   const h1Listeners = server.listeners('connection') as Array<(socket: Socket) => void>;
   server.removeAllListeners('connection');
-  server.on('connection', (socket: Socket) =>
+  // ALPN h2 goes straight to the HTTP/2 server; anything else is told by its first bytes, as on a plain port.
+  const serve = (socket: Socket, protocol: Protocol): void => {
+    if (protocol === 'h2') {
+      onH2?.(socket);
+      h2.accept(socket);
+    } else sniff(socket);
+  };
+  const sniff = (socket: Socket) =>
     sniffProtocol(
       socket,
       (protocol) => {
@@ -147,7 +160,9 @@ export function acceptBoth(server: Server, handle: RequestHandler, onH2?: (socke
       () => {
         if (!server.emit('timeout', socket)) socket.destroy();
       },
-    ),
-  );
+    );
+  server.on('connection', (socket: Socket) => {
+    if (!secure?.(socket, serve)) sniff(socket);
+  });
   return h2;
 }

@@ -26,6 +26,13 @@ export interface ResourceType {
   optional?: boolean;
   /** Cluster-scoped (GatewayClass): listed across the cluster whatever `--namespace` says (a ClusterRole grants it). */
   clusterScoped?: boolean;
+  /** Its name in logs and metrics when another group has a kind of the same name (Istio's Gateway). */
+  label?: string;
+}
+
+/** How logs and metrics name a watched kind. */
+export function kindLabel(t: ResourceType): string {
+  return t.label ?? t.kind;
 }
 
 export const ISTIO_TYPES: readonly ResourceType[] = [
@@ -33,6 +40,8 @@ export const ISTIO_TYPES: readonly ResourceType[] = [
   { group: ISTIO_GROUP, versions: ISTIO_VERSIONS, kind: 'DestinationRule', plural: 'destinationrules' },
   { group: ISTIO_GROUP, versions: ISTIO_VERSIONS, kind: 'ServiceEntry', plural: 'serviceentries' },
   { group: ISTIO_GROUP, versions: ISTIO_VERSIONS, kind: 'WorkloadEntry', plural: 'workloadentries' },
+  // Issue 17: Istio Gateways served (TLS termination); optional, as an Istio without ingress may lack them.
+  { group: ISTIO_GROUP, versions: ISTIO_VERSIONS, kind: 'Gateway', plural: 'gateways', optional: true, label: 'Gateway.networking.istio.io' },
 ];
 
 // Gateway API (issue 18): a cluster without its CRDs serves none, and that is fine. GatewayClass is cluster-scoped:
@@ -72,6 +81,13 @@ export const CONFIG_MAP: ResourceType = { group: '', versions: ['v1'], builtIn: 
 export const SERVICE: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'Service', plural: 'services' };
 export const ENDPOINT_SLICE: ResourceType = { group: 'discovery.k8s.io', versions: ['v1'], builtIn: true, kind: 'EndpointSlice', plural: 'endpointslices' };
 export const POD: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'Pod', plural: 'pods', metadataOnly: true };
+
+/**
+ * Secrets hold the certificates of Gateway servers' `credentialName` (issue 17): watched only once a server names
+ * one (source.ts `secret()`), so a Role without Secrets works for everything else. Optional: a 403 leaves those
+ * servers unserved (said per server), never the source unsynced.
+ */
+export const SECRET: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'Secret', plural: 'secrets', optional: true };
 
 export const CORE_TYPES: readonly ResourceType[] = [SERVICE, ENDPOINT_SLICE, POD];
 

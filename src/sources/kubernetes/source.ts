@@ -11,7 +11,7 @@ import { WarningEvents } from './events.js';
 import { ApiHealth, type ApiProblem, classify } from './health.js';
 import { KubeHttp } from './http.js';
 import { checkKubeConfig, loadKubeConfig } from './kubeconfig.js';
-import { CONFIG_MAP, CONFIG_TYPES, ENDPOINT_SLICE, POD, type ResourceType, SERVICE, SHADOWGATE_CONFIG, WATCHED_TYPES } from './resource-types.js';
+import { CONFIG_MAP, CONFIG_TYPES, ENDPOINT_SLICE, kindLabel, POD, type ResourceType, SECRET, SERVICE, SHADOWGATE_CONFIG, WATCHED_TYPES } from './resource-types.js';
 import { StatusWriter } from './status-writer.js';
 import { sourceFile, type Translation, translate } from './translate.js';
 import { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
@@ -29,6 +29,8 @@ export interface KubernetesSourceOptions {
   registry?: Registry;
   /** Called (debounced) when `resources()`, `problems()` or `synced` may have changed. Never before `start` resolves. */
   onChange: () => void;
+  /** Called when a Secret changed (`secret()` reads them): certificates re-read, no config load. */
+  onSecretsChange?: () => void;
   log?: (line: string) => void;
   /** Pods with all these labels are Shadowgate's own and never endpoints. Default `app.kubernetes.io/name: shadowgate`. */
   ownPodSelector?: Record<string, string>;
@@ -77,6 +79,9 @@ export class KubernetesSource {
   private readonly health: ApiHealth;
   /** Set when the kubeconfig cannot work: no watcher runs, and the source never syncs. */
   private readonly unusable: ApiProblem | undefined;
+  /** Makes the Secret watcher, started by the first `secret()` (undefined: no usable API server). */
+  private secretWatch: (() => ListWatcher) | undefined;
+  private secrets: ListWatcher | undefined;
   /** Ends `start`'s wait early: the API server cannot be used for now (unreachable, refused credentials, ...). */
   private blocked: (() => void) | undefined;
 
@@ -114,7 +119,7 @@ export class KubernetesSource {
     this.health = new ApiHealth(
       opts.log,
       opts.registry,
-      types.map((t) => t.kind),
+      types.map(kindLabel),
       () => this.watchers.filter((w) => !w.hasSynced).length + (this.unusable ? types.length : 0),
     );
     if (!(api instanceof KubeHttp)) {
@@ -129,7 +134,7 @@ export class KubernetesSource {
         api,
         opts.gatewayController ?? DEFAULT_GATEWAY_CONTROLLER,
         (kind) => {
-          const w = this.watchers.find((x) => x.type.kind === kind && CONFIG_TYPES.includes(x.type));
+          const w = this.watchers.find((x) => x.type.kind === kind && x.type.group === 'gateway.networking.k8s.io' && CONFIG_TYPES.includes(x.type));
           return w && { type: w.type, version: w.version, cache: w.cache };
         },
         opts.log,
@@ -137,6 +142,17 @@ export class KubernetesSource {
       );
     }
     const discovery = new Discovery(api, this.stop.signal, opts.tuning?.requestTimeoutMs ?? DEFAULT_TUNING.requestTimeoutMs);
+    this.secretWatch = () =>
+      new ListWatcher({
+        api,
+        discovery,
+        type: SECRET,
+        namespace: opts.namespace,
+        tuning: opts.tuning,
+        log: opts.log,
+        random: opts.random,
+        onChange: () => this.secretsChanged(),
+      });
     const server = api.serverUrl;
     this.watchers = types.map((type) => {
       const cm = type === CONFIG_MAP ? this.configMap : undefined;
@@ -151,11 +167,11 @@ export class KubernetesSource {
         random: opts.random,
         onChange: () => this.changed(),
         onFailure: (err) => {
-          const problem = classify(err, server, type.kind);
-          this.health.failure(type.kind, problem);
+          const problem = classify(err, server, kindLabel(type));
+          this.health.failure(kindLabel(type), problem);
           if (problem.reason !== 'error') this.blocked?.();
         },
-        onSuccess: () => this.health.success(type.kind),
+        onSuccess: () => this.health.success(kindLabel(type)),
         onActivity: () => this.activity.emit('activity'),
       });
       this.byType.set(type, w);
@@ -239,7 +255,7 @@ export class KubernetesSource {
     stats: WatcherStats;
   }> {
     return this.watchers.map((w) => ({
-      kind: w.type.kind,
+      kind: kindLabel(w.type),
       version: w.version,
       served: w.served,
       synced: w.hasSynced,
@@ -301,11 +317,34 @@ export class KubernetesSource {
     return this.statusWriter && { ...this.statusWriter.stats };
   }
 
+  /**
+   * A Secret `namespace/name` with its data decoded, as a Gateway server's `credentialName` reads it (undefined: not
+   * in the cache, or Secrets may not be read).
+   */
+  secret(name: string): { ref: string; data: Record<string, Buffer> } | 'pending' | undefined {
+    if (!this.secrets) {
+      if (!this.secretWatch || this.closed) return undefined;
+      this.secrets = this.secretWatch();
+      this.secrets.start();
+    }
+    if (!this.secrets.hasSynced) return 'pending';
+    const obj = this.secrets.cache.get(name);
+    if (!obj) return undefined;
+    const data: Record<string, Buffer> = {};
+    const raw = obj.data;
+    if (raw && typeof raw === 'object') for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') data[k] = Buffer.from(v, 'base64');
+    return { ref: `Secret ${name}`, data };
+  }
+
+  private secretsChanged(): void {
+    if (!this.closed) this.opts.onSecretsChange?.();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
     this.stop.abort();
-    await Promise.all(this.watchers.map((w) => w.close()));
+    await Promise.all([...this.watchers, ...(this.secrets ? [this.secrets] : [])].map((w) => w.close()));
     await this.statusWriter?.idle();
   }
 

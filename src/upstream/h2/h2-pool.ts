@@ -1,7 +1,9 @@
-// An endpoint's HTTP/2 cleartext (h2c) pool on node:http2: few connections, many streams each, and the same
+// An endpoint's HTTP/2 pool on node:http2 (cleartext h2c, or h2 over TLS with ALPN): few connections, many streams each, and the same
 // dispatch-handler contract as undici's Pool, so the data path and the shadows use either unchanged.
+
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
+import type { ConnectionOptions } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { REFUSED_STREAM_CODE } from '../classify-error.js';
 
@@ -15,6 +17,8 @@ export interface H2PoolOptions {
   maxConcurrentStreams?: number | undefined;
   /** Streams a connection carries in its life before it is drained (Istio's `maxRequestsPerConnection`). */
   maxRequestsPerConnection?: number | undefined;
+  /** TLS origination (an `https:` origin): the cluster's connect options (upstream/tls.ts); ALPN must choose h2. */
+  tls?: ConnectionOptions | undefined;
 }
 
 /** The upstream windows: a stream that is not read (a slow client) holds at most this much (Envoy's edge values). */
@@ -126,6 +130,7 @@ export class H2Pool extends EventEmitter {
 
   private connect(): Connection {
     const session = http2.connect(this.origin, {
+      ...(this.o.tls ?? {}),
       settings: { initialWindowSize: STREAM_WINDOW, enablePush: false },
     });
     const conn = new Connection(session);
