@@ -11,7 +11,18 @@ import { WarningEvents } from './events.js';
 import { ApiHealth, type ApiProblem, classify } from './health.js';
 import { KubeHttp } from './http.js';
 import { checkKubeConfig, loadKubeConfig } from './kubeconfig.js';
-import { CONFIG_MAP, CONFIG_TYPES, ENDPOINT_SLICE, kindLabel, POD, type ResourceType, SECRET, SERVICE, SHADOWGATE_CONFIG, WATCHED_TYPES } from './resource-types.js';
+import {
+  CONFIG_MAP,
+  CONFIG_TYPES,
+  ENDPOINT_SLICE,
+  kindLabel,
+  POD,
+  type ResourceType,
+  SECRET,
+  SERVICE,
+  SHADOWGATE_CONFIG,
+  WATCHED_TYPES,
+} from './resource-types.js';
 import { StatusWriter } from './status-writer.js';
 import { sourceFile, type Translation, translate } from './translate.js';
 import { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
