@@ -175,4 +175,27 @@ describe('ShadowgateConfig from the cluster', { timeout: 120_000 }, () => {
       await api.close();
     }
   });
+
+  it('a Role without the ConfigMap (403) does not hold readiness back: one log line, the other settings serve', async () => {
+    const api = await FakeKubeApiServer.start();
+    api.failNext(100_000, 403, { kind: 'ConfigMap' });
+    const logs = new LogLines();
+    const gw = await kubeGateway(api, NS, { log: logs.log, kubernetes: { configMap: {} } });
+    try {
+      assert.equal(gw.isReady(), true);
+      assert.deepEqual(
+        logs.lines.filter((l) => l.includes('ConfigMap')).map((l) => l.replace(/every \d+ s/, 'every N s')),
+        [
+          'kubernetes: watching namespace default on ' +
+            `${api.url}/` +
+            ' (kubeconfig: the given KubeConfig); settings from ConfigMap default/shadowgate key config.yaml',
+          'kubernetes: ConfigMap (v1): not allowed to read ConfigMap (403); treated as not served, looking again every N s',
+        ],
+      );
+      assert.equal(gw.snapshot.settings.compare.thresholds.maxRealDiffRate, DEFAULT_COMPARE_SETTINGS.thresholds.maxRealDiffRate);
+    } finally {
+      await gw.shutdown();
+      await api.close();
+    }
+  });
 });

@@ -13,14 +13,20 @@
 // Service annotated `shadowgate.dev/backends: <service>` keeps its name and address but takes its endpoints from
 // the named Service ("take over the Service"); the named Service gets no entry of its own (its pods are reached
 // through the taken-over one). Problems: `takeover-selector` and `empty-backends` warnings.
+//
+// Also (issues 18, 20): Gateway API kinds with GatewayClass cluster-wide, and `publishStatus(resources)` writes
+// their status back (./status-writer.ts); Shadowgate's own ShadowgateConfig from a ConfigMap key and from
+// ShadowgateConfig objects, each version checked and the last good one kept (./cluster-settings.ts).
 
+export { type ConfigMapRef, DEFAULT_CONFIG_MAP_KEY, DEFAULT_CONFIG_MAP_NAME } from './cluster-settings.js';
 export { Discovery, type DiscoveryResult } from './discovery.js';
 export { API_REASONS, type ApiProblem, type ApiReason } from './health.js';
-export { KubeApiError, KubeHttp } from './http.js';
+export { AnswerTooLargeError, KubeApiError, KubeHttp, MAX_ANSWER_BYTES, MAX_WATCH_LINE_BYTES } from './http.js';
 export { checkKubeConfig, type KubeConfigChoice, KubeConfigError, loadKubeConfig } from './kubeconfig.js';
 export { CONFIG_TYPES, type ResourceType, WATCHED_TYPES } from './resource-types.js';
 export { readyOnly } from './serving-only.js';
 export { KubernetesSource, type KubernetesSourceOptions } from './source.js';
+export { desiredStatus, StatusWriter, type StatusWriterStats } from './status-writer.js';
 export {
   BACKENDS_ANNOTATION,
   type ClusterObjects,

@@ -76,7 +76,8 @@ export const SHADOWGATE_CONFIG: ResourceType = {
   plural: 'shadowgateconfigs',
   optional: true,
 };
-export const CONFIG_MAP: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'ConfigMap', plural: 'configmaps' };
+/** Optional: a Role from before settings came from the cluster (no configmaps) must not hold readiness back. */
+export const CONFIG_MAP: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'ConfigMap', plural: 'configmaps', optional: true };
 
 export const SERVICE: ResourceType = { group: '', versions: ['v1'], builtIn: true, kind: 'Service', plural: 'services' };
 export const ENDPOINT_SLICE: ResourceType = { group: 'discovery.k8s.io', versions: ['v1'], builtIn: true, kind: 'EndpointSlice', plural: 'endpointslices' };

@@ -202,7 +202,7 @@ export class ListWatcher {
             this.log(
               `not allowed to read ${this.opts.type.kind} (403); treated as not served, looking again every ${Math.round(this.tuning.rediscoverMs / 1000)} s`,
             );
-          this.notServed();
+          this.notServed(true);
           try {
             await sleep(this.tuning.rediscoverMs, undefined, { signal });
           } catch {
@@ -250,8 +250,9 @@ export class ListWatcher {
     }
   }
 
-  private notServed(): void {
-    if (this.served || !this.hasSynced) {
+  /** `forbidden`: said already (403), not a missing CRD. */
+  private notServed(forbidden = false): void {
+    if (!forbidden && (this.served || !this.hasSynced)) {
       this.log(
         `not served by this cluster (are the ${this.opts.type.group} CRDs installed?); looking again every ${Math.round(this.tuning.rediscoverMs / 1000)} s`,
       );
