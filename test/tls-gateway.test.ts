@@ -534,6 +534,7 @@ describe('examples/tls', { skip }, () => {
         ]);
         assert.equal(fronted.stdout, '421', `${proto}: ${fronted.stderr}`);
       }
+      assert.match(await tg.gw.metrics.registry.metrics(), new RegExp(`shadowgate_tls_misdirected_requests_total\\{port="${https}"\\} 2`));
       const redirect = await send(http, '/a?b=1', { headers: { host: 'nginx.example.com' } });
       assert.equal(redirect.status, 301);
       assert.equal(redirect.headers.location, 'https://nginx.example.com/a?b=1');

@@ -48,7 +48,7 @@ const serverId = (port: number, t: ServerTls) => `${port}|${t.source.gateway}|${
 
 /** On a decrypted socket: the server its handshake chose, and the port's servers then (for misdirected requests). */
 const CHOSEN = Symbol('shadowgate tls server');
-type Tagged = { [CHOSEN]?: { sni: SniIndex<Loaded>; chosen: Loaded | undefined } };
+type Tagged = { [CHOSEN]?: { port: number; sni: SniIndex<Loaded>; chosen: Loaded | undefined } };
 
 class PortTerminator {
   readonly server: TlsServer;
@@ -75,7 +75,11 @@ class PortTerminator {
     });
   }
 
-  /** A connection that no server's names take and no `*` server answers gets no certificate: the handshake fails, as in Envoy. */
+  /**
+   * After the handshake (a name no server takes, with no `*` server, got no certificate: it failed, as in Envoy): a
+   * MUTUAL server requires a verified client certificate, an OPTIONAL_MUTUAL one refuses only an unverified one; the
+   * decrypted socket is tagged with its server (misdirected()) and served by its ALPN protocol.
+   */
   private secured(socket: TLSSocket): void {
     const chosen = this.sni.lookup(socket.servername || undefined);
     const mode = chosen?.tls.mode;
@@ -91,7 +95,7 @@ class PortTerminator {
       socket.destroy();
       return;
     }
-    (socket as TLSSocket & Tagged)[CHOSEN] = { sni: this.sni, chosen };
+    (socket as TLSSocket & Tagged)[CHOSEN] = { port: this.port, sni: this.sni, chosen };
     this.serve(socket, socket.alpnProtocol === 'h2' ? 'h2' : 'h1');
   }
 }
@@ -105,7 +109,7 @@ export class TlsTermination extends EventEmitter {
   private config = new Map<number, ServerTls[]>();
   readonly handshakeFailures: Counter<'port' | 'reason'>;
   readonly loads: Counter<'result'>;
-  readonly misdirectedRequests: Counter;
+  readonly misdirectedRequests: Counter<'port'>;
   private readonly now: () => number;
   secrets: SecretLookup | undefined;
 
@@ -128,7 +132,8 @@ export class TlsTermination extends EventEmitter {
     });
     this.misdirectedRequests = new Counter({
       name: 'shadowgate_tls_misdirected_requests_total',
-      help: 'Requests answered 421: their Host belongs to another server of the port than the one their TLS handshake chose',
+      help: 'Requests answered 421, by port: their Host belongs to another server of the port than the one their TLS handshake chose',
+      labelNames: ['port'] as const,
       registers,
     });
     const loaded = this.loaded;
@@ -163,7 +168,7 @@ export class TlsTermination extends EventEmitter {
     const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
     const owner = tag.sni.lookup(host || undefined);
     if (owner === undefined || owner === tag.chosen) return false;
-    this.misdirectedRequests.inc();
+    this.misdirectedRequests.inc({ port: String(tag.port) });
     return true;
   }
 
