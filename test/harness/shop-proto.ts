@@ -144,9 +144,9 @@ export interface CatalogServer {
  * grpc.reflection.v1 as grpc-go serves it: each request (`file_containing_symbol` or `file_by_filename`) answered
  * with the file that defines it and the files it imports, as FileDescriptorProto bytes.
  */
-const REFLECTION = {
+const reflection = (version: 'v1' | 'v1alpha') => ({
   ServerReflectionInfo: {
-    path: '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
+    path: `/grpc.reflection.${version}.ServerReflection/ServerReflectionInfo`,
     requestStream: true,
     responseStream: true,
     requestSerialize: raw,
@@ -154,7 +154,7 @@ const REFLECTION = {
     responseSerialize: raw,
     responseDeserialize: raw,
   },
-} satisfies grpc.ServiceDefinition;
+});
 
 function reflectionAnswer(request: Buffer): Buffer {
   const r = new BinaryReader(request);
@@ -183,7 +183,10 @@ function reflectionAnswer(request: Buffer): Buffer {
  * `reflection`: `grpc-go` answers as grpc-go does (protoc's descriptors); `@grpc/reflection` is Node's own
  * reflection service over @grpc/proto-loader's reading of SHOP_PROTO (protobuf.js descriptors).
  */
-export async function startCatalog(answer: (id: string) => Buffer, opts: { reflection?: 'grpc-go' | '@grpc/reflection' } = {}): Promise<CatalogServer> {
+export async function startCatalog(
+  answer: (id: string) => Buffer,
+  opts: { reflection?: 'grpc-go' | 'grpc-go v1alpha only' | '@grpc/reflection' } = {},
+): Promise<CatalogServer> {
   const waiters: Array<{ n: number; resolve: () => void }> = [];
   const server = new grpc.Server();
   const state: CatalogServer = {
@@ -215,8 +218,8 @@ export async function startCatalog(answer: (id: string) => Buffer, opts: { refle
     writeFileSync(join(dir, 'catalog.proto'), SHOP_PROTO);
     new ReflectionService(protoLoader.loadSync(join(dir, 'catalog.proto'), { includeDirs: [dir] })).addToServer(server);
     rmSync(dir, { recursive: true, force: true });
-  } else if (opts.reflection === 'grpc-go') {
-    server.addService(REFLECTION, {
+  } else if (opts.reflection !== undefined) {
+    server.addService(reflection(opts.reflection === 'grpc-go' ? 'v1' : 'v1alpha') satisfies grpc.ServiceDefinition, {
       ServerReflectionInfo: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
         call.on('data', (req: Buffer) => call.write(reflectionAnswer(req)));
         call.on('end', () => call.end());
