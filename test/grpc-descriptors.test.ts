@@ -244,9 +244,9 @@ spec:
   async function judge(
     v2: (id: string) => Buffer,
     between?: (tg: Awaited<ReturnType<typeof startGateway>>, descriptorSet: string) => Promise<void>,
-    by: 'descriptorSet' | 'reflection' | 'reflection of a server without it' = 'descriptorSet',
+    by: 'descriptorSet' | 'grpc-go' | 'grpc-go v1alpha only' | '@grpc/reflection' | 'reflection of a server without it' = 'descriptorSet',
   ) {
-    const primary = await startCatalog(v1Answer, { reflection: by === 'reflection' });
+    const primary = await startCatalog(v1Answer, by === 'descriptorSet' || by === 'reflection of a server without it' ? {} : { reflection: by });
     const candidate = await startCatalog(v2);
     const port = await freePort();
     const descriptorSet = join(tempDir(), 'shop.binpb');
@@ -314,11 +314,13 @@ spec:
     assert.deepEqual(r.failing, ['body.messages[*].price']);
   });
 
-  it('with server reflection (compare.grpc.reflection) the primary supplies the descriptors: the verdict names the field', async () => {
-    const r = await judge(v2Answer(2499n), undefined, 'reflection');
-    assert.equal(r.verdict.result, 'FAIL');
-    assert.deepEqual(r.failing, ['body.messages[*].price']);
-  });
+  for (const server of ['grpc-go', 'grpc-go v1alpha only', '@grpc/reflection'] as const) {
+    it(`with server reflection (compare.grpc.reflection) a primary serving it as ${server} does supplies the descriptors`, async () => {
+      const r = await judge(v2Answer(2499n), undefined, server);
+      assert.equal(r.verdict.result, 'FAIL');
+      assert.deepEqual(r.failing, ['body.messages[*].price']);
+    });
+  }
 
   it('a primary without reflection leaves the messages to compare by bytes', async () => {
     const r = await judge(v2Answer(2499n), undefined, 'reflection of a server without it');

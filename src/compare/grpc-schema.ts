@@ -2,6 +2,8 @@
 // `/package.Service/Method` has, so the comparison decodes messages instead of comparing their bytes.
 import { createFileRegistry, type DescMessage, type FileRegistry, fromBinary } from '@bufbuild/protobuf';
 import {
+  type DescriptorProto,
+  type EnumDescriptorProto,
   type FileDescriptorProto,
   type FileDescriptorSet,
   FileDescriptorSetSchema,
@@ -75,6 +77,7 @@ export function decodeDescriptorSet(bytes: Uint8Array): FileDescriptorSet {
 export function buildGrpcSchema(sets: readonly FileDescriptorSet[]): GrpcSchema {
   const files = new Map<string, FileDescriptorProto>();
   for (const set of sets) for (const f of set.file) if (!files.has(f.name)) files.set(f.name, f);
+  qualify([...files.values()]);
   // A well-known file brought in may import another (api.proto imports type.proto): until none is missing.
   const pending = [...files.values()];
   for (let f = pending.pop(); f !== undefined; f = pending.pop()) {
@@ -102,6 +105,69 @@ export function buildGrpcSchema(sets: readonly FileDescriptorSet[]): GrpcSchema 
     }
   }
   return { registry, method: (path) => methods.get(path), methodCount: methods.size };
+}
+
+/**
+ * Sets written by protobuf.js (`pbjs`, `@grpc/proto-loader`, and so Node's `@grpc/reflection`) name field types
+ * relative to their scope, list no imports and leave json_name empty, which protoc never does (descriptor.proto
+ * allows relative names: "C++-like scoping rules"). Resolves such names as those rules say, adds the imports
+ * they imply and fills json_name as protoc does, in place, so both kinds build; a name that resolves to nothing
+ * is left for the registry to refuse by name.
+ */
+function qualify(files: FileDescriptorProto[]): void {
+  const owner = new Map<string, string>();
+  const walk = (scope: string, file: string, messages: DescriptorProto[], enums: EnumDescriptorProto[]) => {
+    for (const e of enums) owner.set(`${scope}.${e.name}`, file);
+    for (const m of messages) {
+      owner.set(`${scope}.${m.name}`, file);
+      walk(`${scope}.${m.name}`, file, m.nestedType, m.enumType);
+    }
+  };
+  for (const f of files) walk(f.package ? `.${f.package}` : '', f.name, f.messageType, f.enumType);
+  const resolve = (name: string, scope: string): string => {
+    if (name === '' || name.startsWith('.')) return name;
+    for (let s = scope; ; s = s.slice(0, Math.max(0, s.lastIndexOf('.')))) {
+      if (owner.has(`${s}.${name}`)) return `${s}.${name}`;
+      if (s === '') return name;
+    }
+  };
+  for (const f of files) {
+    const deps = new Set(f.dependency);
+    const use = (full: string) => {
+      const file = owner.get(full);
+      if (file !== undefined && file !== f.name && !deps.has(file)) {
+        deps.add(file);
+        f.dependency.push(file);
+      }
+    };
+    const fix = (scope: string, messages: DescriptorProto[]) => {
+      for (const m of messages) {
+        const inner = `${scope}.${m.name}`;
+        for (const field of m.field) {
+          field.typeName = resolve(field.typeName, inner);
+          use(field.typeName);
+          // protobuf.js writes an empty json_name, which would name every field "": protoc's rule instead.
+          if (field.jsonName === '') field.jsonName = jsonNameOf(field.name);
+        }
+        fix(inner, m.nestedType);
+      }
+    };
+    const pkg = f.package ? `.${f.package}` : '';
+    fix(pkg, f.messageType);
+    for (const svc of f.service) {
+      for (const m of svc.method) {
+        m.inputType = resolve(m.inputType, pkg);
+        m.outputType = resolve(m.outputType, pkg);
+        use(m.inputType);
+        use(m.outputType);
+      }
+    }
+  }
+}
+
+/** protoc's json_name: underscores dropped, the letter after each upper-cased (`updated_at` → `updatedAt`). */
+function jsonNameOf(name: string): string {
+  return name.replace(/_+([a-z0-9]?)/g, (_m, c: string) => c.toUpperCase());
 }
 
 /** protoc writes a file's imports before it, and the registry is built in that order: sets merged keep to it. */

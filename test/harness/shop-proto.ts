@@ -1,6 +1,10 @@
 // Test harness: a small gRPC API (shop.Catalog) as the FileDescriptorSet `protoc --descriptor_set_out` writes for
 // it (built here field by field, fully-qualified type names and json_name as protoc fills them: no protoc needed),
 // and real @grpc/grpc-js servers and clients speaking it.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { create, createFileRegistry, type DescMessage, fromBinary, type MessageInitShape, toBinary } from '@bufbuild/protobuf';
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import {
@@ -12,20 +16,20 @@ import {
   file_google_protobuf_timestamp,
 } from '@bufbuild/protobuf/wkt';
 import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
 
-/**
- * What the set describes, as its .proto would say it:
- *
- *   syntax = "proto3";
- *   package shop;
- *   import "google/protobuf/timestamp.proto";
- *   enum Kind { KIND_UNSPECIFIED = 0; BOOK = 1; MUSIC = 2; }
- *   message GetItemRequest { string id = 1; }
- *   message Item { string id = 1; int64 price = 2; Kind kind = 3; bytes blob = 4;
- *                  google.protobuf.Timestamp updated_at = 5; repeated Tag tags = 6; optional string note = 7; }
- *   message Tag { string name = 1; }
- *   service Catalog { rpc GetItem(GetItemRequest) returns (Item); rpc ListItems(GetItemRequest) returns (stream Item); }
- */
+/** What the set describes, as its .proto says it (@grpc/proto-loader reads this text for Node's reflection service). */
+export const SHOP_PROTO = `syntax = "proto3";
+package shop;
+import "google/protobuf/timestamp.proto";
+enum Kind { KIND_UNSPECIFIED = 0; BOOK = 1; MUSIC = 2; }
+message GetItemRequest { string id = 1; }
+message Item { string id = 1; int64 price = 2; Kind kind = 3; bytes blob = 4;
+               google.protobuf.Timestamp updated_at = 5; repeated Tag tags = 6; optional string note = 7; }
+message Tag { string name = 1; }
+service Catalog { rpc GetItem(GetItemRequest) returns (Item); rpc ListItems(GetItemRequest) returns (stream Item); }
+`;
 const OPTIONAL = 1 as FieldDescriptorProto_Label;
 const REPEATED = 3 as FieldDescriptorProto_Label;
 const T = { int64: 3, string: 9, message: 11, bytes: 12, enum: 14 } as Record<string, FieldDescriptorProto_Type>;
@@ -140,9 +144,9 @@ export interface CatalogServer {
  * grpc.reflection.v1 as grpc-go serves it: each request (`file_containing_symbol` or `file_by_filename`) answered
  * with the file that defines it and the files it imports, as FileDescriptorProto bytes.
  */
-const REFLECTION = {
+const reflection = (version: 'v1' | 'v1alpha') => ({
   ServerReflectionInfo: {
-    path: '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
+    path: `/grpc.reflection.${version}.ServerReflection/ServerReflectionInfo`,
     requestStream: true,
     responseStream: true,
     requestSerialize: raw,
@@ -150,7 +154,7 @@ const REFLECTION = {
     responseSerialize: raw,
     responseDeserialize: raw,
   },
-} satisfies grpc.ServiceDefinition;
+});
 
 function reflectionAnswer(request: Buffer): Buffer {
   const r = new BinaryReader(request);
@@ -175,7 +179,14 @@ function reflectionAnswer(request: Buffer): Buffer {
 }
 
 /** A shop.Catalog whose GetItem answers `answer(id)` (already encoded: a test controls the exact bytes). */
-export async function startCatalog(answer: (id: string) => Buffer, opts: { reflection?: boolean } = {}): Promise<CatalogServer> {
+/**
+ * `reflection`: `grpc-go` answers as grpc-go does (protoc's descriptors); `@grpc/reflection` is Node's own
+ * reflection service over @grpc/proto-loader's reading of SHOP_PROTO (protobuf.js descriptors).
+ */
+export async function startCatalog(
+  answer: (id: string) => Buffer,
+  opts: { reflection?: 'grpc-go' | 'grpc-go v1alpha only' | '@grpc/reflection' } = {},
+): Promise<CatalogServer> {
   const waiters: Array<{ n: number; resolve: () => void }> = [];
   const server = new grpc.Server();
   const state: CatalogServer = {
@@ -202,8 +213,13 @@ export async function startCatalog(answer: (id: string) => Buffer, opts: { refle
       call.end();
     },
   });
-  if (opts.reflection) {
-    server.addService(REFLECTION, {
+  if (opts.reflection === '@grpc/reflection') {
+    const dir = mkdtempSync(join(tmpdir(), 'shadowgate-shop-proto-'));
+    writeFileSync(join(dir, 'catalog.proto'), SHOP_PROTO);
+    new ReflectionService(protoLoader.loadSync(join(dir, 'catalog.proto'), { includeDirs: [dir] })).addToServer(server);
+    rmSync(dir, { recursive: true, force: true });
+  } else if (opts.reflection !== undefined) {
+    server.addService(reflection(opts.reflection === 'grpc-go' ? 'v1' : 'v1alpha') satisfies grpc.ServiceDefinition, {
       ServerReflectionInfo: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
         call.on('data', (req: Buffer) => call.write(reflectionAnswer(req)));
         call.on('end', () => call.end());
