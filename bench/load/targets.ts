@@ -302,7 +302,7 @@ function peerTable(live: LivePeer[], rt: Runtime, rate: number): string {
     const errs = s.reduce((a, x) => a + x.paced.errors + x.paced.lost + x.paced.non2xx, 0);
     lines.push(
       `| ${PEER_LABEL[l.id]} | ${m((x) => x.saturated.rps, 0)} | ${m((x) => x.saturated.p50Ms)} | ${m((x) => x.saturated.p99Ms)} | ${m((x) => x.saturated.cpuUsPerRequest, 0)} | ` +
-        `${m((x) => x.paced.achievedRps, 0)}${errs ? ` (${errs} failed)` : ''} | ${m((x) => x.paced.p50Ms)} | ${m((x) => x.paced.p99Ms)} | ${m((x) => x.paced.p999Ms)} | ` +
+        `${m((x) => x.paced.achievedRps, 0)}${errs ? ` (${errs} not answered in time or not 2xx)` : ''} | ${m((x) => x.paced.p50Ms)} | ${m((x) => x.paced.p99Ms)} | ${m((x) => x.paced.p999Ms)} | ` +
         `${m((x) => x.paced.cpuUsPerRequest, 0)} | ${loads.length ? `${fmt(Math.min(...loads))}–${fmt(Math.max(...loads))}` : '—'} |`,
     );
   }
