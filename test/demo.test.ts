@@ -30,7 +30,8 @@ function start(args: string[]) {
   const printed = (pattern: RegExp) =>
     waitFor(
       () => {
-        if (!pattern.test(stdout) && child.exitCode !== null) throw new Error(`demo exited ${child.exitCode} before printing ${pattern}: ${stderr}`);
+        if (!pattern.test(stdout) && (child.exitCode !== null || child.signalCode !== null))
+          throw new Error(`demo exited ${child.exitCode ?? child.signalCode} before printing ${pattern}: ${stderr}`);
         return stdout;
       },
       (out) => pattern.test(out),
