@@ -264,6 +264,11 @@ export interface ClientTls {
   caCertificates?: string;
   clientCertificate?: string;
   privateKey?: string;
+  /**
+   * A Kubernetes Secret `namespace/name` holding the client pair and/or the CA (Istio's `credentialName`; a bare name is
+   * the DestinationRule's namespace). Read from the cluster source; without one the cluster has no endpoint (503 UH).
+   */
+  credentialName?: string;
   /** SNI; when empty, the service host (the name the client asked for, as Istio's auto SNI). */
   sni?: string;
   /** The upstream certificate must carry one of these (DNS, IP or URI SAN); empty: the SNI is verified. */
