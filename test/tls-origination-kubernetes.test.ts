@@ -145,6 +145,16 @@ describe('DestinationRule credentialName from Kubernetes Secrets (origination)',
     assert.equal(v2.seen[0]!.headers['x-shadowgate-mirror'], 'true');
   });
 
+  it('a change to another Secret keeps the pools (and their connections) as they are', async () => {
+    const refreshed = once(gw.tls, 'refreshed');
+    api.apply({ apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name: 'unrelated', namespace: NS }, data: { token: 'eA==' } });
+    await refreshed;
+    const [seen, conns] = [v1.seen.length, v1.connections];
+    assert.equal((await send(port, '/same-pool', { headers: host })).status, 200);
+    assert.equal(v1.seen.length, seen + 1);
+    assert.equal(v1.connections, conns, 'the kept connection served it');
+  });
+
   it('a changed Secret is used by new connections', async () => {
     const refreshed = once(gw.tls, 'refreshed');
     api.apply({

@@ -30,6 +30,10 @@ function limit(n: number | undefined): number | undefined {
   return n !== undefined && Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
+function stateOf(err: unknown): string {
+  return `${err instanceof SecretPending ? 'pending' : 'error'}: ${(err as Error).message}`;
+}
+
 export class UpstreamCluster {
   hosts: Host[] = [];
   /** JSON of the last config applied; an equal one is a no-op. */
@@ -44,6 +48,8 @@ export class UpstreamCluster {
   secretPending = false;
   /** The config last applied, kept to rebuild the TLS material when Secrets change. */
   private input: Cluster | undefined;
+  /** What the last apply made of the TLS settings: the material's key, or why there is none (see tlsState). */
+  private tls = '';
   private balancer!: Balancer;
   private outlier: OutlierDetector | undefined;
   private maxRequests: number | undefined;
@@ -64,11 +70,14 @@ export class UpstreamCluster {
     const shape = poolShape(pool, this.deps.defaultMaxConnections, cluster.http2 === true);
     let tlsBroken = false;
     let pending = false;
+    let tlsState = 'plain';
     // HTTP/2 upstreams (h2/) dial TLS with ALPN h2, HTTP/1.1 ones with none (Envoy's defaults for each).
     if (cluster.policy.tls) {
       try {
         shape.tls = tlsConnect(cluster.policy.tls, cluster.host, this.deps.secrets);
+        tlsState = shape.tls.key;
       } catch (err) {
+        tlsState = stateOf(err);
         // Never fall back to plain HTTP: the cluster has no endpoint (503 UH) until its TLS files (or Secret) are right.
         if (err instanceof SecretPending) pending = true;
         else problems.push((err as Error).message);
@@ -123,6 +132,7 @@ export class UpstreamCluster {
     this.problems = problems;
     this.secretPending = pending;
     this.input = cluster;
+    this.tls = tlsState;
     const gone = [...old.values()];
     for (const h of gone) h.retired = true;
     return gone;
@@ -134,7 +144,20 @@ export class UpstreamCluster {
    */
   refreshSecret(): Host[] {
     if (!this.input?.policy.tls?.credentialName) return [];
+    // Any Secret event of the namespace lands here: an unchanged Secret keeps the cluster as it is (its outlier
+    // detector's ejections included, which a new apply would start afresh).
+    if (this.tlsState(this.input) === this.tls) return [];
     return this.apply(this.input, this.fingerprint);
+  }
+
+  /** The TLS material's key, or the reason it cannot be built: equal states build equal pools. */
+  private tlsState(cluster: Cluster): string {
+    if (!cluster.policy.tls) return 'plain';
+    try {
+      return tlsConnect(cluster.policy.tls, cluster.host, this.deps.secrets).key;
+    } catch (err) {
+      return stateOf(err);
+    }
   }
 
   pick(hashKey: string | undefined): PickResult {

@@ -19,6 +19,8 @@ export interface HttpsUpstream {
   seen: Seen[];
   /** TLS handshakes that failed on this server (a client certificate missing, a client that gave up). */
   handshakeErrors: number;
+  /** TLS connections accepted (a client that keeps its pool opens no new one). */
+  connections: number;
   waitFor(n: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -47,6 +49,7 @@ export async function httpsUpstream(certs: Certs, name: string, mutual: boolean)
     port: 0,
     seen,
     handshakeErrors: 0,
+    connections: 0,
     async waitFor(n) {
       while (seen.length < n) await new Promise<void>((r) => waiters.push(r));
     },
@@ -56,6 +59,7 @@ export async function httpsUpstream(certs: Certs, name: string, mutual: boolean)
     },
   };
   server.on('tlsClientError', () => up.handshakeErrors++);
+  server.on('secureConnection', () => up.connections++);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   up.port = (server.address() as AddressInfo).port;
