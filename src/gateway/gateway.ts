@@ -10,7 +10,7 @@ import { Comparator, DEFAULT_RUN_METRICS, handleCompareApi, type RunMetricsOptio
 import { DEFAULT_SETTINGS, formatProblem, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
 import { type FleetSource, handleFleetVerdict, handleGate, RevisionBook } from '../fleet/index.js';
 import { ShadowWriter } from '../mirror/index.js';
-import { type BindFailure, type DownstreamLimits, ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
+import { type BindFailure, type DownstreamLimits, ListenerSet, Passthrough, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
 import { ConfigLoader, DEFAULT_LOAD_BUDGET, isClusterSource, type LoadBudget, type LoadOutcome, readyOnly, watchSources } from '../sources/index.js';
 import type { KubernetesSource } from '../sources/kubernetes/index.js';
@@ -176,7 +176,14 @@ export class Gateway {
       handshakeTimeoutMs: this.handler.limits.headerTimeoutMs,
       watch: opts.watchCertificates !== false,
     });
-    this.listeners = new ListenerSet(this.handler, opts.bind, this.tls);
+    const passthrough = new Passthrough({
+      listener: (port) => this.state?.snapshot.listeners.find((l) => l.port === port),
+      clusters: this.primaryClusters,
+      random,
+      helloTimeoutMs: this.handler.limits.headerTimeoutMs,
+      registry: this.metrics.registry,
+    });
+    this.listeners = new ListenerSet(this.handler, opts.bind, this.tls, passthrough);
     const adminSource: AdminSource = {
       isReady: () => this.isReady(),
       notReadyReason: () => this.notReadyReason(),
