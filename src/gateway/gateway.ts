@@ -179,6 +179,7 @@ export class Gateway {
     const passthrough = new Passthrough({
       listener: (port) => this.state?.snapshot.listeners.find((l) => l.port === port),
       clusters: this.primaryClusters,
+      connectTimeoutMs: (cluster) => this.state?.snapshot.clusters[cluster]?.policy.connectionPool.connectTimeoutMs,
       random,
       helloTimeoutMs: this.handler.limits.headerTimeoutMs,
       registry: this.metrics.registry,

@@ -3,7 +3,7 @@
 import { connect, type Socket } from 'node:net';
 import { Counter, type Registry } from 'prom-client';
 import type { Listener, PassthroughRoute } from '../config/index.js';
-import type { ClusterManager } from '../upstream/index.js';
+import { type ClusterManager, DEFAULT_CONNECT_TIMEOUT_MS } from '../upstream/index.js';
 
 /** A ClientHello must arrive in one TLS record (at most 2^14 bytes of payload, RFC 8446 §5.1), as Envoy's tls_inspector reads it. */
 const MAX_RECORD = 5 + 16_384;
@@ -82,6 +82,8 @@ export interface PassthroughDeps {
   /** The served snapshot's listener on a port (undefined: none). */
   listener(port: number): Listener | undefined;
   clusters: ClusterManager;
+  /** The cluster's DestinationRule `connectionPool.tcp.connectTimeout` (undefined: Istio's default). */
+  connectTimeoutMs(cluster: string): number | undefined;
   random: () => number;
   /** How long a client may take to send its ClientHello (the head timeout of the HTTP ports). */
   helloTimeoutMs: number;
@@ -146,6 +148,8 @@ export class Passthrough {
     raw.on('data', onData);
     raw.on('error', onError);
     raw.on('end', onEnd);
+    // Closed by someone else meanwhile (the connection limit, a shutdown): no timer left behind.
+    raw.once('close', () => clearTimeout(timer));
     return true;
   }
 
@@ -166,10 +170,14 @@ export class Passthrough {
     const { address, port: upstreamPort } = picked.endpoint;
     const up = connect({ host: address, port: upstreamPort });
     let connected = false;
+    // Istio's connectTimeout for the cluster (an endpoint that never answers the SYN must not hold the client).
+    const connectTimeoutMs = this.deps.connectTimeoutMs(dest.cluster) ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const connectTimer = setTimeout(() => up.destroy(), connectTimeoutMs);
     const done = (ok: boolean) => {
       picked.onDone(ok ? { kind: 'response', status: 200 } : { kind: 'connect-failure' });
     };
     up.once('connect', () => {
+      clearTimeout(connectTimer);
       connected = true;
       up.write(hello);
       raw.pipe(up);
@@ -180,6 +188,7 @@ export class Passthrough {
     up.once('error', () => raw.destroy());
     raw.once('error', () => up.destroy());
     up.once('close', () => {
+      clearTimeout(connectTimer);
       raw.destroy();
       done(connected);
     });
