@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { clientHelloSni } from '../src/proxy/index.js';
@@ -52,6 +53,7 @@ describe('TLS PASSTHROUGH on an Istio Gateway server', { skip }, () => {
   let other: HttpsUpstream;
   let tg: TestGateway;
   let port: number;
+  let deadPort: number;
 
   before(async () => {
     certs = makeCa();
@@ -60,6 +62,8 @@ describe('TLS PASSTHROUGH on an Istio Gateway server', { skip }, () => {
     secure = await httpsUpstream(certs, 'secure', false);
     other = await httpsUpstream(certs, 'other', false);
     port = await freePort();
+    // Nothing listens here: the dial fails.
+    deadPort = await freePort();
     const yaml = `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: secure, annotations: {shadowgate.dev/listen: "false"}}
@@ -77,6 +81,25 @@ spec:
   ports: [{number: 443, name: tls, protocol: TLS}]
   resolution: STATIC
   endpoints: [{address: 127.0.0.1, ports: {tls: ${other.port}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: down, annotations: {shadowgate.dev/listen: "false"}}
+spec:
+  hosts: [down.example.com]
+  ports: [{number: 443, name: tls, protocol: TLS}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1, ports: {tls: ${deadPort}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: down}
+spec:
+  hosts: [down.example.com]
+  gateways: [edge]
+  tls:
+  - match: [{sniHosts: [down.example.com]}]
+    route: [{destination: {host: down.example.com}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -147,6 +170,24 @@ spec:
     assert.match(text, new RegExp(`shadowgate_tls_passthrough_connections_total\\{port="${port}",result="no_route"\\} 1`));
     assert.match(text, new RegExp(`shadowgate_tls_passthrough_connections_total\\{port="${port}",result="no_sni"\\} 1`));
     assert.match(text, new RegExp(`shadowgate_tls_passthrough_connections_total\\{port="${port}",result="forwarded"\\} 2`));
+  });
+
+  it('plain HTTP on the port is closed (not_tls); an upstream that refuses the dial closes the client connection', async () => {
+    const plain = await new Promise<string>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port }, () => s.write('GET / HTTP/1.1\r\nhost: secure.example.com\r\n\r\n'));
+      let got = '';
+      s.on('data', (d) => {
+        got += d;
+      });
+      s.on('close', () => resolve(got));
+      s.on('error', () => {});
+    });
+    assert.equal(plain, '', 'closed without an answer');
+    const down = await get(port, 'down.example.com', readFileSync(certs.path('ca.crt')));
+    assert.ok(down.error, 'the client sees the connection closed');
+    const text = await tg.gw.metrics.registry.metrics();
+    assert.match(text, new RegExp(`shadowgate_tls_passthrough_connections_total\\{port="${port}",result="not_tls"\\} 1`));
+    assert.match(text, new RegExp(`shadowgate_tls_passthrough_connections_total\\{port="${port}",result="forwarded"\\} 3`));
   });
 });
 
