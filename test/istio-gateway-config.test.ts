@@ -104,7 +104,7 @@ describe('Istio Gateway binding', () => {
     hosts: ["b.example.com"]
   - port: {number: 18444, name: tls, protocol: TLS}
     hosts: ["p.example.com"]
-    tls: {mode: PASSTHROUGH}
+    tls: {mode: AUTO_PASSTHROUGH}
 `,
       ),
       vs('nowhere', 'shop', ['a.example.com'], ['missing']),

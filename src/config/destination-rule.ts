@@ -52,8 +52,8 @@ const OUTLIER_DETECTION: Schema = {
 };
 const TLS: Schema = {
   name: 'ClientTLSSettings',
-  fields: ['mode', 'clientCertificate', 'privateKey', 'caCertificates', 'subjectAltNames', 'sni', 'insecureSkipVerify'],
-  unsupported: ['credentialName', 'caCrl'],
+  fields: ['mode', 'clientCertificate', 'privateKey', 'caCertificates', 'credentialName', 'subjectAltNames', 'sni', 'insecureSkipVerify'],
+  unsupported: ['caCrl'],
 };
 
 const LB_NAMES: Record<string, LbPolicy> = {
@@ -172,8 +172,11 @@ function readOutlier(f: Fields): OutlierDetectionSettings {
   return od;
 }
 
-/** Istio's ClientTLSSettings (networking/v1alpha3/destination_rule.proto); files are read by the upstream module. */
-function readTls(tls: Fields): ClientTls | 'DISABLE' | undefined {
+/**
+ * Istio's ClientTLSSettings (networking/v1alpha3/destination_rule.proto); files and Secrets are read by the upstream
+ * module. `namespace` is the DestinationRule's: where a bare `credentialName` is looked up (see README, TLS origination).
+ */
+function readTls(tls: Fields, namespace: string): ClientTls | 'DISABLE' | undefined {
   const mode = tls.string('mode') ?? 'DISABLE';
   const ca = tls.string('caCertificates');
   const cert = tls.string('clientCertificate');
@@ -181,6 +184,7 @@ function readTls(tls: Fields): ClientTls | 'DISABLE' | undefined {
   const sni = tls.string('sni');
   const sans = tls.strings('subjectAltNames');
   const skip = tls.bool('insecureSkipVerify') ?? false;
+  const credential = tls.string('credentialName');
   if (mode === 'DISABLE') return 'DISABLE';
   if (mode === 'ISTIO_MUTUAL') {
     tls.ctx.warn('not-supported', tls.at('mode'), 'ISTIO_MUTUAL needs the mesh identity Shadowgate does not have; use MUTUAL with files. Plain HTTP is used');
@@ -190,8 +194,13 @@ function readTls(tls: Fields): ClientTls | 'DISABLE' | undefined {
     tls.ctx.error('invalid-enum', tls.at('mode'), `"${mode}" is not a TLS mode; use DISABLE, SIMPLE or MUTUAL`);
     return undefined;
   }
-  // Istio's validation: MUTUAL needs both a client certificate and its key.
-  if (mode === 'MUTUAL' && (!cert || !key)) {
+  // Istio's validation: a Secret or files, never both (the Secret carries the client pair and the CA).
+  if (credential && (cert || key || ca)) {
+    tls.ctx.error('conflicting-fields', tls.at('credentialName'), 'credentialName and clientCertificate/privateKey/caCertificates exclude each other');
+    return undefined;
+  }
+  // Istio's validation: MUTUAL needs both a client certificate and its key (or a Secret holding them).
+  if (mode === 'MUTUAL' && !credential && (!cert || !key)) {
     tls.ctx.error('missing-field', tls.at(cert ? 'privateKey' : 'clientCertificate'), 'MUTUAL needs clientCertificate and privateKey');
     return undefined;
   }
@@ -204,10 +213,11 @@ function readTls(tls: Fields): ClientTls | 'DISABLE' | undefined {
   if (cert) out.clientCertificate = cert;
   if (key) out.privateKey = key;
   if (sni) out.sni = sni;
+  if (credential) out.credentialName = credential.includes('/') ? credential : `${namespace}/${credential}`;
   return out;
 }
 
-function readPolicy(f: Fields | undefined): PolicyParts {
+function readPolicy(f: Fields | undefined, namespace: string): PolicyParts {
   const parts: PolicyParts = {};
   if (!f) return parts;
   for (const p of f.objects('portLevelSettings', PORT_POLICY)) {
@@ -217,7 +227,7 @@ function readPolicy(f: Fields | undefined): PolicyParts {
       continue;
     }
     parts.ports ??= new Map();
-    parts.ports.set(number, readPolicy(p));
+    parts.ports.set(number, readPolicy(p, namespace));
   }
   const lb = f.object('loadBalancer', LOAD_BALANCER);
   if (lb) {
@@ -230,7 +240,7 @@ function readPolicy(f: Fields | undefined): PolicyParts {
   if (od) parts.outlierDetection = readOutlier(od);
   const tls = f.object('tls', TLS);
   if (tls) {
-    const t = readTls(tls);
+    const t = readTls(tls, namespace);
     if (t) parts.tls = t;
   }
   return parts;
@@ -277,13 +287,13 @@ export function readDestinationRule(res: RawResource, ctx: ResourceContext): Des
     for (const [k, v] of Object.entries(labels)) {
       if (!LABEL_VALUE.test(v) || v.length > 63) ctx.error('invalid-label', [...s.at('labels'), k], `"${v}" is not a valid label value`);
     }
-    subsets.push({ name, labels, policy: readPolicy(s.object('trafficPolicy', TRAFFIC_POLICY)) });
+    subsets.push({ name, labels, policy: readPolicy(s.object('trafficPolicy', TRAFFIC_POLICY), res.namespace) });
   }
   return {
     ref: `DestinationRule ${res.namespace}/${res.name}`,
     namespace: res.namespace,
     host: resolveHost(host ?? '', res.namespace),
-    policy: readPolicy(spec.object('trafficPolicy', TRAFFIC_POLICY)),
+    policy: readPolicy(spec.object('trafficPolicy', TRAFFIC_POLICY), res.namespace),
     subsets,
     ctx,
     res,

@@ -1,9 +1,9 @@
 // Istio Gateways served: their servers become listeners, and VirtualServices bind to them by `spec.gateways`, their
 // hosts intersected with each server's, as Istio's gateway route builder decides (pilot/pkg/networking/core/gateway.go).
 import type { GatewaySpec, ServerSpec } from './gateway.js';
-import type { Listener, Route, ServerTls, VirtualHost } from './model.js';
+import type { Listener, PassthroughRoute, Route, ServerTls, VirtualHost } from './model.js';
 import { formatPath } from './problems.js';
-import { DEFAULT_RETRIES, type VirtualServiceSpec } from './virtual-service.js';
+import { DEFAULT_RETRIES, type TlsRouteSpec, type VirtualServiceSpec } from './virtual-service.js';
 
 export const MESH = 'mesh';
 
@@ -59,6 +59,8 @@ interface PortPlan {
   port: number;
   protocol: string;
   terminates: boolean;
+  /** TLS passed through by SNI (PASSTHROUGH servers): never on one port with terminated or plain servers. */
+  passthrough: boolean;
   bind?: string;
   servers: Array<{ gw: GatewaySpec; server: ServerSpec }>;
 }
@@ -69,6 +71,8 @@ export function bindGateways(
   /** Ports that ServiceEntries (or Gateway API listeners) already listen on. */
   takenPorts: ReadonlySet<number>,
   buildRoutes: (vs: VirtualServiceSpec, port: number) => Route[],
+  /** A `tls:` route's destinations as clusters (the snapshot resolves them as it does http routes'). */
+  tlsDestinations: (vs: VirtualServiceSpec, route: TlsRouteSpec, port: number) => PassthroughRoute['destinations'],
 ): GatewayBinding {
   const byKey = new Map<string, GatewaySpec>();
   for (const gw of gateways) if (!gw.ctx.failed) byKey.set(`${gw.namespace}/${gw.name}`, gw);
@@ -101,10 +105,12 @@ export function bindGateways(
       const at = [...server.path, 'port'];
       const mode = server.tls?.mode;
       const terminates = server.protocol === 'HTTPS' && mode !== undefined && TERMINATED.has(mode);
-      if (!terminates && !PLAIN.has(server.protocol)) {
+      // Istio passes TLS through on TLS and HTTPS servers in PASSTHROUGH mode (a TLS server without tls too).
+      const passthrough = (server.protocol === 'TLS' || server.protocol === 'HTTPS') && (mode === 'PASSTHROUGH' || (server.protocol === 'TLS' && !mode));
+      if (!terminates && !passthrough && !PLAIN.has(server.protocol)) {
         const why =
-          server.protocol === 'TLS' || mode === 'PASSTHROUGH' || mode === 'AUTO_PASSTHROUGH'
-            ? `TLS ${mode ?? 'PASSTHROUGH'} (SNI-routed pass-through to a VirtualService tls: route) is not supported yet`
+          server.protocol === 'TLS' || mode === 'AUTO_PASSTHROUGH'
+            ? `TLS ${mode ?? 'PASSTHROUGH'} is not supported (PASSTHROUGH is)`
             : mode === 'ISTIO_MUTUAL'
               ? 'ISTIO_MUTUAL needs the mesh identities Shadowgate does not have'
               : `protocol ${server.protocol} is not served (HTTP, HTTP2, GRPC, GRPC-WEB and HTTPS are)`;
@@ -127,17 +133,18 @@ export function bindGateways(
       }
       const plan = plans.get(server.port);
       if (!plan) {
-        const p: PortPlan = { port: server.port, protocol: server.protocol, terminates, servers: [{ gw, server }] };
+        const p: PortPlan = { port: server.port, protocol: server.protocol, terminates, passthrough, servers: [{ gw, server }] };
         if (server.bind) p.bind = server.bind;
         plans.set(server.port, p);
         continue;
       }
-      if (plan.terminates !== terminates) {
+      if (plan.terminates !== terminates || plan.passthrough !== passthrough) {
+        const serves = plan.passthrough ? 'TLS passthrough' : plan.terminates ? 'HTTPS' : 'plain HTTP';
         gw.ctx.reference(
           'warning',
           'port-unavailable',
           at,
-          `port ${server.port} already serves ${plan.terminates ? 'HTTPS' : 'plain HTTP'} for ${plan.servers[0]!.gw.ref}: one port cannot mix both; this server is not served`,
+          `port ${server.port} already serves ${serves} for ${plan.servers[0]!.gw.ref}: one port cannot mix them; this server is not served`,
         );
         continue;
       }
@@ -157,6 +164,10 @@ export function bindGateways(
   // --- each port: virtual hosts from the bound VirtualServices, TLS settings per server
   const listeners: Listener[] = [];
   for (const plan of [...plans.values()].sort((a, b) => a.port - b.port)) {
+    if (plan.passthrough) {
+      listeners.push(passthroughListener(plan, bound, tlsDestinations));
+      continue;
+    }
     const vhosts = new Map<string, VirtualHost>();
     const sniSeen = new Set<string>();
     const tls: ServerTls[] = [];
@@ -235,7 +246,7 @@ export function bindGateways(
     listeners.push(listener);
   }
 
-  // --- a VirtualService bound to gateways whose servers take none of its hosts
+  // --- a VirtualService bound to gateways whose servers take none of its hosts (tls-only ones: by their sniHosts)
   for (const [gw, list] of bound) {
     for (const vs of list) {
       const any = gw.servers.some((s) =>
@@ -253,4 +264,39 @@ export function bindGateways(
   }
 
   return { listeners };
+}
+
+/**
+ * A PASSTHROUGH port: each bound VirtualService's `tls:` routes, in order, with the SNI names its servers take (the
+ * intersection of a match's sniHosts with the server's hosts, as Istio builds the filter chain match). A match's
+ * `port` must be the server's, its `gateways` (when set) must name the server's Gateway.
+ */
+function passthroughListener(
+  plan: PortPlan,
+  bound: ReadonlyMap<GatewaySpec, VirtualServiceSpec[]>,
+  tlsDestinations: (vs: VirtualServiceSpec, route: TlsRouteSpec, port: number) => PassthroughRoute['destinations'],
+): Listener {
+  const routes: PassthroughRoute[] = [];
+  for (const { gw, server } of plan.servers) {
+    for (const vs of bound.get(gw) ?? []) {
+      for (const route of vs.tls) {
+        const names = new Set<string>();
+        for (const m of route.matches) {
+          if (m.port !== undefined && m.port !== plan.port) continue;
+          if (m.gateways.length > 0 && !m.gateways.some((g) => gatewayKey(g, vs.namespace) === `${gw.namespace}/${gw.name}`)) continue;
+          for (const sh of server.hosts) {
+            if (sh.namespace === '~' || (sh.namespace !== '*' && sh.namespace !== vs.namespace)) continue;
+            for (const sni of m.sniHosts) {
+              const name = intersectHost(sh.host, sni);
+              if (name !== undefined) names.add(name);
+            }
+          }
+        }
+        if (names.size > 0) routes.push({ sniHosts: [...names], destinations: tlsDestinations(vs, route, plan.port), source: `${vs.ref} tls[${route.index}]` });
+      }
+    }
+  }
+  const listener: Listener = { port: plan.port, protocol: 'TLS', virtualHosts: [], hostPortIgnored: true, strictHost: true, passthrough: routes };
+  if (plan.bind) listener.bind = plan.bind;
+  return listener;
 }

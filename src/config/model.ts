@@ -171,6 +171,19 @@ export interface Listener {
   tls?: ServerTls[];
   /** Address this port binds to instead of `--bind` (an Istio Gateway server's `bind`). */
   bind?: string;
+  /**
+   * Set: the port passes TLS through untouched (Istio Gateway `tls.mode: PASSTHROUGH`), each connection sent by the
+   * SNI of its ClientHello to a VirtualService `tls:` route's destinations (src/proxy/passthrough.ts).
+   */
+  passthrough?: PassthroughRoute[];
+}
+
+/** A `tls:` route bound to a passthrough server: SNI names (`*.suffix` wildcards as Istio's hosts) and weighted clusters. */
+export interface PassthroughRoute {
+  sniHosts: string[];
+  destinations: Array<ClusterRef & { weight: number }>;
+  /** `VirtualService ns/name tls[i]` */
+  source: string;
 }
 
 /** The TLS protocol versions Istio names (`TLS_AUTO` leaves Node's default). */
@@ -264,6 +277,11 @@ export interface ClientTls {
   caCertificates?: string;
   clientCertificate?: string;
   privateKey?: string;
+  /**
+   * A Kubernetes Secret `namespace/name` holding the client pair and/or the CA (Istio's `credentialName`; a bare name is
+   * the DestinationRule's namespace). Read from the cluster source; without one the cluster has no endpoint (503 UH).
+   */
+  credentialName?: string;
   /** SNI; when empty, the service host (the name the client asked for, as Istio's auto SNI). */
   sni?: string;
   /** The upstream certificate must carry one of these (DNS, IP or URI SAN); empty: the SNI is verified. */

@@ -107,6 +107,7 @@ export function readServiceEntry(res: RawResource, ctx: ResourceContext): Servic
       "resolution NONE (pass-through to the original destination) is not supported; the entry's endpoints are used as if STATIC",
     );
 
+  const listen = annotation(res, 'shadowgate.dev/listen') !== 'false';
   const ports: ServicePortSpec[] = [];
   const names = new Set<string>();
   for (const p of spec.objects('ports', SERVICE_PORT)) {
@@ -122,7 +123,8 @@ export function readServiceEntry(res: RawResource, ctx: ResourceContext): Servic
     const inferred = name.split('-')[0]!.toUpperCase();
     const protocol = (p.string('protocol') ?? (PROTOCOLS.has(inferred) ? inferred : 'HTTP')).toUpperCase();
     if (!PROTOCOLS.has(protocol)) ctx.error('invalid-enum', p.at('protocol'), `"${protocol}" is not a protocol Istio knows`);
-    else if (!HTTP_PROTOCOLS.has(protocol))
+    // A destination only (no listener) may be TLS: an Istio Gateway PASSTHROUGH server sends connections to it.
+    else if (!HTTP_PROTOCOLS.has(protocol) && (listen || protocol !== 'TLS'))
       ctx.warn('not-supported', p.at('protocol'), `protocol ${protocol} is not supported yet: port ${number} gets no listener`);
     const port: ServicePortSpec = { number, name, protocol };
     const target = p.int('targetPort', 1, 65535);
@@ -142,7 +144,7 @@ export function readServiceEntry(res: RawResource, ctx: ResourceContext): Servic
     ports,
     resolution,
     endpoints,
-    listen: annotation(res, 'shadowgate.dev/listen') !== 'false',
+    listen,
     listedPortsOnly: annotation(res, 'shadowgate.dev/endpoint-ports') === 'listed',
     ctx,
     res,

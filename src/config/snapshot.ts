@@ -449,7 +449,9 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
   for (const l of gatewayApiResult.listeners) listeners.set(l.port, l);
 
   // --- Istio Gateways: their servers on ports nothing else listens on, with the VirtualServices bound to them
-  const bound = bindGateways(istioGateways, virtualServices, new Set(listeners.keys()), buildRoutes);
+  const bound = bindGateways(istioGateways, virtualServices, new Set(listeners.keys()), buildRoutes, (vs, route, port) =>
+    route.route.map((d) => ({ ...resolveRef(vs, d.destination, port, 'route'), weight: d.weight })),
+  );
   for (const l of bound.listeners) listeners.set(l.port, l);
 
   const content = {

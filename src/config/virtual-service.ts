@@ -20,8 +20,8 @@ import type { PathSeg, ResourceContext } from './problems.js';
 
 const VIRTUAL_SERVICE: Schema = {
   name: 'VirtualService',
-  fields: ['hosts', 'http', 'gateways'],
-  unsupported: ['tls', 'tcp'],
+  fields: ['hosts', 'http', 'tls', 'gateways'],
+  unsupported: ['tcp'],
   ignored: { exportTo: 'every resource is visible to Shadowgate' },
 };
 const HTTP_ROUTE: Schema = {
@@ -50,6 +50,13 @@ const MATCH: Schema = {
   unsupported: ['sourceLabels', 'gateways', 'sourceNamespace'],
   ignored: { statPrefix: 'per-route stats are not emitted' },
 };
+const TLS_ROUTE: Schema = { name: 'TLSRoute', fields: ['match', 'route'] };
+const TLS_MATCH: Schema = {
+  name: 'TLSMatchAttributes',
+  fields: ['sniHosts', 'port', 'gateways'],
+  unsupported: ['destinationSubnets', 'sourceLabels', 'sourceNamespace'],
+};
+const TLS_DESTINATION: Schema = { name: 'RouteDestination', fields: ['destination', 'weight'] };
 const ROUTE_DESTINATION: Schema = { name: 'HTTPRouteDestination', fields: ['destination', 'weight', 'headers'] };
 const MIRROR_POLICY: Schema = { name: 'HTTPMirrorPolicy', fields: ['destination', 'percentage'] };
 const REDIRECT: Schema = {
@@ -132,8 +139,41 @@ export interface VirtualServiceSpec {
    */
   gateways: string[];
   http: HttpRouteSpec[];
+  /** `tls:` routes: TLS passed through by SNI, on Gateway servers in `PASSTHROUGH` mode (gateway-bind.ts). */
+  tls: TlsRouteSpec[];
   ctx: ResourceContext;
   res: RawResource;
+}
+
+/** One `tls:` route: the first whose match takes a connection's SNI (and port, gateway) sends it, by weight. */
+export interface TlsRouteSpec {
+  index: number;
+  matches: Array<{ sniHosts: string[]; port?: number; gateways: string[] }>;
+  route: Array<{ destination: DestinationRef; weight: number }>;
+}
+
+/** Istio's TLSRoute: every match needs sniHosts, the route at least one destination (weights as for http). */
+function readTlsRoute(r: Fields, index: number): TlsRouteSpec | undefined {
+  const matches = r.objects('match', TLS_MATCH).map((m) => {
+    const sniHosts = m.strings('sniHosts').map((h) => h.toLowerCase());
+    if (sniHosts.length === 0) m.ctx.error('missing-field', m.at('sniHosts'), 'a tls match needs sniHosts');
+    const out: TlsRouteSpec['matches'][number] = { sniHosts, gateways: m.strings('gateways') };
+    const port = m.int('port', 1, 65535);
+    if (port !== undefined) out.port = port;
+    return out;
+  });
+  if (matches.length === 0) r.ctx.error('missing-field', r.at('match'), 'a tls route needs a match with sniHosts');
+  const route: TlsRouteSpec['route'] = [];
+  for (const d of r.objects('route', TLS_DESTINATION)) {
+    const destination = readDestination(d.object('destination', DESTINATION), d.at('destination'));
+    const weight = d.int('weight', 0, 100) ?? (r.objects('route', TLS_DESTINATION).length === 1 ? 100 : 0);
+    if (destination && weight > 0) route.push({ destination, weight });
+  }
+  if (route.length === 0) {
+    r.ctx.error('missing-field', r.at('route'), 'a tls route needs a destination');
+    return undefined;
+  }
+  return { index, matches, route };
 }
 
 function readConditions(f: Fields, field: string, lowerNames: boolean): HeaderCondition[] {
@@ -339,6 +379,7 @@ export function readVirtualService(res: RawResource, ctx: ResourceContext): Virt
   if (hosts.length === 0) ctx.error('missing-field', spec.at('hosts'), 'a VirtualService needs at least one host');
   const gateways = spec.strings('gateways');
   const http = spec.objects('http', HTTP_ROUTE).map((r, i) => readHttpRoute(r, i));
+  const tls = spec.objects('tls', TLS_ROUTE).flatMap((r, i) => readTlsRoute(r, i) ?? []);
   if (http.length === 0 && !spec.has('tcp') && !spec.has('tls')) ctx.warn('no-routes', spec.at('http'), 'this VirtualService has no http routes');
   return {
     ref: `VirtualService ${res.namespace}/${res.name}`,
@@ -347,6 +388,7 @@ export function readVirtualService(res: RawResource, ctx: ResourceContext): Virt
     hosts: hosts.map((h) => resolveHost(h, res.namespace)),
     gateways,
     http,
+    tls,
     ctx,
     res,
   };

@@ -10,7 +10,7 @@ import { Comparator, DEFAULT_RUN_METRICS, handleCompareApi, type RunMetricsOptio
 import { DEFAULT_SETTINGS, formatProblem, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
 import { type FleetSource, handleFleetVerdict, handleGate, RevisionBook } from '../fleet/index.js';
 import { ShadowWriter } from '../mirror/index.js';
-import { type BindFailure, type DownstreamLimits, ListenerSet, ProxyHandler, type RoutingState } from '../proxy/index.js';
+import { type BindFailure, type DownstreamLimits, ListenerSet, Passthrough, ProxyHandler, type RoutingState } from '../proxy/index.js';
 import { RouteTable } from '../routing/index.js';
 import { ConfigLoader, DEFAULT_LOAD_BUDGET, isClusterSource, type LoadBudget, type LoadOutcome, readyOnly, watchSources } from '../sources/index.js';
 import type { KubernetesSource } from '../sources/kubernetes/index.js';
@@ -176,7 +176,15 @@ export class Gateway {
       handshakeTimeoutMs: this.handler.limits.headerTimeoutMs,
       watch: opts.watchCertificates !== false,
     });
-    this.listeners = new ListenerSet(this.handler, opts.bind, this.tls);
+    const passthrough = new Passthrough({
+      listener: (port) => this.state?.snapshot.listeners.find((l) => l.port === port),
+      clusters: this.primaryClusters,
+      connectTimeoutMs: (cluster) => this.state?.snapshot.clusters[cluster]?.policy.connectionPool.connectTimeoutMs,
+      random,
+      helloTimeoutMs: this.handler.limits.headerTimeoutMs,
+      registry: this.metrics.registry,
+    });
+    this.listeners = new ListenerSet(this.handler, opts.bind, this.tls, passthrough);
     const adminSource: AdminSource = {
       isReady: () => this.isReady(),
       notReadyReason: () => this.notReadyReason(),
@@ -226,11 +234,14 @@ export class Gateway {
         gatewayController: opts.gatewayController,
         registry: this.metrics.registry,
         onChange: () => void this.reload({ trigger: 'kubernetes' }),
-        onSecretsChange: () => this.tls.refresh(),
+        onSecretsChange: () => this.secretsChanged(),
         log: this.log,
       });
       const k8s = this.k8s;
       this.tls.secrets = (name) => k8s.secret(name);
+      // DestinationRule credentialName (origination): primary and shadow pools read the same watched Secrets.
+      this.primaryClusters.secrets = this.tls.secrets;
+      this.shadowClusters.secrets = this.tls.secrets;
     }
     const loaded = await this.load();
     if (loaded.type === 'refused') throw new Error(`config not loaded: ${loaded.message}`);
@@ -267,6 +278,19 @@ export class Gateway {
         opts.settleMs === undefined ? {} : { settleMs: opts.settleMs },
       );
     }
+  }
+
+  /**
+   * A Secret changed (or the Secrets were first listed): origination pools re-read theirs before the certificates of
+   * the served ports are refreshed, so that the TLS module's 'refreshed' event also means the clusters have them.
+   * A cluster whose Secret problem changed says so in one line (the shadow manager reads the same Secrets: not twice).
+   */
+  private secretsChanged(): void {
+    for (const c of this.primaryClusters.refreshSecrets()) {
+      this.log(c.problems.length > 0 ? `shadowgate: error: cluster ${c.name}: ${c.problems.join('; ')}` : `shadowgate: cluster ${c.name}: TLS Secret read`);
+    }
+    this.shadowClusters.refreshSecrets();
+    this.tls.refresh();
   }
 
   /** Closes whatever a failed start opened (ports, admin listener, watches, store), so the process can exit. */
@@ -451,7 +475,15 @@ export class Gateway {
   }
 
   isReady(): boolean {
-    return this.bound && this.usable && !this.draining && this.state !== undefined && (this.k8s?.synced ?? true) && this.tls.ready();
+    return (
+      this.bound &&
+      this.usable &&
+      !this.draining &&
+      this.state !== undefined &&
+      (this.k8s?.synced ?? true) &&
+      this.tls.ready() &&
+      !this.primaryClusters.waitingForSecrets
+    );
   }
 
   /** Why `isReady()` is false, for /ready's body (undefined: no reason worth saying). */
@@ -459,6 +491,7 @@ export class Gateway {
     if (this.draining) return 'draining';
     if (this.state && !this.usable) return 'no resource of the config was accepted';
     if (!this.tls.ready()) return 'waiting for the Secrets of Gateway servers (credentialName) to be listed';
+    if (this.primaryClusters.waitingForSecrets) return 'waiting for the Secrets of DestinationRules (credentialName) to be listed';
     return this.k8s?.notReadyReason();
   }
 

@@ -10,6 +10,7 @@ import { connectionOpened, idleState, requestStarted } from './connection-idle.j
 import type { DownstreamStats } from './downstream-stats.js';
 import { acceptBoth, type H2Server } from './h2/index.js';
 import type { ProxyHandler } from './handler.js';
+import type { Passthrough } from './passthrough.js';
 import { acceptUpgrade } from './upgrade.js';
 
 export interface BindFailure {
@@ -47,7 +48,7 @@ export class ListenerSet {
   /** Open downstream connections across all ports, for the idle sweep. */
   private readonly open = new Set<Socket>();
   private sweeper: NodeJS.Timeout | undefined;
-  /** Raw connections handed to TLS: their decrypted socket is the one the sweep and the requests track. */
+  /** Raw connections handed to TLS (their decrypted socket is the one the sweep and the requests track) or passed through. */
   private readonly terminated = new WeakSet<Socket>();
   /** The address each port is bound to, when not `bind` (an Istio Gateway server's `bind`). */
   private readonly bound = new Map<number, string>();
@@ -57,6 +58,8 @@ export class ListenerSet {
     private readonly bind: string,
     /** Ports that terminate TLS hand their connections here first (src/tls/). */
     private readonly tls?: TlsTermination,
+    /** Ports that pass TLS through by SNI (Istio PASSTHROUGH servers) hand their connections here. */
+    private readonly passthrough?: Passthrough,
   ) {}
 
   /** A decrypted connection takes the raw one's place in the idle sweep (requests mark the socket they arrive on). */
@@ -157,6 +160,11 @@ export class ListenerSet {
           (socket) => this.open.delete(socket),
           // A port that terminates TLS now (the snapshot decides per connection, so a port turning HTTPS needs no rebind).
           (raw, serve) => {
+            // A tunnel has no requests: the idle sweep leaves it alone (its ClientHello wait has its own timeout).
+            if (this.passthrough?.accept(port, raw)) {
+              this.terminated.add(raw);
+              return true;
+            }
             const served = (s: TLSSocket, protocol: 'h1' | 'h2') => {
               this.adopt(s);
               serve(s, protocol);

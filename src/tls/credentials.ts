@@ -58,9 +58,41 @@ function readFile(r: Report, field: Field, path: string): Buffer | undefined {
   }
 }
 
-/** Istio's keys: `tls.crt`/`tls.key`/`ca.crt` (kubernetes.io/tls), or a generic Secret's `cert`/`key`/`cacert`. */
+/** What a Secret holds for TLS, as Istio reads it for `credentialName` (Gateway servers and DestinationRules alike). */
+export interface SecretMaterial {
+  /** `Secret ns/name` */
+  ref: string;
+  cert?: Buffer;
+  key?: Buffer;
+  ca?: Buffer;
+}
+
+/**
+ * Istio's keys: `tls.crt`/`tls.key`/`ca.crt` (kubernetes.io/tls), or a generic Secret's `cert`/`key`/`cacert`. With
+ * `separateCa` (MUTUAL), a CA missing from the Secret is read from `<name>-cacert`, as Istio does. 'pending' while the
+ * cluster's Secrets are first listed; undefined when there is no such Secret.
+ */
+export function secretMaterial(name: string, secrets: SecretLookup, separateCa: boolean): SecretMaterial | 'pending' | undefined {
+  const s = secrets(name);
+  if (s === undefined || s === 'pending') return s;
+  const d = s.data;
+  const out: SecretMaterial = { ref: s.ref };
+  const cert = d['tls.crt'] ?? d.cert;
+  const key = d['tls.key'] ?? d.key;
+  let ca = d['ca.crt'] ?? d.cacert;
+  if (separateCa && !ca) {
+    const other = secrets(`${name}-cacert`);
+    const c = typeof other === 'object' ? other.data : undefined;
+    ca = c?.['ca.crt'] ?? c?.cacert;
+  }
+  if (cert) out.cert = cert;
+  if (key) out.key = key;
+  if (ca) out.ca = ca;
+  return out;
+}
+
 function fromSecret(r: Report, name: string, secrets: SecretLookup | undefined, mutual: boolean): { cert?: Buffer; key?: Buffer; ca?: Buffer; where: string } {
-  const s = secrets?.(name);
+  const s = secrets && secretMaterial(name, secrets, mutual);
   if (s === 'pending') {
     r.add('info', 'credential-not-found', 'credentialName', `Secret ${name}: waiting for the cluster's Secrets to be listed`);
     return { where: `Secret ${name}` };
@@ -74,22 +106,9 @@ function fromSecret(r: Report, name: string, secrets: SecretLookup | undefined, 
     );
     return { where: `Secret ${name}` };
   }
-  const d = s.data;
-  const cert = d['tls.crt'] ?? d.cert;
-  const key = d['tls.key'] ?? d.key;
-  let ca = d['ca.crt'] ?? d.cacert;
-  // Istio's MUTUAL also reads the CA from a separate `<name>-cacert` Secret.
-  if (mutual && !ca) {
-    const other = secrets?.(`${name}-cacert`);
-    const c = typeof other === 'object' ? other.data : undefined;
-    ca = c?.['ca.crt'] ?? c?.cacert;
-  }
+  const { cert, key } = s;
   if (!cert || !key) r.add('error', 'credential-not-found', 'credentialName', `${s.ref} has no ${cert ? 'tls.key (or key)' : 'tls.crt (or cert)'}`);
-  const out: { cert?: Buffer; key?: Buffer; ca?: Buffer; where: string } = { where: s.ref };
-  if (cert) out.cert = cert;
-  if (key) out.key = key;
-  if (ca) out.ca = ca;
-  return out;
+  return { ...s, where: s.ref };
 }
 
 /**

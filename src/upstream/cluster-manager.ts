@@ -1,5 +1,6 @@
 // Owns every cluster's pools and balancers; reconciles them against each new config snapshot.
 import type { Cluster } from '../config/model.js';
+import type { SecretLookup } from '../tls/index.js';
 import { type ClusterDeps, UpstreamCluster } from './cluster.js';
 import { type ConnectBackoffOptions, checkConnectBackoff } from './connect-backoff.js';
 import type { Host } from './host.js';
@@ -50,7 +51,34 @@ export class ClusterManager {
       backoff: checkConnectBackoff(options.connectBackoff),
       defaultMaxConnections: options.defaultMaxConnections,
       defaultMaxPending: options.defaultMaxPending,
+      secrets: undefined,
     };
+  }
+
+  /** Where DestinationRule `credentialName` Secrets are read (the Kubernetes source); set before the first `update`. */
+  set secrets(lookup: SecretLookup | undefined) {
+    this.deps.secrets = lookup;
+  }
+
+  /**
+   * Rebuilds the TLS of every cluster that reads a Secret (a Secret changed, or they were first listed): pools whose
+   * material changed drain, new connections use the new one. Returns the clusters whose problems changed, with them.
+   */
+  refreshSecrets(): Array<{ name: string; problems: string[] }> {
+    if (this.closed) return [];
+    const changed: Array<{ name: string; problems: string[] }> = [];
+    for (const [name, c] of this.clusters) {
+      const before = c.problems.join('\n');
+      this.drain(c.refreshSecret());
+      if (c.problems.join('\n') !== before) changed.push({ name, problems: c.problems });
+    }
+    return changed;
+  }
+
+  /** True while a cluster waits for the cluster's Secrets to be listed. */
+  get waitingForSecrets(): boolean {
+    for (const c of this.clusters.values()) if (c.secretPending) return true;
+    return false;
   }
 
   /**

@@ -1,11 +1,12 @@
 // One cluster (`outbound|port|subset|host`): its endpoints, balancer, circuit breakers and outlier detector.
 import type { Cluster, LbPolicy } from '../config/model.js';
+import type { SecretLookup } from '../tls/index.js';
 import { type Balancer, createBalancer } from './balancer.js';
 import type { ConnectBackoffOptions } from './connect-backoff.js';
 import { Host } from './host.js';
 import { OutlierDetector } from './outlier.js';
 import { poolShape, shapeKey } from './pool-options.js';
-import { tlsConnect } from './tls.js';
+import { SecretPending, tlsConnect } from './tls.js';
 import type { ClusterCounters, ClusterStats, NotPicked, Outcome, PickResult } from './types.js';
 
 export interface ClusterDeps {
@@ -14,6 +15,8 @@ export interface ClusterDeps {
   backoff: ConnectBackoffOptions | undefined;
   defaultMaxConnections: number | undefined;
   defaultMaxPending: number | undefined;
+  /** Kubernetes Secrets for DestinationRule `credentialName` (set by the gateway in --kubernetes; absent: none can be read). */
+  secrets: SecretLookup | undefined;
 }
 
 /** Timeouts in a row that back an endpoint off (as Envoy's consecutiveGatewayErrors default of 5). */
@@ -27,6 +30,10 @@ function limit(n: number | undefined): number | undefined {
   return n !== undefined && Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
+function stateOf(err: unknown): string {
+  return `${err instanceof SecretPending ? 'pending' : 'error'}: ${(err as Error).message}`;
+}
+
 export class UpstreamCluster {
   hosts: Host[] = [];
   /** JSON of the last config applied; an equal one is a no-op. */
@@ -37,6 +44,12 @@ export class UpstreamCluster {
   readonly counters: ClusterCounters = { picked: 0, overflow: 0, noHealthyUpstream: 0, ejections: 0, ejectionsOverflow: 0 };
   /** What was wrong with the last config applied (bad endpoints, bad outlier settings). */
   problems: string[] = [];
+  /** The cluster waits for the cluster's Secrets to be listed (no endpoint meanwhile). */
+  secretPending = false;
+  /** The config last applied, kept to rebuild the TLS material when Secrets change. */
+  private input: Cluster | undefined;
+  /** What the last apply made of the TLS settings: the material's key, or why there is none (see tlsState). */
+  private tls = '';
   private balancer!: Balancer;
   private outlier: OutlierDetector | undefined;
   private maxRequests: number | undefined;
@@ -56,13 +69,18 @@ export class UpstreamCluster {
     const pool = cluster.policy.connectionPool;
     const shape = poolShape(pool, this.deps.defaultMaxConnections, cluster.http2 === true);
     let tlsBroken = false;
+    let pending = false;
+    let tlsState = 'plain';
     // HTTP/2 upstreams (h2/) dial TLS with ALPN h2, HTTP/1.1 ones with none (Envoy's defaults for each).
     if (cluster.policy.tls) {
       try {
-        shape.tls = tlsConnect(cluster.policy.tls, cluster.host);
+        shape.tls = tlsConnect(cluster.policy.tls, cluster.host, this.deps.secrets);
+        tlsState = shape.tls.key;
       } catch (err) {
-        // Never fall back to plain HTTP: the cluster has no endpoint (503 UH) until its TLS files are right.
-        problems.push((err as Error).message);
+        tlsState = stateOf(err);
+        // Never fall back to plain HTTP: the cluster has no endpoint (503 UH) until its TLS files (or Secret) are right.
+        if (err instanceof SecretPending) pending = true;
+        else problems.push((err as Error).message);
         tlsBroken = true;
       }
     }
@@ -112,9 +130,34 @@ export class UpstreamCluster {
     this.maxRequests = limit(pool.maxRequests);
     this.maxPending = limit(pool.maxPendingRequests) ?? this.deps.defaultMaxPending;
     this.problems = problems;
+    this.secretPending = pending;
+    this.input = cluster;
+    this.tls = tlsState;
     const gone = [...old.values()];
     for (const h of gone) h.retired = true;
     return gone;
+  }
+
+  /**
+   * Reads the cluster's Secret again (it changed, or the Secrets were listed): a changed certificate, key or CA gives
+   * new pools for new connections while the old ones finish their requests. Returns the hosts to drain.
+   */
+  refreshSecret(): Host[] {
+    if (!this.input?.policy.tls?.credentialName) return [];
+    // Any Secret event of the namespace lands here: an unchanged Secret keeps the cluster as it is (its outlier
+    // detector's ejections included, which a new apply would start afresh).
+    if (this.tlsState(this.input) === this.tls) return [];
+    return this.apply(this.input, this.fingerprint);
+  }
+
+  /** The TLS material's key, or the reason it cannot be built: equal states build equal pools. */
+  private tlsState(cluster: Cluster): string {
+    if (!cluster.policy.tls) return 'plain';
+    try {
+      return tlsConnect(cluster.policy.tls, cluster.host, this.deps.secrets).key;
+    } catch (err) {
+      return stateOf(err);
+    }
   }
 
   pick(hashKey: string | undefined): PickResult {
