@@ -85,7 +85,7 @@ describe('comparison and verdict', () => {
 
   // That the primary never waits for a slow shadow is shown without a clock in gateway-mirror.test.ts ("slow shadow").
   it('a v2 300 ms slower gets FAIL on latency', async () => {
-    const s = await scenario(undefined, (_n, req) => ({ body: v1Body(req.url ?? ''), delayMs: 300 }), { secondary: true });
+    const s = await scenario(undefined, (_n, req) => ({ body: v1Body(req.url ?? ''), delayMs: 300 }), { secondary: true, latencyGateMs: 50 });
     try {
       await traffic(s, 120);
       const v = await verdict(s);

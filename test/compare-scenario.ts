@@ -87,6 +87,11 @@ export const v1Body = (path: string) => ({
 export interface ScenarioOptions {
   secondary?: boolean;
   minSample?: number;
+  /**
+   * How much slower the candidate's p99 may be before it fails (ms). Default 10 s: on a loaded machine either
+   * version's p99 can be anything, so only the test of the latency guard sets the product's default (50).
+   */
+  latencyGateMs?: number;
   /** Extra lines under `spec.compare` (indented four spaces). */
   extra?: string;
   /** The store file (default: a new one in the scenario's directory). */
@@ -133,7 +138,7 @@ spec:
   compare:
     # Every exchange compared: the default 250/s sampling would make counts depend on the machine's speed.
     maxPerSecond: 100000
-    thresholds: {minSample: ${opts.minSample ?? 100}}
+    thresholds: {minSample: ${opts.minSample ?? 100}, minP99LatencyIncreaseMs: ${opts.latencyGateMs ?? 10_000}}
 ${opts.extra ?? ''}`;
 }
 
