@@ -2,8 +2,10 @@
 // family (/metrics, get(), totals) sees exactly what was counted, however often it reads.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Histogram, Registry } from 'prom-client';
 import { workerExecArgv } from '../src/gateway/workers.js';
-import { Metrics } from '../src/telemetry/index.js';
+import { ENVOY_BUCKETS_MS } from '../src/telemetry/buckets.js';
+import { HotHistogram, Metrics } from '../src/telemetry/index.js';
 
 const sample = (text: string, name: string, labels: string) => {
   const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
@@ -46,6 +48,50 @@ describe('HotCounter', () => {
     const t = await m.trafficTotals();
     assert.equal(t.sampled.get('a\u0000v2'), 2);
     assert.deepEqual(t.abandoned.get('a\u0000v2'), { timeout: 1 });
+  });
+});
+
+describe('HotHistogram', () => {
+  it("writes exactly prom-client's Histogram exposition for the same observations (bucket edges, +Inf, sum, count)", async () => {
+    const ours = new Registry();
+    const theirs = new Registry();
+    const hot = new HotHistogram('x_ms', 'help with "quotes"', ENVOY_BUCKETS_MS, ours);
+    const ref = new Histogram({
+      name: 'x_ms',
+      help: 'help with "quotes"',
+      labelNames: ['destination_service', 'destination_subset'],
+      buckets: ENVOY_BUCKETS_MS,
+      registers: [theirs],
+    });
+    const v2 = { destination_service: 'reviews', destination_subset: 'v2' };
+    const odd = { destination_service: 'a"b\\c\nd', destination_subset: 'v3' };
+    // Values on a bucket edge count in that bucket (le is inclusive); beyond the last edge only in +Inf.
+    const values = [0, 0.5, 0.51, 1, 4.99, 25, 250.5, 3_600_000, 4_000_000, 12.25];
+    for (const v of values) {
+      hot.observe(v2, v);
+      ref.observe(v2, v);
+    }
+    hot.observe(odd, 7);
+    ref.observe(odd, 7);
+    // The same label set in another object (a reload prepares new ones) is the same series.
+    hot.observe({ destination_subset: 'v2', destination_service: 'reviews' }, 2);
+    ref.observe({ destination_subset: 'v2', destination_service: 'reviews' }, 2);
+    assert.equal(await ours.metrics(), await theirs.metrics());
+    // get() as prom-client answers it (less its exemplar slots, which this family never fills).
+    const plain = (d: { values: object[] }) => d.values.map((v) => ({ ...v, exemplar: undefined }));
+    assert.deepEqual(plain(await hot.get()), plain(await ref.get()));
+  });
+
+  it('is what /metrics and the demo read for the shadow latency', async () => {
+    const m = new Metrics();
+    const labels = { destination_service: 'a', destination_subset: 'v2' };
+    m.shadowDuration.observe(labels, 3);
+    m.shadowDuration.observe(labels, 700);
+    const text = await m.text();
+    assert.equal(sample(text, 'shadowgate_shadow_request_duration_milliseconds_bucket', 'le="5",destination_service="a",destination_subset="v2"'), 1);
+    assert.equal(sample(text, 'shadowgate_shadow_request_duration_milliseconds_bucket', 'le="+Inf",destination_service="a",destination_subset="v2"'), 2);
+    assert.equal(sample(text, 'shadowgate_shadow_request_duration_milliseconds_sum', 'destination_service="a",destination_subset="v2"'), 703);
+    assert.equal(await m.total('shadowgate_shadow_request_duration_milliseconds'), 2);
   });
 });
 

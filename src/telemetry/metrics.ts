@@ -1,5 +1,5 @@
 // Shadowgate's own Prometheus families (prefix `shadowgate_`); modules record through these, tests read them.
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { VERSION } from '../util/version.js';
 import { ENVOY_BUCKETS_MS } from './buckets.js';
 import { IstioMetrics } from './istio-metrics.js';
@@ -68,6 +68,88 @@ export class HotCounter {
   }
 }
 
+type HistogramSample = { labels: Record<string, string | number>; sharedLabels: Record<string, string>; value: number; metricName: string };
+
+/**
+ * A histogram recorded on the data path without prom-client (as HotCounter for counters): prom-client's `observe`
+ * validates and hashes the label set and allocates a closure and two objects per observation. Here a label set is
+ * an object the caller prepared once (a WeakMap finds its series), an observation adds to plain numbers, and the
+ * family is a prom-client metric only at read time: `get()` answers in prom-client's histogram shape (the same
+ * buckets, `le` label and `_bucket`/`_sum`/`_count` samples), so the registry writes the same exposition.
+ */
+export class HotHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly series = new Map<string, { labels: Record<string, string>; counts: Float64Array; sum: number; count: number }>();
+  private byObject = new WeakMap<object, { counts: Float64Array; sum: number; count: number }>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly buckets: readonly number[],
+    registry: Registry,
+  ) {
+    registry.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
+  }
+
+  observe(labels: Record<string, string>, value: number): void {
+    let s = this.byObject.get(labels);
+    if (s === undefined) {
+      const key = JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+      let series = this.series.get(key);
+      if (!series) {
+        series = { labels: { ...labels }, counts: new Float64Array(this.buckets.length), sum: 0, count: 0 };
+        this.series.set(key, series);
+      }
+      s = series;
+      this.byObject.set(labels, s);
+    }
+    const { buckets } = this;
+    let i = 0;
+    while (i < buckets.length && value > buckets[i]!) i++;
+    if (i < buckets.length) s.counts[i]!++;
+    s.sum += value;
+    s.count++;
+  }
+
+  /** prom-client's exposition shape: the series' labels as shared labels, `le` as the sample's own. */
+  async getForPromString(): Promise<{ name: string; help: string; type: string; aggregator: string; values: HistogramSample[] }> {
+    const values: HistogramSample[] = [];
+    const bucket = `${this.name}_bucket`;
+    for (const s of this.series.values()) {
+      let acc = 0;
+      for (let i = 0; i < this.buckets.length; i++) {
+        acc += s.counts[i]!;
+        values.push({ labels: { le: this.buckets[i]! }, sharedLabels: s.labels, value: acc, metricName: bucket });
+      }
+      values.push({ labels: { le: '+Inf' }, sharedLabels: s.labels, value: s.count, metricName: bucket });
+      values.push({ labels: {}, sharedLabels: s.labels, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: {}, sharedLabels: s.labels, value: s.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  /** As prom-client's `get()`: every sample's labels in one object. */
+  async get(): Promise<{
+    name: string;
+    help: string;
+    type: string;
+    aggregator: string;
+    values: { labels: Record<string, string | number>; value: number; metricName: string }[];
+  }> {
+    const data = await this.getForPromString();
+    return {
+      ...data,
+      values: data.values.map(({ labels, sharedLabels, value, metricName }) => ({ labels: { ...labels, ...sharedLabels }, value, metricName })),
+    };
+  }
+
+  reset(): void {
+    this.series.clear();
+    this.byObject = new WeakMap();
+  }
+}
+
 /** One registry per gateway, so tests can run several gateways in a process. */
 export class Metrics {
   /** The data path's shadow counters (HotCounter); each flushes into its prom-client family below when read. */
@@ -82,13 +164,13 @@ export class Metrics {
     registers: [this.registry],
     collect: (): void => this.hot.shadowRequests.flushTo(this.shadowRequests),
   });
-  readonly shadowDuration = new Histogram({
-    name: 'shadowgate_shadow_request_duration_milliseconds',
-    help: 'Shadow request latency, from sending to the end of the answer',
-    labelNames: ['destination_service', 'destination_subset'] as const,
-    buckets: ENVOY_BUCKETS_MS,
-    registers: [this.registry],
-  });
+  /** Labels: destination_service, destination_subset. */
+  readonly shadowDuration = new HotHistogram(
+    'shadowgate_shadow_request_duration_milliseconds',
+    'Shadow request latency, from sending to the end of the answer',
+    ENVOY_BUCKETS_MS,
+    this.registry,
+  );
   readonly shadowsSampled: Counter<'destination_service' | 'destination_subset'> = new Counter({
     name: 'shadowgate_shadows_sampled_total',
     help: 'Requests chosen for mirroring, by destination service and subset',

@@ -52,11 +52,17 @@ export function skipContinue(socket: Socket): void {
       return push.call(this, null);
     }
     if (!Buffer.isBuffer(chunk)) return push.call(this, chunk, encoding);
+    // At a push's start only undici's parser knows whether a response starts here; after an interim head, one does.
+    let atStart = inside !== undefined;
+    if (!atStart) {
+      const parser = parserOf(this, cache);
+      atStart = parser?.statusCode === 0 && parser.headers.length === 0;
+    }
+    // The common read (mid-body, or a final status line) passes through as it came: no array, no copy.
+    if (held === undefined && !inside && (!atStart || !startsLikeInterim(chunk))) return push.call(this, chunk);
     let buf = held ? Buffer.concat([held, chunk]) : chunk;
     held = undefined;
     const out: Buffer[] = [];
-    // At a push's start only undici's parser knows whether a response starts here; after an interim head, one does.
-    let atStart = inside !== undefined || (parserOf(this, cache)?.statusCode === 0 && parserOf(this, cache)?.headers.length === 0);
     for (;;) {
       if (inside !== undefined) {
         let i = 0;
