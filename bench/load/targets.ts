@@ -4,20 +4,19 @@
 // Every peer is its own process on 127.0.0.1, started once, warmed up, then measured in interleaved rounds
 // (round 1 forwards, round 2 backwards, ...), so every ratio compares figures from the same stretches of time
 // on a shared machine. See bench/load/README.md.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ltsRuntime } from './lts.js';
+import { type PacedResult, runPaced } from './paced-run.js';
 import { type NodeRuntime, type Peer, ROOT, startBareMirror, startShadowgate, startUpstream, type Upstream } from './peers.js';
-import { killAllSync, stop, stopAll, track, treeCpuSeconds } from './procs.js';
+import { killAllSync, stopAll, treeCpuSeconds } from './procs.js';
 import { busyMicros, type FunctionShare, type ProfileShare, type ProfileWindow, summarizeProfiles, topFunctions } from './profile.js';
 import { median } from './report.js';
 import { runWrk } from './wrk.js';
 
-const HERE = fileURLToPath(new URL('.', import.meta.url));
 const log = (line: string) => console.error(line);
 
 const USAGE = `Usage: node dist/bench/load/targets.js [options]
@@ -100,21 +99,6 @@ interface Runtime extends NodeRuntime {
   version: string;
 }
 
-interface PacedResult {
-  rate: number;
-  sent: number;
-  completed: number;
-  errors: number;
-  lost: number;
-  non2xx: number;
-  achievedRps: number;
-  p50Ms: number;
-  p90Ms: number;
-  p99Ms: number;
-  p999Ms: number;
-  maxMs: number;
-}
-
 interface Sample {
   round: number;
   load1: number;
@@ -146,34 +130,6 @@ async function startPeer(id: PeerId, rt: Runtime, u: { primary: Upstream; shadow
     node: rt,
     ...(id === 'sgbase' && baselineRoot ? { root: baselineRoot } : {}),
     ...(profileDir ? { profileDir } : {}),
-  });
-}
-
-function runPaced(port: number, rate: number, seconds: number): Promise<PacedResult> {
-  const child = track(
-    spawn(process.execPath, [join(HERE, 'paced.js'), String(port), String(Math.round(rate)), String(seconds), '64'], { stdio: ['ignore', 'pipe', 'pipe'] }),
-  );
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => {
-        void stop(child, 1_000);
-        reject(new Error(`paced load did not finish within ${seconds + 20} s`));
-      },
-      (seconds + 20) * 1_000,
-    );
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      try {
-        if (code !== 0) throw new Error(`paced load exited ${code}`);
-        resolve(JSON.parse(out.trim().split('\n').pop()!) as PacedResult);
-      } catch (err) {
-        reject(err);
-      }
-    });
   });
 }
 
