@@ -12,6 +12,14 @@ import type { Answer, Query } from './queries.js';
 import { runIdentities, runRouteKey } from './runs.js';
 import type { StoreFailure, WorkerReply, WorkerRequest } from './worker.js';
 
+/**
+ * What the data path knows of an exchange before its answers, built only when the exchange is admitted (an object
+ * with a method rather than a closure, which would keep the request alive through young-generation GCs).
+ */
+export interface ExchangeSource {
+  build(): Omit<Exchange, 'primary' | 'candidate' | 'secondary'>;
+}
+
 /** Captured body bytes held across all exchanges still waiting for their answers. */
 const CAPTURE_BUDGET_BYTES = 64 * 1024 * 1024;
 const BATCH_SIZE = 64;
@@ -186,11 +194,7 @@ export class Comparator {
   }
 
   /** A builder for one mirrored request's exchange, or undefined when comparison is off (or over its rate). */
-  begin(
-    base: () => Omit<Exchange, 'primary' | 'candidate' | 'secondary'>,
-    route?: Route,
-    candidate?: { host: string; subset: string },
-  ): ExchangeBuilder | undefined {
+  begin(base: ExchangeSource, route?: Route, candidate?: { host: string; subset: string }): ExchangeBuilder | undefined {
     if (!this.enabled) return undefined;
     const run = route === undefined ? undefined : this.runOf.get(route);
     // Another candidate than the run's fired on this request (several mirrors, some not every time): it
@@ -204,7 +208,7 @@ export class Comparator {
       return undefined;
     }
     // Built only when admitted: most requests under load are not compared and should allocate nothing here.
-    const ex = base();
+    const ex = base.build();
     if (run) ex.run = { route: run.route, fingerprint: run.fingerprint };
     return new ExchangeBuilder(ex, (done) => this.enqueue(done), this.settings.maxBodyBytes, this.budget);
   }

@@ -16,7 +16,8 @@ export class AnswerRecorder {
   private origin: string | undefined;
 
   constructor(
-    private readonly deliver: (resp: CapturedResponse) => void,
+    private readonly exchange: { deliver(role: AnswerRole, resp: CapturedResponse): void },
+    private readonly role: AnswerRole,
     maxBodyBytes: number,
     budget: ByteBudget,
   ) {
@@ -58,14 +59,14 @@ export class AnswerRecorder {
     this.settled = true;
     const r: CapturedResponse = { status: this.status, headers: this.headers, body: this.capture.finish(), latencyMs: performance.now() - this.started };
     if (this.origin !== undefined) r.origin = this.origin;
-    this.deliver(r);
+    this.exchange.deliver(this.role, r);
   }
 
   fail(error: string): void {
     if (this.settled) return;
     this.settled = true;
     this.capture.discard();
-    this.deliver({
+    this.exchange.deliver(this.role, {
       status: 0,
       headers: {},
       body: { size: 0, sha256: '', truncated: false },
@@ -121,19 +122,20 @@ export class ExchangeBuilder {
   /** Registers an answer still to come and returns its recorder. */
   expect(role: AnswerRole): AnswerRecorder {
     if (role !== 'primary') this.pending++;
-    return new AnswerRecorder(
-      (resp) => {
-        this.exchange[role] = resp;
-        if (--this.pending === 0) {
-          if (this.request) {
-            this.exchange.requestBody = this.request.finish();
-            this.request = undefined;
-          }
-          this.onComplete(this.exchange);
-        }
-      },
-      this.maxBodyBytes,
-      this.budget,
-    );
+    // The recorder holds this builder and its role, not a closure over them (closures on the data path kept whole
+    // requests alive through young-generation GCs: see proxy/upstream-attempt.ts DownstreamHook).
+    return new AnswerRecorder(this, role, this.maxBodyBytes, this.budget);
+  }
+
+  /** One answer is in; the last one completes the exchange. */
+  deliver(role: AnswerRole, resp: CapturedResponse): void {
+    this.exchange[role] = resp;
+    if (--this.pending === 0) {
+      if (this.request) {
+        this.exchange.requestBody = this.request.finish();
+        this.request = undefined;
+      }
+      this.onComplete(this.exchange);
+    }
   }
 }

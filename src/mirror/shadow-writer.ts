@@ -86,11 +86,12 @@ export class ShadowWriter {
   }
 
   private labelsOf(target: MirrorTarget): TargetLabels {
-    return getOrCreate(this.labels, target, () => ({
-      destination: { destination_service: target.host, destination_subset: target.subset || 'unknown' },
-      byStatus: new Map(),
-      byReason: new Map(),
-    }));
+    let labels = this.labels.get(target);
+    if (!labels) {
+      labels = { destination: { destination_service: target.host, destination_subset: target.subset || 'unknown' }, byStatus: new Map(), byReason: new Map() };
+      this.labels.set(target, labels);
+    }
+    return labels;
   }
 
   /** A sampled copy that cannot be sent at all (an upgraded connection): counted as sampled and abandoned. */
@@ -165,11 +166,16 @@ export class ShadowWriter {
     return handle;
   }
 
-  private outbox: Shadow[] = [];
+  /**
+   * One array for the life of the writer, emptied after each batch: a fresh array per batch that V8 decided to
+   * allocate in the old generation kept the batch's shadows alive until the next full GC.
+   */
+  private readonly outbox: Shadow[] = [];
   private readonly sendOutbox = (): void => {
     const out = this.outbox;
-    this.outbox = [];
-    for (const shadow of out) shadow.send();
+    // A shadow started while sending joins this batch (the length is read on every turn).
+    for (let i = 0; i < out.length; i++) out[i]!.send();
+    out.length = 0;
   };
 
   /** A shadow has ended (answered or given up). */
@@ -245,8 +251,15 @@ class Shadow implements Dispatcher.DispatchHandler {
   }
 
   arm(timeoutMs: number): void {
-    this.timer = setTimeout(() => this.giveUp('timeout'), timeoutMs);
+    // The shadow rides as the timer's argument: a closure over it would keep every shadow (and what it points to)
+    // alive through young-generation GCs (see proxy/upstream-attempt.ts DownstreamHook).
+    this.timer = setTimeout(timedOut, timeoutMs, this);
     this.timer.unref();
+  }
+
+  /** The shadow's own timeout fired. */
+  timedOut(): void {
+    this.giveUp('timeout');
   }
 
   send(): void {
@@ -295,7 +308,12 @@ class Shadow implements Dispatcher.DispatchHandler {
     this.picked.onDone({ kind: 'response', status });
     this.handle.outcome = String(status);
     const metrics = this.writer.metrics;
-    metrics.hot.shadowRequests.inc(getOrCreate(labels.byStatus, status, () => ({ ...labels.destination, response_code: String(status) })));
+    let byStatus = labels.byStatus.get(status);
+    if (!byStatus) {
+      byStatus = { ...labels.destination, response_code: String(status) };
+      labels.byStatus.set(status, byStatus);
+    }
+    metrics.hot.shadowRequests.inc(byStatus);
     const ms = performance.now() - this.started;
     metrics.shadowDuration.observe(labels.destination, ms);
     metrics.istio.recordAttempt(this.cluster, this.picked.endpoint, { kind: 'answered', status }, ms, this.body?.bytes ?? 0, this.received, this.grpcStatus);
@@ -320,4 +338,8 @@ class Shadow implements Dispatcher.DispatchHandler {
       );
     this.finish();
   }
+}
+
+function timedOut(shadow: Shadow): void {
+  shadow.timedOut();
 }

@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { classifyUpstreamError, type UpstreamFailure } from '../upstream/index.js';
+import type { DownstreamHook } from './upstream-attempt.js';
 
 /**
  * What becomes of a request that asks to upgrade. Istio configures Envoy's connection manager with
@@ -86,7 +87,7 @@ export interface UpgradeOptions {
   upgrade: PendingUpgrade;
   res: ServerResponse;
   /** Where the request's one 'close' listener calls in when the client goes away early. */
-  downstream: { onClose: (() => void) | undefined };
+  downstream: DownstreamHook;
   /** Writes the response head downstream (a 101 too). */
   commit(status: number, headers: Record<string, string | string[] | undefined>): void;
   /** Every byte sent downstream, the tunnel's too. */
@@ -123,7 +124,7 @@ export function proxyUpgrade(o: UpgradeOptions): Promise<UpgradeOutcome> {
       aborted = why;
       controller?.abort(new Error(`${why} abort`));
     };
-    o.downstream.onClose = () => abort('downstream');
+    o.downstream.onClose = { downstreamClosed: () => abort('downstream') };
     if (o.routeDeadline !== undefined) routeTimer = setTimeout(() => abort('route'), Math.max(0, o.routeDeadline - performance.now()));
 
     const handler: Dispatcher.DispatchHandler = {
