@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import { mirrorServiceYaml } from '../test/harness/service-yaml.js';
 import { startUpstream } from './load/peers.js';
 import { freePort, killAllSync, start, stderrTail, stop, stopAll, treeRssKiB } from './load/procs.js';
 
@@ -60,41 +61,15 @@ export async function runEndpointsBench(quick: boolean): Promise<EndpointsBenchR
   const dir = mkdtempSync(join(tmpdir(), 'shadowgate-bench-endpoints-'));
   writeFileSync(
     join(dir, 'api.yaml'),
-    `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: api}
-spec:
-  hosts: [api]
-  ports: [{number: ${port}, name: http}]
-  resolution: STATIC
-  endpoints:
-  - {address: 127.0.0.1, ports: {http: ${v1.port}}, labels: {version: v1}}
-  - {address: 127.0.0.1, ports: {http: ${v2.port}}, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: api}
-spec:
-  host: api
-  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: api}
-spec:
-  hosts: [api]
-  http:
-  - name: all
-    route: [{destination: {host: api, subset: v1}}]
-    mirror: {host: api, subset: v2}
----
-apiVersion: shadowgate.dev/v1alpha1
-kind: ShadowgateConfig
-metadata: {name: shadowgate}
-spec:
-  compare:
-    maxPerSecond: 2000   # well above the default 250, so the 10,000 endpoints reach the store within seconds
-`,
+    mirrorServiceYaml({
+      host: 'api',
+      port,
+      primary: v1.port,
+      candidate: v2.port,
+      routeName: 'all',
+      // Well above the default 250, so the 10,000 endpoints reach the store within seconds.
+      compare: '    maxPerSecond: 2000\n',
+    }),
   );
   const gw = start(process.execPath, [
     BIN,

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import type { GatewayOptions } from '../src/gateway/index.js';
 import { client, freePort, send, startGateway, type TestGateway } from './harness/gateway.js';
+import { mirrorServiceYaml } from './harness/service-yaml.js';
 import { WAIT_MS, within } from './harness/wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -99,47 +100,20 @@ export interface ScenarioOptions {
   gateway?: Partial<GatewayOptions>;
 }
 
+/** The scenario's service: v1 the primary, mirrored to v2 (and to v1 again with `secondary`), every exchange compared. */
 export function apiYaml(port: number, v1: number, v2: number, opts: ScenarioOptions): string {
-  const mirrors = opts.secondary
-    ? '    mirrors:\n    - destination: {host: api, subset: v2}\n    - destination: {host: api, subset: v1}'
-    : '    mirror: {host: api, subset: v2}';
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: api}
-spec:
-  hosts: [api]
-  ports: [{number: ${port}, name: http}]
-  resolution: STATIC
-  endpoints:
-  - {address: 127.0.0.1, ports: {http: ${v1}}, labels: {version: v1}}
-  - {address: 127.0.0.1, ports: {http: ${v2}}, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: api}
-spec:
-  host: api
-  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: api}
-spec:
-  hosts: [api]
-  http:
-  - name: items
-    route: [{destination: {host: api, subset: v1}}]
-${mirrors}
----
-apiVersion: shadowgate.dev/v1alpha1
-kind: ShadowgateConfig
-metadata: {name: shadowgate}
-spec:
-  compare:
-    # Every exchange compared: the default 250/s sampling would make counts depend on the machine's speed.
-    maxPerSecond: 100000
+  return mirrorServiceYaml({
+    host: 'api',
+    port,
+    primary: v1,
+    candidate: v2,
+    routeName: 'items',
+    mirrors: opts.secondary ? ['v2', 'v1'] : ['v2'],
+    // Every exchange compared: the default 250/s sampling would make counts depend on the machine's speed.
+    compare: `    maxPerSecond: 100000
     thresholds: {minSample: ${opts.minSample ?? 100}, minP99LatencyIncreaseMs: ${opts.latencyGateMs ?? 10_000}}
-${opts.extra ?? ''}`;
+${opts.extra ?? ''}`,
+  });
 }
 
 export interface Scenario {

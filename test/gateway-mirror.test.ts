@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import type { GatewayOptions, ReloadResult } from '../src/gateway/index.js';
 import { client, freePort, seededRandom, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
-import { WAIT_MS, waitForEvent, within } from './harness/wait.js';
+import { WAIT_MS, waitFor, waitForEvent, within } from './harness/wait.js';
 
 after(() => client.close());
 
@@ -451,6 +451,54 @@ describe('operations', () => {
       const dump = JSON.parse((await send(Number(tg.gw.adminAddress.split(':')[1]), '/config_dump')).body);
       assert.equal(dump.last_rejected_reload.problems[0].code, 'malformed-yaml');
       assert.equal(await tg.gw.metrics.total('shadowgate_config_reloads_total', { result: 'rejected' }), 1);
+    } finally {
+      await close();
+    }
+  });
+
+  /** A gateway whose mirror (v2) holds its copy; one request sent, its shadow held at v2 and still in flight. */
+  async function heldShadow(opts: Partial<GatewayOptions>) {
+    const held = await article(vsYaml(`${ROUTE_V1}\n    mirror: {host: nginx, subset: v2}`), opts);
+    held.v2.behaviour = { kind: 'hold' };
+    assert.equal((await send(held.port, '/', { headers: { host: `nginx:${held.port}` } })).status, 200);
+    await held.v2.waitForRequests(1);
+    assert.equal(held.tg.gw.shadows.shadowsInFlight, 1);
+    return held;
+  }
+
+  it('shutdown with a shadow in flight waits for it (ShadowWriter.idle), and its answer is still counted', async () => {
+    // Both bounds far beyond the test: only the release can end the wait.
+    const { v2, tg, close } = await heldShadow({ drainTimeoutMs: WAIT_MS, mirrorOverrides: { timeoutMs: WAIT_MS } });
+    try {
+      let finished = false;
+      const shutdown = tg.gw.shutdown().then(() => {
+        finished = true;
+      });
+      // The listeners are force-closed just before the shadow wait begins: from then on shutdown waits for the shadow.
+      await waitFor(
+        () => tg.gw.addresses().length,
+        (n) => n === 0,
+        { what: 'the listeners to close' },
+      );
+      assert.equal(finished, false, 'shutdown finished while a shadow was still held');
+      assert.equal(tg.gw.shadows.shadowsInFlight, 1);
+      assert.equal(v2.release(), 1);
+      await within(shutdown, 'shutdown once the shadow was released');
+      assert.equal(tg.gw.shadows.shadowsInFlight, 0);
+      assert.equal(await tg.gw.metrics.total('shadowgate_shadow_requests_total', { response_code: '200' }), 1);
+      assert.equal(await tg.gw.metrics.total('shadowgate_shadow_abandoned_total'), 0);
+    } finally {
+      await close();
+    }
+  });
+
+  it('shutdown with a shadow that never ends completes at the drain timeout', async () => {
+    // The drain timeout is the bound under test (shorter than the mirror timeout, which no run reaches).
+    const { v2, tg, close } = await heldShadow({ drainTimeoutMs: 200, mirrorOverrides: { timeoutMs: WAIT_MS } });
+    try {
+      await within(tg.gw.shutdown(), 'shutdown at the drain timeout');
+      assert.equal(await tg.gw.metrics.total('shadowgate_shadow_requests_total', { response_code: '200' }), 0);
+      assert.equal(v2.requests.length, 1);
     } finally {
       await close();
     }

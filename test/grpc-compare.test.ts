@@ -7,47 +7,22 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { freePort, startGateway } from './harness/gateway.js';
 import { echoClient, grpc, startGrpcServer, unary } from './harness/grpc.js';
+import { mirrorServiceYaml } from './harness/service-yaml.js';
 import { waitFor } from './harness/wait.js';
 
 function config(port: number, v1: number, v2: number): string {
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: echo}
-spec:
-  hosts: [echo]
-  ports: [{number: ${port}, name: grpc-echo}]
-  resolution: STATIC
-  endpoints:
-  - {address: 127.0.0.1, ports: {grpc-echo: ${v1}}, labels: {version: v1}}
-  - {address: 127.0.0.1, ports: {grpc-echo: ${v2}}, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: echo}
-spec:
-  host: echo
-  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: echo}
-spec:
-  hosts: [echo]
-  http:
-  - name: echo
-    route: [{destination: {host: echo, subset: v1}}]
-    mirrors:
-    - destination: {host: echo, subset: v2}
-    - destination: {host: echo, subset: v1}
----
-apiVersion: shadowgate.dev/v1alpha1
-kind: ShadowgateConfig
-metadata: {name: shadowgate}
-spec:
-  compare:
-    ignoreHeaders: [x-served-by]
+  return mirrorServiceYaml({
+    host: 'echo',
+    port,
+    portName: 'grpc-echo',
+    primary: v1,
+    candidate: v2,
+    routeName: 'echo',
+    mirrors: ['v2', 'v1'],
+    compare: `    ignoreHeaders: [x-served-by]
     thresholds: {minSample: 30}
-`;
+`,
+  });
 }
 
 interface FieldJson {

@@ -13,6 +13,7 @@ import { type CapturedResponse, compareResponses, compileRules, type FieldDiff }
 import { DEFAULT_COMPARE_SETTINGS } from '../src/config/index.js';
 import { loadConfig } from '../src/sources/index.js';
 import { freePort, startGateway } from './harness/gateway.js';
+import { mirrorServiceYaml } from './harness/service-yaml.js';
 import { catalogClient, encode, ItemType, SHOP_FILE, shopDescriptorSet, startCatalog } from './harness/shop-proto.js';
 
 const dirs: string[] = [];
@@ -187,45 +188,19 @@ describe('compare.grpc.descriptorSets in the config', () => {
 
 describe('gRPC comparison with a descriptor set, through the gateway', () => {
   function config(port: number, v1: number, v2: number, grpcYaml: string): string {
-    return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: shop}
-spec:
-  hosts: [shop]
-  ports: [{number: ${port}, name: grpc}]
-  resolution: STATIC
-  endpoints:
-  - {address: 127.0.0.1, ports: {grpc: ${v1}}, labels: {version: v1}}
-  - {address: 127.0.0.1, ports: {grpc: ${v2}}, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: shop}
-spec:
-  host: shop
-  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: shop}
-spec:
-  hosts: [shop]
-  http:
-  - name: catalog
-    route: [{destination: {host: shop, subset: v1}}]
-    mirrors:
-    - destination: {host: shop, subset: v2}
-    - destination: {host: shop, subset: v1}
----
-apiVersion: shadowgate.dev/v1alpha1
-kind: ShadowgateConfig
-metadata: {name: shadowgate}
-spec:
-  compare:
-    grpc: ${grpcYaml}
-    # Fields are judged here, not latency (a loaded machine makes either version's p99 anything).
+    return mirrorServiceYaml({
+      host: 'shop',
+      port,
+      portName: 'grpc',
+      primary: v1,
+      candidate: v2,
+      routeName: 'catalog',
+      mirrors: ['v2', 'v1'],
+      // Fields are judged here, not latency (a loaded machine makes either version's p99 anything).
+      compare: `    grpc: ${grpcYaml}
     thresholds: {minSample: 30, maxRealDiffRate: 0.2, maxErrorRateIncrease: 0.2, minP99LatencyIncreaseMs: 3600000}
-`;
+`,
+    });
   }
 
   interface Sample {

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { client, freePort, send, startGateway, type TestGateway } from './harness/gateway.js';
 import { echoClient, grpc, startGrpcServer, unary } from './harness/grpc.js';
+import { mirrorServiceYaml } from './harness/service-yaml.js';
 
 after(() => client.close());
 
@@ -69,36 +70,20 @@ function answer(stream: http2.ServerHttp2Stream, body: string): void {
   stream.end(body);
 }
 
-function config(port: number, v1: number, v2: number, opts: { v1Pool?: string; v2Pool?: string; route?: string } = {}): string {
-  const pool = (p: string | undefined) => (p ? `, trafficPolicy: {connectionPool: ${p}}` : '');
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: web}
-spec:
-  hosts: [web]
-  ports: [{number: ${port}, name: http2-web, protocol: HTTP2}]
-  resolution: STATIC
-  endpoints:
-  - {address: 127.0.0.1, ports: {http2-web: ${v1}}, labels: {app: web, version: v1}}
-  - {address: 127.0.0.1, ports: {http2-web: ${v2}}, labels: {app: web, version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: web}
-spec:
-  host: web
-  subsets:
-  - {name: v1, labels: {version: v1}${pool(opts.v1Pool)}}
-  - {name: v2, labels: {version: v2}${pool(opts.v2Pool)}}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: web}
-spec:
-  hosts: [web]
-  http:
-  - ${opts.route ?? 'route: [{destination: {host: web, subset: v1}}]'}
-`;
+/** web on an h2 port, v1 and v2; the route goes to v1, mirrored to v2 only with `mirror`. */
+function config(port: number, v1: number, v2: number, opts: { v1Pool?: string; v2Pool?: string; mirror?: boolean; routeExtra?: string } = {}): string {
+  return mirrorServiceYaml({
+    host: 'web',
+    port,
+    portName: 'http2-web',
+    protocol: 'HTTP2',
+    primary: v1,
+    candidate: v2,
+    labels: { app: 'web' },
+    connectionPool: { v1: opts.v1Pool, v2: opts.v2Pool },
+    mirrors: opts.mirror ? ['v2'] : [],
+    routeExtra: opts.routeExtra,
+  });
 }
 
 async function withGateway<T>(yaml: string, fn: (tg: TestGateway, port: number) => Promise<T>, port: number): Promise<T> {
@@ -122,7 +107,7 @@ describe('HTTP/2 upstream circuit breakers count streams', () => {
     const port = await freePort();
     const yaml = config(port, v1.port, v2.port, {
       v2Pool: '{tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}',
-      route: 'route: [{destination: {host: web, subset: v1}}]\n    mirror: {host: web, subset: v2}',
+      mirror: true,
     });
     try {
       await withGateway(
@@ -158,7 +143,7 @@ describe('HTTP/2 upstream circuit breakers count streams', () => {
       const port = await freePort();
       const yaml = config(port, v1.port, v2.port, {
         v1Pool: `{tcp: {maxConnections: 1}, http: {${http}}}`,
-        route: 'route: [{destination: {host: web, subset: v1}}]\n    retries: {attempts: 0}',
+        routeExtra: '    retries: {attempts: 0}\n',
       });
       try {
         await withGateway(
@@ -196,7 +181,7 @@ describe('HTTP/2 upstream circuit breakers count streams', () => {
     const v1 = await h2Server('v1', ({ stream }) => held.push(stream));
     const v2 = await h2Server('v2');
     const port = await freePort();
-    const yaml = config(port, v1.port, v2.port, { v1Pool: '{http: {http2MaxRequests: 3}}', route: 'route: [{destination: {host: web, subset: v1}}]' });
+    const yaml = config(port, v1.port, v2.port, { v1Pool: '{http: {http2MaxRequests: 3}}' });
     try {
       await withGateway(
         yaml,
@@ -284,7 +269,7 @@ describe('refused streams', () => {
       );
       refuse = 1;
       await withGateway(
-        config(port, v1.port, v2.port, { route: 'route: [{destination: {host: web, subset: v1}}]\n    retries: {attempts: 2, retryOn: unavailable}' }),
+        config(port, v1.port, v2.port, { routeExtra: '    retries: {attempts: 2, retryOn: unavailable}\n' }),
         async (tg) => {
           const before = v1.streams.length;
           const r = await get(port, '/');
@@ -349,33 +334,7 @@ describe('destination-side Istio metrics of gRPC calls', () => {
     const v2 = await startGrpcServer('v2', { kind: 'fail', code: grpc.status.NOT_FOUND, details: 'gone' });
     const port = await freePort();
     const tg = await startGateway({
-      'echo.yaml': `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: echo}
-spec:
-  hosts: [echo]
-  ports: [{number: ${port}, name: grpc-echo}]
-  resolution: STATIC
-  endpoints:
-  - {address: 127.0.0.1, ports: {grpc-echo: ${v1.port}}, labels: {app: echo, version: v1}}
-  - {address: 127.0.0.1, ports: {grpc-echo: ${v2.port}}, labels: {app: echo, version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: echo}
-spec:
-  host: echo
-  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: echo}
-spec:
-  hosts: [echo]
-  http:
-  - route: [{destination: {host: echo, subset: v1}}]
-    mirror: {host: echo, subset: v2}
-`,
+      'echo.yaml': mirrorServiceYaml({ host: 'echo', port, portName: 'grpc-echo', primary: v1.port, candidate: v2.port, labels: { app: 'echo' } }),
     });
     const c = echoClient(port, 'echo');
     try {

@@ -2,12 +2,13 @@
 // VirtualService `tls:` route's destination; real https upstreams hold the only certificates.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import { connect } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { TLSSocket } from 'node:tls';
-import { clientHelloSni } from '../src/proxy/index.js';
+import tls, { type TLSSocket } from 'node:tls';
+import { ClientHelloReader, clientHelloSni } from '../src/proxy/index.js';
 import { type Certs, makeCa, opensslMissing } from './harness/certs.js';
 import { freePort, startGateway, type TestGateway } from './harness/gateway.js';
 import { type HttpsUpstream, httpsUpstream } from './harness/https-upstream.js';
@@ -45,6 +46,97 @@ function get(
     );
     req.on('error', (e) => resolve({ error: e.message }));
   });
+}
+
+/** Resolves with the first TLS record `socket` receives (Node sends its whole ClientHello in one) and what came after it. */
+function firstRecord(socket: Socket): Promise<{ record: Buffer; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let got = Buffer.alloc(0);
+    const onData = (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      if (got.length < 5 || got.length < 5 + got.readUInt16BE(3)) return;
+      socket.off('data', onData);
+      socket.pause();
+      const end = 5 + got.readUInt16BE(3);
+      resolve({ record: got.subarray(0, end), rest: got.subarray(end) });
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+  });
+}
+
+/** The handshake bytes of a one-record ClientHello re-framed as consecutive handshake records, cut at `cuts`. */
+function reframe(record: Buffer, cuts: readonly number[]): Buffer[] {
+  const message = record.subarray(5);
+  const bounds = [0, ...cuts, message.length];
+  return bounds.slice(1).map((end, i) => {
+    const fragment = message.subarray(bounds[i], end);
+    return Buffer.concat([Buffer.from([0x16, record[1]!, record[2]!, fragment.length >> 8, fragment.length & 0xff]), fragment]);
+  });
+}
+
+/** A real ClientHello for `servername`, as Node's TLS client sends it, captured by a loopback server that then hangs up. */
+async function captureClientHello(servername: string): Promise<Buffer> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const captured = new Promise<Buffer>((resolve, reject) =>
+    server.once('connection', (s: Socket) =>
+      firstRecord(s).then(({ record }) => {
+        s.destroy();
+        resolve(record);
+      }, reject),
+    ),
+  );
+  const client = tls.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, servername });
+  client.on('error', () => {});
+  try {
+    return await captured;
+  } finally {
+    client.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+}
+
+/**
+ * A loopback relay to `port` that re-frames each client's ClientHello as two handshake records cut inside the server
+ * name `cutIn` (so the name is whole in neither), written one at a time, then copies bytes both ways.
+ */
+async function splittingRelay(port: number, cutIn: string): Promise<{ port: number; splits: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.on('error', () => {});
+    void firstRecord(client).then(({ record, rest }) => {
+      const at = record.subarray(5).indexOf(cutIn);
+      assert.ok(at > 0, 'the server name is in the ClientHello');
+      const [one, two] = reframe(record, [at + 3]);
+      const up = connect({ host: '127.0.0.1', port }, () => {
+        relay.splits++;
+        up.write(one!);
+        up.write(two!);
+        if (rest.length > 0) up.write(rest);
+        client.pipe(up);
+        up.pipe(client);
+        client.resume();
+      });
+      sockets.add(up);
+      up.on('error', () => client.destroy());
+      up.on('close', () => client.destroy());
+      client.on('close', () => up.destroy());
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const relay = {
+    port: (server.address() as AddressInfo).port,
+    splits: 0,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+  return relay;
 }
 
 describe('TLS PASSTHROUGH on an Istio Gateway server', { skip }, () => {
@@ -189,16 +281,85 @@ spec:
     assert.match(text, new RegExp(`shadowgate_tls_passthrough_connections_total\\{port="${port}",result="not_tls"\\} 1`));
     assert.match(text, new RegExp(`shadowgate_tls_passthrough_connections_total\\{port="${port}",result="forwarded"\\} 3`));
   });
+  it('a ClientHello split over two handshake records (RFC 8446 §5.1) is reassembled and sent by its SNI', async () => {
+    const relay = await splittingRelay(port, 'secure.example.com');
+    try {
+      const before = secure.seen.length;
+      const a = await get(relay.port, 'secure.example.com', readFileSync(certs.path('ca.crt')));
+      assert.equal(relay.splits, 1);
+      assert.equal(a.status, 200, a.error);
+      assert.equal(a.body, 'secure over TLS');
+      assert.equal(a.fingerprint, new X509Certificate(readFileSync(certs.path('secure.crt'))).fingerprint256);
+      assert.equal(secure.seen.length, before + 1);
+      assert.equal(secure.seen.at(-1)!.sni, 'secure.example.com');
+      const text = await tg.gw.metrics.registry.metrics();
+      assert.match(text, new RegExp(`shadowgate_tls_passthrough_connections_total\\{port="${port}",result="forwarded"\\} 4`));
+    } finally {
+      await relay.close();
+    }
+  });
 });
 
 describe('clientHelloSni', () => {
-  it('needs more bytes, refuses what is not a handshake, and never reads past the record', () => {
+  it('needs more bytes, refuses what is not a handshake, and never reads past the ClientHello', () => {
     assert.equal(clientHelloSni(Buffer.from([0x16, 0x03])), undefined);
     assert.equal(clientHelloSni(Buffer.from('GET / HTTP/1.1\r\n')), null);
-    // A record claiming a ClientHello longer than itself.
+    // A ClientHello longer than its record waits for the next one; one longer than the bound is refused at once.
+    assert.equal(clientHelloSni(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0x00, 0x01, 0x00])), undefined);
     assert.equal(clientHelloSni(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0x00, 0xff, 0xff])), null);
+    // Zero-length handshake records are forbidden (RFC 8446 §5.1); so is a record over 2^14 bytes.
+    assert.equal(clientHelloSni(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x00])), null);
+    assert.equal(clientHelloSni(Buffer.from([0x16, 0x03, 0x01, 0x40, 0x01])), null);
     // Truncated inside the session id: refused, not read out of bounds.
     const hello = Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x27, 0x01, 0x00, 0x00, 0x23, 0x03, 0x03]), Buffer.alloc(32), Buffer.from([0xff])]);
     assert.equal(clientHelloSni(hello), null);
+  });
+  it('reassembles a real ClientHello cut into two records at any byte, or into many, however the bytes arrive', async () => {
+    const record = await captureClientHello('secure.example.com');
+    assert.equal(clientHelloSni(record), 'secure.example.com');
+    const length = record.length - 5;
+    for (let cut = 1; cut < length; cut++) {
+      const [one, two] = reframe(record, [cut]);
+      const stream = Buffer.concat([one!, two!]);
+      assert.equal(clientHelloSni(stream), 'secure.example.com', `cut at ${cut}`);
+      // Every prefix needs more bytes: nothing is decided before the last byte of the second record.
+      assert.equal(clientHelloSni(stream.subarray(0, stream.length - 1)), undefined, `cut at ${cut}, short by one`);
+    }
+    // One record per byte of the message, fed one byte at a time.
+    const many = Buffer.concat(
+      reframe(
+        record,
+        Array.from({ length: length - 1 }, (_, i) => i + 1),
+      ),
+    );
+    const reader = new ClientHelloReader();
+    for (let i = 0; i < many.length - 1; i++) assert.equal(reader.push(many.subarray(i, i + 1)), undefined);
+    assert.equal(reader.push(many.subarray(-1)), 'secure.example.com');
+    assert.deepEqual(reader.bytes(), many);
+  });
+
+  it('refuses another record type between the fragments, and a ClientHello that does not fit in 64 KiB', async () => {
+    const record = await captureClientHello('secure.example.com');
+    const [one, two] = reframe(record, [40]);
+    const appData = Buffer.from([0x17, 0x03, 0x03, 0x00, 0x01, 0x00]);
+    assert.equal(clientHelloSni(Buffer.concat([one!, appData, two!])), null);
+    // A second handshake record that is not the rest of a ClientHello but garbage: refused as before.
+    assert.equal(clientHelloSni(Buffer.concat([one!, Buffer.from('GET / HTTP/1.1\r\n')])), null);
+    // A ClientHello of 65,000 bytes (within the bound alone) in 100-byte records: the headers push it past 64 KiB.
+    const message = Buffer.concat([Buffer.from([0x01, 0x00, 0xfd, 0xe8]), Buffer.alloc(65_000)]);
+    const records = reframe(
+      Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0, 0]), message]),
+      Array.from({ length: 650 }, (_, i) => (i + 1) * 100),
+    );
+    const reader = new ClientHelloReader();
+    let sent = 0;
+    let result: string | null | undefined;
+    for (const r of records) {
+      result = reader.push(r);
+      sent += r.length;
+      if (result !== undefined) break;
+    }
+    assert.equal(result, null);
+    assert.ok(sent >= 64 * 1024 && sent < 64 * 1024 + 105, `refused after ${sent} bytes`);
   });
 });

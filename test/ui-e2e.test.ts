@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { client, freePort, send, startGateway } from './harness/gateway.js';
+import { mirrorServiceYaml } from './harness/service-yaml.js';
 import { CHROMIUM, launchChromium } from './harness/ui.js';
 import { within } from './harness/wait.js';
 
@@ -40,42 +41,8 @@ async function orders(wrong: (n: number) => boolean): Promise<{ port: number; cl
   };
 }
 
-const config = (port: number, v1: number, v2: number) => `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: orders}
-spec:
-  hosts: [orders]
-  ports: [{number: ${port}, name: http}]
-  resolution: STATIC
-  endpoints:
-  - {address: 127.0.0.1, ports: {http: ${v1}}, labels: {version: v1}}
-  - {address: 127.0.0.1, ports: {http: ${v2}}, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: orders}
-spec:
-  host: orders
-  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: orders}
-spec:
-  hosts: [orders]
-  http:
-  - route: [{destination: {host: orders, subset: v1}}]
-    mirrors:
-    - destination: {host: orders, subset: v2}
-    - destination: {host: orders, subset: v1}
----
-apiVersion: shadowgate.dev/v1alpha1
-kind: ShadowgateConfig
-metadata: {name: shadowgate}
-spec:
-  compare:
-    thresholds: {minSample: 100}
-`;
+const config = (port: number, v1: number, v2: number) =>
+  mirrorServiceYaml({ host: 'orders', port, primary: v1, candidate: v2, mirrors: ['v2', 'v1'], compare: '    thresholds: {minSample: 100}\n' });
 
 describe('diff explorer end to end (browser, real gateway)', { skip }, () => {
   it('shows the regression, its field and values, then a PASS run after the fix; hostile bodies as text', async () => {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Gateway } from '../../src/gateway/index.js';
 import { MemoryAccessLog } from '../../src/telemetry/index.js';
+import { mirrorServiceYaml } from '../../test/harness/service-yaml.js';
 
 const { values } = parseArgs({
   options: { duration: { type: 'string', default: '8' }, rounds: { type: 'string', default: '2' }, inflight: { type: 'string', default: '64' } },
@@ -43,36 +44,7 @@ await once(probe, 'listening');
 const port = (probe.address() as AddressInfo).port;
 await new Promise((r) => probe.close(r));
 const p = (s: http.Server) => (s.address() as AddressInfo).port;
-writeFileSync(
-  join(dir, 'web.yaml'),
-  `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: web}
-spec:
-  hosts: [web]
-  ports: [{number: ${port}, name: http}]
-  resolution: STATIC
-  endpoints:
-  - {address: 127.0.0.1, ports: {http: ${p(v1)}}, labels: {version: v1}}
-  - {address: 127.0.0.1, ports: {http: ${p(v2)}}, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: web}
-spec:
-  host: web
-  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: web}
-spec:
-  hosts: [web]
-  http:
-  - route: [{destination: {host: web, subset: v1}}]
-    mirror: {host: web, subset: v2}
-`,
-);
+writeFileSync(join(dir, 'web.yaml'), mirrorServiceYaml({ host: 'web', port, primary: p(v1), candidate: p(v2) }));
 const gw = await Gateway.start({
   files: [dir],
   bind: '127.0.0.1',

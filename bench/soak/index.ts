@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { parseDurationMs } from '../../src/config/index.js';
+import { mirrorServiceYaml } from '../../test/harness/service-yaml.js';
 import { ROOT } from '../load/peers.js';
 import { freePort, killAllSync, processTree, stop, track, treeRssKiB } from '../load/procs.js';
 
@@ -98,38 +99,18 @@ async function upstreams(): Promise<{ primary: number; shadow: number; close(): 
 }
 
 function config(port: number, primary: number, shadow: number, generation: number): string {
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: app}
-spec:
-  hosts: [app]
-  ports: [{number: ${port}, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints:
-  - {address: 127.0.0.1, ports: {http: ${primary}}, labels: {version: v1}}
-  - {address: 127.0.0.1, ports: {http: ${shadow}}, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: app}
-spec:
-  host: app
-  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: app}
-spec:
-  hosts: [app]
-  http:
-  - route:
-    - destination: {host: app, subset: v1}
-    mirror: {host: app, subset: v2}
-    mirrorPercentage: {value: 100}
-    headers:
+  return mirrorServiceYaml({
+    host: 'app',
+    port,
+    protocol: 'HTTP',
+    primary,
+    candidate: shadow,
+    mirrorPercent: 100,
+    routeExtra: `    headers:
       request:
         set: {x-soak-generation: "${generation}"}
-`;
+`,
+  });
 }
 
 /** Open files of the gateway's processes (/proc/PID/fd), summed. */

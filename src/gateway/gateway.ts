@@ -551,14 +551,11 @@ export class Gateway {
     await this.k8s?.close();
     this.listeners.stopAccepting();
     const drainMs = this.opts.drainTimeoutMs ?? 10_000;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.handler.idle(), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
-    clearTimeout(timer);
+    await idleWithin(this.handler.idle(), drainMs);
     await this.listeners.forceClose();
     this.tls.close();
     // Shadows still in flight get their bounded time to finish, so their answers are compared and stored.
-    const settle = Date.now() + Math.min(drainMs, this.shadows.timeoutMs);
-    while (this.shadows.shadowsInFlight > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 10));
+    await idleWithin(this.shadows.idle(), Math.min(drainMs, this.shadows.timeoutMs));
     await this.comparator?.close();
     await Promise.allSettled([
       this.primaryClusters.destroy(),
@@ -568,6 +565,13 @@ export class Gateway {
       this.loader.close(),
     ]);
   }
+}
+
+/** Waits for `idle` or `ms`, whichever comes first; the timer is cleared so it never holds the process open. */
+async function idleWithin(idle: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([idle, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
 }
 
 /** The cluster managers' counters as the metrics read them at scrape time. */

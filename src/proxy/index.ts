@@ -5,4 +5,4 @@ export { type DownstreamRejectReason, DownstreamStats } from './downstream-stats
 export { type ProxyDeps, ProxyHandler, type RoutingState } from './handler.js';
 export { type DownstreamLimits, downstreamLimits } from './limits.js';
 export { type BindFailure, ListenerSet, MAX_HEADER_BYTES } from './listeners.js';
-export { clientHelloSni, Passthrough, type PassthroughDeps } from './passthrough.js';
+export { ClientHelloReader, clientHelloSni, Passthrough, type PassthroughDeps } from './passthrough.js';

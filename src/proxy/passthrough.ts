@@ -5,27 +5,101 @@ import { Counter, type Registry } from 'prom-client';
 import type { Listener, PassthroughRoute } from '../config/index.js';
 import { type ClusterManager, DEFAULT_CONNECT_TIMEOUT_MS } from '../upstream/index.js';
 
-/** A ClientHello must arrive in one TLS record (at most 2^14 bytes of payload, RFC 8446 §5.1), as Envoy's tls_inspector reads it. */
-const MAX_RECORD = 5 + 16_384;
+/**
+ * The most bytes a client may send before its ClientHello is whole, record headers included. A handshake message may
+ * span records (RFC 8446 §5.1); a real ClientHello is a few hundred bytes, a few KiB with post-quantum key shares.
+ */
+const MAX_CLIENT_HELLO_BYTES = 64 * 1024;
+/** A TLS record's payload is at most 2^14 bytes (RFC 8446 §5.1). */
+const MAX_RECORD_PAYLOAD = 16_384;
+const HANDSHAKE = 0x16;
+const CLIENT_HELLO = 0x01;
 
 /**
- * The server name of a ClientHello at the start of `b`: a string, '' when it carries none, undefined while more bytes
- * are needed, null when `b` is not a TLS handshake (RFC 8446 §4.1.2, RFC 6066 §3).
+ * Reads the ClientHello at the start of a connection as its bytes arrive, reassembled from the consecutive handshake
+ * records it spans. Each byte is copied a bounded number of times, however the client slices its writes.
  */
+export class ClientHelloReader {
+  /** Every byte received, to be sent on unchanged. */
+  private readonly received: Buffer[] = [];
+  private receivedBytes = 0;
+  /** The bytes of the record not yet whole. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** The payload length of the pending record, once its header is in. */
+  private recordLength: number | undefined;
+  /** The handshake bytes of the whole records so far. */
+  private readonly fragments: Buffer[] = [];
+  private helloBytes = 0;
+  /** The ClientHello's length with its 4-byte header, once that header is in. */
+  private helloLength: number | undefined;
+  private result: string | null | undefined;
+
+  /**
+   * Adds bytes. The server name once the ClientHello is whole: a string, '' when it carries none; undefined while
+   * more bytes are needed; null when this is not a ClientHello (RFC 8446 §4.1.2, RFC 6066 §3) or it exceeds the bound.
+   */
+  push(chunk: Buffer): string | undefined | null {
+    if (this.result !== undefined) return this.result;
+    if (chunk.length === 0) return undefined;
+    this.received.push(chunk);
+    this.receivedBytes += chunk.length;
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.result = this.read();
+    if (this.result === undefined && this.receivedBytes >= MAX_CLIENT_HELLO_BYTES) this.result = null;
+    return this.result;
+  }
+
+  /** Everything received so far, in one buffer. */
+  bytes(): Buffer {
+    return Buffer.concat(this.received, this.receivedBytes);
+  }
+
+  private read(): string | undefined | null {
+    for (;;) {
+      // Until the ClientHello is whole, only handshake records may come (no interleaving, RFC 8446 §5.1).
+      if (this.pendingBytes >= 1 && this.pending[0]![0] !== HANDSHAKE) return null;
+      if (this.recordLength === undefined) {
+        if (this.pendingBytes < 5) return undefined;
+        const header = Buffer.concat(this.pending, 5);
+        this.recordLength = header.readUInt16BE(3);
+        // Zero-length handshake fragments are forbidden (RFC 8446 §5.1).
+        if (this.recordLength === 0 || this.recordLength > MAX_RECORD_PAYLOAD) return null;
+      }
+      if (this.pendingBytes < 5 + this.recordLength) return undefined;
+      // One chunk holding many records is sliced, not copied once per record.
+      const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+      this.fragments.push(all.subarray(5, 5 + this.recordLength));
+      this.helloBytes += this.recordLength;
+      const rest = all.subarray(5 + this.recordLength);
+      this.pending = rest.length > 0 ? [rest] : [];
+      this.pendingBytes = rest.length;
+      this.recordLength = undefined;
+      if (this.helloLength === undefined && this.helloBytes >= 4) {
+        const header = Buffer.concat(this.fragments, 4);
+        if (header[0] !== CLIENT_HELLO) return null;
+        this.helloLength = 4 + header.readUIntBE(1, 3);
+        // Never whole within the bound: refused now rather than after buffering up to it.
+        if (this.helloLength > MAX_CLIENT_HELLO_BYTES) return null;
+      }
+      if (this.helloLength !== undefined && this.helloBytes >= this.helloLength) {
+        return helloSni(Buffer.concat(this.fragments, this.helloBytes).subarray(0, this.helloLength));
+      }
+    }
+  }
+}
+
+/** The server name of the ClientHello at the start of `b` (see ClientHelloReader.push). */
 export function clientHelloSni(b: Buffer): string | undefined | null {
-  if (b.length >= 1 && b[0] !== 0x16) return null;
-  if (b.length < 5) return undefined;
-  const recordLength = b.readUInt16BE(3);
-  if (recordLength > 16_384) return null;
-  if (b.length < 5 + recordLength) return undefined;
-  const end = 5 + recordLength;
-  let p = 5;
-  const need = (n: number) => p + n <= end;
-  if (!need(4) || b[p] !== 0x01) return null;
-  const helloEnd = p + 4 + b.readUIntBE(p + 1, 3);
-  // A ClientHello split over two records is legal but rare; it is refused rather than buffered without end.
-  if (helloEnd > end) return null;
-  p += 4 + 2 + 32;
+  return new ClientHelloReader().push(b);
+}
+
+/** The server name of a whole ClientHello message (its 4-byte handshake header first); null when it is malformed. */
+function helloSni(b: Buffer): string | null {
+  const helloEnd = b.length;
+  let p = 4 + 2 + 32;
+  const need = (n: number) => p + n <= helloEnd;
   if (!need(1)) return null;
   p += 1 + b[p]!;
   if (!need(2)) return null;
@@ -110,7 +184,7 @@ export class Passthrough {
     const listener = this.deps.listener(port);
     if (!listener?.passthrough) return false;
     const routes = listener.passthrough;
-    let buffered = Buffer.alloc(0);
+    const hello = new ClientHelloReader();
     const timer = setTimeout(() => refuse('hello_timeout'), this.deps.helloTimeoutMs);
     const refuse = (result: Result) => {
       cleanup();
@@ -129,12 +203,8 @@ export class Passthrough {
     };
     const onEnd = () => refuse('closed_early');
     const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      const sni = clientHelloSni(buffered);
-      if (sni === undefined) {
-        if (buffered.length >= MAX_RECORD) refuse('not_tls');
-        return;
-      }
+      const sni = hello.push(chunk);
+      if (sni === undefined) return;
       cleanup();
       raw.pause();
       if (sni === null) return refuse('not_tls');
@@ -142,7 +212,7 @@ export class Passthrough {
       if (sni === '') return refuse('no_sni');
       const route = routeFor(routes, sni);
       if (!route) return refuse('no_route');
-      if (!this.forward(raw, buffered, route)) return refuse('no_endpoint');
+      if (!this.forward(raw, hello.bytes(), route)) return refuse('no_endpoint');
       this.connections.inc({ port: String(port), result: 'forwarded' });
     };
     raw.on('data', onData);

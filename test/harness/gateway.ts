@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { Gateway, type GatewayOptions } from '../../src/gateway/index.js';
 import { MemoryAccessLog } from '../../src/telemetry/index.js';
+import { serviceEntryYaml } from './service-yaml.js';
 import type { TestUpstream } from './upstream.js';
 
 export { seededRandom } from '../../src/demo/seeded-random.js';
@@ -73,24 +74,7 @@ export function serviceYaml(name: string, port: number, versions: Version[], ext
     .map((v) => `  - address: 127.0.0.1\n    ports: {http: ${v.upstream.port}}\n    labels: ${JSON.stringify({ app: name, ...v.labels })}`)
     .join('\n');
   const subsets = [...new Set(versions.map((v) => v.labels.version).filter(Boolean))].map((v) => `  - name: ${v}\n    labels: {version: ${v}}`).join('\n');
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}}
-spec:
-  hosts: [${name}]
-  ports: [{number: ${port}, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints:
-${endpoints}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: ${name}}
-spec:
-  host: ${name}
-${extraDestinationRule}  subsets:
-${subsets}
-`;
+  return serviceEntryYaml({ host: name, port, portName: 'http', protocol: 'HTTP', endpoints, rule: `${extraDestinationRule}  subsets:\n${subsets}\n` });
 }
 
 export interface TestGateway {
