@@ -162,7 +162,8 @@ export class ShadowWriter {
     // Sent once the code that started it has run on: the data path starts the shadows before the primary
     // attempt, and the primary's request should reach the wire first (undici writes a bodyless request at once).
     this.outbox.push(shadow);
-    if (this.outbox.length === 1) queueMicrotask(this.sendOutbox);
+    // nextTick rather than queueMicrotask: Node wraps every queued microtask in an AsyncResource.
+    if (this.outbox.length === 1) process.nextTick(this.sendOutbox);
     return handle;
   }
 

@@ -62,7 +62,8 @@ const PRIMARY_HIGH_WATER = 64 * 1024;
 /** The per-request context every phase reads and writes (Pingora's CTX). */
 class RequestContext {
   readonly started = performance.now();
-  readonly startTime = new Date();
+  /** Epoch milliseconds when the request arrived (the access log's start_time). */
+  readonly startMs = Date.now();
   requestId = '';
   /** The normalised origin-form target routing matched (and upstreams receive, after rewrites). */
   path = '';
@@ -705,7 +706,7 @@ export class ProxyHandler {
     // A gRPC call's series carry request_protocol="grpc" and its grpc-status (Istio's standard metrics).
     istio.record(ctx.grpc ? istio.grpcLabels(dest, ctx.grpcStatus ?? '') : dest, ctx.status, flags, durationMs, ctx.tee?.bytes ?? 0, ctx.bytesSent);
     const entry = {
-      start_time: ctx.startTime.toISOString(),
+      start_time: isoTime(ctx.startMs),
       method: req.method ?? '',
       path: ctx.path || (req.url ?? ''),
       protocol: `HTTP/${req.httpVersion}`,
@@ -733,6 +734,17 @@ export class ProxyHandler {
     this.inFlight--;
     if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
+}
+
+/** ISO 8601 text of an epoch millisecond, made once per millisecond (several requests share one under load). */
+let isoMs = -1;
+let isoText = '';
+function isoTime(ms: number): string {
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
 }
 
 /** The request came over a connection Shadowgate decrypted (a port terminating TLS; HTTP/2 sessions included). */
