@@ -94,7 +94,8 @@ export class ExchangeBuilder {
     private readonly maxBodyBytes: number,
     private readonly budget: ByteBudget,
   ) {
-    this.exchange = { ...base, primary: { status: 0, headers: {}, body: { size: 0, sha256: '', truncated: false }, latencyMs: 0 } };
+    // The base is this exchange's own (ExchangeSource.build): completed in place rather than spread into a copy.
+    this.exchange = Object.assign(base, { primary: { status: 0, headers: {}, body: { size: 0, sha256: '', truncated: false }, latencyMs: 0 } });
   }
 
   /**
