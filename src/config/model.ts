@@ -469,6 +469,11 @@ export interface ResourceSummary {
   accepted: boolean;
   /** Kubernetes-style status a controller would write (Gateway API kinds: conditions with reasons). */
   status?: Record<string, unknown>;
+  /**
+   * Gateway API Gateways: per listener name, the Secrets (`ns/name`) its certificateRefs name. `status` assumes them
+   * usable (building the config reads no Secret); the status writer checks them (gateway-api withCertificateChecks).
+   */
+  certificateRefs?: Record<string, string[]>;
 }
 
 export interface Snapshot {

@@ -3,8 +3,9 @@
 import { EventEmitter } from 'node:events';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Gauge, type Registry } from 'prom-client';
-import { DEFAULT_GATEWAY_CONTROLLER, type Problem, type ResourceSummary } from '../../config/index.js';
+import { type CertificateCheck, DEFAULT_GATEWAY_CONTROLLER, type Problem, type ResourceSummary, withCertificateChecks } from '../../config/index.js';
 import type { RawResource } from '../../config/parse.js';
+import { certificateSecretProblem } from '../../tls/index.js';
 import { ClusterSettings, type ConfigMapRef, DEFAULT_CONFIG_MAP_KEY, DEFAULT_CONFIG_MAP_NAME } from './cluster-settings.js';
 import { Discovery } from './discovery.js';
 import { WarningEvents } from './events.js';
@@ -24,7 +25,7 @@ import {
   WATCHED_TYPES,
 } from './resource-types.js';
 import { StatusWriter } from './status-writer.js';
-import { sourceFile, type Translation, translate } from './translate.js';
+import { isClusterSource, sourceFile, type Translation, translate } from './translate.js';
 import { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
 
 export interface KubernetesSourceOptions {
@@ -93,6 +94,8 @@ export class KubernetesSource {
   /** Makes the Secret watcher, started by the first `secret()` (undefined: no usable API server). */
   private secretWatch: (() => ListWatcher) | undefined;
   private secrets: ListWatcher | undefined;
+  /** The resources last published, kept while a Gateway names Secrets: a Secret's change publishes them again. */
+  private certificateStatus: readonly ResourceSummary[] | undefined;
   /** Ends `start`'s wait early: the API server cannot be used for now (unreachable, refused credentials, ...). */
   private blocked: (() => void) | undefined;
 
@@ -301,7 +304,27 @@ export class KubernetesSource {
    */
   publishStatus(resources: readonly ResourceSummary[]): Promise<void> {
     if (!this.synced || this.closed || !this.statusWriter) return Promise.resolve();
-    return this.statusWriter.publish(resources);
+    this.certificateStatus = resources.some((r) => r.certificateRefs && isClusterSource(r.file)) ? resources : undefined;
+    return this.statusWriter.publish(this.withCertificates(resources));
+  }
+
+  /**
+   * Gateways' listener status with their certificateRefs checked against the Secrets in the cluster now (the snapshot
+   * assumed them usable). A Gateway whose Secrets are still being listed is left out of this round: the listing's
+   * end is a Secret change, which publishes again.
+   */
+  private withCertificates(resources: readonly ResourceSummary[]): ResourceSummary[] {
+    const check: CertificateCheck = (name) => certificateSecretProblem(name, (n) => this.secret(n));
+    const out: ResourceSummary[] = [];
+    for (const r of resources) {
+      if (!r.certificateRefs || !r.status || !isClusterSource(r.file)) {
+        out.push(r);
+        continue;
+      }
+      const status = withCertificateChecks(r.status, r.certificateRefs, check);
+      if (status !== 'pending') out.push(status === r.status ? r : { ...r, status });
+    }
+    return out;
   }
 
   /**
@@ -348,7 +371,10 @@ export class KubernetesSource {
   }
 
   private secretsChanged(): void {
-    if (!this.closed) this.opts.onSecretsChange?.();
+    if (this.closed) return;
+    this.opts.onSecretsChange?.();
+    // A listener's certificate Secret created, fixed or deleted: its status says so on this write, not the next reload.
+    if (this.certificateStatus) void this.publishStatus(this.certificateStatus);
   }
 
   async close(): Promise<void> {
