@@ -103,6 +103,8 @@ describe('Gateway API status written to the API server', { timeout: 120_000 }, (
       assert.equal(status('GatewayClass', 'theirs'), undefined, "another controller's class: not ours to write");
 
       const edge = status('Gateway', 'edge')!;
+      // The address its listener's port is bound to (--bind 127.0.0.1).
+      assert.deepEqual(edge.addresses, [{ type: 'IPAddress', value: '127.0.0.1' }]);
       assert.deepEqual(conds(edge.conditions), [
         ['Accepted', 'True', 'Accepted', 1],
         ['Programmed', 'True', 'Programmed', 1],
@@ -278,7 +280,7 @@ describe('Gateway API status written to the API server', { timeout: 120_000 }, (
       spec: { gatewayClassName: 'shadowgate', listeners: [{ name: 'https', port: onlyPort, protocol: 'HTTPS', hostname: 'web.example.com', tls }] },
     });
     type Listener = { name: string; supportedKinds: unknown; conditions: Array<Cond & { message: string }> };
-    const gwStatus = (name: string) => api.get('Gateway', NS, name)?.status as { conditions?: Cond[]; listeners?: Listener[] } | undefined;
+    const gwStatus = (name: string) => api.get('Gateway', NS, name)?.status as { conditions?: Cond[]; listeners?: Listener[]; addresses?: unknown } | undefined;
     const listener = (name: string, l: string) => gwStatus(name)?.listeners?.find((x) => x.name === l);
     const resolved = (name: string) => listener(name, 'https')?.conditions.find((c) => c.type === 'ResolvedRefs');
     const gw = await kubeGateway(api, NS);
@@ -307,6 +309,9 @@ describe('Gateway API status written to the API server', { timeout: 120_000 }, (
         ['Accepted', 'True', 'ListenersNotValid', 1],
         ['Programmed', 'False', 'Invalid', 1],
       ]);
+      // Addresses: where programmed listeners listen; none for a Gateway with none.
+      assert.deepEqual(gwStatus('mixed')!.addresses, [{ type: 'IPAddress', value: '127.0.0.1' }]);
+      assert.deepEqual(gwStatus('tls-only')!.addresses, []);
       // Never written as resolved while the Secrets were still being listed.
       const httpsResolved = (w: (typeof api.statusWrites)[number]) =>
         (w.body.status as { listeners?: Listener[] } | undefined)?.listeners?.find((l) => l.name === 'https')?.conditions.find((c) => c.type === 'ResolvedRefs')
@@ -343,6 +348,7 @@ describe('Gateway API status written to the API server', { timeout: 120_000 }, (
           ['Accepted', 'True', 'Accepted', 1],
           ['Programmed', 'True', 'Programmed', 1],
         ]);
+        assert.deepEqual(gwStatus(name)!.addresses, [{ type: 'IPAddress', value: '127.0.0.1' }]);
       }
       assert.equal(JSON.stringify(await reloads.get()), before, 'a Secret change is no config reload');
     } finally {

@@ -474,6 +474,8 @@ export interface ResourceSummary {
    * usable (building the config reads no Secret); the status writer checks them (gateway-api withCertificateChecks).
    */
   certificateRefs?: Record<string, string[]>;
+  /** Gateway API Gateways: each listener's port; the status writer adds the addresses they are bound to (withAddresses). */
+  listenerPorts?: Record<string, number>;
 }
 
 export interface Snapshot {

@@ -235,6 +235,7 @@ export class Gateway {
         registry: this.metrics.registry,
         onChange: () => void this.reload({ trigger: 'kubernetes' }),
         onSecretsChange: () => this.secretsChanged(),
+        boundAddress: (port) => this.listeners.boundAddress(port),
         log: this.log,
       });
       const k8s = this.k8s;
@@ -452,8 +453,6 @@ export class Gateway {
     this.comparator?.apply(snapshot);
     this.state = { snapshot, table };
     this.loadedAt = new Date().toISOString();
-    // Gateway API status, as a controller writes it (sources/kubernetes/status-writer.ts): fire and forget.
-    void this.k8s?.publishStatus(snapshot.resources);
     const accepted = snapshot.resources.some((r) => r.accepted);
     this.usable = accepted || (snapshot.resources.length === 0 && !snapshot.problems.some((p) => p.severity === 'error'));
     // Certificates first: a port that turns HTTPS must have them before its next connection.
@@ -464,6 +463,9 @@ export class Gateway {
       binds,
     );
     this.bound = failures.length === 0;
+    // Gateway API status, as a controller writes it (sources/kubernetes/status-writer.ts): fire and forget. After
+    // the ports are bound: Gateways' status.addresses are those they are listening on.
+    void this.k8s?.publishStatus(snapshot.resources);
     return failures;
   }
 

@@ -22,12 +22,15 @@ export interface GatewayApiResult {
    * withCertificateChecks): building the config reads no Secret.
    */
   certificateRefs: Map<string, Record<string, string[]>>;
+  /** By `Gateway/namespace/name`: each listener's port, for the addresses its status gives (status.ts withAddresses). */
+  listenerPorts: Map<string, Record<string, number>>;
 }
 
 /** `controllerName`: the GatewayClass controller Shadowgate answers to (`serve --gateway-controller-name`). */
 export function compileGatewayApi(res: GatewayApiResources, registry: Registry, controllerName: string = CONTROLLER_NAME): GatewayApiResult {
   const statuses = new Map<string, Record<string, unknown>>();
   const certificateRefs = new Map<string, Record<string, string[]>>();
+  const listenerPorts = new Map<string, Record<string, number>>();
   const classes = new Map(res.classes.map((c) => [c.name, c]));
   for (const c of res.classes) {
     if (c.controllerName !== controllerName) {
@@ -145,6 +148,7 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
     });
     gateways.set(`${gw.namespace}/${gw.name}`, { gw, listeners });
     if (Object.keys(secrets).length > 0) certificateRefs.set(`Gateway/${gw.namespace}/${gw.name}`, secrets);
+    listenerPorts.set(`Gateway/${gw.namespace}/${gw.name}`, Object.fromEntries(gw.listeners.map((l) => [l.name, l.port])));
   }
 
   // --- Routes: attach to parents
@@ -264,7 +268,7 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
     meshCache.set(key, out);
     return out;
   };
-  return { listeners, meshRoutes, statuses, certificateRefs };
+  return { listeners, meshRoutes, statuses, certificateRefs, listenerPorts };
 }
 
 /** A ReferenceGrant in the Secret's namespace lets Gateways of `from` read it (all Secrets there, or this one by name). */

@@ -1,4 +1,5 @@
 // Status conditions as a Gateway API controller writes them, built as plain data (no clock: no lastTransitionTime).
+import { isIP } from 'node:net';
 import type { ProblemCode } from '../problem-codes.js';
 import type { ParentRefSpec } from './types.js';
 
@@ -79,6 +80,36 @@ export function withCertificateChecks(status: Obj, refs: Readonly<Record<string,
   const conditions = ((status.conditions ?? []) as Condition[]).map((c) => own.find((o) => o.type === c.type) ?? c);
   return { ...status, conditions, listeners: out };
 }
+
+/** A GatewayStatusAddress (gateway.networking.k8s.io/v1). */
+export interface GatewayStatusAddress {
+  type: 'IPAddress' | 'Hostname';
+  value: string;
+}
+
+/**
+ * A Gateway's status with `addresses`: those its programmed listeners' ports are bound to (`boundAddress`: the
+ * socket's address, undefined when the port is not bound), IPs as IPAddress, names as Hostname; none when no listener
+ * is programmed and bound. A wildcard bind (0.0.0.0, ::) says nothing of where clients reach the Gateway: the
+ * addresses are not known then, and `addresses` is left out (what the object says stays).
+ */
+export function withAddresses(status: Obj, ports: Readonly<Record<string, number>>, boundAddress: (port: number) => string | undefined): Obj {
+  const listeners = Array.isArray(status.listeners) ? (status.listeners as Obj[]) : [];
+  const values = new Set<string>();
+  for (const l of listeners) {
+    const port = ports[String(l.name)];
+    const programmed = ((l.conditions ?? []) as Condition[]).some((c) => c.type === 'Programmed' && c.status === 'True');
+    if (port === undefined || !programmed) continue;
+    const address = boundAddress(port);
+    if (address === undefined) continue;
+    if (WILDCARDS.has(address)) return status;
+    values.add(address);
+  }
+  const addresses: GatewayStatusAddress[] = [...values].sort().map((value) => ({ type: isIP(value) ? 'IPAddress' : 'Hostname', value }));
+  return { ...status, addresses };
+}
+
+const WILDCARDS = new Set(['0.0.0.0', '::', '']);
 
 /** The problem code for each failing condition reason (`NoMatchingParent` → `no-matching-parent`). */
 const REASON_CODES: Readonly<Record<string, ProblemCode>> = Object.freeze({

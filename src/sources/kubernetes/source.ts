@@ -3,7 +3,14 @@
 import { EventEmitter } from 'node:events';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Gauge, type Registry } from 'prom-client';
-import { type CertificateCheck, DEFAULT_GATEWAY_CONTROLLER, type Problem, type ResourceSummary, withCertificateChecks } from '../../config/index.js';
+import {
+  type CertificateCheck,
+  DEFAULT_GATEWAY_CONTROLLER,
+  type Problem,
+  type ResourceSummary,
+  withAddresses,
+  withCertificateChecks,
+} from '../../config/index.js';
 import type { RawResource } from '../../config/parse.js';
 import { certificateSecretProblem } from '../../tls/index.js';
 import { ClusterSettings, type ConfigMapRef, DEFAULT_CONFIG_MAP_KEY, DEFAULT_CONFIG_MAP_NAME } from './cluster-settings.js';
@@ -65,6 +72,11 @@ export interface KubernetesSourceOptions {
   gatewayController?: string | undefined;
   /** Write Gateway API status back (default true). */
   writeStatus?: boolean;
+  /**
+   * The address a service port is bound to now (undefined: not bound), for Gateways' `status.addresses`. Absent:
+   * no address is written.
+   */
+  boundAddress?: (port: number) => string | undefined;
 }
 
 export class KubernetesSource {
@@ -305,24 +317,29 @@ export class KubernetesSource {
   publishStatus(resources: readonly ResourceSummary[]): Promise<void> {
     if (!this.synced || this.closed || !this.statusWriter) return Promise.resolve();
     this.certificateStatus = resources.some((r) => r.certificateRefs && isClusterSource(r.file)) ? resources : undefined;
-    return this.statusWriter.publish(this.withCertificates(resources));
+    return this.statusWriter.publish(this.withRuntime(resources));
   }
 
   /**
-   * Gateways' listener status with their certificateRefs checked against the Secrets in the cluster now (the snapshot
-   * assumed them usable). A Gateway whose Secrets are still being listed is left out of this round: the listing's
-   * end is a Secret change, which publishes again.
+   * Gateways' status completed with what only the running gateway knows: listeners' certificateRefs checked against
+   * the Secrets in the cluster now (the snapshot assumed them usable), and the addresses the listeners' ports are
+   * bound to. A Gateway whose Secrets are still being listed is left out of this round: the listing's end is a
+   * Secret change, which publishes again.
    */
-  private withCertificates(resources: readonly ResourceSummary[]): ResourceSummary[] {
+  private withRuntime(resources: readonly ResourceSummary[]): ResourceSummary[] {
     const check: CertificateCheck = (name) => certificateSecretProblem(name, (n) => this.secret(n));
+    const bound = this.opts.boundAddress;
     const out: ResourceSummary[] = [];
     for (const r of resources) {
-      if (!r.certificateRefs || !r.status || !isClusterSource(r.file)) {
+      if (r.kind !== 'Gateway' || !r.status || !isClusterSource(r.file)) {
         out.push(r);
         continue;
       }
-      const status = withCertificateChecks(r.status, r.certificateRefs, check);
-      if (status !== 'pending') out.push(status === r.status ? r : { ...r, status });
+      let status: Record<string, unknown> | 'pending' = r.status;
+      if (r.certificateRefs) status = withCertificateChecks(status, r.certificateRefs, check);
+      if (status === 'pending') continue;
+      if (bound && r.listenerPorts) status = withAddresses(status, r.listenerPorts, bound);
+      out.push(status === r.status ? r : { ...r, status });
     }
     return out;
   }
