@@ -46,6 +46,8 @@ export interface GatewayOptions {
     listen?: 'taken-over' | 'all';
     /** The ConfigMap holding a ShadowgateConfig (sources/kubernetes/cluster-settings.ts); absent: none is read. */
     configMap?: { namespace?: string | undefined; name?: string | undefined; key?: string | undefined };
+    /** Post Kubernetes Events for setup warnings (default true): with --workers N, only the worker that logs does. */
+    postEvents?: boolean;
   };
   /** SQLite file for comparison results; undefined: mirrored answers are not compared. */
   store?: string;
@@ -231,6 +233,7 @@ export class Gateway {
         context: opts.kubernetes.context,
         ...(opts.kubernetes.listen ? { listen: opts.kubernetes.listen } : {}),
         ...(opts.kubernetes.configMap ? { configMap: opts.kubernetes.configMap } : {}),
+        ...(opts.kubernetes.postEvents === false ? { postEvents: false } : {}),
         gatewayController: opts.gatewayController,
         registry: this.metrics.registry,
         onChange: () => void this.reload({ trigger: 'kubernetes' }),
@@ -539,6 +542,8 @@ export class Gateway {
           ready: this.isReady(),
           upstream: { primary: this.primaryClusters.stats(), shadow: this.shadowClusters.stats() },
           shadows_in_flight: this.shadows.shadowsInFlight,
+          // With --workers N one worker posts the cluster's Events (sources/kubernetes/events.ts), not each.
+          ...(this.k8s ? { kubernetes_events: this.opts.kubernetes?.postEvents !== false } : {}),
         },
       ],
     };

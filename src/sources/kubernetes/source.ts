@@ -77,6 +77,8 @@ export interface KubernetesSourceOptions {
    * no address is written.
    */
   boundAddress?: (port: number) => string | undefined;
+  /** Post Warning Events for the cluster's setup problems (default true; with --workers N only one worker does). */
+  postEvents?: boolean;
 }
 
 export class KubernetesSource {
@@ -154,7 +156,7 @@ export class KubernetesSource {
       this.health.unusable(api);
       return;
     }
-    this.events = new WarningEvents(api, opts.log);
+    if (opts.postEvents !== false) this.events = new WarningEvents(api, opts.log);
     if (opts.writeStatus !== false) {
       this.statusWriter = new StatusWriter(
         api,
