@@ -1,7 +1,7 @@
 // Gateway API in config/: field-path problems, attachment and status reasons, precedence ties, no effect on Istio's rules.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadSnapshot, type Problem, type Route, type Snapshot } from '../src/config/index.js';
+import { loadSnapshot, type Problem, type Route, type Snapshot, withAddresses, withCertificateChecks } from '../src/config/index.js';
 import { fixture, gatewayYaml } from './harness/gateway-api.js';
 
 const BACKENDS = `apiVersion: networking.istio.io/v1
@@ -345,4 +345,80 @@ spec:
       assert.ok(s.listeners.every((l) => l.virtualHosts.every((v) => v.routes.every((r) => !r.source.includes(route)))));
     });
   }
+});
+
+describe('Gateway API: status completed by the running gateway', () => {
+  const gateway = (s: Snapshot) => s.resources.find((r) => r.kind === 'Gateway' && r.name === 'gw')!;
+  const tlsGateway = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: apps}
+spec:
+  gatewayClassName: shadowgate
+  listeners:
+  - {name: http, port: 18080, protocol: HTTP}
+  - {name: https, port: 18443, protocol: HTTPS, tls: {certificateRefs: [{name: a}, {name: b}]}}
+  - {name: other, port: 18444, protocol: HTTPS, tls: {certificateRefs: [{name: c, namespace: elsewhere}]}}
+`;
+
+  it('the snapshot names the Secrets each listener reads (granted ones only) and each listener port', () => {
+    const s = loadSnapshot([{ path: 'g.yaml', text: tlsGateway }]);
+    assert.deepEqual(gateway(s).certificateRefs, { https: ['apps/a', 'apps/b'] });
+    assert.deepEqual(gateway(s).listenerPorts, { http: 18080, https: 18443, other: 18444 });
+  });
+
+  it('withCertificateChecks: a refused Secret (any of the refs) fails the listener and the Gateway follows; pending waits', () => {
+    const g = gateway(loadSnapshot([{ path: 'g.yaml', text: tlsGateway }]));
+    const out = withCertificateChecks(g.status!, g.certificateRefs!, (name) => (name === 'apps/b' ? 'Secret apps/b not found' : undefined));
+    assert.notEqual(out, 'pending');
+    const status = out as {
+      conditions: Array<{ type: string; reason: string }>;
+      listeners: Array<{ name: string; conditions: Array<{ type: string; status: string; reason: string; message: string }> }>;
+    };
+    const https = status.listeners.find((l) => l.name === 'https')!;
+    assert.deepEqual(
+      https.conditions.filter((c) => c.type === 'ResolvedRefs' || c.type === 'Programmed').map((c) => [c.type, c.status, c.reason, c.message]),
+      [
+        ['ResolvedRefs', 'False', 'InvalidCertificateRef', 'Secret apps/b not found'],
+        ['Programmed', 'False', 'Invalid', 'not served: Secret apps/b not found'],
+      ],
+    );
+    // RefNotPermitted found when the config was built stays the reason.
+    assert.equal(status.listeners.find((l) => l.name === 'other')!.conditions.find((c) => c.type === 'ResolvedRefs')!.reason, 'RefNotPermitted');
+    assert.deepEqual(
+      status.conditions.map((c) => c.reason),
+      ['ListenersNotValid', 'Programmed'],
+    );
+    assert.equal(
+      withCertificateChecks(g.status!, g.certificateRefs!, () => 'pending'),
+      'pending',
+    );
+    assert.equal(
+      withCertificateChecks(g.status!, g.certificateRefs!, () => undefined),
+      g.status,
+      'all usable: the status as computed',
+    );
+  });
+
+  it('withAddresses: the addresses programmed listeners are bound to, sorted, once each; none known on a wildcard bind', () => {
+    const status = {
+      conditions: [],
+      listeners: ['a', 'b', 'c', 'off'].map((name) => ({
+        name,
+        conditions: [{ type: 'Programmed', status: name === 'off' ? 'False' : 'True', reason: '', message: '', observedGeneration: 1 }],
+      })),
+    };
+    const ports = { a: 1, b: 2, c: 3, off: 4 };
+    const at = (m: Record<number, string>) => (port: number) => m[port];
+    assert.deepEqual(withAddresses(status, ports, at({ 1: '127.0.0.2', 2: '::1', 3: '127.0.0.2', 4: '127.0.0.9' })).addresses, [
+      { type: 'IPAddress', value: '127.0.0.2' },
+      { type: 'IPAddress', value: '::1' },
+    ]);
+    assert.deepEqual(withAddresses(status, ports, at({ 1: 'gw.example', 2: '127.0.0.1' })).addresses, [
+      { type: 'IPAddress', value: '127.0.0.1' },
+      { type: 'Hostname', value: 'gw.example' },
+    ]);
+    // Nothing programmed and bound: known to be none.
+    assert.deepEqual(withAddresses(status, ports, at({ 4: '127.0.0.9' })).addresses, []);
+    for (const wildcard of ['0.0.0.0', '::']) assert.equal(withAddresses(status, ports, at({ 1: wildcard, 2: wildcard })), status);
+  });
 });

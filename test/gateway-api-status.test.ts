@@ -4,8 +4,10 @@
 // controllerName beside another controller's entries, supportedFeatures; merge patches with a resourceVersion
 // precondition, a conflict re-read and retried, and no write when nothing changed.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { SUPPORTED_FEATURES } from '../src/config/gateway-api/index.js';
+import { makeCa, opensslMissing } from './harness/certs.js';
 import { client, freePort, send } from './harness/gateway.js';
 import { FakeKubeApiServer, type KObject } from './harness/kube-apiserver.js';
 import { GATEWAY_API_KINDS, kubeGateway, LogLines, podServer, serviceWithPod } from './harness/kube-cluster.js';
@@ -101,6 +103,8 @@ describe('Gateway API status written to the API server', { timeout: 120_000 }, (
       assert.equal(status('GatewayClass', 'theirs'), undefined, "another controller's class: not ours to write");
 
       const edge = status('Gateway', 'edge')!;
+      // The address its listener's port is bound to (--bind 127.0.0.1).
+      assert.deepEqual(edge.addresses, [{ type: 'IPAddress', value: '127.0.0.1' }]);
       assert.deepEqual(conds(edge.conditions), [
         ['Accepted', 'True', 'Accepted', 1],
         ['Programmed', 'True', 'Programmed', 1],
@@ -247,6 +251,110 @@ describe('Gateway API status written to the API server', { timeout: 120_000 }, (
     } finally {
       await gw.shutdown();
       await api.close();
+    }
+  });
+  it('an HTTPS listener whose certificateRefs Secret is missing or malformed: ResolvedRefs False InvalidCertificateRef, True once a usable Secret appears', {
+    skip: opensslMissing(),
+  }, async () => {
+    const certs = makeCa();
+    certs.issue('web', 'web.example.com', ['DNS:web.example.com']);
+    const api = await FakeKubeApiServer.start({ extraKinds: GATEWAY_API_KINDS });
+    const [httpPort, httpsPort, onlyPort] = [await freePort(), await freePort(), await freePort()];
+    const tls = { mode: 'Terminate', certificateRefs: [{ name: 'web-cert' }] };
+    api.apply({
+      apiVersion: `${G}/v1`,
+      kind: 'Gateway',
+      metadata: { name: 'mixed', namespace: NS },
+      spec: {
+        gatewayClassName: 'shadowgate',
+        listeners: [
+          { name: 'http', port: httpPort, protocol: 'HTTP' },
+          { name: 'https', port: httpsPort, protocol: 'HTTPS', hostname: 'web.example.com', tls },
+        ],
+      },
+    });
+    api.apply({
+      apiVersion: `${G}/v1`,
+      kind: 'Gateway',
+      metadata: { name: 'tls-only', namespace: NS },
+      spec: { gatewayClassName: 'shadowgate', listeners: [{ name: 'https', port: onlyPort, protocol: 'HTTPS', hostname: 'web.example.com', tls }] },
+    });
+    type Listener = { name: string; supportedKinds: unknown; conditions: Array<Cond & { message: string }> };
+    const gwStatus = (name: string) => api.get('Gateway', NS, name)?.status as { conditions?: Cond[]; listeners?: Listener[]; addresses?: unknown } | undefined;
+    const listener = (name: string, l: string) => gwStatus(name)?.listeners?.find((x) => x.name === l);
+    const resolved = (name: string) => listener(name, 'https')?.conditions.find((c) => c.type === 'ResolvedRefs');
+    const gw = await kubeGateway(api, NS);
+    try {
+      await api.until(() => resolved('mixed')?.status === 'False' && resolved('tls-only')?.status === 'False');
+      assert.deepEqual(conds(listener('mixed', 'https')!.conditions), [
+        ['Accepted', 'True', 'Accepted', 1],
+        ['Conflicted', 'False', 'NoConflicts', 1],
+        ['Programmed', 'False', 'Invalid', 1],
+        ['ResolvedRefs', 'False', 'InvalidCertificateRef', 1],
+      ]);
+      assert.equal(resolved('mixed')!.message, 'Secret default/web-cert not found');
+      assert.deepEqual(listener('mixed', 'https')!.supportedKinds, [{ group: G, kind: 'HTTPRoute' }]);
+      assert.deepEqual(conds(listener('mixed', 'http')!.conditions), [
+        ['Accepted', 'True', 'Accepted', 1],
+        ['Conflicted', 'False', 'NoConflicts', 1],
+        ['Programmed', 'True', 'Programmed', 1],
+        ['ResolvedRefs', 'True', 'ResolvedRefs', 1],
+      ]);
+      // Some listener is not served: accepted with ListenersNotValid; programmed while another listener is.
+      assert.deepEqual(conds(gwStatus('mixed')!.conditions), [
+        ['Accepted', 'True', 'ListenersNotValid', 1],
+        ['Programmed', 'True', 'Programmed', 1],
+      ]);
+      assert.deepEqual(conds(gwStatus('tls-only')!.conditions), [
+        ['Accepted', 'True', 'ListenersNotValid', 1],
+        ['Programmed', 'False', 'Invalid', 1],
+      ]);
+      // Addresses: where programmed listeners listen; none for a Gateway with none.
+      assert.deepEqual(gwStatus('mixed')!.addresses, [{ type: 'IPAddress', value: '127.0.0.1' }]);
+      assert.deepEqual(gwStatus('tls-only')!.addresses, []);
+      // Never written as resolved while the Secrets were still being listed.
+      const httpsResolved = (w: (typeof api.statusWrites)[number]) =>
+        (w.body.status as { listeners?: Listener[] } | undefined)?.listeners?.find((l) => l.name === 'https')?.conditions.find((c) => c.type === 'ResolvedRefs')
+          ?.status;
+      assert.ok(api.statusWrites.filter((w) => w.kind === 'Gateway').every((w) => httpsResolved(w) === 'False'));
+
+      // A Secret that is no certificate (the conformance suite's malformed one): still InvalidCertificateRef, saying why.
+      const hello = Buffer.from('Hello world\n').toString('base64');
+      const secret = (crt: string, key: string): KObject => ({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'kubernetes.io/tls',
+        metadata: { name: 'web-cert', namespace: NS },
+        data: { 'tls.crt': crt, 'tls.key': key },
+      });
+      api.apply(secret(hello, hello));
+      await api.until(() => /^Secret default\/web-cert: not a PEM certificate and key/.test(resolved('mixed')?.message ?? ''));
+      assert.equal(resolved('mixed')!.reason, 'InvalidCertificateRef');
+
+      // A usable Secret: resolved and programmed on the next write, without a config reload; the Gateways' conditions follow.
+      const pem = (f: string) => readFileSync(certs.path(f)).toString('base64');
+      const reloads = gw.metrics.reloads;
+      const before = JSON.stringify(await reloads.get());
+      api.apply(secret(pem('web.crt'), pem('web.key')));
+      await api.until(() => resolved('mixed')?.status === 'True' && resolved('tls-only')?.status === 'True');
+      for (const name of ['mixed', 'tls-only']) {
+        assert.deepEqual(conds(listener(name, 'https')!.conditions), [
+          ['Accepted', 'True', 'Accepted', 1],
+          ['Conflicted', 'False', 'NoConflicts', 1],
+          ['Programmed', 'True', 'Programmed', 1],
+          ['ResolvedRefs', 'True', 'ResolvedRefs', 1],
+        ]);
+        assert.deepEqual(conds(gwStatus(name)!.conditions), [
+          ['Accepted', 'True', 'Accepted', 1],
+          ['Programmed', 'True', 'Programmed', 1],
+        ]);
+        assert.deepEqual(gwStatus(name)!.addresses, [{ type: 'IPAddress', value: '127.0.0.1' }]);
+      }
+      assert.equal(JSON.stringify(await reloads.get()), before, 'a Secret change is no config reload');
+    } finally {
+      await gw.shutdown();
+      await api.close();
+      certs.remove();
     }
   });
 });

@@ -239,6 +239,39 @@ describe('serve --kubernetes: endpoints that share an IP (issue 21)', { timeout:
   }
 });
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = join(ROOT, 'bin', 'shadowgate.js');
+
+/** `shadowgate serve --kubernetes ...` as a user runs it; resolves with its admin address once it says it listens. */
+async function serve(t: TestContext, args: string[]) {
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--kubernetes', '--admin', '127.0.0.1:0', '--access-log', 'off', '--store', 'off', '--no-watch', ...args],
+    {
+      cwd: ROOT,
+      env: { ...process.env, KUBERNETES_SERVICE_HOST: '', KUBECONFIG: '' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  const admin = await new Promise<string>((resolve, reject) => {
+    child.stderr!.on('data', (chunk: string) => {
+      stderr += chunk;
+      const m = /admin http:\/\/(\S+?),? /.exec(stderr) ?? /admin http:\/\/(\S+)\n/.exec(stderr);
+      if (m) resolve(m[1]!.replace(/,$/, ''));
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
+  });
+  return { admin, stderr: () => stderr, child };
+}
+
 describe('serve --kubernetes with a kubeconfig it cannot use (issues 20, 21)', () => {
   const cases = [
     {
@@ -312,39 +345,6 @@ describe('serve --kubernetes with a kubeconfig it cannot use (issues 20, 21)', (
         await api.close();
       }
     });
-  }
-
-  const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-  const BIN = join(ROOT, 'bin', 'shadowgate.js');
-
-  /** `shadowgate serve --kubernetes ...` as a user runs it; resolves with its admin address once it says it listens. */
-  async function serve(t: TestContext, args: string[]) {
-    const child = spawn(
-      process.execPath,
-      [BIN, 'serve', '--kubernetes', '--admin', '127.0.0.1:0', '--access-log', 'off', '--store', 'off', '--no-watch', ...args],
-      {
-        cwd: ROOT,
-        env: { ...process.env, KUBERNETES_SERVICE_HOST: '', KUBECONFIG: '' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    t.after(async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await once(child, 'exit');
-      }
-    });
-    let stderr = '';
-    child.stderr!.setEncoding('utf8');
-    const admin = await new Promise<string>((resolve, reject) => {
-      child.stderr!.on('data', (chunk: string) => {
-        stderr += chunk;
-        const m = /admin http:\/\/(\S+?),? /.exec(stderr) ?? /admin http:\/\/(\S+)\n/.exec(stderr);
-        if (m) resolve(m[1]!.replace(/,$/, ''));
-      });
-      child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
-    });
-    return { admin, stderr: () => stderr, child };
   }
 
   for (const workers of ['1', '2']) {
@@ -456,5 +456,42 @@ describe('serve --kubernetes: a multi-port Service whose pods do not all serve e
       for (const s of [aHttp, aMetrics, bHttp, bMetrics]) await s.close();
       await api.close();
     }
+  });
+});
+
+describe('serve --kubernetes --workers 2: Kubernetes Events', { timeout: 120_000 }, () => {
+  it('each warning is posted once, by the worker that writes the log, not once per worker', async (t) => {
+    const api = await FakeKubeApiServer.start();
+    t.after(() => api.close());
+    const port = await freePort();
+    // Taken over by a Service whose selector is not Shadowgate's, with backends that select no pod: two warnings.
+    api.apply({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'nginx', namespace: NS, annotations: { 'shadowgate.dev/backends': 'nginx-backends' } },
+      spec: { clusterIP: '10.96.0.10', selector: { app: 'nginx' }, ports: [{ name: 'http', port, targetPort: port, protocol: 'TCP' }] },
+    });
+    api.apply({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'nginx-backends', namespace: NS },
+      spec: { clusterIP: '10.96.0.11', selector: { app: 'nothing-here' }, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'sg-kube-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'kubeconfig');
+    writeFileSync(
+      file,
+      `apiVersion: v1\nkind: Config\nclusters: [{name: double, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: ${api.token}}}]\ncontexts: [{name: double, context: {cluster: double, user: u, namespace: ${NS}}}]\ncurrent-context: double\n`,
+    );
+    const { admin, child } = await serve(t, ['--kubeconfig', file, '--namespace', NS, '--bind', '127.0.0.1', '--workers', '2']);
+    const reasons = () => api.events.map((e) => `${e.reason} ${(e.involvedObject as { name: string }).name}`).sort();
+    await api.until(() => api.events.length >= 2);
+    const dump = (await (await fetch(`http://${admin}/config_dump`)).json()) as { workers: Array<{ kubernetes_events?: boolean }> };
+    assert.deepEqual(dump.workers.map((w) => w.kubernetes_events).sort(), [false, true], 'one of the two workers posts Events');
+    // Every post a worker made has reached the double once both have exited.
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+    assert.deepEqual(reasons(), ['ShadowgateEmptyBackends nginx', 'ShadowgateTakeoverSelector nginx']);
   });
 });

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { AdminAccess, type AdminAccessOptions } from '../admin/index.js';
 import { type MirrorSettings, parseDurationMs } from '../config/index.js';
 import { checkSelector, type FleetSource } from '../fleet/index.js';
-import { Gateway, type ReloadResult, reportStarted, runPrimary, serveWorkerIpc, workerLog } from '../gateway/index.js';
+import { Gateway, type ReloadResult, reportStarted, runPrimary, serveWorkerIpc, workerLog, workerPostsEvents } from '../gateway/index.js';
 import type { DownstreamLimits } from '../proxy/index.js';
 import { DEFAULT_LOAD_BUDGET, type LoadBudget } from '../sources/index.js';
 import { openAccessLog } from '../telemetry/index.js';
@@ -134,6 +134,8 @@ export async function runServe(v: Values): Promise<number> {
               context: values.context,
               listen: kubernetesListen,
               ...(configMap ? { configMap } : {}),
+              // --workers N: one worker posts the cluster's Events, as one writes the log.
+              postEvents: !isWorker || workerPostsEvents(),
             },
           }
         : {}),

@@ -4,7 +4,13 @@ import { parseSource, type RawResource, type SourceText } from './parse.js';
 import { buildSnapshot, type SnapshotOptions } from './snapshot.js';
 
 export { parseDurationMs } from './duration.js';
-export { CONTROLLER_NAME as DEFAULT_GATEWAY_CONTROLLER } from './gateway-api/index.js';
+export {
+  type CertificateCheck,
+  CONTROLLER_NAME as DEFAULT_GATEWAY_CONTROLLER,
+  type GatewayStatusAddress,
+  withAddresses,
+  withCertificateChecks,
+} from './gateway-api/index.js';
 export { clusterName, hostAliases, resolveHost } from './hosts.js';
 export * from './model.js';
 export { MAX_ALIAS_COUNT, MAX_SOURCE_BYTES, type RawResource, type SourceText } from './parse.js';

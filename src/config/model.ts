@@ -469,6 +469,13 @@ export interface ResourceSummary {
   accepted: boolean;
   /** Kubernetes-style status a controller would write (Gateway API kinds: conditions with reasons). */
   status?: Record<string, unknown>;
+  /**
+   * Gateway API Gateways: per listener name, the Secrets (`ns/name`) its certificateRefs name. `status` assumes them
+   * usable (building the config reads no Secret); the status writer checks them (gateway-api withCertificateChecks).
+   */
+  certificateRefs?: Record<string, string[]>;
+  /** Gateway API Gateways: each listener's port; the status writer adds the addresses they are bound to (withAddresses). */
+  listenerPorts?: Record<string, number>;
 }
 
 export interface Snapshot {

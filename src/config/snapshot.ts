@@ -386,6 +386,14 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
     const summary = gatewayApiSummaries.get(key);
     if (summary) summary.status = status;
   }
+  for (const [key, refs] of gatewayApiResult.certificateRefs) {
+    const summary = gatewayApiSummaries.get(key);
+    if (summary) summary.certificateRefs = refs;
+  }
+  for (const [key, ports] of gatewayApiResult.listenerPorts) {
+    const summary = gatewayApiSummaries.get(key);
+    if (summary) summary.listenerPorts = ports;
+  }
 
   const listeners = new Map<number, Listener>();
   const domainsTaken = new Map<number, Set<string>>();

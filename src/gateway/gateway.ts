@@ -46,6 +46,8 @@ export interface GatewayOptions {
     listen?: 'taken-over' | 'all';
     /** The ConfigMap holding a ShadowgateConfig (sources/kubernetes/cluster-settings.ts); absent: none is read. */
     configMap?: { namespace?: string | undefined; name?: string | undefined; key?: string | undefined };
+    /** Post Kubernetes Events for setup warnings (default true): with --workers N, only the worker that logs does. */
+    postEvents?: boolean;
   };
   /** SQLite file for comparison results; undefined: mirrored answers are not compared. */
   store?: string;
@@ -231,10 +233,12 @@ export class Gateway {
         context: opts.kubernetes.context,
         ...(opts.kubernetes.listen ? { listen: opts.kubernetes.listen } : {}),
         ...(opts.kubernetes.configMap ? { configMap: opts.kubernetes.configMap } : {}),
+        ...(opts.kubernetes.postEvents === false ? { postEvents: false } : {}),
         gatewayController: opts.gatewayController,
         registry: this.metrics.registry,
         onChange: () => void this.reload({ trigger: 'kubernetes' }),
         onSecretsChange: () => this.secretsChanged(),
+        boundAddress: (port) => this.listeners.boundAddress(port),
         log: this.log,
       });
       const k8s = this.k8s;
@@ -452,8 +456,6 @@ export class Gateway {
     this.comparator?.apply(snapshot);
     this.state = { snapshot, table };
     this.loadedAt = new Date().toISOString();
-    // Gateway API status, as a controller writes it (sources/kubernetes/status-writer.ts): fire and forget.
-    void this.k8s?.publishStatus(snapshot.resources);
     const accepted = snapshot.resources.some((r) => r.accepted);
     this.usable = accepted || (snapshot.resources.length === 0 && !snapshot.problems.some((p) => p.severity === 'error'));
     // Certificates first: a port that turns HTTPS must have them before its next connection.
@@ -464,6 +466,9 @@ export class Gateway {
       binds,
     );
     this.bound = failures.length === 0;
+    // Gateway API status, as a controller writes it (sources/kubernetes/status-writer.ts): fire and forget. After
+    // the ports are bound: Gateways' status.addresses are those they are listening on.
+    void this.k8s?.publishStatus(snapshot.resources);
     return failures;
   }
 
@@ -537,6 +542,8 @@ export class Gateway {
           ready: this.isReady(),
           upstream: { primary: this.primaryClusters.stats(), shadow: this.shadowClusters.stats() },
           shadows_in_flight: this.shadows.shadowsInFlight,
+          // With --workers N one worker posts the cluster's Events (sources/kubernetes/events.ts), not each.
+          ...(this.k8s ? { kubernetes_events: this.opts.kubernetes?.postEvents !== false } : {}),
         },
       ],
     };

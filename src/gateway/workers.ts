@@ -31,6 +31,14 @@ export function workerLog(): ((line: string) => void) | undefined {
   return process.env[WORKER_LOGS_ENV] === '1' ? undefined : () => {};
 }
 
+/**
+ * In a worker: whether it posts the cluster's Kubernetes Events. Each worker runs the Kubernetes source and would
+ * post each warning once per worker; the one that writes the log posts them (its replacement takes over).
+ */
+export function workerPostsEvents(): boolean {
+  return process.env[WORKER_LOGS_ENV] === '1';
+}
+
 /** In a worker: answers the primary's questions about this worker's gateway. */
 export function serveWorkerIpc(gw: Gateway, shutdown: () => Promise<void>): void {
   process.on('message', async (msg: Request) => {

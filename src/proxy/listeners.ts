@@ -112,6 +112,12 @@ export class ListenerSet {
     });
   }
 
+  /** The address `port` is listening on (`0.0.0.0` for a wildcard bind), undefined when it is not bound. */
+  boundAddress(port: number): string | undefined {
+    const a = this.servers.get(port)?.address();
+    return typeof a === 'object' && a ? a.address : undefined;
+  }
+
   /** Binds new ports and closes removed ones. A port that cannot be bound is reported, the others still serve. */
   async reconcile(ports: readonly number[], binds: ReadonlyMap<number, string> = new Map()): Promise<BindFailure[]> {
     const want = new Set(ports);

@@ -91,6 +91,24 @@ export function secretMaterial(name: string, secrets: SecretLookup, separateCa: 
   return out;
 }
 
+/**
+ * Why the Secret `ns/name` cannot serve as a listener's certificate (missing, no certificate or key, not PEM, a key
+ * not the certificate's), undefined when it can, 'pending' while the cluster's Secrets are first listed. The same
+ * reading as serving (inspectServerTls), without the server's settings: what the status says is what is served.
+ */
+export function certificateSecretProblem(name: string, secrets: SecretLookup): string | 'pending' | undefined {
+  const s = secretMaterial(name, secrets, false);
+  if (s === 'pending') return s;
+  if (!s) return `Secret ${name} not found`;
+  if (!s.cert || !s.key) return `${s.ref} has no ${s.cert ? 'tls.key' : 'tls.crt'}`;
+  try {
+    if (!new X509Certificate(s.cert).checkPrivateKey(createPrivateKey(s.key))) return `${s.ref}: tls.key is not the private key of tls.crt`;
+  } catch (err) {
+    return `${s.ref}: not a PEM certificate and key (${(err as Error).message})`;
+  }
+  return undefined;
+}
+
 function fromSecret(r: Report, name: string, secrets: SecretLookup | undefined, mutual: boolean): { cert?: Buffer; key?: Buffer; ca?: Buffer; where: string } {
   const s = secrets && secretMaterial(name, secrets, mutual);
   if (s === 'pending') {

@@ -1,6 +1,7 @@
 // Public surface of tls/: terminating TLS on the service ports (Istio Gateway servers, Gateway API HTTPS listeners)
 // and the certificate checks `validate` shares with serving.
 export {
+  certificateSecretProblem,
   EXPIRY_WARNING_MS,
   filesOf,
   type Inspected,

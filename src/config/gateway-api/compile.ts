@@ -6,7 +6,7 @@ import { covers, specificity } from './hostnames.js';
 import { compareEntries, type Entry } from './precedence.js';
 import { buildRoute, type ResolvedRule } from './routes.js';
 import { BUILTIN_CLASS, CONTROLLER_NAME, GATEWAY_API_GROUP } from './schemas.js';
-import { type Condition, condition, parentStatus, reasonCode, SUPPORTED_FEATURES } from './status.js';
+import { type Condition, condition, gatewayConditions, parentStatus, reasonCode, SUPPORTED_FEATURES } from './status.js';
 import type { GatewayApiResources, GatewaySpec, HTTPRouteSpec, ListenerTlsSpec, RuleSpec } from './types.js';
 
 export interface GatewayApiResult {
@@ -16,11 +16,21 @@ export interface GatewayApiResult {
   meshRoutes(host: string, port: number): Route[] | undefined;
   /** Status by `Kind/namespace/name`. */
   statuses: Map<string, Record<string, unknown>>;
+  /**
+   * By `Gateway/namespace/name`: per listener name, the Secrets (`ns/name`) its certificateRefs name and the grants
+   * allow. Whether they exist and hold a usable certificate is checked when the status is written (status.ts
+   * withCertificateChecks): building the config reads no Secret.
+   */
+  certificateRefs: Map<string, Record<string, string[]>>;
+  /** By `Gateway/namespace/name`: each listener's port, for the addresses its status gives (status.ts withAddresses). */
+  listenerPorts: Map<string, Record<string, number>>;
 }
 
 /** `controllerName`: the GatewayClass controller Shadowgate answers to (`serve --gateway-controller-name`). */
 export function compileGatewayApi(res: GatewayApiResources, registry: Registry, controllerName: string = CONTROLLER_NAME): GatewayApiResult {
   const statuses = new Map<string, Record<string, unknown>>();
+  const certificateRefs = new Map<string, Record<string, string[]>>();
+  const listenerPorts = new Map<string, Record<string, number>>();
   const classes = new Map(res.classes.map((c) => [c.name, c]));
   for (const c of res.classes) {
     if (c.controllerName !== controllerName) {
@@ -58,6 +68,7 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       );
       continue;
     }
+    const secrets: Record<string, string[]> = {};
     const listeners = gw.listeners.map((l): LiveListener => {
       const at = ['spec', 'listeners', l.index];
       const conds: Condition[] = [];
@@ -78,6 +89,8 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
             gw.ctx.reference('warning', 'ref-not-permitted', where, certRefs.message);
           }
         });
+        // Certificate files (tls.options) are served instead of the Secrets: only then are the Secrets not read.
+        if (certRefs.ok && !l.tls!.certificateFile) secrets[l.name] = l.tls!.certificateRefs.map((r) => `${r.namespace}/${r.name}`);
       }
       if (l.protocol !== 'HTTP' && !terminates) {
         live = false;
@@ -134,6 +147,8 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       return { gateway: gw, spec: l, live, kindsOk, attached: 0, conditions: conds };
     });
     gateways.set(`${gw.namespace}/${gw.name}`, { gw, listeners });
+    if (Object.keys(secrets).length > 0) certificateRefs.set(`Gateway/${gw.namespace}/${gw.name}`, secrets);
+    listenerPorts.set(`Gateway/${gw.namespace}/${gw.name}`, Object.fromEntries(gw.listeners.map((l) => [l.name, l.port])));
   }
 
   // --- Routes: attach to parents
@@ -157,21 +172,18 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
   }
 
   for (const { gw, listeners } of gateways.values()) {
-    const live = listeners.filter((l) => l.live).length;
     statuses.set(`Gateway/${gw.namespace}/${gw.name}`, {
-      conditions: [
-        condition(
-          'Accepted',
-          true,
-          live === listeners.length ? 'Accepted' : 'ListenersNotValid',
-          live === listeners.length ? 'accepted' : 'some listeners are not valid',
-          gw.generation,
-        ),
-        condition('Programmed', live > 0, live > 0 ? 'Programmed' : 'Invalid', live > 0 ? 'serving' : 'no listener can be served', gw.generation),
-      ],
+      conditions: gatewayConditions(
+        listeners.map((l) => l.live),
+        gw.generation,
+      ),
       listeners: listeners.map((l) => ({
         name: l.spec.name,
-        supportedKinds: l.kindsOk && l.spec.protocol === 'HTTP' ? [{ group: GATEWAY_API_GROUP, kind: 'HTTPRoute' }] : [],
+        // HTTPS listeners that terminate TLS take HTTPRoutes as HTTP ones do (the conformance suite expects it listed).
+        supportedKinds:
+          l.kindsOk && (l.spec.protocol === 'HTTP' || (l.spec.protocol === 'HTTPS' && l.spec.tls?.mode === 'Terminate'))
+            ? [{ group: GATEWAY_API_GROUP, kind: 'HTTPRoute' }]
+            : [],
         attachedRoutes: l.attached,
         conditions: l.conditions,
       })),
@@ -256,7 +268,7 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
     meshCache.set(key, out);
     return out;
   };
-  return { listeners, meshRoutes, statuses };
+  return { listeners, meshRoutes, statuses, certificateRefs, listenerPorts };
 }
 
 /** A ReferenceGrant in the Secret's namespace lets Gateways of `from` read it (all Secrets there, or this one by name). */

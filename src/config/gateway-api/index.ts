@@ -9,7 +9,7 @@ import type { GatewayApiResources } from './types.js';
 export type { Registry } from './backends.js';
 export { compileGatewayApi, type GatewayApiResult } from './compile.js';
 export { BUILTIN_CLASS, CONTROLLER_NAME, GATEWAY_API_GROUP } from './schemas.js';
-export { SUPPORTED_FEATURES } from './status.js';
+export { type CertificateCheck, type GatewayStatusAddress, SUPPORTED_FEATURES, withAddresses, withCertificateChecks } from './status.js';
 export type { GatewayApiResources } from './types.js';
 
 export function emptyGatewayApi(): GatewayApiResources {

@@ -1,4 +1,5 @@
 // Status conditions as a Gateway API controller writes them, built as plain data (no clock: no lastTransitionTime).
+import { isIP } from 'node:net';
 import type { ProblemCode } from '../problem-codes.js';
 import type { ParentRefSpec } from './types.js';
 
@@ -13,6 +14,102 @@ export interface Condition {
 export function condition(type: string, ok: boolean, reason: string, message: string, generation: number): Condition {
   return { type, status: ok ? 'True' : 'False', reason, message, observedGeneration: generation };
 }
+
+/**
+ * A Gateway's own Accepted and Programmed conditions from its listeners' Programmed ones (GEP-1364): Accepted with
+ * reason ListenersNotValid when some listener is not programmed, Programmed while at least one is.
+ */
+export function gatewayConditions(listenersProgrammed: readonly boolean[], generation: number): Condition[] {
+  const live = listenersProgrammed.filter(Boolean).length;
+  const all = live === listenersProgrammed.length;
+  return [
+    condition('Accepted', true, all ? 'Accepted' : 'ListenersNotValid', all ? 'accepted' : 'some listeners are not valid', generation),
+    condition('Programmed', live > 0, live > 0 ? 'Programmed' : 'Invalid', live > 0 ? 'serving' : 'no listener can be served', generation),
+  ];
+}
+
+/** What a Secret named by a certificateRef is worth: undefined when usable, 'pending' while Secrets are being listed, else why not. */
+export type CertificateCheck = (secret: string) => string | 'pending' | undefined;
+
+type Obj = Record<string, unknown>;
+
+/**
+ * A Gateway's computed status with its listeners' certificateRefs checked against the Secrets present (`refs`: per
+ * listener name, the Secrets `ns/name` it terminates TLS with). Config building reads no Secret, so this is done
+ * where the status is written: a listener whose Secret is missing or unusable gets ResolvedRefs False
+ * InvalidCertificateRef and Programmed False Invalid (it is not served), and the Gateway's conditions follow.
+ * 'pending' while any of those Secrets is not known yet.
+ */
+export function withCertificateChecks(status: Obj, refs: Readonly<Record<string, readonly string[]>>, check: CertificateCheck): Obj | 'pending' {
+  const listeners = Array.isArray(status.listeners) ? (status.listeners as Obj[]) : [];
+  let changed = false;
+  const out: Obj[] = [];
+  for (const l of listeners) {
+    let problem: string | undefined;
+    for (const secret of refs[String(l.name)] ?? []) {
+      const got = check(secret);
+      if (got === 'pending') return 'pending';
+      if (got !== undefined) {
+        problem = got;
+        break;
+      }
+    }
+    const conds = (Array.isArray(l.conditions) ? l.conditions : []) as Condition[];
+    const resolved = conds.find((c) => c.type === 'ResolvedRefs');
+    // Another ResolvedRefs reason (a kind, a grant) was found first and stays.
+    if (problem === undefined || !resolved || resolved.status === 'False') {
+      out.push(l);
+      continue;
+    }
+    changed = true;
+    out.push({
+      ...l,
+      conditions: conds.map((c) =>
+        c.type === 'ResolvedRefs'
+          ? condition('ResolvedRefs', false, 'InvalidCertificateRef', problem, c.observedGeneration)
+          : c.type === 'Programmed'
+            ? condition('Programmed', false, 'Invalid', `not served: ${problem}`, c.observedGeneration)
+            : c,
+      ),
+    });
+  }
+  if (!changed) return status;
+  const generation = ((status.conditions ?? []) as Condition[])[0]?.observedGeneration ?? 1;
+  const programmed = out.map((l) => (l.conditions as Condition[]).some((c) => c.type === 'Programmed' && c.status === 'True'));
+  const own = gatewayConditions(programmed, generation);
+  const conditions = ((status.conditions ?? []) as Condition[]).map((c) => own.find((o) => o.type === c.type) ?? c);
+  return { ...status, conditions, listeners: out };
+}
+
+/** A GatewayStatusAddress (gateway.networking.k8s.io/v1). */
+export interface GatewayStatusAddress {
+  type: 'IPAddress' | 'Hostname';
+  value: string;
+}
+
+/**
+ * A Gateway's status with `addresses`: those its programmed listeners' ports are bound to (`boundAddress`: the
+ * socket's address, undefined when the port is not bound), IPs as IPAddress, names as Hostname; none when no listener
+ * is programmed and bound. A wildcard bind (0.0.0.0, ::) says nothing of where clients reach the Gateway: the
+ * addresses are not known then, and `addresses` is left out (what the object says stays).
+ */
+export function withAddresses(status: Obj, ports: Readonly<Record<string, number>>, boundAddress: (port: number) => string | undefined): Obj {
+  const listeners = Array.isArray(status.listeners) ? (status.listeners as Obj[]) : [];
+  const values = new Set<string>();
+  for (const l of listeners) {
+    const port = ports[String(l.name)];
+    const programmed = ((l.conditions ?? []) as Condition[]).some((c) => c.type === 'Programmed' && c.status === 'True');
+    if (port === undefined || !programmed) continue;
+    const address = boundAddress(port);
+    if (address === undefined) continue;
+    if (WILDCARDS.has(address)) return status;
+    values.add(address);
+  }
+  const addresses: GatewayStatusAddress[] = [...values].sort().map((value) => ({ type: isIP(value) ? 'IPAddress' : 'Hostname', value }));
+  return { ...status, addresses };
+}
+
+const WILDCARDS = new Set(['0.0.0.0', '::', '']);
 
 /** The problem code for each failing condition reason (`NoMatchingParent` → `no-matching-parent`). */
 const REASON_CODES: Readonly<Record<string, ProblemCode>> = Object.freeze({

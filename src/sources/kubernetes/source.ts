@@ -3,8 +3,16 @@
 import { EventEmitter } from 'node:events';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Gauge, type Registry } from 'prom-client';
-import { DEFAULT_GATEWAY_CONTROLLER, type Problem, type ResourceSummary } from '../../config/index.js';
+import {
+  type CertificateCheck,
+  DEFAULT_GATEWAY_CONTROLLER,
+  type Problem,
+  type ResourceSummary,
+  withAddresses,
+  withCertificateChecks,
+} from '../../config/index.js';
 import type { RawResource } from '../../config/parse.js';
+import { certificateSecretProblem } from '../../tls/index.js';
 import { ClusterSettings, type ConfigMapRef, DEFAULT_CONFIG_MAP_KEY, DEFAULT_CONFIG_MAP_NAME } from './cluster-settings.js';
 import { Discovery } from './discovery.js';
 import { WarningEvents } from './events.js';
@@ -24,7 +32,7 @@ import {
   WATCHED_TYPES,
 } from './resource-types.js';
 import { StatusWriter } from './status-writer.js';
-import { sourceFile, type Translation, translate } from './translate.js';
+import { isClusterSource, sourceFile, type Translation, translate } from './translate.js';
 import { DEFAULT_TUNING, type KubeObject, ListWatcher, type WatcherStats, type WatchTuning } from './watcher.js';
 
 export interface KubernetesSourceOptions {
@@ -64,6 +72,13 @@ export interface KubernetesSourceOptions {
   gatewayController?: string | undefined;
   /** Write Gateway API status back (default true). */
   writeStatus?: boolean;
+  /**
+   * The address a service port is bound to now (undefined: not bound), for Gateways' `status.addresses`. Absent:
+   * no address is written.
+   */
+  boundAddress?: (port: number) => string | undefined;
+  /** Post Warning Events for the cluster's setup problems (default true; with --workers N only one worker does). */
+  postEvents?: boolean;
 }
 
 export class KubernetesSource {
@@ -93,6 +108,8 @@ export class KubernetesSource {
   /** Makes the Secret watcher, started by the first `secret()` (undefined: no usable API server). */
   private secretWatch: (() => ListWatcher) | undefined;
   private secrets: ListWatcher | undefined;
+  /** The resources last published, kept while a Gateway names Secrets: a Secret's change publishes them again. */
+  private certificateStatus: readonly ResourceSummary[] | undefined;
   /** Ends `start`'s wait early: the API server cannot be used for now (unreachable, refused credentials, ...). */
   private blocked: (() => void) | undefined;
 
@@ -139,7 +156,7 @@ export class KubernetesSource {
       this.health.unusable(api);
       return;
     }
-    this.events = new WarningEvents(api, opts.log);
+    if (opts.postEvents !== false) this.events = new WarningEvents(api, opts.log);
     if (opts.writeStatus !== false) {
       this.statusWriter = new StatusWriter(
         api,
@@ -301,7 +318,32 @@ export class KubernetesSource {
    */
   publishStatus(resources: readonly ResourceSummary[]): Promise<void> {
     if (!this.synced || this.closed || !this.statusWriter) return Promise.resolve();
-    return this.statusWriter.publish(resources);
+    this.certificateStatus = resources.some((r) => r.certificateRefs && isClusterSource(r.file)) ? resources : undefined;
+    return this.statusWriter.publish(this.withRuntime(resources));
+  }
+
+  /**
+   * Gateways' status completed with what only the running gateway knows: listeners' certificateRefs checked against
+   * the Secrets in the cluster now (the snapshot assumed them usable), and the addresses the listeners' ports are
+   * bound to. A Gateway whose Secrets are still being listed is left out of this round: the listing's end is a
+   * Secret change, which publishes again.
+   */
+  private withRuntime(resources: readonly ResourceSummary[]): ResourceSummary[] {
+    const check: CertificateCheck = (name) => certificateSecretProblem(name, (n) => this.secret(n));
+    const bound = this.opts.boundAddress;
+    const out: ResourceSummary[] = [];
+    for (const r of resources) {
+      if (r.kind !== 'Gateway' || !r.status || !isClusterSource(r.file)) {
+        out.push(r);
+        continue;
+      }
+      let status: Record<string, unknown> | 'pending' = r.status;
+      if (r.certificateRefs) status = withCertificateChecks(status, r.certificateRefs, check);
+      if (status === 'pending') continue;
+      if (bound && r.listenerPorts) status = withAddresses(status, r.listenerPorts, bound);
+      out.push(status === r.status ? r : { ...r, status });
+    }
+    return out;
   }
 
   /**
@@ -348,7 +390,10 @@ export class KubernetesSource {
   }
 
   private secretsChanged(): void {
-    if (!this.closed) this.opts.onSecretsChange?.();
+    if (this.closed) return;
+    this.opts.onSecretsChange?.();
+    // A listener's certificate Secret created, fixed or deleted: its status says so on this write, not the next reload.
+    if (this.certificateStatus) void this.publishStatus(this.certificateStatus);
   }
 
   async close(): Promise<void> {
