@@ -200,11 +200,11 @@ export class Comparator {
     // Another candidate than the run's fired on this request (several mirrors, some not every time): it
     // belongs to no run, and comparing it would mix two candidates in one.
     if (run && candidate && (candidate.host !== run.candidate.host || candidate.subset !== run.candidate.subset)) {
-      this.metrics.compareExchanges.inc(IGNORED);
+      this.metrics.hot.compareExchanges.inc(IGNORED);
       return undefined;
     }
     if (!this.admit()) {
-      this.metrics.compareExchanges.inc(SKIPPED);
+      this.metrics.hot.compareExchanges.inc(SKIPPED);
       return undefined;
     }
     // Built only when admitted: most requests under load are not compared and should allocate nothing here.
@@ -216,7 +216,7 @@ export class Comparator {
   private enqueue(ex: Exchange): void {
     if (this.closed) return;
     if (this.queue.length + this.posted >= this.settings.queueSize) {
-      this.metrics.compareExchanges.inc(DROPPED);
+      this.metrics.hot.compareExchanges.inc(DROPPED);
       return;
     }
     this.queue.push(ex);

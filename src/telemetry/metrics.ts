@@ -153,7 +153,13 @@ export class HotHistogram {
 /** One registry per gateway, so tests can run several gateways in a process. */
 export class Metrics {
   /** The data path's shadow counters (HotCounter); each flushes into its prom-client family below when read. */
-  readonly hot = { shadowRequests: new HotCounter(), shadowsSampled: new HotCounter(), shadowAbandoned: new HotCounter() };
+  readonly hot = {
+    shadowRequests: new HotCounter(),
+    shadowsSampled: new HotCounter(),
+    shadowAbandoned: new HotCounter(),
+    /** Every mirrored request not compared (over the rate, ignored) counts here: a label hash per request otherwise. */
+    compareExchanges: new HotCounter(),
+  };
   readonly registry = new Registry();
   /** Istio's standard families for primary traffic. */
   readonly istio = new IstioMetrics();
@@ -272,11 +278,12 @@ export class Metrics {
     'Requests waiting for a connection (Envoy upstream_rq_pending_active)',
     (c) => c.pendingRequests,
   );
-  readonly compareExchanges = new Counter({
+  readonly compareExchanges: Counter<'result'> = new Counter({
     name: 'shadowgate_compare_exchanges_total',
     help: 'Mirrored exchanges by comparison result (compared, ignored by rule, dropped: queue full, skipped: over maxPerSecond, failed, stale: made under a run that has ended)',
     labelNames: ['result'] as const,
     registers: [this.registry],
+    collect: (): void => this.hot.compareExchanges.flushTo(this.compareExchanges),
   });
   readonly compareOverflow = new Counter({
     name: 'shadowgate_compare_overflow_total',
