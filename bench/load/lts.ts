@@ -52,7 +52,9 @@ export function ltsRuntime(root: string, log: (line: string) => void): NodeRunti
     // The headers come with the package (--nodedir): nothing is downloaded.
     run(process.execPath, [nodeGyp(), 'rebuild', '--release', `--nodedir=${ndir}`, '-j', '2'], {
       cwd: sqlite,
-      env: { ...process.env, PATH: `${join(ndir, 'bin')}:${process.env.PATH ?? ''}` },
+      // npm passes its own config to scripts as npm_config_*; Debian's npm sets nodedir=/usr, which node-gyp
+      // prefers to --nodedir and would build for the machine's Node.
+      env: { ...process.env, npm_config_nodedir: ndir, PATH: `${join(ndir, 'bin')}:${process.env.PATH ?? ''}` },
       timeoutMs: 900_000,
     });
   }

@@ -67,16 +67,22 @@ export function openAccessLog(target: string): AccessLog {
   const stream: NodeJS.WritableStream | WriteStream = target === '-' ? process.stdout : createWriteStream(target, { flags: 'a' });
   // Each line is encoded into the batch's buffer as it is made, so the line dies young; a batch kept as one
   // growing string held every line of the last 20 ms (thousands of string pieces) through young-generation GCs.
-  let batch = Buffer.allocUnsafe(FLUSH_BYTES);
+  let batch: Buffer = Buffer.allocUnsafe(FLUSH_BYTES);
   let used = 0;
   let timer: NodeJS.Timeout | undefined;
+  // Written buffers come back for the next batches: a new 64 KiB buffer per flush is memory outside V8's heap
+  // that V8 answers with full GCs (measured: several 5–10 ms mark-compacts a minute more at 9,000 req/s).
+  const free: Buffer[] = [];
   const flush = () => {
     clearTimeout(timer);
     timer = undefined;
     if (used === 0) return;
-    // The stream keeps the buffer until written: the next batch gets a new one.
-    stream.write(batch.subarray(0, used));
-    batch = Buffer.allocUnsafe(FLUSH_BYTES);
+    // The stream keeps the buffer until written: the next batch takes another.
+    const written = batch;
+    stream.write(written.subarray(0, used), () => {
+      if (free.length < 4) free.push(written);
+    });
+    batch = free.pop() ?? Buffer.allocUnsafe(FLUSH_BYTES);
     used = 0;
   };
   return {
