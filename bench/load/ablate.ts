@@ -2,14 +2,14 @@
 // Shadowgate `--workers 1` with one change, loaded at the same fixed (open-loop) rate as the bare Node mirror, in
 // interleaved rounds. The differences between rows are what each feature costs per request on this machine.
 //   node dist/bench/load/ablate.js [--runs 3] [--paced 8] [--rate R] [--only a,b]
-import { mkdtempSync, rmSync, truncateSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runPaced } from './paced-run.js';
-import { type Peer, startBareMirror, startShadowgate, startUpstream } from './peers.js';
+import { emptyLog, type Peer, startBareMirror, startShadowgate, startUpstream } from './peers.js';
 import { killAllSync, stopAll, treeCpuSeconds } from './procs.js';
-import { median } from './report.js';
+import { median, positiveOption } from './report.js';
 import { runWrk } from './wrk.js';
 
 interface Variant {
@@ -30,14 +30,14 @@ const VARIANTS: Variant[] = [
 
 const { values } = parseArgs({
   options: {
-    runs: { type: 'string', default: '3' },
-    paced: { type: 'string', default: '8' },
+    runs: { type: 'string' },
+    paced: { type: 'string' },
     rate: { type: 'string' },
     only: { type: 'string' },
   },
 });
-const runs = Number(values.runs);
-const seconds = Number(values.paced);
+const runs = Math.round(positiveOption('runs', values.runs, 3));
+const seconds = positiveOption('paced', values.paced, 8);
 const only = values.only ? new Set(['bare', ...values.only.split(',')]) : undefined;
 const variants = VARIANTS.filter((v) => !only || only.has(v.id));
 
@@ -67,7 +67,7 @@ try {
     cpu.set(v.id, []);
     await runWrk({ port: peer.port, seconds: 3, connections: 64, threads: 1 }); // warm-up
   }
-  let rate = Number(values.rate ?? 0);
+  let rate = values.rate === undefined ? 0 : positiveOption('rate', values.rate, 0);
   if (!rate) {
     const w = await runWrk({ port: peers.get('bare')!.port, seconds: 4, connections: 64, threads: 1 });
     rate = Math.round(w.rps / 2);
@@ -81,12 +81,7 @@ try {
       const p = await runPaced(peer.port, rate, seconds);
       const us = ((treeCpuSeconds(peer.pid) - c0) * 1e6) / Math.max(1, p.completed);
       cpu.get(v.id)!.push(us);
-      if (peer.files.access_log)
-        try {
-          truncateSync(peer.files.access_log, 0);
-        } catch {
-          // not written yet
-        }
+      emptyLog(peer);
       console.error(`round ${r + 1} ${v.id}: ${us.toFixed(1)} µs/req, p50 ${p.p50Ms.toFixed(2)} ms, load ${loadavg()[0]!.toFixed(2)}`);
     }
   }

@@ -13,16 +13,17 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, shadowgateYaml, startUpstream } from './peers.js';
 import { freePort, stop, stopAll, track, waitHttp } from './procs.js';
+import { median, positiveOption } from './report.js';
 
 const { values } = parseArgs({
   options: {
-    runs: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '6' },
+    runs: { type: 'string' },
+    duration: { type: 'string' },
     baseline: { type: 'string' },
   },
 });
-const runs = Number(values.runs);
-const duration = Number(values.duration);
+const runs = Math.round(positiveOption('runs', values.runs, 3));
+const duration = positiveOption('duration', values.duration, 6);
 const roots: Record<string, string> = { 'this checkout': ROOT };
 if (values.baseline) roots.baseline = values.baseline;
 
@@ -85,8 +86,6 @@ async function measure(root: string, primary: { port: number; count(): Promise<n
     rmSync(dir, { recursive: true, force: true });
   }
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 const primary = await startUpstream('primary', 'ok');
 const shadow = await startUpstream('shadow', 'ok');

@@ -23,7 +23,17 @@ import {
 } from './peers.js';
 import { freePort, killAllSync, stopAll, treeCpuSeconds, treeRssKiB } from './procs.js';
 import { profileTable, summarizeProfiles } from './profile.js';
-import { type MemoryResult, median, type RunResult, ratios, ratioTable, type ScenarioResult, scenarioTable, shadowgateTable } from './report.js';
+import {
+  type MemoryResult,
+  median,
+  positiveOption,
+  type RunResult,
+  ratios,
+  ratioTable,
+  type ScenarioResult,
+  scenarioTable,
+  shadowgateTable,
+} from './report.js';
 import { allScenarios, type Scenario, selects } from './scenarios.js';
 import { postScript, runWrk } from './wrk.js';
 
@@ -85,12 +95,7 @@ function options(argv: string[]): Options | 'help' | 'list' {
   });
   if (values.help) return 'help';
   if (values.list) return 'list';
-  const num = (name: string, v: string | undefined, dflt: number) => {
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
-    return n;
-  };
+  const num = positiveOption;
   const quick = values.quick;
   return {
     quick,

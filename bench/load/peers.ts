@@ -1,7 +1,7 @@
 // What the load bench runs: the upstreams (primary and the shadow variants) and the peers under load —
 // nginx with and without `mirror`, the bare Node mirror and Shadowgate — each its own process on loopback.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, stderrTail, stop, track, waitHttp } from './procs.js';
@@ -77,6 +77,16 @@ export interface Peer {
   /** Files whose sizes are worth reporting (error log, access log, comparison store). */
   files: Record<string, string>;
   stop(): Promise<void>;
+}
+
+/** Empties a peer's access log between runs (it is opened to append): a long bench would fill the disk. */
+export function emptyLog(p: Peer): void {
+  if (p.files.access_log)
+    try {
+      truncateSync(p.files.access_log, 0);
+    } catch {
+      // not written yet
+    }
 }
 
 export function fileSize(path: string): number {

@@ -61,6 +61,14 @@ export interface MemoryResult {
   met: boolean;
 }
 
+/** A `--name N` option: its default when absent, else a positive number (a usage error otherwise). */
+export function positiveOption(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
+  return n;
+}
+
 export function median(xs: number[]): number {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
   if (s.length === 0) return Number.NaN;

@@ -5,16 +5,16 @@
 // (round 1 forwards, round 2 backwards, ...), so every ratio compares figures from the same stretches of time
 // on a shared machine. See bench/load/README.md.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ltsRuntime } from './lts.js';
 import { type PacedResult, runPaced } from './paced-run.js';
-import { type NodeRuntime, type Peer, ROOT, startBareMirror, startShadowgate, startUpstream, type Upstream } from './peers.js';
+import { emptyLog, type NodeRuntime, type Peer, ROOT, startBareMirror, startShadowgate, startUpstream, type Upstream } from './peers.js';
 import { killAllSync, stopAll, treeCpuSeconds } from './procs.js';
 import { busyMicros, type FunctionShare, type ProfileShare, type ProfileWindow, summarizeProfiles, topFunctions } from './profile.js';
-import { median } from './report.js';
+import { median, positiveOption } from './report.js';
 import { runWrk } from './wrk.js';
 
 const log = (line: string) => console.error(line);
@@ -63,12 +63,7 @@ function options(argv: string[]): Options | 'help' {
     },
   });
   if (values.help) return 'help';
-  const num = (name: string, v: string | undefined, dflt: number) => {
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
-    return n;
-  };
+  const num = positiveOption;
   const q = values.quick;
   return {
     quick: q,
@@ -131,16 +126,6 @@ async function startPeer(id: PeerId, rt: Runtime, u: { primary: Upstream; shadow
     ...(id === 'sgbase' && baselineRoot ? { root: baselineRoot } : {}),
     ...(profileDir ? { profileDir } : {}),
   });
-}
-
-/** Empties the access log between runs (it is opened to append): a long bench would fill the disk. */
-function emptyLog(p: Peer): void {
-  if (p.files.access_log)
-    try {
-      truncateSync(p.files.access_log, 0);
-    } catch {
-      // not written yet
-    }
 }
 
 async function measure(l: LivePeer, round: number, rate: number, o: Options): Promise<Sample> {
