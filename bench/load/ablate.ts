@@ -77,8 +77,10 @@ try {
     const order = r % 2 ? [...variants].reverse() : variants;
     for (const v of order) {
       const peer = peers.get(v.id)!;
-      const c0 = treeCpuSeconds(peer.pid);
-      const p = await runPaced(peer.port, rate, seconds);
+      let c0 = 0;
+      const p = await runPaced(peer.port, rate, seconds, () => {
+        c0 = treeCpuSeconds(peer.pid);
+      });
       const us = ((treeCpuSeconds(peer.pid) - c0) * 1e6) / Math.max(1, p.completed);
       cpu.get(v.id)!.push(us);
       emptyLog(peer);

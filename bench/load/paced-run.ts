@@ -21,21 +21,32 @@ export interface PacedResult {
   maxMs: number;
 }
 
-export function runPaced(port: number, rate: number, seconds: number): Promise<PacedResult> {
-  const child = track(
-    spawn(process.execPath, [join(HERE, 'paced.js'), String(port), String(Math.round(rate)), String(seconds), '64'], { stdio: ['ignore', 'pipe', 'pipe'] }),
-  );
+/** Seconds of load at the rate before the counted part (paced.ts: the generator's own warm-up). */
+export const PACED_WARMUP_S = 2;
+
+/**
+ * `seconds` of counted load at `rate`, after PACED_WARMUP_S of the same; `onMeasuring` is called when the counted
+ * part starts (where a caller starts its CPU reading).
+ */
+export function runPaced(port: number, rate: number, seconds: number, onMeasuring?: () => void): Promise<PacedResult> {
+  const args = [join(HERE, 'paced.js'), String(port), String(Math.round(rate)), String(seconds), '64', String(PACED_WARMUP_S)];
+  const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
+  let measuring = false;
   child.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
+    if (!measuring && out.includes('measuring\n')) {
+      measuring = true;
+      onMeasuring?.();
+    }
   });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
       () => {
         void stop(child, 1_000);
-        reject(new Error(`paced load did not finish within ${seconds + 20} s`));
+        reject(new Error(`paced load did not finish within ${seconds + PACED_WARMUP_S + 20} s`));
       },
-      (seconds + 20) * 1_000,
+      (seconds + PACED_WARMUP_S + 20) * 1_000,
     );
     child.once('exit', (code) => {
       clearTimeout(timer);

@@ -1,23 +1,32 @@
 // An open-loop load generator (wrk2's idea): requests are due at a fixed rate whatever the server does, and
 // each one's latency is measured from the moment it was due, not from when a connection was free to send it,
 // so a server that stalls is charged for the requests queued behind the stall (no coordinated omission).
-// Runs as its own process so its CPU is not the bench's:
-//   node paced.js PORT RATE SECONDS CONNECTIONS     (prints one JSON line: sent, completed, errors, percentiles)
+// Runs as its own process so its CPU is not the bench's. The first WARMUP seconds run at the same rate over the
+// same connections and are not counted (wrk2 calibrates for 10 s the same way): this generator is a fresh Node
+// process whose own code starts unoptimised, and its first second charged the server for its own slowness
+// (measured: the first 0.3–0.6 s of a run 20–80 ms behind, for a gateway and a bare mirror alike).
+//   node paced.js PORT RATE SECONDS CONNECTIONS [WARMUP]
+// prints `measuring` when the counted part starts, then one JSON line: sent, completed, errors, percentiles.
 import { connect, type Socket } from 'node:net';
 
-const [portArg = '0', rateArg = '1000', secondsArg = '10', connArg = '64'] = process.argv.slice(2);
+const [portArg = '0', rateArg = '1000', secondsArg = '10', connArg = '64', warmupArg = '0'] = process.argv.slice(2);
 const port = Number(portArg);
 const rate = Number(rateArg);
 const seconds = Number(secondsArg);
 const connections = Number(connArg);
+const warmup = Number(warmupArg);
 const REQUEST = Buffer.from(`GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: shadowgate-bench-paced\r\n\r\n`);
 
-const total = Math.floor(rate * seconds);
-const latencies = new Float64Array(total);
+const warm = Math.floor(rate * warmup);
+const total = warm + Math.floor(rate * seconds);
+const latencies = new Float64Array(total - warm);
+/** Counted from the first request due after the warm-up. */
 let completed = 0;
 let errors = 0;
 let non2xx = 0;
 let issued = 0;
+/** performance.now() from which requests count (set when the load starts). */
+let measureFrom = Number.POSITIVE_INFINITY;
 /** Due times (performance.now()) of requests no connection has taken yet. */
 const backlog: number[] = [];
 let backlogHead = 0;
@@ -64,8 +73,10 @@ function open(): Promise<Conn> {
       for (;;) {
         const len = responseLength(c.buf);
         if (len < 0 || c.due < 0) return;
-        if (c.buf[9] !== 0x32) non2xx++; // "HTTP/1.1 2xx": the status's first digit
-        latencies[completed++] = performance.now() - c.due;
+        if (c.due >= measureFrom) {
+          if (c.buf[9] !== 0x32) non2xx++; // "HTTP/1.1 2xx": the status's first digit
+          latencies[completed++] = performance.now() - c.due;
+        }
         c.buf = c.buf.subarray(len);
         c.due = -1;
         if (backlogHead < backlog.length) send(c, backlog[backlogHead++]!);
@@ -73,7 +84,7 @@ function open(): Promise<Conn> {
       }
     });
     socket.on('close', () => {
-      if (c.due >= 0) errors++;
+      if (c.due >= measureFrom) errors++;
       const i = idle.indexOf(c);
       if (i >= 0) idle.splice(i, 1);
     });
@@ -83,6 +94,9 @@ function open(): Promise<Conn> {
 const conns = await Promise.all(Array.from({ length: connections }, () => open()));
 idle.push(...conns);
 const start = performance.now();
+measureFrom = start + warmup * 1000;
+let announced = warm === 0;
+if (announced) process.stdout.write('measuring\n');
 const interval = 1000 / rate;
 
 await new Promise<void>((resolve) => {
@@ -91,6 +105,10 @@ await new Promise<void>((resolve) => {
     // Every request due by now is issued at its own due time, even when the timer fired late.
     while (issued < total && start + issued * interval <= now) {
       const due = start + issued * interval;
+      if (!announced && issued >= warm) {
+        announced = true;
+        process.stdout.write('measuring\n');
+      }
       issued++;
       const c = idle.pop();
       if (c) send(c, due);
@@ -107,8 +125,8 @@ await new Promise<void>((resolve) => {
 });
 // Let the last requests finish (bounded: the run's own length, at most 5 s).
 const deadline = performance.now() + Math.min(5_000, seconds * 1_000);
-while (completed + errors < issued && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-const elapsed = (performance.now() - start) / 1000;
+while (completed + errors < issued - warm && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+const elapsed = (performance.now() - measureFrom) / 1000;
 for (const c of conns) c.socket.destroy();
 
 const done = latencies.subarray(0, completed).sort();
@@ -118,10 +136,10 @@ console.log(
     rate,
     seconds,
     connections,
-    sent: issued,
+    sent: issued - warm,
     completed,
     errors,
-    lost: issued - completed - errors,
+    lost: issued - warm - completed - errors,
     non2xx,
     achievedRps: completed / elapsed,
     p50Ms: pct(50),

@@ -134,8 +134,9 @@ async function measure(l: LivePeer, round: number, rate: number, o: Options): Pr
   const w = await runWrk({ port: l.peer.port, seconds: o.saturated, connections: 64, threads: 1 });
   const satCpu = treeCpuSeconds(l.peer.pid) - cpu0;
   emptyLog(l.peer);
-  cpu0 = treeCpuSeconds(l.peer.pid);
-  const p = await runPaced(l.peer.port, rate, o.paced);
+  const p = await runPaced(l.peer.port, rate, o.paced, () => {
+    cpu0 = treeCpuSeconds(l.peer.pid);
+  });
   const pacedCpu = treeCpuSeconds(l.peer.pid) - cpu0;
   emptyLog(l.peer);
   return {
@@ -288,11 +289,14 @@ async function profilePass(rt: Runtime, u: { primary: Upstream; shadow: Upstream
     let requests: number;
     try {
       await runWrk({ port: peer.port, seconds: o.warmup, connections: 64, threads: 1 });
-      const before = await u.primary.count();
-      const fromUs = nowUs();
-      await runPaced(peer.port, rate, o.paced);
+      let fromUs = 0;
+      let before: Promise<number> = Promise.resolve(0);
+      await runPaced(peer.port, rate, o.paced, () => {
+        fromUs = nowUs();
+        before = u.primary.count();
+      });
       window = { fromUs, toUs: nowUs() };
-      requests = (await u.primary.count()) - before;
+      requests = (await u.primary.count()) - (await before);
     } finally {
       await peer.stop();
     }

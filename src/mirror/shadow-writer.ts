@@ -161,6 +161,10 @@ export class ShadowWriter {
       headers: headers as IncomingHttpHeaders,
       // undici takes any async iterable as a body (its types list only streams).
       body: (shadow.queue ?? null) as unknown as string | null,
+      // The shadow's own timer (arm) bounds its whole life; undici's per-request timers (0 = none) would add a
+      // timer object per copy that outlives a young-generation GC (see upstream/socket-idle.ts).
+      headersTimeout: 0,
+      bodyTimeout: 0,
     };
     // Sent once the code that started it has run on: the data path starts the shadows before the primary
     // attempt, and the primary's request should reach the wire first (undici writes a bodyless request at once).

@@ -4,7 +4,7 @@ import { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { classifyUpstreamError, type UpstreamFailure } from '../upstream/index.js';
+import { classifyUpstreamError, releaseFromSilenceBound, type UpstreamFailure } from '../upstream/index.js';
 import type { DownstreamHook } from './upstream-attempt.js';
 
 /**
@@ -214,6 +214,8 @@ function splice(
     bytesDown += c.length;
     onDown(c);
   });
+  // The tunnel's idle bound replaces the pool's bound on a silent upstream (upstream/socket-idle.ts).
+  releaseFromSilenceBound(upstream as Socket);
   for (const s of [client, upstream] as Socket[]) {
     s.setTimeout(idleTimeoutMs, () => {
       idleTimeout = true;

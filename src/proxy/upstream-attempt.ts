@@ -163,7 +163,16 @@ function abortAttempt(attempt: Attempt, why: Abort): void {
 export function runAttempt(o: AttemptOptions): Promise<AttemptOutcome> {
   return new Promise((resolve) => {
     o.dispatcher.dispatch(
-      { path: o.path, method: o.method as Dispatcher.HttpMethod, headers: o.headers, body: o.body as unknown as string | null },
+      {
+        path: o.path,
+        method: o.method as Dispatcher.HttpMethod,
+        headers: o.headers,
+        body: o.body as unknown as string | null,
+        // No undici timers per request (0 = none): the connection's idle bound stands for them
+        // (upstream/socket-idle.ts).
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      },
       new Attempt(o, resolve),
     );
   });

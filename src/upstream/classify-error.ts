@@ -1,5 +1,6 @@
 // Turns an error thrown by an undici request into the outcome kind that outlier detection and retries use.
 import type { UpstreamFailure } from './failure.js';
+import { UPSTREAM_IDLE_CODE } from './socket-idle.js';
 
 // Errors raised before a connection exists: nothing was sent, so the request is always safe to retry.
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
@@ -14,7 +15,7 @@ const TLS_CODES = new Set([
   'CERT_NOT_YET_VALID',
   'EPROTO',
 ]);
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', UPSTREAM_IDLE_CODE]);
 const CANCEL_CODES = new Set(['UND_ERR_ABORTED', 'ABORT_ERR']);
 /**
  * An HTTP/2 stream the upstream never processed: refused (h2/h2-pool.ts names it), or opened on a session the

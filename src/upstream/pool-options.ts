@@ -2,6 +2,7 @@
 import type { Pool } from 'undici';
 import type { ConnectionPoolSettings } from '../config/model.js';
 import { skipContinueConnector } from './skip-continue.js';
+import { UPSTREAM_IDLE_TIMEOUT_MS } from './socket-idle.js';
 import type { TlsConnect } from './tls.js';
 
 /** Envoy's cluster connect_timeout default. */
@@ -51,8 +52,9 @@ export function poolOptions(s: PoolShape): Pool.Options {
   return {
     // null = no cap (undici's default); Istio's default maxConnections is 2^32-1, effectively the same.
     connections: s.maxConnections ?? null,
-    // The connect timeout goes to the connector, which also skips an upstream's unasked-for 100 Continue.
-    connect: skipContinueConnector(s.connectTimeoutMs, s.tls?.options),
+    // The connect timeout goes to the connector, which also skips an upstream's unasked-for 100 Continue and closes
+    // a connection silent past the idle bound: never before the pool's own keep-alive would close an idle one.
+    connect: skipContinueConnector(s.connectTimeoutMs, s.tls?.options, Math.max(UPSTREAM_IDLE_TIMEOUT_MS, s.idleTimeoutMs)),
     // One request per connection at a time: HTTP/1.1 pipelining makes a slow answer stall the rest.
     // 0 turns keep-alive off (`connection: close`), which is what Istio means by maxRequestsPerConnection 1.
     pipelining: s.maxRequestsPerConnection === 1 ? 0 : 1,

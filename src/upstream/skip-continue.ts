@@ -6,6 +6,7 @@
 import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { buildConnector } from 'undici';
+import { closeWhenSilent } from './socket-idle.js';
 
 /** `HTTP/1.x 1`: the start of an interim (1xx) status line; two more digits and a space or CR follow. */
 const PREFIX = Buffer.from('HTTP/1.1 1');
@@ -92,15 +93,21 @@ export function skipContinue(socket: Socket): void {
   } as Socket['push'];
 }
 
-/** undici's default connector (same options a Pool builds) with `skipContinue` on every connection. */
-export function skipContinueConnector(connectTimeoutMs: number, tls?: ConnectionOptions): buildConnector.connector {
+/**
+ * undici's default connector (same options a Pool builds) with `skipContinue` on every connection, each closed
+ * after `silentMs` without a byte either way (socket-idle.ts).
+ */
+export function skipContinueConnector(connectTimeoutMs: number, tls: ConnectionOptions | undefined, silentMs: number): buildConnector.connector {
   // With an https origin undici's connector dials TLS with these options (CA, client certificate, SNI, checks).
   const connect = buildConnector({ ...(tls as buildConnector.BuildOptions | undefined), timeout: connectTimeoutMs });
   // undici would send the request's Host as SNI; the cluster's SNI (tls.ts) is what Istio sends and verifies.
   const servername = tls?.servername;
   return (opts, callback) =>
     connect(servername ? { ...opts, servername } : opts, (err, socket) => {
-      if (socket) skipContinue(socket as Socket);
+      if (socket) {
+        skipContinue(socket as Socket);
+        closeWhenSilent(socket as Socket, silentMs);
+      }
       (callback as (e: Error | null, s: unknown) => void)(err, socket);
     });
 }
