@@ -94,10 +94,12 @@ function open(): Promise<Conn> {
 const conns = await Promise.all(Array.from({ length: connections }, () => open()));
 idle.push(...conns);
 const start = performance.now();
-measureFrom = start + warmup * 1000;
 let announced = warm === 0;
 if (announced) process.stdout.write('measuring\n');
 const interval = 1000 / rate;
+// The first counted request's due time, computed as every due time is (start + index × interval): `warmup × 1000`
+// can differ from it in the last bit, which left that request counted nowhere.
+measureFrom = start + warm * interval;
 
 await new Promise<void>((resolve) => {
   const tick = () => {
