@@ -8,7 +8,7 @@ export { FAILURES, type FailureFlag, type FailureNames, PICK_ABANDON, type Retri
 export { DEFAULT_CONSECUTIVE_5XX, DEFAULT_MAX_EJECTION_TIME_MS } from './outlier.js';
 export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from './pool-options.js';
 export { skipContinue } from './skip-continue.js';
-export { releaseFromSilenceBound, UPSTREAM_IDLE_TIMEOUT_MS } from './socket-idle.js';
+export { releaseFromSilenceBound } from './socket-idle.js';
 export type {
   ClusterCounters,
   ClusterStats,
