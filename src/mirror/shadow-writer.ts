@@ -86,19 +86,14 @@ export class ShadowWriter {
   }
 
   private labelsOf(target: MirrorTarget): TargetLabels {
-    let labels = this.labels.get(target);
-    if (!labels) {
-      labels = { destination: { destination_service: target.host, destination_subset: target.subset || 'unknown' }, byStatus: new Map(), byReason: new Map() };
-      this.labels.set(target, labels);
-    }
-    return labels;
+    return getOrCreate(this.labels, target, targetLabels);
   }
 
   /** A sampled copy that cannot be sent at all (an upgraded connection): counted as sampled and abandoned. */
   skip(target: MirrorTarget, reason: AbandonReason): ShadowHandle {
     const labels = this.labelsOf(target);
     this.metrics.hot.shadowsSampled.inc(labels.destination);
-    this.metrics.hot.shadowAbandoned.inc(getOrCreate(labels.byReason, reason, () => ({ ...labels.destination, reason })));
+    this.metrics.hot.shadowAbandoned.inc(getOrCreate(labels.byReason, reason, reasonLabels, labels.destination));
     return { cluster: target.cluster, outcome: `abandoned:${reason}` };
   }
 
@@ -111,7 +106,7 @@ export class ShadowWriter {
   /** Counts a give-up before the copy was sent (or while it was), as the access log and metrics report it. */
   abandon(labels: TargetLabels, handle: ShadowHandle, answer: AnswerSink | undefined, reason: AbandonReason): void {
     handle.outcome = `abandoned:${reason}`;
-    this.metrics.hot.shadowAbandoned.inc(getOrCreate(labels.byReason, reason, () => ({ ...labels.destination, reason })));
+    this.metrics.hot.shadowAbandoned.inc(getOrCreate(labels.byReason, reason, reasonLabels, labels.destination));
     answer?.fail(`abandoned:${reason}`);
   }
 
@@ -316,12 +311,7 @@ class Shadow implements Dispatcher.DispatchHandler {
     this.picked.onDone({ kind: 'response', status });
     this.handle.outcome = String(status);
     const metrics = this.writer.metrics;
-    let byStatus = labels.byStatus.get(status);
-    if (!byStatus) {
-      byStatus = { ...labels.destination, response_code: String(status) };
-      labels.byStatus.set(status, byStatus);
-    }
-    metrics.hot.shadowRequests.inc(byStatus);
+    metrics.hot.shadowRequests.inc(getOrCreate(labels.byStatus, status, statusLabels, labels.destination));
     const ms = performance.now() - this.started;
     metrics.shadowDuration.observe(labels.destination, ms);
     metrics.istio.recordAttempt(this.cluster, this.picked.endpoint, { kind: 'answered', status }, ms, this.body?.bytes ?? 0, this.received, this.grpcStatus);
@@ -346,6 +336,17 @@ class Shadow implements Dispatcher.DispatchHandler {
       );
     this.finish();
   }
+}
+
+// The label sets of one mirror target, made once each (getOrCreate's `make`: no closure per call).
+function targetLabels(target: MirrorTarget): TargetLabels {
+  return { destination: { destination_service: target.host, destination_subset: target.subset || 'unknown' }, byStatus: new Map(), byReason: new Map() };
+}
+function statusLabels(status: number, destination: TargetLabels['destination']) {
+  return { ...destination, response_code: String(status) };
+}
+function reasonLabels(reason: AbandonReason, destination: TargetLabels['destination']) {
+  return { ...destination, reason };
 }
 
 function timedOut(shadow: Shadow): void {

@@ -5,7 +5,7 @@
 // Recording is one Map lookup and a few array increments: the label text of a destination is rendered once
 // per (reporter, cluster, endpoint), not per request (https://istio.io/latest/docs/reference/config/metrics/).
 import type { Cluster, Endpoint } from '../config/index.js';
-import { getOrCreate } from '../util/maps.js';
+import { getOrCreate, newMap } from '../util/maps.js';
 import { ENVOY_BUCKETS_MS } from './buckets.js';
 
 const UNKNOWN = 'unknown';
@@ -89,6 +89,12 @@ interface Series {
 
 function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+/** A destination's label set for a gRPC call with this grpc-status (getOrCreate's `make`). */
+function grpcVariant(grpcStatus: string, dest: DestinationLabels): DestinationLabels {
+  const values = { ...dest.values, request_protocol: 'grpc', grpc_response_status: grpcStatus };
+  return { key: `${dest.key}|grpc|${grpcStatus}`, text: render(values), values };
 }
 
 function render(values: Partial<Record<LabelName, string>>): string {
@@ -206,16 +212,11 @@ export class IstioMetrics {
 
   /** The same destination for a gRPC call with this grpc-status: request_protocol "grpc", rendered once per status. */
   grpcLabels(dest: DestinationLabels, grpcStatus: string): DestinationLabels {
-    const byStatus = getOrCreate(this.grpcVariants, dest, () => new Map<string, DestinationLabels>());
-    return getOrCreate(byStatus, grpcStatus, () => {
-      const values = { ...dest.values, request_protocol: 'grpc', grpc_response_status: grpcStatus };
-      return { key: `${dest.key}|grpc|${grpcStatus}`, text: render(values), values };
-    });
+    return getOrCreate(getOrCreate(this.grpcVariants, dest, newMap<string, DestinationLabels>), grpcStatus, grpcVariant, dest);
   }
 
   record(dest: DestinationLabels, responseCode: number, responseFlags: string, durationMs: number, requestBytes: number, responseBytes: number): void {
-    const byCode = getOrCreate(this.byDestination, dest, () => new Map<number, Map<string, Series>>());
-    const byFlags = getOrCreate(byCode, responseCode, () => new Map<string, Series>());
+    const byFlags = getOrCreate(getOrCreate(this.byDestination, dest, newMap<number, Map<string, Series>>), responseCode, newMap<string, Series>);
     let s = byFlags.get(responseFlags);
     if (!s) {
       const key = `${dest.key}\u0000${responseCode}\u0000${responseFlags}`;
