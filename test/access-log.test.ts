@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { type AccessLogEntry, formatAccessLogLine, openAccessLog } from '../src/telemetry/index.js';
+import fc from 'fast-check';
+import { type AccessLogEntry, encodeAccessLogLine, formatAccessLogLine, openAccessLog } from '../src/telemetry/index.js';
 
 /** Built in the handler's field order (upstream_service_time_ms last, only when there was an upstream answer). */
 function entry(over: Partial<AccessLogEntry> = {}): AccessLogEntry {
@@ -39,6 +40,8 @@ describe('access log line', () => {
     'plain',
     '',
     'quote " and backslash \\',
+    'only a back\\slash',
+    'only a "quote"',
     'control \u0001 \n \t \u001f',
     'unicode é ü 漢字 🚀',
     'lone surrogate \ud800 end',
@@ -61,6 +64,58 @@ describe('access log line', () => {
     }
   });
 
+  it('writes the UTF-8 bytes of JSON.stringify for any UTF-16 strings and any numbers (property)', () => {
+    // Any code unit, lone surrogates included; numbers as the handler makes them (rounded milliseconds) and not.
+    const unit = fc.oneof(
+      fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+      fc.constantFrom('"', '\\', '\n', '\u0000', '\u001f', '\u007f', '\u0080', 'é', '\u2028', '\ud800', '\udfff', '\ud83d', '\ude80'),
+      fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)),
+    );
+    const text = fc.string({ unit, maxLength: 40 });
+    const number = fc.oneof(
+      fc.nat(),
+      fc.double({ min: 0, max: 1e7, noNaN: true }).map((d) => Math.round(d * 1000) / 1000),
+      fc.double(),
+      fc.constantFrom(0, -0, 1e21, 2 ** 53, 0.1 + 0.2, -5, Number.POSITIVE_INFINITY),
+    );
+    fc.assert(
+      fc.property(text, text, text, number, number, number, fc.option(number), fc.option(text), (a, b, c, n1, n2, n3, n4, g) => {
+        const e = entry({
+          path: a,
+          user_agent: b,
+          request_id: c,
+          response_code: n1,
+          bytes_sent: n2,
+          duration_ms: n3,
+          mirrors: [
+            { cluster: b, outcome: c },
+            { cluster: a, outcome: 'sent' },
+          ],
+          ...(n4 === null ? {} : { upstream_service_time_ms: n4 }),
+        });
+        if (g !== null) Object.assign(e, { grpc_status: g, grpc_message: a });
+        const want = Buffer.from(`${JSON.stringify(e)}\n`);
+        // Written after some bytes already in the batch, and those are left as they were.
+        const buf = Buffer.alloc(want.length + 4096, 0xee);
+        const end = encodeAccessLogLine(e, buf, 7);
+        assert.equal(end, 7 + want.length);
+        assert.deepEqual(buf.subarray(7, end), want);
+        assert.ok(buf.subarray(0, 7).every((x) => x === 0xee));
+        assert.equal(formatAccessLogLine(e), JSON.stringify(e));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('refuses (-1, nothing written) a line that may not fit what is left of the batch', () => {
+    const e = entry({ user_agent: 'x'.repeat(2000) });
+    const buf = Buffer.alloc(4096, 0xee);
+    assert.equal(encodeAccessLogLine(e, buf, 100), -1);
+    assert.ok(buf.every((x) => x === 0xee));
+    const big = Buffer.alloc(64 * 1024);
+    assert.equal(big.toString('utf8', 0, encodeAccessLogLine(e, big, 0)), `${JSON.stringify(e)}\n`);
+  });
+
   it('omits upstream_service_time_ms without an upstream answer, writes no mirrors as [], and non-finite numbers as null', () => {
     const e = entry({ mirrors: [], duration_ms: Number.NaN });
     assert.equal(formatAccessLogLine(e), JSON.stringify(e));
@@ -72,13 +127,24 @@ describe('access log line', () => {
     try {
       const file = join(dir, 'access.log');
       const log = openAccessLog(file);
-      for (let i = 0; i < 500; i++) log.write(entry({ request_id: `id-${i}`, path: tricky[i % tricky.length]! }));
+      // Lines of every size: several batches' worth, some lines bigger than a batch (written alone), in order.
+      const sizes = [0, 10, 3_000, 70_000, 200];
+      const written: AccessLogEntry[] = [];
+      for (let i = 0; i < 500; i++) {
+        const e = entry({ request_id: `id-${i}`, path: tricky[i % tricky.length]!, user_agent: 'u'.repeat(sizes[i % sizes.length]!) });
+        written.push(e);
+        log.write(e);
+      }
       await log.close();
       const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
       assert.equal(lines.length, 500);
       assert.deepEqual(
         lines.map((l) => JSON.parse(l).request_id),
         Array.from({ length: 500 }, (_, i) => `id-${i}`),
+      );
+      assert.deepEqual(
+        lines,
+        written.map((e) => JSON.stringify(e)),
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -24,6 +24,7 @@ const VARIANTS: Variant[] = [
   { id: 'bare', label: 'bare Node mirror' },
   { id: 'default', label: 'Shadowgate, default settings', args: [], compare: true },
   { id: 'nolog', label: '… --access-log off', args: ['--access-log', 'off'], compare: true },
+  { id: 'lognull', label: '… --access-log /dev/null (every line made, no file written)', args: ['--access-log', '/dev/null'], compare: true },
   { id: 'nocompare', label: '… --store off (no comparison)', args: [], compare: false },
   { id: 'minimal', label: '… --access-log off --store off', args: ['--access-log', 'off'], compare: false },
 ];

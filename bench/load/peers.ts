@@ -189,10 +189,18 @@ export interface NodeRuntime {
 
 const THIS_NODE: NodeRuntime = { execPath: process.execPath };
 
-export async function startBareMirror(primaryPort: number, shadowPort: number, node: NodeRuntime = THIS_NODE, profileDir?: string): Promise<Peer> {
+/** The bare Node mirror; `processes` > 1 shares its port over that many node:cluster workers (as `--workers`). */
+export async function startBareMirror(
+  primaryPort: number,
+  shadowPort: number,
+  node: NodeRuntime = THIS_NODE,
+  profileDir?: string,
+  processes = 1,
+): Promise<Peer> {
   const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const args = [join(HERE, 'bare-node-mirror.js'), '0', `http://127.0.0.1:${primaryPort}`, `http://127.0.0.1:${shadowPort}`, String(processes)];
   const child = track(
-    spawn(node.execPath, [...nodeArgs, join(HERE, 'bare-node-mirror.js'), '0', `http://127.0.0.1:${primaryPort}`, `http://127.0.0.1:${shadowPort}`], {
+    spawn(node.execPath, [...nodeArgs, ...args], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, ...node.env },
     }),

@@ -724,9 +724,11 @@ export class ProxyHandler {
       downstream_remote_address: `${ctx.remoteAddress ?? ''}:${ctx.remotePort ?? ''}`,
       user_agent: req.headers['user-agent'] ?? '-',
       x_forwarded_for: firstValue(req.headers['x-forwarded-for']) ?? '-',
-      mirrors: ctx.mirrors.map((m) => ({ cluster: m.cluster, outcome: m.outcome })),
-      ...(ctx.upstreamTimeMs !== undefined ? { upstream_service_time_ms: Math.round(ctx.upstreamTimeMs * 1000) / 1000 } : {}),
-      ...(ctx.grpc ? { grpc_status: ctx.grpcStatus ?? '-', grpc_message: ctx.grpcMessage ?? '-' } : {}),
+      mirrors: ctx.mirrors.map(mirrorEntry),
+      // Always present, undefined when not applying: one object shape for every line (JSON leaves them out).
+      upstream_service_time_ms: ctx.upstreamTimeMs !== undefined ? Math.round(ctx.upstreamTimeMs * 1000) / 1000 : undefined,
+      grpc_status: ctx.grpc ? (ctx.grpcStatus ?? '-') : undefined,
+      grpc_message: ctx.grpc ? (ctx.grpcMessage ?? '-') : undefined,
     };
     this.deps.accessLog.write(entry);
     requestEnded(req.socket, performance.now());
@@ -735,6 +737,9 @@ export class ProxyHandler {
     if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 }
+
+/** A mirror's state as the access log shows it (module-level: no closure per request). */
+const mirrorEntry = (m: ShadowHandle): { cluster: string; outcome: string } => ({ cluster: m.cluster, outcome: m.outcome });
 
 /** ISO 8601 text of an epoch millisecond, made once per millisecond (several requests share one under load). */
 let isoMs = -1;
