@@ -126,6 +126,8 @@ export async function runServe(v: Values): Promise<number> {
       downstream,
       accessLog: openAccessLog(values['access-log']),
       store: values.store === 'off' ? undefined : values.store,
+      // compare.maxPerSecond is the gateway's rate: each of N workers takes 1/N of it.
+      compareShare: isWorker ? 1 / workers : 1,
       ...(values.kubernetes
         ? {
             kubernetes: {

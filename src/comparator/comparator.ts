@@ -46,6 +46,11 @@ export interface ComparatorOptions {
   storeOptions?: CompareStoreOptions;
   /** Operational messages (a store that cannot be written); stderr by default. */
   log?: (line: string) => void;
+  /**
+   * This process's share of `maxPerSecond` (1/N with --workers N): the rate is the gateway's, not each
+   * worker's, so N workers compare what one would, and cost no more for it.
+   */
+  share?: number;
 }
 
 type RunTag = { route: string; fingerprint: string; candidate: { host: string; subset: string } };
@@ -74,9 +79,10 @@ export class Comparator {
     private readonly metrics: Metrics,
     settings: CompareSettings,
     log: ((line: string) => void) | undefined,
+    private readonly share: number,
   ) {
     this.settings = settings;
-    this.tokens = settings.maxPerSecond;
+    this.tokens = Math.max(1, this.rate());
     this.log = log ?? ((line) => process.stderr.write(`${line}\n`));
     worker.on('message', (msg: WorkerReply) => this.onReply(msg));
     worker.on('error', (err) => {
@@ -147,7 +153,7 @@ export class Comparator {
       throw new Error(`cannot open the comparison store ${opts.file}: ${first.message}`);
     }
     worker.unref();
-    return new Comparator(worker, opts.file, opts.metrics, opts.settings, opts.log);
+    return new Comparator(worker, opts.file, opts.metrics, opts.settings, opts.log, opts.share ?? 1);
   }
 
   /** A new snapshot: its compare settings, and the runs its mirrored routes make (see runs.ts and store/runs.ts). */
@@ -183,10 +189,15 @@ export class Comparator {
   private tokens = 0;
   private refilled = performance.now();
 
+  private rate(): number {
+    return this.settings.maxPerSecond * this.share;
+  }
+
   private admit(): boolean {
-    const rate = this.settings.maxPerSecond;
+    const rate = this.rate();
     const now = performance.now();
-    this.tokens = Math.min(rate, this.tokens + ((now - this.refilled) / 1000) * rate);
+    // At least one token of room: a share below 1 a second still admits one now and then.
+    this.tokens = Math.min(Math.max(1, rate), this.tokens + ((now - this.refilled) / 1000) * rate);
     this.refilled = now;
     if (this.tokens < 1) return false;
     this.tokens--;

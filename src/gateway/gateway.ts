@@ -53,6 +53,8 @@ export interface GatewayOptions {
   store?: string;
   /** Store options for tests (e.g. a size bound that plays a full disk). */
   storeOptions?: import('../store/index.js').CompareStoreOptions;
+  /** With --workers N, each worker compares its share (1/N) of compare.maxPerSecond (default 1: all of it). */
+  compareShare?: number;
   watch?: boolean;
   /** Re-read server certificates when their files change (default on, whatever `watch` says). */
   watchCertificates?: boolean;
@@ -253,7 +255,7 @@ export class Gateway {
     this.lastFiles = new Set(loaded.files);
     for (const p of snapshot.problems) if (p.severity !== 'info') this.log(formatProblem(p));
     if (opts.store) {
-      const c = { file: opts.store, settings: snapshot.settings.compare, metrics: this.metrics, log: this.log };
+      const c = { file: opts.store, settings: snapshot.settings.compare, metrics: this.metrics, log: this.log, share: opts.compareShare ?? 1 };
       this.comparator = await Comparator.open(opts.storeOptions ? { ...c, storeOptions: opts.storeOptions } : c);
       const runMetrics = { ...DEFAULT_RUN_METRICS, ...opts.runMetrics };
       // A comparison worker stuck behind a huge batch must not cost the scrape its other families: the run
