@@ -117,6 +117,18 @@ export function treeCpuSeconds(pid: number): number {
   return ticks / TICKS;
 }
 
+/** The whole machine's CPU time so far (/proc/stat, all CPUs): busy (everything but idle and iowait) and total. */
+export function machineCpu(): { busy: number; total: number } {
+  const ticks = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = ticks.reduce((a, b) => a + b, 0);
+  return { busy: total - ticks[3]! - ticks[4]!, total };
+}
+
+/** The share of the machine's CPU (0..1, all CPUs) that was busy between two machineCpu() readings. */
+export function busyShare(a: { busy: number; total: number }, b: { busy: number; total: number }): number {
+  return b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : Number.NaN;
+}
+
 /**
  * A free loopback port for a listener whose port must be written in a config (nginx, Shadowgate's
  * ServiceEntry). Chosen below Linux's ephemeral range, so a port-0 socket elsewhere does not take it.

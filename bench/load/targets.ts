@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { ltsRuntime } from './lts.js';
 import { type PacedResult, runPaced } from './paced-run.js';
 import { emptyLog, type NodeRuntime, type Peer, ROOT, startBareMirror, startShadowgate, startUpstream, type Upstream } from './peers.js';
-import { killAllSync, stopAll, treeCpuSeconds } from './procs.js';
+import { busyShare, killAllSync, machineCpu, stopAll, treeCpuSeconds } from './procs.js';
 import { busyMicros, type FunctionShare, type ProfileShare, type ProfileWindow, summarizeProfiles, topFunctions } from './profile.js';
 import { median, positiveOption } from './report.js';
 import { runWrk } from './wrk.js';
@@ -99,7 +99,8 @@ interface Sample {
   round: number;
   load1: number;
   saturated: { rps: number; p50Ms: number; p99Ms: number; requests: number; cpuUsPerRequest: number };
-  paced: PacedResult & { cpuUsPerRequest: number };
+  /** machineBusy: the share of the whole machine's CPU (all cores, every process) busy during the counted part. */
+  paced: PacedResult & { cpuUsPerRequest: number; machineBusy: number };
 }
 
 interface LivePeer {
@@ -136,16 +137,19 @@ async function measure(l: LivePeer, round: number, rate: number, o: Options): Pr
   const w = await runWrk({ port: l.peer.port, seconds: o.saturated, connections: 64, threads: 1 });
   const satCpu = treeCpuSeconds(l.peer.pid) - cpu0;
   emptyLog(l.peer);
+  let machine0 = machineCpu();
   const p = await runPaced(l.peer.port, rate, o.paced, () => {
     cpu0 = treeCpuSeconds(l.peer.pid);
+    machine0 = machineCpu();
   });
   const pacedCpu = treeCpuSeconds(l.peer.pid) - cpu0;
+  const machineBusy = busyShare(machine0, machineCpu());
   emptyLog(l.peer);
   return {
     round,
     load1,
     saturated: { rps: w.rps, p50Ms: w.p50Ms, p99Ms: w.p99Ms, requests: w.requests, cpuUsPerRequest: (satCpu * 1e6) / Math.max(1, w.requests) },
-    paced: { ...p, cpuUsPerRequest: (pacedCpu * 1e6) / Math.max(1, p.completed) },
+    paced: { ...p, cpuUsPerRequest: (pacedCpu * 1e6) / Math.max(1, p.completed), machineBusy },
   };
 }
 
@@ -256,8 +260,8 @@ function peerTable(live: LivePeer[], rt: Runtime, rate: number): string {
   const lines = [
     `${rt.label} (${rt.version}); fixed rate ${Math.round(rate)} req/s`,
     '',
-    '| peer | saturated req/s | p50 ms | p99 ms | CPU µs/req | fixed-rate req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/req | load avg (1 min) |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| peer | saturated req/s | p50 ms | p99 ms | CPU µs/req | fixed-rate req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/req | machine busy | load avg (1 min) |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
   ];
   for (const l of live.filter((x) => x.runtime === rt)) {
     const s = l.samples;
@@ -267,7 +271,7 @@ function peerTable(live: LivePeer[], rt: Runtime, rate: number): string {
     lines.push(
       `| ${PEER_LABEL[l.id]} | ${m((x) => x.saturated.rps, 0)} | ${m((x) => x.saturated.p50Ms)} | ${m((x) => x.saturated.p99Ms)} | ${m((x) => x.saturated.cpuUsPerRequest, 0)} | ` +
         `${m((x) => x.paced.achievedRps, 0)}${errs ? ` (${errs} not answered in time or not 2xx)` : ''} | ${m((x) => x.paced.p50Ms)} | ${m((x) => x.paced.p99Ms)} | ${m((x) => x.paced.p999Ms)} | ` +
-        `${m((x) => x.paced.cpuUsPerRequest, 0)} | ${loads.length ? `${fmt(Math.min(...loads))}–${fmt(Math.max(...loads))}` : '—'} |`,
+        `${m((x) => x.paced.cpuUsPerRequest, 0)} | ${fmt(med(s.map((x) => x.paced.machineBusy * 100)), 0)}% | ${loads.length ? `${fmt(Math.min(...loads))}–${fmt(Math.max(...loads))}` : '—'} |`,
     );
   }
   return lines.join('\n');
@@ -455,7 +459,7 @@ async function main(): Promise<number> {
         l.samples.push(s);
         log(
           `  ${l.runtime.label.padEnd(15)} ${l.id.padEnd(11)} sat ${s.saturated.rps.toFixed(0).padStart(6)} req/s p99 ${fmt(s.saturated.p99Ms)} ms ${s.saturated.cpuUsPerRequest.toFixed(0)} µs/req | ` +
-            `paced ${s.paced.achievedRps.toFixed(0)} req/s p50 ${fmt(s.paced.p50Ms)} p99 ${fmt(s.paced.p99Ms)} ms ${s.paced.cpuUsPerRequest.toFixed(0)} µs/req` +
+            `paced ${s.paced.achievedRps.toFixed(0)} req/s p50 ${fmt(s.paced.p50Ms)} p99 ${fmt(s.paced.p99Ms)} ms ${s.paced.cpuUsPerRequest.toFixed(0)} µs/req, machine ${(s.paced.machineBusy * 100).toFixed(0)}% busy` +
             `${s.paced.errors + s.paced.lost + s.paced.non2xx ? ` (failed ${s.paced.errors + s.paced.lost + s.paced.non2xx})` : ''} | load ${s.load1.toFixed(2)}`,
         );
       }
