@@ -25,9 +25,12 @@ const CAPTURE_BUDGET_BYTES = 64 * 1024 * 1024;
 const BATCH_SIZE = 64;
 /**
  * A partial batch waits this long for company. One message per exchange would cost the data path a
- * structured clone and a thread wake-up each (measured: most of comparison's cost on a busy 2-core machine).
+ * structured clone and a thread wake-up each (measured: most of comparison's cost on a busy 2-core machine), and
+ * each batch is one store transaction, whose cost hardly depends on its size: at the default 250 exchanges a
+ * second, 250 ms (batches of ~60) cost 2.5 µs less CPU per request at 5,000 req/s than 50 ms (batches of ~12).
+ * Queries ship what is queued first, so nothing a query answers waits for it.
  */
-const SHIP_AFTER_MS = 50;
+const SHIP_AFTER_MS = 250;
 /** A query the worker has not answered in this time answers 503 (the worker is stuck behind a huge batch). */
 const QUERY_TIMEOUT_MS = 30_000;
 /** A store failure is logged again after this long at the earliest... */
