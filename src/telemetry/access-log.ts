@@ -177,10 +177,16 @@ export function encodeAccessLogLine(e: AccessLogEntry, buf: Buffer, at: number):
   return o;
 }
 
+/** The line and its newline in a buffer of its own (a line bigger than a batch, and the text form below). */
+function encodeAlone(e: AccessLogEntry): Buffer {
+  const buf = Buffer.allocUnsafe(lineBound(e));
+  return buf.subarray(0, encodeAccessLogLine(e, buf, 0));
+}
+
 /** One access-log line as text (without the newline): the same as `JSON.stringify(entry)`. */
 export function formatAccessLogLine(e: AccessLogEntry): string {
-  const buf = Buffer.allocUnsafe(lineBound(e));
-  return buf.toString('utf8', 0, encodeAccessLogLine(e, buf, 0) - 1);
+  const line = encodeAlone(e);
+  return line.toString('utf8', 0, line.length - 1);
 }
 
 /** Lines are gathered and written together every few milliseconds: one write per batch, not per request. */
@@ -191,8 +197,8 @@ const FLUSH_BYTES = 64 * 1024;
 export function openAccessLog(target: string): AccessLog {
   if (target === 'off') return { write() {}, close: async () => {} };
   const stream: NodeJS.WritableStream | WriteStream = target === '-' ? process.stdout : createWriteStream(target, { flags: 'a' });
-  // Each line is encoded into the batch's buffer as it is made, so the line dies young; a batch kept as one
-  // growing string held every line of the last 20 ms (thousands of string pieces) through young-generation GCs.
+  // Each line is encoded straight into the batch's buffer (no string of it at all); a batch kept as one growing
+  // string had held every line of the last 20 ms (thousands of string pieces) through young-generation GCs.
   let batch: Buffer = Buffer.allocUnsafe(FLUSH_BYTES);
   let used = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -219,8 +225,7 @@ export function openAccessLog(target: string): AccessLog {
         flush();
         end = encodeAccessLogLine(entry, batch, 0);
         if (end < 0) {
-          const alone = Buffer.allocUnsafe(lineBound(entry));
-          stream.write(alone.subarray(0, encodeAccessLogLine(entry, alone, 0)));
+          stream.write(encodeAlone(entry));
           return;
         }
       }
