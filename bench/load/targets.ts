@@ -20,7 +20,7 @@ import { runWrk } from './wrk.js';
 const log = (line: string) => console.error(line);
 
 const USAGE = `Usage: node dist/bench/load/targets.js [options]
-  --quick               2 rounds, 4 s saturated + 5 s paced runs (a smoke run, about 5 minutes)
+  --quick               2 rounds, 4 s saturated + 5 s paced runs (a smoke run, about 7 minutes)
   --runs N              rounds (default 3); medians are reported
   --saturated S         seconds of each saturated run (wrk -c64; default 8)
   --paced S             seconds of each fixed-rate run (default 10)
