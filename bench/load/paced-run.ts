@@ -26,10 +26,12 @@ export const PACED_WARMUP_S = 2;
 
 /**
  * `seconds` of counted load at `rate`, after PACED_WARMUP_S of the same; `onMeasuring` is called when the counted
- * part starts (where a caller starts its CPU reading).
+ * part starts (where a caller starts its CPU reading). `timeline`: a file for every request's due time and latency
+ * (paced.ts).
  */
-export function runPaced(port: number, rate: number, seconds: number, onMeasuring?: () => void): Promise<PacedResult> {
+export function runPaced(port: number, rate: number, seconds: number, onMeasuring?: () => void, timeline?: string): Promise<PacedResult> {
   const args = [join(HERE, 'paced.js'), String(port), String(Math.round(rate)), String(seconds), '64', String(PACED_WARMUP_S)];
+  if (timeline) args.push(timeline);
   const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   let measuring = false;

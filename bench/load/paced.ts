@@ -5,11 +5,14 @@
 // same connections and are not counted (wrk2 calibrates for 10 s the same way): this generator is a fresh Node
 // process whose own code starts unoptimised, and its first second charged the server for its own slowness
 // (measured: the first 0.3–0.6 s of a run 20–80 ms behind, for a gateway and a bare mirror alike).
-//   node paced.js PORT RATE SECONDS CONNECTIONS [WARMUP]
+//   node paced.js PORT RATE SECONDS CONNECTIONS [WARMUP] [TIMELINE]
 // prints `measuring` when the counted part starts, then one JSON line: sent, completed, errors, percentiles.
+// TIMELINE: a file to write every counted request to, as float64 pairs (due time in epoch ms, latency in ms), for
+// tail.ts to line up with what every process on the machine was doing at that moment.
+import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 
-const [portArg = '0', rateArg = '1000', secondsArg = '10', connArg = '64', warmupArg = '0'] = process.argv.slice(2);
+const [portArg = '0', rateArg = '1000', secondsArg = '10', connArg = '64', warmupArg = '0', timeline] = process.argv.slice(2);
 const port = Number(portArg);
 const rate = Number(rateArg);
 const seconds = Number(secondsArg);
@@ -20,6 +23,8 @@ const REQUEST = Buffer.from(`GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: shadow
 const warm = Math.floor(rate * warmup);
 const total = warm + Math.floor(rate * seconds);
 const latencies = new Float64Array(total - warm);
+/** Due time (performance.now()) of each latency, kept only for TIMELINE. */
+const dues = timeline ? new Float64Array(total - warm) : undefined;
 /** Counted from the first request due after the warm-up. */
 let completed = 0;
 let errors = 0;
@@ -75,6 +80,7 @@ function open(): Promise<Conn> {
         if (len < 0 || c.due < 0) return;
         if (c.due >= measureFrom) {
           if (c.buf[9] !== 0x32) non2xx++; // "HTTP/1.1 2xx": the status's first digit
+          if (dues) dues[completed] = c.due;
           latencies[completed++] = performance.now() - c.due;
         }
         c.buf = c.buf.subarray(len);
@@ -131,6 +137,14 @@ while (completed + errors < issued - warm && performance.now() < deadline) await
 const elapsed = (performance.now() - measureFrom) / 1000;
 for (const c of conns) c.socket.destroy();
 
+if (timeline && dues) {
+  const pairs = new Float64Array(completed * 2);
+  for (let i = 0; i < completed; i++) {
+    pairs[2 * i] = performance.timeOrigin + dues[i]!;
+    pairs[2 * i + 1] = latencies[i]!;
+  }
+  writeFileSync(timeline, pairs);
+}
 const done = latencies.subarray(0, completed).sort();
 const pct = (p: number) => (done.length ? done[Math.min(done.length - 1, Math.floor((p / 100) * done.length))]! : Number.NaN);
 console.log(
