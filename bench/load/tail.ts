@@ -154,7 +154,9 @@ function readPauses(from: string, owner: Map<number, string>): Pause[] {
 function summarise(id: string, run: number, timeline: Float64Array, all: Pause[], result: { p50Ms: number; p99Ms: number; p999Ms: number }): RunSummary {
   const n = timeline.length / 2;
   const peerName = `peer ${id}`;
-  const start = timeline[0] ?? 0;
+  // Requests are in the order they completed: the first due is not necessarily the first one.
+  let start = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < n; i++) start = Math.min(start, timeline[2 * i]!);
   const windows = new Map<number, { slow: number; max: number }>();
   for (let i = 0; i < n; i++) {
     const latency = timeline[2 * i + 1]!;

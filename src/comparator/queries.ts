@@ -1,5 +1,8 @@
 // The questions the admin API asks the comparison worker, answered there (off the request thread) as JSON text.
-import { analyzeEndpoint, type CompiledRules, type EndpointStats, type Thresholds } from '../compare/index.js';
+// From the module, not compare's index: this runs on the serving thread, which must not load the gRPC decoding
+// (@bufbuild/protobuf, ~2.5 MB of heap per worker) that only the comparison thread uses.
+import { analyzeEndpoint } from '../compare/analyze.js';
+import type { CompiledRules, EndpointStats, Thresholds } from '../compare/index.js';
 import type { CompareStore } from '../store/index.js';
 import { type RunMetricsOptions, runMetricsExposition } from './metrics-export.js';
 import { endpointReport, fieldReports, JudgeCache, overall, parseRunId, runOf, runsToJudge } from './reports.js';

@@ -1,16 +1,8 @@
 // Store rows and the verdict turned into the admin API's shapes (docs/admin-api.md). Runs in the worker thread.
-import {
-  analyze,
-  analyzeEndpoint,
-  type EndpointReport,
-  type EndpointVerdict,
-  type FieldReport,
-  type Result,
-  type Run,
-  type Thresholds,
-  type Verdict,
-  type VerdictReport,
-} from '../compare/index.js';
+// From the module, not compare's index: the serving thread loads this too (comparator/index), and must not load the
+// gRPC decoding (@bufbuild/protobuf) that only the comparison thread uses.
+import { analyze, analyzeEndpoint } from '../compare/analyze.js';
+import type { EndpointReport, EndpointVerdict, FieldReport, Result, Run, Thresholds, Verdict, VerdictReport } from '../compare/index.js';
 import type { CompareStore, RunRow, StoredEndpoint } from '../store/index.js';
 
 export function runId(row: RunRow): string {

@@ -2,7 +2,10 @@
 // very rules of the local verdict (compare/analyze.ts: noise cancellation, certainty, errors, p99 latency), with
 // the replicas (instances) that hold the differences of each blamed field.
 import { overall } from '../comparator/index.js';
-import { analyze, type EndpointReport, type EndpointStats, type FieldStats, type Run, type Thresholds, type VerdictReport } from '../compare/index.js';
+// From the module, not compare's index: `serve` loads fleet/ for its selector check, and the serving thread must not
+// load the gRPC decoding (@bufbuild/protobuf) that only the comparison thread uses.
+import { analyze } from '../compare/analyze.js';
+import type { EndpointReport, EndpointStats, FieldStats, Run, Thresholds, VerdictReport } from '../compare/index.js';
 import { checkSelector, type FleetSource, type PromSeries, promDuration, promQuery } from './prometheus-client.js';
 
 export const DEFAULT_WINDOW_MS = 60 * 60_000;

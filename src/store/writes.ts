@@ -2,7 +2,10 @@
 // per-run endpoint cap and per-endpoint field cap applied, and whole exchanges kept as per-field reservoirs.
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { type ComparisonResult, isUncounted } from '../compare/index.js';
+// From the module, not compare's index: the serving thread loads the store too, and must not load the gRPC decoding
+// (@bufbuild/protobuf) that only the comparison thread uses.
+import type { ComparisonResult } from '../compare/index.js';
+import { isUncounted } from '../compare/time-like.js';
 import { addCounts, bucketOf, encodeCounts } from './histogram.js';
 import type { ResolvedOptions } from './options.js';
 import type { Retention } from './retention.js';

@@ -1,0 +1,59 @@
+// The serving thread does not load the gRPC decoding (@bufbuild/protobuf): only the comparison thread decodes
+// gRPC messages, and the library's descriptors are ~2.5 MB of heap that every worker's mark-compact would walk.
+// Checked with Node's own loader: a child process imports a module with a resolve hook that records every URL.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+
+const dir = mkdtempSync(join(tmpdir(), 'sg-modules-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const hooks = join(dir, 'hooks.mjs');
+writeFileSync(
+  hooks,
+  `import { appendFileSync } from 'node:fs';
+let out;
+export function initialize(file) { out = file; }
+export async function resolve(specifier, context, next) {
+  const r = await next(specifier, context);
+  appendFileSync(out, r.url + '\\n');
+  return r;
+}
+`,
+);
+
+/** Every module URL the loader resolved while importing `module` (a path under dist/src). */
+function loadedBy(module: string): string[] {
+  const out = join(dir, `${module.replaceAll('/', '_')}.txt`);
+  writeFileSync(out, '');
+  const url = new URL(`../src/${module}`, import.meta.url).href;
+  const script = `import { register } from 'node:module';
+register(${JSON.stringify(pathToFileURL(hooks).href)}, { data: ${JSON.stringify(out)} });
+await import(${JSON.stringify(url)});`;
+  execFileSync(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
+  return readFileSync(out, 'utf8').split('\n').filter(Boolean);
+}
+
+describe('modules the serving thread loads', () => {
+  it('the comparison code the serving thread uses leaves @bufbuild/protobuf unloaded', () => {
+    const serve = loadedBy('cli/serve.js');
+    // The walk saw the serving thread's code (the gateway, the comparator's admin queries, the store, fleet/)…
+    for (const m of ['gateway/gateway.js', 'comparator/queries.js', 'store/writes.js', 'fleet/fleet-verdict.js', 'compare/analyze.js'])
+      assert.ok(
+        serve.some((u) => u.endsWith(`/dist/src/${m}`)),
+        `${m} loaded`,
+      );
+    // …and not the gRPC decoding.
+    assert.deepEqual(
+      serve.filter((u) => u.includes('@bufbuild')),
+      [],
+    );
+  });
+
+  it('compare/index loads it (the hook sees the library when it is loaded)', () => {
+    assert.ok(loadedBy('compare/index.js').some((u) => u.includes('@bufbuild/protobuf')));
+  });
+});
