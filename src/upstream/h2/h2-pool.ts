@@ -6,6 +6,7 @@ import http2 from 'node:http2';
 import type { ConnectionOptions } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { REFUSED_STREAM_CODE } from '../classify-error.js';
+import { UPSTREAM_IDLE_CODE, UPSTREAM_IDLE_TIMEOUT_MS } from '../socket-idle.js';
 
 export interface H2PoolOptions {
   connectTimeoutMs: number;
@@ -19,6 +20,8 @@ export interface H2PoolOptions {
   maxRequestsPerConnection?: number | undefined;
   /** TLS origination (an `https:` origin): the cluster's connect options (upstream/tls.ts); ALPN must choose h2. */
   tls?: ConnectionOptions | undefined;
+  /** A stream that receives and sends nothing for this long fails as a timeout (default: Envoy's 5 minutes). */
+  silentStreamMs?: number | undefined;
 }
 
 /** The upstream windows: a stream that is not read (a slow client) holds at most this much (Envoy's edge values). */
@@ -239,6 +242,12 @@ export class H2Pool extends EventEmitter {
     });
     handler.onRequestStart?.(controller, {});
     if (controller.aborted) return;
+    // The bound on an upstream that goes silent, per stream as Envoy's stream idle timeout (one silent stream on a
+    // busy connection is still caught): Node refreshes it on every frame the stream reads or writes. Without it a
+    // stream the upstream never answered held its request for as long as the client waited. (The HTTP/1.1 pools
+    // sweep their connections instead, socket-idle.ts: a connection carries one request at a time.)
+    const silentMs = this.o.silentStreamMs ?? UPSTREAM_IDLE_TIMEOUT_MS;
+    stream.setTimeout(silentMs, () => controller.abort(coded(`upstream stream silent for ${silentMs} ms`, UPSTREAM_IDLE_CODE)));
 
     let responded = false;
     let trailers: Headers = {};
