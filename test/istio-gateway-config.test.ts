@@ -89,6 +89,64 @@ describe('Istio Gateway binding', () => {
     assert.deepEqual(hostsOn(s, 18080), ['a.example.com<-VirtualService shop/first+VirtualService shop/second']);
   });
 
+  it('one port: PASSTHROUGH beside HTTPS is one listener with both (chosen by SNI); plain HTTP beside TLS is refused', () => {
+    const s = load(
+      SERVICE,
+      gateway(
+        'gw',
+        'shop',
+        `  - port: {number: 18443, name: tls, protocol: TLS}
+    hosts: ["*.example.com"]
+    tls: {mode: PASSTHROUGH}
+  - port: {number: 18443, name: https, protocol: HTTPS}
+    hosts: ["a.example.com"]
+    tls: {mode: SIMPLE, serverCertificate: /c.pem, privateKey: /k.pem}
+  - port: {number: 18443, name: http, protocol: HTTP}
+    hosts: ["b.example.com"]
+`,
+      ),
+    );
+    const codes = s.problems.filter((p) => p.severity === 'warning').map((p) => `${p.path}:${p.code}`);
+    assert.deepEqual(
+      codes.filter((c) => c.includes('port-unavailable')),
+      ['spec.servers[2].port:port-unavailable'],
+    );
+    const l = s.listeners.find((x) => x.port === 18443)!;
+    assert.equal(l.protocol, 'HTTPS');
+    assert.deepEqual(
+      l.tls!.map((t) => t.hosts),
+      [['a.example.com']],
+    );
+    assert.deepEqual(l.passthrough, []);
+    // The same name in a tls route and a terminated server: the route takes it, and the config says so.
+    const tie = load(
+      SERVICE,
+      gateway(
+        'gw',
+        'shop',
+        `  - port: {number: 18443, name: tls, protocol: TLS}
+    hosts: ["*.example.com"]
+    tls: {mode: PASSTHROUGH}
+  - port: {number: 18443, name: https, protocol: HTTPS}
+    hosts: ["a.example.com"]
+    tls: {mode: SIMPLE, serverCertificate: /c.pem, privateKey: /k.pem}
+`,
+      ),
+      `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: passed, namespace: shop}
+spec:
+  hosts: [a.example.com]
+  gateways: [gw]
+  tls: [{match: [{sniHosts: [a.example.com]}], route: [{destination: {host: a.example.com}}]}]
+`,
+    );
+    const conflicts = tie.problems.filter((p) => p.code === 'hostname-conflict');
+    assert.equal(conflicts.length, 1, JSON.stringify(tie.problems));
+    assert.equal(conflicts[0]!.path, 'spec.servers[1].hosts[0]');
+    assert.match(conflicts[0]!.message, /passed through, not terminated/);
+  });
+
   it('warns about an unknown gateway, a port taken by a ServiceEntry, mixed HTTP and HTTPS, passthrough', () => {
     const s = load(
       SERVICE,

@@ -12,6 +12,7 @@ import { ClientHelloReader, clientHelloSni } from '../src/proxy/index.js';
 import { type Certs, makeCa, opensslMissing } from './harness/certs.js';
 import { freePort, startGateway, type TestGateway } from './harness/gateway.js';
 import { type HttpsUpstream, httpsUpstream } from './harness/https-upstream.js';
+import { startUpstream, type TestUpstream } from './harness/upstream.js';
 
 const skip = opensslMissing();
 
@@ -294,6 +295,119 @@ spec:
       assert.equal(secure.seen.at(-1)!.sni, 'secure.example.com');
       const text = await tg.gw.metrics.registry.metrics();
       assert.match(text, new RegExp(`shadowgate_tls_passthrough_connections_total\\{port="${port}",result="forwarded"\\} 4`));
+    } finally {
+      await relay.close();
+    }
+  });
+});
+
+describe('PASSTHROUGH and terminated servers on one port, chosen by SNI as Istio does', { skip }, () => {
+  let certs: Certs;
+  let secure: HttpsUpstream;
+  let web: TestUpstream;
+  let tg: TestGateway;
+  let port: number;
+
+  before(async () => {
+    certs = makeCa();
+    certs.issue('secure', 'secure', ['DNS:secure.example.com']);
+    certs.issue('web', 'web', ['DNS:web.example.com']);
+    secure = await httpsUpstream(certs, 'secure', false);
+    web = await startUpstream('web', { kind: 'answer', body: 'web, decrypted at the gateway' });
+    port = await freePort();
+    const yaml = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: secure, annotations: {shadowgate.dev/listen: "false"}}
+spec:
+  hosts: [secure.example.com]
+  ports: [{number: 443, name: tls, protocol: TLS}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1, ports: {tls: ${secure.port}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: web, annotations: {shadowgate.dev/listen: "false"}}
+spec:
+  hosts: [web.internal]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1, ports: {http: ${web.port}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: edge}
+spec:
+  servers:
+  - port: {number: ${port}, name: tls, protocol: TLS}
+    hosts: ["*.example.com"]
+    tls: {mode: PASSTHROUGH}
+  - port: {number: ${port}, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, serverCertificate: ${certs.path('web.crt')}, privateKey: ${certs.path('web.key')}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: passed}
+spec:
+  hosts: ["*.example.com"]
+  gateways: [edge]
+  tls:
+  - match: [{sniHosts: ["*.example.com"]}]
+    route: [{destination: {host: secure.example.com}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web}
+spec:
+  hosts: [web.example.com]
+  gateways: [edge]
+  http: [{route: [{destination: {host: web.internal}}]}]
+`;
+    tg = await startGateway({ 'mixed.yaml': yaml });
+  });
+
+  after(async () => {
+    await tg?.close();
+    await secure?.close();
+    await web?.close();
+    certs?.remove();
+  });
+
+  it("an SNI a terminated server names is decrypted and routed; the rest goes by the tls route, the upstream's certificate answering", async () => {
+    const ca = readFileSync(certs.path('ca.crt'));
+    assert.deepEqual(tg.gw.snapshot.problems, []);
+    // web.example.com: the terminated server's exact name before the tls route's wildcard.
+    const a = await get(port, 'web.example.com', ca);
+    assert.equal(a.status, 200, a.error);
+    assert.equal(a.body, 'web, decrypted at the gateway');
+    assert.equal(a.fingerprint, new X509Certificate(readFileSync(certs.path('web.crt'))).fingerprint256);
+    assert.equal(web.requests.length, 1);
+    assert.equal(web.requests[0]!.url, '/through');
+    assert.equal(secure.seen.length, 0);
+    // Any other name under the wildcard is passed through, undecrypted.
+    const b = await get(port, 'secure.example.com', ca);
+    assert.equal(b.status, 200, b.error);
+    assert.equal(b.body, 'secure over TLS');
+    assert.equal(b.fingerprint, new X509Certificate(readFileSync(certs.path('secure.crt'))).fingerprint256);
+    assert.equal(secure.seen.length, 1);
+    assert.equal(secure.seen[0]!.sni, 'secure.example.com');
+    assert.equal(web.requests.length, 1);
+    // No SNI: no passthrough chain takes it and no terminated server is `*`.
+    assert.ok((await get(port, undefined, ca)).error, 'refused');
+    const text = await tg.gw.metrics.registry.metrics();
+    assert.match(text, new RegExp(`shadowgate_tls_passthrough_connections_total\\{port="${port}",result="terminated"\\} 1`));
+    assert.match(text, new RegExp(`shadowgate_tls_passthrough_connections_total\\{port="${port}",result="forwarded"\\} 1`));
+    assert.match(text, new RegExp(`shadowgate_tls_passthrough_connections_total\\{port="${port}",result="no_sni"\\} 1`));
+  });
+
+  it('a ClientHello split over two records is put back whole for the terminated server', async () => {
+    const relay = await splittingRelay(port, 'web.example.com');
+    try {
+      const a = await get(relay.port, 'web.example.com', readFileSync(certs.path('ca.crt')));
+      assert.equal(relay.splits, 1);
+      assert.equal(a.status, 200, a.error);
+      assert.equal(a.body, 'web, decrypted at the gateway');
+      assert.equal(a.fingerprint, new X509Certificate(readFileSync(certs.path('web.crt'))).fingerprint256);
     } finally {
       await relay.close();
     }

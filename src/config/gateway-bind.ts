@@ -58,11 +58,15 @@ function redirectRoute(gw: GatewaySpec, server: ServerSpec): Route {
 interface PortPlan {
   port: number;
   protocol: string;
+  /** Some server terminates TLS (HTTPS SIMPLE/MUTUAL/OPTIONAL_MUTUAL). */
   terminates: boolean;
-  /** TLS passed through by SNI (PASSTHROUGH servers): never on one port with terminated or plain servers. */
+  /**
+   * Some server passes TLS through by SNI (PASSTHROUGH). Both may share a port, as in Istio, where each server is a
+   * filter chain matched by SNI; plain HTTP never shares a port with either.
+   */
   passthrough: boolean;
   bind?: string;
-  servers: Array<{ gw: GatewaySpec; server: ServerSpec }>;
+  servers: Array<{ gw: GatewaySpec; server: ServerSpec; passthrough: boolean }>;
 }
 
 export function bindGateways(
@@ -133,18 +137,19 @@ export function bindGateways(
       }
       const plan = plans.get(server.port);
       if (!plan) {
-        const p: PortPlan = { port: server.port, protocol: server.protocol, terminates, passthrough, servers: [{ gw, server }] };
+        const p: PortPlan = { port: server.port, protocol: server.protocol, terminates, passthrough, servers: [{ gw, server, passthrough }] };
         if (server.bind) p.bind = server.bind;
         plans.set(server.port, p);
         continue;
       }
-      if (plan.terminates !== terminates || plan.passthrough !== passthrough) {
-        const serves = plan.passthrough ? 'TLS passthrough' : plan.terminates ? 'HTTPS' : 'plain HTTP';
+      const planTls = plan.terminates || plan.passthrough;
+      if (planTls !== (terminates || passthrough)) {
+        const serves = planTls ? 'TLS' : 'plain HTTP';
         gw.ctx.reference(
           'warning',
           'port-unavailable',
           at,
-          `port ${server.port} already serves ${serves} for ${plan.servers[0]!.gw.ref}: one port cannot mix them; this server is not served`,
+          `port ${server.port} already serves ${serves} for ${plan.servers[0]!.gw.ref}: one port cannot mix plain HTTP and TLS; this server is not served`,
         );
         continue;
       }
@@ -157,21 +162,28 @@ export function bindGateways(
         );
         continue;
       }
-      plan.servers.push({ gw, server });
+      plan.terminates ||= terminates;
+      plan.passthrough ||= passthrough;
+      plan.servers.push({ gw, server, passthrough });
     }
   }
 
   // --- each port: virtual hosts from the bound VirtualServices, TLS settings per server
   const listeners: Listener[] = [];
   for (const plan of [...plans.values()].sort((a, b) => a.port - b.port)) {
-    if (plan.passthrough) {
-      listeners.push(passthroughListener(plan, bound, tlsDestinations));
+    const routes = plan.passthrough ? passthroughRoutes(plan, bound, tlsDestinations) : undefined;
+    if (routes && !plan.terminates) {
+      const listener: Listener = { port: plan.port, protocol: 'TLS', virtualHosts: [], hostPortIgnored: true, strictHost: true, passthrough: routes };
+      if (plan.bind) listener.bind = plan.bind;
+      listeners.push(listener);
       continue;
     }
     const vhosts = new Map<string, VirtualHost>();
     const sniSeen = new Set<string>();
     const tls: ServerTls[] = [];
-    for (const { gw, server } of plan.servers) {
+    for (const { gw, server, passthrough } of plan.servers) {
+      // A PASSTHROUGH server beside terminated ones: its connections never reach HTTP (passthroughRoutes has it).
+      if (passthrough) continue;
       const redirect = !plan.terminates && server.tls?.httpsRedirect === true;
       const covered = new Set<string>();
       for (const vs of bound.get(gw) ?? []) {
@@ -213,6 +225,16 @@ export function bindGateways(
             );
             return;
           }
+          // The same name in a tls route: a tie, which the route takes (proxy/passthrough.ts), as Istio keeps one chain.
+          const passed = routes?.find((r) => r.sniHosts.includes(sh.host));
+          if (passed) {
+            gw.ctx.reference(
+              'warning',
+              'hostname-conflict',
+              [...server.path, 'hosts', i],
+              `SNI ${sh.host} on port ${plan.port} is also a PASSTHROUGH route's (${passed.source}): it is passed through, not terminated`,
+            );
+          }
           sniSeen.add(sh.host);
           hosts.push(sh.host);
         });
@@ -242,6 +264,8 @@ export function bindGateways(
       strictHost: true,
     };
     if (plan.terminates) listener.tls = tls;
+    // Terminated and passed-through servers on one port: each connection goes by its SNI (proxy/passthrough.ts).
+    if (routes) listener.passthrough = routes;
     if (plan.bind) listener.bind = plan.bind;
     listeners.push(listener);
   }
@@ -267,17 +291,18 @@ export function bindGateways(
 }
 
 /**
- * A PASSTHROUGH port: each bound VirtualService's `tls:` routes, in order, with the SNI names its servers take (the
- * intersection of a match's sniHosts with the server's hosts, as Istio builds the filter chain match). A match's
- * `port` must be the server's, its `gateways` (when set) must name the server's Gateway.
+ * A port's PASSTHROUGH servers: each bound VirtualService's `tls:` routes, in order, with the SNI names its servers
+ * take (the intersection of a match's sniHosts with the server's hosts, as Istio builds the filter chain match). A
+ * match's `port` must be the server's, its `gateways` (when set) must name the server's Gateway.
  */
-function passthroughListener(
+function passthroughRoutes(
   plan: PortPlan,
   bound: ReadonlyMap<GatewaySpec, VirtualServiceSpec[]>,
   tlsDestinations: (vs: VirtualServiceSpec, route: TlsRouteSpec, port: number) => PassthroughRoute['destinations'],
-): Listener {
+): PassthroughRoute[] {
   const routes: PassthroughRoute[] = [];
-  for (const { gw, server } of plan.servers) {
+  for (const { gw, server, passthrough } of plan.servers) {
+    if (!passthrough) continue;
     for (const vs of bound.get(gw) ?? []) {
       for (const route of vs.tls) {
         const names = new Set<string>();
@@ -296,7 +321,5 @@ function passthroughListener(
       }
     }
   }
-  const listener: Listener = { port: plan.port, protocol: 'TLS', virtualHosts: [], hostPortIgnored: true, strictHost: true, passthrough: routes };
-  if (plan.bind) listener.bind = plan.bind;
-  return listener;
+  return routes;
 }

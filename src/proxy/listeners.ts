@@ -166,16 +166,18 @@ export class ListenerSet {
           (socket) => this.open.delete(socket),
           // A port that terminates TLS now (the snapshot decides per connection, so a port turning HTTPS needs no rebind).
           (raw, serve) => {
-            // A tunnel has no requests: the idle sweep leaves it alone (its ClientHello wait has its own timeout).
-            if (this.passthrough?.accept(port, raw)) {
-              this.terminated.add(raw);
-              return true;
-            }
             const served = (s: TLSSocket, protocol: 'h1' | 'h2') => {
               this.adopt(s);
               serve(s, protocol);
             };
-            if (!this.tls?.accept(port, raw, served)) return false;
+            const terminate = (socket: Socket) => this.tls?.accept(port, socket, served) ?? false;
+            // A tunnel has no requests: the idle sweep leaves it alone (its ClientHello wait has its own timeout). A
+            // port with terminated servers beside its passthrough ones hands over by SNI (passthrough.ts).
+            if (this.passthrough?.accept(port, raw, terminate)) {
+              this.terminated.add(raw);
+              return true;
+            }
+            if (!terminate(raw)) return false;
             this.terminated.add(raw);
             return true;
           },

@@ -2,7 +2,7 @@
 // VirtualService `tls:` route whose sniHosts take the SNI of its ClientHello; bytes are then copied both ways as they come.
 import { connect, type Socket } from 'node:net';
 import { Counter, type Registry } from 'prom-client';
-import type { Listener, PassthroughRoute } from '../config/index.js';
+import type { Listener, PassthroughRoute, ServerTls } from '../config/index.js';
 import { type ClusterManager, DEFAULT_CONNECT_TIMEOUT_MS } from '../upstream/index.js';
 
 /**
@@ -133,23 +133,35 @@ function helloSni(b: Buffer): string | null {
   return '';
 }
 
+/** How specifically a server name pattern takes `sni`: an exact name, then the longest wildcard suffix, `*` last; -1 not at all. */
+function sniScore(pattern: string, sni: string): number {
+  if (pattern === sni) return Number.MAX_SAFE_INTEGER;
+  if (pattern === '*') return 0;
+  if (pattern.startsWith('*.') && sni.length > pattern.length - 1 && sni.endsWith(pattern.slice(1))) return pattern.length;
+  return -1;
+}
+
 /** Istio's SNI match: an exact name before the longest wildcard suffix; `*` last; among equals the first route listed. */
-export function routeFor(routes: readonly PassthroughRoute[], sni: string): PassthroughRoute | undefined {
-  let best: PassthroughRoute | undefined;
-  let bestScore = -1;
+export function routeFor(routes: readonly PassthroughRoute[], sni: string): { route: PassthroughRoute | undefined; score: number } {
+  let route: PassthroughRoute | undefined;
+  let score = -1;
   for (const r of routes) {
     for (const h of r.sniHosts) {
-      let score = -1;
-      if (h === sni) score = Number.MAX_SAFE_INTEGER;
-      else if (h === '*') score = 0;
-      else if (h.startsWith('*.') && sni.length > h.length - 1 && sni.endsWith(h.slice(1))) score = h.length;
-      if (score > bestScore) {
-        best = r;
-        bestScore = score;
+      const s = sniScore(h, sni);
+      if (s > score) {
+        route = r;
+        score = s;
       }
     }
   }
-  return best;
+  return { route, score };
+}
+
+/** How specifically the port's terminated servers take `sni` ('' : only a `*` server takes a ClientHello without one). */
+function terminatedScore(servers: readonly ServerTls[] | undefined, sni: string): number {
+  let score = -1;
+  for (const t of servers ?? []) for (const h of t.hosts) score = Math.max(score, sni === '' ? (h === '*' ? 0 : -1) : sniScore(h, sni));
+  return score;
 }
 
 export interface PassthroughDeps {
@@ -165,7 +177,7 @@ export interface PassthroughDeps {
 }
 
 /** How a passed-through connection ended up: sent on, or closed for one of these reasons. */
-type Result = 'forwarded' | 'not_tls' | 'no_sni' | 'no_route' | 'no_endpoint' | 'hello_timeout' | 'closed_early';
+type Result = 'forwarded' | 'terminated' | 'not_tls' | 'no_sni' | 'no_route' | 'no_endpoint' | 'hello_timeout' | 'closed_early';
 
 export class Passthrough {
   private readonly connections: Counter<'port' | 'result'>;
@@ -173,17 +185,23 @@ export class Passthrough {
   constructor(private readonly deps: PassthroughDeps) {
     this.connections = new Counter({
       name: 'shadowgate_tls_passthrough_connections_total',
-      help: 'Connections to TLS PASSTHROUGH ports, by what became of them: forwarded by SNI, or closed (no SNI, no tls route, no endpoint, ...)',
+      help: 'Connections to TLS PASSTHROUGH ports, by what became of them: forwarded by SNI, terminated (a terminated server on the port named it), or closed (no SNI, no tls route, no endpoint, ...)',
       labelNames: ['port', 'result'],
       registers: deps.registry ? [deps.registry] : [],
     });
   }
 
-  /** Takes the connection when the port passes TLS through now (the snapshot decides per connection, as for TLS termination). */
-  accept(port: number, raw: Socket): boolean {
+  /**
+   * Takes the connection when the port passes TLS through now (the snapshot decides per connection, as for TLS
+   * termination). On a port with terminated servers as well, a ClientHello whose SNI one of them takes more
+   * specifically than any tls route (Envoy's filter chain match: the exact name, then the longest wildcard; a tie
+   * goes to the route) is given to `terminate` with the bytes read so far put back.
+   */
+  accept(port: number, raw: Socket, terminate?: (raw: Socket) => boolean): boolean {
     const listener = this.deps.listener(port);
     if (!listener?.passthrough) return false;
     const routes = listener.passthrough;
+    const terminated = terminate ? listener.tls : undefined;
     const hello = new ClientHelloReader();
     const timer = setTimeout(() => refuse('hello_timeout'), this.deps.helloTimeoutMs);
     const refuse = (result: Result) => {
@@ -208,9 +226,15 @@ export class Passthrough {
       cleanup();
       raw.pause();
       if (sni === null) return refuse('not_tls');
+      const { route, score } = sni === '' ? { route: undefined, score: -1 } : routeFor(routes, sni);
+      if (terminate && terminatedScore(terminated, sni) > score) {
+        raw.unshift(hello.bytes());
+        this.connections.inc({ port: String(port), result: 'terminated' });
+        if (!terminate(raw)) raw.destroy();
+        return;
+      }
       // Istio's passthrough filter chains match by SNI only: a ClientHello without one goes nowhere.
       if (sni === '') return refuse('no_sni');
-      const route = routeFor(routes, sni);
       if (!route) return refuse('no_route');
       if (!this.forward(raw, hello.bytes(), route)) return refuse('no_endpoint');
       this.connections.inc({ port: String(port), result: 'forwarded' });
