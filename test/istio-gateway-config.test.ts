@@ -89,19 +89,22 @@ describe('Istio Gateway binding', () => {
     assert.deepEqual(hostsOn(s, 18080), ['a.example.com<-VirtualService shop/first+VirtualService shop/second']);
   });
 
+  /** A PASSTHROUGH server and a terminated one on port 18443 (namespace shop's Gateway gw). */
+  const PASSTHROUGH_AND_HTTPS = `  - port: {number: 18443, name: tls, protocol: TLS}
+    hosts: ["*.example.com"]
+    tls: {mode: PASSTHROUGH}
+  - port: {number: 18443, name: https, protocol: HTTPS}
+    hosts: ["a.example.com"]
+    tls: {mode: SIMPLE, serverCertificate: /c.pem, privateKey: /k.pem}
+`;
+
   it('one port: PASSTHROUGH beside HTTPS is one listener with both (chosen by SNI); plain HTTP beside TLS is refused', () => {
     const s = load(
       SERVICE,
       gateway(
         'gw',
         'shop',
-        `  - port: {number: 18443, name: tls, protocol: TLS}
-    hosts: ["*.example.com"]
-    tls: {mode: PASSTHROUGH}
-  - port: {number: 18443, name: https, protocol: HTTPS}
-    hosts: ["a.example.com"]
-    tls: {mode: SIMPLE, serverCertificate: /c.pem, privateKey: /k.pem}
-  - port: {number: 18443, name: http, protocol: HTTP}
+        `${PASSTHROUGH_AND_HTTPS}  - port: {number: 18443, name: http, protocol: HTTP}
     hosts: ["b.example.com"]
 `,
       ),
@@ -121,17 +124,7 @@ describe('Istio Gateway binding', () => {
     // The same name in a tls route and a terminated server: the route takes it, and the config says so.
     const tie = load(
       SERVICE,
-      gateway(
-        'gw',
-        'shop',
-        `  - port: {number: 18443, name: tls, protocol: TLS}
-    hosts: ["*.example.com"]
-    tls: {mode: PASSTHROUGH}
-  - port: {number: 18443, name: https, protocol: HTTPS}
-    hosts: ["a.example.com"]
-    tls: {mode: SIMPLE, serverCertificate: /c.pem, privateKey: /k.pem}
-`,
-      ),
+      gateway('gw', 'shop', PASSTHROUGH_AND_HTTPS),
       `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: passed, namespace: shop}

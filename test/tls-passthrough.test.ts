@@ -49,6 +49,11 @@ function get(
   });
 }
 
+/** The SHA-256 fingerprint of the certificate `name` issued by `certs`: which server answered a handshake. */
+function fingerprintOf(certs: Certs, name: string): string {
+  return new X509Certificate(readFileSync(certs.path(`${name}.crt`))).fingerprint256;
+}
+
 /** Resolves with the first TLS record `socket` receives (Node sends its whole ClientHello in one) and what came after it. */
 function firstRecord(socket: Socket): Promise<{ record: Buffer; rest: Buffer }> {
   return new Promise((resolve, reject) => {
@@ -239,14 +244,14 @@ spec:
     const a = await get(port, 'secure.example.com', ca);
     assert.equal(a.status, 200, a.error);
     assert.equal(a.body, 'secure over TLS');
-    assert.equal(a.fingerprint, new X509Certificate(readFileSync(certs.path('secure.crt'))).fingerprint256);
+    assert.equal(a.fingerprint, fingerprintOf(certs, 'secure'));
     assert.equal(secure.seen.length, 1);
     assert.equal(secure.seen[0]!.sni, 'secure.example.com');
     assert.equal(secure.seen[0]!.url, '/through');
     // The exact name wins over the other route's wildcard; the wildcard takes the rest.
     const b = await get(port, 'www.example.com', ca, true);
     assert.equal(b.body, 'other over TLS', b.error);
-    assert.equal(b.fingerprint, new X509Certificate(readFileSync(certs.path('other.crt'))).fingerprint256);
+    assert.equal(b.fingerprint, fingerprintOf(certs, 'other'));
     assert.equal(other.seen[0]!.sni, 'www.example.com');
     assert.equal(secure.seen.length, 1);
   });
@@ -290,7 +295,7 @@ spec:
       assert.equal(relay.splits, 1);
       assert.equal(a.status, 200, a.error);
       assert.equal(a.body, 'secure over TLS');
-      assert.equal(a.fingerprint, new X509Certificate(readFileSync(certs.path('secure.crt'))).fingerprint256);
+      assert.equal(a.fingerprint, fingerprintOf(certs, 'secure'));
       assert.equal(secure.seen.length, before + 1);
       assert.equal(secure.seen.at(-1)!.sni, 'secure.example.com');
       const text = await tg.gw.metrics.registry.metrics();
@@ -380,7 +385,7 @@ spec:
     const a = await get(port, 'web.example.com', ca);
     assert.equal(a.status, 200, a.error);
     assert.equal(a.body, 'web, decrypted at the gateway');
-    assert.equal(a.fingerprint, new X509Certificate(readFileSync(certs.path('web.crt'))).fingerprint256);
+    assert.equal(a.fingerprint, fingerprintOf(certs, 'web'));
     assert.equal(web.requests.length, 1);
     assert.equal(web.requests[0]!.url, '/through');
     assert.equal(secure.seen.length, 0);
@@ -388,7 +393,7 @@ spec:
     const b = await get(port, 'secure.example.com', ca);
     assert.equal(b.status, 200, b.error);
     assert.equal(b.body, 'secure over TLS');
-    assert.equal(b.fingerprint, new X509Certificate(readFileSync(certs.path('secure.crt'))).fingerprint256);
+    assert.equal(b.fingerprint, fingerprintOf(certs, 'secure'));
     assert.equal(secure.seen.length, 1);
     assert.equal(secure.seen[0]!.sni, 'secure.example.com');
     assert.equal(web.requests.length, 1);
@@ -407,7 +412,7 @@ spec:
       assert.equal(relay.splits, 1);
       assert.equal(a.status, 200, a.error);
       assert.equal(a.body, 'web, decrypted at the gateway');
-      assert.equal(a.fingerprint, new X509Certificate(readFileSync(certs.path('web.crt'))).fingerprint256);
+      assert.equal(a.fingerprint, fingerprintOf(certs, 'web'));
     } finally {
       await relay.close();
     }
