@@ -49,6 +49,21 @@ function get(
   });
 }
 
+/** A ServiceEntry for an upstream the gateway sends to and does not listen for (`shadowgate.dev/listen: "false"`). */
+function upstreamEntry(name: string, host: string, port: number, protocol: 'TLS' | 'HTTP', endpointPort: number): string {
+  const portName = protocol.toLowerCase();
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ${name}, annotations: {shadowgate.dev/listen: "false"}}
+spec:
+  hosts: [${host}]
+  ports: [{number: ${port}, name: ${portName}, protocol: ${protocol}}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1, ports: {${portName}: ${endpointPort}}}]
+---
+`;
+}
+
 /** The SHA-256 fingerprint of the certificate `name` issued by `certs`: which server answered a handshake. */
 function fingerprintOf(certs: Certs, name: string): string {
   return new X509Certificate(readFileSync(certs.path(`${name}.crt`))).fingerprint256;
@@ -162,34 +177,11 @@ describe('TLS PASSTHROUGH on an Istio Gateway server', { skip }, () => {
     port = await freePort();
     // Nothing listens here: the dial fails.
     deadPort = await freePort();
-    const yaml = `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: secure, annotations: {shadowgate.dev/listen: "false"}}
-spec:
-  hosts: [secure.example.com]
-  ports: [{number: 8443, name: tls, protocol: TLS}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {tls: ${secure.port}}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: other, annotations: {shadowgate.dev/listen: "false"}}
-spec:
-  hosts: [other.example.com]
-  ports: [{number: 443, name: tls, protocol: TLS}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {tls: ${other.port}}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: down, annotations: {shadowgate.dev/listen: "false"}}
-spec:
-  hosts: [down.example.com]
-  ports: [{number: 443, name: tls, protocol: TLS}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {tls: ${deadPort}}}]
----
-apiVersion: networking.istio.io/v1
+    const upstreams =
+      upstreamEntry('secure', 'secure.example.com', 8443, 'TLS', secure.port) +
+      upstreamEntry('other', 'other.example.com', 443, 'TLS', other.port) +
+      upstreamEntry('down', 'down.example.com', 443, 'TLS', deadPort);
+    const yaml = `${upstreams}apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: down}
 spec:
@@ -320,25 +312,8 @@ describe('PASSTHROUGH and terminated servers on one port, chosen by SNI as Istio
     secure = await httpsUpstream(certs, 'secure', false);
     web = await startUpstream('web', { kind: 'answer', body: 'web, decrypted at the gateway' });
     port = await freePort();
-    const yaml = `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: secure, annotations: {shadowgate.dev/listen: "false"}}
-spec:
-  hosts: [secure.example.com]
-  ports: [{number: 443, name: tls, protocol: TLS}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {tls: ${secure.port}}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: web, annotations: {shadowgate.dev/listen: "false"}}
-spec:
-  hosts: [web.internal]
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {http: ${web.port}}}]
----
-apiVersion: networking.istio.io/v1
+    const upstreams = upstreamEntry('secure', 'secure.example.com', 443, 'TLS', secure.port) + upstreamEntry('web', 'web.internal', 80, 'HTTP', web.port);
+    const yaml = `${upstreams}apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: edge}
 spec:
