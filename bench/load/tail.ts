@@ -10,15 +10,17 @@
 //     own pause is charged to the peer it measures, as paced.ts counts from due times);
 //   - nothing recorded: no gap over 8 ms and no GC over 2 ms anywhere — the peer was slower than the rate for a
 //     while (a queue), in steps too short to record.
-//   node dist/bench/load/tail.js [--peers bare,1,2] [--runs 3] [--seconds 10] [--rate R] [--window 100] [--out FILE]
-// Peers: `bare` (the bare Node mirror), `N` (Shadowgate --workers N, default settings as the targets bench).
+//   node dist/bench/load/tail.js [--peers bare,1,2] [--runs 3] [--seconds 10] [--rate R] [--window 100] [--lts] [--out FILE]
+// Peers: `bare` (the bare Node mirror), `N` (Shadowgate --workers N, default settings as the targets bench); `--lts`
+// runs them on the current LTS (lts.ts) instead of the machine's Node (the generator and upstreams stay on it).
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ltsRuntime } from './lts.js';
 import { runPaced } from './paced-run.js';
-import { emptyLog, type Peer, startBareMirror, startShadowgate, startUpstream } from './peers.js';
+import { emptyLog, type NodeRuntime, type Peer, ROOT, startBareMirror, startShadowgate, startUpstream } from './peers.js';
 import { killAllSync, processTree, stopAll } from './procs.js';
 import { positiveOption } from './report.js';
 import { runWrk } from './wrk.js';
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     rate: { type: 'string' },
     window: { type: 'string' },
+    lts: { type: 'boolean' },
     out: { type: 'string' },
   },
 });
@@ -78,6 +81,9 @@ mkdirSync(monitorDir);
 const monitor = pathToFileURL(fileURLToPath(new URL('./tail-monitor.js', import.meta.url))).href;
 process.env.SHADOWGATE_TAIL_DIR = monitorDir;
 process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${monitor}`.trim();
+// The LTS's own NODE_OPTIONS (its better-sqlite3 build) replace the bench's for its peers: the monitor goes in both.
+const lts = values.lts ? ltsRuntime(ROOT, (line) => console.error(line)) : undefined;
+const node: NodeRuntime | undefined = lts && { ...lts, env: { ...lts.env, NODE_OPTIONS: `${lts.env?.NODE_OPTIONS ?? ''} --import ${monitor}`.trim() } };
 
 const label = (id: string) => (id === 'bare' ? 'bare Node mirror' : `Shadowgate --workers ${id}`);
 const summaries: RunSummary[] = [];
@@ -92,8 +98,8 @@ try {
   for (const id of peerIds) {
     const peer =
       id === 'bare'
-        ? await startBareMirror(primary.port, shadow.port)
-        : await startShadowgate({ dir: join(dir, `sg${id}`), primaryPort: primary.port, shadowPort: shadow.port, compare: true, workers: Number(id) });
+        ? await startBareMirror(primary.port, shadow.port, node)
+        : await startShadowgate({ dir: join(dir, `sg${id}`), primaryPort: primary.port, shadowPort: shadow.port, compare: true, workers: Number(id), node });
     peers.set(id, peer);
     await runWrk({ port: peer.port, seconds: 3, connections: 64, threads: 1 }); // warm-up
     for (const pid of processTree(peer.pid)) owner.set(pid, `peer ${id}`);
@@ -104,7 +110,9 @@ try {
     if (!bare) throw new Error('--rate is needed when the bare mirror is not among --peers (its half maximum is the default)');
     rate = Math.round((await runWrk({ port: bare.port, seconds: 4, connections: 64, threads: 1 })).rps / 2);
   }
-  console.log(`fixed rate ${rate} req/s, ${seconds} s per run, ${runs} rounds, windows of ${windowMs} ms; the slowest 1% of each run:`);
+  console.log(
+    `${lts ? `Node ${lts.version}` : `Node ${process.version}`}; fixed rate ${rate} req/s, ${seconds} s per run, ${runs} rounds, windows of ${windowMs} ms; the slowest 1% of each run:`,
+  );
   for (let r = 0; r < runs; r++) {
     for (const id of r % 2 ? [...peerIds].reverse() : peerIds) {
       const peer = peers.get(id)!;
