@@ -2,7 +2,7 @@
 // view, deep links, sorting and filtering, keyboard navigation, and hostile sample strings shown as text.
 // SHADOWGATE_SCREENSHOTS=docs/ui writes the screenshots the README shows.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +12,10 @@ import { CHROMIUM, fixtureSource, launchChromium } from './harness/ui.js';
 
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}: apt-get install -y chromium (CI's .ci/run does)`;
 const shots = process.env.SHADOWGATE_SCREENSHOTS ?? mkdtempSync(join(tmpdir(), 'shadowgate-ui-'));
+// Screenshots kept only where asked for: a temporary directory goes with the run (each run had left one behind).
+after(() => {
+  if (process.env.SHADOWGATE_SCREENSHOTS === undefined) rmSync(shots, { recursive: true, force: true });
+});
 
 describe('diff explorer (browser, fixtures)', { skip }, () => {
   let admin: AdminServer;
