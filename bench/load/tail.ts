@@ -144,7 +144,8 @@ try {
 /** paced.ts's timeline: float64 pairs (due time in epoch ms, latency in ms). */
 function readTimeline(file: string): Float64Array {
   const b = readFileSync(file);
-  return new Float64Array(b.buffer, b.byteOffset, b.byteLength / 8);
+  // A copy: a small file's Buffer may sit in Node's pool at an offset a Float64Array cannot start at.
+  return new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
 /** Every pause recorded so far, named by owner (a pid the bench did not start is the load generator). */

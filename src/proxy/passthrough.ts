@@ -157,10 +157,10 @@ export function routeFor(routes: readonly PassthroughRoute[], sni: string): { ro
   return { route, score };
 }
 
-/** How specifically the port's terminated servers take `sni` ('' : only a `*` server takes a ClientHello without one). */
+/** How specifically the port's terminated servers take `sni` (sniScore: '' is taken by a `*` server only). */
 function terminatedScore(servers: readonly ServerTls[] | undefined, sni: string): number {
   let score = -1;
-  for (const t of servers ?? []) for (const h of t.hosts) score = Math.max(score, sni === '' ? (h === '*' ? 0 : -1) : sniScore(h, sni));
+  for (const t of servers ?? []) for (const h of t.hosts) score = Math.max(score, sniScore(h, sni));
   return score;
 }
 
