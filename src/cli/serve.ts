@@ -3,7 +3,9 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { AdminAccess, type AdminAccessOptions } from '../admin/index.js';
-import { type MirrorSettings, parseDurationMs } from '../config/index.js';
+// config's own modules, not its index (which loads the compiler and yaml): see config/index.ts.
+import { parseDurationMs } from '../config/duration.js';
+import type { MirrorSettings } from '../config/index.js';
 import { checkSelector, type FleetSource } from '../fleet/index.js';
 import { Gateway, type ReloadResult, reportStarted, runPrimary, serveWorkerIpc, workerLog, workerPostsEvents } from '../gateway/index.js';
 import type { DownstreamLimits } from '../proxy/index.js';

@@ -1,6 +1,7 @@
 // The comparison part of the admin API (/api/runs, /api/verdict, /api/endpoints, /api/fields, /api/samples;
 // docs/admin-api.md): parameters checked here, answers computed by the comparison worker.
-import { parseDurationMs } from '../config/index.js';
+// config's own modules, not its index (which loads the compiler and yaml): see config/index.ts.
+import { parseDurationMs } from '../config/duration.js';
 import type { Comparator } from './comparator.js';
 import type { Query } from './queries.js';
 

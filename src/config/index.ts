@@ -1,4 +1,8 @@
 // Public surface of config/: text in, a checked immutable snapshot out. Pure: no sockets, no clock, no files.
+// Importing a value from here loads the whole compiler and the `yaml` parser. The serving thread never builds a
+// snapshot from files (the loader worker does; the Kubernetes source, loaded only with --kubernetes, does its own),
+// so its modules import values from config's own modules (model, duration, problems, source-limits) instead:
+// ~1 MB less heap per worker (test/serving-thread-modules.test.ts).
 import type { Problem, Snapshot } from './model.js';
 import { parseSource, type RawResource, type SourceText } from './parse.js';
 import { buildSnapshot, type SnapshotOptions } from './snapshot.js';

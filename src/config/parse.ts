@@ -7,18 +7,9 @@ import { indentGoYamlQuotes } from './go-yaml-quotes.js';
 import type { Problem } from './model.js';
 import type { ProblemCode } from './problem-codes.js';
 import { type Locate, makeProblem, type PathSeg } from './problems.js';
+import { MAX_ALIAS_COUNT, MAX_SOURCE_BYTES } from './source-limits.js';
 
-/**
- * Largest config file read (bytes). Kubernetes keeps an object within etcd's 1.5 MiB and a ConfigMap within 1 MiB;
- * 16 MiB leaves room for thousands of resources in one file while a 50 MB file is refused unread.
- */
-export const MAX_SOURCE_BYTES = 16 * 1024 * 1024;
-
-/**
- * Aliases resolved per document: the `yaml` package's default, which stops exponential ("billion laughs")
- * expansion; Kubernetes manifests rarely use aliases at all.
- */
-export const MAX_ALIAS_COUNT = 100;
+export { MAX_ALIAS_COUNT, MAX_SOURCE_BYTES };
 
 export interface SourceText {
   /** Path as the user named it (shown in problems). */

@@ -1,7 +1,9 @@
 // /api/verdict for the fleet (issue 13): what Argo Rollouts' web metric provider reads. With --prometheus the
 // replica it reaches answers for every replica, from the same sums as /api/gate and `verdict --prometheus`, in
 // the local verdict's shape (result, reasons, runs[].run/result/reasons) plus the replicas each run was seen on.
-import { parseDurationMs, type Thresholds } from '../config/index.js';
+// config's own modules, not its index (which loads the compiler and yaml): see config/index.ts.
+import { parseDurationMs } from '../config/duration.js';
+import type { Thresholds } from '../config/index.js';
 import { fleetVerdict } from './fleet-verdict.js';
 import type { FleetSource } from './prometheus-client.js';
 

@@ -7,7 +7,10 @@ import { dirname, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { AdminAccess, type AdminAccessOptions, type AdminApiRequest, AdminServer, type AdminSource } from '../admin/index.js';
 import { Comparator, DEFAULT_RUN_METRICS, handleCompareApi, type RunMetricsOptions } from '../comparator/index.js';
-import { DEFAULT_SETTINGS, formatProblem, type MirrorSettings, type Problem, type Snapshot } from '../config/index.js';
+import type { MirrorSettings, Problem, Snapshot } from '../config/index.js';
+// config's own modules, not its index (which loads the compiler and yaml): see config/index.ts.
+import { DEFAULT_SETTINGS } from '../config/model.js';
+import { formatProblem } from '../config/problems.js';
 import { type FleetSource, handleFleetVerdict, handleGate, RevisionBook } from '../fleet/index.js';
 import { ShadowWriter } from '../mirror/index.js';
 import { type BindFailure, type DownstreamLimits, ListenerSet, Passthrough, ProxyHandler, type RoutingState } from '../proxy/index.js';

@@ -13,14 +13,13 @@
 // mirrored (6 counts it as `upgrade`), and in 7 is sent to the primary as an upgrade and tunnelled; 8 at its end.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Pool } from 'undici';
 import { RequestBodyTee } from '../body/index.js';
 import type { AnswerRecorder, Comparator, ExchangeSource } from '../comparator/index.js';
 import type { Cluster, Endpoint, Route, Snapshot, WeightedDestination } from '../config/index.js';
 import type { ShadowHandle, ShadowWriter } from '../mirror/index.js';
 import { applyHeaderOps, type HeaderMap, pickDestination, type RequestFacts, type RouteTable, selectMirrors } from '../routing/index.js';
 import type { AccessLog, Metrics } from '../telemetry/index.js';
-import { type ClusterManager, FAILURES } from '../upstream/index.js';
+import { type ClusterManager, FAILURES, Pool } from '../upstream/index.js';
 import { requestEnded } from './connection-idle.js';
 import { DownstreamStats } from './downstream-stats.js';
 import { formatFlags, localReply, type ResponseFlag } from './errors.js';

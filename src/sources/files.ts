@@ -1,7 +1,9 @@
 // Where resources come from on a laptop: files and directories named with -f, read as `kubectl apply -R -f` does.
 import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { MAX_SOURCE_BYTES, type Problem, type SourceText } from '../config/index.js';
+import type { Problem, SourceText } from '../config/index.js';
+// config's own modules, not its index (which loads the compiler and yaml): see config/index.ts.
+import { MAX_SOURCE_BYTES } from '../config/source-limits.js';
 
 /**
  * A resource file in a directory: *.yaml, *.yml, *.json, not hidden. Hidden names are editors' lock files and

@@ -8,7 +8,9 @@ import type { Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { type SecureContext, type TLSSocket, Server as TlsServer } from 'node:tls';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { formatProblem, type ServerTls } from '../config/index.js';
+import type { ServerTls } from '../config/index.js';
+// config's own modules, not its index (which loads the compiler and yaml): see config/index.ts.
+import { formatProblem } from '../config/problems.js';
 import { filesOf, type Inspected, inspectServerTls, type SecretLookup } from './credentials.js';
 import { SniIndex } from './sni.js';
 

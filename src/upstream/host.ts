@@ -1,10 +1,10 @@
 // One endpoint of one cluster: its pool (undici's for HTTP/1.1, an H2Pool for h2c) and the health state that must outlive config updates.
-import { Pool } from 'undici';
 import type { Endpoint } from '../config/model.js';
 import { backoffDelay, type ConnectBackoffOptions } from './connect-backoff.js';
 import { H2Pool } from './h2/index.js';
 import { hashString } from './hash.js';
 import { originOf, type PoolShape, poolOptions } from './pool-options.js';
+import { Pool } from './undici-parts.js';
 
 export class Host {
   readonly origin: string;

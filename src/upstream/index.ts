@@ -19,3 +19,4 @@ export type {
   PickFlag,
   PickResult,
 } from './types.js';
+export { Pool } from './undici-parts.js';

@@ -5,8 +5,9 @@
 // final answer. Other 1xx (103 Early Hints) undici already passes on, and the data path ignores them.
 import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import { buildConnector } from 'undici';
+import type { buildConnector as BuildConnector } from 'undici';
 import { closeWhenSilent } from './socket-idle.js';
+import { buildConnector } from './undici-parts.js';
 
 /** `HTTP/1.x 1`: the start of an interim (1xx) status line; two more digits and a space or CR follow. */
 const PREFIX = Buffer.from('HTTP/1.1 1');
@@ -97,9 +98,9 @@ export function skipContinue(socket: Socket): void {
  * undici's default connector (same options a Pool builds) with `skipContinue` on every connection, each closed
  * after `silentMs` without a byte either way (socket-idle.ts).
  */
-export function skipContinueConnector(connectTimeoutMs: number, tls: ConnectionOptions | undefined, silentMs: number): buildConnector.connector {
+export function skipContinueConnector(connectTimeoutMs: number, tls: ConnectionOptions | undefined, silentMs: number): BuildConnector.connector {
   // With an https origin undici's connector dials TLS with these options (CA, client certificate, SNI, checks).
-  const connect = buildConnector({ ...(tls as buildConnector.BuildOptions | undefined), timeout: connectTimeoutMs });
+  const connect = buildConnector({ ...(tls as BuildConnector.BuildOptions | undefined), timeout: connectTimeoutMs });
   // undici would send the request's Host as SNI; the cluster's SNI (tls.ts) is what Istio sends and verifies.
   const servername = tls?.servername;
   return (opts, callback) =>
