@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { freePort, seededRandom, startGateway } from './harness/gateway.js';
 import { fixture } from './harness/gateway-api.js';
-import { callEcho, type EchoMethod, type GrpcConformance, grpcBackendsYaml, grpcConformance, startEchoBackend } from './harness/grpc-conformance.js';
 import { grpc } from './harness/grpc.js';
+import { callEcho, type EchoMethod, type GrpcConformance, grpcBackendsYaml, grpcConformance, startEchoBackend } from './harness/grpc-conformance.js';
 
 type Backend = 'v1' | 'v2' | 'v3';
 interface Case {

@@ -34,23 +34,22 @@ export interface EchoBackend {
   close(): void;
 }
 
-/** One backend: answers every method with its name, records what it received. */
-export async function startEchoBackend(name: string): Promise<EchoBackend> {
+/** One backend on `address` (a pod's, in the cluster tests): answers every method with its name, records what it received. */
+export async function startEchoBackend(name: string, address = '127.0.0.1'): Promise<EchoBackend> {
   const calls: EchoCall[] = [];
   const waiters: Array<{ n: number; resolve: () => void }> = [];
-  const handler =
-    (method: EchoMethod) => (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-      calls.push({ method, metadata: call.metadata.getMap() });
-      for (const w of waiters.splice(0)) {
-        if (calls.length >= w.n) w.resolve();
-        else waiters.push(w);
-      }
-      cb(null, Buffer.from(name));
-    };
+  const handler = (method: EchoMethod) => (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+    calls.push({ method, metadata: call.metadata.getMap() });
+    for (const w of waiters.splice(0)) {
+      if (calls.length >= w.n) w.resolve();
+      else waiters.push(w);
+    }
+    cb(null, Buffer.from(name));
+  };
   const server = new grpc.Server();
   server.addService(GRPC_ECHO, { Echo: handler('Echo'), EchoTwo: handler('EchoTwo'), EchoThree: handler('EchoThree') });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`${address}:0`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return {
     name,
