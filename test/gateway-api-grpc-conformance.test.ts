@@ -92,6 +92,7 @@ describe('Gateway API conformance: GRPCRoute', () => {
         if (backend) assert.equal(a.backend, `grpc-infra-backend-${backend}`, authority);
         else assert.equal(a.code, grpc.status.UNIMPLEMENTED, authority);
       }
+      assert.deepEqual([c.backends.v1.calls.length, c.backends.v2.calls.length, c.backends.v3.calls.length], [1, 1, 4]);
     });
   });
 
