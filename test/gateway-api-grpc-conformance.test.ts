@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { freePort, seededRandom, startGateway } from './harness/gateway.js';
-import { fixture } from './harness/gateway-api.js';
+import { backendsYaml, clean, fixture } from './harness/gateway-api.js';
 import { grpc } from './harness/grpc.js';
-import { callEcho, type EchoMethod, type GrpcConformance, grpcBackendsYaml, grpcConformance, startEchoBackend } from './harness/grpc-conformance.js';
+import { callEcho, type EchoMethod, type GrpcConformance, grpcConformance, startEchoBackend } from './harness/grpc-conformance.js';
 
 type Backend = 'v1' | 'v2' | 'v3';
 interface Case {
@@ -31,17 +31,7 @@ async function expectCases(c: GrpcConformance, cases: readonly Case[]): Promise<
 }
 
 async function withRoutes(files: Record<string, string>, fn: (c: GrpcConformance) => Promise<void>, opts = {}): Promise<void> {
-  const c = await grpcConformance(files, opts);
-  try {
-    assert.deepEqual(
-      c.tg.gw.snapshot.problems.filter((p) => p.severity !== 'info'),
-      [],
-      'the suite YAML loads without problems',
-    );
-    await fn(c);
-  } finally {
-    await c.close();
-  }
+  await clean(await grpcConformance(files, opts), fn);
 }
 const suite = (...names: string[]) => Object.fromEntries(names.map((n) => [`${n}.yaml`, fixture(n)]));
 
@@ -161,7 +151,7 @@ spec:
     const tg = await startGateway(
       {
         'echo.yaml': service,
-        'versions.yaml': grpcBackendsYaml([v1!, v2!, v3!], 'HTTP2', ns, port),
+        'versions.yaml': backendsYaml([v1!, v2!, v3!], { ns, number: port, portName: 'grpc', protocol: 'HTTP2' }),
         'route.yaml': fixture('mesh-grpcroute-weight').replaceAll('7070', String(port)),
       },
       { random: seededRandom(3) },

@@ -9,7 +9,7 @@ import { after, describe, it } from 'node:test';
 import { request } from 'undici';
 import { loadSnapshot, type Problem, type Snapshot } from '../src/config/index.js';
 import { client, send } from './harness/gateway.js';
-import { NS } from './harness/gateway-api.js';
+import { clean, NS } from './harness/gateway-api.js';
 import { grpc } from './harness/grpc.js';
 import { ECHO_SERVICE, type GrpcConformance, grpcConformance } from './harness/grpc-conformance.js';
 import { waitFor } from './harness/wait.js';
@@ -250,16 +250,7 @@ async function withGrpc(
   opts: Parameters<typeof grpcConformance>[1] = {},
   warnings: string[] = [],
 ) {
-  const c = await grpcConformance(files, opts);
-  try {
-    assert.deepEqual(
-      c.tg.gw.snapshot.problems.filter((p) => p.severity !== 'info').map((p) => `${p.code} ${p.path}`),
-      warnings,
-    );
-    await fn(c);
-  } finally {
-    await c.close();
-  }
+  await clean(await grpcConformance(files, opts), fn, warnings);
 }
 const backend = (v: string, extra = '') => `{name: grpc-infra-backend-${v}, port: 8080${extra}}`;
 

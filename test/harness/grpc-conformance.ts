@@ -1,10 +1,12 @@
 // Test harness for the Gateway API conformance suite's GRPCRoute cases: its echo service (conformance/echo-basic's
 // grpcecho.GrpcEcho, messages as raw bytes) on real @grpc/grpc-js servers, declared as the suite's grpc-infra-backend
 // Services, and its `same-namespace` Gateway, on loopback.
+
+import { EventEmitter } from 'node:events';
 import { freePort, startGateway, type TestGateway } from './gateway.js';
-import { gatewayYaml, NS } from './gateway-api.js';
+import { backendsYaml, gatewayYaml } from './gateway-api.js';
 import { grpc } from './grpc.js';
-import { WAIT_MS } from './wait.js';
+import { waitForCount } from './wait.js';
 
 /** The suite's gRPC echo service (conformance/echo-basic/grpcechoserver). */
 export const ECHO_SERVICE = 'gateway_api_conformance.echo_basic.grpcecho.GrpcEcho';
@@ -37,13 +39,10 @@ export interface EchoBackend {
 /** One backend on `address` (a pod's, in the cluster tests): answers every method with its name, records what it received. */
 export async function startEchoBackend(name: string, address = '127.0.0.1'): Promise<EchoBackend> {
   const calls: EchoCall[] = [];
-  const waiters: Array<{ n: number; resolve: () => void }> = [];
+  const called = new EventEmitter();
   const handler = (method: EchoMethod) => (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
     calls.push({ method, metadata: call.metadata.getMap() });
-    for (const w of waiters.splice(0)) {
-      if (calls.length >= w.n) w.resolve();
-      else waiters.push(w);
-    }
+    called.emit('call');
     cb(null, Buffer.from(name));
   };
   const server = new grpc.Server();
@@ -55,18 +54,8 @@ export async function startEchoBackend(name: string, address = '127.0.0.1'): Pro
     name,
     port,
     calls,
-    waitForCalls(n) {
-      if (calls.length >= n) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${name}: waited ${WAIT_MS} ms for ${n} calls, got ${calls.length}`)), WAIT_MS);
-        waiters.push({
-          n,
-          resolve: () => {
-            clearTimeout(timer);
-            resolve();
-          },
-        });
-      });
+    waitForCalls: async (n) => {
+      await waitForCount(() => calls.length, n, { what: `${name}'s calls`, on: [called, 'call'] });
     },
     close: () => server.forceShutdown(),
   };
@@ -94,29 +83,6 @@ export function callEcho(port: number, method: EchoMethod, authority: string, me
   });
 }
 
-/**
- * The suite's `grpc-infra-backend-v1..v3` Services (port 8080, `appProtocol: kubernetes.io/h2c`, which Istio reads
- * as HTTP2), as ServiceEntries that are destinations only. `protocol` overrides the port's protocol.
- */
-export function grpcBackendsYaml(backends: readonly EchoBackend[], protocol = 'HTTP2', ns = NS, port = 8080): string {
-  return backends
-    .map(
-      (b) => `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: ${b.name}
-  namespace: ${ns}
-  annotations: {shadowgate.dev/listen: "false"}
-spec:
-  hosts: [${b.name}.${ns}.svc.cluster.local]
-  ports: [{number: ${port}, name: grpc, protocol: ${protocol}}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {grpc: ${b.port}}}]
-`,
-    )
-    .join('---\n');
-}
-
 export interface GrpcConformance {
   port: number;
   tg: TestGateway;
@@ -134,7 +100,9 @@ export async function grpcConformance(
   const v2 = await startEchoBackend('grpc-infra-backend-v2');
   const v3 = await startEchoBackend('grpc-infra-backend-v3');
   const port = await freePort();
-  const tg = await startGateway({ 'backends.yaml': grpcBackendsYaml([v1, v2, v3], protocol), 'gateway.yaml': gatewayYaml(port), ...files }, gatewayOpts);
+  // The suite's grpc-infra-backend Services have `appProtocol: kubernetes.io/h2c`, which Istio reads as HTTP2.
+  const backends = backendsYaml([v1, v2, v3], { portName: 'grpc', protocol: protocol ?? 'HTTP2' });
+  const tg = await startGateway({ 'backends.yaml': backends, 'gateway.yaml': gatewayYaml(port), ...files }, gatewayOpts);
   return {
     port,
     tg,

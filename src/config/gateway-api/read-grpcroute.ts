@@ -7,10 +7,10 @@ import type { RouteMatch, StringMatch } from '../model.js';
 import type { RawResource } from '../parse.js';
 import type { ResourceContext } from '../problems.js';
 import { re2Quote } from './common.js';
-import { type FilterSchemas, readFilters } from './read-filters.js';
-import { newRule, readBackendRefs, readRoute, readValueMatches } from './read-route.js';
+import type { FilterSchemas } from './read-filters.js';
+import { readRoute, readRuleCommon, readValueMatches } from './read-route.js';
 import { GRPC_BACKEND_REF, GRPC_FILTER, GRPC_HEADER_MATCH, GRPC_MATCH, GRPC_METHOD_MATCH, GRPC_ROUTE, GRPC_RULE } from './schemas.js';
-import type { MatchSpec, RouteSpec, RuleSpec } from './types.js';
+import type { MatchSpec, RouteSpec } from './types.js';
 
 const FILTERS: FilterSchemas = {
   kind: 'GRPCRoute',
@@ -81,16 +81,6 @@ function readMatch(m: Fields, index: number): MatchSpec {
   return { index, match, pathRank: 0, pathLength: 0, grpc: facts };
 }
 
-function readRule(r: Fields, index: number, namespace: string): RuleSpec {
-  const rule = newRule(r, index);
-  const matches = r.objects('matches', GRPC_MATCH);
-  if (matches.length > 64) r.ctx.error('too-many', r.at('matches'), `at most 64 matches, not ${matches.length}`);
-  rule.matches = matches.map((m, i) => readMatch(m, i));
-  readFilters(r.objects('filters', GRPC_FILTER), rule, namespace, FILTERS);
-  readBackendRefs(r, rule, namespace, FILTERS);
-  return rule;
-}
-
 export function readGRPCRoute(res: RawResource, ctx: ResourceContext): RouteSpec {
-  return readRoute(res, ctx, 'GRPCRoute', GRPC_ROUTE, GRPC_RULE, (r, i) => readRule(r, i, res.namespace));
+  return readRoute(res, ctx, 'GRPCRoute', GRPC_ROUTE, GRPC_RULE, (r, i) => readRuleCommon(r, i, res.namespace, GRPC_MATCH, readMatch, FILTERS).rule);
 }

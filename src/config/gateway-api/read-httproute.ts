@@ -6,8 +6,8 @@ import type { RawResource } from '../parse.js';
 import type { ResourceContext } from '../problems.js';
 import { DEFAULT_RETRIES } from '../virtual-service.js';
 import { parseGatewayDuration } from './common.js';
-import { type FilterSchemas, readFilters } from './read-filters.js';
-import { newRule, readBackendRefs, readRoute, readValueMatches } from './read-route.js';
+import type { FilterSchemas } from './read-filters.js';
+import { readRoute, readRuleCommon, readValueMatches } from './read-route.js';
 import { BACKEND_REF, FILTER, HTTP_ROUTE, MATCH, PATH_MATCH, RETRY, RULE, TIMEOUTS } from './schemas.js';
 import type { MatchSpec, RouteSpec, RuleSpec } from './types.js';
 
@@ -67,12 +67,7 @@ function readMatch(m: Fields, index: number): MatchSpec {
 }
 
 function readRule(r: Fields, index: number, namespace: string): RuleSpec {
-  const rule = newRule(r, index);
-  const matches = r.objects('matches', MATCH);
-  if (matches.length > 64) r.ctx.error('too-many', r.at('matches'), `at most 64 matches, not ${matches.length}`);
-  rule.matches = matches.map((m, i) => readMatch(m, i));
-  readFilters(r.objects('filters', FILTER), rule, namespace, FILTERS);
-  const backends = readBackendRefs(r, rule, namespace, FILTERS);
+  const { rule, backends } = readRuleCommon(r, index, namespace, MATCH, readMatch, FILTERS);
   // CEL rules of the CRD.
   if (rule.redirect && rule.rewrite) r.ctx.error('conflicting-filters', r.at('filters'), 'RequestRedirect and URLRewrite cannot both be set on a rule');
   if (rule.redirect && backends > 0) r.ctx.error('conflicting-filters', r.at('backendRefs'), 'a rule with a RequestRedirect filter must not have backendRefs');

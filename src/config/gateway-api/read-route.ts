@@ -9,7 +9,7 @@ import { DEFAULT_RETRIES } from '../virtual-service.js';
 import { createdAt, generation, HEADER_NAME, HOSTNAME, SECTION_NAME } from './common.js';
 import { type FilterSchemas, readBackend, readFilters } from './read-filters.js';
 import { GATEWAY_API_GROUP, PARENT_REF, VALUE_MATCH } from './schemas.js';
-import type { ParentRefSpec, RouteKind, RouteSpec, RuleSpec, WeightedBackendSpec } from './types.js';
+import type { MatchSpec, ParentRefSpec, RouteKind, RouteSpec, RuleSpec, WeightedBackendSpec } from './types.js';
 
 function readParentRef(f: Fields, namespace: string): ParentRefSpec | undefined {
   const name = f.string('name');
@@ -63,7 +63,7 @@ export function readValueMatches(f: Fields, field: string, lower: boolean, schem
 }
 
 /** A rule's skeleton, with its `name` (a DNS label) read. */
-export function newRule(r: Fields, index: number): RuleSpec {
+function newRule(r: Fields, index: number): RuleSpec {
   const rule: RuleSpec = { index, path: [...r.path], matches: [], backends: [], mirrors: [], headers: emptyHeaders(), retries: DEFAULT_RETRIES };
   const name = r.string('name');
   if (name !== undefined) {
@@ -73,8 +73,28 @@ export function newRule(r: Fields, index: number): RuleSpec {
   return rule;
 }
 
+/**
+ * A rule's skeleton (`newRule`), its `matches` (at most 64) read by `readMatch`, its filters and backendRefs; returns
+ * it with how many backendRefs were listed.
+ */
+export function readRuleCommon(
+  r: Fields,
+  index: number,
+  namespace: string,
+  matchSchema: Schema,
+  readMatch: (m: Fields, index: number) => MatchSpec,
+  schemas: FilterSchemas,
+): { rule: RuleSpec; backends: number } {
+  const rule = newRule(r, index);
+  const matches = r.objects('matches', matchSchema);
+  if (matches.length > 64) r.ctx.error('too-many', r.at('matches'), `at most 64 matches, not ${matches.length}`);
+  rule.matches = matches.map((m, i) => readMatch(m, i));
+  readFilters(r.objects('filters', schemas.filter), rule, namespace, schemas);
+  return { rule, backends: readBackendRefs(r, rule, namespace, schemas) };
+}
+
 /** `backendRefs` with their weights and backend-level filters; returns how many were listed. */
-export function readBackendRefs(r: Fields, rule: RuleSpec, namespace: string, schemas: FilterSchemas): number {
+function readBackendRefs(r: Fields, rule: RuleSpec, namespace: string, schemas: FilterSchemas): number {
   const backends = r.objects('backendRefs', schemas.backendRef);
   if (backends.length > 16) r.ctx.error('too-many', r.at('backendRefs'), `at most 16 backendRefs, not ${backends.length}`);
   for (const b of backends) {
