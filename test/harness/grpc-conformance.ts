@@ -102,7 +102,11 @@ export async function grpcConformance(
   const port = await freePort();
   // The suite's grpc-infra-backend Services have `appProtocol: kubernetes.io/h2c`, which Istio reads as HTTP2.
   const backends = backendsYaml([v1, v2, v3], { portName: 'grpc', protocol: protocol ?? 'HTTP2' });
-  const tg = await startGateway({ 'backends.yaml': backends, 'gateway.yaml': gatewayYaml(port), ...files }, gatewayOpts);
+  // A gateway that fails to start must not leave the backends holding the event loop open.
+  const tg = await startGateway({ 'backends.yaml': backends, 'gateway.yaml': gatewayYaml(port), ...files }, gatewayOpts).catch((err: unknown) => {
+    for (const b of [v1, v2, v3]) b.close();
+    throw err;
+  });
   return {
     port,
     tg,
