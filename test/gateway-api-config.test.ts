@@ -118,14 +118,19 @@ describe('Gateway API: validation with field paths', () => {
     const s = loadSnapshot([
       {
         path: 'x.yaml',
-        text: `apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: {name: g}
+        text: `apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata: {name: t}
 spec: {}
 ---
 apiVersion: gateway.networking.k8s.io/v2
 kind: HTTPRoute
 metadata: {name: h}
+spec: {}
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: GRPCRoute
+metadata: {name: g}
 spec: {}
 `,
       },
@@ -134,6 +139,8 @@ spec: {}
       s.problems.map((p) => [p.severity, p.code]),
       [
         ['warning', 'not-supported'],
+        ['error', 'unknown-version'],
+        // v1alpha2 is no longer served by the GRPCRoute CRD.
         ['error', 'unknown-version'],
       ],
     );

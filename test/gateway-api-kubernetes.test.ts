@@ -1,8 +1,10 @@
-// Gateway API from the cluster (an API server double) over real sockets: a Gateway and an HTTPRoute watched,
-// the route gaining a RequestMirror reaches traffic, no client request fails.
+// Gateway API from the cluster (an API server double) over real sockets: a Gateway and an HTTPRoute (or a GRPCRoute)
+// watched, the route gaining a RequestMirror reaches traffic, no client request fails; the GRPCRoute's status written.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { client, freePort, send } from './harness/gateway.js';
+import { grpc } from './harness/grpc.js';
+import { callEcho, ECHO_SERVICE, startEchoBackend } from './harness/grpc-conformance.js';
 import { FakeKubeApiServer, type KObject } from './harness/kube-apiserver.js';
 import { GATEWAY_API_KINDS, kubeGateway, podServer, serviceWithPod } from './harness/kube-cluster.js';
 
@@ -81,15 +83,96 @@ describe('serve --kubernetes with the Gateway API', { timeout: 120_000 }, () => 
   });
 });
 
+function grpcRoute(mirror: boolean, generation: number): KObject {
+  const rule: Record<string, unknown> = {
+    matches: [{ method: { service: ECHO_SERVICE } }],
+    backendRefs: [{ name: 'echo-v1', port: 8000 }],
+  };
+  if (mirror) rule.filters = [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'echo-v2', port: 8000 } } }];
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'GRPCRoute',
+    metadata: { name: 'echo', namespace: NS, generation, creationTimestamp: '2026-11-01T00:00:00Z' },
+    spec: { parentRefs: [{ name: 'edge' }], hostnames: ['echo.example.com'], rules: [rule] },
+  };
+}
+
+describe('serve --kubernetes with a GRPCRoute', { timeout: 120_000 }, () => {
+  it('is watched and served over HTTP/2 to Services without appProtocol; its status is written; a RequestMirror added reaches v2', async () => {
+    const api = await FakeKubeApiServer.start({ bookmarkIntervalMs: 200, extraKinds: GATEWAY_API_KINDS });
+    // Pods on their own loopback addresses; their Services' ports are named "http" (no appProtocol): HTTP/2 is
+    // inferred from the route's kind.
+    const v1 = await startEchoBackend('echo-v1', '127.0.0.2');
+    const v2 = await startEchoBackend('echo-v2', '127.0.0.3');
+    for (const o of [
+      ...serviceWithPod(NS, 'echo-v1', { app: 'echo', version: 'v1' }, '127.0.0.2', v1.port),
+      ...serviceWithPod(NS, 'echo-v2', { app: 'echo', version: 'v2' }, '127.0.0.3', v2.port),
+    ])
+      api.apply(o);
+    const port = await freePort();
+    api.apply({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'edge', namespace: NS },
+      spec: { gatewayClassName: 'shadowgate', listeners: [{ name: 'http', port, protocol: 'HTTP' }] },
+    });
+    api.apply(grpcRoute(false, 1));
+    const gw = await kubeGateway(api, NS);
+    type Parent = { controllerName: string; conditions: Array<{ type: string; status: string; observedGeneration: number }> };
+    const routeStatus = () => (api.get('GRPCRoute', NS, 'echo')?.status as { parents?: Parent[] } | undefined)?.parents ?? [];
+    const listener = () =>
+      (api.get('Gateway', NS, 'edge')?.status as { listeners?: Array<{ attachedRoutes: number; supportedKinds: unknown }> } | undefined)?.listeners?.[0];
+    try {
+      assert.equal(gw.isReady(), true);
+      assert.deepEqual(
+        gw.snapshot.problems.filter((p) => p.severity !== 'info'),
+        [],
+      );
+      for (let i = 0; i < 5; i++) assert.equal((await callEcho(port, 'Echo', 'echo.example.com')).backend, 'echo-v1');
+      assert.equal(v2.calls.length, 0, 'route only: v2 gets nothing');
+      // Status written to the GRPCRoute's status subresource, as a controller does, and the listener counts it.
+      await api.until(() => routeStatus()[0]?.conditions.every((c) => c.status === 'True'));
+      assert.deepEqual(
+        routeStatus().map((p) => [p.controllerName, p.conditions.map((c) => `${c.type}=${c.status}@${c.observedGeneration}`)]),
+        [['shadowgate.dev/gateway-controller', ['Accepted=True@1', 'ResolvedRefs=True@1']]],
+      );
+      await api.until(() => listener()?.attachedRoutes === 1);
+      assert.ok(api.statusWrites.some((w) => w.kind === 'GRPCRoute' && w.answered === 200));
+
+      api.apply(grpcRoute(true, 2));
+      // Calls go on until the new route is served (its status says generation 2); the next call's copy reaches v2.
+      const served = () => gw.snapshot.resources.some((r) => r.kind === 'GRPCRoute' && JSON.stringify(r.status).includes('"observedGeneration":2'));
+      let calls = 0;
+      for (;;) {
+        const switched = served();
+        const a = await callEcho(port, 'Echo', 'echo.example.com');
+        calls++;
+        assert.equal(a.code, grpc.status.OK, a.details);
+        assert.equal(a.backend, 'echo-v1', 'the caller only ever sees the primary');
+        if (switched) break;
+      }
+      await v2.waitForCalls(1);
+      assert.ok(calls > 0);
+      assert.equal(v2.calls[0]!.metadata['x-shadowgate-mirror'], 'true');
+      await api.until(() => routeStatus()[0]?.conditions.every((c) => c.observedGeneration === 2));
+    } finally {
+      await gw.shutdown();
+      v1.close();
+      v2.close();
+      await api.close();
+    }
+  });
+});
+
 describe('serve --kubernetes with the Gateway API, not allowed to read it', () => {
   it('a Role without the Gateway API kinds (403) does not hold readiness back: those kinds count as not served', async () => {
     const api = await FakeKubeApiServer.start({ extraKinds: GATEWAY_API_KINDS });
-    for (const kind of ['GatewayClass', 'Gateway', 'HTTPRoute', 'ReferenceGrant']) api.failNext(100_000, 403, { kind });
+    for (const kind of ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant']) api.failNext(100_000, 403, { kind });
     const gw = await kubeGateway(api, NS);
     try {
       assert.equal(gw.isReady(), true);
       const kinds = (gw.configDump() as { kubernetes: Array<{ kind: string; served: boolean; synced: boolean }> }).kubernetes;
-      for (const kind of ['GatewayClass', 'Gateway', 'HTTPRoute', 'ReferenceGrant']) {
+      for (const kind of ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant']) {
         assert.deepEqual(
           kinds.filter((k) => k.kind === kind).map((k) => [k.served, k.synced]),
           [[false, true]],

@@ -114,7 +114,10 @@ describe('Gateway API status written to the API server', { timeout: 120_000 }, (
       assert.equal(listeners[0]!.name, 'http');
       // good, no-backend, bad-kind, mixed attach; no-parent names another Gateway, cross-ns is not allowed (from: Same).
       assert.equal(listeners[0]!.attachedRoutes, 4);
-      assert.deepEqual(listeners[0]!.supportedKinds, [{ group: G, kind: 'HTTPRoute' }]);
+      assert.deepEqual(listeners[0]!.supportedKinds, [
+        { group: G, kind: 'HTTPRoute' },
+        { group: G, kind: 'GRPCRoute' },
+      ]);
       assert.deepEqual(conds(listeners[0]!.conditions), [
         ['Accepted', 'True', 'Accepted', 1],
         ['Conflicted', 'False', 'NoConflicts', 1],
@@ -293,7 +296,10 @@ describe('Gateway API status written to the API server', { timeout: 120_000 }, (
         ['ResolvedRefs', 'False', 'InvalidCertificateRef', 1],
       ]);
       assert.equal(resolved('mixed')!.message, 'Secret default/web-cert not found');
-      assert.deepEqual(listener('mixed', 'https')!.supportedKinds, [{ group: G, kind: 'HTTPRoute' }]);
+      assert.deepEqual(listener('mixed', 'https')!.supportedKinds, [
+        { group: G, kind: 'HTTPRoute' },
+        { group: G, kind: 'GRPCRoute' },
+      ]);
       assert.deepEqual(conds(listener('mixed', 'http')!.conditions), [
         ['Accepted', 'True', 'Accepted', 1],
         ['Conflicted', 'False', 'NoConflicts', 1],

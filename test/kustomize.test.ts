@@ -310,6 +310,8 @@ describe('deploy/k8s with kustomize', () => {
       'discovery.k8s.io/endpointslices': read,
       'gateway.networking.k8s.io/gateways': read,
       'gateway.networking.k8s.io/gateways/status': ['get', 'patch', 'update'],
+      'gateway.networking.k8s.io/grpcroutes': read,
+      'gateway.networking.k8s.io/grpcroutes/status': ['get', 'patch', 'update'],
       'gateway.networking.k8s.io/httproutes': read,
       'gateway.networking.k8s.io/httproutes/status': ['get', 'patch', 'update'],
       'gateway.networking.k8s.io/referencegrants': read,

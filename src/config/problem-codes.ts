@@ -89,6 +89,7 @@ export const PROBLEM_CODES = {
   'duplicate-listener': 'two listeners with the same name',
   'duplicate-header': 'a header named twice in one filter',
   'duplicate-filter': 'a filter type used twice in one rule',
+  'duplicate-rule-name': 'two rules of one route with the same name',
   'conflicting-filters': 'filters that cannot be combined in one rule',
   'no-parents': 'a route with no parentRefs',
   // Gateway API condition reasons, as codes (status.ts reasonCode).
@@ -99,6 +100,8 @@ export const PROBLEM_CODES = {
   'no-matching-parent': 'a parentRef that matches no Gateway or listener',
   'no-matching-listener-hostname': 'a route whose hostnames match no listener',
   'not-allowed-by-listeners': 'a route the listeners allowedRoutes do not admit',
+  'route-kind-conflict': 'an HTTPRoute and a GRPCRoute whose hostnames overlap on one listener (or Service): the older one is accepted',
+  'unsupported-backend-protocol': 'a GRPCRoute backend on a port that cannot speak HTTP/2 (TCP, TLS, HTTPS...)',
   'unresolved-reference': 'a reference that did not resolve, for a reason without a code of its own',
 } as const satisfies Record<string, string>;
 

@@ -98,6 +98,26 @@ export interface SnapshotOptions {
   readDescriptorSet?: ReadDescriptorSet | undefined;
 }
 
+/**
+ * The cluster a GRPCRoute reaches `host:port` by: the port's own when it already speaks HTTP/2, else an h2c twin of
+ * it (same endpoints and policy, its own pools) so that HTTP/1.1 traffic to the port keeps HTTP/1.1. A port of a
+ * protocol that cannot carry HTTP/2 (TCP, TLS, HTTPS...) gives its protocol instead.
+ */
+function grpcCluster(
+  clusters: Record<string, Cluster>,
+  protocol: string | undefined,
+  host: string,
+  port: number,
+): { cluster: string } | { protocol: string } | undefined {
+  if (protocol === undefined) return undefined;
+  if (!HTTP_PROTOCOLS.has(protocol)) return { protocol };
+  const base = clusterName(port, '', host);
+  if (!clusters[base] || clusters[base].http2) return { cluster: base };
+  const name = `${base}|h2c`;
+  clusters[name] ??= { ...clusters[base], name, http2: true };
+  return { cluster: name };
+}
+
 export function buildSnapshot(raw: readonly RawResource[], parseProblems: readonly Problem[] = [], options: SnapshotOptions = {}): Snapshot {
   const problems: Problem[] = [...parseProblems];
   const resources: ResourceSummary[] = [];
@@ -379,6 +399,7 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
       portNamed: (host, name) => services.get(host)?.ports.find((p) => p.name === name)?.number,
       entryHosts: (ns, name) => serviceEntries.find((se) => se.ref === `ServiceEntry ${ns}/${name}`)?.hosts,
       listenPorts,
+      grpcCluster: (host, port) => grpcCluster(clusters, services.get(host)?.ports.find((p) => p.number === port)?.protocol, host, port),
     },
     options.gatewayController,
   );

@@ -1,4 +1,5 @@
 // Test harness for the Gateway API conformance cases: the suite's three backends and its Gateway, on loopback.
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { GatewayOptions } from '../../src/gateway/index.js';
 import { freePort, send, startGateway, type TestGateway } from './gateway.js';
@@ -14,25 +15,48 @@ export function fixture(name: string): string {
 
 /**
  * The suite's `infra-backend-v1..v3` Services (port 8080), declared as ServiceEntries that are destinations
- * only (no listener of their own), each answering with `x-upstream: infra-backend-vN`.
+ * only (no listener of their own), each answering with `x-upstream: infra-backend-vN`. The gRPC cases' backends
+ * change the port's protocol, name and number, and the namespace.
  */
-export function backendsYaml(backends: readonly TestUpstream[]): string {
+export function backendsYaml(
+  backends: ReadonlyArray<{ name: string; port: number }>,
+  o: { ns?: string; number?: number; portName?: string; protocol?: string } = {},
+): string {
+  const { ns = NS, number = 8080, portName = 'http', protocol = 'HTTP' } = o;
   return backends
     .map(
       (b) => `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata:
   name: ${b.name}
-  namespace: ${NS}
+  namespace: ${ns}
   annotations: {shadowgate.dev/listen: "false"}
 spec:
-  hosts: [${b.name}.${NS}.svc.cluster.local]
-  ports: [{number: 8080, name: http, protocol: HTTP}]
+  hosts: [${b.name}.${ns}.svc.cluster.local]
+  ports: [{number: ${number}, name: ${portName}, protocol: ${protocol}}]
   resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {http: ${b.port}}}]
+  endpoints: [{address: 127.0.0.1, ports: {${portName}: ${b.port}}}]
 `,
     )
     .join('---\n');
+}
+
+/** Runs `fn` on a started case whose config loaded without problems but `warnings` (`code path`), then closes it. */
+export async function clean<C extends { tg: TestGateway; close(): Promise<void> }>(
+  c: C,
+  fn: (c: C) => Promise<void>,
+  warnings: readonly string[] = [],
+): Promise<void> {
+  try {
+    assert.deepEqual(
+      c.tg.gw.snapshot.problems.filter((p) => p.severity !== 'info').map((p) => `${p.code} ${p.path}`),
+      warnings,
+      'the YAML loads without other problems',
+    );
+    await fn(c);
+  } finally {
+    await c.close();
+  }
 }
 
 /** The suite's `same-namespace` Gateway (conformance/base/manifests.yaml), its port 80 replaced by `port`. */

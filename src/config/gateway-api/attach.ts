@@ -1,43 +1,53 @@
-// Attaches one HTTPRoute parentRef: to Gateway listeners (sectionName, port, allowedRoutes, hostnames) or, for
-// GAMMA, to a Service or ServiceEntry; says why not with the reasons the spec names.
+// Attaches one route parentRef (HTTPRoute, GRPCRoute): to Gateway listeners (sectionName, port, allowedRoutes kinds
+// and namespaces, hostnames) or, for GAMMA, to a Service or ServiceEntry; says why not with the reasons the spec names.
 import { CLUSTER_DOMAIN } from '../hosts.js';
 import type { Registry } from './backends.js';
 import { intersect } from './hostnames.js';
 import { GATEWAY_API_GROUP } from './schemas.js';
 import type { Condition } from './status.js';
-import type { GatewaySpec, HTTPRouteSpec, ListenerSpec, ParentRefSpec } from './types.js';
+import type { GatewaySpec, ListenerSpec, ParentRefSpec, RouteKind, RouteSpec } from './types.js';
 
 export interface LiveListener {
   gateway: GatewaySpec;
   spec: ListenerSpec;
   /** Accepted and programmed: routes may attach. */
   live: boolean;
-  kindsOk: boolean;
+  /** The route kinds it admits (allowedRoutes.kinds, or its protocol's defaults). */
+  kinds: ReadonlySet<RouteKind>;
   attached: number;
   conditions: Condition[];
 }
 
+/** A route on one Gateway listener. */
 export interface Attachment {
-  route: HTTPRouteSpec;
+  route: RouteSpec;
+  listener: LiveListener;
   port: number;
   /** Hostnames the route serves there (intersection with the listener's). */
   hostnames: string[];
   /** The listener's hostname, `*` when it has none. */
-  listener: string;
+  listenerHost: string;
+}
+
+/** A route bound to a service's port (GAMMA); every port when `port` is undefined. */
+export interface MeshBinding {
+  route: RouteSpec;
+  host: string;
+  port?: number;
 }
 
 const isCore = (g: string) => g === '' || g === 'core';
 
-export type Outcome = { ok: true } | { ok: false; reason: string; message: string };
+export type Outcome =
+  | { ok: true; attachments: Attachment[]; mesh: MeshBinding[] }
+  | { ok: false; reason: string; message: string; attachments?: undefined; mesh?: undefined };
 
 /** Attaches one parentRef; undefined when the parent is a Gateway Shadowgate does not handle. */
 export function attach(
-  route: HTTPRouteSpec,
+  route: RouteSpec,
   ref: ParentRefSpec,
   gateways: Map<string, { gw: GatewaySpec; listeners: LiveListener[] }>,
   registry: Registry,
-  attachments: Attachment[],
-  mesh: Array<{ route: HTTPRouteSpec; host: string; port?: number }>,
   /** `namespace/name` of the Gateways of other controllers' classes: their status entries are theirs to write. */
   foreign: ReadonlySet<string> = new Set(),
 ): Outcome | undefined {
@@ -52,21 +62,20 @@ export function attach(
       const which = [ref.sectionName && `sectionName ${ref.sectionName}`, ref.port && `port ${ref.port}`].filter(Boolean).join(' and ');
       return { ok: false, reason: 'NoMatchingParent', message: `Gateway ${ref.namespace}/${ref.name} has no listener with ${which}` };
     }
-    const allowed = candidates.filter((l) => l.live && l.kindsOk && (l.spec.from === 'All' || (l.spec.from === 'Same' && route.namespace === g.gw.namespace)));
+    const allowed = candidates.filter(
+      (l) => l.live && l.kinds.has(route.kind) && (l.spec.from === 'All' || (l.spec.from === 'Same' && route.namespace === g.gw.namespace)),
+    );
     if (allowed.length === 0) {
       const selector = candidates.some((l) => l.spec.from === 'Selector') ? ' (namespace selectors need namespace labels, which files do not have)' : '';
       return { ok: false, reason: 'NotAllowedByListeners', message: `no listener of Gateway ${ref.namespace}/${ref.name} allows this route${selector}` };
     }
-    let any = false;
+    const attachments: Attachment[] = [];
     for (const l of allowed) {
       const hostnames = intersect(l.spec.hostname, route.hostnames);
-      if (hostnames.length === 0) continue;
-      any = true;
-      l.attached++;
-      attachments.push({ route, port: l.spec.port, hostnames, listener: l.spec.hostname ?? '*' });
+      if (hostnames.length > 0) attachments.push({ route, listener: l, port: l.spec.port, hostnames, listenerHost: l.spec.hostname ?? '*' });
     }
-    return any
-      ? { ok: true }
+    return attachments.length > 0
+      ? { ok: true, attachments, mesh: [] }
       : { ok: false, reason: 'NoMatchingListenerHostname', message: `no hostname of this route matches a listener of Gateway ${ref.namespace}/${ref.name}` };
   }
   // GAMMA (GEP-1426): a route bound to a Service routes that service's traffic. Only producer routes (the
@@ -102,8 +111,8 @@ export function attach(
     }
     port = named;
   }
-  for (const host of hosts) mesh.push(port === undefined ? { route, host } : { route, host, port });
+  const mesh = hosts.map((host): MeshBinding => (port === undefined ? { route, host } : { route, host, port }));
   if (route.hostnames.length > 0)
     route.ctx.report('info', 'hostnames-ignored', ['spec', 'hostnames'], 'hostnames do not apply to routes bound to a Service (GAMMA)');
-  return { ok: true };
+  return { ok: true, attachments: [], mesh };
 }

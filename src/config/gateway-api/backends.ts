@@ -4,7 +4,7 @@ import type { ClusterRef, MirrorTarget, WeightedDestination } from '../model.js'
 import type { ResolvedRule } from './routes.js';
 import { GATEWAY_API_GROUP } from './schemas.js';
 import { reasonCode } from './status.js';
-import type { BackendSpec, GatewayApiResources, HTTPRouteSpec, ReferenceGrantSpec, RuleSpec } from './types.js';
+import type { BackendSpec, GatewayApiResources, ReferenceGrantSpec, RouteSpec, RuleSpec } from './types.js';
 
 export interface Registry {
   /** Ports of a service host; undefined when no ServiceEntry declares it. */
@@ -15,9 +15,16 @@ export interface Registry {
   entryHosts(namespace: string, name: string): readonly string[] | undefined;
   /** Ports a ServiceEntry already listens on: a Gateway listener cannot take them. */
   listenPorts: ReadonlySet<number>;
+  /**
+   * The cluster a GRPCRoute reaches a service port by, speaking HTTP/2 (h2c) whatever the port's HTTP protocol says,
+   * or the port's protocol when it cannot carry HTTP/2 (TCP, TLS, HTTPS...); undefined when there is no such port.
+   */
+  grpcCluster(host: string, port: number): { cluster: string } | { protocol: string } | undefined;
 }
 
-export type Resolved = { ok: true; ref: ClusterRef } | { ok: false; reason: 'InvalidKind' | 'RefNotPermitted' | 'BackendNotFound'; message: string };
+export type Resolved =
+  | { ok: true; ref: ClusterRef }
+  | { ok: false; reason: 'InvalidKind' | 'RefNotPermitted' | 'BackendNotFound' | 'UnsupportedProtocol'; message: string };
 
 const isCore = (group: string) => group === '' || group === 'core';
 
@@ -40,15 +47,15 @@ export function permitted(
   );
 }
 
-export function resolveBackend(b: BackendSpec, routeNs: string, listenerPort: number, registry: Registry, grants: readonly ReferenceGrantSpec[]): Resolved {
+export function resolveBackend(b: BackendSpec, route: RouteSpec, listenerPort: number, registry: Registry, grants: readonly ReferenceGrantSpec[]): Resolved {
   let host: string;
   if (isCore(b.group) && b.kind === 'Service') {
     host = `${b.name}.${b.namespace}.${CLUSTER_DOMAIN}`;
-    if (!permitted(grants, 'HTTPRoute', routeNs, '', 'Service', b.namespace, b.name)) {
+    if (!permitted(grants, route.kind, route.namespace, '', 'Service', b.namespace, b.name)) {
       return {
         ok: false,
         reason: 'RefNotPermitted',
-        message: `no ReferenceGrant in namespace ${b.namespace} lets HTTPRoutes of ${routeNs} refer to Service ${b.name}`,
+        message: `no ReferenceGrant in namespace ${b.namespace} lets ${route.kind}s of ${route.namespace} refer to Service ${b.name}`,
       };
     }
   } else if (b.group === 'networking.istio.io' && b.kind === 'Hostname') {
@@ -65,6 +72,15 @@ export function resolveBackend(b: BackendSpec, routeNs: string, listenerPort: nu
   if (!ports) return { ok: false, reason: 'BackendNotFound', message: `no ServiceEntry declares host ${host}` };
   const port = b.port ?? (ports.length === 1 ? ports[0]! : listenerPort);
   if (!ports.includes(port)) return { ok: false, reason: 'BackendNotFound', message: `${host} has no port ${port}` };
+  if (route.kind === 'GRPCRoute') {
+    // gRPC needs HTTP/2. The spec lets an implementation infer the backend protocol from the route's type; a port
+    // that cannot carry it is an invalid backend with ResolvedRefs UnsupportedProtocol (GRPCBackendRef).
+    const grpc = registry.grpcCluster(host, port);
+    if (grpc && 'protocol' in grpc) {
+      return { ok: false, reason: 'UnsupportedProtocol', message: `${host} port ${port} speaks ${grpc.protocol}, not HTTP/2: gRPC cannot reach it` };
+    }
+    if (grpc) return { ok: true, ref: { cluster: grpc.cluster, host, subset: '', port } };
+  }
   return { ok: true, ref: { cluster: clusterName(port, '', host), host, subset: '', port } };
 }
 
@@ -74,33 +90,38 @@ export function unresolvedCluster(b: BackendSpec, reason: string): ClusterRef {
 }
 
 /** ResolvedRefs of a route: every backendRef and mirror backendRef resolves (checked with the first listener port). */
-export function checkRefs(route: HTTPRouteSpec, registry: Registry, res: GatewayApiResources): { ok: boolean; reason: string; message: string } {
+export function checkRefs(route: RouteSpec, registry: Registry, res: GatewayApiResources): { ok: boolean; reason: string; message: string } {
   let first: { ok: boolean; reason: string; message: string } | undefined;
   for (const rule of route.rules) {
     for (const b of [...rule.backends, ...rule.mirrors]) {
       // A Hostname backend without port takes the listener's: checked per listener when compiled, not here.
-      const r = resolveBackend(b, route.namespace, b.port ?? registry.ports(b.name)?.[0] ?? 0, registry, res.grants);
+      const r = resolveBackend(b, route, b.port ?? registry.ports(b.name)?.[0] ?? 0, registry, res.grants);
       if (r.ok) continue;
-      route.ctx.reference('error', reasonCode(r.reason), b.path, `${r.message}: requests to it fail (500 when no backend is left)`);
+      route.ctx.reference(
+        'error',
+        reasonCode(r.reason),
+        b.path,
+        `${r.message}: requests to it fail (${route.kind === 'GRPCRoute' ? 'UNAVAILABLE' : '500'} when no backend is left)`,
+      );
       first ??= { ok: false, reason: r.reason, message: r.message };
     }
   }
   return first ?? { ok: true, reason: 'ResolvedRefs', message: 'all references resolved' };
 }
 
-export function resolveRule(route: HTTPRouteSpec, rule: RuleSpec, port: number, registry: Registry, res: GatewayApiResources): ResolvedRule {
+export function resolveRule(route: RouteSpec, rule: RuleSpec, port: number, registry: Registry, res: GatewayApiResources): ResolvedRule {
   const destinations: WeightedDestination[] = [];
   const mirrors: MirrorTarget[] = [];
   let invalid = false;
   for (const b of rule.backends) {
     if (b.weight === 0) continue;
-    const r = resolveBackend(b, route.namespace, port, registry, res.grants);
+    const r = resolveBackend(b, route, port, registry, res.grants);
     if (!r.ok) invalid = true;
     // An invalid backend keeps its share of traffic, on a cluster that does not exist: it fails, never reaches anything.
     destinations.push({ ...(r.ok ? r.ref : unresolvedCluster(b, r.reason)), weight: b.weight, headers: b.headers });
   }
   for (const m of rule.mirrors) {
-    const r = resolveBackend(m, route.namespace, port, registry, res.grants);
+    const r = resolveBackend(m, route, port, registry, res.grants);
     if (r.ok) mirrors.push({ ...r.ref, percentage: m.percentage });
   }
   // Every backend invalid: nothing left to forward to, the rule answers 500.

@@ -1,13 +1,24 @@
 import type { Listener, Route, ServerTls, VirtualHost } from '../model.js';
 import { formatPath } from '../problems.js';
-import { type Attachment, attach, type LiveListener } from './attach.js';
+import { type Attachment, attach, type LiveListener, type MeshBinding, type Outcome } from './attach.js';
 import { checkRefs, type Registry, resolveRule } from './backends.js';
 import { covers, specificity } from './hostnames.js';
+import { resolveKindConflicts } from './kind-conflicts.js';
 import { compareEntries, type Entry } from './precedence.js';
 import { buildRoute, type ResolvedRule } from './routes.js';
 import { BUILTIN_CLASS, CONTROLLER_NAME, GATEWAY_API_GROUP } from './schemas.js';
 import { type Condition, condition, gatewayConditions, parentStatus, reasonCode, SUPPORTED_FEATURES } from './status.js';
-import type { GatewayApiResources, GatewaySpec, HTTPRouteSpec, ListenerTlsSpec, RuleSpec } from './types.js';
+import {
+  type GatewayApiResources,
+  type GatewaySpec,
+  type ListenerSpec,
+  type ListenerTlsSpec,
+  type ParentRefSpec,
+  ROUTE_KINDS,
+  type RouteKind,
+  type RouteSpec,
+  type RuleSpec,
+} from './types.js';
 
 export interface GatewayApiResult {
   /** Listeners of Shadowgate's Gateways (ports no ServiceEntry listens on). */
@@ -73,7 +84,7 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       const at = ['spec', 'listeners', l.index];
       const conds: Condition[] = [];
       let live = true;
-      const kindsOk = !l.kinds || l.kinds.some((k) => k.group === GATEWAY_API_GROUP && k.kind === 'HTTPRoute');
+      const { kinds, invalidKinds } = routeKinds(l);
       const terminates = l.protocol === 'HTTPS' && l.tls?.mode === 'Terminate';
       // certificateRefs: Secrets only, across namespaces with a ReferenceGrant (GEP-709), as the spec's reasons say.
       let certRefs: { ok: boolean; reason: string; message: string } = { ok: true, reason: 'ResolvedRefs', message: 'refs resolved' };
@@ -137,39 +148,74 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       conds.push(
         condition(
           'ResolvedRefs',
-          kindsOk && certRefs.ok,
-          !kindsOk ? 'InvalidRouteKinds' : certRefs.reason,
-          !kindsOk ? 'allowedRoutes.kinds names no HTTPRoute' : certRefs.message,
+          invalidKinds.length === 0 && certRefs.ok,
+          invalidKinds.length > 0 ? 'InvalidRouteKinds' : certRefs.reason,
+          invalidKinds.length > 0 ? `allowedRoutes.kinds names route kinds Shadowgate does not serve: ${invalidKinds.join(', ')}` : certRefs.message,
           gw.generation,
         ),
       );
       conds.push(condition('Programmed', live, live ? 'Programmed' : 'Invalid', live ? 'serving' : 'not served', gw.generation));
-      return { gateway: gw, spec: l, live, kindsOk, attached: 0, conditions: conds };
+      return { gateway: gw, spec: l, live, kinds, attached: 0, conditions: conds };
     });
     gateways.set(`${gw.namespace}/${gw.name}`, { gw, listeners });
     if (Object.keys(secrets).length > 0) certificateRefs.set(`Gateway/${gw.namespace}/${gw.name}`, secrets);
     listenerPorts.set(`Gateway/${gw.namespace}/${gw.name}`, Object.fromEntries(gw.listeners.map((l) => [l.name, l.port])));
   }
 
-  // --- Routes: attach to parents
-  const attachments: Attachment[] = [];
-  const mesh: Array<{ route: HTTPRouteSpec; host: string; port?: number }> = [];
+  // --- Routes: attach to parents; of an HTTPRoute and a GRPCRoute sharing a listener's hostname, the older stays
+  const bound: Array<{ route: RouteSpec; ref: ParentRefSpec; outcome: Outcome; resolvedRefs: ReturnType<typeof checkRefs> }> = [];
   for (const route of res.routes) {
-    const parents: Record<string, unknown>[] = [];
     const resolvedRefs = checkRefs(route, registry, res);
     for (const ref of route.parentRefs) {
-      const accepted = attach(route, ref, gateways, registry, attachments, mesh, foreign);
-      if (accepted === undefined) continue; // another controller's Gateway: not ours to write
-      if (!accepted.ok) route.ctx.reference('warning', reasonCode(accepted.reason), ref.path, accepted.message);
-      parents.push(
+      const outcome = attach(route, ref, gateways, registry, foreign);
+      // undefined: another controller's Gateway, not ours to write
+      if (outcome !== undefined) bound.push({ route, ref, outcome, resolvedRefs });
+    }
+  }
+  const losers = resolveKindConflicts(
+    bound.flatMap((b) => b.outcome.attachments ?? []),
+    bound.flatMap((b) => b.outcome.mesh ?? []),
+  );
+  const attachments: Attachment[] = [];
+  const mesh: MeshBinding[] = [];
+  const parentsOf = new Map<RouteSpec, Record<string, unknown>[]>(res.routes.map((r) => [r, []]));
+  for (const { route, ref, outcome, resolvedRefs } of bound) {
+    let accepted = outcome.ok ? { ok: true, reason: 'Accepted', message: 'attached' } : outcome;
+    if (outcome.ok) {
+      const kept = outcome.attachments.filter((a) => !losers.has(a));
+      const keptMesh = outcome.mesh.filter((m) => !losers.has(m));
+      for (const lost of [...outcome.attachments, ...outcome.mesh].filter((x) => losers.has(x))) {
+        const winner = losers.get(lost)!;
+        const where = 'listener' in lost ? `listener ${lost.listener.spec.name} of Gateway ${ref.namespace}/${ref.name}` : lost.host;
+        route.ctx.reference(
+          'warning',
+          'route-kind-conflict',
+          ref.path,
+          `${winner.ref}, older, shares hostnames with this route on ${where}: an HTTPRoute and a GRPCRoute cannot both serve them, so it is not attached there`,
+        );
+      }
+      for (const a of kept) a.listener.attached++;
+      attachments.push(...kept);
+      mesh.push(...keptMesh);
+      if (kept.length === 0 && keptMesh.length === 0) {
+        const winner = losers.get([...outcome.attachments, ...outcome.mesh][0]!)!;
+        accepted = {
+          ok: false,
+          reason: 'NotAllowedByListeners',
+          message: `${winner.ref} (older) already serves these hostnames: an HTTPRoute and a GRPCRoute cannot share them`,
+        };
+      }
+    } else route.ctx.reference('warning', reasonCode(outcome.reason), ref.path, outcome.message);
+    parentsOf
+      .get(route)!
+      .push(
         parentStatus(ref, controllerName, [
-          condition('Accepted', accepted.ok, accepted.ok ? 'Accepted' : accepted.reason, accepted.ok ? 'attached' : accepted.message, route.generation),
+          condition('Accepted', accepted.ok, accepted.reason, accepted.message, route.generation),
           condition('ResolvedRefs', resolvedRefs.ok, resolvedRefs.reason, resolvedRefs.message, route.generation),
         ]),
       );
-    }
-    statuses.set(`HTTPRoute/${route.namespace}/${route.name}`, { parents });
   }
+  for (const [route, parents] of parentsOf) statuses.set(`${route.kind}/${route.namespace}/${route.name}`, { parents });
 
   for (const { gw, listeners } of gateways.values()) {
     statuses.set(`Gateway/${gw.namespace}/${gw.name}`, {
@@ -179,10 +225,10 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       ),
       listeners: listeners.map((l) => ({
         name: l.spec.name,
-        // HTTPS listeners that terminate TLS take HTTPRoutes as HTTP ones do (the conformance suite expects it listed).
+        // HTTPS listeners that terminate TLS take routes as HTTP ones do (the conformance suite expects them listed).
         supportedKinds:
-          l.kindsOk && (l.spec.protocol === 'HTTP' || (l.spec.protocol === 'HTTPS' && l.spec.tls?.mode === 'Terminate'))
-            ? [{ group: GATEWAY_API_GROUP, kind: 'HTTPRoute' }]
+          l.spec.protocol === 'HTTP' || (l.spec.protocol === 'HTTPS' && l.spec.tls?.mode === 'Terminate')
+            ? [...l.kinds].map((kind) => ({ group: GATEWAY_API_GROUP, kind }))
             : [],
         attachedRoutes: l.attached,
         conditions: l.conditions,
@@ -192,7 +238,7 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
 
   // --- Compile: routes per rule and match, most specific first
   const resolvedCache = new Map<string, ResolvedRule>();
-  const resolved = (route: HTTPRouteSpec, rule: RuleSpec, port: number): ResolvedRule => {
+  const resolved = (route: RouteSpec, rule: RuleSpec, port: number): ResolvedRule => {
     const key = `${route.ref}|${rule.index}|${port}`;
     let r = resolvedCache.get(key);
     if (!r) {
@@ -202,7 +248,7 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
     return r;
   };
   const compile = (entries: Entry[], port: number): Route[] => entries.sort(compareEntries).map((e) => buildRoute(e, resolved(e.route, e.rule, port), port));
-  const entriesOf = (route: HTTPRouteSpec, host: [number, number]): Entry[] =>
+  const entriesOf = (route: RouteSpec, host: [number, number]): Entry[] =>
     route.rules.flatMap((rule): Entry[] =>
       rule.matches.length === 0 ? [{ route, rule, match: undefined, host }] : rule.matches.map((match) => ({ route, rule, match, host })),
     );
@@ -231,9 +277,9 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       // Requests for this hostname belong to the most specific listener covering it; only its routes apply.
       const owner = mostSpecific(hosts, pattern);
       // Every such route whose hostname covers this one takes part; the more specific hostname ranks first.
-      const best = new Map<HTTPRouteSpec, [number, number]>();
+      const best = new Map<RouteSpec, [number, number]>();
       for (const a of list) {
-        if (a.listener !== owner) continue;
+        if (a.listenerHost !== owner) continue;
         for (const h of a.hostnames) {
           if (!covers(h, pattern)) continue;
           const s = specificity(h);
@@ -269,6 +315,23 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
     return out;
   };
   return { listeners, meshRoutes, statuses, certificateRefs, listenerPorts };
+}
+
+/**
+ * The route kinds a listener admits: `allowedRoutes.kinds` among those Shadowgate serves (HTTPRoute, GRPCRoute), or
+ * both when it lists none; `invalidKinds` are the listed ones it cannot serve (ResolvedRefs InvalidRouteKinds).
+ */
+function routeKinds(l: ListenerSpec): { kinds: ReadonlySet<RouteKind>; invalidKinds: string[] } {
+  if (!l.kinds) return { kinds: new Set(ROUTE_KINDS), invalidKinds: [] };
+  const kinds = new Set<RouteKind>();
+  const invalidKinds: string[] = [];
+  for (const k of l.kinds) {
+    const known = k.group === GATEWAY_API_GROUP && (ROUTE_KINDS as readonly string[]).includes(k.kind);
+    if (known) kinds.add(k.kind as RouteKind);
+    else invalidKinds.push(k.group === GATEWAY_API_GROUP ? k.kind : `${k.group}/${k.kind}`);
+  }
+  // supportedKinds in the CRD's order, whatever the listener's.
+  return { kinds: new Set(ROUTE_KINDS.filter((k) => kinds.has(k))), invalidKinds };
 }
 
 /** A ReferenceGrant in the Secret's namespace lets Gateways of `from` read it (all Secrets there, or this one by name). */

@@ -7,7 +7,7 @@ export function covers(pattern: string, host: string): boolean {
 }
 
 /**
- * The hostnames a route serves on a listener (HTTPRouteSpec.hostnames): each route hostname that the
+ * The hostnames a route serves on a listener (RouteSpec.hostnames): each route hostname that the
  * listener's covers, or the listener's where a route wildcard covers it; `['*']` when neither sets any.
  * Empty: no intersection, the route is not accepted for that listener (NoMatchingListenerHostname).
  */

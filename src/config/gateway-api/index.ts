@@ -2,6 +2,7 @@
 import type { RawResource } from '../parse.js';
 import type { ResourceContext } from '../problems.js';
 import { readGateway, readGatewayClass, readReferenceGrant } from './read-gateway.js';
+import { readGRPCRoute } from './read-grpcroute.js';
 import { readHTTPRoute } from './read-httproute.js';
 import { GATEWAY_API_GROUP, GATEWAY_API_KINDS } from './schemas.js';
 import type { GatewayApiResources } from './types.js';
@@ -50,8 +51,9 @@ export function readGatewayApi(res: RawResource, version: string, ctx: ResourceC
       if (!ctx.failed) into.grants.push(g);
       break;
     }
-    case 'HTTPRoute': {
-      const r = readHTTPRoute(res, ctx);
+    case 'HTTPRoute':
+    case 'GRPCRoute': {
+      const r = res.kind === 'HTTPRoute' ? readHTTPRoute(res, ctx) : readGRPCRoute(res, ctx);
       if (!ctx.failed) into.routes.push(r);
       break;
     }

@@ -1,9 +1,17 @@
-// Reads the filters of an HTTPRoute rule or backendRef, and backend references, with the CRD's rules.
-import type { Fields } from '../fields.js';
+// Reads the filters of an HTTPRoute or GRPCRoute rule or backendRef, and backend references, with the CRDs' rules.
+import type { Fields, Schema } from '../fields.js';
 import type { HeaderOps, HeadersPolicy } from '../model.js';
 import { HEADER_NAME, HOSTNAME } from './common.js';
-import { BACKEND_OBJECT_REF, FRACTION, HEADER, HEADER_FILTER, MIRROR, PATH_MODIFIER, REDIRECT, REWRITE } from './schemas.js';
-import type { BackendSpec, MirrorSpec, PathModifier, RuleSpec } from './types.js';
+import { BACKEND_OBJECT_REF, EXTENSION_REF, FRACTION, HEADER, HEADER_FILTER, MIRROR, PATH_MODIFIER, REDIRECT, REWRITE } from './schemas.js';
+import type { BackendSpec, MirrorSpec, PathModifier, RouteKind, RuleSpec } from './types.js';
+
+/** What differs between the route kinds' filters: their schemas and the filter types their CRD's enum allows. */
+export interface FilterSchemas {
+  kind: RouteKind;
+  filter: Schema;
+  backendRef: Schema;
+  types: ReadonlySet<string>;
+}
 
 const CONFIG_FIELD: Readonly<Record<string, string>> = {
   RequestHeaderModifier: 'requestHeaderModifier',
@@ -99,7 +107,7 @@ function percentOf(f: Fields): number | undefined {
 }
 
 /** Filters of a rule (route-level) or of a backendRef; `backend` filters may only modify headers. */
-export function readFilters(list: Fields[], rule: RuleSpec, namespace: string, backend?: HeadersPolicy): void {
+export function readFilters(list: Fields[], rule: RuleSpec, namespace: string, schemas: FilterSchemas, backend?: HeadersPolicy): void {
   const once = new Set<string>();
   if (list.length > 16) list[0]?.ctx.error('too-many', list[0].path.slice(0, -1), `at most 16 filters, not ${list.length}`);
   for (const f of list) {
@@ -107,6 +115,10 @@ export function readFilters(list: Fields[], rule: RuleSpec, namespace: string, b
     const configField = CONFIG_FIELD[type] ?? '';
     if (!type) {
       f.ctx.error('missing-field', f.at('type'), 'filter type is required');
+      continue;
+    }
+    if (!schemas.types.has(type)) {
+      f.ctx.error('invalid-value', f.at('type'), `"${type}" is not a ${schemas.kind} filter type (${[...schemas.types].join(', ')})`);
       continue;
     }
     // CEL rules of the CRD: the config field of the type, and no other, must be set.
@@ -199,12 +211,16 @@ export function readFilters(list: Fields[], rule: RuleSpec, namespace: string, b
       case 'ExtensionRef':
       case 'CORS':
       case 'ExternalAuth':
-        // The spec: a filter that cannot be applied must not be skipped; its requests get an error (500).
+        if (type === 'ExtensionRef') {
+          const ref = f.object('extensionRef', EXTENSION_REF);
+          if (!ref) f.ctx.error('missing-field', f.at('extensionRef'), 'extensionRef must be set for type ExtensionRef');
+          else for (const k of ['group', 'kind', 'name']) if (!ref.has(k)) ref.ctx.error('missing-field', ref.at(k), `extensionRef.${k} is required`);
+        }
+        // The spec: a filter that cannot be applied must not be skipped; its requests get an error (500; a gRPC
+        // client reads it as UNKNOWN).
         f.ctx.warn('not-supported', f.at('type'), `${type} filters are not supported yet: requests this rule matches get 500`);
         rule.unsupported = type;
         break;
-      default:
-        f.ctx.error('invalid-value', f.at('type'), `"${type}" is not an HTTPRoute filter type`);
     }
   }
 }

@@ -1,64 +1,26 @@
 // Reads an HTTPRoute with the CRD's validation rules (field-path problems); references are resolved later.
-import { checkRegex, emptyHeaders } from '../common.js';
-import { Fields } from '../fields.js';
-import type { HeaderCondition, RetryPolicy, RouteMatch, StringMatch } from '../model.js';
+import { checkRegex } from '../common.js';
+import type { Fields } from '../fields.js';
+import type { RetryPolicy, RouteMatch, StringMatch } from '../model.js';
 import type { RawResource } from '../parse.js';
 import type { ResourceContext } from '../problems.js';
 import { DEFAULT_RETRIES } from '../virtual-service.js';
-import { createdAt, generation, HEADER_NAME, HOSTNAME, parseGatewayDuration, SECTION_NAME } from './common.js';
-import { readBackend, readFilters } from './read-filters.js';
-import { BACKEND_REF, FILTER, GATEWAY_API_GROUP, HTTP_ROUTE, MATCH, PARENT_REF, PATH_MATCH, RETRY, RULE, TIMEOUTS, VALUE_MATCH } from './schemas.js';
-import type { HTTPRouteSpec, MatchSpec, ParentRefSpec, RuleSpec, WeightedBackendSpec } from './types.js';
+import { parseGatewayDuration } from './common.js';
+import type { FilterSchemas } from './read-filters.js';
+import { readRoute, readRuleCommon, readValueMatches } from './read-route.js';
+import { BACKEND_REF, FILTER, HTTP_ROUTE, MATCH, PATH_MATCH, RETRY, RULE, TIMEOUTS } from './schemas.js';
+import type { MatchSpec, RouteSpec, RuleSpec } from './types.js';
+
+const FILTERS: FilterSchemas = {
+  kind: 'HTTPRoute',
+  filter: FILTER,
+  backendRef: BACKEND_REF,
+  types: new Set(['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror', 'ExtensionRef', 'CORS', 'ExternalAuth']),
+};
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
 /** Path values the CRD rejects for Exact and PathPrefix (its CEL rules): they would bypass segment matching. */
 const BAD_PATH = [/\/\//, /\/\.\//, /\/\.\.\//, /%2f/i, /#/, /\/\.\.$/, /\/\.$/];
-
-function readParentRef(f: Fields, namespace: string): ParentRefSpec | undefined {
-  const name = f.string('name');
-  if (!name) {
-    f.ctx.error('missing-field', f.at('name'), 'parentRefs[].name is required');
-    return undefined;
-  }
-  const ref: ParentRefSpec = {
-    group: f.has('group') ? (f.string('group') ?? '') : GATEWAY_API_GROUP,
-    kind: f.string('kind') ?? 'Gateway',
-    namespace: f.string('namespace') || namespace,
-    name,
-    path: [...f.path],
-  };
-  const section = f.string('sectionName');
-  if (section !== undefined) {
-    if (!SECTION_NAME.test(section)) f.ctx.error('invalid-name', f.at('sectionName'), `"${section}" is not a valid section name`);
-    ref.sectionName = section;
-  }
-  const port = f.int('port', 1, 65535);
-  if (port !== undefined) ref.port = port;
-  return ref;
-}
-
-function readValueMatches(f: Fields, field: string, lower: boolean): HeaderCondition[] {
-  const out: HeaderCondition[] = [];
-  const seen = new Set<string>();
-  const items = f.objects(field, VALUE_MATCH);
-  if (items.length > 16) f.ctx.error('too-many', f.at(field), `at most 16 ${field}, not ${items.length}`);
-  for (const h of items) {
-    const raw = h.string('name') ?? '';
-    const value = h.string('value');
-    const type = h.string('type') ?? 'Exact';
-    if (!HEADER_NAME.test(raw))
-      h.ctx.error('invalid-header-name', h.at('name'), `"${raw}" is not a valid ${field === 'headers' ? 'header' : 'query parameter'} name`);
-    if (value === undefined) h.ctx.error('missing-field', h.at('value'), 'value is required');
-    if (type !== 'Exact' && type !== 'RegularExpression') h.ctx.error('invalid-value', h.at('type'), `type must be Exact or RegularExpression, not "${type}"`);
-    const name = lower ? raw.toLowerCase() : raw;
-    // The spec: "only the first entry with an equivalent name MUST be considered".
-    if (seen.has(name) || value === undefined) continue;
-    seen.add(name);
-    if (type === 'RegularExpression' && !checkRegex(h.ctx, h.at('value'), value)) continue;
-    out.push({ name, match: { kind: type === 'RegularExpression' ? 'regex' : 'exact', value } });
-  }
-  return out;
-}
 
 /** An absent path is `PathPrefix /` (the CRD default). */
 function readMatch(m: Fields, index: number): MatchSpec {
@@ -105,29 +67,10 @@ function readMatch(m: Fields, index: number): MatchSpec {
 }
 
 function readRule(r: Fields, index: number, namespace: string): RuleSpec {
-  const rule: RuleSpec = { index, path: [...r.path], matches: [], backends: [], mirrors: [], headers: emptyHeaders(), retries: DEFAULT_RETRIES };
-  const name = r.string('name');
-  if (name !== undefined) {
-    if (!SECTION_NAME.test(name)) r.ctx.error('invalid-name', r.at('name'), `rule name "${name}" must be a DNS label`);
-    rule.name = name;
-  }
-  const matches = r.objects('matches', MATCH);
-  if (matches.length > 64) r.ctx.error('too-many', r.at('matches'), `at most 64 matches, not ${matches.length}`);
-  rule.matches = matches.map((m, i) => readMatch(m, i));
-  readFilters(r.objects('filters', FILTER), rule, namespace);
-  const backends = r.objects('backendRefs', BACKEND_REF);
-  if (backends.length > 16) r.ctx.error('too-many', r.at('backendRefs'), `at most 16 backendRefs, not ${backends.length}`);
-  for (const b of backends) {
-    const ref = readBackend(b, namespace);
-    const weight = b.int('weight', 0, 1_000_000) ?? 1;
-    const headers = emptyHeaders();
-    readFilters(b.objects('filters', FILTER), rule, namespace, headers);
-    if (ref) rule.backends.push({ ...ref, weight, headers } satisfies WeightedBackendSpec);
-  }
+  const { rule, backends } = readRuleCommon(r, index, namespace, MATCH, readMatch, FILTERS);
   // CEL rules of the CRD.
   if (rule.redirect && rule.rewrite) r.ctx.error('conflicting-filters', r.at('filters'), 'RequestRedirect and URLRewrite cannot both be set on a rule');
-  if (rule.redirect && backends.length > 0)
-    r.ctx.error('conflicting-filters', r.at('backendRefs'), 'a rule with a RequestRedirect filter must not have backendRefs');
+  if (rule.redirect && backends > 0) r.ctx.error('conflicting-filters', r.at('backendRefs'), 'a rule with a RequestRedirect filter must not have backendRefs');
   const prefixPath = rule.redirect?.path?.type === 'ReplacePrefixMatch' || rule.rewrite?.path?.type === 'ReplacePrefixMatch';
   if (prefixPath && (rule.matches.length === 0 ? false : rule.matches.some((m) => m.prefix === undefined))) {
     r.ctx.error('invalid-value', r.at('filters'), 'ReplacePrefixMatch needs every match of the rule to be a PathPrefix match');
@@ -173,39 +116,6 @@ function readRule(r: Fields, index: number, namespace: string): RuleSpec {
   return rule;
 }
 
-export function readHTTPRoute(res: RawResource, ctx: ResourceContext): HTTPRouteSpec {
-  const s = new Fields(ctx, (res.object.spec as Record<string, unknown>) ?? {}, ['spec'], HTTP_ROUTE);
-  const parents = s.objects('parentRefs', PARENT_REF);
-  if (parents.length > 32) ctx.error('too-many', s.at('parentRefs'), `at most 32 parentRefs, not ${parents.length}`);
-  const parentRefs = parents.flatMap((p) => readParentRef(p, res.namespace) ?? []);
-  if (parentRefs.length === 0 && !ctx.failed) ctx.warn('no-parents', s.at('parentRefs'), 'this HTTPRoute has no parentRefs: it gets no traffic');
-  const hostnames = s.strings('hostnames').map((h, i) => {
-    if (!HOSTNAME.test(h))
-      ctx.error(
-        'invalid-hostname',
-        [...s.at('hostnames'), i],
-        `"${h}" is not a valid hostname (lower-case DNS name, optionally "*." first; no IP address, no port)`,
-      );
-    return h;
-  });
-  const rules = s.objects('rules', RULE);
-  if (rules.length > 16) ctx.error('too-many', s.at('rules'), `at most 16 rules, not ${rules.length}`);
-  const created = createdAt(res);
-  if (created !== undefined && Number.isNaN(created)) ctx.error('wrong-type', ['metadata', 'creationTimestamp'], 'creationTimestamp must be an RFC 3339 time');
-  return {
-    ref: `HTTPRoute ${res.namespace}/${res.name}`,
-    namespace: res.namespace,
-    name: res.name,
-    generation: generation(res),
-    ctx,
-    created: created === undefined || Number.isNaN(created) ? Number.POSITIVE_INFINITY : created,
-    hostnames,
-    parentRefs,
-    // The CRD defaults rules to one rule matching PathPrefix "/" with no backend: it answers 500.
-    rules: rules.length > 0 ? rules.map((r, i) => readRule(r, i, res.namespace)) : [defaultRule()],
-  };
-}
-
-function defaultRule(): RuleSpec {
-  return { index: 0, path: ['spec'], matches: [], backends: [], mirrors: [], headers: emptyHeaders(), retries: DEFAULT_RETRIES };
+export function readHTTPRoute(res: RawResource, ctx: ResourceContext): RouteSpec {
+  return readRoute(res, ctx, 'HTTPRoute', HTTP_ROUTE, RULE, (r, i) => readRule(r, i, res.namespace));
 }

@@ -1,4 +1,4 @@
-// Turns one (rule, match) of an HTTPRoute into a model Route: the same compiled route table serves it.
+// Turns one (rule, match) of an HTTPRoute or GRPCRoute into a model Route: the same compiled route table serves it.
 import type { MirrorTarget, Redirect, Rewrite, Route, RouteAction, WeightedDestination } from '../model.js';
 import { re2Quote } from './common.js';
 import type { Entry } from './precedence.js';
@@ -29,6 +29,8 @@ function pathRewrite(mod: PathModifier, prefix: string | undefined): Rewrite['ur
 }
 
 const INTERNAL_ERROR: RouteAction = { kind: 'directResponse', response: { status: 500 } };
+/** GRPCRouteRule.backendRefs: with no valid backend, "all traffic which matches this rule MUST receive an UNAVAILABLE status" (503). */
+const UNAVAILABLE: RouteAction = { kind: 'directResponse', response: { status: 503 } };
 
 export function buildRoute(e: Entry, resolved: ResolvedRule, listenerPort: number): Route {
   const { route, rule, match } = e;
@@ -48,8 +50,8 @@ export function buildRoute(e: Entry, resolved: ResolvedRule, listenerPort: numbe
     if (path?.type === 'ReplaceFullPath') red.uri = path.value;
     action = { kind: 'redirect', redirect: red };
   } else if (resolved.destinations.length === 0) {
-    // The spec: no (valid) backendRefs, or all of weight 0, and no filter answering: 500.
-    action = INTERNAL_ERROR;
+    // The spec: no (valid) backendRefs, or all of weight 0, and no filter answering: 500 (UNAVAILABLE for gRPC).
+    action = route.kind === 'GRPCRoute' ? UNAVAILABLE : INTERNAL_ERROR;
   } else {
     action = { kind: 'route', destinations: resolved.destinations };
     mirrors = resolved.mirrors;

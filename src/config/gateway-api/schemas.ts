@@ -10,6 +10,8 @@ export const GATEWAY_API_KINDS: Readonly<Record<string, readonly string[]>> = {
   GatewayClass: ['v1', 'v1beta1'],
   Gateway: ['v1', 'v1beta1'],
   HTTPRoute: ['v1', 'v1beta1'],
+  // v1alpha2 is no longer served by the CRD (gateway-api #3361): v1 only.
+  GRPCRoute: ['v1'],
   ReferenceGrant: ['v1beta1', 'v1'],
 };
 
@@ -44,9 +46,10 @@ export const PATH_MATCH: Schema = { name: 'HTTPPathMatch', fields: ['type', 'val
 export const VALUE_MATCH: Schema = { name: 'HTTPHeaderMatch', fields: ['type', 'name', 'value'] };
 export const FILTER: Schema = {
   name: 'HTTPRouteFilter',
-  fields: ['type', 'requestHeaderModifier', 'responseHeaderModifier', 'requestRedirect', 'urlRewrite', 'requestMirror'],
-  unsupported: ['extensionRef', 'cors', 'externalAuth'],
+  fields: ['type', 'requestHeaderModifier', 'responseHeaderModifier', 'requestRedirect', 'urlRewrite', 'requestMirror', 'extensionRef'],
+  unsupported: ['cors', 'externalAuth'],
 };
+export const EXTENSION_REF: Schema = { name: 'LocalObjectReference', fields: ['group', 'kind', 'name'] };
 export const HEADER_FILTER: Schema = { name: 'HTTPHeaderFilter', fields: ['set', 'add', 'remove'] };
 export const HEADER: Schema = { name: 'HTTPHeader', fields: ['name', 'value'] };
 export const REDIRECT: Schema = { name: 'HTTPRequestRedirectFilter', fields: ['scheme', 'hostname', 'path', 'port', 'statusCode'] };
@@ -58,3 +61,14 @@ export const BACKEND_OBJECT_REF: Schema = { name: 'BackendObjectReference', fiel
 export const BACKEND_REF: Schema = { name: 'HTTPBackendRef', fields: ['group', 'kind', 'name', 'namespace', 'port', 'weight', 'filters'] };
 export const TIMEOUTS: Schema = { name: 'HTTPRouteTimeouts', fields: ['request', 'backendRequest'] };
 export const RETRY: Schema = { name: 'HTTPRouteRetry', fields: ['codes', 'attempts'], unsupported: ['backoff'] };
+
+export const GRPC_ROUTE: Schema = { name: 'GRPCRouteSpec', fields: ['parentRefs', 'hostnames', 'rules'], unsupported: ['useDefaultGateways'] };
+export const GRPC_RULE: Schema = { name: 'GRPCRouteRule', fields: ['name', 'matches', 'filters', 'backendRefs'], unsupported: ['sessionPersistence'] };
+export const GRPC_MATCH: Schema = { name: 'GRPCRouteMatch', fields: ['method', 'headers'] };
+export const GRPC_METHOD_MATCH: Schema = { name: 'GRPCMethodMatch', fields: ['type', 'service', 'method'] };
+export const GRPC_HEADER_MATCH: Schema = { name: 'GRPCHeaderMatch', fields: ['type', 'name', 'value'] };
+export const GRPC_FILTER: Schema = {
+  name: 'GRPCRouteFilter',
+  fields: ['type', 'requestHeaderModifier', 'responseHeaderModifier', 'requestMirror', 'extensionRef'],
+};
+export const GRPC_BACKEND_REF: Schema = { name: 'GRPCBackendRef', fields: ['group', 'kind', 'name', 'namespace', 'port', 'weight', 'filters'] };

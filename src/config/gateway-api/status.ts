@@ -114,6 +114,7 @@ const WILDCARDS = new Set(['0.0.0.0', '::', '']);
 /** The problem code for each failing condition reason (`NoMatchingParent` → `no-matching-parent`). */
 const REASON_CODES: Readonly<Record<string, ProblemCode>> = Object.freeze({
   BackendNotFound: 'backend-not-found',
+  UnsupportedProtocol: 'unsupported-backend-protocol',
   InvalidKind: 'invalid-kind',
   RefNotPermitted: 'ref-not-permitted',
   UnsupportedValue: 'unsupported-value',
@@ -141,6 +142,9 @@ export const SUPPORTED_FEATURES: readonly string[] = [
   'Gateway',
   'GatewayPort8080',
   'GatewayHTTPListenerIsolation',
+  'GRPCRoute',
+  'GRPCRouteNamedRouteRule',
+  'GRPCRouteRequestHeaderModifier',
   'HTTPRoute',
   'HTTPRouteQueryParamMatching',
   'HTTPRouteMethodMatching',

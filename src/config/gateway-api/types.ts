@@ -23,7 +23,7 @@ export interface ListenerSpec {
   hostname?: string;
   /** allowedRoutes.namespaces.from */
   from: 'Same' | 'All' | 'Selector';
-  /** allowedRoutes.kinds; undefined = the protocol's default (HTTPRoute for HTTP). */
+  /** allowedRoutes.kinds; undefined = the protocol's default (HTTPRoute and GRPCRoute for HTTP and HTTPS). */
   kinds?: Array<{ group: string; kind: string }>;
   /** HTTPS listeners: how TLS is terminated. */
   tls?: ListenerTlsSpec;
@@ -78,7 +78,7 @@ export interface MirrorSpec extends BackendSpec {
   percentage: number;
 }
 
-/** One HTTPRouteMatch, with the facts precedence sorts on. */
+/** One HTTPRouteMatch or GRPCRouteMatch, with the facts precedence sorts on. */
 export interface MatchSpec {
   index: number;
   match: RouteMatch;
@@ -87,6 +87,8 @@ export interface MatchSpec {
   pathLength: number;
   /** Normalized PathPrefix value ("" for "/"), for ReplacePrefixMatch. */
   prefix?: string;
+  /** GRPCRoute: the characters of its method match's `service` and `method` (0 when unset). */
+  grpc?: { service: number; method: number };
 }
 
 export type PathModifier = { type: 'ReplaceFullPath'; value: string } | { type: 'ReplacePrefixMatch'; value: string };
@@ -107,7 +109,13 @@ export interface RuleSpec {
   unsupported?: string;
 }
 
-export interface HTTPRouteSpec extends Read {
+/** The route kinds Shadowgate serves, in the order `supportedKinds` lists them. */
+export const ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute'] as const;
+export type RouteKind = (typeof ROUTE_KINDS)[number];
+
+/** An HTTPRoute or a GRPCRoute: both attach, resolve and compile through the same code; `kind` says which rules apply. */
+export interface RouteSpec extends Read {
+  kind: RouteKind;
   /** metadata.creationTimestamp in ms; +Infinity when absent (files), so dated routes come first. */
   created: number;
   hostnames: string[];
@@ -119,5 +127,5 @@ export interface GatewayApiResources {
   classes: GatewayClassSpec[];
   gateways: GatewaySpec[];
   grants: ReferenceGrantSpec[];
-  routes: HTTPRouteSpec[];
+  routes: RouteSpec[];
 }

@@ -59,6 +59,8 @@ export const GATEWAY_API_TYPES: readonly ResourceType[] = [
   GATEWAY_CLASS,
   { group: GATEWAY_API_GROUP, versions: ['v1', 'v1beta1'], kind: 'Gateway', plural: 'gateways', optional: true },
   { group: GATEWAY_API_GROUP, versions: ['v1', 'v1beta1'], kind: 'HTTPRoute', plural: 'httproutes', optional: true },
+  // GRPCRoute v1 (v1alpha2 is no longer served); a cluster with an older CRD serving only v1alpha2 is not read.
+  { group: GATEWAY_API_GROUP, versions: ['v1'], kind: 'GRPCRoute', plural: 'grpcroutes', optional: true },
   { group: GATEWAY_API_GROUP, versions: ['v1beta1', 'v1'], kind: 'ReferenceGrant', plural: 'referencegrants', optional: true },
 ];
 

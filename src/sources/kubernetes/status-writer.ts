@@ -1,6 +1,6 @@
 // Writes Gateway API status back to the API server as a controller must (issue 18): the status the snapshot
-// computed (config/gateway-api/status.ts) for GatewayClasses, Gateways and HTTPRoutes read from the cluster, with
-// lastTransitionTime kept while a condition's status holds, HTTPRoute `status.parents` entries of other
+// computed (config/gateway-api/status.ts) for GatewayClasses, Gateways, HTTPRoutes and GRPCRoutes read from the
+// cluster, with lastTransitionTime kept while a condition's status holds, routes' `status.parents` entries of other
 // controllers left as they are, and only when the status differs from what the object already says.
 //
 // Every replica (and every --workers process) writes, idempotently: each computes the same status from the same
@@ -24,7 +24,9 @@ export interface StatusTarget {
   cache: ReadonlyMap<string, KubeObject>;
 }
 
-const KINDS = ['GatewayClass', 'Gateway', 'HTTPRoute'] as const;
+const KINDS = ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute'] as const;
+/** Route kinds: their status is `parents`, one entry per parentRef and controller (RouteStatus). */
+const ROUTE_KINDS = new Set(['HTTPRoute', 'GRPCRoute']);
 const MERGE_PATCH = 'application/merge-patch+json';
 /** Tries per object and round: a conflict re-reads and tries again; more conflicts than this wait for the next round. */
 const ATTEMPTS = 5;
@@ -80,7 +82,7 @@ function parentKey(ref: Obj): Obj {
 /** The status to write on `live`, from the snapshot's `computed` one. */
 export function desiredStatus(kind: string, computed: Obj, live: KubeObject, controllerName: string, now: string): Obj {
   const current = obj(live.status);
-  if (kind === 'HTTPRoute') {
+  if (ROUTE_KINDS.has(kind)) {
     const existing = arr(current.parents);
     const ours = arr(computed.parents).map((p) => {
       const ref = obj(p.parentRef);
