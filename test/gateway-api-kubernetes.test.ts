@@ -167,12 +167,12 @@ describe('serve --kubernetes with a GRPCRoute', { timeout: 120_000 }, () => {
 describe('serve --kubernetes with the Gateway API, not allowed to read it', () => {
   it('a Role without the Gateway API kinds (403) does not hold readiness back: those kinds count as not served', async () => {
     const api = await FakeKubeApiServer.start({ extraKinds: GATEWAY_API_KINDS });
-    for (const kind of ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant']) api.failNext(100_000, 403, { kind });
+    for (const kind of ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'TLSRoute', 'ReferenceGrant']) api.failNext(100_000, 403, { kind });
     const gw = await kubeGateway(api, NS);
     try {
       assert.equal(gw.isReady(), true);
       const kinds = (gw.configDump() as { kubernetes: Array<{ kind: string; served: boolean; synced: boolean }> }).kubernetes;
-      for (const kind of ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant']) {
+      for (const kind of ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'TLSRoute', 'ReferenceGrant']) {
         assert.deepEqual(
           kinds.filter((k) => k.kind === kind).map((k) => [k.served, k.synced]),
           [[false, true]],
