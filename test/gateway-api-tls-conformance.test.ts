@@ -6,10 +6,10 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { loadSnapshot, type Snapshot } from '../src/config/index.js';
 import { type Certs, makeCa, opensslMissing } from './harness/certs.js';
-import { freePort, startGateway } from './harness/gateway.js';
+import { freePort, startGateway, type TestGateway } from './harness/gateway.js';
 import { backendsYaml, fixture, NS } from './harness/gateway-api.js';
 import { type HttpsUpstream, httpsUpstream } from './harness/https-upstream.js';
-import { fingerprintOf, tlsGet } from './harness/tls-client.js';
+import { fingerprintOf, passthroughConnections, tlsGet } from './harness/tls-client.js';
 
 const APP_NS = 'gateway-conformance-app-backend';
 
@@ -80,10 +80,7 @@ describe('Gateway API conformance: TLSRoute over real TLS connections', { skip: 
     return name!;
   }
 
-  async function metric(tg: { gw: { metrics: { registry: { metrics(): Promise<string> } } } }, port: number, result: string): Promise<number> {
-    const m = (await tg.gw.metrics.registry.metrics()).match(new RegExp(`shadowgate_tls_passthrough_connections_total\\{port="${port}",result="${result}"\\} (\\d+)`));
-    return m ? Number(m[1]) : 0;
-  }
+  const metric = (tg: TestGateway, port: number, result: string) => passthroughConnections(tg.gw.metrics.registry, port, result);
 
   it('TLSRouteSimpleSameNamespace: the SNI the route names reaches tcp-backend, undecrypted; another name is refused', async () => {
     const port = await freePort();
@@ -140,8 +137,20 @@ describe('Gateway API conformance: TLSRoute over real TLS connections', { skip: 
 
   for (const [name, route, gateway, reason, refusal] of [
     ['tlsroute-invalid-reference-grant', 'gateway-conformance-infra-test', 'gateway-tlsroute-referencegrant', 'RefNotPermitted', 'abc.example.com'],
-    ['tlsroute-invalid-backendref-nonexistent', 'invalid-backend-ref-nonexistent', 'gateway-tlsroute-invalid-backend-ref-nonexistent', 'BackendNotFound', 'example.com'],
-    ['tlsroute-invalid-backendref-unknown-kind', 'invalid-backend-ref-unknown-kind', 'gateway-tlsroute-invalid-backend-ref-unknown-kind', 'InvalidKind', 'example.com'],
+    [
+      'tlsroute-invalid-backendref-nonexistent',
+      'invalid-backend-ref-nonexistent',
+      'gateway-tlsroute-invalid-backend-ref-nonexistent',
+      'BackendNotFound',
+      'example.com',
+    ],
+    [
+      'tlsroute-invalid-backendref-unknown-kind',
+      'invalid-backend-ref-unknown-kind',
+      'gateway-tlsroute-invalid-backend-ref-unknown-kind',
+      'InvalidKind',
+      'example.com',
+    ],
   ] as const) {
     it(`${name}: the route is accepted with ResolvedRefs False ${reason}, and its connections are refused`, async () => {
       const port = await freePort();
@@ -153,7 +162,11 @@ describe('Gateway API conformance: TLSRoute over real TLS connections', { skip: 
         assert.equal(problem?.path, 'spec.rules[0].backendRefs[0]');
         const before = Object.values(up).reduce((n, u) => n + u.connections, 0);
         assert.equal(await reached(port, refusal), 'refused');
-        assert.equal(Object.values(up).reduce((n, u) => n + u.connections, 0), before, 'no backend was reached');
+        assert.equal(
+          Object.values(up).reduce((n, u) => n + u.connections, 0),
+          before,
+          'no backend was reached',
+        );
         assert.equal(await metric(tg, port, 'no_endpoint'), 1);
       } finally {
         await tg.close();
@@ -190,10 +203,7 @@ describe('Gateway API conformance: TLSRoute status cases', () => {
       );
     }
     // The TLS listener without kinds takes TLSRoutes only.
-    assert.deepEqual(
-      listeners(s, 'gateway-tlsroute-tls-passthrough-only')[0]!.supportedKinds,
-      [{ group: 'gateway.networking.k8s.io', kind: 'TLSRoute' }],
-    );
+    assert.deepEqual(listeners(s, 'gateway-tlsroute-tls-passthrough-only')[0]!.supportedKinds, [{ group: 'gateway.networking.k8s.io', kind: 'TLSRoute' }]);
   });
 
   it('TLSRouteListenerPassthroughSupportedKinds: TLSRoute listed, TCPRoute refused with InvalidRouteKinds', () => {

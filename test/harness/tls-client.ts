@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { Certs } from './certs.js';
+import { parseExposition, total } from './exposition.js';
 
 /**
  * GET /through over TLS to `port` with SNI `servername` (undefined: none at all), the chain checked against `ca`;
@@ -45,4 +46,9 @@ export function tlsGet(
 /** The SHA-256 fingerprint of the certificate `name` issued by `certs`: which server answered a handshake. */
 export function fingerprintOf(certs: Certs, name: string): string {
   return new X509Certificate(readFileSync(certs.path(`${name}.crt`))).fingerprint256;
+}
+
+/** `shadowgate_tls_passthrough_connections_total{port, result}` of a gateway (0 when not counted yet). */
+export async function passthroughConnections(registry: { metrics(): Promise<string> }, port: number, result: string): Promise<number> {
+  return total(parseExposition(await registry.metrics()), 'shadowgate_tls_passthrough_connections_total', { port: String(port), result });
 }

@@ -109,7 +109,8 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
         // GEP-2643: an implementation without TLSRoute termination (TLSRouteModeTerminate) says so with
         // Accepted False UnsupportedValue (conformance: TLSRouteListenerTerminateNotSupported).
         live = false;
-        const msg = 'TLS listeners with tls.mode Terminate (TLSRoute termination) are not supported: Passthrough is, and HTTPS listeners terminate TLS for HTTPRoutes and GRPCRoutes';
+        const msg =
+          'TLS listeners with tls.mode Terminate (TLSRoute termination) are not supported: Passthrough is, and HTTPS listeners terminate TLS for HTTPRoutes and GRPCRoutes';
         gw.ctx.reference('warning', 'unsupported-value', [...l.tls!.path, 'mode'], msg);
         conds.push(condition('Accepted', false, 'UnsupportedValue', msg, gw.generation));
       } else if (l.protocol !== 'HTTP' && !terminates && !passesThrough) {

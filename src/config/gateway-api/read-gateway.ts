@@ -81,7 +81,8 @@ export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec
       else if (protocol === 'HTTPS' && mode === 'Passthrough') {
         ctx.error('invalid-value', tls.at('mode'), 'tls mode must be Terminate for protocol HTTPS (passthrough is a TLS listener with TLSRoutes)');
       }
-      if (protocol === 'TLS' && !tls.string('mode')) ctx.error('missing-field', tls.at('mode'), 'tls mode must be set for protocol TLS (Passthrough or Terminate)');
+      if (protocol === 'TLS' && !tls.string('mode'))
+        ctx.error('missing-field', tls.at('mode'), 'tls mode must be set for protocol TLS (Passthrough or Terminate)');
       const spec: ListenerTlsSpec = {
         mode: mode === 'Passthrough' ? 'Passthrough' : 'Terminate',
         certificateRefs: tls.objects('certificateRefs', SECRET_REF).map((r) => {
