@@ -3,19 +3,26 @@
 // listener beside an HTTPS Terminate one on one port (SNI picks; listener isolation), the oldest of two routes naming one
 // SNI, and a malformed ClientHello refused.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
 import { loadSnapshot, type Snapshot } from '../src/config/index.js';
 import { type Certs, makeCa, opensslMissing } from './harness/certs.js';
-import { freePort, startGateway, type TestGateway } from './harness/gateway.js';
+import { client, freePort, startGateway, type TestGateway } from './harness/gateway.js';
 import { backendsYaml } from './harness/gateway-api.js';
 import { type HttpsUpstream, httpsUpstream } from './harness/https-upstream.js';
 import { fingerprintOf, passthroughConnections, tlsGet } from './harness/tls-client.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
 
 const NS = 'apps';
+const BIN = join(fileURLToPath(new URL('../..', import.meta.url)), 'bin', 'shadowgate.js');
 const TLS_PORT = { number: 443, portName: 'tls', protocol: 'TLS', ns: NS };
+
+after(() => client.close());
 
 function gateway(listeners: string, name = 'edge'): string {
   return `apiVersion: gateway.networking.k8s.io/v1
@@ -171,7 +178,7 @@ spec:
     assert.equal(granted.listeners[0]!.passthrough![0]!.destinations[0]!.cluster, 'outbound|443||b.other.svc.cluster.local');
   });
 
-  it('an invalid backend keeps its share of connections (refused), weight 0 drops one; /config_dump status has the TLSRoute', () => {
+  it('an invalid backend keeps its share of connections (refused), weight 0 drops one', () => {
     const s = load(
       backendsYaml([{ name: 'a', port: 1 }], TLS_PORT),
       gateway('  - {name: tls, port: 18443, protocol: TLS, tls: {mode: Passthrough}}\n'),
@@ -289,6 +296,29 @@ spec:
         ['https', 1, 'False/NoConflicts'],
         ['tls', 3, 'False/NoConflicts'],
       ],
+    );
+  });
+
+  it('the status is data in /config_dump and in `validate -o json`, the same as in the snapshot', async () => {
+    type Resource = { kind: string; name: string; status?: { parents?: Array<{ conditions: Cond[] }> } };
+    const dump = (await (await request(`http://${tg.gw.adminAddress}/config_dump`, { dispatcher: client })).body.json()) as { resources: Resource[] };
+    const conditions = (list: Resource[]) =>
+      list
+        .filter((r) => r.kind === 'TLSRoute')
+        .map((r) => [r.name, ...(r.status?.parents?.[0]?.conditions.map((c) => `${c.type}=${c.status}`) ?? [])])
+        .sort();
+    const expected = [
+      ['a-newer', 'Accepted=True', 'ResolvedRefs=True'],
+      ['secure', 'Accepted=True', 'ResolvedRefs=True'],
+      ['z-older', 'Accepted=True', 'ResolvedRefs=True'],
+    ];
+    assert.deepEqual(conditions(dump.resources), expected);
+    const r = spawnSync(process.execPath, [BIN, 'validate', '-f', tg.dir, '-o', 'json'], { encoding: 'utf8', timeout: 20_000 });
+    const out = JSON.parse(r.stdout) as { resources: Resource[]; problems: Array<{ code: string; path: string; resource: string }> };
+    assert.deepEqual(conditions(out.resources), expected);
+    assert.deepEqual(
+      out.problems.filter((p) => p.resource.startsWith('TLSRoute')).map((p) => `${p.resource} ${p.code} ${p.path}`),
+      [`TLSRoute ${NS}/a-newer hostname-conflict spec.hostnames`],
     );
   });
 
