@@ -21,6 +21,14 @@ const NS = 'default';
 const versionService = (name: string, version: string, podPort: number, address: string) =>
   serviceWithPod(NS, name, { app: 'nginx', version }, address, podPort);
 
+/** The Gateway `edge` of class shadowgate with one listener. */
+const edgeGateway = (listener: Record<string, unknown>): KObject => ({
+  apiVersion: 'gateway.networking.k8s.io/v1',
+  kind: 'Gateway',
+  metadata: { name: 'edge', namespace: NS },
+  spec: { gatewayClassName: 'shadowgate', listeners: [listener] },
+});
+
 function httpRoute(mirror: boolean): KObject {
   const rule: Record<string, unknown> = { backendRefs: [{ name: 'nginx-v1', port: 8000 }] };
   if (mirror) rule.filters = [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'nginx-v2', port: 8000 } } }];
@@ -39,12 +47,7 @@ describe('serve --kubernetes with the Gateway API', { timeout: 120_000 }, () => 
     const v2 = await podServer('127.0.0.3', v1.port, '127.0.0.3\n');
     const port = await freePort();
     for (const o of [...versionService('nginx-v1', 'v1', v1.port, '127.0.0.2'), ...versionService('nginx-v2', 'v2', v1.port, '127.0.0.3')]) api.apply(o);
-    api.apply({
-      apiVersion: 'gateway.networking.k8s.io/v1',
-      kind: 'Gateway',
-      metadata: { name: 'edge', namespace: NS },
-      spec: { gatewayClassName: 'shadowgate', listeners: [{ name: 'http', port, protocol: 'HTTP' }] },
-    });
+    api.apply(edgeGateway({ name: 'http', port, protocol: 'HTTP' }));
     api.apply(httpRoute(false));
     const gw = await kubeGateway(api, NS);
     let stop = false;
@@ -115,12 +118,7 @@ describe('serve --kubernetes with a GRPCRoute', { timeout: 120_000 }, () => {
     ])
       api.apply(o);
     const port = await freePort();
-    api.apply({
-      apiVersion: 'gateway.networking.k8s.io/v1',
-      kind: 'Gateway',
-      metadata: { name: 'edge', namespace: NS },
-      spec: { gatewayClassName: 'shadowgate', listeners: [{ name: 'http', port, protocol: 'HTTP' }] },
-    });
+    api.apply(edgeGateway({ name: 'http', port, protocol: 'HTTP' }));
     api.apply(grpcRoute(false, 1));
     const gw = await kubeGateway(api, NS);
     type Parent = { controllerName: string; conditions: Array<{ type: string; status: string; observedGeneration: number }> };
@@ -193,12 +191,7 @@ describe('serve --kubernetes with a TLSRoute', { timeout: 120_000, skip: openssl
     ])
       api.apply(o);
     const port = await freePort();
-    api.apply({
-      apiVersion: 'gateway.networking.k8s.io/v1',
-      kind: 'Gateway',
-      metadata: { name: 'edge', namespace: NS },
-      spec: { gatewayClassName: 'shadowgate', listeners: [{ name: 'tls', port, protocol: 'TLS', hostname: '*.example.com', tls: { mode: 'Passthrough' } }] },
-    });
+    api.apply(edgeGateway({ name: 'tls', port, protocol: 'TLS', hostname: '*.example.com', tls: { mode: 'Passthrough' } }));
     api.apply(tlsRoute('tls-v1', 1));
     const gw = await kubeGateway(api, NS);
     type Parent = { controllerName: string; conditions: Array<{ type: string; status: string; observedGeneration: number }> };
