@@ -21,7 +21,7 @@ spec:
   listeners:
   - {name: http, port: 18080, protocol: HTTP, hostname: "*.example.com"}
   - {name: open, port: 18081, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}
-  - {name: https, port: 18443, protocol: TLS, tls: {mode: Passthrough}}
+  - {name: https, port: 18443, protocol: TLS, tls: {mode: Terminate, certificateRefs: [{name: cert}]}}
   - {name: taken, port: 8080, protocol: HTTP}
 `;
 
@@ -119,7 +119,7 @@ describe('Gateway API: validation with field paths', () => {
       {
         path: 'x.yaml',
         text: `apiVersion: gateway.networking.k8s.io/v1alpha2
-kind: TLSRoute
+kind: TCPRoute
 metadata: {name: t}
 spec: {}
 ---
@@ -180,14 +180,15 @@ describe('Gateway API: attachment and status', () => {
     const gw = s.resources.find((r) => r.kind === 'Gateway')!.status!;
     const listeners = gw.listeners as Array<{ name: string; attachedRoutes: number; conditions: Array<{ type: string; status: string; reason: string }> }>;
     const accepted = (name: string) => listeners.find((l) => l.name === name)!.conditions.find((c) => c.type === 'Accepted')!;
-    assert.equal(accepted('https').reason, 'UnsupportedProtocol');
+    // TLS termination for TLSRoutes (TLSRouteModeTerminate) is not supported: GEP-2643's reason.
+    assert.equal(accepted('https').reason, 'UnsupportedValue');
     assert.equal(accepted('taken').reason, 'PortUnavailable');
     assert.equal(listeners.find((l) => l.name === 'open')!.attachedRoutes, 2);
     assert.deepEqual(
       (gw.conditions as Array<{ reason: string }>).map((c) => c.reason),
       ['ListenersNotValid', 'Programmed'],
     );
-    // Only HTTP(S) listeners on free ports are served; the TLS passthrough one is not.
+    // Only HTTP(S) listeners on free ports are served; the TLS Terminate one is not.
     assert.deepEqual(
       s.listeners.map((l) => l.port).filter((p) => p > 18000),
       [18080, 18081],

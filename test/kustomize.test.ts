@@ -315,6 +315,8 @@ describe('deploy/k8s with kustomize', () => {
       'gateway.networking.k8s.io/httproutes': read,
       'gateway.networking.k8s.io/httproutes/status': ['get', 'patch', 'update'],
       'gateway.networking.k8s.io/referencegrants': read,
+      'gateway.networking.k8s.io/tlsroutes': read,
+      'gateway.networking.k8s.io/tlsroutes/status': ['get', 'patch', 'update'],
       'networking.istio.io/destinationrules': read,
       'networking.istio.io/gateways': read,
       'networking.istio.io/serviceentries': read,

@@ -1,53 +1,19 @@
 // Issue 17: Istio Gateway `tls.mode: PASSTHROUGH`: connections sent by the SNI of their ClientHello, undecrypted, to a
 // VirtualService `tls:` route's destination; real https upstreams hold the only certificates.
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import https from 'node:https';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import tls, { type TLSSocket } from 'node:tls';
+import tls from 'node:tls';
 import { ClientHelloReader, clientHelloSni } from '../src/proxy/index.js';
 import { type Certs, makeCa, opensslMissing } from './harness/certs.js';
 import { freePort, startGateway, type TestGateway } from './harness/gateway.js';
 import { type HttpsUpstream, httpsUpstream } from './harness/https-upstream.js';
+import { fingerprintOf, tlsGet as get } from './harness/tls-client.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
 
 const skip = opensslMissing();
-
-function get(
-  port: number,
-  servername: string | undefined,
-  ca: Buffer,
-  anyName = false,
-): Promise<{ status?: number; body?: string; fingerprint?: string; error?: string }> {
-  return new Promise((resolve) => {
-    const req = https.get(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/through',
-        ca,
-        agent: false,
-        headers: { host: servername ?? 'x' },
-        // '' sends no SNI at all (Node would otherwise take the Host header's name).
-        servername: servername ?? '',
-        // Chain still verified: only the name check is off, to see which upstream's certificate answered.
-        ...(anyName ? { checkServerIdentity: () => undefined } : {}),
-      },
-      (res) => {
-        const fingerprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
-        let body = '';
-        res.on('data', (d) => {
-          body += d;
-        });
-        res.on('end', () => resolve({ status: res.statusCode!, body, fingerprint }));
-      },
-    );
-    req.on('error', (e) => resolve({ error: e.message }));
-  });
-}
 
 /** A ServiceEntry for an upstream the gateway sends to and does not listen for (`shadowgate.dev/listen: "false"`). */
 function upstreamEntry(name: string, host: string, port: number, protocol: 'TLS' | 'HTTP', endpointPort: number): string {
@@ -62,11 +28,6 @@ spec:
   endpoints: [{address: 127.0.0.1, ports: {${portName}: ${endpointPort}}}]
 ---
 `;
-}
-
-/** The SHA-256 fingerprint of the certificate `name` issued by `certs`: which server answered a handshake. */
-function fingerprintOf(certs: Certs, name: string): string {
-  return new X509Certificate(readFileSync(certs.path(`${name}.crt`))).fingerprint256;
 }
 
 /** Resolves with the first TLS record `socket` receives (Node sends its whole ClientHello in one) and what came after it. */

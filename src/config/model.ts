@@ -172,17 +172,22 @@ export interface Listener {
   /** Address this port binds to instead of `--bind` (an Istio Gateway server's `bind`). */
   bind?: string;
   /**
-   * Set: the port passes TLS through untouched (Istio Gateway `tls.mode: PASSTHROUGH`), each connection sent by the
-   * SNI of its ClientHello to a VirtualService `tls:` route's destinations (src/proxy/passthrough.ts).
+   * Set: the port passes TLS through untouched (Istio Gateway `tls.mode: PASSTHROUGH`, a Gateway API TLS listener in
+   * Passthrough mode), each connection sent by the SNI of its ClientHello to a VirtualService `tls:` route's or a
+   * TLSRoute's destinations (src/proxy/passthrough.ts).
    */
   passthrough?: PassthroughRoute[];
 }
 
-/** A `tls:` route bound to a passthrough server: SNI names (`*.suffix` wildcards as Istio's hosts) and weighted clusters. */
+/**
+ * A `tls:` route bound to a passthrough server, or a TLSRoute on a TLS listener: SNI names (`*.suffix` wildcards as
+ * Istio's hosts) and weighted clusters. No destination: the names are held and their connections refused (a Gateway
+ * API listener's hostname its routes do not serve).
+ */
 export interface PassthroughRoute {
   sniHosts: string[];
   destinations: Array<ClusterRef & { weight: number }>;
-  /** `VirtualService ns/name tls[i]` */
+  /** `VirtualService ns/name tls[i]`, or `TLSRoute ns/name (Gateway ns/name listener l)` */
   source: string;
 }
 

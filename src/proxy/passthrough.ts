@@ -1,5 +1,6 @@
-// TLS passthrough (Istio Gateway `tls.mode: PASSTHROUGH`): a connection is sent, undecrypted, to the destination of the
-// VirtualService `tls:` route whose sniHosts take the SNI of its ClientHello; bytes are then copied both ways as they come.
+// TLS passthrough (Istio Gateway `tls.mode: PASSTHROUGH`, Gateway API TLS listeners in Passthrough mode): a connection is
+// sent, undecrypted, to the destination of the route (a VirtualService `tls:` route, a TLSRoute) whose sniHosts take the
+// SNI of its ClientHello; bytes are then copied both ways as they come.
 import { connect, type Socket } from 'node:net';
 import { Counter, type Registry } from 'prom-client';
 import type { Listener, PassthroughRoute, ServerTls } from '../config/index.js';
@@ -235,7 +236,8 @@ export class Passthrough {
       }
       // Istio's passthrough filter chains match by SNI only: a ClientHello without one goes nowhere.
       if (sni === '') return refuse('no_sni');
-      if (!route) return refuse('no_route');
+      // A route with no destination holds a name for its listener (a Gateway API TLS listener's hostname): refused.
+      if (!route || route.destinations.length === 0) return refuse('no_route');
       if (!this.forward(raw, hello.bytes(), route)) return refuse('no_endpoint');
       this.connections.inc({ port: String(port), result: 'forwarded' });
     };

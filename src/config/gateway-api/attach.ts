@@ -1,4 +1,4 @@
-// Attaches one route parentRef (HTTPRoute, GRPCRoute): to Gateway listeners (sectionName, port, allowedRoutes kinds
+// Attaches one route parentRef (HTTPRoute, GRPCRoute, TLSRoute): to Gateway listeners (sectionName, port, allowedRoutes kinds
 // and namespaces, hostnames) or, for GAMMA, to a Service or ServiceEntry; says why not with the reasons the spec names.
 import { CLUSTER_DOMAIN } from '../hosts.js';
 import type { Registry } from './backends.js';
@@ -77,6 +77,10 @@ export function attach(
     return attachments.length > 0
       ? { ok: true, attachments, mesh: [] }
       : { ok: false, reason: 'NoMatchingListenerHostname', message: `no hostname of this route matches a listener of Gateway ${ref.namespace}/${ref.name}` };
+  }
+  // GAMMA defines no TLSRoute bound to a Service: a TLSRoute attaches to TLS listeners only (TLSRouteSpec).
+  if (route.kind === 'TLSRoute') {
+    return { ok: false, reason: 'UnsupportedValue', message: `a TLSRoute attaches to a Gateway's TLS listeners, not to a ${ref.kind}` };
   }
   // GAMMA (GEP-1426): a route bound to a Service routes that service's traffic. Only producer routes (the
   // route in the Service's namespace): consumer routes need the caller's namespace, which there is no mesh to tell.

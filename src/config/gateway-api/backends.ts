@@ -89,6 +89,13 @@ export function unresolvedCluster(b: BackendSpec, reason: string): ClusterRef {
   return { cluster: `unresolved|${reason}|${b.namespace}/${b.name}`, host: `${b.name}.${b.namespace}`, subset: '', port: b.port ?? 0 };
 }
 
+/** What becomes of the traffic an invalid backend would have had, by route kind. */
+const FAILS: Readonly<Record<RouteSpec['kind'], string>> = {
+  HTTPRoute: 'requests to it fail (500 when no backend is left)',
+  GRPCRoute: 'requests to it fail (UNAVAILABLE when no backend is left)',
+  TLSRoute: 'connections to it are refused',
+};
+
 /** ResolvedRefs of a route: every backendRef and mirror backendRef resolves (checked with the first listener port). */
 export function checkRefs(route: RouteSpec, registry: Registry, res: GatewayApiResources): { ok: boolean; reason: string; message: string } {
   let first: { ok: boolean; reason: string; message: string } | undefined;
@@ -97,12 +104,7 @@ export function checkRefs(route: RouteSpec, registry: Registry, res: GatewayApiR
       // A Hostname backend without port takes the listener's: checked per listener when compiled, not here.
       const r = resolveBackend(b, route, b.port ?? registry.ports(b.name)?.[0] ?? 0, registry, res.grants);
       if (r.ok) continue;
-      route.ctx.reference(
-        'error',
-        reasonCode(r.reason),
-        b.path,
-        `${r.message}: requests to it fail (${route.kind === 'GRPCRoute' ? 'UNAVAILABLE' : '500'} when no backend is left)`,
-      );
+      route.ctx.reference('error', reasonCode(r.reason), b.path, `${r.message}: ${FAILS[route.kind]}`);
       first ??= { ok: false, reason: r.reason, message: r.message };
     }
   }

@@ -1,9 +1,10 @@
-import type { Listener, Route, ServerTls, VirtualHost } from '../model.js';
+import type { Listener, PassthroughRoute, Route, ServerTls, VirtualHost } from '../model.js';
 import { formatPath } from '../problems.js';
 import { type Attachment, attach, type LiveListener, type MeshBinding, type Outcome } from './attach.js';
 import { checkRefs, type Registry, resolveRule } from './backends.js';
-import { covers, specificity } from './hostnames.js';
+import { covers, mostSpecific, specificity } from './hostnames.js';
 import { resolveKindConflicts } from './kind-conflicts.js';
+import { passthroughRoutes } from './passthrough-routes.js';
 import { compareEntries, type Entry } from './precedence.js';
 import { buildRoute, type ResolvedRule } from './routes.js';
 import { BUILTIN_CLASS, CONTROLLER_NAME, GATEWAY_API_GROUP } from './schemas.js';
@@ -86,6 +87,7 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       let live = true;
       const { kinds, invalidKinds } = routeKinds(l);
       const terminates = l.protocol === 'HTTPS' && l.tls?.mode === 'Terminate';
+      const passesThrough = l.protocol === 'TLS' && l.tls?.mode === 'Passthrough';
       // certificateRefs: Secrets only, across namespaces with a ReferenceGrant (GEP-709), as the spec's reasons say.
       let certRefs: { ok: boolean; reason: string; message: string } = { ok: true, reason: 'ResolvedRefs', message: 'refs resolved' };
       if (terminates) {
@@ -103,9 +105,17 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
         // Certificate files (tls.options) are served instead of the Secrets: only then are the Secrets not read.
         if (certRefs.ok && !l.tls!.certificateFile) secrets[l.name] = l.tls!.certificateRefs.map((r) => `${r.namespace}/${r.name}`);
       }
-      if (l.protocol !== 'HTTP' && !terminates) {
+      if (l.protocol === 'TLS' && !passesThrough) {
+        // GEP-2643: an implementation without TLSRoute termination (TLSRouteModeTerminate) says so with
+        // Accepted False UnsupportedValue (conformance: TLSRouteListenerTerminateNotSupported).
         live = false;
-        const msg = l.protocol === 'HTTPS' ? 'HTTPS listeners with tls.mode Passthrough are not supported' : `protocol ${l.protocol} is not supported`;
+        const msg =
+          'TLS listeners with tls.mode Terminate (TLSRoute termination) are not supported: Passthrough is, and HTTPS listeners terminate TLS for HTTPRoutes and GRPCRoutes';
+        gw.ctx.reference('warning', 'unsupported-value', [...l.tls!.path, 'mode'], msg);
+        conds.push(condition('Accepted', false, 'UnsupportedValue', msg, gw.generation));
+      } else if (l.protocol !== 'HTTP' && !terminates && !passesThrough) {
+        live = false;
+        const msg = `protocol ${l.protocol} is not supported`;
         gw.ctx.reference('warning', 'unsupported-protocol', [...at, 'protocol'], msg);
         conds.push(condition('Accepted', false, 'UnsupportedProtocol', msg, gw.generation));
       } else if (!certRefs.ok) {
@@ -121,9 +131,11 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       const key = l.hostname ?? '';
       const taken = hostnamesByPort.get(l.port) ?? new Set<string>();
       hostnamesByPort.set(l.port, taken);
-      // One port serves one protocol: an HTTP and an HTTPS listener on it conflict (the first one keeps it).
+      // A port serves plain HTTP or TLS: an HTTP listener and an HTTPS or TLS one on it conflict (the first one keeps
+      // it). HTTPS (terminated) and TLS (passed through) listeners share a port, each connection going by its SNI as
+      // on Istio's filter chains: the spec leaves that combination's compatibility to the implementation.
       const portProtocol = protocolByPort.get(l.port);
-      if (live && portProtocol !== undefined && portProtocol !== l.protocol) {
+      if (live && portProtocol !== undefined && (portProtocol === 'HTTP') !== (l.protocol === 'HTTP')) {
         live = false;
         const msg = `port ${l.port} already serves ${portProtocol}`;
         gw.ctx.reference('warning', 'port-unavailable', [...at, 'protocol'], msg);
@@ -225,11 +237,9 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       ),
       listeners: listeners.map((l) => ({
         name: l.spec.name,
-        // HTTPS listeners that terminate TLS take routes as HTTP ones do (the conformance suite expects them listed).
-        supportedKinds:
-          l.spec.protocol === 'HTTP' || (l.spec.protocol === 'HTTPS' && l.spec.tls?.mode === 'Terminate')
-            ? [...l.kinds].map((kind) => ({ group: GATEWAY_API_GROUP, kind }))
-            : [],
+        // HTTPS listeners that terminate TLS take routes as HTTP ones do (the conformance suite expects them listed); TLS
+        // ones in Passthrough mode take TLSRoutes; a listener of a protocol or mode not served takes none.
+        supportedKinds: servesRoutes(l.spec) ? [...l.kinds].map((kind) => ({ group: GATEWAY_API_GROUP, kind })) : [],
         attachedRoutes: l.attached,
         conditions: l.conditions,
       })),
@@ -256,18 +266,28 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
   const listeners: Listener[] = [];
   const byPort = new Map<number, Attachment[]>();
   const listenerHosts = new Map<number, Set<string>>();
-  for (const a of attachments) byPort.set(a.port, [...(byPort.get(a.port) ?? []), a]);
+  // TLSRoutes go to their port's passthrough routes; HTTPRoutes and GRPCRoutes to its virtual hosts.
+  const tlsRoutesByPort = new Map<number, Attachment[]>();
+  for (const a of attachments) {
+    const to = a.route.kind === 'TLSRoute' ? tlsRoutesByPort : byPort;
+    to.set(a.port, [...(to.get(a.port) ?? []), a]);
+  }
   const tlsByPort = new Map<number, ServerTls[]>();
+  const passthroughListeners = new Map<number, LiveListener[]>();
+  const portHosts = new Map<number, Set<string>>();
   for (const { listeners: ls } of gateways.values()) {
     for (const l of ls) {
       if (!l.live) continue;
+      portHosts.set(l.spec.port, (portHosts.get(l.spec.port) ?? new Set()).add(l.spec.hostname ?? '*'));
+      if (l.spec.protocol === 'TLS') {
+        passthroughListeners.set(l.spec.port, [...(passthroughListeners.get(l.spec.port) ?? []), l]);
+        continue;
+      }
       if (l.spec.tls) tlsByPort.set(l.spec.port, [...(tlsByPort.get(l.spec.port) ?? []), listenerTls(l.gateway, l.spec.name, l.spec.hostname, l.spec.tls)]);
       if (!byPort.has(l.spec.port)) byPort.set(l.spec.port, []);
       listenerHosts.set(l.spec.port, (listenerHosts.get(l.spec.port) ?? new Set()).add(l.spec.hostname ?? '*'));
     }
   }
-  const mostSpecific = (hosts: Iterable<string>, pattern: string): string | undefined =>
-    [...hosts].filter((h) => covers(h, pattern)).sort((x, y) => specificity(y)[0] - specificity(x)[0] || y.length - x.length)[0];
   for (const [port, list] of [...byPort].sort((a, b) => a[0] - b[0])) {
     const hosts = listenerHosts.get(port) ?? new Set<string>();
     // Every listener hostname gets a virtual host, even without routes: its requests must not fall to a
@@ -298,6 +318,14 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       tls ? { port, protocol: 'HTTPS', virtualHosts, hostPortIgnored: true, tls } : { port, protocol: 'HTTP', virtualHosts, hostPortIgnored: true },
     );
   }
+  // TLS listeners: their port passes TLS through by SNI, beside the port's HTTPS listeners if it has any.
+  for (const [port, ls] of passthroughListeners) {
+    const passthrough: PassthroughRoute[] = passthroughRoutes(port, tlsRoutesByPort.get(port) ?? [], ls, portHosts.get(port)!, registry, res);
+    const https = listeners.find((l) => l.port === port);
+    if (https) https.passthrough = passthrough;
+    else listeners.push({ port, protocol: 'TLS', virtualHosts: [], hostPortIgnored: true, strictHost: true, passthrough });
+  }
+  listeners.sort((a, b) => a.port - b.port);
 
   const meshCache = new Map<string, Route[] | undefined>();
   const meshRoutes = (host: string, port: number): Route[] | undefined => {
@@ -317,16 +345,30 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
   return { listeners, meshRoutes, statuses, certificateRefs, listenerPorts };
 }
 
+/** Listeners Shadowgate serves routes on: HTTP, HTTPS terminated, TLS passed through. */
+function servesRoutes(l: ListenerSpec): boolean {
+  return l.protocol === 'HTTP' || (l.protocol === 'HTTPS' && l.tls?.mode === 'Terminate') || (l.protocol === 'TLS' && l.tls?.mode === 'Passthrough');
+}
+
 /**
- * The route kinds a listener admits: `allowedRoutes.kinds` among those Shadowgate serves (HTTPRoute, GRPCRoute), or
- * both when it lists none; `invalidKinds` are the listed ones it cannot serve (ResolvedRefs InvalidRouteKinds).
+ * The route kinds compatible with a listener's protocol ("A RouteGroupKind MUST correspond to kinds of Routes that are
+ * compatible with the application protocol specified in the Listener's Protocol field"): HTTPRoute and GRPCRoute on
+ * HTTP and HTTPS, TLSRoute on TLS.
+ */
+const kindsOf = (protocol: string): readonly RouteKind[] =>
+  protocol === 'TLS' ? ['TLSRoute'] : protocol === 'HTTP' || protocol === 'HTTPS' ? ['HTTPRoute', 'GRPCRoute'] : [];
+
+/**
+ * The route kinds a listener admits: `allowedRoutes.kinds` among those its protocol takes, or all of those when it
+ * lists none; `invalidKinds` are the listed ones it cannot serve (ResolvedRefs InvalidRouteKinds).
  */
 function routeKinds(l: ListenerSpec): { kinds: ReadonlySet<RouteKind>; invalidKinds: string[] } {
-  if (!l.kinds) return { kinds: new Set(ROUTE_KINDS), invalidKinds: [] };
+  const compatible = kindsOf(l.protocol);
+  if (!l.kinds) return { kinds: new Set(compatible), invalidKinds: [] };
   const kinds = new Set<RouteKind>();
   const invalidKinds: string[] = [];
   for (const k of l.kinds) {
-    const known = k.group === GATEWAY_API_GROUP && (ROUTE_KINDS as readonly string[]).includes(k.kind);
+    const known = k.group === GATEWAY_API_GROUP && (compatible as readonly string[]).includes(k.kind);
     if (known) kinds.add(k.kind as RouteKind);
     else invalidKinds.push(k.group === GATEWAY_API_GROUP ? k.kind : `${k.group}/${k.kind}`);
   }

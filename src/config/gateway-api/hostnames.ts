@@ -1,4 +1,5 @@
-// Hostname intersection between a Listener and an HTTPRoute, and hostname specificity, as the spec defines them.
+// Hostname intersection between a Listener and a route (HTTPRoute, GRPCRoute, TLSRoute), hostname specificity, and the
+// listener a hostname belongs to, as the spec defines them.
 
 /** `*.example.com` covers `a.example.com` and `a.b.example.com`, not `example.com`; `*` covers all. */
 export function covers(pattern: string, host: string): boolean {
@@ -28,4 +29,12 @@ export function intersect(listener: string | undefined, route: readonly string[]
  */
 export function specificity(hostname: string): [number, number] {
   return hostname.includes('*') ? [0, hostname.length] : [1, hostname.length];
+}
+
+/**
+ * The listener hostname (`*` for none) that owns `name` among a port's: the most specific one covering it. Requests
+ * (or SNI names) it covers belong to that listener only (GEP-1713 listener isolation).
+ */
+export function mostSpecific(hosts: Iterable<string>, name: string): string | undefined {
+  return [...hosts].filter((h) => covers(h, name)).sort((x, y) => specificity(y)[0] - specificity(x)[0] || y.length - x.length)[0];
 }

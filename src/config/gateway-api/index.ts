@@ -4,6 +4,7 @@ import type { ResourceContext } from '../problems.js';
 import { readGateway, readGatewayClass, readReferenceGrant } from './read-gateway.js';
 import { readGRPCRoute } from './read-grpcroute.js';
 import { readHTTPRoute } from './read-httproute.js';
+import { readTLSRoute } from './read-tlsroute.js';
 import { GATEWAY_API_GROUP, GATEWAY_API_KINDS } from './schemas.js';
 import type { GatewayApiResources } from './types.js';
 
@@ -52,8 +53,9 @@ export function readGatewayApi(res: RawResource, version: string, ctx: ResourceC
       break;
     }
     case 'HTTPRoute':
-    case 'GRPCRoute': {
-      const r = res.kind === 'HTTPRoute' ? readHTTPRoute(res, ctx) : readGRPCRoute(res, ctx);
+    case 'GRPCRoute':
+    case 'TLSRoute': {
+      const r = res.kind === 'HTTPRoute' ? readHTTPRoute(res, ctx) : res.kind === 'GRPCRoute' ? readGRPCRoute(res, ctx) : readTLSRoute(res, ctx, version);
       if (!ctx.failed) into.routes.push(r);
       break;
     }

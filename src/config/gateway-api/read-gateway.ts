@@ -76,6 +76,13 @@ export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec
     if (tls) {
       const mode = tls.string('mode') ?? 'Terminate';
       if (mode !== 'Terminate' && mode !== 'Passthrough') ctx.error('invalid-enum', tls.at('mode'), `mode must be Terminate or Passthrough, not "${mode}"`);
+      // The CRD's CEL rules on listeners: "tls mode must be Terminate for protocol HTTPS" (passthrough is TLSRoute's,
+      // on a TLS listener) and "tls mode must be set for protocol TLS".
+      else if (protocol === 'HTTPS' && mode === 'Passthrough') {
+        ctx.error('invalid-value', tls.at('mode'), 'tls mode must be Terminate for protocol HTTPS (passthrough is a TLS listener with TLSRoutes)');
+      }
+      if (protocol === 'TLS' && !tls.string('mode'))
+        ctx.error('missing-field', tls.at('mode'), 'tls mode must be set for protocol TLS (Passthrough or Terminate)');
       const spec: ListenerTlsSpec = {
         mode: mode === 'Passthrough' ? 'Passthrough' : 'Terminate',
         certificateRefs: tls.objects('certificateRefs', SECRET_REF).map((r) => {
@@ -101,6 +108,7 @@ export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec
       if (protocol === 'HTTPS' || protocol === 'TLS') listener.tls = spec;
       else ctx.error('invalid-value', l.at('tls'), `tls is for HTTPS and TLS listeners, not ${protocol}`);
     } else if (protocol === 'HTTPS') ctx.error('missing-field', l.at('tls'), 'an HTTPS listener needs tls (mode Terminate and certificateRefs)');
+    else if (protocol === 'TLS') ctx.error('missing-field', l.at('tls'), 'tls mode must be set for protocol TLS (Passthrough or Terminate)');
     listeners.push(listener);
   });
   return { ...base(res, ctx), className, listeners };

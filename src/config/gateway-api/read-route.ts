@@ -63,7 +63,7 @@ export function readValueMatches(f: Fields, field: string, lower: boolean, schem
 }
 
 /** A rule's skeleton, with its `name` (a DNS label) read. */
-function newRule(r: Fields, index: number): RuleSpec {
+export function newRule(r: Fields, index: number): RuleSpec {
   const rule: RuleSpec = { index, path: [...r.path], matches: [], backends: [], mirrors: [], headers: emptyHeaders(), retries: DEFAULT_RETRIES };
   const name = r.string('name');
   if (name !== undefined) {
@@ -118,6 +118,8 @@ export function readRoute(
   schema: Schema,
   ruleSchema: Schema,
   readRule: (r: Fields, index: number) => RuleSpec,
+  /** The CRD's bound on `hostnames`: 16 for HTTPRoute and GRPCRoute, 1024 for TLSRoute. */
+  maxHostnames = 16,
 ): RouteSpec {
   const s = new Fields(ctx, (res.object.spec as Record<string, unknown>) ?? {}, ['spec'], schema);
   const parents = s.objects('parentRefs', PARENT_REF);
@@ -133,7 +135,7 @@ export function readRoute(
       );
     return h;
   });
-  if (hostnames.length > 16) ctx.error('too-many', s.at('hostnames'), `at most 16 hostnames, not ${hostnames.length}`);
+  if (hostnames.length > maxHostnames) ctx.error('too-many', s.at('hostnames'), `at most ${maxHostnames} hostnames, not ${hostnames.length}`);
   const items = s.objects('rules', ruleSchema);
   if (items.length > 16) ctx.error('too-many', s.at('rules'), `at most 16 rules, not ${items.length}`);
   const rules = items.map((r, i) => readRule(r, i));

@@ -12,6 +12,9 @@ export const GATEWAY_API_KINDS: Readonly<Record<string, readonly string[]>> = {
   HTTPRoute: ['v1', 'v1beta1'],
   // v1alpha2 is no longer served by the CRD (gateway-api #3361): v1 only.
   GRPCRoute: ['v1'],
+  // TLSRoute: v1 is the standard channel's only served version (since v1.5); the experimental channel's CRD still
+  // serves the deprecated v1alpha3 (the v1 type) and v1alpha2 (hostnames optional, up to 16 rules).
+  TLSRoute: ['v1', 'v1alpha3', 'v1alpha2'],
   ReferenceGrant: ['v1beta1', 'v1'],
 };
 
@@ -72,3 +75,7 @@ export const GRPC_FILTER: Schema = {
   fields: ['type', 'requestHeaderModifier', 'responseHeaderModifier', 'requestMirror', 'extensionRef'],
 };
 export const GRPC_BACKEND_REF: Schema = { name: 'GRPCBackendRef', fields: ['group', 'kind', 'name', 'namespace', 'port', 'weight', 'filters'] };
+
+export const TLS_ROUTE: Schema = { name: 'TLSRouteSpec', fields: ['parentRefs', 'hostnames', 'rules'], unsupported: ['useDefaultGateways'] };
+export const TLS_RULE: Schema = { name: 'TLSRouteRule', fields: ['name', 'backendRefs'] };
+export const TLS_BACKEND_REF: Schema = { name: 'BackendRef', fields: ['group', 'kind', 'name', 'namespace', 'port', 'weight'] };

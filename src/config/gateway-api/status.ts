@@ -175,4 +175,5 @@ export const SUPPORTED_FEATURES: readonly string[] = [
   'MeshHTTPRouteRedirectPath',
   'MeshHTTPRouteNamedRouteRule',
   'ReferenceGrant',
+  'TLSRoute',
 ];

@@ -23,9 +23,9 @@ export interface ListenerSpec {
   hostname?: string;
   /** allowedRoutes.namespaces.from */
   from: 'Same' | 'All' | 'Selector';
-  /** allowedRoutes.kinds; undefined = the protocol's default (HTTPRoute and GRPCRoute for HTTP and HTTPS). */
+  /** allowedRoutes.kinds; undefined = the protocol's default (HTTPRoute and GRPCRoute for HTTP and HTTPS, TLSRoute for TLS). */
   kinds?: Array<{ group: string; kind: string }>;
-  /** HTTPS listeners: how TLS is terminated. */
+  /** HTTPS and TLS listeners: whether TLS is terminated or passed through. */
   tls?: ListenerTlsSpec;
 }
 
@@ -110,10 +110,13 @@ export interface RuleSpec {
 }
 
 /** The route kinds Shadowgate serves, in the order `supportedKinds` lists them. */
-export const ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute'] as const;
+export const ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute', 'TLSRoute'] as const;
 export type RouteKind = (typeof ROUTE_KINDS)[number];
 
-/** An HTTPRoute or a GRPCRoute: both attach, resolve and compile through the same code; `kind` says which rules apply. */
+/**
+ * An HTTPRoute, a GRPCRoute or a TLSRoute: all attach, resolve their backends and report status through the same
+ * code; `kind` says which rules apply. A TLSRoute's rules have backends only (no matches, no filters).
+ */
 export interface RouteSpec extends Read {
   kind: RouteKind;
   /** metadata.creationTimestamp in ms; +Infinity when absent (files), so dated routes come first. */

@@ -61,6 +61,9 @@ export const GATEWAY_API_TYPES: readonly ResourceType[] = [
   { group: GATEWAY_API_GROUP, versions: ['v1', 'v1beta1'], kind: 'HTTPRoute', plural: 'httproutes', optional: true },
   // GRPCRoute v1 (v1alpha2 is no longer served); a cluster with an older CRD serving only v1alpha2 is not read.
   { group: GATEWAY_API_GROUP, versions: ['v1'], kind: 'GRPCRoute', plural: 'grpcroutes', optional: true },
+  // TLSRoute: v1 (standard channel since v1.5); the experimental channel's CRD also serves v1alpha3 and v1alpha2,
+  // which an older cluster may serve alone.
+  { group: GATEWAY_API_GROUP, versions: ['v1', 'v1alpha3', 'v1alpha2'], kind: 'TLSRoute', plural: 'tlsroutes', optional: true },
   { group: GATEWAY_API_GROUP, versions: ['v1beta1', 'v1'], kind: 'ReferenceGrant', plural: 'referencegrants', optional: true },
 ];
 

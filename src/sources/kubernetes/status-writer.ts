@@ -1,5 +1,5 @@
 // Writes Gateway API status back to the API server as a controller must (issue 18): the status the snapshot
-// computed (config/gateway-api/status.ts) for GatewayClasses, Gateways, HTTPRoutes and GRPCRoutes read from the
+// computed (config/gateway-api/status.ts) for GatewayClasses, Gateways, HTTPRoutes, GRPCRoutes and TLSRoutes read from the
 // cluster, with lastTransitionTime kept while a condition's status holds, routes' `status.parents` entries of other
 // controllers left as they are, and only when the status differs from what the object already says.
 //
@@ -24,9 +24,9 @@ export interface StatusTarget {
   cache: ReadonlyMap<string, KubeObject>;
 }
 
-const KINDS = ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute'] as const;
+const KINDS = ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'TLSRoute'] as const;
 /** Route kinds: their status is `parents`, one entry per parentRef and controller (RouteStatus). */
-const ROUTE_KINDS = new Set(['HTTPRoute', 'GRPCRoute']);
+const ROUTE_KINDS = new Set(['HTTPRoute', 'GRPCRoute', 'TLSRoute']);
 const MERGE_PATCH = 'application/merge-patch+json';
 /** Tries per object and round: a conflict re-reads and tries again; more conflicts than this wait for the next round. */
 const ATTEMPTS = 5;
