@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { Listener, PassthroughRoute } from '../src/config/index.js';
+import { listenerSummary } from '../src/gateway/index.js';
 import { client, freePort, send, serviceYaml } from './harness/gateway.js';
 import { startUpstream } from './harness/upstream.js';
 import { WAIT_MS } from './harness/wait.js';
@@ -235,5 +237,23 @@ describe('shadowgate serve', () => {
       await v1.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("serve's ready line", () => {
+  it('names each port’s hosts, (https) when it terminates TLS, and the SNI names it passes through', () => {
+    const host = (h: string) => ({ host: h }) as Listener['virtualHosts'][number];
+    const route = (sniHosts: string[], destinations: number) =>
+      ({ sniHosts, destinations: Array.from({ length: destinations }, () => ({})), source: 'x' }) as PassthroughRoute;
+    const listeners = [
+      { port: 80, virtualHosts: [host('a'), host('b')] },
+      { port: 443, tls: {}, virtualHosts: [host('web.example.com')], passthrough: [route(['secure.example.com'], 1), route(['*.example.com'], 0)] },
+      { port: 8443, virtualHosts: [], passthrough: [route(['x.example.com', 'y.example.com'], 1)] },
+    ] as unknown as Listener[];
+    // A route with no destination only holds a listener's name (refused connections): not listed.
+    assert.equal(
+      listenerSummary(listeners),
+      '80: a, b; 443 (https): web.example.com + passthrough secure.example.com; 8443: passthrough x.example.com, y.example.com',
+    );
   });
 });

@@ -7,7 +7,7 @@ import { AdminAccess, type AdminAccessOptions } from '../admin/index.js';
 import { parseDurationMs } from '../config/duration.js';
 import type { MirrorSettings } from '../config/index.js';
 import { checkSelector, type FleetSource } from '../fleet/index.js';
-import { Gateway, type ReloadResult, reportStarted, runPrimary, serveWorkerIpc, workerLog, workerPostsEvents } from '../gateway/index.js';
+import { Gateway, listenerSummary, type ReloadResult, reportStarted, runPrimary, serveWorkerIpc, workerLog, workerPostsEvents } from '../gateway/index.js';
 import type { DownstreamLimits } from '../proxy/index.js';
 import { DEFAULT_LOAD_BUDGET, type LoadBudget } from '../sources/index.js';
 import { openAccessLog } from '../telemetry/index.js';
@@ -173,8 +173,9 @@ export async function runServe(v: Values): Promise<number> {
     reportStarted(gw);
     await new Promise(() => {});
   }
-  const hosts = gw.snapshot.listeners.map((l) => `${l.port}${l.tls ? ' (https)' : ''}: ${l.virtualHosts.map((v) => v.host).join(', ')}`).join('; ');
-  process.stderr.write(`shadowgate: ready: listening on ${gw.addresses().join(', ') || '(no service ports)'} [${hosts}], admin http://${gw.adminAddress}\n`);
+  process.stderr.write(
+    `shadowgate: ready: listening on ${gw.addresses().join(', ') || '(no service ports)'} [${listenerSummary(gw.snapshot.listeners)}], admin http://${gw.adminAddress}\n`,
+  );
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       process.stderr.write(`shadowgate: ${signal}: draining\n`);

@@ -1,3 +1,3 @@
 // Public surface of gateway/: the composition root.
 export { Gateway, type GatewayOptions, parseHostPort, type ReloadResult } from './gateway.js';
-export { reportStarted, runPrimary, serveWorkerIpc, workerLog, workerPostsEvents } from './workers.js';
+export { listenerSummary, reportStarted, runPrimary, serveWorkerIpc, workerLog, workerPostsEvents } from './workers.js';

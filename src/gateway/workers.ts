@@ -290,6 +290,19 @@ export function reportStarted(gw: Gateway | undefined, error?: string): void {
     process.send?.({ type: 'start_failed', error: error ?? 'unknown error' } satisfies Reply);
     return;
   }
-  const hosts = gw.snapshot.listeners.map((l) => `${l.port}: ${l.virtualHosts.map((v) => v.host).join(', ')}`).join('; ');
-  process.send?.({ type: 'started', addresses: gw.addresses(), hosts } satisfies Reply);
+  process.send?.({ type: 'started', addresses: gw.addresses(), hosts: listenerSummary(gw.snapshot.listeners) } satisfies Reply);
+}
+
+/**
+ * What the ready line says each port serves: its hosts, `(https)` when it terminates TLS, and the SNI names it
+ * passes through undecrypted.
+ */
+export function listenerSummary(listeners: readonly Listener[]): string {
+  return listeners
+    .map((l) => {
+      const sni = (l.passthrough ?? []).filter((r) => r.destinations.length > 0).flatMap((r) => r.sniHosts);
+      const parts = [l.virtualHosts.map((v) => v.host).join(', '), sni.length ? `passthrough ${[...new Set(sni)].join(', ')}` : ''];
+      return `${l.port}${l.tls ? ' (https)' : ''}: ${parts.filter(Boolean).join(' + ')}`;
+    })
+    .join('; ');
 }
