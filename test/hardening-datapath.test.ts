@@ -216,6 +216,25 @@ describe('request heads: header count, Host', () => {
     assert.equal((await rawRequest(s.port, get('/', `Host: app:${s.port}\r\n`))).status, 200);
     assert.equal(await rejected(s.tg, 'duplicate_host'), 2);
   });
+
+  it('Transfer-Encoding in an HTTP/1.0 request: 400 and close (RFC 9112 §6.1), whatever its body; with a Content-Length served', async () => {
+    const before = s.v1.requests.length;
+    for (const [head, body] of [
+      ['POST /upload HTTP/1.0\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\n', '5\r\nhello\r\n0\r\n\r\n'],
+      ['GET / HTTP/1.0\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\n', '0\r\n\r\n'],
+    ] as const) {
+      const r = await rawRequest(s.port, head, body);
+      assert.equal(r.status, 400, head);
+      assert.equal(r.headers.connection, 'close');
+    }
+    assert.equal(s.v1.requests.length, before);
+    assert.equal(await rejected(s.tg, 'invalid_framing'), 2);
+    // HTTP/1.0 with a Content-Length is served as before.
+    const ok = await rawRequest(s.port, 'POST /upload HTTP/1.0\r\nHost: app\r\nContent-Length: 5\r\n\r\n', 'hello');
+    assert.equal(ok.status, 200);
+    await s.v1.waitForRequests(before + 1);
+    assert.equal(s.v1.requests.at(-1)!.body.toString(), 'hello');
+  });
 });
 
 describe('slow clients: head and body timeouts', () => {

@@ -6,6 +6,7 @@ import type { Metrics } from '../telemetry/index.js';
 export type DownstreamRejectReason =
   | 'too_many_headers'
   | 'duplicate_host'
+  | 'invalid_framing'
   | 'invalid_host'
   | 'invalid_target'
   | 'invalid_path'

@@ -56,6 +56,11 @@ export function checkRequestHead(req: IncomingMessage, limits: Pick<DownstreamLi
   }
   // RFC 9112 §3.2: more than one Host field line is a 400.
   if (hosts > 1) return refuse(400, 'duplicate_host', 'more than one Host header');
+  // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing (an HTTP/1.0 hop in front may have
+  // read its body by another rule). nginx answers 400 too; Node's parser would read it as chunked.
+  if (req.httpVersionMajor === 1 && req.httpVersionMinor === 0 && req.headers['transfer-encoding'] !== undefined) {
+    return refuse(400, 'invalid_framing', 'Transfer-Encoding in an HTTP/1.0 request');
+  }
 
   const target = req.url ?? '';
   let authority = req.headers.host ?? '';
