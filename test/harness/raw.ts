@@ -17,8 +17,36 @@ export async function rawConnect(port: number): Promise<Socket> {
 }
 
 /**
- * Reads one final HTTP/1.1 response (interim 1xx skipped; Content-Length framed, or up to the close) from `socket`. Rejects if the
- * connection closes without one; bounded by `timeoutMs`.
+ * A chunked body's bytes once its last chunk and trailer section have arrived, undefined until then (RFC 9112
+ * §7.1: hex size, optional extensions, CRLF, data, CRLF; a zero size, trailers, then an empty line).
+ */
+function dechunk(raw: Buffer): Buffer | undefined {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const eol = raw.indexOf('\r\n', at);
+    if (eol === -1) return undefined;
+    const size = Number.parseInt(raw.subarray(at, eol).toString('latin1').split(';')[0]!.trim(), 16);
+    if (!Number.isFinite(size)) throw new Error(`bad chunk size line: ${JSON.stringify(raw.subarray(at, eol).toString('latin1'))}`);
+    at = eol + 2;
+    if (size === 0) {
+      // Trailer fields, each ending in CRLF, then the empty line.
+      for (;;) {
+        const next = raw.indexOf('\r\n', at);
+        if (next === -1) return undefined;
+        if (next === at) return Buffer.concat(parts);
+        at = next + 2;
+      }
+    }
+    if (raw.length < at + size + 2) return undefined;
+    parts.push(raw.subarray(at, at + size));
+    at += size + 2;
+  }
+}
+
+/**
+ * Reads one final HTTP/1.1 response (interim 1xx skipped; framed by Content-Length or chunked coding, or up to
+ * the close) from `socket`. Rejects if the connection closes without one; bounded by `timeoutMs`.
  */
 export function readResponse(socket: Socket, timeoutMs = WAIT_MS): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
@@ -40,6 +68,12 @@ export function readResponse(socket: Socket, timeoutMs = WAIT_MS): Promise<RawRe
         headers[l.slice(0, c).trim().toLowerCase()] = l.slice(c + 1).trim();
       }
       const body = buf.subarray(end + 4);
+      // No body whatever the headers say (RFC 9112 §6.3); a HEAD's answer is the caller's to know.
+      if (status === 204 || status === 304) return { status, headers, body: '' };
+      if (/(^|,)\s*chunked\s*$/i.test(headers['transfer-encoding'] ?? '')) {
+        const chunked = dechunk(body);
+        return chunked === undefined ? undefined : { status, headers, body: chunked.toString() };
+      }
       const length = headers['content-length'] !== undefined ? Number(headers['content-length']) : undefined;
       if (length !== undefined && body.length >= length) return { status, headers, body: body.subarray(0, length).toString() };
       if (length === undefined && closed) return { status, headers, body: body.toString() };
@@ -47,11 +81,23 @@ export function readResponse(socket: Socket, timeoutMs = WAIT_MS): Promise<RawRe
     };
     const onData = (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
-      const r = parse(false);
+      let r: RawResponse | undefined;
+      try {
+        r = parse(false);
+      } catch (err) {
+        done(err as Error);
+        return;
+      }
       if (r) done(undefined, r);
     };
     const onClose = () => {
-      const r = parse(true);
+      let r: RawResponse | undefined;
+      try {
+        r = parse(true);
+      } catch (err) {
+        done(err as Error);
+        return;
+      }
       done(r ? undefined : new Error(`connection closed without a response (${buf.length} bytes)`), r);
     };
     const done = (err?: Error, r?: RawResponse) => {
