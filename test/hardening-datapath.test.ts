@@ -235,6 +235,30 @@ describe('request heads: header count, Host', () => {
     await s.v1.waitForRequests(before + 1);
     assert.equal(s.v1.requests.at(-1)!.body.toString(), 'hello');
   });
+
+  it('a request line saying HTTP/2.0 on an HTTP/1 connection: 505 and close (it was served as HTTP/2 and failed with 500)', async () => {
+    const before = s.v1.requests.length;
+    const shadowBefore = s.v2.requests.length;
+    for (const version of ['2.0', '2.0']) {
+      const socket = await rawConnect(s.port);
+      try {
+        const answer = readResponse(socket);
+        socket.write(`GET / HTTP/${version}\r\nHost: app\r\n\r\n`);
+        const r = await answer;
+        assert.equal(r.status, 505, version);
+        assert.equal(r.headers.connection, 'close');
+        await closedByServer(socket);
+      } finally {
+        socket.destroy();
+      }
+    }
+    assert.equal(s.v1.requests.length, before);
+    assert.equal(s.v2.requests.length, shadowBefore);
+    assert.equal(await rejected(s.tg, 'unsupported_version'), 2);
+    // Other versions (HTTP/3.1, HTTP/1.2) Node's parser refuses itself.
+    assert.equal((await rawRequest(s.port, 'GET / HTTP/3.1\r\nHost: app\r\n\r\n')).status, 400);
+    assert.equal(s.v1.requests.length, before);
+  });
 });
 
 describe('slow clients: head and body timeouts', () => {

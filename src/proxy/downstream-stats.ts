@@ -7,6 +7,7 @@ export type DownstreamRejectReason =
   | 'too_many_headers'
   | 'duplicate_host'
   | 'invalid_framing'
+  | 'unsupported_version'
   | 'invalid_host'
   | 'invalid_target'
   | 'invalid_path'

@@ -91,6 +91,15 @@ export class ListenerSet {
 
   /** A request over TLS whose Host another server of the port takes is refused (421) before it enters the data path. */
   private serveRequest(req: http.IncomingMessage, res: http.ServerResponse, port: number): void {
+    // Node's HTTP/1 parser takes any one-digit version: a request line saying HTTP/2.0 on an HTTP/1 connection is
+    // no HTTP/2 request (that begins with the connection preface) and would reach the data path as one. 505 and
+    // close, as nginx answers (RFC 9110 §15.6.6).
+    if (req.httpVersionMajor !== 1 && req instanceof http.IncomingMessage) {
+      this.handler.stats.reject('unsupported_version');
+      res.writeHead(505, { 'content-type': 'text/plain', connection: 'close' });
+      res.end(`HTTP/${req.httpVersion} is not spoken on an HTTP/1 connection\n`);
+      return;
+    }
     if (this.tls?.misdirected(req)) {
       // HTTP/2 has no Connection header (a stream is refused, the session goes on).
       res.writeHead(421, req.httpVersionMajor >= 2 ? { 'content-type': 'text/plain' } : { 'content-type': 'text/plain', connection: 'close' });
