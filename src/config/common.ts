@@ -55,7 +55,8 @@ export function readPercent(f: Fields | undefined): number | undefined {
   return v;
 }
 
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/;
+/** An HTTP field name: a token (RFC 9110 §5.1). */
+export const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/;
 
 function readHeaderOps(f: Fields | undefined): HeaderOps {
   const ops: HeaderOps = { set: {}, add: {}, remove: [] };

@@ -139,6 +139,26 @@ export interface Route {
   retries: RetryPolicy;
   fault?: FaultPolicy;
   headers: HeadersPolicy;
+  cors?: CorsPolicy;
+}
+
+/**
+ * Istio's `corsPolicy`, as Istio hands it to Envoy's CORS filter: the lists joined with commas, `maxAge` in
+ * whole seconds. Preflights from an allowed origin are answered by the gateway; answers to allowed origins get
+ * the allow headers.
+ */
+export interface CorsPolicy {
+  /** `allowOrigins` (or the deprecated `allowOrigin`, as exact matches). Empty: no origin is allowed. */
+  allowOrigins: StringMatch[];
+  allowMethods: string;
+  allowHeaders: string;
+  exposeHeaders: string;
+  /** Seconds, as text; undefined: no Access-Control-Max-Age. */
+  maxAge?: string;
+  /** Undefined: not set (no Access-Control-Allow-Credentials). */
+  allowCredentials?: boolean;
+  /** `unmatchedPreflights`: FORWARD (Istio's default) sends a preflight from another origin on; IGNORE answers it. */
+  forwardUnmatchedPreflights: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------

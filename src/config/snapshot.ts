@@ -384,6 +384,7 @@ export function buildSnapshot(raw: readonly RawResource[], parseProblems: readon
       if (spec.rewrite) route.rewrite = spec.rewrite;
       if (spec.timeoutMs !== undefined) route.timeoutMs = spec.timeoutMs;
       if (spec.fault) route.fault = spec.fault;
+      if (spec.cors) route.cors = spec.cors;
       routes.push(route);
     }
     return routes;

@@ -12,9 +12,10 @@ import {
   readValueMatch,
   STRING_MATCH,
 } from './common.js';
+import { CORS_POLICY, readCorsPolicy } from './cors-policy.js';
 import { Fields, type Schema } from './fields.js';
 import { resolveHost } from './hosts.js';
-import type { DirectResponse, FaultPolicy, HeaderCondition, HeadersPolicy, Redirect, RetryPolicy, Rewrite, RouteMatch } from './model.js';
+import type { CorsPolicy, DirectResponse, FaultPolicy, HeaderCondition, HeadersPolicy, Redirect, RetryPolicy, Rewrite, RouteMatch } from './model.js';
 import type { RawResource } from './parse.js';
 import type { PathSeg, ResourceContext } from './problems.js';
 
@@ -41,8 +42,9 @@ const HTTP_ROUTE: Schema = {
     'mirrorPercent',
     'mirrorPercentage',
     'headers',
+    'corsPolicy',
   ],
-  unsupported: ['delegate', 'corsPolicy'],
+  unsupported: ['delegate'],
 };
 const MATCH: Schema = {
   name: 'HTTPMatchRequest',
@@ -125,6 +127,7 @@ export interface HttpRouteSpec {
   retries: RetryPolicy;
   fault?: FaultPolicy;
   headers: HeadersPolicy;
+  cors?: CorsPolicy;
 }
 
 export interface VirtualServiceSpec {
@@ -370,6 +373,8 @@ function readHttpRoute(r: Fields, index: number): HttpRouteSpec {
   if (timeout !== undefined) spec.timeoutMs = timeout;
   const fault = readFault(r.object('fault', FAULT));
   if (fault) spec.fault = fault;
+  const cors = readCorsPolicy(r.object('corsPolicy', CORS_POLICY));
+  if (cors) spec.cors = cors;
   return spec;
 }
 

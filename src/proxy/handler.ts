@@ -3,6 +3,8 @@
 //                 (431), two Hosts or a bad one (400), the absolute-form target turned into origin form and the
 //                 path normalised as Istio's Envoy (request-head.ts); request id (kept or generated), context.
 //   2. route    — virtual host by listener port and Host, first matching route; none: 404 NR.
+//      cors     — the route's corsPolicy (Envoy's CORS filter): a preflight from an allowed origin is answered
+//                 here, unmirrored; answers to allowed origins get the allow headers (cors.ts).
 //   3. fault    — Istio fault injection: delay (DI), abort (FI). Aborted requests are not mirrored.
 //   4. local    — redirect and directResponse answer here, unmirrored.
 //   5. prepare  — pick the destination by weight, rewrite uri/authority, header operations (destination, then route).
@@ -21,6 +23,7 @@ import { applyHeaderOps, type HeaderMap, pickDestination, type RequestFacts, typ
 import type { AccessLog, Metrics } from '../telemetry/index.js';
 import { type ClusterManager, FAILURES, Pool } from '../upstream/index.js';
 import { requestEnded } from './connection-idle.js';
+import { addCorsHeaders, type CorsDecision, corsDecision } from './cors.js';
 import { DownstreamStats } from './downstream-stats.js';
 import { formatFlags, localReply, type ResponseFlag } from './errors.js';
 import { encodeMessage, grpcOutcome, httpToGrpcStatus, isGrpc, parseGrpcTimeout, splitTrailersOnly } from './grpc/index.js';
@@ -90,6 +93,8 @@ class RequestContext {
   remotePort: number | undefined;
   grpcStatus: string | undefined;
   grpcMessage: string | undefined;
+  /** The route's CORS decision: allow headers for every answer to an allowed origin. */
+  cors: CorsDecision = undefined;
   /** The running upstream attempt's reaction to an early downstream close. */
   readonly downstream: DownstreamHook = { onClose: undefined };
 
@@ -117,6 +122,7 @@ class RequestContext {
     this.mirrors = [];
     this.tee = undefined;
     this.recorder = undefined;
+    this.cors = undefined;
     this.clusterModel = undefined;
     this.endpoint = undefined;
     this.downstream.onClose = undefined;
@@ -197,6 +203,7 @@ class PrimaryAnswer implements AttemptEvents {
     let out = responseHeaders(upstreamHeaders);
     out = applyHeaderOps(out, this.dest.headers.response);
     out = applyHeaderOps(out, this.route.headers.response);
+    addCorsHeaders(out, ctx.cors);
     if (this.handler.draining && ctx.req.httpVersionMajor === 1) out.connection = 'close';
     if (ctx.grpc) {
       const s = grpcOutcome(upstreamHeaders, undefined);
@@ -326,6 +333,15 @@ export class ProxyHandler {
     if (!matched) return this.localFailure(ctx, 'NR');
     const { route, compiled, matchIndex } = matched;
     ctx.routeName = route.name;
+
+    // cors (before fault injection, as in Istio's filter chain)
+    if (route.cors) {
+      ctx.cors = corsDecision(route.cors, req);
+      if (ctx.cors?.kind === 'preflight') {
+        for (const [name, value] of Object.entries(ctx.cors.headers)) ctx.res.setHeader(name, value);
+        return this.reply(ctx, 200, '');
+      }
+    }
 
     // 3. fault
     if (route.fault?.delay && this.random() * 100 < route.fault.delay.percentage) {
@@ -552,6 +568,7 @@ export class ProxyHandler {
         let out = responseHeaders(upstreamHeaders);
         out = applyHeaderOps(out, dest.headers.response);
         out = applyHeaderOps(out, route.headers.response);
+        addCorsHeaders(out, ctx.cors);
         // Hop-by-hop headers never cross a proxy, except the pair that completes this handshake (RFC 9110 §7.8).
         if (status === 101) Object.assign(out, { connection: 'upgrade', upgrade: firstValue(upstreamHeaders.upgrade) ?? upgrade.protocol });
         ctx.res.writeHead(status, out);
@@ -669,6 +686,7 @@ export class ProxyHandler {
     ctx.bytesSent = buf.length;
     const headers: Record<string, string | number> = { 'content-length': buf.length, 'x-request-id': ctx.requestId };
     if (buf.length > 0) headers['content-type'] = contentType;
+    addCorsHeaders(headers, ctx.cors);
     // A body nobody reads any more would otherwise keep the connection (Node discards it byte by byte). HTTP/2
     // has no connection header (a stream ends alone; draining is GOAWAY).
     const bodyPending = !req.complete && requestHasBody(req);
@@ -687,7 +705,9 @@ export class ProxyHandler {
     ctx.grpcStatus = String(httpToGrpcStatus(status));
     ctx.grpcMessage = body;
     ctx.bytesSent = 0;
-    res.writeHead(200, { 'content-type': 'application/grpc', 'x-request-id': ctx.requestId });
+    const headers: Record<string, string> = { 'content-type': 'application/grpc', 'x-request-id': ctx.requestId };
+    addCorsHeaders(headers, ctx.cors);
+    res.writeHead(200, headers);
     res.addTrailers({ 'grpc-status': ctx.grpcStatus, 'grpc-message': encodeMessage(body) });
     res.end();
   }

@@ -19,5 +19,6 @@ export {
   unescapeSlashes,
 } from './path-normalize.js';
 export { RouteTable } from './route-table.js';
+export { compileStringMatch, type StringTest } from './string-match.js';
 export { CompiledVirtualHost } from './virtual-host.js';
 export { pickDestination } from './weighted.js';
