@@ -91,7 +91,10 @@ ${POLICY}`;
     assert.equal(v2.requests.length, before2);
     const logged = tg.access.entries.filter((e) => e.method === 'OPTIONS');
     assert.equal(logged.length, 3);
-    assert.ok(logged.every((e) => e.response_code === 200 && e.upstream_host === '-' && e.mirrors.length === 0), JSON.stringify(logged[0]));
+    assert.ok(
+      logged.every((e) => e.response_code === 200 && e.upstream_host === '-' && e.mirrors.length === 0),
+      JSON.stringify(logged[0]),
+    );
   });
 
   it("a request from an allowed origin is served and mirrored; its answer carries the allow headers over the upstream's", async () => {
