@@ -190,7 +190,7 @@ function readConnectionPool(f: Fields): ConnectionPoolSettings {
   };
   set('maxConnections', tcp?.int('maxConnections', 0));
   set('connectTimeoutMs', tcp?.durationMs('connectTimeout'));
-  // tcp.idleTimeout "0s" turns the timeout off (Istio skips its check); it is then left unset here.
+  // tcp.idleTimeout "0s" is Istio's "no idle timeout" (its check skips it); Shadowgate then keeps its default.
   set('idleTimeoutMs', http?.durationMs('idleTimeout') ?? tcp?.durationMs('idleTimeout', { zero: true }));
   tcp?.durationMs('maxConnectionDuration');
   set('maxPendingRequests', http?.int('http1MaxPendingRequests', 0));
