@@ -340,6 +340,20 @@ describe('valid resources', () => {
     ]);
   });
 
+  it("header values go through Envoy's formatter: '%%' is one '%', a %COMMAND% is kept (with a warning), ':authority' is a host rewrite", () => {
+    const s = load(
+      vs(`  - headers:
+      request: {set: {":authority": api.example, x-rate: "100%%"}}
+      response: {add: {x-host: "%HOSTNAME%"}}
+    route: [{destination: {host: nginx, subset: v1}}]`),
+    );
+    const r = s.listeners[0]!.virtualHosts[0]!.routes[0]!;
+    assert.deepEqual(r.headers.request.set, { ':authority': 'api.example', 'x-rate': '100%' });
+    assert.deepEqual(r.headers.response.add, { 'x-host': '%HOSTNAME%' });
+    assert.ok(s.problems.some((p) => p.code === 'not-supported' && p.path === 'spec.http[0].headers.response.add.x-host'));
+    assert.ok(!hasErrors(s), JSON.stringify(s.problems));
+  });
+
   it('short names and FQDNs are the same host; snake_case fields load', () => {
     const s = load(`
 apiVersion: networking.istio.io/v1beta1
