@@ -212,7 +212,8 @@ function readConditions(f: Fields, field: 'headers' | 'withoutHeaders' | 'queryP
         if (!onGateway) f.ctx.error('invalid-header-name', m.path, `"${name}": JWT claim routing is only supported for gateways`);
         else f.ctx.warn('not-supported', m.path, `"${name}": JWT claim routing is not supported yet; this match never holds`);
       } else if (!PSEUDO_HEADERS.has(name) && !TOKEN.test(name)) {
-        f.ctx.error('invalid-header-name', m.path, name === '' ? 'a header name cannot be empty' : `"${name}" is not a valid header name`);
+        if (name === '') f.ctx.error('invalid-header-name', f.at(field), 'a header name cannot be empty');
+        else f.ctx.error('invalid-header-name', m.path, `"${name}" is not a valid header name`);
         return [];
       }
     }
