@@ -522,6 +522,9 @@ describe('local answers: redirect and directResponse', () => {
   - name: r-redirect-default
     match: [{uri: {exact: /plain}}]
     redirect: {uri: /elsewhere}
+  - name: r-redirect-prefix
+    match: [{uri: {prefix: /old/}}]
+    redirect: {prefixRewrite: /new/, redirectCode: 302}
   - name: r-direct
     match: [{uri: {exact: /direct}}]
     directResponse: {status: 418, body: {string: "I am a teapot"}}
@@ -547,6 +550,14 @@ describe('local answers: redirect and directResponse', () => {
     const d = await call(tg, port, '/plain', { headers: { host: `local:${port}` } });
     assert.equal(d.status, 301, 'redirectCode defaults to 301');
     assert.equal(d.headers.location, `http://local:${port}/elsewhere`);
+    assert.equal(up.requests.length, 0);
+  });
+
+  it('redirect prefixRewrite swaps the matched prefix, as Envoy prefix_rewrite (query kept)', async () => {
+    const r = await call(tg, port, '/old/a/b?x=1', { headers: { host: 'local' } });
+    assert.equal(r.status, 302);
+    assert.equal(r.headers.location, 'http://local/new/a/b?x=1');
+    assert.equal(r.entry.route_name, 'r-redirect-prefix');
     assert.equal(up.requests.length, 0);
   });
 

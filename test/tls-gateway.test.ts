@@ -397,19 +397,19 @@ spec:
     const tg = await startGateway(
       files(
         port,
-        `  - port: {number: PORT, name: https, protocol: HTTPS}
+        `  - port: {number: PORT, name: https-good, protocol: HTTPS}
     name: good
     hosts: [good.example.com]
     tls: {mode: SIMPLE, serverCertificate: ${p('good.crt')}, privateKey: ${p('good.key')}}
-  - port: {number: PORT, name: https, protocol: HTTPS}
+  - port: {number: PORT, name: https-bad, protocol: HTTPS}
     name: bad
     hosts: [bad.example.com]
     tls: {mode: SIMPLE, serverCertificate: ${p('badkey.crt')}, privateKey: ${p('good.key')}}
-  - port: {number: PORT, name: https, protocol: HTTPS}
+  - port: {number: PORT, name: https-old, protocol: HTTPS}
     name: old
     hosts: [old.example.com]
     tls: {mode: SIMPLE, serverCertificate: ${p('old.crt')}, privateKey: ${p('old.key')}}
-  - port: {number: PORT, name: https, protocol: HTTPS}
+  - port: {number: PORT, name: https-missing, protocol: HTTPS}
     name: missing
     hosts: [gone.example.com]
     tls: {mode: SIMPLE, serverCertificate: ${p('nothere.crt')}, privateKey: ${p('nothere.key')}}
@@ -447,19 +447,19 @@ spec:
     const p = (f: string) => certs.path(f);
     const tg = files(
       port,
-      `  - port: {number: PORT, name: https, protocol: HTTPS}
+      `  - port: {number: PORT, name: https-v, protocol: HTTPS}
     hosts: [v.example.com]
     tls: {mode: SIMPLE, serverCertificate: ${p('v-good.crt')}, privateKey: ${p('v-good.key')}}
-  - port: {number: PORT, name: https, protocol: HTTPS}
+  - port: {number: PORT, name: https-not-covered, protocol: HTTPS}
     hosts: [not-covered.example.com]
     tls: {mode: SIMPLE, serverCertificate: ${p('v-other.crt')}, privateKey: ${p('v-other.key')}}
-  - port: {number: PORT, name: https, protocol: HTTPS}
+  - port: {number: PORT, name: https-k, protocol: HTTPS}
     hosts: [k.example.com]
     tls: {mode: SIMPLE, serverCertificate: ${p('v-good.crt')}, privateKey: ${p('v-other.key')}}
-  - port: {number: PORT, name: https, protocol: HTTPS}
+  - port: {number: PORT, name: https-old, protocol: HTTPS}
     hosts: [old.example.com]
     tls: {mode: SIMPLE, serverCertificate: ${p('old.crt')}, privateKey: ${p('old.key')}}
-  - port: {number: PORT, name: https, protocol: HTTPS}
+  - port: {number: PORT, name: https-nf, protocol: HTTPS}
     hosts: [nf.example.com]
     tls: {mode: MUTUAL, serverCertificate: ${p('absent.crt')}, privateKey: ${p('v-good.key')}, caCertificates: ${p('ca.crt')}}
 `,

@@ -1,7 +1,9 @@
 // Reads a DestinationRule: subsets by labels and traffic policies, with Istio's subset-overrides-top-level rule.
-import { Fields, type Schema } from './fields.js';
+import { parseDurationNs } from './duration.js';
+import { Fields, isPlainObject, type Schema } from './fields.js';
 import { resolveHost } from './hosts.js';
 import type { ClientTls, ConnectionPoolSettings, ConsistentHash, LbPolicy, OutlierDetectionSettings, TrafficPolicy } from './model.js';
+import { isDns1123Label, labelProblem, wildcardDomainProblem } from './names.js';
 import type { RawResource } from './parse.js';
 import type { ResourceContext } from './problems.js';
 
@@ -22,7 +24,7 @@ const SUBSET: Schema = { name: 'Subset', fields: ['name', 'labels', 'trafficPoli
 const LOAD_BALANCER: Schema = {
   name: 'LoadBalancerSettings',
   fields: ['simple', 'consistentHash'],
-  unsupported: ['localityLbSetting', 'warmupDurationSecs', 'warmup'],
+  unsupported: ['localityLbSetting', 'zoneAwareLbSetting', 'warmupDurationSecs', 'warmup'],
 };
 const CONSISTENT_HASH: Schema = {
   name: 'ConsistentHashLB',
@@ -43,7 +45,7 @@ const TCP_SETTINGS: Schema = {
 const HTTP_SETTINGS: Schema = {
   name: 'HTTPSettings',
   fields: ['http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries', 'idleTimeout', 'h2UpgradePolicy', 'maxConcurrentStreams'],
-  unsupported: ['useClientProtocol'],
+  unsupported: ['useClientProtocol', 'http2KeepAlive'],
 };
 const OUTLIER_DETECTION: Schema = {
   name: 'OutlierDetection',
@@ -92,9 +94,55 @@ export interface DestinationRuleSpec {
   res: RawResource;
 }
 
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
+}
+
+/** Istio's checks of LoadBalancerSettings parts Shadowgate does not act on (each warned about as not supported). */
+function checkUnusedLbParts(f: Fields, ch: Fields | undefined): void {
+  if (f.has('localityLbSetting') && f.has('zoneAwareLbSetting'))
+    f.ctx.error('conflicting-fields', f.path, 'set either localityLbSetting or zoneAwareLbSetting, not both');
+  const warmup = f.raw('warmup');
+  if (isPlainObject(warmup)) {
+    const w = f.at('warmup');
+    if (warmup.duration === undefined) f.ctx.error('missing-field', [...w, 'duration'], 'warmup.duration is required');
+    else if (typeof warmup.duration !== 'string' || (parseDurationNs(warmup.duration) ?? 0) < 1e6)
+      f.ctx.error('bad-duration', [...w, 'duration'], `"${String(warmup.duration)}" is not a duration of at least 1ms`);
+    const min = warmup.minimumPercent;
+    if (min !== undefined && !(typeof min === 'number' && min >= 0 && min <= 100))
+      f.ctx.error('percentage-out-of-range', [...w, 'minimumPercent'], `minimumPercent must be from 0 to 100, not ${String(min)}`);
+    const aggression = warmup.aggression;
+    if (aggression !== undefined && !(typeof aggression === 'number' && aggression > 0))
+      f.ctx.error('out-of-range', [...w, 'aggression'], `aggression must be above 0, not ${String(aggression)}`);
+  }
+  if (!ch) return;
+  const maglev = ch.raw('maglev');
+  if (isPlainObject(maglev)) {
+    const size = maglev.tableSize;
+    // Envoy's Maglev table: a prime below 5000011.
+    if (typeof size !== 'number' || !Number.isInteger(size) || size <= 0 || size >= 5000011 || !isPrime(size))
+      ch.ctx.error('invalid-value', ch.at('maglev'), `maglev.tableSize must be a prime below 5000011, not ${String(size)}`);
+  }
+  const cookie = ch.raw('httpCookie');
+  const attributes = isPlainObject(cookie) ? cookie.attributes : undefined;
+  if (Array.isArray(attributes)) {
+    const at = [...ch.at('httpCookie'), 'attributes'];
+    const seen = new Set<string>();
+    for (const a of attributes) {
+      const name = isPlainObject(a) && typeof a.name === 'string' ? a.name : '';
+      if (name === '') ch.ctx.error('missing-field', at, 'a cookie attribute needs a name');
+      else if (seen.has(name)) ch.ctx.error('invalid-value', at, `cookie attribute "${name}" is set twice`);
+      seen.add(name);
+    }
+  }
+}
+
 function readLoadBalancer(f: Fields): PolicyParts['loadBalancer'] {
   const simple = f.string('simple');
   const ch = f.object('consistentHash', CONSISTENT_HASH);
+  checkUnusedLbParts(f, ch);
   if (simple !== undefined && ch) f.ctx.error('lb-conflict', f.path, 'set either simple or consistentHash, not both');
   if (ch) {
     const hash: ConsistentHash = {};
@@ -111,7 +159,8 @@ function readLoadBalancer(f: Fields): PolicyParts['loadBalancer'] {
       else {
         hash.httpCookie = { name };
         const path = cookie.string('path');
-        const ttl = cookie.durationMs('ttl');
+        // ttl 0 is a session cookie (Istio and Envoy).
+        const ttl = cookie.durationMs('ttl', { zero: true });
         if (path !== undefined) hash.httpCookie.path = path;
         if (ttl !== undefined) hash.httpCookie.ttlMs = ttl;
       }
@@ -130,25 +179,45 @@ function readLoadBalancer(f: Fields): PolicyParts['loadBalancer'] {
   return { policy };
 }
 
+/** Istio's validateConnectionPool: at least one of tcp and http; limits are non-negative, 0 meaning Envoy's default. */
 function readConnectionPool(f: Fields): ConnectionPoolSettings {
   const out: ConnectionPoolSettings = {};
   const tcp = f.object('tcp', TCP_SETTINGS);
   const http = f.object('http', HTTP_SETTINGS);
-  const set = <K extends Exclude<keyof ConnectionPoolSettings, 'h2UpgradePolicy'>>(k: K, v: number | undefined) => {
-    if (v !== undefined) out[k] = v;
+  if (!tcp && !http) f.ctx.error('missing-field', f.path, 'connectionPool needs tcp or http settings');
+  const set = <K extends Exclude<keyof ConnectionPoolSettings, 'h2UpgradePolicy'>>(k: K, v: number | undefined, zeroIsUnset = true) => {
+    if (v !== undefined && !(zeroIsUnset && v === 0)) out[k] = v;
   };
-  set('maxConnections', tcp?.int('maxConnections', 1));
+  set('maxConnections', tcp?.int('maxConnections', 0));
   set('connectTimeoutMs', tcp?.durationMs('connectTimeout'));
-  set('idleTimeoutMs', http?.durationMs('idleTimeout') ?? tcp?.durationMs('idleTimeout'));
-  set('maxPendingRequests', http?.int('http1MaxPendingRequests', 1));
-  set('maxRequests', http?.int('http2MaxRequests', 1));
-  set('maxRequestsPerConnection', http?.int('maxRequestsPerConnection', 0));
-  set('maxRetries', http?.int('maxRetries', 0));
-  set('maxConcurrentStreams', http?.int('maxConcurrentStreams', 1));
+  // tcp.idleTimeout "0s" is Istio's "no idle timeout" (its check skips it); Shadowgate then keeps its default.
+  set('idleTimeoutMs', http?.durationMs('idleTimeout') ?? tcp?.durationMs('idleTimeout', { zero: true }));
+  tcp?.durationMs('maxConnectionDuration');
+  set('maxPendingRequests', http?.int('http1MaxPendingRequests', 0));
+  set('maxRequests', http?.int('http2MaxRequests', 0));
+  set('maxRequestsPerConnection', http?.int('maxRequestsPerConnection', 0), false);
+  set('maxRetries', http?.int('maxRetries', 0), false);
+  set('maxConcurrentStreams', http?.int('maxConcurrentStreams', 0));
   const upgrade = http?.string('h2UpgradePolicy');
   if (upgrade === 'DEFAULT' || upgrade === 'DO_NOT_UPGRADE' || upgrade === 'UPGRADE') out.h2UpgradePolicy = upgrade;
   else if (upgrade !== undefined && http)
     http.ctx.error('invalid-enum', http.at('h2UpgradePolicy'), `"${upgrade}" is not an h2UpgradePolicy; use DEFAULT, DO_NOT_UPGRADE or UPGRADE`);
+  if (http && upgrade === 'UPGRADE' && http.raw('useClientProtocol') === true)
+    http.ctx.error('conflicting-fields', http.path, 'useClientProtocol cannot be true when h2UpgradePolicy is UPGRADE');
+  // http2KeepAlive is not acted on (a warning says so); Istio requires both of its durations.
+  const keepalive = http?.raw('http2KeepAlive');
+  if (http && isPlainObject(keepalive)) {
+    const at = http.at('http2KeepAlive');
+    for (const k of ['interval', 'timeout'] as const) {
+      const v = keepalive[k];
+      if (v === undefined) http.ctx.error('missing-field', at, `http2KeepAlive.${k} is required`);
+      else {
+        const ns = typeof v === 'string' ? parseDurationNs(v) : undefined;
+        if (ns === undefined || ns < 1e6 || ns % 1e6 !== 0)
+          http.ctx.error('bad-duration', [...at, k], `"${String(v)}" is not a duration in whole milliseconds`);
+      }
+    }
+  }
   return out;
 }
 
@@ -169,6 +238,10 @@ function readOutlier(f: Fields): OutlierDetectionSettings {
     if (c5 > 0) od.consecutive5xxErrors = c5;
   } else if (cg === undefined) od.consecutive5xxErrors = 5;
   if (cg !== undefined && cg > 0) od.consecutiveGatewayErrors = cg;
+  // Istio: local-origin failures are counted apart only with splitExternalLocalOriginErrors.
+  const local = f.raw('consecutiveLocalOriginFailures');
+  if (typeof local === 'number' && local > 0 && f.raw('splitExternalLocalOriginErrors') !== true)
+    f.ctx.error('conflicting-fields', f.path, 'consecutiveLocalOriginFailures needs splitExternalLocalOriginErrors: true');
   return od;
 }
 
@@ -204,6 +277,15 @@ function readTls(tls: Fields, namespace: string): ClientTls | 'DISABLE' | undefi
     tls.ctx.error('missing-field', tls.at(cert ? 'privateKey' : 'clientCertificate'), 'MUTUAL needs clientCertificate and privateKey');
     return undefined;
   }
+  // Istio's agent.ValidateTLS: skipping verification and naming what to verify against contradict each other.
+  if (skip && ((mode === 'SIMPLE' && (ca || credential || tls.has('subjectAltNames'))) || (mode === 'MUTUAL' && (ca || tls.has('subjectAltNames'))))) {
+    tls.ctx.error(
+      'conflicting-fields',
+      tls.at('insecureSkipVerify'),
+      `insecureSkipVerify: true cannot go with caCertificates${mode === 'SIMPLE' ? ', credentialName' : ''} or subjectAltNames`,
+    );
+    return undefined;
+  }
   if ((cert === undefined) !== (key === undefined)) {
     tls.ctx.error('missing-field', tls.at(cert ? 'privateKey' : 'clientCertificate'), 'clientCertificate and privateKey go together');
     return undefined;
@@ -217,17 +299,29 @@ function readTls(tls: Fields, namespace: string): ClientTls | 'DISABLE' | undefi
   return out;
 }
 
-function readPolicy(f: Fields | undefined, namespace: string): PolicyParts {
+/** Istio's validateTrafficPolicy / validatePortTrafficPolicies: a policy (or a port's) must set something. */
+const POLICY_PARTS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls', 'portLevelSettings', 'tunnel', 'proxyProtocol', 'retryBudget'];
+
+function readPolicy(f: Fields | undefined, namespace: string, port = false): PolicyParts {
   const parts: PolicyParts = {};
   if (!f) return parts;
+  if (!POLICY_PARTS.some((k) => f.has(k)))
+    f.ctx.error(
+      'missing-field',
+      f.path,
+      port
+        ? 'a port traffic policy must set at least one of loadBalancer, connectionPool, outlierDetection, tls'
+        : 'a traffic policy must set at least one field',
+    );
   for (const p of f.objects('portLevelSettings', PORT_POLICY)) {
-    const number = p.object('port', PORT_SELECTOR)?.int('number', 1, 65535);
+    const selector = p.object('port', PORT_SELECTOR);
+    const number = selector?.int('number', 1, 65535);
     if (number === undefined) {
-      p.ctx.error('missing-field', p.at('port'), 'portLevelSettings needs port.number');
+      if (!selector?.has('number')) p.ctx.error('missing-field', p.at('port'), 'portLevelSettings needs port.number');
       continue;
     }
     parts.ports ??= new Map();
-    parts.ports.set(number, readPolicy(p, namespace));
+    parts.ports.set(number, readPolicy(p, namespace, true));
   }
   const lb = f.object('loadBalancer', LOAD_BALANCER);
   if (lb) {
@@ -267,12 +361,14 @@ export function mergePolicy(top: PolicyParts, subset: PolicyParts | undefined, p
   return policy;
 }
 
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-
 export function readDestinationRule(res: RawResource, ctx: ResourceContext): DestinationRuleSpec {
   const spec = new Fields(ctx, (res.object.spec as Record<string, unknown>) ?? {}, ['spec'], DESTINATION_RULE);
   const host = spec.string('host');
   if (!host) ctx.error('missing-field', spec.at('host'), 'a DestinationRule needs a host');
+  else {
+    const bad = wildcardDomainProblem(host);
+    if (bad) ctx.error('invalid-hostname', spec.at('host'), bad);
+  }
   const subsets: SubsetSpec[] = [];
   const seen = new Set<string>();
   for (const s of spec.objects('subsets', SUBSET)) {
@@ -281,11 +377,14 @@ export function readDestinationRule(res: RawResource, ctx: ResourceContext): Des
       ctx.error('missing-field', s.at('name'), 'a subset needs a name');
       continue;
     }
+    // Istio's validateSubsetName: the name goes into cluster names, so it is a DNS-1123 label.
+    if (!isDns1123Label(name)) ctx.error('invalid-name', s.at('name'), `subset name "${name}" is not a DNS-1123 label (letters, digits, "-")`);
     if (seen.has(name)) ctx.error('duplicate-subset', s.at('name'), `subset "${name}" is defined twice`);
     seen.add(name);
     const labels = s.stringMap('labels');
     for (const [k, v] of Object.entries(labels)) {
-      if (!LABEL_VALUE.test(v) || v.length > 63) ctx.error('invalid-label', [...s.at('labels'), k], `"${v}" is not a valid label value`);
+      const bad = labelProblem(k, v);
+      if (bad) ctx.error('invalid-label', [...s.at('labels'), k], bad);
     }
     subsets.push({ name, labels, policy: readPolicy(s.object('trafficPolicy', TRAFFIC_POLICY), res.namespace) });
   }

@@ -1,6 +1,6 @@
 // Reads one protobuf-JSON object the way Istio does: lowerCamelCase or snake_case keys, typed fields,
 // unknown fields rejected, fields Istio has but Shadowgate does not act on yet reported by name.
-import { parseDurationMs } from './duration.js';
+import { parseDurationNs } from './duration.js';
 import type { PathSeg, ResourceContext } from './problems.js';
 
 export interface Schema {
@@ -107,20 +107,28 @@ export class Fields {
     return n;
   }
 
-  /** Istio requires durations of at least 1ms. */
-  durationMs(name: string): number | undefined {
+  /**
+   * Istio's ValidateDuration: at least 1ms, and whole milliseconds ("only durations to ms precision are supported").
+   * `zero` allows "0s" where Istio reads it as "disabled" (TCPSettings.idleTimeout).
+   */
+  durationMs(name: string, opts: { zero?: boolean } = {}): number | undefined {
     const s = this.string(name);
     if (s === undefined) return undefined;
-    const ms = parseDurationMs(s);
-    if (ms === undefined) {
+    const ns = parseDurationNs(s);
+    if (ns === undefined) {
       this.ctx.error('bad-duration', this.at(name), `"${s}" is not a duration (write e.g. "500ms", "2s", "1m")`);
       return undefined;
     }
-    if (ms < 1) {
+    if (ns === 0 && opts.zero) return 0;
+    if (ns < 1e6) {
       this.ctx.error('bad-duration', this.at(name), `duration must be at least 1ms, not "${s}"`);
       return undefined;
     }
-    return ms;
+    if (ns % 1e6 !== 0) {
+      this.ctx.error('bad-duration', this.at(name), `"${s}" is finer than a millisecond: Istio takes durations in whole milliseconds`);
+      return undefined;
+    }
+    return ns / 1e6;
   }
 
   object(name: string, schema: Schema): Fields | undefined {

@@ -3,12 +3,13 @@
 import { isIP } from 'node:net';
 import { Fields, type Schema } from './fields.js';
 import type { TlsVersion } from './model.js';
+import { isDns1123Label, UNIX_PREFIX, unixAddressProblem, wildcardDomainProblem } from './names.js';
 import type { RawResource } from './parse.js';
 import type { PathSeg, ResourceContext } from './problems.js';
 
 const GATEWAY: Schema = { name: 'Gateway', fields: ['selector', 'servers'] };
 const SERVER: Schema = { name: 'Server', fields: ['port', 'hosts', 'tls', 'bind', 'name'], unsupported: ['defaultEndpoint'] };
-const PORT: Schema = { name: 'Port', fields: ['number', 'protocol', 'name'], ignored: { targetPort: 'Shadowgate listens on port.number itself' } };
+const PORT: Schema = { name: 'Port', fields: ['number', 'protocol', 'name', 'targetPort'] };
 const SERVER_TLS: Schema = {
   name: 'ServerTLSSettings',
   fields: [
@@ -37,7 +38,6 @@ const VERSIONS: Record<string, TlsVersion | undefined> = {
   TLSV1_3: 'TLSv1.3',
 };
 const VERSION_RANK: Record<TlsVersion, number> = { TLSv1: 0, 'TLSv1.1': 1, 'TLSv1.2': 2, 'TLSv1.3': 3 };
-const DNS_NAME = /^(\*|(\*\.)?[a-z0-9]([-a-z0-9_]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9_]*[a-z0-9])?)*)$/;
 
 /** A server host `namespace/dnsName`: which VirtualServices' namespaces may bind (`*` all, `.` the Gateway's own, `~` none). */
 export interface ServerHost {
@@ -78,17 +78,35 @@ export interface GatewaySpec {
   res: RawResource;
 }
 
+/**
+ * Istio's ValidateNamespaceSlashWildcardHostname for a Gateway: `[namespace/]host`, the namespace `*`, `.` or a DNS
+ * label (`~` is only for Gateways made from the Gateway API); the host `*`, an IP, or a DNS name with a dot whose first
+ * label may be `*` (never a partial wildcard such as `*bar.com`).
+ */
 function readHost(text: string, gatewayNs: string, ctx: ResourceContext, at: PathSeg[]): ServerHost | undefined {
   const slash = text.indexOf('/');
   let ns = slash === -1 ? '*' : text.slice(0, slash);
-  const host = (slash === -1 ? text : text.slice(slash + 1)).toLowerCase().replace(/\.$/, '');
-  if (ns === '.') ns = gatewayNs;
-  if (!DNS_NAME.test(host)) {
-    ctx.error('invalid-hostname', at, `"${text}" is not a host (namespace/dnsName, the name a DNS name or a leading * wildcard)`);
+  const raw = slash === -1 ? text : text.slice(slash + 1);
+  const host = raw.toLowerCase().replace(/\.$/, '');
+  if (slash !== -1 && (ns === '' || raw === '')) {
+    ctx.error('invalid-hostname', at, `"${text}": the namespace and the host around "/" cannot be empty (use "*/", "./" or a namespace)`);
     return undefined;
   }
-  if (ns === '') {
-    ctx.error('invalid-hostname', at, `"${text}": the namespace before "/" is empty (use "*/", "./" or a namespace)`);
+  if (ns !== '*' && ns !== '.' && !isDns1123Label(ns)) {
+    ctx.error('invalid-hostname', at, `"${text}": "${ns}" is not a namespace ("*", "." or a namespace name)`);
+    return undefined;
+  }
+  if (ns === '.') ns = gatewayNs;
+  const problem =
+    raw !== '*' && !raw.includes('.')
+      ? 'short names are not allowed: write the full host name'
+      : raw.includes('*') && raw !== '*' && !raw.startsWith('*.')
+        ? 'partial wildcards are not allowed (write "*.domain")'
+        : isIP(raw)
+          ? undefined
+          : wildcardDomainProblem(raw);
+  if (problem) {
+    ctx.error('invalid-hostname', at, `"${text}" is not a server host: ${problem}`);
     return undefined;
   }
   return { namespace: ns, host };
@@ -114,6 +132,11 @@ function readTls(t: Fields, ctx: ResourceContext, protocol: string): ServerTlsSp
   if (out.minProtocolVersion && out.maxProtocolVersion && VERSION_RANK[out.minProtocolVersion] > VERSION_RANK[out.maxProtocolVersion]) {
     ctx.error('invalid-value', t.at('minProtocolVersion'), 'minProtocolVersion is above maxProtocolVersion');
   }
+  // Istio: ISTIO_MUTUAL uses the mesh's own certificates, so it takes none.
+  if (out.mode === 'ISTIO_MUTUAL') {
+    const given = (['serverCertificate', 'privateKey', 'caCertificates', 'credentialName'] as const).filter((f) => out[f]);
+    if (given.length > 0) ctx.error('conflicting-fields', t.at(given[0]!), `ISTIO_MUTUAL takes no ${given.join(', ')}: it uses the mesh's certificates`);
+  }
   // Istio: a file pair or a credentialName, never both; MUTUAL needs a CA to verify clients against.
   const terminates = out.mode === 'SIMPLE' || out.mode === 'MUTUAL' || out.mode === 'OPTIONAL_MUTUAL';
   if (terminates) {
@@ -132,18 +155,33 @@ function readTls(t: Fields, ctx: ResourceContext, protocol: string): ServerTlsSp
 
 export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec {
   const spec = new Fields(ctx, (res.object.spec as Record<string, unknown>) ?? {}, ['spec'], GATEWAY);
+  // Istio: a Gateway's name is a DNS label (VirtualServices name it as namespace/name).
+  if (!isDns1123Label(res.name)) ctx.error('invalid-name', ['metadata', 'name'], `Gateway name "${res.name}" is not a DNS-1123 label (no dots)`);
   spec.stringMap('selector');
   const servers: ServerSpec[] = [];
   const items = spec.objects('servers', SERVER);
   if (items.length === 0) ctx.error('missing-field', spec.at('servers'), 'a Gateway needs at least one server');
   const names = new Set<string>();
+  const portNames = new Set<string>();
   items.forEach((s, index) => {
     const port = s.object('port', PORT);
-    if (!port?.has('number')) ctx.error('missing-field', s.at('port'), 'a server needs port.number');
-    const number = port?.int('number', 1, 65535);
+    const bind = s.string('bind');
+    const unix = bind?.startsWith(UNIX_PREFIX) ?? false;
+    if (!port) ctx.error('missing-field', s.at('port'), 'a server needs a port (number, name, protocol)');
+    // Istio: port 0 only with a unix socket bind; a unix bind only with port 0.
+    const number = port?.int('number', unix ? 0 : 1, 65535);
+    if (port && !port.has('number') && !unix) ctx.error('missing-field', port.at('number'), 'a server needs port.number');
     const protocol = (port?.string('protocol') ?? '').toUpperCase();
     if (port && !port.has('protocol')) ctx.error('missing-field', port.at('protocol'), 'a server port needs a protocol (HTTP, HTTPS, ...)');
     else if (port && !PROTOCOLS.has(protocol)) ctx.error('invalid-protocol', port.at('protocol'), `"${protocol}" is not a Gateway server protocol`);
+    // Istio: every server's port has a name, unique in the Gateway.
+    const portName = port?.string('name');
+    if (port && !portName) ctx.error('missing-field', port.at('name'), 'a server port needs a name');
+    else if (port && portName !== undefined) {
+      if (portNames.has(portName)) ctx.error('duplicate-listener', port.at('name'), `port name "${portName}" is used by another server`);
+      portNames.add(portName);
+    }
+    if (port?.has('targetPort')) ctx.error('invalid-value', port.at('targetPort'), 'targetPort has no effect on a Gateway server: remove it');
     const hostTexts = s.strings('hosts');
     if (hostTexts.length === 0) ctx.error('missing-field', s.at('hosts'), 'a server needs at least one host');
     const hosts = hostTexts.flatMap((h, i) => readHost(h, res.namespace, ctx, [...s.at('hosts'), i]) ?? []);
@@ -152,8 +190,12 @@ export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec
       if (names.has(name)) ctx.error('duplicate-listener', s.at('name'), `server name "${name}" is used twice`);
       names.add(name);
     }
-    const bind = s.string('bind');
-    if (bind !== undefined && isIP(bind) === 0) ctx.error('invalid-address', s.at('bind'), `bind must be an IP address, not "${bind}"`);
+    if (unix) {
+      const bad = unixAddressProblem(bind!.slice(UNIX_PREFIX.length));
+      if (bad) ctx.error('invalid-address', s.at('bind'), bad);
+      else if (number) ctx.error('invalid-value', s.at('bind'), `a unix socket bind needs port.number 0, not ${number}`);
+      else ctx.warn('not-supported', s.at('bind'), 'unix socket binds are not supported yet: this server is not served');
+    } else if (bind !== undefined && isIP(bind) === 0) ctx.error('invalid-address', s.at('bind'), `bind must be an IP address, not "${bind}"`);
     const t = s.object('tls', SERVER_TLS);
     const tls = t ? readTls(t, ctx, protocol) : undefined;
     if ((protocol === 'HTTPS' || protocol === 'TLS') && !tls?.mode) {
@@ -162,7 +204,13 @@ export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec
     if (SERVED_PROTOCOLS.has(protocol) && protocol !== 'HTTPS' && tls?.mode) {
       // Istio: "server cannot have TLS settings for plain text HTTP ports" (httpsRedirect alone is fine).
       ctx.error('invalid-value', [...s.at('tls'), 'mode'], `TLS settings on a plain-text ${protocol} server: use protocol HTTPS to terminate TLS`);
+    } else if (t && PROTOCOLS.has(protocol) && !SERVED_PROTOCOLS.has(protocol) && protocol !== 'TLS') {
+      ctx.error('invalid-value', s.at('tls'), `a ${protocol} server cannot have TLS settings`);
     }
+    // Istio warns: httpsRedirect only makes sense on a plain HTTP server.
+    if (tls?.httpsRedirect && (protocol === 'HTTPS' || protocol === 'TLS' || !SERVED_PROTOCOLS.has(protocol)))
+      ctx.warn('invalid-value', [...s.at('tls'), 'httpsRedirect'], `httpsRedirect has no effect on a ${protocol} server`);
+    if (unix) return;
     const server: ServerSpec = { index, path: [...s.path], label: name ?? `servers[${index}]`, port: number ?? 0, protocol, hosts };
     if (bind) server.bind = bind;
     if (tls) server.tls = tls;
