@@ -257,7 +257,8 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
     }
     return r;
   };
-  const compile = (entries: Entry[], port: number): Route[] => entries.sort(compareEntries).map((e) => buildRoute(e, resolved(e.route, e.rule, port), port));
+  const compile = (entries: Entry[], port: number, https = false): Route[] =>
+    entries.sort(compareEntries).map((e) => buildRoute(e, resolved(e.route, e.rule, port), port, https));
   const entriesOf = (route: RouteSpec, host: [number, number]): Entry[] =>
     route.rules.flatMap((rule): Entry[] =>
       rule.matches.length === 0 ? [{ route, rule, match: undefined, host }] : rule.matches.map((match) => ({ route, rule, match, host })),
@@ -309,7 +310,7 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       }
       const entries = [...best].flatMap(([route, s]) => entriesOf(route, s));
       const domains = pattern === '*' ? ['*'] : [pattern, `${pattern}:${port}`];
-      return { host: pattern, domains, port, routes: compile(entries, port), fromVirtualService: true };
+      return { host: pattern, domains, port, routes: compile(entries, port, tlsByPort.has(port)), fromVirtualService: true };
     });
     // Requests for other hostnames get 404 (a lone virtual host would otherwise take any Host).
     if (!patterns.includes('*')) virtualHosts.push({ host: '*', domains: ['*'], port, routes: [], fromVirtualService: true });
