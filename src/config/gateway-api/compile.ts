@@ -232,7 +232,7 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
   for (const { gw, listeners } of gateways.values()) {
     statuses.set(`Gateway/${gw.namespace}/${gw.name}`, {
       conditions: gatewayConditions(
-        listeners.map((l) => l.live),
+        listeners.map((l) => ({ accepted: l.conditions.some((c) => c.type === 'Accepted' && c.status === 'True'), programmed: l.live })),
         gw.generation,
       ),
       listeners: listeners.map((l) => ({

@@ -36,7 +36,12 @@ export function readGatewayClass(res: RawResource, ctx: ResourceContext): Gatewa
   return { ...base(res, ctx), controllerName };
 }
 
-const PROTOCOLS = new Set(['HTTP', 'HTTPS', 'TLS', 'TCP', 'UDP']);
+/**
+ * The CRD's ProtocolType pattern: a name of letters, digits and "-" (HTTP, HTTPS, TLS, TCP, UDP, or any other such
+ * name) or a domain-prefixed one. A valid name Shadowgate does not serve is the listener's `UnsupportedProtocol`, not a
+ * broken Gateway (conformance: GatewayListenerUnsupportedProtocol, whose listener says `protocol: INVALID`).
+ */
+const PROTOCOL = /^(?:[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?|[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]+)$/;
 
 export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec {
   const s = spec(res, ctx, GATEWAY);
@@ -56,8 +61,8 @@ export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec
     if (port === undefined && !l.has('port')) ctx.error('missing-field', l.at('port'), 'a listener needs a port');
     const protocol = l.string('protocol') ?? '';
     if (!protocol) ctx.error('missing-field', l.at('protocol'), 'a listener needs a protocol');
-    else if (!PROTOCOLS.has(protocol) && !protocol.includes('/')) {
-      ctx.error('invalid-protocol', l.at('protocol'), `"${protocol}" is not a Gateway API protocol (HTTP, HTTPS, TLS, TCP, UDP, or a domain-prefixed name)`);
+    else if (!PROTOCOL.test(protocol) || protocol.length > 255) {
+      ctx.error('invalid-protocol', l.at('protocol'), `"${protocol}" is not a Gateway API protocol name (letters, digits and "-", or a domain-prefixed name)`);
     }
     const hostname = l.string('hostname');
     if (hostname !== undefined && !HOSTNAME.test(hostname)) ctx.error('invalid-hostname', l.at('hostname'), `"${hostname}" is not a valid hostname`);
