@@ -11,6 +11,7 @@ import {
   GATEWAY_CLASS,
   GRANT_FROM,
   GRANT_TO,
+  LABEL_SELECTOR,
   LISTENER,
   LISTENER_TLS,
   PRIVATE_KEY_FILE_OPTION,
@@ -18,8 +19,9 @@ import {
   ROUTE_GROUP_KIND,
   ROUTE_NAMESPACES,
   SECRET_REF,
+  SELECTOR_REQUIREMENT,
 } from './schemas.js';
-import type { GatewayClassSpec, GatewaySpec, ListenerSpec, ListenerTlsSpec, ReferenceGrantSpec } from './types.js';
+import type { GatewayClassSpec, GatewaySpec, ListenerSpec, ListenerTlsSpec, NamespaceSelector, ReferenceGrantSpec } from './types.js';
 
 function spec(res: RawResource, ctx: ResourceContext, schema: typeof GATEWAY): Fields {
   return new Fields(ctx, (res.object.spec as Record<string, unknown>) ?? {}, ['spec'], schema);
@@ -69,11 +71,14 @@ export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec
     const listener: ListenerSpec = { index, name, port: port ?? 0, protocol, from: 'Same' };
     if (hostname !== undefined && (protocol === 'HTTP' || protocol === 'HTTPS' || protocol === 'TLS')) listener.hostname = hostname;
     const allowed = l.object('allowedRoutes', ALLOWED_ROUTES);
-    const from = allowed?.object('namespaces', ROUTE_NAMESPACES)?.string('from');
+    const namespaces = allowed?.object('namespaces', ROUTE_NAMESPACES);
+    const from = namespaces?.string('from');
     if (from !== undefined) {
       if (from === 'Same' || from === 'All' || from === 'Selector') listener.from = from;
       else ctx.error('invalid-value', [...(allowed?.at('namespaces') ?? []), 'from'], `from must be All, Same or Selector, not "${from}"`);
     }
+    const selector = namespaces?.object('selector', LABEL_SELECTOR);
+    if (selector && listener.from === 'Selector') listener.selector = readSelector(selector);
     if (allowed?.has('kinds')) {
       listener.kinds = allowed.objects('kinds', ROUTE_GROUP_KIND).map((k) => ({ group: k.string('group') ?? GATEWAY_API_GROUP, kind: k.string('kind') ?? '' }));
     }
@@ -117,6 +122,24 @@ export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec
     listeners.push(listener);
   });
   return { ...base(res, ctx), className, listeners };
+}
+
+const OPERATORS = new Set(['In', 'NotIn', 'Exists', 'DoesNotExist']);
+
+/** A LabelSelector, with the rules Kubernetes checks (operators; values only with In and NotIn, and then some). */
+function readSelector(f: Fields): NamespaceSelector {
+  const matchExpressions = f.objects('matchExpressions', SELECTOR_REQUIREMENT).map((e) => {
+    const key = e.string('key') ?? '';
+    const operator = e.string('operator') ?? '';
+    const values = e.strings('values');
+    if (!key) e.ctx.error('missing-field', e.at('key'), 'a selector requirement needs a key');
+    if (!OPERATORS.has(operator)) e.ctx.error('invalid-value', e.at('operator'), `operator must be In, NotIn, Exists or DoesNotExist, not "${operator}"`);
+    else if ((operator === 'In' || operator === 'NotIn') !== values.length > 0) {
+      e.ctx.error('invalid-value', e.at('values'), `values must be ${values.length > 0 ? 'empty' : 'set'} with operator ${operator}`);
+    }
+    return { key, operator, values };
+  });
+  return { matchLabels: f.stringMap('matchLabels'), matchExpressions };
 }
 
 export function readReferenceGrant(res: RawResource, ctx: ResourceContext): ReferenceGrantSpec {
