@@ -11,9 +11,11 @@ import {
   GATEWAY_CLASS,
   GRANT_FROM,
   GRANT_TO,
+  INFRASTRUCTURE,
   LABEL_SELECTOR,
   LISTENER,
   LISTENER_TLS,
+  PARAMETERS_REF,
   PRIVATE_KEY_FILE_OPTION,
   REFERENCE_GRANT,
   ROUTE_GROUP_KIND,
@@ -121,7 +123,16 @@ export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec
     else if (protocol === 'TLS') ctx.error('missing-field', l.at('tls'), 'tls mode must be set for protocol TLS (Passthrough or Terminate)');
     listeners.push(listener);
   });
-  return { ...base(res, ctx), className, listeners };
+  const gateway: GatewaySpec = { ...base(res, ctx), className, listeners };
+  // Shadowgate has no parameters kind: any parametersRef "refers to an unsupported kind", and the spec says such a
+  // Gateway SHOULD be rejected (Accepted False InvalidParameters; the suite's GatewayInvalidParametersRef).
+  const parametersRef = s.object('infrastructure', INFRASTRUCTURE)?.object('parametersRef', PARAMETERS_REF);
+  if (parametersRef) {
+    const what = `${parametersRef.string('group') ?? ''}/${parametersRef.string('kind') ?? ''} ${parametersRef.string('name') ?? ''}`;
+    gateway.invalidParameters = `infrastructure.parametersRef ${what}: Shadowgate takes no parameters, so this Gateway is not served`;
+    ctx.reference('warning', 'invalid-parameters', parametersRef.path, gateway.invalidParameters);
+  }
+  return gateway;
 }
 
 const OPERATORS = new Set(['In', 'NotIn', 'Exists', 'DoesNotExist']);

@@ -21,9 +21,11 @@ export const GATEWAY_API_KINDS: Readonly<Record<string, readonly string[]>> = {
 export const GATEWAY_CLASS: Schema = { name: 'GatewayClassSpec', fields: ['controllerName', 'description'], unsupported: ['parametersRef'] };
 export const GATEWAY: Schema = {
   name: 'GatewaySpec',
-  fields: ['gatewayClassName', 'listeners'],
-  unsupported: ['addresses', 'infrastructure', 'backendTLS', 'allowedListeners'],
+  fields: ['gatewayClassName', 'listeners', 'infrastructure'],
+  unsupported: ['addresses', 'backendTLS', 'allowedListeners'],
 };
+export const INFRASTRUCTURE: Schema = { name: 'GatewayInfrastructure', fields: ['parametersRef'], unsupported: ['labels', 'annotations'] };
+export const PARAMETERS_REF: Schema = { name: 'LocalParametersReference', fields: ['group', 'kind', 'name'] };
 export const LISTENER: Schema = { name: 'Listener', fields: ['name', 'hostname', 'port', 'protocol', 'allowedRoutes', 'tls'] };
 export const LISTENER_TLS: Schema = { name: 'ListenerTLSConfig', fields: ['mode', 'certificateRefs', 'options'], unsupported: ['frontendValidation'] };
 export const SECRET_REF: Schema = { name: 'SecretObjectReference', fields: ['group', 'kind', 'name', 'namespace'] };

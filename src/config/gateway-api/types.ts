@@ -50,6 +50,8 @@ export interface ListenerTlsSpec {
 export interface GatewaySpec extends Read {
   className: string;
   listeners: ListenerSpec[];
+  /** Why `infrastructure.parametersRef` is refused (Shadowgate takes no parameters): the Gateway is not accepted. */
+  invalidParameters?: string;
 }
 
 export interface ReferenceGrantSpec extends Read {
