@@ -174,35 +174,41 @@ describe('Gateway API conformance: Mesh (GAMMA) HTTPRoutes', () => {
       }
     }));
 
-  it('MeshHTTPRouteRequestHeaderModifier: set, add and remove reach echo-v1, names case-insensitive', () =>
-    mesh('mesh-httproute-request-header-modifier', async (m) => {
-      const received = async (path: string, headers: Record<string, string>) => {
-        const a = await m.get(path, { headers });
-        assert.equal(a.headers['x-upstream'], 'echo-v1', path);
-        return m.pods.v1.requests.at(-1)!.headers;
-      };
-      assert.equal((await received('/set', { 'Some-Other-Header': 'val' }))['x-header-set'], 'set-overwrites-values');
-      assert.equal((await received('/set', { 'Some-Other-Header': 'val', 'X-Header-Set': 'some-other-value' }))['x-header-set'], 'set-overwrites-values');
-      assert.equal((await received('/add', { 'Some-Other-Header': 'val' }))['x-header-add'], 'add-appends-values');
-      // Node joins repeated request headers with ", " (the suite's echo server shows them joined by ",").
-      assert.equal((await received('/add', { 'X-Header-Add': 'some-other-value' }))['x-header-add'], 'some-other-value, add-appends-values');
-      assert.equal((await received('/remove', { 'X-Header-Remove': 'val' }))['x-header-remove'], undefined);
-      const multiple = await received('/multiple', { 'Another-Header': 'another-header-val' });
-      assert.deepEqual(
-        [multiple['another-header'], multiple['x-header-remove-1'], multiple['x-header-remove-2']],
-        ['another-header-val', undefined, undefined],
-      );
-      const ci = await received('/case-insensitivity', {
-        'x-header-set': 'original-val-set',
-        'x-header-add': 'original-val-add',
-        'x-header-remove': 'original-val-remove',
-        'Another-Header': 'another-header-val',
-      });
-      assert.deepEqual(
-        [ci['x-header-set'], ci['x-header-add'], ci['x-header-remove'], ci['another-header']],
-        ['header-set', 'original-val-add, header-add', undefined, 'another-header-val'],
-      );
-    }));
+  // MeshHTTPRouteBackendRequestHeaderModifier: the same checks, the filters set on the backendRef.
+  for (const [suite, name] of [
+    ['MeshHTTPRouteRequestHeaderModifier', 'mesh-httproute-request-header-modifier'],
+    ['MeshHTTPRouteBackendRequestHeaderModifier', 'mesh-httproute-request-header-modifier-backend'],
+  ] as const) {
+    it(`${suite}: set, add and remove reach echo-v1, names case-insensitive`, () =>
+      mesh(name, async (m) => {
+        const received = async (path: string, headers: Record<string, string>) => {
+          const a = await m.get(path, { headers });
+          assert.equal(a.headers['x-upstream'], 'echo-v1', path);
+          return m.pods.v1.requests.at(-1)!.headers;
+        };
+        assert.equal((await received('/set', { 'Some-Other-Header': 'val' }))['x-header-set'], 'set-overwrites-values');
+        assert.equal((await received('/set', { 'Some-Other-Header': 'val', 'X-Header-Set': 'some-other-value' }))['x-header-set'], 'set-overwrites-values');
+        assert.equal((await received('/add', { 'Some-Other-Header': 'val' }))['x-header-add'], 'add-appends-values');
+        // Node joins repeated request headers with ", " (the suite's echo server shows them joined by ",").
+        assert.equal((await received('/add', { 'X-Header-Add': 'some-other-value' }))['x-header-add'], 'some-other-value, add-appends-values');
+        assert.equal((await received('/remove', { 'X-Header-Remove': 'val' }))['x-header-remove'], undefined);
+        const multiple = await received('/multiple', { 'Another-Header': 'another-header-val' });
+        assert.deepEqual(
+          [multiple['another-header'], multiple['x-header-remove-1'], multiple['x-header-remove-2']],
+          ['another-header-val', undefined, undefined],
+        );
+        const ci = await received('/case-insensitivity', {
+          'x-header-set': 'original-val-set',
+          'x-header-add': 'original-val-add',
+          'x-header-remove': 'original-val-remove',
+          'Another-Header': 'another-header-val',
+        });
+        assert.deepEqual(
+          [ci['x-header-set'], ci['x-header-add'], ci['x-header-remove'], ci['another-header']],
+          ['header-set', 'original-val-add, header-add', undefined, 'another-header-val'],
+        );
+      }));
+  }
 
   it('MeshHTTPRouteRewritePath: prefix and full-path rewrites reach echo-v1, headers modified', () =>
     mesh('mesh-httproute-rewrite-path', async (m) => {

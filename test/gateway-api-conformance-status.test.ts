@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import { CONTROLLER_NAME } from '../src/config/gateway-api/index.js';
 import { loadSnapshot, type Snapshot } from '../src/config/index.js';
 import { makeCa, opensslMissing } from './harness/certs.js';
 import { client, freePort } from './harness/gateway.js';
@@ -12,6 +13,7 @@ import {
   assertListeners,
   backendsYaml,
   type Cond,
+  fixture,
   gatewayListeners,
   gatewayYaml,
   type ListenerStatus,
@@ -126,6 +128,33 @@ describe('Gateway API conformance: Gateway and listener status (files)', () => {
       { name: 'http-unattached', kinds: ['HTTPRoute'], attachedRoutes: 0, conditions: ok },
       { name: 'http', kinds: ['HTTPRoute'], attachedRoutes: 1, conditions: ok },
     ]);
+  });
+
+  it('GatewayInvalidParametersRef: a parametersRef (Shadowgate takes none) is Accepted False InvalidParameters; nothing is served', () => {
+    const s = load('gateway-invalid-parameters-ref');
+    const conds = (statusOf(s, 'Gateway', 'gateway-invalid-parameters-ref').conditions as Cond[]).map(
+      (c) => `${c.type}=${c.status}/${c.reason}/${c.observedGeneration}`,
+    );
+    assert.deepEqual(conds, ['Accepted=False/InvalidParameters/1', 'Programmed=False/Invalid/1']);
+    assert.deepEqual(
+      s.problems.filter((p) => p.severity !== 'info').map((p) => `${p.code} ${p.path}`),
+      ['invalid-parameters spec.infrastructure.parametersRef'],
+    );
+    assert.deepEqual(
+      s.listeners.map((l) => l.port),
+      [80],
+      'only the same-namespace Gateway is served',
+    );
+  });
+
+  it('GatewayNameMaximumLength: a Gateway named with 253 characters gets its conditions for its generation', () => {
+    const s = load('gateway-name-maximum-length');
+    const gw = s.resources.find((r) => r.kind === 'Gateway' && r.name.startsWith('gateway-name-maximum-length'))!;
+    assert.equal(gw.name.length, 253);
+    assert.deepEqual(
+      (gw.status!.conditions as Cond[]).map((c) => `${c.type}=${c.status}/${c.observedGeneration}`),
+      ['Accepted=True/1', 'Programmed=True/1'],
+    );
   });
 
   it('HTTPRouteDisallowedKind: an HTTPRoute on a listener that allows TLSRoutes only: NotAllowedByListeners, refs resolved, 0 attached', () => {
@@ -313,6 +342,28 @@ describe('Gateway API conformance: listeners changed in the cluster', { timeout:
     } finally {
       await c.close();
       certs.remove();
+    }
+  });
+});
+
+describe('Gateway API conformance: GatewayClass', { timeout: 120_000 }, () => {
+  it('GatewayClassObservedGenerationBump: a changed class is accepted again with the new generation', async () => {
+    const [cls] = parseAllDocuments(fixture('gatewayclass-observed-generation-bump').replace('"{GATEWAY_CONTROLLER_NAME}"', CONTROLLER_NAME)).map(
+      (d) => d.toJS() as KObject,
+    );
+    const c = await cluster([cls!]);
+    try {
+      const name = 'gatewayclass-observed-generation-bump';
+      const accepted = (generation: number) =>
+        ((c.api.get('GatewayClass', '', name)?.status as { conditions?: Cond[] } | undefined)?.conditions ?? []).some(
+          (x) => x.type === 'Accepted' && x.status === 'True' && x.observedGeneration === generation,
+        );
+      await c.api.until(() => accepted(1));
+      c.api.apply({ ...cls!, spec: { ...(cls!.spec as object), description: 'new' } });
+      assert.equal(c.api.get('GatewayClass', '', name)!.metadata!.generation, 2);
+      await c.api.until(() => accepted(2));
+    } finally {
+      await c.close();
     }
   });
 });
