@@ -151,36 +151,47 @@ function lastReceived(c: Conformance, b: Backend = 'v1') {
 }
 
 describe('Gateway API conformance: filters', () => {
-  it('HTTPRouteRequestHeaderModifier: set overwrites, add appends, remove removes, names case-insensitive', () =>
-    withRoutes(['httproute-request-header-modifier'], async (c) => {
-      await c.get('/set', { headers: { 'Some-Other-Header': 'val', 'X-Header-Set': 'some-other-value' } });
-      assert.equal(lastReceived(c).headers['x-header-set'], 'set-overwrites-values');
-      assert.equal(lastReceived(c).headers['some-other-header'], 'val');
-      await c.get('/add', { headers: { 'X-Header-Add': 'some-other-value' } });
-      // Node joins repeated request headers with ", "; the suite's echo server shows them comma-joined too.
-      assert.equal(lastReceived(c).headers['x-header-add'], 'some-other-value, add-appends-values');
-      await c.get('/remove', { headers: { 'X-Header-Remove': 'val' } });
-      assert.equal(lastReceived(c).headers['x-header-remove'], undefined);
-      await c.get('/multiple', {
-        headers: { 'X-Header-Set-2': 'set-val-2', 'X-Header-Add-2': 'add-val-2', 'X-Header-Remove-2': 'remove-val-2', 'Another-Header': 'another-header-val' },
-      });
-      const m = lastReceived(c).headers;
-      assert.equal(m['x-header-set-1'], 'header-set-1');
-      assert.equal(m['x-header-set-2'], 'header-set-2');
-      assert.equal(m['x-header-add-1'], 'header-add-1');
-      assert.equal(m['x-header-add-2'], 'add-val-2, header-add-2');
-      assert.equal(m['x-header-add-3'], 'header-add-3');
-      assert.equal(m['another-header'], 'another-header-val');
-      assert.equal(m['x-header-remove-1'], undefined);
-      assert.equal(m['x-header-remove-2'], undefined);
-      await c.get('/case-insensitivity', {
-        headers: { 'x-header-set': 'original-val-set', 'x-header-add': 'original-val-add', 'x-header-remove': 'original-val-remove' },
-      });
-      const ci = lastReceived(c).headers;
-      assert.equal(ci['x-header-set'], 'header-set');
-      assert.equal(ci['x-header-add'], 'original-val-add, header-add');
-      assert.equal(ci['x-header-remove'], undefined);
-    }));
+  // HTTPRouteBackendRequestHeaderModifier runs the same checks on the filters set on the backendRef instead.
+  for (const [suite, name] of [
+    ['HTTPRouteRequestHeaderModifier', 'httproute-request-header-modifier'],
+    ['HTTPRouteBackendRequestHeaderModifier', 'httproute-request-header-modifier-backend'],
+  ] as const) {
+    it(`${suite}: set overwrites, add appends, remove removes, names case-insensitive`, () =>
+      withRoutes([name], async (c) => {
+        await c.get('/set', { headers: { 'Some-Other-Header': 'val', 'X-Header-Set': 'some-other-value' } });
+        assert.equal(lastReceived(c).headers['x-header-set'], 'set-overwrites-values');
+        assert.equal(lastReceived(c).headers['some-other-header'], 'val');
+        await c.get('/add', { headers: { 'X-Header-Add': 'some-other-value' } });
+        // Node joins repeated request headers with ", "; the suite's echo server shows them comma-joined too.
+        assert.equal(lastReceived(c).headers['x-header-add'], 'some-other-value, add-appends-values');
+        await c.get('/remove', { headers: { 'X-Header-Remove': 'val' } });
+        assert.equal(lastReceived(c).headers['x-header-remove'], undefined);
+        await c.get('/multiple', {
+          headers: {
+            'X-Header-Set-2': 'set-val-2',
+            'X-Header-Add-2': 'add-val-2',
+            'X-Header-Remove-2': 'remove-val-2',
+            'Another-Header': 'another-header-val',
+          },
+        });
+        const m = lastReceived(c).headers;
+        assert.equal(m['x-header-set-1'], 'header-set-1');
+        assert.equal(m['x-header-set-2'], 'header-set-2');
+        assert.equal(m['x-header-add-1'], 'header-add-1');
+        assert.equal(m['x-header-add-2'], 'add-val-2, header-add-2');
+        assert.equal(m['x-header-add-3'], 'header-add-3');
+        assert.equal(m['another-header'], 'another-header-val');
+        assert.equal(m['x-header-remove-1'], undefined);
+        assert.equal(m['x-header-remove-2'], undefined);
+        await c.get('/case-insensitivity', {
+          headers: { 'x-header-set': 'original-val-set', 'x-header-add': 'original-val-add', 'x-header-remove': 'original-val-remove' },
+        });
+        const ci = lastReceived(c).headers;
+        assert.equal(ci['x-header-set'], 'header-set');
+        assert.equal(ci['x-header-add'], 'original-val-add, header-add');
+        assert.equal(ci['x-header-remove'], undefined);
+      }));
+  }
 
   it('HTTPRouteResponseHeaderModifier: the answer is modified, the backend sees the request unchanged', () =>
     withRoutes(['httproute-response-header-modifier'], async (c) => {

@@ -83,6 +83,7 @@ export const PROBLEM_CODES = {
   'not-our-class': 'a GatewayClass of another controller',
   'not-our-gateway': 'a Gateway of a class Shadowgate does not handle',
   'unsupported-protocol': 'a listener protocol Shadowgate does not serve',
+  'invalid-parameters': 'a Gateway infrastructure.parametersRef (Shadowgate takes none)',
   'port-unavailable': 'a listener port another listener or ServiceEntry holds',
   'hostname-conflict': 'two listeners with the same port and hostname',
   'hostnames-ignored': 'hostnames on a route bound to a Service (GAMMA)',

@@ -21,7 +21,9 @@ export type Behaviour =
   /** Accept the request and answer it (as `answer` would, with `body`) only when release() is called. */
   | { kind: 'hold'; body?: string }
   /** Destroy the socket as soon as the request arrives. */
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  /** Answer each request as `answer` decides from it (and the requests received before it, which `requests` holds). */
+  | { kind: 'script'; answer(req: RecordedRequest): { status: number; delayMs?: number } };
 
 export interface TestUpstream {
   name: string;
@@ -70,12 +72,13 @@ export async function startUpstream(name = 'upstream', behaviour: Behaviour = { 
         });
         return;
       }
+      const a: { status?: number; body?: string; headers?: Record<string, string>; delayMs?: number } = b.kind === 'script' ? b.answer(requests.at(-1)!) : b;
       const send = () => {
-        const body = b.body ?? `This is ${name}\n`;
-        res.writeHead(b.status ?? 200, { 'content-type': 'text/plain', 'x-upstream': name, ...b.headers });
+        const body = a.body ?? `This is ${name}\n`;
+        res.writeHead(a.status ?? 200, { 'content-type': 'text/plain', 'x-upstream': name, ...a.headers });
         res.end(body);
       };
-      if (b.delayMs) setTimeout(send, b.delayMs);
+      if (a.delayMs) setTimeout(send, a.delayMs);
       else send();
     });
   });

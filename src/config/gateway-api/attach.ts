@@ -5,7 +5,7 @@ import type { Registry } from './backends.js';
 import { intersect } from './hostnames.js';
 import { GATEWAY_API_GROUP } from './schemas.js';
 import type { Condition } from './status.js';
-import type { GatewaySpec, ListenerSpec, ParentRefSpec, RouteKind, RouteSpec } from './types.js';
+import type { GatewaySpec, ListenerSpec, NamespaceSelector, ParentRefSpec, RouteKind, RouteSpec } from './types.js';
 
 export interface LiveListener {
   gateway: GatewaySpec;
@@ -38,6 +38,32 @@ export interface MeshBinding {
 
 const isCore = (g: string) => g === '' || g === 'core';
 
+/** The label Kubernetes (1.22+) gives every namespace, its name: the one namespace label known without reading Namespaces. */
+const NAME_LABEL = 'kubernetes.io/metadata.name';
+
+/**
+ * Whether a listener's namespace selector selects `namespace`, judged by the namespace's name label alone: true or
+ * false when every requirement is on that label (the suite's GatewayWithAttachedRoutes selects this way), false when
+ * one of them fails, undefined when the answer needs another label (Shadowgate reads no Namespace objects).
+ */
+function selectsNamespace(selector: NamespaceSelector | undefined, namespace: string): boolean | undefined {
+  if (!selector) return undefined;
+  let known = true;
+  for (const [key, value] of Object.entries(selector.matchLabels)) {
+    if (key !== NAME_LABEL) known = false;
+    else if (value !== namespace) return false;
+  }
+  for (const e of selector.matchExpressions) {
+    if (e.key !== NAME_LABEL) {
+      known = false;
+      continue;
+    }
+    const holds = e.operator === 'In' ? e.values.includes(namespace) : e.operator === 'NotIn' ? !e.values.includes(namespace) : e.operator === 'Exists';
+    if (!holds) return false;
+  }
+  return known ? true : undefined;
+}
+
 export type Outcome =
   | { ok: true; attachments: Attachment[]; mesh: MeshBinding[] }
   | { ok: false; reason: string; message: string; attachments?: undefined; mesh?: undefined };
@@ -63,10 +89,17 @@ export function attach(
       return { ok: false, reason: 'NoMatchingParent', message: `Gateway ${ref.namespace}/${ref.name} has no listener with ${which}` };
     }
     const allowed = candidates.filter(
-      (l) => l.live && l.kinds.has(route.kind) && (l.spec.from === 'All' || (l.spec.from === 'Same' && route.namespace === g.gw.namespace)),
+      (l) =>
+        l.live &&
+        l.kinds.has(route.kind) &&
+        (l.spec.from === 'All' ||
+          (l.spec.from === 'Same' && route.namespace === g.gw.namespace) ||
+          (l.spec.from === 'Selector' && selectsNamespace(l.spec.selector, route.namespace) === true)),
     );
     if (allowed.length === 0) {
-      const selector = candidates.some((l) => l.spec.from === 'Selector') ? ' (namespace selectors need namespace labels, which files do not have)' : '';
+      const selector = candidates.some((l) => l.spec.from === 'Selector' && selectsNamespace(l.spec.selector, route.namespace) === undefined)
+        ? ` (this namespace selector needs namespace labels other than ${NAME_LABEL}, which Shadowgate does not read)`
+        : '';
       return { ok: false, reason: 'NotAllowedByListeners', message: `no listener of Gateway ${ref.namespace}/${ref.name} allows this route${selector}` };
     }
     const attachments: Attachment[] = [];

@@ -84,7 +84,8 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
     const listeners = gw.listeners.map((l): LiveListener => {
       const at = ['spec', 'listeners', l.index];
       const conds: Condition[] = [];
-      let live = true;
+      // A Gateway that is not accepted (invalid parameters) serves no listener and claims no port or hostname.
+      let live = gw.invalidParameters === undefined;
       const { kinds, invalidKinds } = routeKinds(l);
       const terminates = l.protocol === 'HTTPS' && l.tls?.mode === 'Terminate';
       const passesThrough = l.protocol === 'TLS' && l.tls?.mode === 'Passthrough';
@@ -231,10 +232,16 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
 
   for (const { gw, listeners } of gateways.values()) {
     statuses.set(`Gateway/${gw.namespace}/${gw.name}`, {
-      conditions: gatewayConditions(
-        listeners.map((l) => l.live),
-        gw.generation,
-      ),
+      conditions:
+        gw.invalidParameters === undefined
+          ? gatewayConditions(
+              listeners.map((l) => ({ accepted: l.conditions.some((c) => c.type === 'Accepted' && c.status === 'True'), programmed: l.live })),
+              gw.generation,
+            )
+          : [
+              condition('Accepted', false, 'InvalidParameters', gw.invalidParameters, gw.generation),
+              condition('Programmed', false, 'Invalid', 'the Gateway is not accepted', gw.generation),
+            ],
       listeners: listeners.map((l) => ({
         name: l.spec.name,
         // HTTPS listeners that terminate TLS take routes as HTTP ones do (the conformance suite expects them listed); TLS
@@ -257,7 +264,8 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
     }
     return r;
   };
-  const compile = (entries: Entry[], port: number): Route[] => entries.sort(compareEntries).map((e) => buildRoute(e, resolved(e.route, e.rule, port), port));
+  const compile = (entries: Entry[], port: number, https = false): Route[] =>
+    entries.sort(compareEntries).map((e) => buildRoute(e, resolved(e.route, e.rule, port), port, https));
   const entriesOf = (route: RouteSpec, host: [number, number]): Entry[] =>
     route.rules.flatMap((rule): Entry[] =>
       rule.matches.length === 0 ? [{ route, rule, match: undefined, host }] : rule.matches.map((match) => ({ route, rule, match, host })),
@@ -309,7 +317,7 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       }
       const entries = [...best].flatMap(([route, s]) => entriesOf(route, s));
       const domains = pattern === '*' ? ['*'] : [pattern, `${pattern}:${port}`];
-      return { host: pattern, domains, port, routes: compile(entries, port), fromVirtualService: true };
+      return { host: pattern, domains, port, routes: compile(entries, port, tlsByPort.has(port)), fromVirtualService: true };
     });
     // Requests for other hostnames get 404 (a lone virtual host would otherwise take any Host).
     if (!patterns.includes('*')) virtualHosts.push({ host: '*', domains: ['*'], port, routes: [], fromVirtualService: true });

@@ -11,15 +11,19 @@ import {
   GATEWAY_CLASS,
   GRANT_FROM,
   GRANT_TO,
+  INFRASTRUCTURE,
+  LABEL_SELECTOR,
   LISTENER,
   LISTENER_TLS,
+  PARAMETERS_REF,
   PRIVATE_KEY_FILE_OPTION,
   REFERENCE_GRANT,
   ROUTE_GROUP_KIND,
   ROUTE_NAMESPACES,
   SECRET_REF,
+  SELECTOR_REQUIREMENT,
 } from './schemas.js';
-import type { GatewayClassSpec, GatewaySpec, ListenerSpec, ListenerTlsSpec, ReferenceGrantSpec } from './types.js';
+import type { GatewayClassSpec, GatewaySpec, ListenerSpec, ListenerTlsSpec, NamespaceSelector, ReferenceGrantSpec } from './types.js';
 
 function spec(res: RawResource, ctx: ResourceContext, schema: typeof GATEWAY): Fields {
   return new Fields(ctx, (res.object.spec as Record<string, unknown>) ?? {}, ['spec'], schema);
@@ -36,7 +40,12 @@ export function readGatewayClass(res: RawResource, ctx: ResourceContext): Gatewa
   return { ...base(res, ctx), controllerName };
 }
 
-const PROTOCOLS = new Set(['HTTP', 'HTTPS', 'TLS', 'TCP', 'UDP']);
+/**
+ * The CRD's ProtocolType pattern: a name of letters, digits and "-" (HTTP, HTTPS, TLS, TCP, UDP, or any other such
+ * name) or a domain-prefixed one. A valid name Shadowgate does not serve is the listener's `UnsupportedProtocol`, not a
+ * broken Gateway (conformance: GatewayListenerUnsupportedProtocol, whose listener says `protocol: INVALID`).
+ */
+const PROTOCOL = /^(?:[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?|[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]+)$/;
 
 export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec {
   const s = spec(res, ctx, GATEWAY);
@@ -56,19 +65,22 @@ export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec
     if (port === undefined && !l.has('port')) ctx.error('missing-field', l.at('port'), 'a listener needs a port');
     const protocol = l.string('protocol') ?? '';
     if (!protocol) ctx.error('missing-field', l.at('protocol'), 'a listener needs a protocol');
-    else if (!PROTOCOLS.has(protocol) && !protocol.includes('/')) {
-      ctx.error('invalid-protocol', l.at('protocol'), `"${protocol}" is not a Gateway API protocol (HTTP, HTTPS, TLS, TCP, UDP, or a domain-prefixed name)`);
+    else if (!PROTOCOL.test(protocol) || protocol.length > 255) {
+      ctx.error('invalid-protocol', l.at('protocol'), `"${protocol}" is not a Gateway API protocol name (letters, digits and "-", or a domain-prefixed name)`);
     }
     const hostname = l.string('hostname');
     if (hostname !== undefined && !HOSTNAME.test(hostname)) ctx.error('invalid-hostname', l.at('hostname'), `"${hostname}" is not a valid hostname`);
     const listener: ListenerSpec = { index, name, port: port ?? 0, protocol, from: 'Same' };
     if (hostname !== undefined && (protocol === 'HTTP' || protocol === 'HTTPS' || protocol === 'TLS')) listener.hostname = hostname;
     const allowed = l.object('allowedRoutes', ALLOWED_ROUTES);
-    const from = allowed?.object('namespaces', ROUTE_NAMESPACES)?.string('from');
+    const namespaces = allowed?.object('namespaces', ROUTE_NAMESPACES);
+    const from = namespaces?.string('from');
     if (from !== undefined) {
       if (from === 'Same' || from === 'All' || from === 'Selector') listener.from = from;
       else ctx.error('invalid-value', [...(allowed?.at('namespaces') ?? []), 'from'], `from must be All, Same or Selector, not "${from}"`);
     }
+    const selector = namespaces?.object('selector', LABEL_SELECTOR);
+    if (selector && listener.from === 'Selector') listener.selector = readSelector(selector);
     if (allowed?.has('kinds')) {
       listener.kinds = allowed.objects('kinds', ROUTE_GROUP_KIND).map((k) => ({ group: k.string('group') ?? GATEWAY_API_GROUP, kind: k.string('kind') ?? '' }));
     }
@@ -111,7 +123,34 @@ export function readGateway(res: RawResource, ctx: ResourceContext): GatewaySpec
     else if (protocol === 'TLS') ctx.error('missing-field', l.at('tls'), 'tls mode must be set for protocol TLS (Passthrough or Terminate)');
     listeners.push(listener);
   });
-  return { ...base(res, ctx), className, listeners };
+  const gateway: GatewaySpec = { ...base(res, ctx), className, listeners };
+  // Shadowgate has no parameters kind: any parametersRef "refers to an unsupported kind", and the spec says such a
+  // Gateway SHOULD be rejected (Accepted False InvalidParameters; the suite's GatewayInvalidParametersRef).
+  const parametersRef = s.object('infrastructure', INFRASTRUCTURE)?.object('parametersRef', PARAMETERS_REF);
+  if (parametersRef) {
+    const what = `${parametersRef.string('group') ?? ''}/${parametersRef.string('kind') ?? ''} ${parametersRef.string('name') ?? ''}`;
+    gateway.invalidParameters = `infrastructure.parametersRef ${what}: Shadowgate takes no parameters, so this Gateway is not served`;
+    ctx.reference('warning', 'invalid-parameters', parametersRef.path, gateway.invalidParameters);
+  }
+  return gateway;
+}
+
+const OPERATORS = new Set(['In', 'NotIn', 'Exists', 'DoesNotExist']);
+
+/** A LabelSelector, with the rules Kubernetes checks (operators; values only with In and NotIn, and then some). */
+function readSelector(f: Fields): NamespaceSelector {
+  const matchExpressions = f.objects('matchExpressions', SELECTOR_REQUIREMENT).map((e) => {
+    const key = e.string('key') ?? '';
+    const operator = e.string('operator') ?? '';
+    const values = e.strings('values');
+    if (!key) e.ctx.error('missing-field', e.at('key'), 'a selector requirement needs a key');
+    if (!OPERATORS.has(operator)) e.ctx.error('invalid-value', e.at('operator'), `operator must be In, NotIn, Exists or DoesNotExist, not "${operator}"`);
+    else if ((operator === 'In' || operator === 'NotIn') !== values.length > 0) {
+      e.ctx.error('invalid-value', e.at('values'), `values must be ${values.length > 0 ? 'empty' : 'set'} with operator ${operator}`);
+    }
+    return { key, operator, values };
+  });
+  return { matchLabels: f.stringMap('matchLabels'), matchExpressions };
 }
 
 export function readReferenceGrant(res: RawResource, ctx: ResourceContext): ReferenceGrantSpec {

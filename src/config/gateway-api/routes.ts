@@ -32,7 +32,8 @@ const INTERNAL_ERROR: RouteAction = { kind: 'directResponse', response: { status
 /** GRPCRouteRule.backendRefs: with no valid backend, "all traffic which matches this rule MUST receive an UNAVAILABLE status" (503). */
 const UNAVAILABLE: RouteAction = { kind: 'directResponse', response: { status: 503 } };
 
-export function buildRoute(e: Entry, resolved: ResolvedRule, listenerPort: number): Route {
+/** `https`: the listener terminates TLS, so its requests' scheme is https. */
+export function buildRoute(e: Entry, resolved: ResolvedRule, listenerPort: number, https = false): Route {
   const { route, rule, match } = e;
   let action: RouteAction;
   let mirrors: MirrorTarget[] = [];
@@ -40,12 +41,15 @@ export function buildRoute(e: Entry, resolved: ResolvedRule, listenerPort: numbe
   if (rule.unsupported) action = INTERNAL_ERROR;
   else if (rule.redirect) {
     const red: Redirect = { ...rule.redirect.redirect };
-    // HTTPRequestRedirectFilter.port: without port or scheme, the listener's port; a scheme alone means its
-    // well-known port; a well-known port is left out of Location (http:80, https:443).
+    // HTTPRequestRedirectFilter.scheme: "When empty, the scheme of the request is used": the listener's (an HTTPS
+    // listener's redirects stay on https; the data path would otherwise write http). Port: without port or scheme,
+    // the listener's port; a scheme alone means its well-known port; the well-known port of Location's scheme is left
+    // out (http:80, https:443). Conformance: HTTPRouteRedirectPortAndScheme's HTTPS listener cases.
+    red.scheme ??= https ? 'https' : 'http';
     const wellKnown = red.scheme === 'https' ? 443 : 80;
     if (rule.redirect.portSet) {
       if (red.port === wellKnown) delete red.port;
-    } else if (!rule.redirect.schemeSet && listenerPort !== 80) red.port = listenerPort;
+    } else if (!rule.redirect.schemeSet && listenerPort !== wellKnown) red.port = listenerPort;
     const path = rule.redirect.path;
     if (path?.type === 'ReplaceFullPath') red.uri = path.value;
     action = { kind: 'redirect', redirect: red };

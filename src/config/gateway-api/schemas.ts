@@ -21,9 +21,11 @@ export const GATEWAY_API_KINDS: Readonly<Record<string, readonly string[]>> = {
 export const GATEWAY_CLASS: Schema = { name: 'GatewayClassSpec', fields: ['controllerName', 'description'], unsupported: ['parametersRef'] };
 export const GATEWAY: Schema = {
   name: 'GatewaySpec',
-  fields: ['gatewayClassName', 'listeners'],
-  unsupported: ['addresses', 'infrastructure', 'backendTLS', 'allowedListeners'],
+  fields: ['gatewayClassName', 'listeners', 'infrastructure'],
+  unsupported: ['addresses', 'backendTLS', 'allowedListeners'],
 };
+export const INFRASTRUCTURE: Schema = { name: 'GatewayInfrastructure', fields: ['parametersRef'], unsupported: ['labels', 'annotations'] };
+export const PARAMETERS_REF: Schema = { name: 'LocalParametersReference', fields: ['group', 'kind', 'name'] };
 export const LISTENER: Schema = { name: 'Listener', fields: ['name', 'hostname', 'port', 'protocol', 'allowedRoutes', 'tls'] };
 export const LISTENER_TLS: Schema = { name: 'ListenerTLSConfig', fields: ['mode', 'certificateRefs', 'options'], unsupported: ['frontendValidation'] };
 export const SECRET_REF: Schema = { name: 'SecretObjectReference', fields: ['group', 'kind', 'name', 'namespace'] };
@@ -31,7 +33,9 @@ export const SECRET_REF: Schema = { name: 'SecretObjectReference', fields: ['gro
 export const CERTIFICATE_FILE_OPTION = 'shadowgate.dev/certificate-file';
 export const PRIVATE_KEY_FILE_OPTION = 'shadowgate.dev/private-key-file';
 export const ALLOWED_ROUTES: Schema = { name: 'AllowedRoutes', fields: ['namespaces', 'kinds'] };
-export const ROUTE_NAMESPACES: Schema = { name: 'RouteNamespaces', fields: ['from'], unsupported: ['selector'] };
+export const ROUTE_NAMESPACES: Schema = { name: 'RouteNamespaces', fields: ['from', 'selector'] };
+export const LABEL_SELECTOR: Schema = { name: 'LabelSelector', fields: ['matchLabels', 'matchExpressions'] };
+export const SELECTOR_REQUIREMENT: Schema = { name: 'LabelSelectorRequirement', fields: ['key', 'operator', 'values'] };
 export const ROUTE_GROUP_KIND: Schema = { name: 'RouteGroupKind', fields: ['group', 'kind'] };
 export const REFERENCE_GRANT: Schema = { name: 'ReferenceGrantSpec', fields: ['from', 'to'] };
 export const GRANT_FROM: Schema = { name: 'ReferenceGrantFrom', fields: ['group', 'kind', 'namespace'] };

@@ -16,14 +16,23 @@ export function condition(type: string, ok: boolean, reason: string, message: st
 }
 
 /**
- * A Gateway's own Accepted and Programmed conditions from its listeners' Programmed ones (GEP-1364): Accepted with
- * reason ListenersNotValid when some listener is not programmed, Programmed while at least one is.
+ * A Gateway's own Accepted and Programmed conditions from its listeners' (GEP-1364): reason ListenersNotValid when some
+ * listener is not programmed; Accepted False only when no listener is accepted (nothing of the Gateway can be served:
+ * the suite's GatewayListenerUnsupportedProtocol expects a Gateway of unsupported protocols only not to be accepted,
+ * and one with a valid listener beside them to be); Programmed while at least one listener is.
  */
-export function gatewayConditions(listenersProgrammed: readonly boolean[], generation: number): Condition[] {
-  const live = listenersProgrammed.filter(Boolean).length;
-  const all = live === listenersProgrammed.length;
+export function gatewayConditions(listeners: ReadonlyArray<{ accepted: boolean; programmed: boolean }>, generation: number): Condition[] {
+  const live = listeners.filter((l) => l.programmed).length;
+  const all = live === listeners.length;
+  const accepted = listeners.length === 0 || listeners.some((l) => l.accepted);
   return [
-    condition('Accepted', true, all ? 'Accepted' : 'ListenersNotValid', all ? 'accepted' : 'some listeners are not valid', generation),
+    condition(
+      'Accepted',
+      accepted,
+      all ? 'Accepted' : 'ListenersNotValid',
+      all ? 'accepted' : accepted ? 'some listeners are not valid' : 'no listener is valid',
+      generation,
+    ),
     condition('Programmed', live > 0, live > 0 ? 'Programmed' : 'Invalid', live > 0 ? 'serving' : 'no listener can be served', generation),
   ];
 }
@@ -75,8 +84,11 @@ export function withCertificateChecks(status: Obj, refs: Readonly<Record<string,
   }
   if (!changed) return status;
   const generation = ((status.conditions ?? []) as Condition[])[0]?.observedGeneration ?? 1;
-  const programmed = out.map((l) => (l.conditions as Condition[]).some((c) => c.type === 'Programmed' && c.status === 'True'));
-  const own = gatewayConditions(programmed, generation);
+  const isTrue = (l: Obj, type: string) => (l.conditions as Condition[]).some((c) => c.type === type && c.status === 'True');
+  const own = gatewayConditions(
+    out.map((l) => ({ accepted: isTrue(l, 'Accepted'), programmed: isTrue(l, 'Programmed') })),
+    generation,
+  );
   const conditions = ((status.conditions ?? []) as Condition[]).map((c) => own.find((o) => o.type === c.type) ?? c);
   return { ...status, conditions, listeners: out };
 }

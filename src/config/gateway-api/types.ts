@@ -23,10 +23,18 @@ export interface ListenerSpec {
   hostname?: string;
   /** allowedRoutes.namespaces.from */
   from: 'Same' | 'All' | 'Selector';
+  /** allowedRoutes.namespaces.selector, with `from: Selector`. */
+  selector?: NamespaceSelector;
   /** allowedRoutes.kinds; undefined = the protocol's default (HTTPRoute and GRPCRoute for HTTP and HTTPS, TLSRoute for TLS). */
   kinds?: Array<{ group: string; kind: string }>;
   /** HTTPS and TLS listeners: whether TLS is terminated or passed through. */
   tls?: ListenerTlsSpec;
+}
+
+/** A Kubernetes LabelSelector over namespaces. */
+export interface NamespaceSelector {
+  matchLabels: Record<string, string>;
+  matchExpressions: Array<{ key: string; operator: string; values: string[] }>;
 }
 
 export interface ListenerTlsSpec {
@@ -42,6 +50,8 @@ export interface ListenerTlsSpec {
 export interface GatewaySpec extends Read {
   className: string;
   listeners: ListenerSpec[];
+  /** Why `infrastructure.parametersRef` is refused (Shadowgate takes no parameters): the Gateway is not accepted. */
+  invalidParameters?: string;
 }
 
 export interface ReferenceGrantSpec extends Read {
