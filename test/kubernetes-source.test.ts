@@ -363,6 +363,25 @@ describe('KubernetesSource: changes reach resources() within a second', () => {
   });
 });
 
+describe('KubernetesSource: status-only changes', () => {
+  it("a change of an object's status alone (a status write echoed back) is no config change; a spec change is", async (t) => {
+    const { api, source, changes } = await setup(t, (a) => seedArticle(a, { mirror: false }));
+    await waitUntil(() => !source.changePending, 'the first change delivered');
+    const before = changes();
+    const events = () => statusOf(source, 'VirtualService').stats.events;
+    const seen = events();
+    // The same spec with a status, as Istio's status controller (or ours) writes it.
+    api.apply({ ...virtualService(false), status: { observedGeneration: 1, validationMessages: [{ type: { code: 'IST0101' } }] } });
+    await waitUntil(() => events() > seen, 'the status event');
+    // onChange would have started its debounce window synchronously, in the same event's handling.
+    assert.equal(source.changePending, false, 'no change pending');
+    assert.equal(changes(), before);
+    assert.deepEqual(source.resources().find((r) => r.kind === 'VirtualService')?.object.spec, virtualService(false).spec);
+    api.apply({ ...virtualService(true), status: { observedGeneration: 2 } });
+    await waitUntil(() => changes() > before, 'the spec change delivered');
+  });
+});
+
 describe('KubernetesSource: robust watching', () => {
   for (const goneAs of ['event', 'status'] as const) {
     it(`relists on 410 Gone (${goneAs === 'event' ? 'an ERROR event with code 410' : 'HTTP 410'}) and sees what changed meanwhile`, async (t) => {

@@ -110,6 +110,8 @@ export class KubernetesSource {
   private secrets: ListWatcher | undefined;
   /** The resources last published, kept while a Gateway names Secrets: a Secret's change publishes them again. */
   private certificateStatus: readonly ResourceSummary[] | undefined;
+  /** The resources of the last status published (the served snapshot's). */
+  private published: readonly ResourceSummary[] | undefined;
   /** Ends `start`'s wait early: the API server cannot be used for now (unreachable, refused credentials, ...). */
   private blocked: (() => void) | undefined;
 
@@ -194,6 +196,12 @@ export class KubernetesSource {
         log: opts.log,
         random: opts.random,
         onChange: () => this.changed(),
+        // A status write echoed back (every write by any replica comes back to each): no reload, which on a large
+        // config costs seconds in every replica; the status is checked again, so one overwritten by hand or by
+        // another writer is put right as before.
+        onStatusOnly: () => {
+          if (this.published) void this.publishStatus(this.published);
+        },
         onFailure: (err) => {
           const problem = classify(err, server, kindLabel(type));
           this.health.failure(kindLabel(type), problem);
@@ -318,6 +326,7 @@ export class KubernetesSource {
    */
   publishStatus(resources: readonly ResourceSummary[]): Promise<void> {
     if (!this.synced || this.closed || !this.statusWriter) return Promise.resolve();
+    this.published = resources;
     this.certificateStatus = resources.some((r) => r.certificateRefs && isClusterSource(r.file)) ? resources : undefined;
     return this.statusWriter.publish(this.withRuntime(resources));
   }

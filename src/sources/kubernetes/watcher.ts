@@ -76,6 +76,12 @@ export interface WatcherOptions {
   fieldSelector?: string;
   tuning?: Partial<WatchTuning>;
   onChange: (cache: ReadonlyMap<string, KubeObject>) => void;
+  /**
+   * An object changed in its `status` alone (the echo of a status write, ours or another controller's): nothing a
+   * config is built from (no reader looks at an input's status), so it calls this instead of `onChange`. Without
+   * it, such changes call `onChange` like any other.
+   */
+  onStatusOnly?: () => void;
   /** A request failed (not a 410 or a stall): told once per failure; the watcher itself then logs nothing. */
   onFailure?: (err: unknown) => void;
   /** A list, or a watch's head, came back 2xx. */
@@ -91,6 +97,18 @@ class StallError extends Error {
 }
 class StoppedError extends Error {
   override name = 'StoppedError';
+}
+
+/** The object without what a status write changes: its `status` and `metadata.resourceVersion`. */
+function withoutStatus(obj: KubeObject): string {
+  const { status: _status, metadata, ...rest } = obj;
+  const { resourceVersion: _rv, ...meta } = (metadata ?? {}) as Record<string, unknown>;
+  return JSON.stringify({ ...rest, metadata: meta });
+}
+
+/** Two versions of an object that differ in status alone (keys in the server's order, which it keeps). */
+export function sameBesidesStatus(a: KubeObject, b: KubeObject): boolean {
+  return withoutStatus(a) === withoutStatus(b);
 }
 
 export function objectKey(obj: KubeObject): string {
@@ -431,9 +449,16 @@ export class ListWatcher {
     const obj = this.normalize(object);
     if (!obj) throw new Error(`watch event ${type} without an object`);
     this.stats.events++;
-    if (type === 'DELETED') this.cache.delete(objectKey(obj));
-    else this.cache.set(objectKey(obj), obj);
+    const key = objectKey(obj);
+    const before = type === 'MODIFIED' && this.opts.onStatusOnly ? this.cache.get(key) : undefined;
+    if (type === 'DELETED') this.cache.delete(key);
+    else this.cache.set(key, obj);
     if (rv) this.resourceVersion = rv;
+    if (before && sameBesidesStatus(before, obj)) {
+      this.opts.onStatusOnly!();
+      this.opts.onActivity?.();
+      return;
+    }
     this.emit();
   }
 }
