@@ -3,21 +3,10 @@
 // upstream's own, other origins get nothing added; unmatchedPreflights IGNORE answers other origins' preflights too.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { client, freePort, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
+import { client, freePort, send, serviceYaml, startGateway, type TestGateway, virtualServiceYaml as vs } from './harness/gateway.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
 
 after(() => client.close());
-
-function vs(host: string, http: string): string {
-  return `---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ${host}}
-spec:
-  hosts: [${host}]
-  http:
-${http}`;
-}
 
 const POLICY = `    corsPolicy:
       allowOrigins:

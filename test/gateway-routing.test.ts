@@ -8,7 +8,7 @@ import { type AddressInfo, connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import type { AccessLogEntry } from '../src/telemetry/index.js';
-import { type Answer, client, freePort, seededRandom, send, serviceYaml, startGateway, type TestGateway } from './harness/gateway.js';
+import { type Answer, client, freePort, seededRandom, send, serviceYaml, startGateway, type TestGateway, virtualServiceYaml } from './harness/gateway.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
 import { WAIT_MS, waitFor } from './harness/wait.js';
 
@@ -17,17 +17,7 @@ after(() => client.close());
 const FQDN = (name: string) => `${name}.default.svc.cluster.local`;
 const clusterOf = (name: string, port: number, subset = '') => `outbound|${port}|${subset}|${FQDN(name)}`;
 
-/** A VirtualService for `host` whose `http:` list is given verbatim (indented by two spaces). */
-function vsYaml(host: string, http: string): string {
-  return `---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ${host}}
-spec:
-  hosts: [${host}]
-  http:
-${http}`;
-}
+const vsYaml = virtualServiceYaml;
 
 /** The access-log line of one request (written when the downstream response is done, so it may lag the client). */
 async function entryFor(tg: TestGateway, requestId: string): Promise<AccessLogEntry> {

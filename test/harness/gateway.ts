@@ -77,6 +77,18 @@ export function serviceYaml(name: string, port: number, versions: Version[], ext
   return serviceEntryYaml({ host: name, port, portName: 'http', protocol: 'HTTP', endpoints, rule: `${extraDestinationRule}  subsets:\n${subsets}\n` });
 }
 
+/** A VirtualService for `host` whose `http:` list is given verbatim (indented by two spaces). */
+export function virtualServiceYaml(host: string, http: string): string {
+  return `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ${host}}
+spec:
+  hosts: [${host}]
+  http:
+${http}`;
+}
+
 export interface TestGateway {
   gw: Gateway;
   dir: string;
