@@ -60,6 +60,36 @@ interface Invalid {
 
 const INVALID: Invalid[] = [
   {
+    name: 'corsPolicy: a method outside the HTTP set (Istio validateHTTPMethod)',
+    yaml: vs(`${route()}
+    corsPolicy: {allowOrigins: [{exact: https://a.example}], allowMethods: [GET, FETCH]}`),
+    expect: { code: 'invalid-value', path: 'spec.http[0].corsPolicy.allowMethods[1]', message: /"FETCH" is not a supported HTTP method/ },
+  },
+  {
+    name: 'corsPolicy: maxAge finer than seconds',
+    yaml: vs(`${route()}
+    corsPolicy: {allowOrigins: [{exact: https://a.example}], maxAge: 1500ms}`),
+    expect: { code: 'invalid-value', path: 'spec.http[0].corsPolicy.maxAge', message: /seconds precision/ },
+  },
+  {
+    name: 'corsPolicy: an empty origin match',
+    yaml: vs(`${route()}
+    corsPolicy: {allowOrigins: [{prefix: ""}]}`),
+    expect: { code: 'invalid-value', path: 'spec.http[0].corsPolicy.allowOrigins[0]', message: /non-empty exact, prefix or regex/ },
+  },
+  {
+    name: 'corsPolicy: a header name that is no token',
+    yaml: vs(`${route()}
+    cors_policy: {allow_origins: [{exact: https://a.example}], expose_headers: ["x bad"]}`),
+    expect: { code: 'invalid-header-name', path: 'spec.http[0].cors_policy.expose_headers[0]', message: /"x bad" is not a valid header name/ },
+  },
+  {
+    name: 'corsPolicy: unmatchedPreflights outside its enum',
+    yaml: vs(`${route()}
+    corsPolicy: {allowOrigins: [{exact: https://a.example}], unmatchedPreflights: DROP}`),
+    expect: { code: 'invalid-enum', path: 'spec.http[0].corsPolicy.unmatchedPreflights', message: /FORWARD, IGNORE/ },
+  },
+  {
     name: 'mirror and mirrors together',
     yaml: vs(`${route()}
     mirror: {host: nginx, subset: v2}
