@@ -145,10 +145,10 @@ export interface Route {
 /**
  * Istio's `corsPolicy`, as Istio hands it to Envoy's CORS filter: the lists joined with commas, `maxAge` in
  * whole seconds. Preflights from an allowed origin are answered by the gateway; answers to allowed origins get
- * the allow headers.
+ * the allow headers. With `gatewayApi` set, a Gateway API HTTPRoute `CORS` filter (GEP-1767) instead: see there.
  */
 export interface CorsPolicy {
-  /** `allowOrigins` (or the deprecated `allowOrigin`, as exact matches). Empty: no origin is allowed. */
+  /** `allowOrigins` (or the deprecated `allowOrigin`, as exact matches). Empty: no origin is allowed (or `gatewayApi`'s). */
   allowOrigins: StringMatch[];
   allowMethods: string;
   allowHeaders: string;
@@ -159,6 +159,32 @@ export interface CorsPolicy {
   allowCredentials?: boolean;
   /** `unmatchedPreflights`: FORWARD (Istio's default) sends a preflight from another origin on; IGNORE answers it. */
   forwardUnmatchedPreflights: boolean;
+  /** Set for an HTTPRoute `CORS` filter: Gateway API's semantics where they differ from Envoy's. */
+  gatewayApi?: GatewayApiCors;
+}
+
+/**
+ * Where Gateway API's CORS filter differs from Envoy's (the lists, `maxAge` and credentials are read alike):
+ * - origins are matched by scheme, host and port (the scheme's default when not written), a host pattern `*.suffix`
+ *   taking one or more labels before the suffix, `*` alone any origin;
+ * - `allowOrigins: ["*"]` without credentials answers `access-control-allow-origin: *` (Envoy echoes the origin);
+ * - every preflight is answered (`forwardUnmatchedPreflights` false); another origin's gets no CORS header at all;
+ * - a preflight's answer also carries `access-control-expose-headers`;
+ * - a credentialed request (with a `Cookie`) gets no CORS header unless `allowCredentials` is true;
+ * - `exposeHeaders: ["*"]` with credentials (where `*` is not a wildcard to browsers) exposes the answer's own headers;
+ * - the upstream's own `access-control-allow-origin`, `-allow-credentials` and `-expose-headers` are dropped from
+ *   answers to requests with an Origin: the filter alone says them.
+ */
+export interface GatewayApiCors {
+  /** `allowOrigins`; `*`: every origin. */
+  origins: CorsOrigin[] | '*';
+}
+
+/** A Gateway API CORS origin: lower-case scheme and host (`*`, or `*.` and a suffix), the port (80/443 when unwritten). */
+export interface CorsOrigin {
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 //                 (431), two Hosts or a bad one (400), the absolute-form target turned into origin form and the
 //                 path normalised as Istio's Envoy (request-head.ts); request id (kept or generated), context.
 //   2. route    — virtual host by listener port and Host, first matching route; none: 404 NR.
-//      cors     — the route's corsPolicy (Envoy's CORS filter): a preflight from an allowed origin is answered
-//                 here, unmirrored; answers to allowed origins get the allow headers (cors.ts).
+//      cors     — the route's corsPolicy (Envoy's CORS filter) or HTTPRoute CORS filter: a preflight from an allowed
+//                 origin (Gateway API: any preflight) is answered here, unmirrored; answers to allowed origins get the
+//                 allow headers (cors.ts).
 //   3. fault    — Istio fault injection: delay (DI), abort (FI). Aborted requests are not mirrored.
 //   4. local    — redirect and directResponse answer here, unmirrored.
 //   5. prepare  — pick the destination by weight, rewrite uri/authority, header operations (destination, then route).

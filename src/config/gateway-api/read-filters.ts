@@ -2,7 +2,8 @@
 import type { Fields, Schema } from '../fields.js';
 import type { HeaderOps, HeadersPolicy } from '../model.js';
 import { HEADER_NAME, HOSTNAME } from './common.js';
-import { BACKEND_OBJECT_REF, EXTENSION_REF, FRACTION, HEADER, HEADER_FILTER, MIRROR, PATH_MODIFIER, REDIRECT, REWRITE } from './schemas.js';
+import { readCorsFilter } from './read-cors.js';
+import { BACKEND_OBJECT_REF, CORS, EXTENSION_REF, FRACTION, HEADER, HEADER_FILTER, MIRROR, PATH_MODIFIER, REDIRECT, REWRITE } from './schemas.js';
 import type { BackendSpec, MirrorSpec, PathModifier, RouteKind, RuleSpec } from './types.js';
 
 /** What differs between the route kinds' filters: their schemas and the filter types their CRD's enum allows. */
@@ -208,8 +209,23 @@ export function readFilters(list: Fields[], rule: RuleSpec, namespace: string, s
         rule.rewrite = rewrite;
         break;
       }
+      case 'CORS': {
+        const c = f.object('cors', CORS);
+        if (!c) {
+          f.ctx.error('missing-field', f.at('cors'), 'cors must be set for type CORS');
+          break;
+        }
+        const policy = readCorsFilter(c);
+        // A preflight is answered before a backend is picked: a backendRef's own CORS filter cannot be honoured.
+        if (backend) {
+          f.ctx.warn('not-supported', f.at('type'), `CORS ${where} is not supported: the rule answers 500`);
+          rule.unsupported = 'CORS in backendRefs';
+          break;
+        }
+        rule.cors = policy;
+        break;
+      }
       case 'ExtensionRef':
-      case 'CORS':
       case 'ExternalAuth':
         if (type === 'ExtensionRef') {
           const ref = f.object('extensionRef', EXTENSION_REF);

@@ -80,5 +80,7 @@ export function buildRoute(e: Entry, resolved: ResolvedRule, listenerPort: numbe
     out.rewrite = rw;
   }
   if (rule.timeoutMs !== undefined) out.timeoutMs = rule.timeoutMs;
+  // Whatever answers (the backend, a redirect, a 500), the rule's CORS filter answers preflights and adds its headers.
+  if (rule.cors) out.cors = rule.cors;
   return out;
 }

@@ -53,9 +53,10 @@ export const PATH_MATCH: Schema = { name: 'HTTPPathMatch', fields: ['type', 'val
 export const VALUE_MATCH: Schema = { name: 'HTTPHeaderMatch', fields: ['type', 'name', 'value'] };
 export const FILTER: Schema = {
   name: 'HTTPRouteFilter',
-  fields: ['type', 'requestHeaderModifier', 'responseHeaderModifier', 'requestRedirect', 'urlRewrite', 'requestMirror', 'extensionRef'],
-  unsupported: ['cors', 'externalAuth'],
+  fields: ['type', 'requestHeaderModifier', 'responseHeaderModifier', 'requestRedirect', 'urlRewrite', 'requestMirror', 'extensionRef', 'cors'],
+  unsupported: ['externalAuth'],
 };
+export const CORS: Schema = { name: 'HTTPCORSFilter', fields: ['allowOrigins', 'allowCredentials', 'allowMethods', 'allowHeaders', 'exposeHeaders', 'maxAge'] };
 export const EXTENSION_REF: Schema = { name: 'LocalObjectReference', fields: ['group', 'kind', 'name'] };
 export const HEADER_FILTER: Schema = { name: 'HTTPHeaderFilter', fields: ['set', 'add', 'remove'] };
 export const HEADER: Schema = { name: 'HTTPHeader', fields: ['name', 'value'] };

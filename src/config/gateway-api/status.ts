@@ -178,6 +178,7 @@ export const SUPPORTED_FEATURES: readonly string[] = [
   'HTTPRouteParentRefPort',
   'HTTPRouteNamedRouteRule',
   'HTTPRouteRetry',
+  'HTTPRouteCORS',
   'Mesh',
   'MeshHTTPRouteQueryParamMatching',
   'MeshHTTPRouteBackendRequestHeaderModification',

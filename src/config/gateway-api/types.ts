@@ -1,5 +1,5 @@
 // Gateway API resources as read and checked, before they are attached to parents and compiled into routes.
-import type { HeadersPolicy, Redirect, RetryPolicy, RouteMatch } from '../model.js';
+import type { CorsPolicy, HeadersPolicy, Redirect, RetryPolicy, RouteMatch } from '../model.js';
 import type { PathSeg, ResourceContext } from '../problems.js';
 
 interface Read {
@@ -113,6 +113,8 @@ export interface RuleSpec {
   headers: HeadersPolicy;
   redirect?: { redirect: Omit<Redirect, 'uri'>; path?: PathModifier; portSet: boolean; schemeSet: boolean };
   rewrite?: { authority?: string; path?: PathModifier };
+  /** The rule's `CORS` filter. */
+  cors?: CorsPolicy;
   timeoutMs?: number;
   retries: RetryPolicy;
   /** A filter Shadowgate cannot apply: the rule answers 500, as the spec requires. */
