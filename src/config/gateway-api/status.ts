@@ -188,4 +188,6 @@ export const SUPPORTED_FEATURES: readonly string[] = [
   'MeshHTTPRouteNamedRouteRule',
   'ReferenceGrant',
   'TLSRoute',
+  'TLSRouteModeMixed',
+  'TLSRouteModeTerminate',
 ];
