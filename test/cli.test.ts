@@ -241,19 +241,21 @@ describe('shadowgate serve', () => {
 });
 
 describe("serve's ready line", () => {
-  it('names each port’s hosts, (https) when it terminates TLS, and the SNI names it passes through', () => {
+  it('names each port’s hosts, (https) when it terminates TLS for HTTP, and the SNI names it passes through or tunnels', () => {
     const host = (h: string) => ({ host: h }) as Listener['virtualHosts'][number];
     const route = (sniHosts: string[], destinations: number) =>
       ({ sniHosts, destinations: Array.from({ length: destinations }, () => ({})), source: 'x' }) as PassthroughRoute;
     const listeners = [
       { port: 80, virtualHosts: [host('a'), host('b')] },
-      { port: 443, tls: {}, virtualHosts: [host('web.example.com')], passthrough: [route(['secure.example.com'], 1), route(['*.example.com'], 0)] },
+      { port: 443, tls: [{}], virtualHosts: [host('web.example.com')], passthrough: [route(['secure.example.com'], 1), route(['*.example.com'], 0)] },
       { port: 8443, virtualHosts: [], passthrough: [route(['x.example.com', 'y.example.com'], 1)] },
+      // A TLSRoute on a Terminate listener: TLS terminated, but no HTTP served.
+      { port: 9443, tls: [{ tunnel: true }], virtualHosts: [], tunnel: [route(['db.example.com'], 1), route(['*.example.com'], 0)] },
     ] as unknown as Listener[];
     // A route with no destination only holds a listener's name (refused connections): not listed.
     assert.equal(
       listenerSummary(listeners),
-      '80: a, b; 443 (https): web.example.com + passthrough secure.example.com; 8443: passthrough x.example.com, y.example.com',
+      '80: a, b; 443 (https): web.example.com + passthrough secure.example.com; 8443: passthrough x.example.com, y.example.com; 9443: tls tunnel db.example.com',
     );
   });
 });

@@ -180,18 +180,18 @@ describe('Gateway API: attachment and status', () => {
     const gw = s.resources.find((r) => r.kind === 'Gateway')!.status!;
     const listeners = gw.listeners as Array<{ name: string; attachedRoutes: number; conditions: Array<{ type: string; status: string; reason: string }> }>;
     const accepted = (name: string) => listeners.find((l) => l.name === name)!.conditions.find((c) => c.type === 'Accepted')!;
-    // TLS termination for TLSRoutes (TLSRouteModeTerminate) is not supported: GEP-2643's reason.
-    assert.equal(accepted('https').reason, 'UnsupportedValue');
+    // A TLS listener in Terminate mode serves TLSRoutes (TLSRouteModeTerminate): accepted, but no HTTPRoute's.
+    assert.equal(accepted('https').reason, 'Accepted');
     assert.equal(accepted('taken').reason, 'PortUnavailable');
     assert.equal(listeners.find((l) => l.name === 'open')!.attachedRoutes, 2);
     assert.deepEqual(
       (gw.conditions as Array<{ reason: string }>).map((c) => c.reason),
       ['ListenersNotValid', 'Programmed'],
     );
-    // Only HTTP(S) listeners on free ports are served; the TLS Terminate one is not.
+    // Listeners on free ports are served, the TLS Terminate one too (as a TLS tunnel port).
     assert.deepEqual(
       s.listeners.map((l) => l.port).filter((p) => p > 18000),
-      [18080, 18081],
+      [18080, 18081, 18443],
     );
   });
 

@@ -213,18 +213,21 @@ describe('Gateway API conformance: TLSRoute status cases', () => {
     assert.equal(l.attachedRoutes, 0);
   });
 
-  it('TLSRouteListenerTerminateNotSupported: a TLS listener in Terminate mode is Accepted False UnsupportedValue', () => {
+  it('TLSRouteListenerTerminateNotSupported: skipped by the suite now TLSRouteModeTerminate is claimed; the listener is accepted', () => {
+    // The suite runs this case only for an implementation without TLSRoute termination (Accepted False
+    // UnsupportedValue); Shadowgate terminates, so its listener is accepted and served (gateway-api-tls-terminate.test.ts).
     const s = load('tlsroute-listener-terminate-not-supported', [18443]);
     const l = listeners(s, 'gateway-tlsroute-terminate-unsupported')[0]!;
-    assert.equal(condition(l, 'Accepted'), 'False/UnsupportedValue');
-    assert.equal(condition(l, 'Programmed'), 'False/Invalid');
-    assert.deepEqual([l.attachedRoutes, l.supportedKinds], [0, []]);
-    const p = s.problems.find((x) => x.code === 'unsupported-value')!;
-    assert.equal(p.path, 'spec.listeners[0].tls.mode');
-    assert.equal(typeof p.line, 'number');
+    assert.equal(condition(l, 'Accepted'), 'True/Accepted');
+    assert.equal(condition(l, 'Programmed'), 'True/Programmed');
+    assert.deepEqual([l.attachedRoutes, l.supportedKinds], [0, [{ group: 'gateway.networking.k8s.io', kind: 'TLSRoute' }]]);
+    assert.equal(
+      s.problems.find((x) => x.code === 'unsupported-value'),
+      undefined,
+    );
     assert.deepEqual(
-      s.listeners.map((x) => x.port),
-      [],
+      s.listeners.map((x) => [x.port, x.tls?.map((t) => t.credentialName), x.tunnel?.map((r) => r.sniHosts)]),
+      [[18443, ['gateway-conformance-infra/tls-terminate-checks-certificate'], [['terminate.example.com']]]],
     );
   });
 });

@@ -223,6 +223,12 @@ export interface Listener {
    * TLSRoute's destinations (src/proxy/passthrough.ts).
    */
   passthrough?: PassthroughRoute[];
+  /**
+   * Set: TLSRoutes on Gateway API TLS listeners in Terminate mode. A connection whose SNI they take (more specifically
+   * than the port's passthrough routes and HTTP servers) is terminated with its `tls` server (one with `tunnel`, no
+   * ALPN) and its decrypted bytes go to the destinations as plain TCP (src/proxy/passthrough.ts).
+   */
+  tunnel?: PassthroughRoute[];
 }
 
 /**
@@ -260,6 +266,11 @@ export interface ServerTls {
   cipherSuites: string[];
   /** Where it was written, for one-line errors and metric labels. */
   source: TlsSource;
+  /**
+   * A Gateway API TLS listener in Terminate mode: its connections are TCP tunnels (the listener's `tunnel` routes), not
+   * HTTP, so no ALPN protocol is negotiated for them.
+   */
+  tunnel?: boolean;
 }
 
 export interface TlsSource {

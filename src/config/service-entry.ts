@@ -193,8 +193,9 @@ export function readServiceEntry(res: RawResource, ctx: ResourceContext): Servic
     const inferred = name.split('-')[0]!.toUpperCase();
     const protocol = (p.string('protocol') ?? (PROTOCOLS.has(inferred) ? inferred : 'HTTP')).toUpperCase();
     if (!PROTOCOLS.has(protocol)) ctx.error('invalid-enum', p.at('protocol'), `"${protocol}" is not a protocol Istio knows`);
-    // A destination only (no listener) may be TLS: an Istio Gateway PASSTHROUGH server sends connections to it.
-    else if (!HTTP_PROTOCOLS.has(protocol) && (listen || protocol !== 'TLS'))
+    // A destination only (no listener) may be TLS or TCP: an Istio Gateway PASSTHROUGH server or a TLSRoute sends
+    // connections to it (a TLSRoute on a Terminate listener, decrypted).
+    else if (!HTTP_PROTOCOLS.has(protocol) && (listen || (protocol !== 'TLS' && protocol !== 'TCP')))
       ctx.warn('not-supported', p.at('protocol'), `protocol ${protocol} is not supported yet: port ${number} gets no listener`);
     const port: ServicePortSpec = { number, name, protocol };
     const target = p.int('targetPort', 1, 65535);

@@ -294,15 +294,21 @@ export function reportStarted(gw: Gateway | undefined, error?: string): void {
 }
 
 /**
- * What the ready line says each port serves: its hosts, `(https)` when it terminates TLS, and the SNI names it
- * passes through undecrypted.
+ * What the ready line says each port serves: its hosts, `(https)` when it terminates TLS for HTTP, the SNI names it
+ * passes through undecrypted, and those it terminates and tunnels as TCP.
  */
 export function listenerSummary(listeners: readonly Listener[]): string {
+  const names = (routes: Listener['passthrough']) => [...new Set((routes ?? []).filter((r) => r.destinations.length > 0).flatMap((r) => r.sniHosts))];
   return listeners
     .map((l) => {
-      const sni = (l.passthrough ?? []).filter((r) => r.destinations.length > 0).flatMap((r) => r.sniHosts);
-      const parts = [l.virtualHosts.map((v) => v.host).join(', '), sni.length ? `passthrough ${[...new Set(sni)].join(', ')}` : ''];
-      return `${l.port}${l.tls ? ' (https)' : ''}: ${parts.filter(Boolean).join(' + ')}`;
+      const sni = names(l.passthrough);
+      const tunneled = names(l.tunnel);
+      const parts = [
+        l.virtualHosts.map((v) => v.host).join(', '),
+        sni.length ? `passthrough ${sni.join(', ')}` : '',
+        tunneled.length ? `tls tunnel ${tunneled.join(', ')}` : '',
+      ];
+      return `${l.port}${l.tls?.some((t) => !t.tunnel) ? ' (https)' : ''}: ${parts.filter(Boolean).join(' + ')}`;
     })
     .join('; ');
 }

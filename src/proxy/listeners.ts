@@ -10,7 +10,7 @@ import { connectionOpened, idleState, requestStarted } from './connection-idle.j
 import type { DownstreamStats } from './downstream-stats.js';
 import { acceptBoth, type H2Server } from './h2/index.js';
 import type { ProxyHandler } from './handler.js';
-import type { Passthrough } from './passthrough.js';
+import type { Passthrough, Tunnel } from './passthrough.js';
 import { acceptUpgrade } from './upgrade.js';
 
 export interface BindFailure {
@@ -58,7 +58,7 @@ export class ListenerSet {
     private readonly bind: string,
     /** Ports that terminate TLS hand their connections here first (src/tls/). */
     private readonly tls?: TlsTermination,
-    /** Ports that pass TLS through by SNI (Istio PASSTHROUGH servers) hand their connections here. */
+    /** Ports that pass TLS through by SNI (Istio PASSTHROUGH servers) or tunnel it (TLSRoutes) hand their connections here. */
     private readonly passthrough?: Passthrough,
   ) {}
 
@@ -180,9 +180,10 @@ export class ListenerSet {
               serve(s, protocol);
             };
             const terminate = (socket: Socket) => this.tls?.accept(port, socket, served) ?? false;
+            const tunnel: Tunnel = (socket, secured) => this.tls?.acceptTunnel(port, socket, secured) ?? false;
             // A tunnel has no requests: the idle sweep leaves it alone (its ClientHello wait has its own timeout). A
-            // port with terminated servers beside its passthrough ones hands over by SNI (passthrough.ts).
-            if (this.passthrough?.accept(port, raw, terminate)) {
+            // port with terminated servers beside its passthrough or tunnel ones hands over by SNI (passthrough.ts).
+            if (this.passthrough?.accept(port, raw, terminate, tunnel)) {
               this.terminated.add(raw);
               return true;
             }

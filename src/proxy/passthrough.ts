@@ -1,7 +1,9 @@
 // TLS passthrough (Istio Gateway `tls.mode: PASSTHROUGH`, Gateway API TLS listeners in Passthrough mode): a connection is
 // sent, undecrypted, to the destination of the route (a VirtualService `tls:` route, a TLSRoute) whose sniHosts take the
-// SNI of its ClientHello; bytes are then copied both ways as they come.
+// SNI of its ClientHello; bytes are then copied both ways as they come. TLS tunnels (Gateway API TLS listeners in
+// Terminate mode) are chosen the same way, but terminated here first: their decrypted bytes go through the same dialer.
 import { connect, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { Counter, type Registry } from 'prom-client';
 import type { Listener, PassthroughRoute, ServerTls } from '../config/index.js';
 import { type ClusterManager, DEFAULT_CONNECT_TIMEOUT_MS } from '../upstream/index.js';
@@ -158,12 +160,18 @@ export function routeFor(routes: readonly PassthroughRoute[], sni: string): { ro
   return { route, score };
 }
 
-/** How specifically the port's terminated servers take `sni` (sniScore: '' is taken by a `*` server only). */
+/**
+ * How specifically the port's terminated HTTP servers take `sni` (sniScore: '' is taken by a `*` server only); tunnel
+ * servers are scored by their routes instead.
+ */
 function terminatedScore(servers: readonly ServerTls[] | undefined, sni: string): number {
   let score = -1;
-  for (const t of servers ?? []) for (const h of t.hosts) score = Math.max(score, sniScore(h, sni));
+  for (const t of servers ?? []) if (!t.tunnel) for (const h of t.hosts) score = Math.max(score, sniScore(h, sni));
   return score;
 }
+
+/** Terminates a tunnel's TLS (no ALPN) and calls `secured` with the decrypted socket; false when the port cannot. */
+export type Tunnel = (raw: Socket, secured: (socket: TLSSocket) => void) => boolean;
 
 export interface PassthroughDeps {
   /** The served snapshot's listener on a port (undefined: none). */
@@ -177,8 +185,11 @@ export interface PassthroughDeps {
   registry?: Registry;
 }
 
-/** How a passed-through connection ended up: sent on, or closed for one of these reasons. */
-type Result = 'forwarded' | 'terminated' | 'not_tls' | 'no_sni' | 'no_route' | 'no_endpoint' | 'hello_timeout' | 'closed_early';
+/**
+ * How a passed-through connection ended up: sent on (`forwarded`), handed to the port's HTTP servers (`terminated`),
+ * terminated and its decrypted bytes sent on (`tunneled`), or closed for one of these reasons.
+ */
+type Result = 'forwarded' | 'terminated' | 'tunneled' | 'not_tls' | 'no_sni' | 'no_route' | 'no_endpoint' | 'hello_timeout' | 'closed_early';
 
 export class Passthrough {
   private readonly connections: Counter<'port' | 'result'>;
@@ -186,22 +197,24 @@ export class Passthrough {
   constructor(private readonly deps: PassthroughDeps) {
     this.connections = new Counter({
       name: 'shadowgate_tls_passthrough_connections_total',
-      help: 'Connections to TLS PASSTHROUGH ports, by what became of them: forwarded by SNI, terminated (a terminated server on the port named it), or closed (no SNI, no tls route, no endpoint, ...)',
+      help: 'Connections to TLS PASSTHROUGH ports and TLS tunnel ports, by what became of them: forwarded by SNI, terminated (an HTTPS server on the port named it), tunneled (terminated for a TLSRoute, decrypted bytes forwarded), or closed (no SNI, no tls route, no endpoint, ...)',
       labelNames: ['port', 'result'],
       registers: deps.registry ? [deps.registry] : [],
     });
   }
 
   /**
-   * Takes the connection when the port passes TLS through now (the snapshot decides per connection, as for TLS
-   * termination). On a port with terminated servers as well, a ClientHello whose SNI one of them takes more
+   * Takes the connection when the port passes TLS through or tunnels it now (the snapshot decides per connection, as
+   * for TLS termination). On a port with HTTP servers as well, a ClientHello whose SNI one of them takes more
    * specifically than any tls route (Envoy's filter chain match: the exact name, then the longest wildcard; a tie
-   * goes to the route) is given to `terminate` with the bytes read so far put back.
+   * goes to the route) is given to `terminate` with the bytes read so far put back. One whose SNI a tunnel route takes
+   * more specifically than any passthrough route is given to `tunnel` so, then forwarded decrypted (tunnelled()).
    */
-  accept(port: number, raw: Socket, terminate?: (raw: Socket) => boolean): boolean {
+  accept(port: number, raw: Socket, terminate?: (raw: Socket) => boolean, tunnel?: Tunnel): boolean {
     const listener = this.deps.listener(port);
-    if (!listener?.passthrough) return false;
-    const routes = listener.passthrough;
+    if (!listener?.passthrough && !listener?.tunnel) return false;
+    const routes = listener.passthrough ?? [];
+    const tunnels = tunnel ? (listener.tunnel ?? []) : [];
     const terminated = terminate ? listener.tls : undefined;
     const hello = new ClientHelloReader();
     const timer = setTimeout(() => refuse('hello_timeout'), this.deps.helloTimeoutMs);
@@ -228,10 +241,18 @@ export class Passthrough {
       raw.pause();
       if (sni === null) return refuse('not_tls');
       const { route, score } = sni === '' ? { route: undefined, score: -1 } : routeFor(routes, sni);
-      if (terminate && terminatedScore(terminated, sni) > score) {
+      const tunnelled = sni === '' ? { route: undefined, score: -1 } : routeFor(tunnels, sni);
+      if (terminate && terminatedScore(terminated, sni) > Math.max(score, tunnelled.score)) {
         raw.unshift(hello.bytes());
         this.connections.inc({ port: String(port), result: 'terminated' });
         if (!terminate(raw)) raw.destroy();
+        return;
+      }
+      if (tunnel && tunnelled.score > score) {
+        // Refused before the handshake when no route takes the name (a listener's hostname held by its routes).
+        if (!tunnelled.route || tunnelled.route.destinations.length === 0) return refuse('no_route');
+        raw.unshift(hello.bytes());
+        if (!tunnel(raw, (socket) => this.tunnelled(port, socket))) raw.destroy();
         return;
       }
       // Istio's passthrough filter chains match by SNI only: a ClientHello without one goes nowhere.
@@ -249,8 +270,25 @@ export class Passthrough {
     return true;
   }
 
-  /** Dials an endpoint of the route's destination (by weight) and splices; false when the cluster has none to pick. */
-  private forward(raw: Socket, hello: Buffer, route: PassthroughRoute): boolean {
+  /**
+   * A tunnel's decrypted socket, once its handshake is done: the route its SNI takes now (the snapshot may have
+   * changed during the handshake) gets its bytes, as a passed-through connection's.
+   */
+  private tunnelled(port: number, socket: TLSSocket): void {
+    socket.pause();
+    const sni = typeof socket.servername === 'string' ? socket.servername.toLowerCase() : '';
+    const { route } = sni === '' ? { route: undefined } : routeFor(this.deps.listener(port)?.tunnel ?? [], sni);
+    // No route now (the snapshot changed during the handshake), or no endpoint to dial: closed.
+    const result: Result = !route || route.destinations.length === 0 ? 'no_route' : this.forward(socket, undefined, route) ? 'tunneled' : 'no_endpoint';
+    this.connections.inc({ port: String(port), result });
+    if (result !== 'tunneled') socket.destroy();
+  }
+
+  /**
+   * Dials an endpoint of the route's destination (by weight) and splices, `hello` (the bytes already read) first;
+   * false when the cluster has none to pick. `raw` is the client's socket, or a tunnel's decrypted one.
+   */
+  private forward(raw: Socket, hello: Buffer | undefined, route: PassthroughRoute): boolean {
     const total = route.destinations.reduce((n, d) => n + d.weight, 0);
     let x = this.deps.random() * total;
     let dest = route.destinations.at(-1)!;
@@ -275,14 +313,14 @@ export class Passthrough {
     up.once('connect', () => {
       clearTimeout(connectTimer);
       connected = true;
-      up.write(hello);
+      if (hello) up.write(hello);
       raw.pipe(up);
       up.pipe(raw);
       raw.resume();
     });
     // Either side ending or failing ends the other: a half-open tunnel would hold both sockets.
-    up.once('error', () => raw.destroy());
-    raw.once('error', () => up.destroy());
+    up.on('error', () => raw.destroy());
+    raw.on('error', () => up.destroy());
     up.once('close', () => {
       clearTimeout(connectTimer);
       raw.destroy();

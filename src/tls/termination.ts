@@ -1,7 +1,10 @@
 // TLS termination of the service ports: per port, a TLS server that is never bound itself (the port's HTTP server
 // owns the socket and hands each new connection here), a secure context per Gateway server picked by SNI, client
 // certificates checked for MUTUAL, and certificates re-read when their files change. A context replaced only
-// changes the next handshakes: connections already up keep theirs.
+// changes the next handshakes: connections already up keep theirs. TCP tunnels (Gateway API TLS listeners in
+// Terminate mode) are handshaken by a second TLS server of the port that offers no ALPN protocol: the SNI callback
+// cannot change what ALPN answers (Node copies only the certificate and key of the context it returns), and an
+// ALPNCallback cannot decline without a fatal alert.
 import { EventEmitter } from 'node:events';
 import { type FSWatcher, watch } from 'node:fs';
 import type { Socket } from 'node:net';
@@ -19,6 +22,9 @@ export type SecureProtocol = 'h1' | 'h2';
 
 /** Hands a handshaken connection to the port's HTTP servers. */
 export type Serve = (socket: TLSSocket, protocol: SecureProtocol) => void;
+
+/** Hands a handshaken tunnel connection on (its `servername` says which route). */
+export type Secured = (socket: TLSSocket) => void;
 
 export interface TlsTerminationOptions {
   /** One line per problem (stderr by default in the gateway). */
@@ -54,27 +60,53 @@ type Tagged = { [CHOSEN]?: { port: number; sni: SniIndex<Loaded>; chosen: Loaded
 
 class PortTerminator {
   readonly server: TlsServer;
+  /** Tunnels' handshakes: no ALPN offered (made on the first tunnel connection). */
+  private tunnelServer: TlsServer | undefined;
   sni = new SniIndex<Loaded>();
   servers: ServerTls[] = [];
   serve: Serve | undefined;
+  tunnel: Secured | undefined;
 
   constructor(
     readonly port: number,
     private readonly owner: TlsTermination,
-    handshakeTimeoutMs: number,
+    private readonly handshakeTimeoutMs: number,
   ) {
-    this.server = new TlsServer({
-      ALPNProtocols: ['h2', 'http/1.1'],
-      handshakeTimeout: handshakeTimeoutMs,
+    this.server = this.tlsServer(['h2', 'http/1.1']);
+    this.server.on('secureConnection', (socket: TLSSocket) => this.secured(socket));
+  }
+
+  /** A TLS server of the port's secure contexts by SNI, offering `alpn` (none: no ALPN protocol is negotiated). */
+  private tlsServer(alpn: string[] | undefined): TlsServer {
+    const server = new TlsServer({
+      ...(alpn ? { ALPNProtocols: alpn } : {}),
+      handshakeTimeout: this.handshakeTimeoutMs,
       rejectUnauthorized: false,
       SNICallback: (name, cb) => cb(null, this.sni.lookup(name)?.context),
     });
-    this.server.on('secureConnection', (socket: TLSSocket) => this.secured(socket));
-    this.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-      owner.handshakeFailures.inc({ port: String(port), reason: 'handshake' });
-      owner.emit('handshakeError', err, socket);
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      this.owner.handshakeFailures.inc({ port: String(this.port), reason: 'handshake' });
+      this.owner.emit('handshakeError', err, socket);
       socket.destroy();
     });
+    return server;
+  }
+
+  /** The server handshaking tunnels: Gateway API TLS listeners in Terminate mode take SIMPLE TLS only. */
+  tunnels(): TlsServer {
+    if (!this.tunnelServer) {
+      this.tunnelServer = this.tlsServer(undefined);
+      this.tunnelServer.on('secureConnection', (socket: TLSSocket) => {
+        if (this.tunnel) this.tunnel(socket);
+        else socket.destroy();
+      });
+    }
+    return this.tunnelServer;
+  }
+
+  close(): void {
+    this.server.close();
+    this.tunnelServer?.close();
   }
 
   /**
@@ -219,7 +251,7 @@ export class TlsTermination extends EventEmitter {
     for (const [port, t] of this.ports) {
       if (this.config.has(port)) continue;
       this.ports.delete(port);
-      t.server.close();
+      t.close();
     }
     for (const id of this.loaded.keys()) if (!keep.has(id)) this.loaded.delete(id);
     if (this.opts.watch !== false) this.watchFiles();
@@ -266,6 +298,15 @@ export class TlsTermination extends EventEmitter {
     if (!t) return false;
     t.serve = serve;
     t.server.emit('connection', socket);
+    return true;
+  }
+
+  /** Takes a new connection of `port` to be terminated as a TCP tunnel (no ALPN); false when the port has no TLS. */
+  acceptTunnel(port: number, socket: Socket, secured: Secured): boolean {
+    const t = this.ports.get(port);
+    if (!t) return false;
+    t.tunnel = secured;
+    t.tunnels().emit('connection', socket);
     return true;
   }
 
@@ -321,7 +362,7 @@ export class TlsTermination extends EventEmitter {
     clearTimeout(this.settle);
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
-    for (const t of this.ports.values()) t.server.close();
+    for (const t of this.ports.values()) t.close();
     this.ports.clear();
   }
 }

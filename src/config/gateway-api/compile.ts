@@ -87,7 +87,9 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       // A Gateway that is not accepted (invalid parameters) serves no listener and claims no port or hostname.
       let live = gw.invalidParameters === undefined;
       const { kinds, invalidKinds } = routeKinds(l);
-      const terminates = l.protocol === 'HTTPS' && l.tls?.mode === 'Terminate';
+      // HTTPS listeners terminate TLS for HTTP; TLS ones in Terminate mode for TLSRoutes' TCP (GEP-2643
+      // TLSRouteModeTerminate), with the same certificate checks.
+      const terminates = (l.protocol === 'HTTPS' || l.protocol === 'TLS') && l.tls?.mode === 'Terminate';
       const passesThrough = l.protocol === 'TLS' && l.tls?.mode === 'Passthrough';
       // certificateRefs: Secrets only, across namespaces with a ReferenceGrant (GEP-709), as the spec's reasons say.
       let certRefs: { ok: boolean; reason: string; message: string } = { ok: true, reason: 'ResolvedRefs', message: 'refs resolved' };
@@ -106,15 +108,7 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
         // Certificate files (tls.options) are served instead of the Secrets: only then are the Secrets not read.
         if (certRefs.ok && !l.tls!.certificateFile) secrets[l.name] = l.tls!.certificateRefs.map((r) => `${r.namespace}/${r.name}`);
       }
-      if (l.protocol === 'TLS' && !passesThrough) {
-        // GEP-2643: an implementation without TLSRoute termination (TLSRouteModeTerminate) says so with
-        // Accepted False UnsupportedValue (conformance: TLSRouteListenerTerminateNotSupported).
-        live = false;
-        const msg =
-          'TLS listeners with tls.mode Terminate (TLSRoute termination) are not supported: Passthrough is, and HTTPS listeners terminate TLS for HTTPRoutes and GRPCRoutes';
-        gw.ctx.reference('warning', 'unsupported-value', [...l.tls!.path, 'mode'], msg);
-        conds.push(condition('Accepted', false, 'UnsupportedValue', msg, gw.generation));
-      } else if (l.protocol !== 'HTTP' && !terminates && !passesThrough) {
+      if (l.protocol !== 'HTTP' && !terminates && !passesThrough) {
         live = false;
         const msg = `protocol ${l.protocol} is not supported`;
         gw.ctx.reference('warning', 'unsupported-protocol', [...at, 'protocol'], msg);
@@ -133,8 +127,9 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       const taken = hostnamesByPort.get(l.port) ?? new Set<string>();
       hostnamesByPort.set(l.port, taken);
       // A port serves plain HTTP or TLS: an HTTP listener and an HTTPS or TLS one on it conflict (the first one keeps
-      // it). HTTPS (terminated) and TLS (passed through) listeners share a port, each connection going by its SNI as
-      // on Istio's filter chains: the spec leaves that combination's compatibility to the implementation.
+      // it). HTTPS listeners and TLS ones, terminated or passed through, share a port, each connection going by its
+      // SNI as on Istio's filter chains: the spec leaves HTTPS beside TLS to the implementation, and TLS listeners of
+      // both modes on one port are GEP-2643's TLSRouteModeMixed.
       const portProtocol = protocolByPort.get(l.port);
       if (live && portProtocol !== undefined && (portProtocol === 'HTTP') !== (l.protocol === 'HTTP')) {
         live = false;
@@ -245,7 +240,7 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       listeners: listeners.map((l) => ({
         name: l.spec.name,
         // HTTPS listeners that terminate TLS take routes as HTTP ones do (the conformance suite expects them listed); TLS
-        // ones in Passthrough mode take TLSRoutes; a listener of a protocol or mode not served takes none.
+        // ones take TLSRoutes in either mode; a listener of a protocol not served takes none.
         supportedKinds: servesRoutes(l.spec) ? [...l.kinds].map((kind) => ({ group: GATEWAY_API_GROUP, kind })) : [],
         attachedRoutes: l.attached,
         conditions: l.conditions,
@@ -274,21 +269,25 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
   const listeners: Listener[] = [];
   const byPort = new Map<number, Attachment[]>();
   const listenerHosts = new Map<number, Set<string>>();
-  // TLSRoutes go to their port's passthrough routes; HTTPRoutes and GRPCRoutes to its virtual hosts.
-  const tlsRoutesByPort = new Map<number, Attachment[]>();
+  // TLSRoutes go to their port's passthrough routes (Passthrough listeners) or tunnel routes (Terminate ones);
+  // HTTPRoutes and GRPCRoutes to its virtual hosts.
+  const passthroughRoutesByPort = new Map<number, Attachment[]>();
+  const tunnelRoutesByPort = new Map<number, Attachment[]>();
   for (const a of attachments) {
-    const to = a.route.kind === 'TLSRoute' ? tlsRoutesByPort : byPort;
+    const to = a.route.kind !== 'TLSRoute' ? byPort : a.listener.spec.tls?.mode === 'Terminate' ? tunnelRoutesByPort : passthroughRoutesByPort;
     to.set(a.port, [...(to.get(a.port) ?? []), a]);
   }
   const tlsByPort = new Map<number, ServerTls[]>();
   const passthroughListeners = new Map<number, LiveListener[]>();
+  const tunnelListeners = new Map<number, LiveListener[]>();
   const portHosts = new Map<number, Set<string>>();
   for (const { listeners: ls } of gateways.values()) {
     for (const l of ls) {
       if (!l.live) continue;
       portHosts.set(l.spec.port, (portHosts.get(l.spec.port) ?? new Set()).add(l.spec.hostname ?? '*'));
       if (l.spec.protocol === 'TLS') {
-        passthroughListeners.set(l.spec.port, [...(passthroughListeners.get(l.spec.port) ?? []), l]);
+        const to = l.spec.tls?.mode === 'Terminate' ? tunnelListeners : passthroughListeners;
+        to.set(l.spec.port, [...(to.get(l.spec.port) ?? []), l]);
         continue;
       }
       if (l.spec.tls) tlsByPort.set(l.spec.port, [...(tlsByPort.get(l.spec.port) ?? []), listenerTls(l.gateway, l.spec.name, l.spec.hostname, l.spec.tls)]);
@@ -326,12 +325,25 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
       tls ? { port, protocol: 'HTTPS', virtualHosts, hostPortIgnored: true, tls } : { port, protocol: 'HTTP', virtualHosts, hostPortIgnored: true },
     );
   }
-  // TLS listeners: their port passes TLS through by SNI, beside the port's HTTPS listeners if it has any.
-  for (const [port, ls] of passthroughListeners) {
-    const passthrough: PassthroughRoute[] = passthroughRoutes(port, tlsRoutesByPort.get(port) ?? [], ls, portHosts.get(port)!, registry, res);
-    const https = listeners.find((l) => l.port === port);
-    if (https) https.passthrough = passthrough;
-    else listeners.push({ port, protocol: 'TLS', virtualHosts: [], hostPortIgnored: true, strictHost: true, passthrough });
+  // TLS listeners: their port passes TLS through by SNI (Passthrough), or terminates it and tunnels the decrypted bytes
+  // (Terminate), beside the port's HTTPS listeners if it has any; the same SNI rules pick the route in both modes.
+  for (const port of new Set([...passthroughListeners.keys(), ...tunnelListeners.keys()])) {
+    let listener = listeners.find((l) => l.port === port);
+    if (!listener) {
+      listener = { port, protocol: 'TLS', virtualHosts: [], hostPortIgnored: true, strictHost: true };
+      listeners.push(listener);
+    }
+    const passing = passthroughListeners.get(port);
+    if (passing) {
+      const passthrough: PassthroughRoute[] = passthroughRoutes(port, passthroughRoutesByPort.get(port) ?? [], passing, portHosts.get(port)!, registry, res);
+      listener.passthrough = passthrough;
+    }
+    const terminating = tunnelListeners.get(port);
+    if (terminating) {
+      listener.tunnel = passthroughRoutes(port, tunnelRoutesByPort.get(port) ?? [], terminating, portHosts.get(port)!, registry, res);
+      const servers = terminating.map((l) => ({ ...listenerTls(l.gateway, l.spec.name, l.spec.hostname, l.spec.tls!), tunnel: true }));
+      listener.tls = [...(listener.tls ?? []), ...servers];
+    }
   }
   listeners.sort((a, b) => a.port - b.port);
 
@@ -353,9 +365,9 @@ export function compileGatewayApi(res: GatewayApiResources, registry: Registry, 
   return { listeners, meshRoutes, statuses, certificateRefs, listenerPorts };
 }
 
-/** Listeners Shadowgate serves routes on: HTTP, HTTPS terminated, TLS passed through. */
+/** Listeners Shadowgate serves routes on: HTTP, HTTPS terminated, TLS terminated or passed through. */
 function servesRoutes(l: ListenerSpec): boolean {
-  return l.protocol === 'HTTP' || (l.protocol === 'HTTPS' && l.tls?.mode === 'Terminate') || (l.protocol === 'TLS' && l.tls?.mode === 'Passthrough');
+  return l.protocol === 'HTTP' || (l.protocol === 'HTTPS' && l.tls?.mode === 'Terminate') || (l.protocol === 'TLS' && l.tls !== undefined);
 }
 
 /**
@@ -394,7 +406,10 @@ function secretGranted(res: GatewayApiResources, from: string, namespace: string
   );
 }
 
-/** An HTTPS listener terminated as an Istio Gateway server is (src/tls/): SNI by its hostname, its first certificate. */
+/**
+ * An HTTPS listener, or a TLS one in Terminate mode, terminated as an Istio Gateway server is (src/tls/): SNI by its
+ * hostname, its first certificate.
+ */
 function listenerTls(gw: GatewaySpec, listener: string, hostname: string | undefined, t: ListenerTlsSpec): ServerTls {
   const out: ServerTls = {
     mode: 'SIMPLE',

@@ -189,4 +189,6 @@ export const SUPPORTED_FEATURES: readonly string[] = [
   'MeshHTTPRouteNamedRouteRule',
   'ReferenceGrant',
   'TLSRoute',
+  'TLSRouteModeMixed',
+  'TLSRouteModeTerminate',
 ];
