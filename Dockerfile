@@ -39,5 +39,6 @@ RUN mkdir -p /var/lib/shadowgate && chown 10001:10001 /var/lib/shadowgate
 WORKDIR /var/lib/shadowgate
 USER 10001:10001
 EXPOSE 8000 15000
-ENTRYPOINT ["node", "/app/bin/shadowgate.js"]
+# --no-memory-reducer: see workerExecArgv (src/gateway/workers.ts); with --workers 1 this process serves itself.
+ENTRYPOINT ["node", "--no-memory-reducer", "/app/bin/shadowgate.js"]
 CMD ["--help"]

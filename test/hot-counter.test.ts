@@ -96,10 +96,13 @@ describe('HotHistogram', () => {
 });
 
 describe('worker processes: Node flags', () => {
-  it("gives Node 20's workers Node 22+'s young generation, and leaves a user's own setting alone", () => {
-    assert.deepEqual(workerExecArgv(['--enable-source-maps'], {}, '20.20.2'), ['--enable-source-maps', '--max-semi-space-size=32']);
-    assert.deepEqual(workerExecArgv([], {}, '24.22.3'), []);
-    assert.deepEqual(workerExecArgv(['--max-semi-space-size=8'], {}, '20.20.2'), ['--max-semi-space-size=8']);
-    assert.deepEqual(workerExecArgv([], { NODE_OPTIONS: '--max_semi_space_size=64' }, '20.20.2'), []);
+  it("gives Node 20's workers Node 22+'s young generation, every worker --no-memory-reducer, and leaves a user's own setting alone", () => {
+    assert.deepEqual(workerExecArgv(['--enable-source-maps'], {}, '20.20.2'), ['--enable-source-maps', '--max-semi-space-size=32', '--no-memory-reducer']);
+    assert.deepEqual(workerExecArgv([], {}, '24.22.3'), ['--no-memory-reducer']);
+    assert.deepEqual(workerExecArgv(['--max-semi-space-size=8'], {}, '20.20.2'), ['--max-semi-space-size=8', '--no-memory-reducer']);
+    assert.deepEqual(workerExecArgv([], { NODE_OPTIONS: '--max_semi_space_size=64' }, '20.20.2'), ['--no-memory-reducer']);
+    // A user who wants the idle heap given back says so, and is obeyed.
+    assert.deepEqual(workerExecArgv(['--memory-reducer'], {}, '24.22.3'), ['--memory-reducer']);
+    assert.deepEqual(workerExecArgv(['--no-memory-reducer'], {}, '24.22.3'), ['--no-memory-reducer']);
   });
 });

@@ -537,7 +537,7 @@ describe('deploy/k8s with kustomize', () => {
   });
 });
 
-it('Dockerfile: node:24-slim stages, the user the manifests run as, the CLI as entrypoint', () => {
+it('Dockerfile: node:24-slim stages, the user the manifests run as, the CLI as entrypoint (without V8 memory reducer)', () => {
   const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
   const from = [...dockerfile.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
   assert.deepEqual(from, ['node:24-slim', 'node:24-slim']);
@@ -545,7 +545,8 @@ it('Dockerfile: node:24-slim stages, the user the manifests run as, the CLI as e
   assert.match(dockerfile, /npm run build/);
   assert.match(dockerfile, /npm prune --omit=dev/);
   assert.match(dockerfile, /^USER 10001(:10001)?$/m);
-  assert.match(dockerfile, /^ENTRYPOINT \["node", ?"\/app\/bin\/shadowgate\.js"\]$/m);
+  // --no-memory-reducer for the process that serves with --workers 1 (the workers get it from workerExecArgv).
+  assert.match(dockerfile, /^ENTRYPOINT \["node", ?"--no-memory-reducer", ?"\/app\/bin\/shadowgate\.js"\]$/m);
   // The launcher imports the compiled CLI from the path the image copies.
   assert.match(readFileSync(join(ROOT, 'bin/shadowgate.js'), 'utf8'), /'\.\.\/dist\/src\/cli\/index\.js'/);
   assert.match(dockerfile, /COPY --from=builder \/app\/dist\/src \.\/dist\/src/);
