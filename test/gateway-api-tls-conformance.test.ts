@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { loadSnapshot, type Snapshot } from '../src/config/index.js';
+import { loadSnapshot } from '../src/config/index.js';
 import { type Certs, makeCa, opensslMissing } from './harness/certs.js';
 import { freePort, startGateway, type TestGateway } from './harness/gateway.js';
-import { backendsYaml, fixture, NS } from './harness/gateway-api.js';
+import { backendsYaml, fixture, gatewayListeners, listenerCondition, NS, parentConditions } from './harness/gateway-api.js';
 import { type HttpsUpstream, httpsUpstream } from './harness/https-upstream.js';
 import { fingerprintOf, passthroughConnections, tlsGet } from './harness/tls-client.js';
 
@@ -26,20 +26,9 @@ function withPorts(name: string, ports: readonly number[]): string {
     .join('---');
 }
 
-type Cond = { type: string; status: string; reason: string };
-/** `Type=Status/Reason` of each parent's conditions. */
-function parents(s: Snapshot, kind: string, name: string): string[][] {
-  const status = s.resources.find((r) => r.kind === kind && r.name === name)?.status;
-  return ((status?.parents ?? []) as Array<{ conditions: Cond[] }>).map((p) => p.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`));
-}
-type ListenerStatus = { name: string; attachedRoutes: number; supportedKinds: Array<{ group: string; kind: string }>; conditions: Cond[] };
-function listeners(s: Snapshot, gateway: string): ListenerStatus[] {
-  return (s.resources.find((r) => r.kind === 'Gateway' && r.name === gateway)?.status?.listeners ?? []) as ListenerStatus[];
-}
-const condition = (l: ListenerStatus, type: string) => {
-  const c = l.conditions.find((x) => x.type === type)!;
-  return `${c.status}/${c.reason}`;
-};
+const parents = parentConditions;
+const listeners = gatewayListeners;
+const condition = listenerCondition;
 
 describe('Gateway API conformance: TLSRoute over real TLS connections', { skip: opensslMissing() }, () => {
   let certs: Certs;

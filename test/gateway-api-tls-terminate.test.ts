@@ -12,7 +12,7 @@ import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { loadSnapshot, type Snapshot } from '../src/config/index.js';
 import { type Certs, makeCa, opensslMissing } from './harness/certs.js';
 import { freePort, startGateway, type TestGateway } from './harness/gateway.js';
-import { fixture, NS } from './harness/gateway-api.js';
+import { fixture, gatewayListeners, listenerCondition, NS, parentConditions } from './harness/gateway-api.js';
 import { type HttpsUpstream, httpsUpstream } from './harness/https-upstream.js';
 import { fingerprintOf, passthroughConnections, tlsGet } from './harness/tls-client.js';
 import { startUpstream, type TestUpstream } from './harness/upstream.js';
@@ -151,19 +151,9 @@ async function exchange(port: number, sni: string, ca: Buffer): Promise<{ backen
   }
 }
 
-type Cond = { type: string; status: string; reason: string };
-type ListenerStatus = { name: string; attachedRoutes: number; supportedKinds: Array<{ group: string; kind: string }>; conditions: Cond[] };
-function listeners(s: Snapshot, gateway: string): ListenerStatus[] {
-  return (s.resources.find((r) => r.kind === 'Gateway' && r.name === gateway)?.status?.listeners ?? []) as ListenerStatus[];
-}
-const condition = (l: ListenerStatus, type: string) => {
-  const c = l.conditions.find((x) => x.type === type)!;
-  return `${c.status}/${c.reason}`;
-};
-function parents(s: Snapshot, name: string): string[] {
-  const status = s.resources.find((r) => r.kind === 'TLSRoute' && r.name === name)?.status;
-  return ((status?.parents ?? []) as Array<{ conditions: Cond[] }>).flatMap((p) => p.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`));
-}
+const listeners = gatewayListeners;
+const condition = listenerCondition;
+const parents = (s: Snapshot, name: string): string[] => parentConditions(s, 'TLSRoute', name).flat();
 const TLS_ROUTE_KIND = [{ group: 'gateway.networking.k8s.io', kind: 'TLSRoute' }];
 
 /**

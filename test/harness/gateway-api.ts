@@ -190,6 +190,13 @@ export function gatewayListeners(s: Resources, name: string): ListenerStatus[] {
   return (statusOf(s, 'Gateway', name).listeners ?? []) as ListenerStatus[];
 }
 
+/** `Status/Reason` of a listener's condition of `type`. */
+export function listenerCondition(l: ListenerStatus, type: string): string {
+  const c = l.conditions.find((x) => x.type === type);
+  assert.ok(c, `listener ${l.name} has a ${type} condition`);
+  return `${c.status}/${c.reason}`;
+}
+
 /**
  * What the suite's GatewayStatusMustHaveListeners checks: the same listeners by name, the expected supportedKinds
  * among the actual ones (none when none are expected), attachedRoutes, and each expected condition present with its
