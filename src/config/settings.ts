@@ -1,6 +1,7 @@
 // Shadowgate's own resource (kind ShadowgateConfig): the non-Istio knobs, so Istio resources stay exactly Istio's.
 import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
+import { HEADER_NAME } from './common.js';
 import { Fields, type Schema } from './fields.js';
 import {
   type CompareSettings,
@@ -136,8 +137,7 @@ export function readSettings(res: RawResource, ctx: ResourceContext, readDescrip
   const m = spec.object('mirror', MIRROR);
   const d = DEFAULT_SETTINGS.mirror;
   const marker = m?.string('markerHeader');
-  if (marker && !/^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/.test(marker))
-    ctx.error('invalid-header-name', m!.at('markerHeader'), `"${marker}" is not a valid header name`);
+  if (marker && !HEADER_NAME.test(marker)) ctx.error('invalid-header-name', m!.at('markerHeader'), `"${marker}" is not a valid header name`);
   return {
     compare: readCompare(spec.object('compare', COMPARE), res.file, readDescriptorSet),
     mirror: {

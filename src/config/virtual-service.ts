@@ -4,6 +4,7 @@ import {
   checkRegex,
   DESTINATION,
   type DestinationRef,
+  HEADER_NAME,
   HEADERS,
   PERCENT,
   readDestination,
@@ -205,7 +206,6 @@ function readTlsRoute(r: Fields, index: number, hosts: readonly string[], onGate
 /** `@request.auth.claims.NAME` (also `.a.b` nested): Istio's JWT claim routing, gateways only. */
 const JWT_CLAIM = /^@request\.auth\.claims(\.[^.]+)+$/;
 const PSEUDO_HEADERS = new Set([':method', ':scheme', ':authority', ':path', ':status']);
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/;
 
 function readConditions(f: Fields, field: 'headers' | 'withoutHeaders' | 'queryParams', onGateway: boolean): HeaderCondition[] {
   return f.objectMap(field, STRING_MATCH).flatMap(([name, m]) => {
@@ -214,7 +214,7 @@ function readConditions(f: Fields, field: 'headers' | 'withoutHeaders' | 'queryP
       if (JWT_CLAIM.test(name)) {
         if (!onGateway) f.ctx.error('invalid-header-name', m.path, `"${name}": JWT claim routing is only supported for gateways`);
         else f.ctx.warn('not-supported', m.path, `"${name}": JWT claim routing is not supported yet; this match never holds`);
-      } else if (!PSEUDO_HEADERS.has(name) && !TOKEN.test(name)) {
+      } else if (!PSEUDO_HEADERS.has(name) && !HEADER_NAME.test(name)) {
         if (name === '') f.ctx.error('invalid-header-name', f.at(field), 'a header name cannot be empty');
         else f.ctx.error('invalid-header-name', m.path, `"${name}" is not a valid header name`);
         return [];
